@@ -1,0 +1,108 @@
+"""The ``lapse`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from lapse import logs
+from lapse.auth import SCOPES, create_key
+from lapse.db.engine import create_engine, session_factory
+from lapse.db.migrate import upgrade
+from lapse.db.models import ApiKey
+from lapse.settings import Settings
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("database at the latest revision")
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            if args.action == "create":
+                scopes = tuple(args.scope or SCOPES)
+                plain, row = await create_key(
+                    session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
+                )
+                await session.commit()
+                print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
+                print(f"{plain}\n(shown once: store it now)")
+            elif args.action == "list":
+                rows = await session.scalars(
+                    select(ApiKey)
+                    .where(ApiKey.tenant_id == args.tenant)
+                    .order_by(ApiKey.created_at)
+                )
+                for r in rows:
+                    state = "revoked" if r.revoked_at else "active"
+                    print(f"{r.id}  {r.prefix}…  {state:8} {' '.join(r.scopes)}  {r.name}")
+            else:
+                result = await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.id == args.key_id, ApiKey.tenant_id == args.tenant)
+                    .values(revoked_at=datetime.now(UTC))
+                )
+                await session.commit()
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    sys.exit(f"no key {args.key_id} for tenant {args.tenant}")
+                print(f"revoked {args.key_id}")
+    finally:
+        await engine.dispose()
+
+
+async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
+    from lapse.broker import LocalBroker
+
+    with LocalBroker() as broker:
+        print(f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+        await asyncio.Event().wait()
+
+
+Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lapse", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(
+        run=_migrate
+    )
+    keys = sub.add_parser("keys", help="API keys of a tenant")
+    keys.set_defaults(run=_keys)
+    kact = keys.add_subparsers(dest="action", required=True)
+    kc = kact.add_parser("create")
+    kc.add_argument("--tenant", required=True)
+    kc.add_argument("--site")
+    kc.add_argument("--name", default="")
+    kc.add_argument("--scope", action="append", choices=SCOPES)
+    kl = kact.add_parser("list")
+    kl.add_argument("--tenant", required=True)
+    kr = kact.add_parser("revoke")
+    kr.add_argument("--tenant", required=True)
+    kr.add_argument("key_id")
+    sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format == "json")
+    run: Command = args.run
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings, args))

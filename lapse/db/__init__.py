@@ -1,0 +1,1 @@
+"""Database: engine construction, the tables, and migrations."""

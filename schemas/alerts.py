@@ -1,0 +1,75 @@
+"""Alerts: what the detector raises, and their CloudEvents envelope.
+
+Webhooks carry the envelope in structured mode (``application/cloudevents+json``);
+topic ``lapse.alerts.v1`` uses the Kafka protocol binding.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+AlertType = Literal["at_risk", "escalated", "recovered", "churned"]
+ALERT_TYPES: tuple[AlertType, ...] = ("at_risk", "escalated", "recovered", "churned")
+Severity = Literal["low", "medium", "high"]
+
+
+def cloudevent_type(alert_type: str) -> str:
+    return f"io.lapse.member.{alert_type}.v1"
+
+
+class Reason(BaseModel):
+    """Why an alert was raised: a machine-readable code plus the figures behind it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(examples=["absent_beyond_threshold"])
+    figures: dict[str, float | int | str | None] = Field(default_factory=dict)
+
+
+class Alert(BaseModel):
+    """The alert payload (the CloudEvent ``data``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert_id: str = Field(description="Deterministic: the same episode and type give the same id.")
+    episode_id: str = Field(description="Deterministic from tenant, member and episode start.")
+    type: AlertType
+    tenant_id: str
+    member_id: str
+    site_id: str | None
+    severity: Severity
+    policy: str
+    reasons: list[Reason]
+    deadline: AwareDatetime | None = Field(
+        description="When the member's absence passed (or will pass) what is normal for them."
+    )
+    raised_at: AwareDatetime = Field(description="When the condition occurred, in event time.")
+
+
+class AlertCloudEvent(BaseModel):
+    """A CloudEvents 1.0 structured-mode envelope around an :class:`Alert`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataschema: str | None = None
+    data: Alert
+
+    @classmethod
+    def wrap(cls, alert: Alert) -> AlertCloudEvent:
+        return cls(
+            id=alert.alert_id,
+            source=f"/lapse/{alert.tenant_id}",
+            type=cloudevent_type(alert.type),
+            subject=f"members/{alert.member_id}",
+            time=alert.raised_at,
+            data=alert,
+        )

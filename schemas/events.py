@@ -1,0 +1,71 @@
+"""Member events, the values of topic ``lapse.member-events.v1`` (key ``tenant_id:member_id``).
+
+Both kinds share one topic so a member's gate scans and membership changes stay in order
+on one partition; ``kind`` tells them apart (the two sets of kinds do not overlap).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+AccessKind = Literal["gate_entry", "gate_exit", "locker_open", "locker_close", "entry_denied"]
+MembershipKind = Literal["joined", "frozen", "unfrozen", "cancelled", "payment_failed"]
+CancelReason = Literal[
+    "price", "service", "price_and_service", "moved", "health", "schedule", "competitor", "other"
+]
+ACCESS_KINDS: tuple[str, ...] = get_args(AccessKind)
+MEMBERSHIP_KINDS: tuple[str, ...] = get_args(MembershipKind)
+
+# Ids are opaque strings from the club's systems; bounded so a key stays a sane size.
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        description="Unique per event; the idempotency key."
+    )
+    tenant_id: Id
+    member_id: Id = Field(description="The club's own member id, opaque to Lapse.")
+    occurred_at: AwareDatetime = Field(description="ISO 8601 with a UTC offset.")
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: one member's events stay ordered on one partition."""
+        return f"{self.tenant_id}:{self.member_id}"
+
+
+class AccessEvent(_Event):
+    """A gate or locker scan."""
+
+    kind: AccessKind
+    site_id: Id
+    device_id: Annotated[str, Field(max_length=128)] | None = None
+    source: Annotated[str, Field(max_length=64)] | None = None
+
+
+class MembershipEvent(_Event):
+    """A change of membership reported by the club's system."""
+
+    kind: MembershipKind
+    reason: CancelReason | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+MemberEvent = Annotated[AccessEvent | MembershipEvent, Field(discriminator="kind")]
+_member_event: TypeAdapter[AccessEvent | MembershipEvent] = TypeAdapter(MemberEvent)
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[MemberEvent] = Field(min_length=1)
+
+
+def parse_member_event(raw: bytes | str) -> AccessEvent | MembershipEvent:
+    """Parse one topic value (raises ``pydantic.ValidationError`` on bad input)."""
+    return _member_event.validate_json(raw)

@@ -1,0 +1,91 @@
+"""Session fixtures: one real local broker and one real PostgreSQL database per test session.
+
+PostgreSQL is the machine's own on 127.0.0.1:5432 (trust auth); each session creates its
+own database and drops it at the end. ``LAPSE_TEST_PG`` overrides the server URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from lapse.broker import LocalBroker
+from lapse.db.engine import create_engine, session_factory
+from lapse.db.migrate import upgrade
+from lapse.settings import Settings
+
+PG_SERVER = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[LocalBroker]:
+    with LocalBroker() as b:
+        yield b
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, migrated to head, dropped at the end of the session."""
+    name = f"lapse_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = f"{PG_SERVER.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+    async def migrate() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(pg_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def settings(pg_url: str, broker: LocalBroker) -> Settings:
+    """Settings for one test: own topics and consumer group on the shared broker."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        database_url=pg_url,
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence="off",
+        kafka_request_timeout_ms=2000,
+        events_topic=f"lapse.member-events.v1.{tag}",
+        alerts_topic=f"lapse.alerts.v1.{tag}",
+        dlq_topic=f"lapse.dlq.v1.{tag}",
+        detector_group=f"lapse-detector-{tag}",
+        topic_partitions=4,
+        webhook_allow_private=True,
+    )
+
+
+@pytest.fixture
+def tenant() -> str:
+    """A tenant id of its own per test, so tests sharing the database stay apart."""
+    return f"club-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import AccessEvent, MembershipEvent, parse_member_event
+from schemas.generate import JSON_DIR, documents, render
+
+
+def test_checked_in_json_schemas_match_the_models() -> None:
+    docs = documents()
+    on_disk = {p.name for p in JSON_DIR.glob("*.json")}
+    assert on_disk == set(docs), "run `python -m schemas.generate`"
+    for name, doc in docs.items():
+        assert (JSON_DIR / name).read_text() == render(doc), f"{name} drifted: regenerate"
+
+
+def test_kind_selects_the_event_model() -> None:
+    base = {
+        "event_id": "e1",
+        "tenant_id": "t",
+        "member_id": "m",
+        "occurred_at": "2026-01-05T18:00:00+01:00",
+    }
+    access = parse_member_event(json.dumps({**base, "kind": "gate_entry", "site_id": "s1"}))
+    member = parse_member_event(json.dumps({**base, "kind": "cancelled", "reason": "price"}))
+    assert isinstance(access, AccessEvent) and access.key == "t:m"
+    assert isinstance(member, MembershipEvent) and member.reason == "price"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"occurred_at": "2026-01-05T18:00:00"},  # no offset
+        {"kind": "teleported"},
+        {"member_id": "a:b"},  # a colon would break the topic key
+        {"unexpected": 1},
+    ],
+)
+def test_bad_events_are_rejected(patch: dict[str, object]) -> None:
+    base = {
+        "event_id": "e1",
+        "tenant_id": "t",
+        "member_id": "m",
+        "site_id": "s",
+        "occurred_at": "2026-01-05T18:00:00+01:00",
+        "kind": "gate_entry",
+        **patch,
+    }
+    with pytest.raises(ValidationError):
+        parse_member_event(json.dumps(base))
