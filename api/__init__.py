@@ -1,0 +1,1 @@
+"""The api service: alerts, webhook subscriptions and signed, durable webhook delivery."""

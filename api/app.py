@@ -1,0 +1,87 @@
+"""The api service application. Nothing is built at import time: call :func:`create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from api.delivery import USER_AGENT, Dispatcher
+from api.routers import alerts, webhooks
+from lapse import health, problems
+from lapse.db.engine import create_engine, session_factory
+from lapse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def delivery_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client webhooks go out on: no redirects, no proxies from the environment."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            connect=settings.webhook_connect_timeout_seconds,
+            read=settings.webhook_read_timeout_seconds,
+            write=settings.webhook_read_timeout_seconds,
+            pool=settings.webhook_connect_timeout_seconds,
+        ),
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT},
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+    )
+
+
+def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
+    """The api: alerts and webhooks; with ``deliver`` it also runs the delivery worker."""
+    worker: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal worker
+        engine = create_engine(settings.database_url)
+        client = delivery_client(settings)
+        sessions = session_factory(engine)
+        dispatcher = Dispatcher(settings, sessions, client)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = sessions
+        app.state.dispatcher = dispatcher
+        if deliver:
+            worker = asyncio.create_task(dispatcher.run(), name="lapse-webhook-delivery")
+        try:
+            yield
+        finally:
+            if worker is not None:
+                # A delivery in flight is simply retried once its lease lapses.
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+                worker = None
+            await client.aclose()
+            await engine.dispose()
+
+    async def ready() -> str | None:
+        if worker is not None and worker.done():
+            return "the webhook delivery worker stopped"
+        engine = getattr(app.state, "engine", None)
+        if engine is None:
+            return "starting"
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.warning("readiness: database unreachable: %s", exc)
+            return "database unreachable"
+        return None
+
+    app = FastAPI(title="Lapse API", version="1", lifespan=lifespan)
+    problems.install(app)
+    app.include_router(health.service_router(ready))
+    app.include_router(alerts.router)
+    app.include_router(webhooks.router)
+    return app

@@ -1,0 +1,118 @@
+"""Request dependencies: a database session, the calling principal and its scopes, cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.delivery import Dispatcher
+from lapse.auth import Principal, authenticate
+from lapse.problems import Problem
+from lapse.settings import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.dispatcher
+    return dispatcher
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Unauthorized",
+        detail,
+        type_="unauthorized",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _principal(request: Request, session: SessionDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("an API key is required: 'Authorization: Bearer <key>'")
+    principal = await authenticate(session, token)
+    if principal is None:
+        raise _unauthorized("the API key is unknown or revoked")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency giving the principal if its key has ``scope`` (403 otherwise)."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not principal.allows(scope):
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this API key lacks the {scope!r} scope",
+                type_="forbidden",
+                scope=scope,
+            )
+        return principal
+
+    return check
+
+
+AlertsReader = Annotated[Principal, Depends(require("alerts:read"))]
+WebhooksManager = Annotated[Principal, Depends(require("webhooks:manage"))]
+
+
+def not_found(what: str) -> Problem:
+    """The same answer whether a resource does not exist or belongs to another tenant."""
+    return Problem(404, "Not found", f"no such {what}", type_="not-found")
+
+
+# -- cursors: opaque to clients, (created_at, id) of the last item of the previous page --
+
+
+def encode_cursor(created_at: datetime, item_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), item_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, item_id = json.loads(raw)
+        created_at = datetime.fromisoformat(stamp)
+        if created_at.tzinfo is None or not isinstance(item_id, str):
+            raise ValueError("bad cursor")
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise Problem(
+            422,
+            "Invalid request",
+            "invalid field(s): cursor",
+            type_="validation",
+            errors=[{"pointer": "/cursor", "field": "cursor", "message": "invalid cursor"}],
+        ) from exc
+    return created_at, item_id

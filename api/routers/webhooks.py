@@ -1,0 +1,360 @@
+"""``/v1/webhooks``: subscriptions, their delivery log, manual redelivery and test pings.
+
+Everything is scoped by the caller's tenant (and site, for a site-bound key): another
+tenant's subscription or delivery answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import and_, delete, or_, select
+
+from api.deps import (
+    DispatcherDep,
+    SessionDep,
+    SettingsDep,
+    WebhooksManager,
+    decode_cursor,
+    encode_cursor,
+    not_found,
+)
+from api.signing import generate_secret
+from api.urls import UnsafeUrl, check_url
+from lapse.auth import Principal
+from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from lapse.problems import Problem
+from schemas import ALERT_TYPES, AlertType
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+Url = Annotated[str, Field(min_length=1, max_length=2048)]
+EventTypes = Annotated[list[AlertType], Field(min_length=1)]
+DeliveryStatus = Literal["pending", "succeeded", "failed"]
+
+
+def _dedupe(types: list[AlertType]) -> list[AlertType]:
+    return list(dict.fromkeys(types))
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url
+    event_types: EventTypes = Field(default_factory=lambda: list(ALERT_TYPES))
+    site_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    # Accepted for API compatibility; not stored yet (no column: see the api report).
+    description: Annotated[str, Field(max_length=500)] | None = None
+
+    _types = field_validator("event_types")(_dedupe)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Url | None = None
+    event_types: EventTypes | None = None
+    enabled: bool | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _types(cls, v: list[AlertType] | None) -> list[AlertType] | None:
+        return None if v is None else _dedupe(v)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    site_id: str | None
+    enabled: bool
+    created_at: AwareDatetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Shown only once, here: store it to verify signatures.")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class AttemptOut(BaseModel):
+    attempted_at: AwareDatetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    response_excerpt: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(description="The webhook-id header, the same on every attempt.")
+    alert_id: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: AwareDatetime
+    next_attempt_at: AwareDatetime | None
+    delivered_at: AwareDatetime | None
+    attempt_log: list[AttemptOut]
+
+
+class DeliveryPage(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class TestResult(BaseModel):
+    ok: bool
+    status_code: int | None
+    duration_ms: float
+    error: str | None
+    response_excerpt: str | None
+
+
+def _out(sub: WebhookSubscription) -> WebhookOut:
+    return WebhookOut(
+        id=sub.id,
+        url=sub.url,
+        event_types=list(sub.event_types),
+        site_id=sub.site_id,
+        enabled=sub.enabled,
+        created_at=sub.created_at,
+    )
+
+
+def _delivery_out(row: WebhookDelivery, attempts: list[DeliveryAttempt]) -> DeliveryOut:
+    return DeliveryOut(
+        id=row.id,
+        alert_id=row.alert_id,
+        status=row.status,
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        delivered_at=row.delivered_at,
+        attempt_log=[
+            AttemptOut(
+                attempted_at=a.attempted_at,
+                status_code=a.status_code,
+                error=a.error,
+                duration_ms=a.duration_ms,
+                response_excerpt=a.response_excerpt,
+            )
+            for a in attempts
+        ],
+    )
+
+
+def _invalid_url(exc: UnsafeUrl) -> Problem:
+    return Problem(
+        422,
+        "Invalid request",
+        f"invalid field(s): url: {exc}",
+        type_="validation",
+        errors=[{"pointer": "/url", "field": "url", "message": str(exc)}],
+    )
+
+
+async def _checked_url(url: str, settings: SettingsDep) -> str:
+    try:
+        return await check_url(url, allow_private=settings.webhook_allow_private)
+    except UnsafeUrl as exc:
+        raise _invalid_url(exc) from exc
+
+
+async def _subscription(
+    session: SessionDep, principal: Principal, webhook_id: str, *, for_update: bool = False
+) -> WebhookSubscription:
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.id == webhook_id,
+        WebhookSubscription.tenant_id == principal.tenant_id,
+    )
+    if principal.site_id is not None:
+        query = query.where(WebhookSubscription.site_id == principal.site_id)
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    sub = await session.scalar(query)
+    if sub is None:
+        raise not_found("webhook")
+    return sub
+
+
+async def _attempts(session: SessionDep, ids: list[str]) -> dict[str, list[DeliveryAttempt]]:
+    out: dict[str, list[DeliveryAttempt]] = {i: [] for i in ids}
+    if ids:
+        rows = await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(ids))
+            .order_by(DeliveryAttempt.id)
+        )
+        for a in rows:
+            out[a.delivery_id].append(a)
+    return out
+
+
+@router.post("", status_code=201, response_model=WebhookCreated)
+async def create_webhook(
+    body: WebhookCreate, principal: WebhooksManager, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
+    site_id = body.site_id
+    if principal.site_id is not None:
+        if site_id not in (None, principal.site_id):
+            raise Problem(
+                403, "Forbidden", "this API key is bound to another site", type_="forbidden"
+            )
+        site_id = principal.site_id
+    url = await _checked_url(body.url, settings)
+    sub = WebhookSubscription(
+        id=str(uuid.uuid4()),
+        tenant_id=principal.tenant_id,
+        url=url,
+        event_types=list(body.event_types),
+        site_id=site_id,
+        secret=generate_secret(),
+        enabled=True,
+        created_at=datetime.now(UTC),
+    )
+    session.add(sub)
+    await session.commit()
+    return WebhookCreated(**_out(sub).model_dump(), secret=sub.secret)
+
+
+@router.get("", response_model=WebhookList)
+async def list_webhooks(principal: WebhooksManager, session: SessionDep) -> WebhookList:
+    query = select(WebhookSubscription).where(WebhookSubscription.tenant_id == principal.tenant_id)
+    if principal.site_id is not None:
+        query = query.where(WebhookSubscription.site_id == principal.site_id)
+    rows = await session.scalars(
+        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    )
+    return WebhookList(items=[_out(s) for s in rows])
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut)
+async def get_webhook(
+    webhook_id: str, principal: WebhooksManager, session: SessionDep
+) -> WebhookOut:
+    return _out(await _subscription(session, principal, webhook_id))
+
+
+@router.patch("/{webhook_id}", response_model=WebhookOut)
+async def update_webhook(
+    webhook_id: str,
+    body: WebhookUpdate,
+    principal: WebhooksManager,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> WebhookOut:
+    sub = await _subscription(session, principal, webhook_id, for_update=True)
+    if body.url is not None:
+        sub.url = await _checked_url(body.url, settings)
+    if body.event_types is not None:
+        sub.event_types = list(body.event_types)
+    if body.enabled is not None:
+        sub.enabled = body.enabled
+    await session.commit()
+    return _out(sub)
+
+
+@router.delete("/{webhook_id}", status_code=204)
+async def delete_webhook(
+    webhook_id: str, principal: WebhooksManager, session: SessionDep
+) -> Response:
+    sub = await _subscription(session, principal, webhook_id)
+    # Its deliveries and their attempts go with it (ON DELETE CASCADE).
+    await session.execute(delete(WebhookSubscription).where(WebhookSubscription.id == sub.id))
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{webhook_id}/deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    webhook_id: str,
+    principal: WebhooksManager,
+    session: SessionDep,
+    status: DeliveryStatus | None = None,
+    alert_id: Annotated[str | None, Query(max_length=36)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DeliveryPage:
+    sub = await _subscription(session, principal, webhook_id)
+    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    if alert_id is not None:
+        query = query.where(WebhookDelivery.alert_id == alert_id)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                WebhookDelivery.created_at < created_at,
+                and_(WebhookDelivery.created_at == created_at, WebhookDelivery.id < last_id),
+            )
+        )
+    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+    rows = list(await session.scalars(query.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    attempts = await _attempts(session, [r.id for r in rows])
+    last = rows[-1] if more else None
+    return DeliveryPage(
+        items=[_delivery_out(r, attempts[r.id]) for r in rows],
+        next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+    )
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut
+)
+async def retry_delivery(
+    webhook_id: str,
+    delivery_id: str,
+    principal: WebhooksManager,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+) -> DeliveryOut:
+    sub = await _subscription(session, principal, webhook_id)
+    query = select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == sub.id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = await session.scalar(query)
+    if row is None:
+        raise not_found("delivery")
+    now = dispatcher.now()
+    if row.leased_until is not None and row.leased_until > now:
+        raise Problem(
+            409, "Conflict", "this delivery is being attempted right now", type_="conflict"
+        )
+    if not sub.enabled:
+        raise Problem(409, "Conflict", "the webhook is disabled: enable it first", type_="conflict")
+    row.status = "pending"
+    row.next_attempt_at = now
+    row.leased_until = None
+    await session.commit()
+    return _delivery_out(row, (await _attempts(session, [row.id]))[row.id])
+
+
+@router.post("/{webhook_id}/test", response_model=TestResult)
+async def test_webhook(
+    webhook_id: str, principal: WebhooksManager, session: SessionDep, dispatcher: DispatcherDep
+) -> TestResult:
+    sub = await _subscription(session, principal, webhook_id)
+    # Do not hold a transaction open across a request to somebody else's server.
+    await session.commit()
+    result = await dispatcher.ping(sub)
+    return TestResult(
+        ok=result.ok,
+        status_code=result.status_code,
+        duration_ms=round(result.duration * 1000.0, 3),
+        error=result.error,
+        response_excerpt=result.excerpt,
+    )

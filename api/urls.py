@@ -1,0 +1,125 @@
+"""Webhook URL safety: subscribers must not make Lapse call into its own network (SSRF).
+
+A URL is checked when a subscription is created or changed, and again before every
+delivery, because DNS can change in between. The delivery then connects to the very address
+that was checked (the URL's host is replaced by it; the ``Host`` header and TLS server name
+keep the original name), so a second lookup cannot swap in a private address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the addresses it resolves to.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+class UnsafeUrl(ValueError):
+    """The URL may not be used for a webhook; the message says why (safe to show the caller)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where to send: the URL to request, plus the headers and extensions that go with it."""
+
+    url: httpx.URL
+    headers: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+
+def parse(url: str) -> httpx.URL:
+    """Syntax checks: http(s), a host, no userinfo."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise UnsafeUrl(f"not a valid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise UnsafeUrl("only http and https URLs are allowed")
+    if not parsed.host:
+        raise UnsafeUrl("the URL has no host")
+    if parsed.userinfo:
+        raise UnsafeUrl("credentials in the URL are not allowed")
+    return parsed
+
+
+def unsafe_reason(ip: IPAddress) -> str | None:
+    """Why an address is not a public unicast one, or None if it is."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("not globally routable", not ip.is_global),
+    )
+    for name, hit in checks:
+        if hit:
+            return name
+    return None
+
+
+async def _getaddrinfo(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _ip(text: str) -> IPAddress:
+    # Scoped IPv6 addresses come back as "fe80::1%eth0".
+    return ipaddress.ip_address(text.split("%", 1)[0])
+
+
+async def resolve_target(
+    url: str, *, allow_private: bool, resolver: Resolver | None = None
+) -> Target:
+    """Check ``url`` and return where to connect; raise :class:`UnsafeUrl` if it may not be used.
+
+    With ``allow_private`` (development and tests) only the syntax is checked.
+    """
+    parsed = parse(url)
+    if allow_private:
+        return Target(parsed)
+    host = parsed.raw_host.decode("ascii")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        addresses: Sequence[str] = [str(_ip(host))]
+        literal = True
+    except ValueError:
+        literal = False
+        try:
+            addresses = await (resolver or _getaddrinfo)(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
+    if not addresses:
+        raise UnsafeUrl(f"the host {host!r} does not resolve")
+    ips = [_ip(a) for a in addresses]
+    for ip in ips:
+        reason = unsafe_reason(ip)
+        if reason is not None:
+            raise UnsafeUrl(f"the host {host!r} resolves to a {reason} address ({ip})")
+    if literal:
+        return Target(parsed)
+    # Pin the checked address: connect to it, keep the name for Host and TLS (SNI + cert check).
+    pinned = parsed.copy_with(host=str(ips[0]))
+    return Target(
+        pinned,
+        headers={"Host": parsed.netloc.decode("ascii")},
+        extensions={"sni_hostname": host} if parsed.scheme == "https" else {},
+    )
+
+
+async def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> str:
+    """Validate a subscription URL; return it normalised (as httpx spells it)."""
+    await resolve_target(url, allow_private=allow_private, resolver=resolver)
+    return str(parse(url))

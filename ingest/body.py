@@ -1,0 +1,194 @@
+"""Request bodies at the edge: media type, size limit, JSON, and events validated one by one.
+
+Every failure is a :class:`lapse.problems.Problem` (or, for one item of a batch, a
+:class:`Rejection`) whose errors name the field, as ``{"pointer", "field", "message"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+
+from lapse.auth import Principal
+from lapse.problems import Problem, validation_errors
+from schemas.events import ACCESS_KINDS, MEMBERSHIP_KINDS, AccessEvent, MemberEvent, MembershipEvent
+
+Event = AccessEvent | MembershipEvent
+Loc = tuple[str | int, ...]
+
+_event: TypeAdapter[Event] = TypeAdapter(MemberEvent)
+_KINDS = frozenset(ACCESS_KINDS) | frozenset(MEMBERSHIP_KINDS)
+
+
+def kind_label(raw: object) -> str:
+    """A bounded metrics label for whatever ``kind`` the client sent."""
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) and kind in _KINDS else "unknown"
+
+
+def error(loc: Loc, message: str) -> dict[str, Any]:
+    """One error entry in the shape of :func:`lapse.problems.validation_errors`."""
+    return validation_errors([{"loc": loc, "msg": message}])[0]
+
+
+def body_error(message: str) -> dict[str, Any]:
+    """An error about the whole body (``validation_errors`` drops a ``body`` location)."""
+    return {"pointer": "", "field": "body", "message": message}
+
+
+@dataclass(slots=True)
+class Rejection:
+    """Why one event was refused: ``invalid`` (fix the event) or ``forbidden`` (wrong key)."""
+
+    reason: str
+    errors: list[dict[str, Any]]
+    event_id: str | None = None
+    index: int | None = None
+    kind: str = field(default="unknown")
+
+    def as_item(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "event_id": self.event_id,
+            "reason": self.reason,
+            "errors": self.errors,
+        }
+
+
+# --- media type and size ---------------------------------------------------------------------
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON (``application/json`` or ``application/*+json``)."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise Problem(
+        415,
+        "Unsupported media type",
+        f"send Content-Type: application/json, not {media[:100] or 'none'!r}",
+        type_="unsupported-media-type",
+        headers={"Accept-Post": "application/json"},
+    )
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "Content too large",
+        f"the body exceeds the limit of {limit} bytes",
+        type_="too-large",
+        limit_bytes=limit,
+        errors=[body_error(f"at most {limit} bytes")],
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing it as soon as it passes ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before reading anything; the limit
+    is enforced again on the bytes actually received, so a chunked body is cut off too.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise _too_large(limit)
+    return bytes(buf)
+
+
+def parse_json(body: bytes) -> Any:
+    """400 naming the body (and the position) when it is not JSON."""
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError as exc:
+        raise Problem(
+            400,
+            "Malformed JSON",
+            f"the body is not valid JSON: {exc}",
+            type_="malformed-json",
+            errors=[body_error(str(exc))],
+        ) from None
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+def _errors(exc: ValidationError, raw: object, prefix: Loc) -> list[dict[str, Any]]:
+    """Pydantic errors with the field named as the client wrote it.
+
+    The discriminated union puts the tag in front of the field (``gate_entry.site_id``) and
+    reports a missing or unknown tag at the root: both are rewritten to name the field.
+    """
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    errs = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc: Loc = tuple(err["loc"])
+        if err["type"].startswith("union_tag_"):
+            loc = ("kind",)
+        elif loc and kind is not None and loc[0] == kind:
+            loc = loc[1:]
+        errs.append({"loc": prefix + loc, "msg": err["msg"]})
+    return validation_errors(errs)
+
+
+def validate_event(raw: object, prefix: Loc = ()) -> Event | Rejection:
+    """One event, or why it is invalid (errors located under ``prefix``)."""
+    try:
+        return _event.validate_python(raw)
+    except ValidationError as exc:
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        return Rejection(
+            "invalid",
+            _errors(exc, raw, prefix),
+            event_id=event_id if isinstance(event_id, str) else None,
+            kind=kind_label(raw),
+        )
+
+
+def authorize(event: Event, principal: Principal, prefix: Loc = ()) -> Rejection | None:
+    """A key writes only its own tenant's events, and only its own site's if bound to one."""
+    errs = []
+    if event.tenant_id != principal.tenant_id:
+        errs.append(error((*prefix, "tenant_id"), "does not match the API key's tenant"))
+    if (
+        principal.site_id is not None
+        and isinstance(event, AccessEvent)
+        and event.site_id != principal.site_id
+    ):
+        errs.append(error((*prefix, "site_id"), "does not match the API key's site"))
+    if not errs:
+        return None
+    return Rejection("forbidden", errs, event_id=event.event_id, kind=event.kind)
+
+
+def batch_items(raw: object, max_events: int) -> Sequence[object]:
+    """The items of ``{"events": [...]}``; 422 naming ``events`` when the envelope is wrong."""
+    if not isinstance(raw, dict):
+        errs = [body_error("expected an object with an 'events' list")]
+    elif "events" not in raw:
+        errs = [error(("events",), "Field required")]
+    elif not isinstance(raw["events"], list):
+        errs = [error(("events",), "Input should be a valid list")]
+    elif not 1 <= len(raw["events"]) <= max_events:
+        errs = [error(("events",), f"expected 1 to {max_events} events, got {len(raw['events'])}")]
+    else:
+        errs = [error((k,), "Extra inputs are not permitted") for k in raw if k != "events"]
+    if errs:
+        fields = ", ".join(e["field"] or "body" for e in errs)
+        raise Problem(
+            422, "Invalid request", f"invalid field(s): {fields}", type_="validation", errors=errs
+        )
+    assert isinstance(raw, dict)
+    items: list[object] = raw["events"]
+    return items

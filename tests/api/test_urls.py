@@ -1,0 +1,90 @@
+"""URL safety, resolution only: nothing here sends a request."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.urls import UnsafeUrl, check_url, resolve_target
+
+
+def fake_resolver(table):
+    async def resolve(host, port):
+        if host not in table:
+            raise OSError("no such host")
+        return table[host]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://127.1/",
+        "http://10.0.0.1/",
+        "http://172.16.5.4/",
+        "http://192.168.1.1/",
+        "http://100.64.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+        "http://224.0.0.1/",
+        "http://240.0.0.1/",
+        "http://[::1]/",
+        "http://[::]/",
+        "http://[fe80::1]/",
+        "http://[fc00::1]/",
+        "http://[ff02::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://localhost:8080/",
+    ],
+)
+async def test_private_addresses_are_refused(url):
+    with pytest.raises(UnsafeUrl):
+        await check_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "http://user:pw@example.com/",
+        "http:///nohost",
+        "not a url",
+    ],
+)
+async def test_bad_urls_are_refused_even_when_private_is_allowed(url):
+    with pytest.raises(UnsafeUrl):
+        await check_url(url, allow_private=True)
+
+
+async def test_private_allowed_in_development():
+    assert await check_url("http://127.0.0.1:9/x", allow_private=True) == "http://127.0.0.1:9/x"
+
+
+async def test_a_public_name_is_pinned_to_the_checked_address():
+    resolver = fake_resolver({"crm.example": ["93.184.216.34"]})
+    target = await resolve_target(
+        "https://crm.example:8443/hooks?x=1", allow_private=False, resolver=resolver
+    )
+    assert str(target.url) == "https://93.184.216.34:8443/hooks?x=1"
+    assert target.headers == {"Host": "crm.example:8443"}
+    assert target.extensions == {"sni_hostname": "crm.example"}
+
+
+async def test_a_name_with_any_private_address_is_refused():
+    resolver = fake_resolver({"rebind.example": ["93.184.216.34", "10.1.2.3"]})
+    with pytest.raises(UnsafeUrl, match="private"):
+        await resolve_target("http://rebind.example/", allow_private=False, resolver=resolver)
+
+
+async def test_an_unresolvable_name_is_refused():
+    with pytest.raises(UnsafeUrl, match="does not resolve"):
+        await resolve_target("http://nx.example/", allow_private=False, resolver=fake_resolver({}))
+
+
+async def test_a_public_literal_is_used_as_is():
+    target = await resolve_target("http://93.184.216.34/h", allow_private=False)
+    assert str(target.url) == "http://93.184.216.34/h"
+    assert target.headers == {}
