@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -73,6 +74,23 @@ async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
         await asyncio.Event().wait()
 
 
+def _until_signalled() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so services stop cleanly and checkpoint."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _detector(settings: Settings, _args: argparse.Namespace) -> None:
+    from detector.service import serve
+    from lapse.runtime import kafka_ready
+
+    async with kafka_ready(settings) as ready:
+        await serve(ready, _until_signalled())
+
+
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
@@ -96,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
     sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     return p
 
 

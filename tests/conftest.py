@@ -38,21 +38,48 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+async def _create_from(template: str) -> str:
+    name = f"lapse_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def _url(name: str) -> str:
+    return f"{PG_SERVER.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+
+
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database, migrated to head, dropped at the end of the session."""
-    name = f"lapse_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+def pg_template() -> Iterator[str]:
+    """A database migrated to head and then left unconnected, to clone test databases from."""
+    name = f"lapse_test_{os.getpid()}_template"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_SERVER.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
 
     async def migrate() -> None:
-        engine = create_engine(url)
+        engine = create_engine(_url(name))
         await upgrade(engine)
         await engine.dispose()
 
-    asyncio.run(migrate())
-    yield url
+    try:
+        asyncio.run(migrate())
+        yield name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_template: str) -> Iterator[str]:
+    """The session's shared database (tests keep apart by tenant)."""
+    name = asyncio.run(_create_from(pg_template))
+    yield _url(name)
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest_asyncio.fixture
+async def fresh_pg_url(pg_template: str) -> AsyncIterator[str]:
+    """A database of the test's own, for tests whose detector must see only their data."""
+    name = await _create_from(pg_template)
+    yield _url(name)
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -14,10 +14,13 @@ class Clock(Protocol):
 
 
 class WallClock:
-    """Live: timers fire when the real time passes a member's deadline."""
+    """Live: the real time, less the allowed lateness (events are held back that long)."""
+
+    def __init__(self, lateness: float = 0.0) -> None:
+        self.lateness = lateness
 
     def now(self) -> float:
-        return time.time()
+        return time.time() - self.lateness
 
 
 class ManualClock:

@@ -98,6 +98,10 @@ class Detector:
         self._dirty.clear()
         return dirty
 
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._dirty)
+
     def get(self, tenant_id: str, member_id: str) -> MemberState | None:
         return self.members.get((tenant_id, member_id))
 

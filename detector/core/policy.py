@@ -11,7 +11,8 @@ DAY = 86_400.0
 
 
 class Policy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def deadline(self, state: MemberState) -> float | None:
         """When the current absence passes what is normal; None means never."""
