@@ -28,7 +28,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
-from api.urls import UnsafeUrl, resolve_target
+from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
 from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from lapse.db.upsert import insert
 from lapse.settings import Settings
@@ -289,7 +289,7 @@ class Dispatcher:
             )
             return [
                 _Claimed(did, attempts, until, sid, url, secret, created, payload)
-                for did, attempts, sid, url, secret, created, payload in result.tuples()
+                for did, attempts, sid, url, secret, created, payload in result
             ]
 
     async def _deliver(self, item: _Claimed) -> None:
@@ -389,51 +389,49 @@ class Dispatcher:
             **signature_headers(secret, msg_id, timestamp, body),
         }
         start = time.perf_counter()
+
+        def failed(outcome: Outcome, error: str) -> AttemptResult:
+            return AttemptResult(outcome, None, error, time.perf_counter() - start, None)
+
         result: AttemptResult
         try:
-            target = await resolve_target(url, allow_private=self.settings.webhook_allow_private)
-        except UnsafeUrl as exc:
-            result = AttemptResult(
-                "refused", None, f"refused: {exc}", time.perf_counter() - start, None
-            )
-        else:
-            try:
-                async with (
-                    asyncio.timeout(self.deadline),
-                    self.client.stream(
-                        "POST",
-                        target.url,
-                        content=body,
-                        headers={**headers, **target.headers},
-                        extensions=target.extensions,
-                    ) as response,
-                ):
+            # One deadline for the whole attempt, name resolution included.
+            async with asyncio.timeout(self.deadline):
+                target = await resolve_target(
+                    url,
+                    allow_private=self.settings.webhook_allow_private,
+                    resolve_seconds=self.settings.webhook_connect_timeout_seconds,
+                )
+                async with self.client.stream(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    extensions=target.extensions,
+                ) as response:
                     excerpt = await _excerpt(response)
-            except TimeoutError:
-                result = AttemptResult(
-                    "network_error",
-                    None,
-                    f"timed out after {self.deadline:g}s",
-                    time.perf_counter() - start,
-                    None,
-                )
-            except (httpx.HTTPError, OSError) as exc:
-                result = AttemptResult(
-                    "network_error", None, _describe(exc), time.perf_counter() - start, None
-                )
-            else:
-                code = response.status_code
-                ok = 200 <= code < 300
-                result = AttemptResult(
-                    "success" if ok else "http_error",
-                    code,
-                    None if ok else f"HTTP {code}",
-                    time.perf_counter() - start,
-                    excerpt,
-                    None
-                    if ok
-                    else retry_after_seconds(response.headers.get("retry-after"), self.now()),
-                )
+        except UnresolvableHost as exc:
+            result = failed("network_error", str(exc))
+        except UnsafeUrl as exc:
+            result = failed("refused", f"refused: {exc}")
+        except TimeoutError:
+            result = failed("network_error", f"timed out after {self.deadline:g}s")
+        except (httpx.HTTPError, OSError) as exc:
+            result = failed("network_error", _describe(exc))
+        else:
+            code = response.status_code
+            ok = 200 <= code < 300
+            retry_after = None
+            if not ok:
+                retry_after = retry_after_seconds(response.headers.get("retry-after"), self.now())
+            result = AttemptResult(
+                "success" if ok else "http_error",
+                code,
+                None if ok else f"HTTP {code}",
+                time.perf_counter() - start,
+                excerpt,
+                retry_after,
+            )
         if observe:
             ATTEMPTS.labels(result.outcome).inc()
             ATTEMPT_SECONDS.observe(result.duration)

@@ -26,6 +26,10 @@ class UnsafeUrl(ValueError):
     """The URL may not be used for a webhook; the message says why (safe to show the caller)."""
 
 
+class UnresolvableHost(UnsafeUrl):
+    """The host does not resolve (now): refused when subscribing, a network error when sending."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where to send: the URL to request, plus the headers and extensions that go with it."""
@@ -81,7 +85,11 @@ def _ip(text: str) -> IPAddress:
 
 
 async def resolve_target(
-    url: str, *, allow_private: bool, resolver: Resolver | None = None
+    url: str,
+    *,
+    allow_private: bool,
+    resolver: Resolver | None = None,
+    resolve_seconds: float = 5.0,
 ) -> Target:
     """Check ``url`` and return where to connect; raise :class:`UnsafeUrl` if it may not be used.
 
@@ -98,11 +106,16 @@ async def resolve_target(
     except ValueError:
         literal = False
         try:
-            addresses = await (resolver or _getaddrinfo)(host, port)
+            async with asyncio.timeout(resolve_seconds):
+                addresses = await (resolver or _getaddrinfo)(host, port)
+        except TimeoutError as exc:
+            raise UnresolvableHost(
+                f"the host {host!r} did not resolve in {resolve_seconds:g}s"
+            ) from exc
         except (OSError, UnicodeError) as exc:
-            raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
+            raise UnresolvableHost(f"the host {host!r} does not resolve") from exc
     if not addresses:
-        raise UnsafeUrl(f"the host {host!r} does not resolve")
+        raise UnresolvableHost(f"the host {host!r} does not resolve")
     ips = [_ip(a) for a in addresses]
     for ip in ips:
         reason = unsafe_reason(ip)
@@ -119,7 +132,11 @@ async def resolve_target(
     )
 
 
-async def check_url(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> str:
+async def check_url(
+    url: str, *, allow_private: bool, resolver: Resolver | None = None, resolve_seconds: float = 5.0
+) -> str:
     """Validate a subscription URL; return it normalised (as httpx spells it)."""
-    await resolve_target(url, allow_private=allow_private, resolver=resolver)
+    await resolve_target(
+        url, allow_private=allow_private, resolver=resolver, resolve_seconds=resolve_seconds
+    )
     return str(parse(url))

@@ -26,19 +26,21 @@ def _dt(t: float | None) -> datetime | None:
 
 @dataclass(slots=True)
 class Checkpoint:
-    """What one commit writes: changed members (with their partition), positions, alerts."""
+    """What one commit writes: changed members with their partition; per partition the
+    offset to resume from and the clock reading reached; new alerts."""
 
     states: list[tuple[MemberState, int]] = field(default_factory=list)
-    offsets: dict[int, int] = field(default_factory=dict)
-    time: float | None = None
+    offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class Restored:
-    states: list[tuple[MemberState, int]]
-    offsets: dict[int, int]
-    time: float | None
+    """One partition as the last checkpoint left it."""
+
+    states: list[MemberState] = field(default_factory=list)
+    offset: int | None = None
+    time: float | None = None
 
 
 class CheckpointStore:
@@ -47,27 +49,25 @@ class CheckpointStore:
         self.group = group
         self.topic = topic
 
-    async def load(self, partitions: Iterable[int]) -> Restored:
-        parts = sorted(set(partitions))
+    async def load(self, partitions: Iterable[int]) -> dict[int, Restored]:
+        out = {p: Restored() for p in partitions}
         async with self.sessions() as session:
             rows = await session.scalars(
-                select(MemberStateRow).where(MemberStateRow.partition.in_(parts))
+                select(MemberStateRow).where(MemberStateRow.partition.in_(list(out)))
             )
-            states = [(MemberState.from_dict(r.state), r.partition) for r in rows]
+            for r in rows:
+                out[r.partition].states.append(MemberState.from_dict(r.state))
             offs = await session.scalars(
                 select(ConsumerOffset).where(
                     ConsumerOffset.group_id == self.group,
                     ConsumerOffset.topic == self.topic,
-                    ConsumerOffset.partition.in_(parts),
+                    ConsumerOffset.partition.in_(list(out)),
                 )
             )
-            offsets: dict[int, int] = {}
-            times: list[float] = []
             for o in offs:
-                offsets[o.partition] = o.next_offset
-                if o.watermark is not None:
-                    times.append(o.watermark.timestamp())
-        return Restored(states, offsets, max(times) if times else None)
+                out[o.partition].offset = o.next_offset
+                out[o.partition].time = o.watermark.timestamp() if o.watermark else None
+        return out
 
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
@@ -89,12 +89,9 @@ class CheckpointStore:
                     for s, p in cp.states
                 ]
                 stmt = insert(session, MemberStateRow).values(values)
-                cols = {
-                    c: stmt.excluded[c] for c in values[0] if c not in ("tenant_id", "member_id")
-                }
-                await session.execute(
-                    stmt.on_conflict_do_update(index_elements=["tenant_id", "member_id"], set_=cols)
-                )
+                keep = ("tenant_id", "member_id")
+                cols = {c: stmt.excluded[c] for c in values[0] if c not in keep}
+                await session.execute(stmt.on_conflict_do_update(index_elements=keep, set_=cols))
             if cp.offsets:
                 values = [
                     {
@@ -102,10 +99,10 @@ class CheckpointStore:
                         "topic": self.topic,
                         "partition": p,
                         "next_offset": off,
-                        "watermark": _dt(cp.time),
+                        "watermark": _dt(t),
                         "updated_at": now,
                     }
-                    for p, off in cp.offsets.items()
+                    for p, (off, t) in cp.offsets.items()
                 ]
                 stmt = insert(session, ConsumerOffset).values(values)
                 await session.execute(

@@ -1,8 +1,14 @@
 """The imperative shell around the core: consume, offer, advance, checkpoint.
 
-One instance owns the partitions Kafka's group assigns it. Each checkpoint writes the
-changed member states, the positions to resume from and the new alerts in one database
-transaction; Kafka's own committed offsets are only informational (lag dashboards).
+One instance owns the partitions Kafka's group assigns it, and runs one core per
+partition, each with its own clock reading: with the event clock every partition has its
+own watermark, so how fast one partition is read never makes another's events look late,
+and the alerts of a partition are exactly those a replay of its events raises.
+
+Each checkpoint writes the changed member states, the positions to resume from and the
+new alerts in one database transaction; Kafka's committed offsets are informational only
+(lag dashboards). Positions are those of the oldest event still held back, so a restart
+re-reads what was not yet applied; re-applying an applied event changes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -27,11 +34,20 @@ from lapse.settings import Settings
 from schemas import Alert, parse_member_event
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
 
 
 def policy_from(settings: Settings) -> Policy:
     return FixedPolicy(absence_days=settings.fixed_absence_days)
+
+
+@dataclass(slots=True)
+class Partition:
+    """One owned partition: its core, its clock and the next offset to read."""
+
+    detector: Detector
+    clock: Clock
+    next_offset: int | None = None
+    dirty: bool = field(default=False)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -46,7 +62,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class DetectorRunner:
-    """Runs the core on this instance's partitions until ``stop()``."""
+    """Runs the core on this instance's partitions until ``stop()``.
+
+    ``clock`` overrides the clock of every partition (tests move it by hand).
+    """
 
     def __init__(
         self,
@@ -58,20 +77,25 @@ class DetectorRunner:
     ) -> None:
         self.settings = settings
         self.store = CheckpointStore(sessions, settings.detector_group, settings.events_topic)
-        self.detector = Detector(policy or policy_from(settings))
-        lateness = settings.allowed_lateness_seconds
-        self._watermark = Watermark(lateness) if settings.clock == "event" else None
-        self.clock: Clock = clock or self._watermark or WallClock(lateness)
-        self.partition_of: dict[Key, int] = {}
-        self.next_offsets: dict[int, int] = {}
+        self.policy = policy or policy_from(settings)
+        self._clock = clock
+        self.parts: dict[int, Partition] = {}
         self.pending_alerts: list[Alert] = []
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._stopping = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self.assigned: set[int] = set()
         self.started = asyncio.Event()
+
+    def _new_clock(self, restored_time: float | None) -> Clock:
+        lateness = self.settings.allowed_lateness_seconds
+        if self._clock is not None:
+            return self._clock
+        if self.settings.clock == "wall":
+            return WallClock(lateness)
+        start = restored_time + lateness if restored_time is not None else None
+        return Watermark(lateness, start)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -80,6 +104,10 @@ class DetectorRunner:
 
     async def ready(self) -> str | None:
         return None if self.started.is_set() else "consumer not started"
+
+    @property
+    def members(self) -> int:
+        return sum(len(p.detector) for p in self.parts.values())
 
     async def run(self) -> None:
         s = self.settings
@@ -108,19 +136,25 @@ class DetectorRunner:
         assert self._consumer is not None
         batch = await self._consumer.getmany(timeout_ms=200)
         for tp, records in batch.items():
-            if tp.partition not in self.assigned:
-                continue  # a revoked partition's leftovers
+            part = self.parts.get(tp.partition)
+            if part is None:
+                # Fetched before this instance loaded the partition's state (or after it
+                # lost it): ``acquire`` seeks back to the stored position, so skip safely.
+                continue
             for record in records:
-                await self._consume(record)
-        self._collect(self.detector.advance(self.clock.now()))
+                await self._consume(part, record)
+        for part in self.parts.values():
+            self._collect(part.detector.advance(part.clock.now()))
         due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
+        changed = any(p.detector.has_changes for p in self.parts.values())
         if self._since_checkpoint >= self.settings.checkpoint_max_events or (
-            due and (self._since_checkpoint or self.pending_alerts or self.detector.has_changes)
+            due and (self._since_checkpoint or self.pending_alerts or changed)
         ):
             await self.checkpoint()
 
-    async def _consume(self, record: ConsumerRecord) -> None:
-        self.next_offsets[record.partition] = record.offset + 1
+    async def _consume(self, part: Partition, record: ConsumerRecord) -> None:
+        part.next_offset = record.offset + 1
+        part.dirty = True
         self._since_checkpoint += 1
         try:
             event = parse_member_event(record.value)
@@ -128,10 +162,9 @@ class DetectorRunner:
             await self._dead_letter(record, exc)
             return
         metrics.EVENTS.labels("applied").inc()
-        self.partition_of[(event.tenant_id, event.member_id)] = record.partition
-        if self._watermark is not None:
-            self._watermark.observe(event.occurred_at.timestamp())
-        self._collect(self.detector.offer(event, (record.partition, record.offset)))
+        if isinstance(part.clock, Watermark):
+            part.clock.observe(event.occurred_at.timestamp())
+        self._collect(part.detector.offer(event, (record.partition, record.offset)))
 
     async def _dead_letter(self, record: ConsumerRecord, exc: Exception) -> None:
         assert self._producer is not None
@@ -148,7 +181,7 @@ class DetectorRunner:
         metrics.EVENTS.labels("dead_lettered").inc()
         metrics.DLQ.inc()
         log.warning(
-            "poison message at %s/%s sent to the DLQ: %s",
+            "poison message at partition %s offset %s sent to the DLQ: %s",
             record.partition,
             record.offset,
             reason[:200],
@@ -161,20 +194,24 @@ class DetectorRunner:
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    async def checkpoint(self) -> None:
+    def _snapshot(self, partitions: Iterable[int]) -> Checkpoint:
+        cp = Checkpoint(alerts=self.pending_alerts)
+        for p in partitions:
+            part = self.parts[p]
+            cp.states.extend((s, p) for s in part.detector.take_dirty())
+            if part.next_offset is not None and part.dirty:
+                held = part.detector.pending_sources().get(p, part.next_offset)
+                t = part.detector.time
+                cp.offsets[p] = (min(held, part.next_offset), t if math.isfinite(t) else None)
+                part.dirty = False
+        return cp
+
+    async def checkpoint(self, partitions: Iterable[int] | None = None) -> None:
         """Write state, positions and alerts in one transaction; retry until it lands.
 
         While the database is unreachable nothing more is consumed: the loop waits here.
         """
-        resume = self.detector.pending_sources()
-        dirty = [(s, self.partition_of[s.key]) for s in self.detector.take_dirty()]
-        t = self.detector.time
-        cp = Checkpoint(
-            states=dirty,
-            offsets={p: min(off, resume.get(p, off)) for p, off in self.next_offsets.items()},
-            time=t if math.isfinite(t) else None,
-            alerts=self.pending_alerts,
-        )
+        cp = self._snapshot(self.parts if partitions is None else partitions)
         delay = 0.2
         while True:
             started = time.perf_counter()
@@ -190,53 +227,44 @@ class DetectorRunner:
         self.pending_alerts = []
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
-        metrics.MEMBERS.set(len(self.detector))
-        metrics.TIMERS.set(len(self.detector.timers))
+        metrics.MEMBERS.set(self.members)
+        metrics.TIMERS.set(sum(len(p.detector.timers) for p in self.parts.values()))
         if self._consumer is not None and cp.offsets:
+            topic = self.settings.events_topic
             with contextlib.suppress(Exception):  # informational only
                 await self._consumer.commit(
-                    {
-                        TopicPartition(self.settings.events_topic, p): o
-                        for p, o in cp.offsets.items()
-                    }
+                    {TopicPartition(topic, p): off for p, (off, _) in cp.offsets.items()}
                 )
 
     # -- rebalances ------------------------------------------------------------------------
 
     async def release(self, partitions: list[int]) -> None:
-        if not partitions:
+        owned = [p for p in partitions if p in self.parts]
+        if not owned:
             return
-        await self.checkpoint()
-        lost = set(partitions)
-        keys = [k for k, p in self.partition_of.items() if p in lost]
-        self.detector.drop(keys, lost)
-        for k in keys:
-            del self.partition_of[k]
-        for p in lost:
-            self.next_offsets.pop(p, None)
-        self.assigned -= lost
-        metrics.PARTITIONS.set(len(self.assigned))
-        log.info("released partitions %s (%d members)", sorted(lost), len(keys))
+        await self.checkpoint(owned)
+        for p in owned:
+            del self.parts[p]
+        metrics.PARTITIONS.set(len(self.parts))
+        log.info("released partitions %s", sorted(owned))
 
     async def acquire(self, partitions: list[int]) -> None:
         if not partitions:
             return
         assert self._consumer is not None
-        restored = await self.store.load(partitions)
-        self.detector.load(s for s, _ in restored.states)
-        for state, p in restored.states:
-            self.partition_of[state.key] = p
-        if restored.time is not None:
-            self.detector.time = max(self.detector.time, restored.time)
-            if self._watermark is not None:
-                self._watermark.observe(restored.time + self._watermark.lateness)
         topic = self.settings.events_topic
+        tps = [TopicPartition(topic, p) for p in partitions]
+        self._consumer.pause(*tps)
+        restored = await self.store.load(partitions)
+        members = 0
         for p in partitions:
-            tp = TopicPartition(topic, p)
-            if p in restored.offsets:
-                self._consumer.seek(tp, restored.offsets[p])
-            else:
-                await self._consumer.seek_to_beginning(tp)
-        self.assigned |= set(partitions)
-        metrics.PARTITIONS.set(len(self.assigned))
-        log.info("acquired partitions %s (%d members)", sorted(partitions), len(restored.states))
+            r = restored[p]
+            detector = Detector(self.policy, r.time if r.time is not None else -math.inf)
+            detector.load(r.states)
+            members += len(r.states)
+            self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
+            # No stored position: from the start (a real cluster resets to its earliest).
+            self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
+        self._consumer.resume(*tps)
+        metrics.PARTITIONS.set(len(self.parts))
+        log.info("acquired partitions %s (%d members)", sorted(partitions), members)

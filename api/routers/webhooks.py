@@ -164,7 +164,11 @@ def _invalid_url(exc: UnsafeUrl) -> Problem:
 
 async def _checked_url(url: str, settings: SettingsDep) -> str:
     try:
-        return await check_url(url, allow_private=settings.webhook_allow_private)
+        return await check_url(
+            url,
+            allow_private=settings.webhook_allow_private,
+            resolve_seconds=settings.webhook_connect_timeout_seconds,
+        )
     except UnsafeUrl as exc:
         raise _invalid_url(exc) from exc
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from api.urls import UnsafeUrl, check_url, resolve_target
+from api.urls import Resolver, UnresolvableHost, UnsafeUrl, check_url, resolve_target
 
 
-def fake_resolver(table):
-    async def resolve(host, port):
+def fake_resolver(table: dict[str, list[str]]) -> Resolver:
+    async def resolve(host: str, port: int) -> list[str]:
         if host not in table:
             raise OSError("no such host")
         return table[host]
@@ -88,3 +90,14 @@ async def test_a_public_literal_is_used_as_is():
     target = await resolve_target("http://93.184.216.34/h", allow_private=False)
     assert str(target.url) == "http://93.184.216.34/h"
     assert target.headers == {}
+
+
+async def test_a_slow_resolver_times_out():
+    async def slow(host: str, port: int) -> list[str]:
+        await asyncio.sleep(5)
+        return ["93.184.216.34"]
+
+    with pytest.raises(UnresolvableHost, match="did not resolve in"):
+        await resolve_target(
+            "http://slow.example/", allow_private=False, resolver=slow, resolve_seconds=0.05
+        )

@@ -102,7 +102,9 @@ async def read_topic(
 @pytest_asyncio.fixture
 async def ingest(settings: Settings, sessions, tenant: str) -> AsyncIterator[Ingest]:
     """A running ingest service (real uvicorn, real broker, real PostgreSQL) and a key."""
-    settings = settings.model_copy(update={"max_body_bytes": MAX_BODY, "max_batch_events": MAX_BATCH})
+    settings = settings.model_copy(
+        update={"max_body_bytes": MAX_BODY, "max_batch_events": MAX_BATCH}
+    )
     await ensure_topics(settings)
 
     async def make_key(

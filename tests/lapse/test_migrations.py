@@ -10,7 +10,7 @@ from lapse.db.models import Base
 async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     """The session database was built by the migrations; the models must agree with it."""
 
-    def diff(sync_conn):  # type: ignore[no-untyped-def]
+    def diff(sync_conn):
         ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})
         return compare_metadata(ctx, Base.metadata)
 

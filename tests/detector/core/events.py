@@ -25,7 +25,7 @@ def visit(
         member_id=member,
         site_id=site,
         kind=kind,
-        occurred_at=T0 + timedelta(days=day),  # type: ignore[arg-type]
+        occurred_at=T0 + timedelta(days=day),
     )
 
 
@@ -35,7 +35,7 @@ def membership(member: str, day: float, kind: str, *, tenant: str = "club") -> M
         tenant_id=tenant,
         member_id=member,
         kind=kind,
-        occurred_at=T0 + timedelta(days=day),  # type: ignore[arg-type]
+        occurred_at=T0 + timedelta(days=day),
     )
 
 

@@ -11,7 +11,7 @@ def types(alerts):
     return [(a.type, a.member_id) for a in alerts]
 
 
-def step(d: Detector, event) -> list:
+def step(d: Detector, event):
     """Offer an event and move the clock to its time, as a watermark with no lateness."""
     return d.offer(event) + d.advance(event.occurred_at.timestamp())
 
