@@ -76,7 +76,7 @@ async def test_live_detector_raises_what_replay_raises_and_dead_letters_poison(
             # partition may trail its end by up to the allowed lateness: never beyond it.
             offsets = await db.scalar(select(func.sum(ConsumerOffset.next_offset)))
         assert members == 40
-        assert 0 < offsets <= len(events) + 1
+        assert offsets is not None and 0 < offsets <= len(events) + 1
 
         dlq = await read_topic(s, s.dlq_topic, 1)
         assert len(dlq) == 1 and dlq[0].value == poison[1]
