@@ -216,7 +216,7 @@ class Dispatcher:
                 .values(fanned_out=True)
             )
         if rows:
-            log.info("fanned out %d alert(s) into %d delivery(ies)", len(alerts), len(rows))
+            log.debug("fanned out %d alert(s) into %d delivery(ies)", len(alerts), len(rows))
         return len(alerts)
 
     # -- delivery --------------------------------------------------------------------------
@@ -296,7 +296,7 @@ class Dispatcher:
         attempted_at = self.now()
         result = await self.attempt(item.url, item.id, item.secret, alert_body(item.payload))
         await self._record(item, result, attempted_at)
-        log.info(
+        log.debug(
             "webhook delivery %s attempt %d: %s %s",
             item.id,
             item.attempts + 1,

@@ -91,6 +91,38 @@ async def _detector(settings: Settings, _args: argparse.Namespace) -> None:
         await serve(ready, _until_signalled())
 
 
+async def _serve_app(settings: Settings, which: str) -> None:
+    from lapse.runtime import http_server, kafka_ready
+
+    async with kafka_ready(settings) as ready:
+        if which == "ingest":
+            from ingest.app import create_app as ingest_app
+
+            server = http_server(ingest_app(ready), ready.host, ready.ingest_port)
+        else:
+            from api.app import create_app as api_app
+
+            server = http_server(api_app(ready), ready.host, ready.api_port)
+        task = asyncio.create_task(server.serve())
+        await _until_signalled().wait()
+        server.should_exit = True
+        await task
+
+
+async def _ingest(settings: Settings, _args: argparse.Namespace) -> None:
+    await _serve_app(settings, "ingest")
+
+
+async def _api(settings: Settings, _args: argparse.Namespace) -> None:
+    await _serve_app(settings, "api")
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> None:
+    from lapse.demo import run_demo
+
+    await run_demo(settings, days=args.days, day_seconds=args.day_seconds, linger=args.linger)
+
+
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
@@ -115,6 +147,18 @@ def parser() -> argparse.ArgumentParser:
     kr.add_argument("key_id")
     sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
+    sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
+    sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)
+    demo = sub.add_parser("demo", help="everything in one process on a simulated club")
+    demo.set_defaults(run=_demo)
+    demo.add_argument("--days", type=int, default=120, help="simulated days to stream")
+    demo.add_argument("--day-seconds", type=float, default=0.35, help="real seconds per day")
+    demo.add_argument(
+        "--linger",
+        type=float,
+        default=None,
+        help="seconds to keep serving after the stream (default: until Ctrl-C)",
+    )
     return p
 
 
@@ -125,3 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     run: Command = args.run
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(settings, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -33,4 +33,5 @@ def configure(level: str = "INFO", json_format: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for noisy in ("aiokafka", "httpx", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
