@@ -43,10 +43,12 @@ class Settings(BaseSettings):
     # The fixed rule: a member with no visit for this many days is at risk. The founding case
     # study alerted at 1.5–2 months of absence; 45 days is its lower end.
     fixed_absence_days: float = 45.0
-    # "wall": the real clock (live). "event": the watermark of event times minus the
-    # allowed lateness (replay, demo, tests).
+    # "wall": the real clock (live). "event": each partition's watermark, the latest event
+    # time seen (replay, demo, tests). Either way events are held back by the allowed
+    # lateness, so out-of-order arrivals within it change no alert; later ones are applied
+    # at once as late events.
     clock: Literal["wall", "event"] = "wall"
-    allowed_lateness_seconds: float = 3600.0
+    allowed_lateness_seconds: float = 300.0
     checkpoint_max_events: int = 5000
     checkpoint_interval_seconds: float = 1.0
 
@@ -63,7 +65,3 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
