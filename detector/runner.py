@@ -28,16 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector import metrics
 from detector.checkpoint import Checkpoint, CheckpointStore
-from detector.core import Clock, Detector, FixedPolicy, Policy, WallClock, Watermark
+from detector.config import policies
+from detector.core import Clock, Detector, Policy, WallClock, Watermark
+from detector.core.engine import PolicyFor
+from detector.core.visits import VisitRules
 from lapse.kafka import make_consumer, make_producer
 from lapse.settings import Settings
 from schemas import Alert, parse_member_event
 
 log = logging.getLogger(__name__)
-
-
-def policy_from(settings: Settings) -> Policy:
-    return FixedPolicy(absence_days=settings.fixed_absence_days)
 
 
 @dataclass(slots=True)
@@ -73,11 +72,12 @@ class DetectorRunner:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Clock | None = None,
-        policy: Policy | None = None,
+        policy: Policy | PolicyFor | None = None,
     ) -> None:
         self.settings = settings
         self.store = CheckpointStore(sessions, settings.detector_group, settings.events_topic)
-        self.policy = policy or policy_from(settings)
+        self.policy = policy or policies(settings)
+        self.visit_rules = VisitRules(window_seconds=settings.visit_window_seconds)
         self._clock = clock
         self.parts: dict[int, Partition] = {}
         self.pending_alerts: list[Alert] = []
@@ -259,7 +259,8 @@ class DetectorRunner:
         members = 0
         for p in partitions:
             r = restored[p]
-            detector = Detector(self.policy, r.time if r.time is not None else -math.inf)
+            start = r.time if r.time is not None else -math.inf
+            detector = Detector(self.policy, start, visits=self.visit_rules)
             detector.load(r.states)
             members += len(r.states)
             self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)

@@ -37,12 +37,35 @@ class Settings(BaseSettings):
     detector_port: int = 8082
     max_body_bytes: int = 1_048_576
     max_batch_events: int = 1000
+    # Ingest: events whose occurred_at is further ahead than this are refused (a device clock
+    # gone wrong); old events (a controller offline for days) are accepted as they are.
+    max_future_skew_seconds: float = 300.0
+    # Ingest: event_ids remembered for deduplication of client retries, in days.
+    dedup_retention_days: float = 7.0
+    # Ingest: token-bucket rate limit per API key, counted in events, per ingest instance.
+    rate_events_per_second: float = 2000.0
+    rate_burst: int = 10_000
 
-    # Detector.
-    policy: Literal["fixed"] = "fixed"
+    # MQTT bridge (`lapse mqtt-bridge`): the broker (mqtt:// or mqtts://, user:password@
+    # allowed), the topic filter (its first `+` is the tenant, the second the site:
+    # lapse/{tenant_id}/{site_id}/events), the tenants it bridges (JSON list; it refuses to
+    # start with none: a tenant is enabled on purpose, its devices fenced by the MQTT broker's
+    # ACLs), and the client id of its persistent session (unacked messages are redelivered).
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_topic: str = "lapse/+/+/events"
+    mqtt_tenants: list[str] = Field(default_factory=list)
+    mqtt_client_id: str = "lapse-mqtt-bridge"
+
+    # Detector. The default policy for tenants the configuration file does not name:
+    # "cadence" (the member's own rhythm), "fixed" (no visit in N days) or "bgnbd".
+    policy: Literal["fixed", "cadence", "bgnbd"] = "cadence"
+    # A JSON file of per-tenant policies and parameters (`lapse calibrate` writes one).
+    detector_config: str = ""
     # The fixed rule: a member with no visit for this many days is at risk. The founding case
     # study alerted at 1.5–2 months of absence; 45 days is its lower end.
     fixed_absence_days: float = 45.0
+    # Scans of a member less than this far apart are one visit (entry, locker, exit).
+    visit_window_seconds: float = 10800.0
     # "wall": the real clock (live). "event": each partition's watermark, the latest event
     # time seen (replay, demo, tests). Either way events are held back by the allowed
     # lateness, so out-of-order arrivals within it change no alert; later ones are applied
@@ -62,6 +85,15 @@ class Settings(BaseSettings):
         default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400]
     )
     delivery_poll_seconds: float = 0.2
+    # Secret rotation: the previous secret keeps signing (a second signature) this long.
+    webhook_secret_overlap_seconds: float = 86_400.0
+    # Automatic disabling after sustained failure (Svix: every attempt failing for 5 days),
+    # or after this many deliveries in a row ended failed; 0 turns either rule off.
+    webhook_disable_after_failing_seconds: float = 5 * 86_400.0
+    webhook_disable_after_failed_deliveries: int = 0
+    # The alerts outbox relay onto ``alerts_topic`` (CloudEvents Kafka binding), run by the api.
+    alerts_relay: bool = True
+    alerts_relay_batch: int = 500
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

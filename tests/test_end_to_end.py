@@ -40,6 +40,7 @@ async def test_a_gate_event_becomes_a_signed_webhook(settings, fresh_pg_url, ten
     s = settings.model_copy(
         update={
             "database_url": fresh_pg_url,
+            "policy": "fixed",
             "fixed_absence_days": 45.0,
             "allowed_lateness_seconds": 0.0,
             "checkpoint_interval_seconds": 0.1,

@@ -6,10 +6,12 @@ in calibration and under property tests.
 
 from detector.core.clock import Clock, ManualClock, WallClock, Watermark
 from detector.core.engine import Detector
-from detector.core.policy import FixedPolicy, Policy
+from detector.core.policy import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.state import MemberState, Status
 
 __all__ = [
+    "BgNbdPolicy",
+    "CadencePolicy",
     "Clock",
     "Detector",
     "FixedPolicy",
@@ -18,5 +20,6 @@ __all__ = [
     "Policy",
     "Status",
     "WallClock",
+    "Warnings",
     "Watermark",
 ]

@@ -5,9 +5,12 @@ the timers that fall between them. So any order of the same events, as long as e
 arrives before the clock passes it, gives the same alerts; an event that comes later
 than that (past the allowed lateness) is applied at once, updating history.
 
-Alert and episode ids are derived from the member and the episode's start, so the same
-events give the same ids live, in replay and after a crash: a replayed batch can never
-double an alert.
+An episode opens when a member's absence passes their policy's deadline (``at_risk``,
+medium) or earlier on an early warning (``at_risk``, low: a falling visit rate, shorter
+visits, a denied entry, a failed payment); it escalates while the absence goes on and
+closes as ``recovered`` when the member is back to their rhythm, or ``churned`` on
+cancellation. Alert and episode ids are derived from the member and the episode's start,
+so the same events give the same ids live, in replay and after a crash.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import heapq
 import itertools
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from detector.core.policy import Policy
+from detector.core.policy import DAY, Policy
 from detector.core.state import MemberState, Status
 from detector.core.timers import TimerQueue
+from detector.core.visits import VISIT_KINDS, VisitRules, observe, visits_since
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
 
@@ -29,37 +33,67 @@ Key = tuple[str, str]
 Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
-VISIT_KINDS = frozenset({"gate_entry", "gate_exit", "locker_open", "locker_close"})
-SEVERITY: dict[AlertType, Severity] = {
-    "at_risk": "medium",
-    "escalated": "high",
-    "recovered": "low",
-    "churned": "high",
-}
+PolicyFor = Callable[[str], Policy]
 NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
+FOUR_WEEKS = 28 * DAY
+NEXT = {"low": "medium", "medium": "high"}
+# Events at the same instant are applied in this order, then by event id, so the order they
+# arrived in never matters: a member joins before entering, enters before leaving.
+RANK = {
+    kind: i
+    for i, kind in enumerate(
+        (
+            "joined",
+            "unfrozen",
+            "gate_entry",
+            "locker_open",
+            "locker_close",
+            "gate_exit",
+            "entry_denied",
+            "payment_failed",
+            "frozen",
+            "cancelled",
+        )
+    )
+}
 
 
 def episode_id(tenant_id: str, member_id: str, start: float) -> str:
     return str(uuid.uuid5(NAMESPACE, f"episode:{tenant_id}:{member_id}:{start:.3f}"))
 
 
-def alert_id(episode: str, alert_type: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"alert:{episode}:{alert_type}"))
+def alert_id(episode: str, alert_type: str, severity: str | None = None) -> str:
+    tag = f"{alert_type}:{severity}" if alert_type == "escalated" and severity else alert_type
+    return str(uuid.uuid5(NAMESPACE, f"alert:{episode}:{tag}"))
 
 
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-class Detector:
-    """Member states and their timers for the partitions this instance owns."""
+def _constant(policy: Policy) -> PolicyFor:
+    return lambda _tenant: policy
 
-    def __init__(self, policy: Policy, time: float = -math.inf) -> None:
-        self.policy = policy
+
+class Detector:
+    """Member states and their timers for one partition (or one replayed history).
+
+    ``policy`` is one policy for every tenant, or a function from tenant id to policy.
+    """
+
+    def __init__(
+        self,
+        policy: Policy | PolicyFor,
+        time: float = -math.inf,
+        *,
+        visits: VisitRules | None = None,
+    ) -> None:
+        self.policy_for: PolicyFor = policy if callable(policy) else _constant(policy)
+        self.visit_rules = visits or VisitRules()
         self.members: dict[Key, MemberState] = {}
         self.timers: TimerQueue[Key] = TimerQueue()
         self.time = time  # the clock reading up to which events and timers were applied
-        self._pending: list[tuple[float, int, Event, Source | None]] = []
+        self._pending: list[tuple[float, int, str, int, Event, Source | None]] = []
         self._seq = itertools.count()
         self._dirty: set[Key] = set()
 
@@ -72,19 +106,19 @@ class Detector:
 
     def drop(self, keys: Iterable[Key], sources: Iterable[int] = ()) -> None:
         """Forget members (and held-back events of these sources) this instance lost."""
-        sources = set(sources)
+        lost = set(sources)
         for key in keys:
             self.members.pop(key, None)
             self.timers.cancel(key)
             self._dirty.discard(key)
-        if sources:
-            self._pending = [p for p in self._pending if p[3] is None or p[3][0] not in sources]
+        if lost:
+            self._pending = [p for p in self._pending if p[5] is None or p[5][0] not in lost]
             heapq.heapify(self._pending)
 
     def pending_sources(self) -> dict[int, int]:
         """Per source partition, the lowest offset still held back (where to resume from)."""
         low: dict[int, int] = {}
-        for _, _, _, src in self._pending:
+        for *_, src in self._pending:
             if src is not None and (src[0] not in low or src[1] < low[src[0]]):
                 low[src[0]] = src[1]
         return low
@@ -112,7 +146,8 @@ class Detector:
         t = event.occurred_at.timestamp()
         if t <= self.time:
             return self._apply(event)
-        heapq.heappush(self._pending, (t, next(self._seq), event, source))
+        entry = (t, RANK[event.kind], event.event_id, next(self._seq), event, source)
+        heapq.heappush(self._pending, entry)
         return []
 
     def _apply(self, event: Event) -> list[Alert]:
@@ -121,35 +156,55 @@ class Detector:
         if state is None:
             state = self.members[key] = MemberState(event.tenant_id, event.member_id)
         t = event.occurred_at.timestamp()
+        policy = self.policy_for(state.tenant_id)
         if isinstance(event, AccessEvent):
-            alerts = self._access(state, event, t)
+            alerts = self._access(state, policy, event, t)
         else:
-            alerts = self._membership(state, event, t)
+            alerts = self._membership(state, policy, event, t)
         self._dirty.add(key)
-        self._reschedule(state)
+        self._reschedule(state, policy)
         return alerts
 
-    def _access(self, state: MemberState, event: AccessEvent, t: float) -> list[Alert]:
+    def _access(
+        self, state: MemberState, policy: Policy, event: AccessEvent, t: float
+    ) -> list[Alert]:
+        if event.kind == "entry_denied":
+            warn = policy.warnings
+            if warn is not None and warn.denied_entries and state.status is Status.ACTIVE:
+                return self._warn(state, policy, "entry_denied", t, {})
+            return []
         if event.kind not in VISIT_KINDS:
             return []
-        if state.last_visit is None or t > state.last_visit:
-            state.last_visit = t
-            state.site_id = event.site_id
+        if not observe(state, event.kind, t, self.visit_rules):
+            return []
+        state.site_id = event.site_id
         if state.status is not Status.ACTIVE:
             return []
         if state.anchor is None or t > state.anchor:
             state.anchor = t
         if state.episode_start is not None and t > state.episode_start:
-            return [self._close_episode(state, "recovered", t)]
-        return []
+            if state.episode_cause != "visit_frequency_decline" or not self._declining(
+                state, policy, t
+            ):
+                return [self._close(state, policy, "recovered", t)]
+            return []
+        return self._early_warnings(state, policy, t)
 
-    def _membership(self, state: MemberState, event: MembershipEvent, t: float) -> list[Alert]:
+    def _membership(
+        self, state: MemberState, policy: Policy, event: MembershipEvent, t: float
+    ) -> list[Alert]:
+        kind = event.kind
+        if kind == "payment_failed":
+            warn = policy.warnings
+            if warn is not None and warn.failed_payments and state.status is Status.ACTIVE:
+                return self._warn(state, policy, "payment_failed", t, {})
+            return []
         if state.status_at is not None and t < state.status_at:
             return []  # older than the status we hold: history only
-        kind = event.kind
         alerts: list[Alert] = []
         if kind == "joined" and (state.status is Status.CANCELLED or state.anchor is None):
             state.status = Status.ACTIVE
+            state.joined_at = t
             state.anchor = t
         elif kind == "frozen" and state.status is Status.ACTIVE:
             state.status = Status.FROZEN
@@ -159,11 +214,67 @@ class Detector:
         elif kind == "cancelled" and state.status is not Status.CANCELLED:
             state.status = Status.CANCELLED
             if state.episode_start is not None:
-                alerts.append(self._close_episode(state, "churned", t))
+                alerts.append(self._close(state, policy, "churned", t))
         else:
-            return []  # payment_failed and no-op changes: early warnings come later
+            return []
         state.status_at = t
         return alerts
+
+    # -- early warnings --------------------------------------------------------------------
+
+    def _declining(self, state: MemberState, policy: Policy, now: float) -> bool:
+        warn = policy.warnings
+        if warn is None or state.gap_n < warn.min_history_gaps:
+            return False
+        usual = 28.0 / policy.usual_gap_days(state)
+        if usual < warn.min_usual_visits:
+            return False
+        # The member's usual gap has absorbed the last few long gaps only partly, so the
+        # count of the last four weeks against it shows a slide before an absence does.
+        recent = visits_since(state, now - FOUR_WEEKS)
+        return recent <= warn.decline_ratio * usual
+
+    def _early_warnings(self, state: MemberState, policy: Policy, t: float) -> list[Alert]:
+        warn = policy.warnings
+        if warn is None or state.episode_start is not None:
+            return []
+        if self._declining(state, policy, t):
+            usual = 28.0 / policy.usual_gap_days(state)
+            return self._warn(
+                state,
+                policy,
+                "visit_frequency_decline",
+                t,
+                {"usual_visits_4_weeks": round(usual, 1)},
+            )
+        if (
+            state.usual_minutes is not None
+            and state.recent_minutes is not None
+            and state.visits >= 8
+            and state.recent_minutes < warn.duration_ratio * state.usual_minutes
+        ):
+            return self._warn(
+                state,
+                policy,
+                "visit_duration_decline",
+                t,
+                {
+                    "usual_minutes": round(state.usual_minutes),
+                    "recent_minutes": round(state.recent_minutes),
+                },
+            )
+        return []
+
+    def _warn(
+        self, state: MemberState, policy: Policy, code: str, t: float, figures: dict[str, float]
+    ) -> list[Alert]:
+        if state.episode_start is not None:
+            return []
+        state.episode_start = t
+        state.episode_id = episode_id(state.tenant_id, state.member_id, t)
+        state.episode_cause = code
+        state.severity = "low"
+        return [self._alert(state, policy, "at_risk", t, [(code, figures)])]
 
     # -- time ------------------------------------------------------------------------------
 
@@ -172,7 +283,7 @@ class Detector:
         alerts: list[Alert] = []
         pending = self._pending
         while pending and pending[0][0] <= now:
-            t, _, event, _ = heapq.heappop(pending)
+            t, _, _, _, event, _ = heapq.heappop(pending)
             # Timers strictly before the event fire first: a visit exactly at a deadline
             # arrives in time.
             alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
@@ -192,54 +303,92 @@ class Detector:
     def _fire(self, state: MemberState, due: float) -> list[Alert]:
         if state.status is not Status.ACTIVE or state.anchor is None:
             return []
+        policy = self.policy_for(state.tenant_id)
+        reasons = [policy.reason(state, due)]
         if state.episode_start is None:
             state.episode_start = state.anchor
             state.episode_id = episode_id(state.tenant_id, state.member_id, state.anchor)
+            state.episode_cause = "absence"
             state.severity = "medium"
-            alert = self._alert(state, "at_risk", due)
-        elif state.severity != "high":
-            state.severity = "high"
-            alert = self._alert(state, "escalated", due)
+            alert = self._alert(state, policy, "at_risk", due, reasons)
+        elif state.severity in NEXT:
+            state.severity = NEXT[state.severity]
+            alert = self._alert(state, policy, "escalated", due, reasons)
         else:
             return []
         self._dirty.add(state.key)
-        self._reschedule(state)
+        self._reschedule(state, policy)
         return [alert]
 
-    def _reschedule(self, state: MemberState) -> None:
-        state.deadline = self.policy.deadline(state)
+    def _reschedule(self, state: MemberState, policy: Policy | None = None) -> None:
+        policy = policy or self.policy_for(state.tenant_id)
+        state.deadline = policy.deadline(state)
         if state.status is not Status.ACTIVE:
             self.timers.cancel(state.key)
             return
-        due = state.deadline if state.episode_start is None else self.policy.escalation(state)
-        if due is None or (state.episode_start is not None and state.severity == "high"):
+        if state.episode_start is None or state.severity == "low":
+            due = state.deadline
+        elif state.severity == "medium":
+            due = policy.escalation(state)
+        else:
+            due = None
+        if due is None:
             self.timers.cancel(state.key)
         else:
             self.timers.schedule(state.key, due)
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def _close_episode(self, state: MemberState, outcome: AlertType, t: float) -> Alert:
-        alert = self._alert(state, outcome, t)
-        state.episode_id = state.episode_start = state.severity = None
+    def _close(self, state: MemberState, policy: Policy, outcome: AlertType, t: float) -> Alert:
+        alert = self._alert(state, policy, outcome, t, [(f"member_{outcome}", {})])
+        state.episode_id = state.episode_start = state.severity = state.episode_cause = None
         return alert
 
-    def _alert(self, state: MemberState, alert_type: AlertType, at: float) -> Alert:
+    def _alert(
+        self,
+        state: MemberState,
+        policy: Policy,
+        alert_type: AlertType,
+        at: float,
+        reasons: list[tuple[str, dict[str, float]]],
+    ) -> Alert:
         assert state.episode_id is not None
-        if alert_type in ("at_risk", "escalated"):
-            reasons = self.policy.reasons(state, at)
-        else:
-            reasons = [(f"member_{alert_type}", {})]
+        severity: Severity = (
+            "low"
+            if alert_type == "recovered"
+            else "high"
+            if alert_type == "churned"
+            else state.severity  # type: ignore[assignment]
+        )
         return Alert(
-            alert_id=alert_id(state.episode_id, alert_type),
+            alert_id=alert_id(state.episode_id, alert_type, severity),
             episode_id=state.episode_id,
             type=alert_type,
             tenant_id=state.tenant_id,
             member_id=state.member_id,
             site_id=state.site_id,
-            severity=SEVERITY[alert_type],
-            policy=self.policy.name,
-            reasons=[Reason(code=c, figures=dict(f)) for c, f in reasons],
+            severity=severity,
+            policy=policy.name,
+            reasons=[
+                Reason(code=c, figures={**self._figures(state, policy, at), **f})
+                for c, f in reasons
+            ],
             deadline=_dt(state.deadline) if state.deadline is not None else None,
             raised_at=_dt(at),
         )
+
+    def _figures(self, state: MemberState, policy: Policy, at: float) -> dict[str, float]:
+        """The figures every reason carries: what staff read to judge the alert."""
+        figures: dict[str, float] = {
+            "visits_last_4_weeks": visits_since(state, at - FOUR_WEEKS),
+        }
+        if state.anchor is not None:
+            figures["days_absent"] = round((at - state.anchor) / DAY, 1)
+        if state.gap_n:
+            gap = policy.usual_gap_days(state)
+            figures["usual_gap_days"] = round(gap, 1)
+            figures["usual_visits_4_weeks"] = round(28.0 / gap, 1)
+        start = state.joined_at if state.joined_at is not None else state.first_visit
+        if start is not None:
+            figures["tenure_days"] = round((at - start) / DAY)
+        return figures

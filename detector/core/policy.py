@@ -1,27 +1,59 @@
-"""Policies decide, from a member's state, when their absence becomes worth an alert."""
+"""Policies decide when a member's absence becomes worth an alert.
+
+Each gives a deadline (when the current absence passes what is normal) and an escalation
+time, from the member's state alone, so both are timers: nothing scans members.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from detector.core.cadence import spread, usual_gap
 from detector.core.state import MemberState
 
 DAY = 86_400.0
+# About 4 visits a month in a member's first year (DESIGN.md, the simulator's grounding).
+COHORT_GAP_DAYS = 7.0
 
 
 class Policy(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def warnings(self) -> Warnings | None:
+        """Early-warning rules, or None for a policy without them (the fixed baseline)."""
+
     def deadline(self, state: MemberState) -> float | None:
         """When the current absence passes what is normal; None means never."""
 
     def escalation(self, state: MemberState) -> float | None:
-        """When an open episode escalates to high severity; None means never."""
+        """When an absence episode escalates to high severity; None means never."""
 
-    def reasons(self, state: MemberState, now: float) -> list[tuple[str, dict[str, float]]]:
-        """Machine-readable reason codes with their figures, for the alert."""
+    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
+        """The policy's own reason code and figures for an absence alert."""
+
+    def usual_gap_days(self, state: MemberState) -> float:
+        """The member's usual gap, with the policy's cohort prior for short histories."""
+
+
+@dataclass(frozen=True, slots=True)
+class Warnings:
+    """Early warnings: signs of drifting away before the absence deadline.
+
+    A decline in the member's visit rate against their own usual rate is the strongest
+    early signal we know of (DESIGN.md); shorter visits, denied entries and failed payments
+    come with it before some cancellations.
+    """
+
+    decline_ratio: float = 0.4  # visits in the last 4 weeks at most this share of usual
+    min_usual_visits: float = 4.0  # only for members who usually come this often in 4 weeks
+    min_history_gaps: int = 6
+    duration_ratio: float = 0.5  # recent visits this much shorter than usual
+    denied_entries: bool = True
+    failed_payments: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +62,134 @@ class FixedPolicy:
 
     absence_days: float = 45.0
     name: str = "fixed"
+    warnings: Warnings | None = None
+
+    def deadline(self, state: MemberState) -> float | None:
+        return None if state.anchor is None else state.anchor + self.absence_days * DAY
+
+    def escalation(self, state: MemberState) -> float | None:
+        return None if state.anchor is None else state.anchor + 2 * self.absence_days * DAY
+
+    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
+        return "absent_beyond_threshold", {"threshold_days": self.absence_days}
+
+    def usual_gap_days(self, state: MemberState) -> float:
+        return usual_gap(state, COHORT_GAP_DAYS)
+
+
+@dataclass(frozen=True, slots=True)
+class CadencePolicy:
+    """The member's own rhythm: absent for much longer than their usual gap.
+
+    The allowed absence is the usual gap widened by how irregular the member is
+    (``exp(z * spread)``), kept between a floor and a cap. Members with little history lean on
+    the cohort's gap; new members (short tenure) get a tighter cap, because the chance of
+    coming back after an absence is much lower in the first months (Wodify: 48% after 10 days
+    absent in month 1 against 92% in month 18).
+    """
+
+    z: float = 2.5
+    min_spread: float = 0.3
+    floor_days: float = 10.0
+    cap_days: float = 60.0
+    cohort_gap_days: float = COHORT_GAP_DAYS
+    cohort_spread: float = 0.5
+    new_member_days: float = 90.0
+    new_member_cap_days: float = 21.0
+    name: str = "cadence"
+    warnings: Warnings | None = field(default_factory=Warnings)
+
+    def usual_gap_days(self, state: MemberState) -> float:
+        return usual_gap(state, self.cohort_gap_days)
+
+    def threshold_days(self, state: MemberState) -> float:
+        usual = self.usual_gap_days(state)
+        s = max(spread(state, self.cohort_spread), self.min_spread)
+        days = min(max(usual * math.exp(self.z * s), self.floor_days), self.cap_days)
+        start = state.joined_at if state.joined_at is not None else state.first_visit
+        if start is not None and state.anchor is not None:
+            tenure = (state.anchor - start) / DAY
+            if tenure < self.new_member_days:
+                days = min(days, max(self.new_member_cap_days, self.floor_days))
+        return days
 
     def deadline(self, state: MemberState) -> float | None:
         if state.anchor is None:
             return None
-        return state.anchor + self.absence_days * DAY
+        return state.anchor + self.threshold_days(state) * DAY
 
     def escalation(self, state: MemberState) -> float | None:
         if state.anchor is None:
             return None
-        return state.anchor + 2 * self.absence_days * DAY
+        return state.anchor + 2 * self.threshold_days(state) * DAY
 
-    def reasons(self, state: MemberState, now: float) -> list[tuple[str, dict[str, float]]]:
-        absent = (now - state.anchor) / DAY if state.anchor is not None else 0.0
-        return [
-            (
-                "absent_beyond_threshold",
-                {"days_absent": round(absent, 1), "threshold_days": self.absence_days},
-            )
-        ]
+    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
+        return "absent_beyond_usual_rhythm", {
+            "threshold_days": round(self.threshold_days(state), 1)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BgNbdPolicy:
+    """BG/NBD: alert when the probability that the member is still active falls below p.
+
+    With population parameters (r, alpha, a, b) and the member's repeat visits x, last
+    repeat at t_x and time T since the first visit (all in days), the probability alive is
+    1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x)) for x > 0 (Fader,
+    Hardie and Lee 2005). It only falls while no visit comes, so the moment it crosses p is
+    solved in closed form at each visit: a timer. With no repeat visit yet BG/NBD says the
+    member cannot have dropped out, so the cohort fallback (the cadence policy) decides.
+    """
+
+    r: float = 0.243
+    alpha: float = 4.414
+    a: float = 0.793
+    b: float = 2.426
+    p_alive: float = 0.5
+    p_escalate: float = 0.25
+    fallback: CadencePolicy = field(default_factory=CadencePolicy)
+    name: str = "bgnbd"
+    warnings: Warnings | None = field(default_factory=Warnings)
+
+    def _crossing(self, state: MemberState, p: float) -> float | None:
+        if state.anchor is None:
+            return None
+        x = state.visits - 1
+        if x < 1 or state.first_visit is None or state.last_visit is None:
+            return self.fallback.deadline(state)
+        t_x = (state.last_visit - state.first_visit) / DAY
+        ratio = (1 / p - 1) * (self.b + x - 1) / self.a
+        if ratio <= 1:
+            # Already below p at the last visit: alert after the cohort floor, not at once.
+            days = self.fallback.floor_days
+            return state.anchor + days * DAY
+        big_t = (self.alpha + t_x) * float(ratio ** (1 / (self.r + x))) - self.alpha
+        at = state.first_visit + big_t * DAY
+        # Never earlier than the floor after the anchor, never later than the cap.
+        lo = state.anchor + self.fallback.floor_days * DAY
+        hi = state.anchor + self.fallback.cap_days * DAY
+        return min(max(at, lo), hi)
+
+    def usual_gap_days(self, state: MemberState) -> float:
+        return self.fallback.usual_gap_days(state)
+
+    def deadline(self, state: MemberState) -> float | None:
+        return self._crossing(state, self.p_alive)
+
+    def escalation(self, state: MemberState) -> float | None:
+        return self._crossing(state, self.p_escalate)
+
+    def probability_alive(self, state: MemberState, now: float) -> float:
+        x = state.visits - 1
+        if x < 1 or state.first_visit is None or state.last_visit is None:
+            return 1.0
+        t_x = (state.last_visit - state.first_visit) / DAY
+        big_t = (now - state.first_visit) / DAY
+        growth = float(((self.alpha + big_t) / (self.alpha + t_x)) ** (self.r + x))
+        return 1 / (1 + self.a / (self.b + x - 1) * growth)
+
+    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
+        return "probability_active_low", {
+            "p_alive": round(self.probability_alive(state, now), 3),
+            "p_threshold": self.p_alive,
+        }

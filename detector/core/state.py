@@ -1,8 +1,8 @@
-"""What the detector remembers about one member."""
+"""What the detector remembers about one member: small, flat, JSON-serialisable."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -15,10 +15,13 @@ class Status(StrEnum):
 
 @dataclass(slots=True)
 class MemberState:
-    """One member of one tenant. Times are POSIX seconds.
+    """One member of one tenant. Times are POSIX seconds; gaps are in days.
 
-    ``anchor`` is where the current absence is counted from: the last visit, or the day
-    the member joined or came back from a freeze if that is later.
+    ``anchor`` is where the current absence is counted from: the last visit, or the day the
+    member joined or came back from a freeze if that is later. ``recent`` holds the start
+    times of the latest visits (oldest first), enough to count visits in the last weeks.
+    The member's usual gap is kept as a robust running estimate of the log of the gaps
+    (``gap_mu``, ``gap_s``): one long holiday moves it only a little.
     """
 
     tenant_id: str
@@ -26,11 +29,23 @@ class MemberState:
     site_id: str | None = None
     status: Status = Status.ACTIVE
     status_at: float | None = None
-    last_visit: float | None = None
+    joined_at: float | None = None
+    first_visit: float | None = None
+    last_visit: float | None = None  # start of the latest visit
+    last_seen: float | None = None  # latest access event of that visit
+    visits: int = 0
+    recent: list[float] = field(default_factory=list)
+    gap_n: int = 0
+    gap_mu: float = 0.0
+    gap_s: float = 0.0
+    visit_minutes: float | None = None  # the current visit's duration, once it ends
+    usual_minutes: float | None = None
+    recent_minutes: float | None = None
     anchor: float | None = None
     deadline: float | None = None
     episode_id: str | None = None
     episode_start: float | None = None
+    episode_cause: str | None = None  # "absence" or the early warning that opened it
     severity: str | None = None
 
     @property

@@ -52,6 +52,7 @@ def detector_settings(settings: Settings, fresh_pg_url: str) -> Settings:
             "database_url": fresh_pg_url,
             "clock": "event",
             "allowed_lateness_seconds": 3600.0,
+            "policy": "fixed",
             "fixed_absence_days": 10.0,
             # Small batches and a short interval: dozens of checkpoints a second, so the
             # kill lands between two of them, most likely with work done after the last.

@@ -25,6 +25,7 @@ def detector_settings(settings, fresh_pg_url):
             "database_url": fresh_pg_url,
             "clock": "event",
             "allowed_lateness_seconds": 3600.0,
+            "policy": "fixed",
             "fixed_absence_days": 10.0,
             "checkpoint_max_events": 300,
             "checkpoint_interval_seconds": 0.2,

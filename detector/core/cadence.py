@@ -1,0 +1,58 @@
+"""A member's own rhythm: a robust running estimate of their usual gap between visits.
+
+Gaps are folded in on the log scale with a clipped exponentially weighted update (a
+Huber-style M-estimator): a three-week holiday of a twice-a-week member moves the usual gap
+by a few percent instead of making it the new normal. Members with few gaps lean on a
+cohort prior (the tenant's typical gap) with a weight that fades as their own history grows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from detector.core.state import MemberState
+
+ALPHA = 0.15  # weight of a new gap once warmed up (about the last seven gaps)
+WARMUP = 4  # gaps before the member's own estimate is trusted alone
+MIN_GAP_DAYS = 0.25
+
+
+def add_gap(state: MemberState, gap_days: float) -> None:
+    x = math.log(max(gap_days, MIN_GAP_DAYS))
+    n = state.gap_n + 1
+    if n <= WARMUP:  # running mean and mean absolute deviation while warming up
+        delta = x - state.gap_mu
+        state.gap_mu += delta / n
+        state.gap_s += (abs(x - state.gap_mu) - state.gap_s) / n
+    else:
+        bound = 2.0 * max(state.gap_s, 0.2)
+        r = max(-bound, min(bound, x - state.gap_mu))
+        state.gap_mu += ALPHA * r
+        state.gap_s += ALPHA * (abs(r) - state.gap_s)
+    state.gap_n = n
+
+
+def add_minutes(state: MemberState, minutes: float) -> None:
+    if state.usual_minutes is None or state.recent_minutes is None:
+        state.usual_minutes = state.recent_minutes = minutes
+        return
+    state.usual_minutes += 0.1 * (minutes - state.usual_minutes)
+    state.recent_minutes += 0.5 * (minutes - state.recent_minutes)
+
+
+def usual_gap(state: MemberState, prior_days: float, prior_weight: float = WARMUP) -> float:
+    """The member's usual gap in days, shrunk toward the cohort prior while history is short."""
+    n = state.gap_n
+    if n == 0:
+        return prior_days
+    w = n / (n + prior_weight) if n < 2 * WARMUP else 1.0
+    return math.exp(w * state.gap_mu + (1 - w) * math.log(prior_days))
+
+
+def spread(state: MemberState, prior_spread: float) -> float:
+    """How irregular the member is (mean absolute deviation of log gaps)."""
+    n = state.gap_n
+    if n < 2:
+        return prior_spread
+    w = n / (n + WARMUP) if n < 2 * WARMUP else 1.0
+    return w * state.gap_s + (1 - w) * prior_spread

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, MemberState
+from detector.core.visits import VisitRules, observe
+from tests.detector.core.events import DAY, at, membership, visit
+
+
+def regular(member: str, gap: float, until: float, start: float = 0.0) -> list:
+    out, d = [], start
+    while d <= until:
+        out.append(visit(member, d))
+        d += gap
+    return out
+
+
+def run(policy, events, until: float):
+    d = Detector(policy)
+    alerts = []
+    for e in sorted(events, key=lambda e: e.occurred_at):
+        alerts += d.offer(e) + d.advance(e.occurred_at.timestamp())
+    alerts += d.advance(at(until))
+    return d, alerts
+
+
+def first(alerts, kind: str, member: str = "m1"):
+    return next(a for a in alerts if a.type == kind and a.member_id == member)
+
+
+def test_cadence_alerts_a_twice_a_week_member_far_earlier_than_the_fixed_rule() -> None:
+    events = regular("m1", 3.5, 70)  # then stops
+    _, cadence = run(CadencePolicy(), events, 200)
+    _, fixed = run(FixedPolicy(absence_days=60), events, 200)
+    c = first(cadence, "at_risk").raised_at.timestamp()
+    f = first(fixed, "at_risk").raised_at.timestamp()
+    last = at(70)
+    assert (c - last) / DAY == pytest.approx(10.0, abs=0.5)  # the floor
+    assert (f - last) / DAY == pytest.approx(60.0)
+    reason = first(cadence, "at_risk").reasons[0]
+    assert reason.code == "absent_beyond_usual_rhythm"
+    assert reason.figures["usual_gap_days"] == pytest.approx(3.5, abs=0.1)
+    assert reason.figures["days_absent"] == pytest.approx(10.0, abs=0.5)
+
+
+def test_a_fortnightly_member_gets_a_longer_deadline_than_a_weekly_one() -> None:
+    p = CadencePolicy()
+    _, a = run(p, regular("m1", 7, 140), 400)
+    _, b = run(p, regular("m1", 14, 140), 400)
+    wait_a = first(a, "at_risk").raised_at.timestamp() - at(140)
+    wait_b = first(b, "at_risk").raised_at.timestamp() - at(140)
+    assert wait_b > wait_a
+
+
+def test_cap_bounds_the_wait_of_rare_visitors() -> None:
+    p = CadencePolicy(cap_days=60)
+    _, a = run(p, regular("m1", 30, 400), 800)
+    wait = (first(a, "at_risk").raised_at.timestamp() - at(390)) / DAY
+    assert wait <= 60.0 + 1e-6
+
+
+def test_new_members_get_the_tighter_new_member_cap() -> None:
+    p = CadencePolicy()
+    events = [membership("m1", 0, "joined"), visit("m1", 1)]
+    _, alerts = run(p, events, 60)
+    wait = (first(alerts, "at_risk").raised_at.timestamp() - at(1)) / DAY
+    assert wait == pytest.approx(p.new_member_cap_days)
+
+
+def test_a_falling_visit_rate_warns_before_the_absence_deadline() -> None:
+    events = regular("m1", 2, 60) + regular("m1", 9, 110, start=69)  # slides to weekly+
+    _d, alerts = run(CadencePolicy(), events, 111)
+    warn = first(alerts, "at_risk")
+    assert warn.severity == "low"
+    assert warn.reasons[0].code == "visit_frequency_decline"
+    assert warn.raised_at.timestamp() < at(110)
+
+
+def test_a_decline_episode_recovers_when_the_rhythm_is_back() -> None:
+    events = regular("m1", 2, 60) + regular("m1", 9, 87, start=69) + regular("m1", 2, 130, start=88)
+    _, alerts = run(CadencePolicy(), events, 131)
+    kinds = [a.type for a in alerts]
+    assert kinds[0] == "at_risk" and "recovered" in kinds
+
+
+def test_denied_entries_and_failed_payments_warn_only_with_warnings() -> None:
+    events = [*regular("m1", 3, 30), visit("m1", 31, kind="entry_denied")]
+    _, alerts = run(CadencePolicy(), events, 31.5)
+    assert [(a.type, a.severity, a.reasons[0].code) for a in alerts] == [
+        ("at_risk", "low", "entry_denied")
+    ]
+    _, fixed = run(FixedPolicy(), events, 31.5)
+    assert fixed == []
+    _, pay = run(
+        CadencePolicy(), [*regular("m1", 3, 30), membership("m1", 30.5, "payment_failed")], 31
+    )
+    assert pay[0].reasons[0].code == "payment_failed"
+
+
+def test_warning_episodes_escalate_with_the_absence() -> None:
+    events = [*regular("m1", 3, 30), visit("m1", 30.2, kind="entry_denied")]
+    _, alerts = run(CadencePolicy(), events, 120)
+    assert [(a.type, a.severity) for a in alerts] == [
+        ("at_risk", "low"),
+        ("escalated", "medium"),
+        ("escalated", "high"),
+    ]
+    assert len({a.alert_id for a in alerts}) == 3
+
+
+def state_with(visits: list[float]) -> MemberState:
+    s = MemberState("club", "m1")
+    for d in visits:
+        observe(s, "gate_entry", at(d), VisitRules())
+    s.anchor = s.last_visit
+    return s
+
+
+def test_bgnbd_deadline_is_where_the_probability_alive_crosses_p() -> None:
+    p = BgNbdPolicy(p_alive=0.5, fallback=CadencePolicy(floor_days=0.0, cap_days=10_000))
+    s = state_with([0, 5, 9, 16, 20, 27])
+    deadline = p.deadline(s)
+    assert deadline is not None and deadline > at(27)
+    assert p.probability_alive(s, deadline) == pytest.approx(0.5, abs=1e-9)
+    assert p.probability_alive(s, deadline - DAY) > 0.5 > p.probability_alive(s, deadline + DAY)
+    escalate = p.escalation(s)
+    assert escalate is not None and escalate > deadline
+
+
+def test_bgnbd_falls_back_without_a_repeat_visit() -> None:
+    p = BgNbdPolicy()
+    s = state_with([0])
+    assert p.deadline(s) == p.fallback.deadline(s)
+    assert p.probability_alive(s, at(100)) == 1.0
+
+
+def test_bgnbd_deadline_is_kept_between_floor_and_cap() -> None:
+    p = BgNbdPolicy()
+    s = state_with([float(d) for d in range(0, 60, 3)])
+    deadline = p.deadline(s)
+    assert deadline is not None and s.anchor is not None
+    days = (deadline - s.anchor) / DAY
+    assert p.fallback.floor_days <= days <= p.fallback.cap_days
+    assert math.isfinite(days)
