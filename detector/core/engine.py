@@ -180,15 +180,16 @@ class Detector:
         state.site_id = event.site_id
         if state.status is not Status.ACTIVE:
             return []
-        if state.anchor is None or t > state.anchor:
-            state.anchor = t
+        alerts: list[Alert] = []
         if state.episode_start is not None and t > state.episode_start:
+            # Closed before the anchor moves, so the alert says how long they were away.
             if state.episode_cause != "visit_frequency_decline" or not self._declining(
                 state, policy, t
             ):
-                return [self._close(state, policy, "recovered", t)]
-            return []
-        return self._early_warnings(state, policy, t)
+                alerts.append(self._close(state, policy, "recovered", t))
+        if state.anchor is None or t > state.anchor:
+            state.anchor = t
+        return alerts or self._early_warnings(state, policy, t)
 
     def _membership(
         self, state: MemberState, policy: Policy, event: MembershipEvent, t: float

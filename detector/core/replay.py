@@ -5,28 +5,35 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from detector.core.clock import Watermark
-from detector.core.engine import Detector
+from detector.core.engine import Detector, PolicyFor
 from detector.core.policy import Policy
+from detector.core.visits import VisitRules
 from schemas import AccessEvent, Alert, MembershipEvent
 
 
 def replay(
     events: Iterable[AccessEvent | MembershipEvent],
-    policy: Policy,
+    policy: Policy | PolicyFor,
     lateness: float,
     *,
     until: float | None = None,
+    flush: bool = False,
+    visits: VisitRules | None = None,
 ) -> Iterator[Alert]:
     """Yield the alerts the live detector raises for these events in this order.
 
     After each event the clock is the watermark (latest event time less ``lateness``);
-    ``until`` then moves the clock on past the last event, as the live clock would.
+    At the end, ``flush`` applies what is still held back (the stream is complete: nothing
+    later can arrive) and ``until`` moves the clock on past the last event, as the live
+    clock would.
     """
-    detector = Detector(policy)
+    detector = Detector(policy, visits=visits)
     clock = Watermark(lateness)
     for event in events:
         clock.observe(event.occurred_at.timestamp())
         yield from detector.offer(event)
         yield from detector.advance(clock.now())
+    if flush:
+        yield from detector.advance(clock.max_seen)
     if until is not None:
         yield from detector.advance(until)

@@ -9,7 +9,7 @@ from detector.core.visits import VisitRules, observe
 from tests.detector.core.events import DAY, at, membership, visit
 
 
-def regular(member: str, gap: float, until: float, start: float = 0.0) -> list:
+def regular(member: str, gap: float, until: float, start: float = 0.0):
     out, d = [], start
     while d <= until:
         out.append(visit(member, d))
