@@ -181,12 +181,9 @@ class Detector:
         if state.status is not Status.ACTIVE:
             return []
         alerts: list[Alert] = []
-        if state.episode_start is not None and t > state.episode_start:
+        if self._returned(state, policy, t):
             # Closed before the anchor moves, so the alert says how long they were away.
-            if state.episode_cause != "visit_frequency_decline" or not self._declining(
-                state, policy, t
-            ):
-                alerts.append(self._close(state, policy, "recovered", t))
+            alerts.append(self._close(state, policy, "recovered", t))
         if state.anchor is None or t > state.anchor:
             state.anchor = t
         return alerts or self._early_warnings(state, policy, t)
@@ -220,6 +217,14 @@ class Detector:
             return []
         state.status_at = t
         return alerts
+
+    def _returned(self, state: MemberState, policy: Policy, t: float) -> bool:
+        """A visit ends an episode, unless it was opened by a falling rate still falling."""
+        if state.episode_start is None or t <= state.episode_start:
+            return False
+        return state.episode_cause != "visit_frequency_decline" or not self._declining(
+            state, policy, t
+        )
 
     # -- early warnings --------------------------------------------------------------------
 
