@@ -13,3 +13,26 @@ if [ "${1:-}" = "--test" ]; then
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 fi
+if [ "${1:-}" = "--test" ]; then
+  # promtool (checks Prometheus rules, config and live /metrics in tests/deploy/) comes only
+  # with Debian's full `prometheus` package. Install it without recommends, and with a
+  # policy-rc.d that forbids starting services, so no Prometheus server is left running.
+  if ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      if ! apt-cache show prometheus >/dev/null 2>&1; then apt-get update -qq; fi
+      added_policy=""
+      if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        added_policy=1
+      fi
+      install_promtool() { apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+      install_promtool || { apt-get update -qq && install_promtool; } || status=$?
+      if [ -n "$added_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+      if [ "${status:-0}" != 0 ]; then exit "$status"; fi
+    else
+      echo "setup.sh: promtool is missing and this is not root with apt-get: install Debian's" \
+        "'prometheus' package (it provides promtool), or the deploy tests will fail." >&2
+    fi
+  fi
+fi

@@ -145,23 +145,25 @@ class Detector:
         """Take an event: held back until the clock passes it, or applied now if late."""
         t = event.occurred_at.timestamp()
         if t <= self.time:
-            return self._apply(event)
+            return self._apply(event, t)
         entry = (t, RANK[event.kind], event.event_id, next(self._seq), event, source)
         heapq.heappush(self._pending, entry)
         return []
 
-    def _apply(self, event: Event) -> list[Alert]:
+    def _apply(self, event: Event, t: float) -> list[Alert]:
         key = (event.tenant_id, event.member_id)
         state = self.members.get(key)
         if state is None:
             state = self.members[key] = MemberState(event.tenant_id, event.member_id)
-        t = event.occurred_at.timestamp()
         policy = self.policy_for(state.tenant_id)
+        self._dirty.add(key)
         if isinstance(event, AccessEvent):
+            visits = state.visits
             alerts = self._access(state, policy, event, t)
+            if not alerts and state.visits == visits:
+                return alerts  # another scan of the same visit: the deadline stays
         else:
             alerts = self._membership(state, policy, event, t)
-        self._dirty.add(key)
         self._reschedule(state, policy)
         return alerts
 
@@ -287,14 +289,16 @@ class Detector:
     def advance(self, now: float) -> list[Alert]:
         """Move the clock to ``now``: apply held-back events and fire timers, in time order."""
         alerts: list[Alert] = []
-        pending = self._pending
+        pending, timers = self._pending, self.timers
         while pending and pending[0][0] <= now:
             t, _, _, _, event, _ = heapq.heappop(pending)
             # Timers strictly before the event fire first: a visit exactly at a deadline
             # arrives in time.
-            alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
-            alerts.extend(self._apply(event))
-        alerts.extend(self._fire_until(now))
+            if timers.earliest() < t:
+                alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
+            alerts.extend(self._apply(event, t))
+        if timers.earliest() <= now:
+            alerts.extend(self._fire_until(now))
         self.time = max(self.time, now)
         return alerts
 

@@ -7,6 +7,7 @@ skipped when it surfaces, because it no longer matches the member's current dead
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
@@ -33,6 +34,10 @@ class TimerQueue(Generic[K]):
 
     def cancel(self, key: K) -> None:
         self._current.pop(key, None)
+
+    def earliest(self) -> float:
+        """A lower bound of the next deadline (infinity when none): a cheap "anything due?"."""
+        return self._heap[0][0] if self._heap else math.inf
 
     def deadline(self, key: K) -> float | None:
         return self._current.get(key)
