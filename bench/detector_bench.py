@@ -32,12 +32,16 @@ from detector.core import (
     MemberState,
     Watermark,
 )
+from detector.core.policy import Policy
 from detector.simulate import simulate_club
+from schemas import AccessEvent, MembershipEvent
+
+Event = AccessEvent | MembershipEvent
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def _drive(policy, events, lateness: float = 3600.0) -> float:
+def _drive(policy: Policy, events: list[Event], lateness: float = 3600.0) -> float:
     """Events/s through offer + advance on a watermark: what the runner does per event."""
     detector = Detector(policy)
     clock = Watermark(lateness)
@@ -50,7 +54,7 @@ def _drive(policy, events, lateness: float = 3600.0) -> float:
     return len(events) / (time.perf_counter() - start)
 
 
-def _floor(events) -> float:
+def _floor(events: list[Event]) -> float:
     """The cost floor: touching each event's time and key, no detection at all."""
     seen: dict[tuple[str, str], float] = {}
     start = time.perf_counter()
