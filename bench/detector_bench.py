@@ -95,7 +95,7 @@ def bench_memory(args: argparse.Namespace) -> None:
         s = MemberState("club", f"m{i:07d}")
         s.first_visit = s.anchor = s.last_visit = s.last_seen = T0.timestamp()
         s.visits = 6
-        s.recent = [T0.timestamp() - d * 86400.0 for d in (15, 12, 9, 6, 3, 0)]
+        s.recent.extend(T0.timestamp() - d * 86400.0 for d in (15, 12, 9, 6, 3, 0))
         s.gap_n, s.gap_mu, s.gap_s = 5, 1.1 + rnd.random() / 10, 0.2
         detector.load([s])
     after = tracemalloc.get_traced_memory()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -34,7 +35,8 @@ class MemberState:
     last_visit: float | None = None  # start of the latest visit
     last_seen: float | None = None  # latest access event of that visit
     visits: int = 0
-    recent: list[float] = field(default_factory=list)
+    # An array of doubles, not a list of floats: 8 bytes a visit instead of 32.
+    recent: array[float] = field(default_factory=lambda: array("d"))
     gap_n: int = 0
     gap_mu: float = 0.0
     gap_s: float = 0.0
@@ -53,10 +55,13 @@ class MemberState:
         return (self.tenant_id, self.member_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["recent"] = list(self.recent)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemberState:
         values: dict[str, Any] = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["status"] = Status(values.get("status", Status.ACTIVE))
+        values["recent"] = array("d", values.get("recent", ()))
         return cls(**values)
