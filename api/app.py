@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
-from api.routers import alerts, webhooks
+from api.relay import run_relay
+from api.routers import actions, alerts, members, webhooks
 from lapse import health, problems
 from lapse.db.engine import create_engine, session_factory
 from lapse.settings import Settings
@@ -37,12 +38,17 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
-    """The api: alerts and webhooks; with ``deliver`` it also runs the delivery worker."""
+    """The api: alerts, members, actions and webhooks.
+
+    With ``deliver`` it also runs the webhook delivery worker, and (``alerts_relay``, with a
+    Kafka bootstrap) the relay of the alerts outbox onto the alerts topic.
+    """
     worker: asyncio.Task[None] | None = None
+    relay: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nonlocal worker
+        nonlocal worker, relay
         engine = create_engine(settings.database_url)
         client = delivery_client(settings)
         sessions = session_factory(engine)
@@ -53,9 +59,19 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
         app.state.dispatcher = dispatcher
         if deliver:
             worker = asyncio.create_task(dispatcher.run(), name="lapse-webhook-delivery")
+            if settings.alerts_relay and settings.kafka_bootstrap:
+                relay = asyncio.create_task(run_relay(settings, sessions), name="lapse-relay")
+            elif settings.alerts_relay:
+                log.warning("alerts relay off: no Kafka bootstrap (LAPSE_KAFKA_BOOTSTRAP)")
         try:
             yield
         finally:
+            if relay is not None:
+                # An unmarked batch is republished by the next relay (same ce_id).
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                relay = None
             if worker is not None:
                 # A delivery in flight is simply retried once its lease lapses.
                 worker.cancel()
@@ -68,6 +84,8 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     async def ready() -> str | None:
         if worker is not None and worker.done():
             return "the webhook delivery worker stopped"
+        if relay is not None and relay.done():
+            return "the alerts relay stopped"
         engine = getattr(app.state, "engine", None)
         if engine is None:
             return "starting"
@@ -83,5 +101,8 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     problems.install(app)
     app.include_router(health.service_router(ready))
     app.include_router(alerts.router)
+    app.include_router(alerts.episodes_router)
+    app.include_router(actions.router)
+    app.include_router(members.router)
     app.include_router(webhooks.router)
     return app

@@ -24,12 +24,13 @@ from typing import Any, Literal
 
 import httpx
 from prometheus_client import Counter, Histogram
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
 from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
 from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from lapse.db.types import UTCDateTime
 from lapse.db.upsert import insert
 from lapse.settings import Settings
 from schemas import Alert, AlertCloudEvent
@@ -45,6 +46,11 @@ ATTEMPT_SECONDS = Histogram(
     "lapse_webhook_attempt_duration_seconds",
     "Duration of one webhook delivery attempt.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+)
+DISABLED = Counter(
+    "lapse_webhook_subscriptions_disabled",
+    "Webhook subscriptions disabled automatically, by reason (gone, failing, failed_deliveries).",
+    ["reason"],
 )
 ALERT_TO_DELIVERY = Histogram(
     "lapse_webhook_alert_to_delivery_seconds",
@@ -114,6 +120,10 @@ class _Claimed:
     subscription_id: str
     url: str
     secret: str
+    # The secret before a rotation, while its overlap lasts (a second signature).
+    previous_secret: str | None
+    # Whether the subscription was failing when claimed: a success must then reset it.
+    sub_failing: bool
     alert_created_at: datetime
     payload: dict[str, Any]
 
@@ -278,6 +288,10 @@ class Dispatcher:
                     WebhookSubscription.id,
                     WebhookSubscription.url,
                     WebhookSubscription.secret,
+                    WebhookSubscription.previous_secret,
+                    WebhookSubscription.previous_secret_until,
+                    WebhookSubscription.failing_since,
+                    WebhookSubscription.failed_deliveries_in_row,
                     AlertRow.created_at,
                     AlertRow.payload,
                 )
@@ -288,13 +302,49 @@ class Dispatcher:
                 .where(WebhookDelivery.id.in_(ids))
             )
             return [
-                _Claimed(did, attempts, until, sid, url, secret, created, payload)
-                for did, attempts, sid, url, secret, created, payload in result
+                _Claimed(
+                    did,
+                    attempts,
+                    until,
+                    sid,
+                    url,
+                    secret,
+                    self.previous_secret(previous, previous_until, now),
+                    failing is not None or in_row > 0,
+                    created,
+                    payload,
+                )
+                for (
+                    did,
+                    attempts,
+                    sid,
+                    url,
+                    secret,
+                    previous,
+                    previous_until,
+                    failing,
+                    in_row,
+                    created,
+                    payload,
+                ) in result
             ]
+
+    @staticmethod
+    def previous_secret(previous: str | None, until: datetime | None, now: datetime) -> str | None:
+        """The pre-rotation secret if its overlap has not ended (it then signs as well)."""
+        if previous is None or until is None or until <= now:
+            return None
+        return previous
 
     async def _deliver(self, item: _Claimed) -> None:
         attempted_at = self.now()
-        result = await self.attempt(item.url, item.id, item.secret, alert_body(item.payload))
+        result = await self.attempt(
+            item.url,
+            item.id,
+            item.secret,
+            alert_body(item.payload),
+            previous=item.previous_secret,
+        )
         await self._record(item, result, attempted_at)
         log.debug(
             "webhook delivery %s attempt %d: %s %s",
@@ -368,25 +418,91 @@ class Dispatcher:
                     response_excerpt=result.excerpt,
                 )
             )
-            if gone:
+            await self._track_health(
+                session,
+                item,
+                result,
+                values.get("status", "pending"),
+                finished,
+            )
+
+    async def _track_health(
+        self,
+        session: AsyncSession,
+        item: _Claimed,
+        result: AttemptResult,
+        status: str,
+        now: datetime,
+    ) -> None:
+        """Keep the subscription's failure record; disable it after sustained failure.
+
+        Any success clears it. Every failed attempt keeps ``failing_since`` (the first failure
+        of the streak); a delivery that ends failed counts in ``failed_deliveries_in_row``.
+        """
+        sub = WebhookSubscription
+        if result.ok:
+            if item.sub_failing:
                 await session.execute(
-                    update(WebhookSubscription)
-                    .where(WebhookSubscription.id == item.subscription_id)
-                    .values(enabled=False)
+                    update(sub)
+                    .where(sub.id == item.subscription_id)
+                    .values(failing_since=None, failed_deliveries_in_row=0)
                 )
-                log.warning(
-                    "webhook subscription %s answered 410 Gone: disabled", item.subscription_id
-                )
+            return
+        values: dict[str, Any] = {
+            "failing_since": func.coalesce(sub.failing_since, literal(now, UTCDateTime()))
+        }
+        if status == "failed":
+            values["failed_deliveries_in_row"] = sub.failed_deliveries_in_row + 1
+        row = (
+            await session.execute(
+                update(sub)
+                .where(sub.id == item.subscription_id, sub.enabled.is_(True))
+                .values(**values)
+                .returning(sub.failing_since, sub.failed_deliveries_in_row)
+            )
+        ).first()
+        if row is None:
+            return  # deleted or already disabled
+        failing_since, in_row = row
+        reason: tuple[str, str] | None = None
+        window = self.settings.webhook_disable_after_failing_seconds
+        most = self.settings.webhook_disable_after_failed_deliveries
+        if result.status_code == 410:
+            reason = ("gone", "the endpoint answered 410 Gone")
+        elif (
+            window > 0
+            and failing_since is not None
+            and (now - failing_since).total_seconds() >= window
+        ):
+            reason = ("failing", f"every attempt failed for {window:g}s")
+        elif most > 0 and in_row >= most:
+            reason = ("failed_deliveries", f"{in_row} deliveries in a row failed")
+        if reason is None:
+            return
+        await session.execute(
+            update(sub)
+            .where(sub.id == item.subscription_id)
+            .values(enabled=False, disabled_reason=reason[1], disabled_at=now)
+        )
+        DISABLED.labels(reason[0]).inc()
+        log.warning("webhook subscription %s disabled: %s", item.subscription_id, reason[1])
 
     async def attempt(
-        self, url: str, msg_id: str, secret: str, body: bytes, *, observe: bool = True
+        self,
+        url: str,
+        msg_id: str,
+        secret: str,
+        body: bytes,
+        *,
+        previous: str | None = None,
+        observe: bool = True,
     ) -> AttemptResult:
         """POST one signed message; never raises for the receiver's or the network's faults."""
         timestamp = int(self.now().timestamp())
         headers = {
             "content-type": CLOUDEVENTS_JSON,
             "user-agent": USER_AGENT,
-            **signature_headers(secret, msg_id, timestamp, body),
+            **signature_headers(secret, msg_id, timestamp, body, previous=previous),
         }
         start = time.perf_counter()
 
@@ -452,7 +568,14 @@ class Dispatcher:
         }
         body = json.dumps(event, separators=(",", ":")).encode()
         return await self.attempt(
-            subscription.url, msg_id, subscription.secret, body, observe=False
+            subscription.url,
+            msg_id,
+            subscription.secret,
+            body,
+            previous=self.previous_secret(
+                subscription.previous_secret, subscription.previous_secret_until, self.now()
+            ),
+            observe=False,
         )
 
     # -- the loop --------------------------------------------------------------------------

@@ -42,10 +42,19 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode("ascii")
 
 
-def signature_headers(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The three Standard Webhooks headers for one attempt."""
+def signature_headers(
+    secret: str, msg_id: str, timestamp: int, body: bytes, *, previous: str | None = None
+) -> dict[str, str]:
+    """The three Standard Webhooks headers for one attempt.
+
+    During a secret rotation's overlap ``previous`` signs too: the signatures are
+    space-separated, so a receiver still holding the old secret keeps verifying.
+    """
+    signatures = [sign(secret, msg_id, timestamp, body)]
+    if previous is not None and previous != secret:
+        signatures.append(sign(previous, msg_id, timestamp, body))
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign(secret, msg_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }

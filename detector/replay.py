@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
-from detector.core.engine import PolicyFor
+from detector.core.engine import Detector, PolicyFor
+from detector.core.policy import Policy
 from detector.core.replay import replay
 from detector.core.visits import VisitRules
 from schemas import AccessEvent, Alert, MembershipEvent
@@ -46,12 +47,13 @@ def _events(path: str, tenant_id: str, report: ReplayReport) -> Iterator[Event]:
 def replay_files(
     paths: list[str],
     tenant_id: str,
-    policy: PolicyFor,
+    policy: Policy | PolicyFor,
     *,
     lateness: float,
     until: datetime | None = None,
     visits: VisitRules | None = None,
     report: ReplayReport | None = None,
+    detector: Detector | None = None,
 ) -> Iterator[Alert]:
     """Yield the alerts of the merged histories; ``until`` moves the clock past the end."""
     report = report if report is not None else ReplayReport()
@@ -59,7 +61,9 @@ def replay_files(
     merged = heapq.merge(*streams, key=lambda e: e.occurred_at)
     end = until.timestamp() if until is not None else None
     started = time.perf_counter()
-    for alert in replay(merged, policy, lateness, until=end, flush=True, visits=visits):
+    for alert in replay(
+        merged, policy, lateness, until=end, flush=True, visits=visits, detector=detector
+    ):
         report.alerts[alert.type] += 1
         yield alert
     report.seconds = time.perf_counter() - started

@@ -84,6 +84,10 @@ class DetectorRunner:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._stopping = asyncio.Event()
+        # Partitions gained but not loaded yet (kept paused until their state is loaded), and
+        # one lock so a rebalance never writes or drops state while a checkpoint is in flight.
+        self._to_load: set[int] = set()
+        self._lock = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self.started = asyncio.Event()
@@ -134,6 +138,8 @@ class DetectorRunner:
 
     async def _poll_once(self) -> None:
         assert self._consumer is not None
+        if self._to_load:
+            await self._load_gained()
         batch = await self._consumer.getmany(timeout_ms=200)
         for tp, records in batch.items():
             part = self.parts.get(tp.partition)
@@ -211,6 +217,10 @@ class DetectorRunner:
 
         While the database is unreachable nothing more is consumed: the loop waits here.
         """
+        async with self._lock:
+            await self._checkpoint(partitions)
+
+    async def _checkpoint(self, partitions: Iterable[int] | None) -> None:
         cp = self._snapshot(self.parts if partitions is None else partitions)
         delay = 0.2
         while True:
@@ -239,33 +249,57 @@ class DetectorRunner:
     # -- rebalances ------------------------------------------------------------------------
 
     async def release(self, partitions: list[int]) -> None:
-        owned = [p for p in partitions if p in self.parts]
-        if not owned:
-            return
-        await self.checkpoint(owned)
-        for p in owned:
-            del self.parts[p]
+        """Called by the consumer on a rebalance: write what we hold, then forget it."""
+        lost = set(partitions)
+        self._to_load -= lost
+        async with self._lock:
+            owned = [p for p in lost if p in self.parts]
+            if not owned:
+                return
+            await self._checkpoint(owned)
+            for p in owned:
+                del self.parts[p]
         metrics.PARTITIONS.set(len(self.parts))
         log.info("released partitions %s", sorted(owned))
 
     async def acquire(self, partitions: list[int]) -> None:
-        if not partitions:
-            return
+        """Called by the consumer on a rebalance: keep the new partitions paused until the
+        main loop has loaded their state (a database outage must not lose them)."""
         assert self._consumer is not None
         topic = self.settings.events_topic
-        tps = [TopicPartition(topic, p) for p in partitions]
-        self._consumer.pause(*tps)
-        restored = await self.store.load(partitions)
+        self._consumer.pause(*(TopicPartition(topic, p) for p in partitions))
+        self._to_load |= set(partitions)
+
+    async def _load_gained(self) -> None:
+        """Load the state of gained partitions, retrying like checkpoints do; then resume."""
+        assert self._consumer is not None
+        delay = 0.2
+        while self._to_load and not self._stopping.is_set():
+            wanted = sorted(self._to_load)
+            try:
+                restored = await self.store.load(wanted)
+                break
+            except Exception:
+                metrics.CHECKPOINT_FAILURES.inc()
+                log.exception("loading partitions %s failed; retrying in %.1fs", wanted, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        else:
+            return
+        topic = self.settings.events_topic
+        loaded = [p for p in wanted if p in self._to_load]  # a rebalance may have moved some
         members = 0
-        for p in partitions:
-            r = restored[p]
-            start = r.time if r.time is not None else -math.inf
-            detector = Detector(self.policy, start, visits=self.visit_rules)
-            detector.load(r.states)
-            members += len(r.states)
-            self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
-            # No stored position: from the start (a real cluster resets to its earliest).
-            self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
-        self._consumer.resume(*tps)
+        async with self._lock:
+            for p in loaded:
+                r = restored[p]
+                start = r.time if r.time is not None else -math.inf
+                detector = Detector(self.policy, start, visits=self.visit_rules)
+                detector.load(r.states)
+                members += len(r.states)
+                self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
+                # No stored position: from the start (a real cluster resets to its earliest).
+                self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
+            self._to_load -= set(loaded)
+        self._consumer.resume(*(TopicPartition(topic, p) for p in loaded))
         metrics.PARTITIONS.set(len(self.parts))
-        log.info("acquired partitions %s (%d members)", sorted(partitions), members)
+        log.info("acquired partitions %s (%d members)", loaded, members)

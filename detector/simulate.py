@@ -1,29 +1,791 @@
-"""A small simulated club: members with their own rhythm, some who drift away, some who return.
+"""A simulated club with ground truth: history files for replay, calibration and benchmarks.
 
-Good enough for the demo and the tests' streams; the calibration work grows it into the
-documented simulator (``lapse simulate``).
+Every default in :class:`SimParams` is either a published figure (``../shared/REFERENCES.md``,
+"How gyms lose members") or a stated assumption; ``docs/simulator.md`` lists each with its
+source. The point of the simulator is to be *hard in the right ways*: retained members go on
+holiday for weeks, low-frequency members are silent for a month as a matter of course, clubs
+close on public holidays, members freeze; dropouts fade gradually or stop at once, and cancel
+months after their last visit. A rule that looks good here has had to tell those apart.
+
+Members are simulated one at a time, each from its own random stream (seeded from the seed
+and the member's index), so a run is reproducible and does not depend on batch sizes. Rows
+go to an external sort keyed by the time each row is *delivered* (its ``occurred_at`` plus any
+delivery delay), in sorted runs spilled to temporary files and merged at the end: memory
+stays bounded whatever the number of events, and the files come out in delivery order,
+which is what a gate export looks like (mostly in time order, a few rows late).
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import json
+import math
+import os
 import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import IO
 
 from schemas import AccessEvent, MembershipEvent
 
 Event = AccessEvent | MembershipEvent
 
+DAY = 86_400
+MONTH = 365.25 / 12  # days in an average month
+YEAR = 365.25
+
+# (reason, share of cancellations, chance of rejoining within a year and a half): assumptions.
+# DESIGN.md: members who left over price come back more often than those who left over service.
+REASONS: tuple[tuple[str, float, float], ...] = (
+    ("price", 0.30, 0.30),
+    ("service", 0.15, 0.08),
+    ("price_and_service", 0.10, 0.15),
+    ("moved", 0.15, 0.03),
+    ("health", 0.10, 0.25),
+    ("schedule", 0.10, 0.20),
+    ("competitor", 0.05, 0.10),
+    ("other", 0.05, 0.10),
+)
+
+TRUTH_COLUMNS = (
+    "member_id",
+    "site_id",
+    "joined_at",
+    "last_visit_at",
+    "cancelled_at",
+    "dropout",
+    "cancel_reason",
+    "returned",
+    "returned_at",
+    "usual_gap_days",
+    "routine",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SimParams:
+    """The simulator's assumptions; each default is cited in ``docs/simulator.md``."""
+
+    # IHRSA "One Million Strong": 33.6 cancellations per 1,000 members a month; a constant
+    # hazard of 3.4% gives 66% staying 12 months and 44% 24 months (IHRSA: 67.2%, 44.4%).
+    monthly_cancel_rate: float = 0.034
+    # Multiplier of the hazard in a joiner's first six months. 1.0 follows IHRSA; Nemoto et
+    # al.'s 40-65% cancelling within 6 months needs about 2.5-5 (see docs/simulator.md).
+    early_hazard: float = 1.0
+    # Issue 6: about 4 visits a month in the first year (Clavel San Emeterio: <=3 a month goes
+    # with dropout). Mean of members' own rates, measured over their months in the club.
+    visits_per_month: float = 4.0
+    # Assumption: gamma-distributed rates across members (shape 1.5, CV 0.8), floor 0.5/month.
+    rate_shape: float = 1.5
+    min_visits_per_month: float = 0.5
+    # Hillsdon & Bedford: a weekly routine (same day and time) goes with ~6 months longer
+    # membership. The share of members with one is an assumption.
+    routine_share: float = 0.3
+    routine_extra_months: float = 6.0
+    # Hillsdon & Bedford: a first visit more than 2 weeks after joining means high risk.
+    # Assumptions: 10% start that late (exponential delay, mean 6.1 days), at twice the hazard.
+    first_visit_mean_days: float = 6.1
+    late_start_days: float = 14.0
+    late_start_hazard: float = 2.0
+    # Last visit to cancellation: the founding case ~2 months, issue 6 2.3 months, Xplor 5
+    # months. Default 2.3 months (70 days), gamma spread with shape 2.
+    gap_mean_days: float = 70.0
+    gap_shape: float = 2.0
+    # Assumptions: half the dropouts fade (rate falling linearly over 3-8 weeks to a quarter
+    # of their usual), half stop at once.
+    gradual_share: float = 0.5
+    decline_days: tuple[float, float] = (21.0, 56.0)
+    decline_floor: float = 0.25
+    # Assumptions: two holidays a year of one to three weeks (issue 6), after which the member
+    # returns; retained members too.
+    holidays_per_year: float = 2.0
+    holiday_days: tuple[int, int] = (7, 21)
+    # Assumptions: 10% of members freeze once a year, for one to three months.
+    freezes_per_year: float = 0.1
+    freeze_days: tuple[int, int] = (28, 91)
+    # Xplor: 40% of cancellations show up only as a failed or cancelled payment; 52% are
+    # silent (no reason recorded). A third of the failed payers try once more and are denied
+    # (assumption).
+    payment_trouble_share: float = 0.40
+    denied_share: float = 1.0 / 3.0
+    silent_share: float = 0.52
+    # Assumption: those who rejoin do so after on average six months.
+    return_mean_days: float = 180.0
+    # Assumptions about the hardware: half the visits use a locker, 10% of exits are not
+    # scanned (tailgating), 3% of entries are scanned twice within a minute (Glofox counts
+    # scans under a minute apart as one visit), 5% of visits at another site.
+    locker_share: float = 0.5
+    missing_exit_share: float = 0.1
+    double_scan_share: float = 0.03
+    other_site_share: float = 0.05
+    # Assumptions about delivery: 2% of access rows arrive up to an hour late (out of order
+    # in the file, within the hour), 0.1% two to seven days late (a gate offline).
+    late_share: float = 0.02
+    late_max_seconds: int = 3600
+    very_late_share: float = 0.001
+    very_late_days: tuple[float, float] = (2.0, 7.0)
+    # Club closures (public holidays): nobody comes. New Year's Day, Easter Sunday,
+    # Christmas Day and Boxing Day (assumption: a typical UK/Irish club calendar).
+    closures: tuple[str, ...] = ("01-01", "easter", "12-25", "12-26")
+
 
 @dataclass(frozen=True, slots=True)
 class Fate:
-    """What the simulation decided for one member (the ground truth)."""
+    """What the simulation decided for one member (the ground truth, in days from start)."""
 
     member_id: str
     usual_gap_days: float
     stops_on_day: float | None
     returns_on_day: float | None
     cancels_on_day: float | None
+
+
+@dataclass(slots=True)
+class Truth:
+    """One member's ground truth; times are seconds after the run's base midnight (UTC)."""
+
+    member_id: str
+    site_id: str
+    joined: int
+    last_visit: int | None  # a dropout's true last visit (entry time); None if retained
+    cancelled: int | None  # within the window, else None
+    dropout: str  # sudden, gradual, none
+    reason: str | None  # the true reason of a cancellation in the window
+    returned: int | None  # rejoined within the window, after cancelling
+    usual_gap_days: float
+    routine: bool
+
+
+@dataclass(slots=True)
+class MemberHistory:
+    """One member's rows: access ``(occurred, delivered, site, kind)``, membership rows."""
+
+    truth: Truth
+    access: list[tuple[int, int, str, str]] = field(default_factory=list)
+    membership: list[tuple[int, str, str]] = field(default_factory=list)  # (at, event, reason)
+
+
+@dataclass(slots=True)
+class Summary:
+    members: int = 0
+    access_rows: int = 0
+    membership_rows: int = 0
+    dropouts: int = 0
+    cancellations: int = 0
+    gap_days_total: float = 0.0
+    gap_n: int = 0
+    returned: int = 0
+    late_rows: int = 0
+    very_late_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return self.access_rows + self.membership_rows
+
+    @property
+    def mean_gap_days(self) -> float | None:
+        return self.gap_days_total / self.gap_n if self.gap_n else None
+
+
+# --- calendar --------------------------------------------------------------------------------
+
+
+def easter(year: int) -> date:
+    """Easter Sunday (Gregorian; the anonymous algorithm of Meeus/Jones/Butcher)."""
+    a, b, c = year % 19, year // 100, year % 100
+    d, e = divmod(b, 4)
+    g = (8 * b + 13) // 25
+    h = (19 * a + b - d - g + 15) % 30
+    i, k = divmod(c, 4)
+    m = (32 + 2 * e + 2 * i - h - k) % 7
+    n = (h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114) // 31
+    p = (h + m - 7 * ((a + 11 * h + 22 * m) // 451) + 114) % 31
+    return date(year, n, p + 1)
+
+
+def closure_days(base: date, days: int, closures: tuple[str, ...]) -> frozenset[int]:
+    """Day numbers (from ``base``) on which the club is closed."""
+    out: set[int] = set()
+    for year in range(base.year, (base + timedelta(days=days)).year + 1):
+        for spec in closures:
+            if spec == "easter":
+                day = easter(year)
+            else:
+                month, dom = (int(x) for x in spec.split("-"))
+                day = date(year, month, dom)
+            n = (day - base).days
+            if 0 <= n < days:
+                out.add(n)
+    return frozenset(out)
+
+
+# --- the population ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Club:
+    """What every member of one run shares: the window, the calendar and the hazards."""
+
+    params: SimParams
+    seed: int
+    base: date  # the UTC midnight the run's seconds count from
+    w0: float  # window start, days after base
+    w1: float  # window end
+    sites: tuple[str, ...]
+    closed: frozenset[int]
+    stock_share: float  # members already in the club at the start
+    join_span: tuple[float, float]  # when the others join, days after base
+    hazard_other: float  # per month, members without a routine
+    hazard_routine: float
+    rate_mean: float  # visits a month of a member's own rate, before absences
+    width: int  # digits of member ids
+
+
+def _hazards(p: SimParams) -> tuple[float, float]:
+    """Hazards with and without a routine: ``routine_extra_months`` longer on average, and
+    the population's mean equal to ``monthly_cancel_rate`` (bisection on the other's)."""
+    h, share = p.monthly_cancel_rate, p.routine_share
+    lo, hi = h * 0.5, h * 4.0
+    for _ in range(80):
+        x = (lo + hi) / 2
+        y = 1.0 / (1.0 / x + p.routine_extra_months)
+        if share * y + (1 - share) * x > h:
+            hi = x
+        else:
+            lo = x
+    x = (lo + hi) / 2
+    return x, 1.0 / (1.0 / x + p.routine_extra_months)
+
+
+def _club(
+    p: SimParams,
+    seed: int,
+    start: datetime,
+    days: int,
+    sites: tuple[str, ...],
+    *,
+    stock_share: float | None = None,
+    join_span_days: float | None = None,
+) -> _Club:
+    start = start.astimezone(UTC)
+    base = start.date()
+    w0 = (start - datetime(base.year, base.month, base.day, tzinfo=UTC)).total_seconds() / DAY
+    w1 = w0 + days
+    closed = closure_days(base, days + 2, p.closures)  # the window may start mid-day
+    # Visits lost to closures, holidays and freezes are made up by a higher rate on open
+    # days, so the rate over a member's months in the club is ``visits_per_month``.
+    away = (
+        len(closed) / max(days, 1)
+        + p.holidays_per_year * sum(p.holiday_days) / 2 / YEAR
+        + p.freezes_per_year * sum(p.freeze_days) / 2 / YEAR
+    )
+    if stock_share is None:
+        # A steady club: joiners replace leavers, so over the window the joiners number
+        # about members at the start x hazard x months.
+        joiners = p.monthly_cancel_rate * days / MONTH
+        stock_share = 1.0 / (1.0 + joiners)
+    span = (w0, w0 + join_span_days if join_span_days is not None else w1)
+    other, routine = _hazards(p)
+    return _Club(
+        params=p,
+        seed=seed,
+        base=base,
+        w0=w0,
+        w1=w1,
+        sites=sites,
+        closed=closed,
+        stock_share=stock_share,
+        join_span=span,
+        hazard_other=other,
+        hazard_routine=routine,
+        rate_mean=p.visits_per_month / max(0.5, 1.0 - min(away, 0.5)),
+        width=6,
+    )
+
+
+def _poisson(rnd: random.Random, lam: float) -> int:
+    k, t = 0, math.exp(-lam)
+    prod = rnd.random()
+    while prod > t:
+        k += 1
+        prod *= rnd.random()
+    return k
+
+
+def _length_months(rnd: random.Random, h: float, early: float) -> float:
+    """Membership length with hazard ``h * early`` for six months, ``h`` after."""
+    e = rnd.expovariate(1.0)
+    h1 = h * early
+    if e < 6.0 * h1:
+        return e / h1
+    return 6.0 + (e - 6.0 * h1) / h
+
+
+def _s(days: float) -> int:
+    return round(days * DAY)
+
+
+def simulate_member(club: _Club, index: int) -> MemberHistory:
+    """One member's whole story in the window, from its own random stream."""
+    p = club.params
+    rnd = random.Random(f"lapse-simulate:{club.seed}:{index}")
+    member = f"m{index:0{club.width}d}"
+    site = club.sites[index % len(club.sites)]
+    stock = rnd.random() < club.stock_share
+    routine = rnd.random() < p.routine_share
+    rate = max(
+        p.min_visits_per_month, rnd.gammavariate(p.rate_shape, club.rate_mean / p.rate_shape)
+    )
+    usual_gap = MONTH / rate
+    hour = rnd.choice((7.0, 12.5, 18.0)) + rnd.uniform(-1.0, 1.5)
+    hazard = club.hazard_routine if routine else club.hazard_other
+
+    if stock:
+        # Memoryless: a member in the club at the start has Exp(hazard) months left, and
+        # has been a member for Exp(hazard) months (assumption: same mix as joiners).
+        joined = club.w0 - rnd.expovariate(hazard) * MONTH
+        first_visit: float | None = None
+        cancel = club.w0 + rnd.expovariate(hazard) * MONTH
+    else:
+        joined = rnd.uniform(*club.join_span)
+        delay = rnd.expovariate(1.0 / p.first_visit_mean_days)
+        first_visit = _open_day_at(club, joined + delay, hour, forward=True)
+        # Joiners' hazards are scaled so late starters (x late_start_hazard) leave the
+        # joiners' average unchanged.
+        late_p = math.exp(-p.late_start_days / p.first_visit_mean_days)
+        norm = 1.0 + late_p * (p.late_start_hazard - 1.0)
+        h = hazard / norm * (p.late_start_hazard if delay > p.late_start_days else 1.0)
+        cancel = joined + _length_months(rnd, h, p.early_hazard) * MONTH
+    gap = rnd.gammavariate(p.gap_shape, p.gap_mean_days / p.gap_shape)
+    last: float | None = cancel - max(gap, 0.5)
+    kind = "gradual" if rnd.random() < p.gradual_share else "sudden"
+    reason, _, back_p = _choose_reason(rnd)
+    decline = rnd.uniform(*p.decline_days)
+
+    if last is not None and last >= club.w1:
+        last, kind = None, "none"  # still coming at the end of the window: retained
+    if last is not None:
+        last = _open_day_at(club, last, hour, forward=False)
+        if first_visit is not None and last < first_visit:
+            last = first_visit  # came once, then never again
+        if last >= cancel - 1.0 / 24:
+            last = None  # cancelled before ever coming (assumed rare: ~1% of joiners)
+        elif last >= club.w1:
+            last, kind = None, "none"  # joined at the very end: first visit after the window
+    cancelled = cancel if cancel < club.w1 else None
+    rejoin: float | None = None
+    if cancelled is not None and rnd.random() < back_p:
+        at = cancelled + rnd.expovariate(1.0 / p.return_mean_days)
+        rejoin = at if at < club.w1 else None
+
+    history = MemberHistory(
+        Truth(
+            member_id=member,
+            site_id=site,
+            joined=_s(joined),
+            last_visit=_s(last) if last is not None else None,
+            cancelled=_s(cancelled) if cancelled is not None else None,
+            dropout=kind,
+            reason=reason if cancelled is not None else None,
+            returned=_s(rejoin) if rejoin is not None else None,
+            usual_gap_days=round(usual_gap, 2),
+            routine=routine,
+        )
+    )
+    # Visits run to the window's end (retained), to the last visit (a dropout), or never.
+    end: float | None = club.w1 if kind == "none" else last
+
+    # Absences: holidays (any member), one freeze (some members), club closures.
+    blocked: set[int] = set(club.closed)
+    for _ in range(_poisson(rnd, p.holidays_per_year * (club.w1 - club.w0) / YEAR)):
+        a = int(rnd.uniform(club.w0 - p.holiday_days[1], club.w1))
+        length = rnd.randint(*p.holiday_days)
+        if last is not None and a <= int(last) < a + length:
+            continue  # the last visit is not taken on holiday
+        blocked.update(range(a, a + length))
+    freeze_from = max(club.w0, first_visit if first_visit is not None else joined)
+    freeze_to = (end - 14.0) if end is not None else -1.0
+    if freeze_to > freeze_from and rnd.random() < min(
+        1.0, p.freezes_per_year * (club.w1 - club.w0) / YEAR
+    ):
+        a_f = rnd.uniform(freeze_from, freeze_to)
+        b_f = a_f + rnd.randint(*p.freeze_days)
+        if last is None or b_f < last - 7.0:
+            blocked.update(range(int(a_f), int(b_f) + 1))
+            history.membership.append((_s(a_f), "frozen", ""))
+            if b_f < club.w1:
+                history.membership.append((_s(b_f), "unfrozen", ""))
+
+    if not stock and club.w0 <= joined < club.w1:
+        history.membership.append((_s(joined), "joined", ""))
+
+    visits: list[float] = []
+    if end is not None:
+        start = first_visit if first_visit is not None else club.w0 + rnd.uniform(0, usual_gap)
+        if first_visit is not None and first_visit < end:
+            visits.append(first_visit)
+        stop = math.floor(last) if last is not None else club.w1
+        fade = (last - decline, decline) if kind == "gradual" and last is not None else None
+        _visit_days(rnd, club, visits, start, stop, rate, routine, hour, blocked, fade)
+        if last is not None:
+            visits.append(last)
+    if rejoin is not None:
+        history.membership.append((_s(rejoin), "joined", ""))
+        again = _open_day_at(
+            club, rejoin + rnd.expovariate(1.0 / p.first_visit_mean_days), hour, forward=True
+        )
+        if again < club.w1:
+            visits.append(again)
+            _visit_days(
+                rnd, club, visits, again + 1, club.w1, rate, routine, hour, set(club.closed), None
+            )
+
+    for at in visits:
+        if club.w0 <= at < club.w1:
+            _visit_rows(rnd, club, history, at, site)
+
+    if cancelled is not None:
+        silent = rnd.random() < p.silent_share
+        history.membership.append((_s(cancelled), "cancelled", "" if silent else reason))
+        if rnd.random() < p.payment_trouble_share:
+            _payment_trouble(rnd, club, history, cancelled, last, hour, site)
+    history.membership[:] = [m for m in history.membership if _in_window(club, m[0])]
+    return history
+
+
+def _in_window(club: _Club, at: int) -> bool:
+    return _s(club.w0) <= at < _s(club.w1)
+
+
+def _choose_reason(rnd: random.Random) -> tuple[str, float, float]:
+    u = rnd.random()
+    acc = 0.0
+    for reason in REASONS:
+        acc += reason[1]
+        if u < acc:
+            return reason
+    return REASONS[-1]
+
+
+def _open_day_at(club: _Club, t: float, hour: float, *, forward: bool) -> float:
+    """``t``'s day (or the nearest open one, later or earlier) at the member's hour; going
+    forward, never before ``t`` (a first visit does not come before joining)."""
+    day = math.floor(t)
+    step = 1 if forward else -1
+    if forward and day + hour / 24.0 < t:
+        day += 1
+    while day in club.closed:
+        day += step
+    return day + hour / 24.0
+
+
+def _visit_days(
+    rnd: random.Random,
+    club: _Club,
+    out: list[float],
+    start: float,
+    stop: float,
+    rate: float,
+    routine: bool,
+    hour: float,
+    blocked: set[int],
+    fade: tuple[float, float] | None,
+) -> None:
+    """Visit times in ``[start, stop)`` (days), one a day at most, none on blocked days.
+
+    A routine member comes on fixed weekdays at a fixed hour, each with the chance that
+    gives their rate; the others come after gamma-distributed gaps (shape 2: steadier than
+    a Poisson process), around their usual hour.
+    """
+    p = club.params
+    floor = p.decline_floor
+
+    def keep(day: float) -> float:
+        if fade is None or day < fade[0]:
+            return 1.0
+        return max(floor, 1.0 - (1.0 - floor) * (day - fade[0]) / fade[1])
+
+    taken = {math.floor(v) for v in out}
+    if routine:
+        per_week = rate * 7.0 / MONTH
+        slots = min(7, max(1, math.ceil(per_week / 0.9)))
+        chance = min(1.0, per_week / slots)
+        weekdays = set(rnd.sample(range(7), slots))
+        minute = rnd.uniform(-0.25, 0.25)
+        first = math.ceil(start)
+        for day in range(first, math.ceil(stop)):
+            if (day % 7) not in weekdays or day in blocked or day in taken:
+                continue
+            if rnd.random() < chance * keep(day):
+                out.append(day + (hour + minute + rnd.uniform(-0.15, 0.15)) / 24.0)
+        return
+    mean_gap = MONTH / rate
+    t = start + rnd.gammavariate(2.0, mean_gap / 2.0) if out else start
+    while t < stop:
+        day = math.floor(t)
+        if day not in blocked and day not in taken:
+            at = hour + rnd.gauss(0.0, 1.5)
+            if not 5.5 <= at <= 22.0:  # the club is open 05:30-22:00; no pile-up at the ends
+                at = hour + rnd.uniform(-1.0, 1.0)
+            out.append(day + at / 24.0)
+            taken.add(day)
+        t += rnd.gammavariate(2.0, mean_gap / 2.0) / keep(t)
+
+
+def _visit_rows(
+    rnd: random.Random, club: _Club, history: MemberHistory, at: float, home: str
+) -> None:
+    """Entry, maybe a second scan, a locker, an exit: a visit as the hardware sees it."""
+    p = club.params
+    site = home
+    if len(club.sites) > 1 and rnd.random() < p.other_site_share:
+        site = rnd.choice(club.sites)
+    t = _s(at)
+    minutes = min(180.0, max(20.0, rnd.lognormvariate(math.log(70.0), 0.35)))
+    leave = t + round(minutes * 60)
+    r = rnd.random
+    rows = [(t, "gate_entry")]
+    if r() < p.double_scan_share:
+        rows.append((t + 2 + int(r() * 49), "gate_entry"))
+    if r() < p.locker_share:
+        rows.append((t + 60 + int(r() * 241), "locker_open"))
+        rows.append((leave - 60 - int(r() * 241), "locker_close"))
+    if r() >= p.missing_exit_share:
+        rows.append((leave, "gate_exit"))
+    late, very = p.late_share, p.very_late_share
+    append = history.access.append
+    for occurred, kind in rows:
+        u = r()
+        if u >= very + late:
+            append((occurred, occurred, site, kind))
+        elif u < very:
+            append((occurred, occurred + _s(rnd.uniform(*p.very_late_days)), site, kind))
+        else:
+            append((occurred, occurred + 1 + int(r() * p.late_max_seconds), site, kind))
+
+
+def _payment_trouble(
+    rnd: random.Random,
+    club: _Club,
+    history: MemberHistory,
+    cancelled: float,
+    last: float | None,
+    hour: float,
+    site: str,
+) -> None:
+    """Failed payments in the weeks before the cancellation, after the last visit; some
+    members try to come in once more and are denied at the gate."""
+    after = last if last is not None else -math.inf
+    fail = cancelled - rnd.uniform(1.0, 28.0)
+    fails: list[float] = []
+    while fail > after + 0.5 and len(fails) < 3:
+        fails.append(fail)
+        fail -= 30.0
+    if not fails:
+        return
+    for f in fails:
+        history.membership.append((_s(f), "payment_failed", ""))
+    if rnd.random() < club.params.denied_share:
+        first = min(fails)
+        day = math.floor(rnd.uniform(first, cancelled))
+        at = day + hour / 24.0
+        if first < at < cancelled and day not in club.closed and club.w0 <= at < club.w1:
+            history.access.append((_s(at), _s(at), site, "entry_denied"))
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+class _Spool:
+    """An external sort: lines keyed by a non-negative integer, spilled in sorted runs.
+
+    Each line is stored as ``key (12 digits) + text``, so runs sort and merge as plain
+    strings (ties by the text: the order is a function of the rows, never of the runs).
+    """
+
+    KEY = 12
+
+    def __init__(self, directory: str, name: str, run_lines: int) -> None:
+        self._dir, self._name, self._run_lines = directory, name, run_lines
+        self._buffer: list[str] = []
+        self._runs: list[str] = []
+
+    def add(self, key: int, text: str) -> None:
+        self._buffer.append(f"{key:012d}{text}\n")
+        if len(self._buffer) >= self._run_lines:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._buffer.sort()
+        path = os.path.join(self._dir, f"{self._name}.{len(self._runs)}.run")
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            out.writelines(self._buffer)
+        self._runs.append(path)
+        self._buffer = []
+
+    def write(self, out: IO[str]) -> None:
+        k = self.KEY
+        if not self._runs:
+            self._buffer.sort()
+            out.writelines(line[k:] for line in self._buffer)
+            self._buffer = []
+            return
+        if self._buffer:
+            self._spill()
+        files = [open(path, encoding="utf-8", newline="") for path in self._runs]  # noqa: SIM115
+        try:
+            out.writelines(line[k:] for line in heapq.merge(*files))
+        finally:
+            for f in files:
+                f.close()
+            for path in self._runs:
+                os.remove(path)
+
+
+@functools.cache
+def _clock() -> list[str]:
+    return [
+        f"{h:02d}:{m:02d}:{s:02d}+00:00" for h in range(24) for m in range(60) for s in range(60)
+    ]
+
+
+class _Times:
+    """Seconds after the base midnight as ISO 8601 UTC text: dates cached, times of day
+    from a table (formatting is most of the cost of writing ten million rows). Negative
+    seconds are days before the base: members of long standing joined then."""
+
+    def __init__(self, base: date) -> None:
+        self._base = base
+        self._days: dict[int, str] = {}
+        self._clock = _clock()
+
+    def __call__(self, seconds: int) -> str:
+        day, rem = divmod(seconds, DAY)
+        text = self._days.get(day)
+        if text is None:
+            text = self._days[day] = (self._base + timedelta(days=day)).isoformat() + "T"
+        return text + self._clock[rem]
+
+
+def simulate_files(
+    out_dir: str,
+    *,
+    members: int,
+    days: int,
+    seed: int,
+    start: datetime,
+    sites: int = 1,
+    params: SimParams | None = None,
+    tenant_id: str = "club",
+    run_lines: int = 1_000_000,
+) -> Summary:
+    """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
+
+    Members are simulated one by one; truth rows are written as they come (member order),
+    access and membership rows go through an external sort by delivery time (runs of
+    ``run_lines`` lines), so memory is bounded by ``run_lines`` whatever the size.
+    """
+    started = time.perf_counter()
+    p = params or SimParams()
+    site_ids = tuple(f"site{i + 1}" for i in range(sites)) if sites > 1 else ("site1",)
+    club = _club(p, seed, start, days, site_ids)
+    club = _with_width(club, members)
+    os.makedirs(out_dir, exist_ok=True)
+    fmt = _Times(club.base)
+    summary = Summary(members=members)
+    with (
+        tempfile.TemporaryDirectory(dir=out_dir, prefix=".simulate-") as tmp,
+        open(os.path.join(out_dir, "truth.csv"), "w", encoding="utf-8", newline="") as truth,
+    ):
+        access = _Spool(tmp, "access", run_lines)
+        membership = _Spool(tmp, "membership", run_lines)
+        truth.write(",".join(TRUTH_COLUMNS) + "\n")
+        for i in range(members):
+            h = simulate_member(club, i)
+            t = h.truth
+            mid = t.member_id
+            for occurred, delivered, site, kind in h.access:
+                access.add(delivered, f"{mid},{site},{fmt(occurred)},{kind}")
+                if delivered - occurred > p.late_max_seconds:
+                    summary.very_late_rows += 1
+                elif delivered > occurred:
+                    summary.late_rows += 1
+            for at, event, reason in h.membership:
+                membership.add(at, f"{mid},{fmt(at)},{event},{reason}")
+            summary.access_rows += len(h.access)
+            summary.membership_rows += len(h.membership)
+            truth.write(_truth_line(t, fmt))
+            if t.dropout != "none":
+                summary.dropouts += 1
+            if t.cancelled is not None:
+                summary.cancellations += 1
+                if t.last_visit is not None:
+                    summary.gap_days_total += (t.cancelled - t.last_visit) / DAY
+                    summary.gap_n += 1
+            if t.returned is not None:
+                summary.returned += 1
+        with open(os.path.join(out_dir, "access.csv"), "w", encoding="utf-8", newline="") as out:
+            out.write("member_id,site_id,occurred_at,kind\n")
+            access.write(out)
+        with open(
+            os.path.join(out_dir, "membership.csv"), "w", encoding="utf-8", newline=""
+        ) as out:
+            out.write("member_id,occurred_at,event,reason\n")
+            membership.write(out)
+    meta = {
+        "tenant_id": tenant_id,
+        "members": members,
+        "days": days,
+        "seed": seed,
+        "start": start.isoformat(),
+        "sites": list(site_ids),
+        "params": asdict(p),
+    }
+    with open(os.path.join(out_dir, "simulation.json"), "w", encoding="utf-8") as out:
+        json.dump(meta, out, indent=2)
+        out.write("\n")
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _with_width(club: _Club, members: int) -> _Club:
+    return replace(club, width=max(6, len(str(max(members - 1, 0)))))
+
+
+def _truth_line(t: Truth, fmt: _Times) -> str:
+    def at(seconds: int | None) -> str:
+        return fmt(seconds) if seconds is not None else ""
+
+    return (
+        f"{t.member_id},{t.site_id},{fmt(t.joined)},{at(t.last_visit)},"
+        f"{at(t.cancelled)},{t.dropout},{t.reason or ''},{'true' if t.returned else 'false'},"
+        f"{at(t.returned)},{t.usual_gap_days},{'true' if t.routine else 'false'}\n"
+    )
+
+
+def print_summary(summary: Summary, out_dir: str, out: IO[str] | None = None) -> None:
+    out = out or sys.stdout
+    gap = summary.mean_gap_days
+    rate = summary.events / summary.seconds if summary.seconds else 0.0
+    print(
+        f"simulated {summary.members:,} members: {summary.events:,} events "
+        f"({summary.access_rows:,} access, {summary.membership_rows:,} membership) "
+        f"in {summary.seconds:.1f}s ({rate:,.0f} events/s)\n"
+        f"dropouts {summary.dropouts:,}, cancellations {summary.cancellations:,}, "
+        f"returned {summary.returned:,}; mean last visit to cancellation "
+        + (f"{gap:.1f} days" if gap is not None else "n/a")
+        + f"\nlate rows {summary.late_rows:,}, very late rows {summary.very_late_rows:,}\n"
+        f"wrote {out_dir}/access.csv, membership.csv, truth.csv, simulation.json",
+        file=out,
+    )
+
+
+# --- the demo's club -------------------------------------------------------------------------
 
 
 def simulate_club(
@@ -36,57 +798,71 @@ def simulate_club(
     sites: tuple[str, ...] = ("north",),
     duplicates: float = 0.02,
 ) -> tuple[list[Event], list[Fate]]:
-    """Events sorted by time (duplicates re-sent later), and each member's fate."""
+    """Events sorted by time (``duplicates`` of them re-sent later), and each member's fate.
+
+    The same members as ``lapse simulate``, all joining in the first three days (so the
+    demo shows new members settling in), delivered on time; the events carry ids.
+    """
+    p = SimParams(late_share=0.0, very_late_share=0.0)
+    club = _club(p, seed, start, days, sites, stock_share=0.0, join_span_days=3.0)
+    club = _with_width(club, members)
+    base = datetime(club.base.year, club.base.month, club.base.day, tzinfo=UTC)
     rnd = random.Random(seed)
     events: list[Event] = []
     fates: list[Fate] = []
+    w0 = club.w0
+
+    def when(seconds: int) -> datetime:
+        return base + timedelta(seconds=seconds)
+
+    def day(seconds: int | None) -> float | None:
+        return None if seconds is None else seconds / DAY - w0
+
     for i in range(members):
-        member = f"m{i:04d}"
-        site = sites[i % len(sites)]
-        gap = rnd.choice([2.0, 3.0, 4.0, 7.0])
-        stop = rnd.choice([None, None, days * 0.3, days * 0.5])
-        back = stop + rnd.choice([25, 40]) if stop is not None and rnd.random() < 0.5 else None
-        cancel = stop + 45 if stop is not None and back is None and rnd.random() < 0.5 else None
-        fates.append(Fate(member, gap, stop, back, cancel))
-        joined = rnd.uniform(0, 3)
-        events.append(
-            MembershipEvent(
-                event_id=f"{tenant_id}-{member}-joined",
-                tenant_id=tenant_id,
-                member_id=member,
-                kind="joined",
-                occurred_at=start + timedelta(days=joined),
+        h = simulate_member(club, i)
+        t = h.truth
+        fates.append(
+            Fate(
+                t.member_id, t.usual_gap_days, day(t.last_visit), day(t.returned), day(t.cancelled)
             )
         )
-        if cancel is not None and cancel < days:
+        for n, (occurred, _, site, kind) in enumerate(h.access):
             events.append(
-                MembershipEvent(
-                    event_id=f"{tenant_id}-{member}-cancelled",
+                AccessEvent(
+                    event_id=f"{tenant_id}-{t.member_id}-{n}",
                     tenant_id=tenant_id,
-                    member_id=member,
-                    kind="cancelled",
-                    reason=rnd.choice(["price", "service", "moved", "schedule"]),
-                    occurred_at=start + timedelta(days=cancel),
+                    member_id=t.member_id,
+                    site_id=site,
+                    kind=kind,
+                    occurred_at=when(occurred),
                 )
             )
-        day, n = joined + rnd.uniform(0, gap), 0
-        while day < days:
-            away = stop is not None and day >= stop and (back is None or day < back)
-            if not away:
-                at = start + timedelta(days=int(day), hours=rnd.uniform(6, 21))
-                for kind, minutes in (("gate_entry", 0), ("gate_exit", rnd.randint(40, 100))):
-                    events.append(
-                        AccessEvent(
-                            event_id=f"{tenant_id}-{member}-{n}-{kind}",
-                            tenant_id=tenant_id,
-                            member_id=member,
-                            site_id=site,
-                            kind=kind,
-                            occurred_at=at + timedelta(minutes=minutes),
-                        )
-                    )
-                n += 1
-            day += max(0.5, rnd.gauss(gap, gap / 3))
-    events.sort(key=lambda e: e.occurred_at)
+        for n, (at, event, reason) in enumerate(h.membership):
+            events.append(
+                MembershipEvent(
+                    event_id=f"{tenant_id}-{t.member_id}-m{n}",
+                    tenant_id=tenant_id,
+                    member_id=t.member_id,
+                    kind=event,
+                    reason=(reason or None) if event == "cancelled" else None,
+                    occurred_at=when(at),
+                )
+            )
+    events.sort(key=lambda e: (e.occurred_at, e.event_id))
     resent = rnd.sample(events, k=int(len(events) * duplicates))
     return events + resent, fates
+
+
+__all__ = [
+    "REASONS",
+    "TRUTH_COLUMNS",
+    "Fate",
+    "SimParams",
+    "Summary",
+    "closure_days",
+    "easter",
+    "print_summary",
+    "simulate_club",
+    "simulate_files",
+    "simulate_member",
+]

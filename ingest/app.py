@@ -1,13 +1,16 @@
 """The ingest HTTP service: authenticate, validate, produce to Kafka, answer after the ack.
 
 ``create_app(settings)`` builds nothing heavy: the lifespan creates the database engine (API
-key lookups) and the Kafka producer, and stops them on shutdown. Routes:
+keys, deduplication, sites) and the Kafka producer, and stops them on shutdown. Routes:
 
 - ``POST /v1/events``: one event; 202 once the broker acknowledged it.
 - ``POST /v1/events/batch``: ``{"events": [...]}``, validated item by item.
+- ``PUT /v1/sites/{site_id}``, ``GET /v1/sites``: sites and their time zones (``admin``).
 - ``/healthz``, ``/readyz`` (ready once the producer is started), ``/metrics``.
 
-Every error is an RFC 9457 problem document naming the field at fault.
+Every event goes through :class:`ingest.intake.Intake` (validation, authorisation, the
+future-skew rule, deduplication by ``event_id``, produce, remember); the routes add the body
+limits and the per-key rate limit. Every error is an RFC 9457 problem naming the field.
 """
 
 from __future__ import annotations
@@ -16,33 +19,30 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field, TypeAdapter
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ingest.body import (
-    Event,
-    Rejection,
-    authorize,
-    batch_items,
-    parse_json,
-    read_body,
-    require_json,
-    validate_event,
+from ingest import sites
+from ingest.body import batch_items, parse_json, read_body, require_json
+from ingest.deps import (
+    IngestState,
+    IntakeDep,
+    StateDep,
+    WriterDep,
+    unavailable,
 )
-from ingest.producer import BrokerUnavailable, produce, start_producer
+from ingest.intake import EVENTS, Admission, Intake, produce_deadline, purge_dedup, utcnow
+from ingest.limits import RateLimiter, retry_after
+from ingest.producer import BrokerUnavailable, start_producer
 from lapse import __version__, problems
-from lapse.auth import Principal, authenticate
+from lapse.auth import Principal
 from lapse.db.engine import create_engine, session_factory
 from lapse.health import service_router
 from lapse.problems import Problem
@@ -51,108 +51,32 @@ from schemas.events import EventBatch, MemberEvent
 
 log = logging.getLogger(__name__)
 
-SCOPE = "events:write"
-RETRY_AFTER_SECONDS = 5
-
-EVENTS = Counter(
-    "lapse_ingest_events_total",
-    "Events received by ingest, by kind and outcome (accepted, rejected, failed).",
-    ["kind", "outcome"],
-)
 REQUEST_SECONDS = Histogram(
     "lapse_ingest_request_duration_seconds",
     "Time to answer an ingest request, by route template.",
     ["route"],
 )
-
-
-# --- state and dependencies ------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class IngestState:
-    settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
-    producer: AIOKafkaProducer | None = None
-
-
-def get_state(request: Request) -> IngestState:
-    state = request.app.state.ingest
-    assert isinstance(state, IngestState)
-    return state
-
-
-StateDep = Annotated[IngestState, Depends(get_state)]
-
-_bearer = HTTPBearer(auto_error=False, description=f"An API key with scope `{SCOPE}`.")
-CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-async def require_writer(state: StateDep, credentials: CredentialsDep) -> Principal:
-    """The caller's key: 401 when missing, unknown or revoked; 403 without ``events:write``."""
-    if credentials is None:
-        raise Problem(
-            401,
-            "Unauthorized",
-            "send Authorization: Bearer <API key>",
-            type_="unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="lapse"'},
-        )
-    try:
-        async with state.sessions() as session:
-            principal = await authenticate(session, credentials.credentials)
-    except (SQLAlchemyError, OSError) as exc:
-        log.warning("API key lookup failed: %s", type(exc).__name__)
-        raise Problem(
-            503,
-            "Service unavailable",
-            "API keys cannot be checked right now; retry later",
-            type_="unavailable",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        ) from None
-    if principal is None:
-        raise Problem(
-            401,
-            "Unauthorized",
-            "unknown or revoked API key",
-            type_="unauthorized",
-            headers={"WWW-Authenticate": 'Bearer realm="lapse", error="invalid_token"'},
-        )
-    if not principal.allows(SCOPE):
-        raise Problem(
-            403,
-            "Forbidden",
-            f"the API key lacks scope {SCOPE}",
-            type_="forbidden",
-            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{SCOPE}"'},
-        )
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(require_writer)]
-
-
-def get_producer(state: StateDep) -> AIOKafkaProducer:
-    if state.producer is None:
-        raise Problem(
-            503,
-            "Service unavailable",
-            "not connected to Kafka yet; retry later",
-            type_="unavailable",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    return state.producer
-
-
-ProducerDep = Annotated[AIOKafkaProducer, Depends(get_producer)]
+RATE_LIMITED = Counter(
+    "lapse_ingest_rate_limited_events_total",
+    "Events refused with 429 because their API key exceeded its rate.",
+)
+DEDUP_PURGE_EVERY_SECONDS = 3600.0
 
 
 # --- responses -------------------------------------------------------------------------------
 
 
 class Accepted(BaseModel):
-    accepted: int = Field(description="How many events the broker acknowledged.")
+    accepted: int = Field(
+        description="How many events are acknowledged by the broker (now or by an earlier "
+        "request with the same `event_id`)."
+    )
     event_ids: list[str] = Field(description="Their ids, in request order.")
+    duplicates: int = Field(
+        0,
+        description="How many of them were already acknowledged (a retry, or a repeat within "
+        "the batch) and were not written again.",
+    )
 
 
 class FieldError(BaseModel):
@@ -164,7 +88,10 @@ class FieldError(BaseModel):
 class RejectedItem(BaseModel):
     index: int = Field(description="Position of the item in ``events``.")
     event_id: str | None = Field(description="The item's ``event_id``, when it had a string one.")
-    reason: str = Field(description="``invalid`` (fix the event) or ``forbidden`` (wrong key).")
+    reason: str = Field(
+        description="``invalid`` (fix the event), ``forbidden`` (another tenant's or site's "
+        "event for this key) or ``future`` (``occurred_at`` too far ahead: fix the clock)."
+    )
     errors: list[FieldError]
 
 
@@ -182,7 +109,8 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
     403: _problem_doc("The key lacks `events:write`, or the event is another tenant's/site's."),
     413: _problem_doc("Body larger than the configured limit."),
     415: _problem_doc("Not `application/json`."),
-    422: _problem_doc("Invalid event(s); `errors` names each field."),
+    422: _problem_doc("Invalid event(s), or `occurred_at` too far in the future."),
+    429: _problem_doc("The key's rate limit is exceeded; retry after `Retry-After` seconds."),
     503: _problem_doc("Kafka did not acknowledge in time; retry after `Retry-After` seconds."),
 }
 
@@ -199,59 +127,64 @@ def _body_schema(name: str) -> dict[str, Any]:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _deadline(settings: Settings) -> float:
-    # The producer gives up after request_timeout_ms; a little slack covers the metadata wait.
-    return settings.kafka_request_timeout_ms / 1000 + 0.5
-
-
-async def _produce_or_503(
-    producer: AIOKafkaProducer, settings: Settings, events: list[Event]
-) -> None:
+async def _read_json(request: Request, settings: Settings) -> Any:
     try:
-        await produce(producer, settings.events_topic, events, _deadline(settings))
-    except BrokerUnavailable as exc:
-        for event in events:
-            EVENTS.labels(event.kind, "failed").inc()
-        log.warning("broker did not acknowledge %d event(s): %s", len(events), exc)
+        require_json(request)
+        return parse_json(await read_body(request, settings.max_body_bytes))
+    except Problem:
+        EVENTS.labels("unknown", "rejected").inc()
+        raise
+
+
+def _charge(state: IngestState, principal: Principal, events: int) -> None:
+    """429 when the key has spent its tokens; nothing is read further nor produced."""
+    wait = state.limiter.take(principal.key_id, events)
+    if wait > 0:
+        RATE_LIMITED.inc(events)
         raise Problem(
-            503,
-            "Service unavailable",
+            429,
+            "Too many requests",
+            f"the API key's limit is {state.limiter.rate:g} events/s (bursts of "
+            f"{state.limiter.burst}); retry after the Retry-After seconds",
+            type_="rate-limited",
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+
+async def _admit(
+    intake: Intake, items: list[object], principal: Principal, prefix: Any
+) -> Admission:
+    try:
+        return await intake.admit(items, principal, prefix)
+    except BrokerUnavailable as exc:
+        log.warning("broker did not acknowledge a request's event(s): %s", exc)
+        raise unavailable(
             "Kafka did not acknowledge the event(s) in time; retry later (events are "
             "deduplicated by event_id, so resending is safe)",
             type_="broker-unavailable",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
-    for event in events:
-        EVENTS.labels(event.kind, "accepted").inc()
-
-
-async def _read_json(request: Request, settings: Settings) -> Any:
-    require_json(request)
-    return parse_json(await read_body(request, settings.max_body_bytes))
 
 
 # --- routes ----------------------------------------------------------------------------------
 
 
 async def post_event(
-    request: Request, principal: PrincipalDep, state: StateDep, producer: ProducerDep
+    request: Request, principal: WriterDep, state: StateDep, intake: IntakeDep
 ) -> Accepted:
     """Write one event (`AccessEvent` or `MembershipEvent`, told apart by `kind`).
 
     The answer is 202 only after Kafka acknowledged the write (acks=all). The event's
     `tenant_id` must be the API key's tenant, and for a key bound to a site an access event's
-    `site_id` must be that site (403 naming the field otherwise). On 503 resend the same
-    event: a timed-out write may still have landed, and consumers deduplicate by `event_id`.
+    `site_id` must be that site (403 naming the field otherwise). `occurred_at` must carry a
+    UTC offset and be at most `LAPSE_MAX_FUTURE_SKEW_SECONDS` ahead (422 otherwise); old
+    events are accepted. On 503 resend the same event: an `event_id` already acknowledged is
+    answered 202 with `duplicates: 1` and not written again.
     """
-    try:
-        raw = await _read_json(request, state.settings)
-    except Problem:
-        EVENTS.labels("unknown", "rejected").inc()
-        raise
-    result = validate_event(raw)
-    refused = authorize(result, principal) if isinstance(result, Event) else result
-    if refused is not None:
-        EVENTS.labels(refused.kind, "rejected").inc()
+    raw = await _read_json(request, state.settings)
+    _charge(state, principal, 1)
+    admission = await _admit(intake, [raw], principal, None)
+    if admission.rejected:
+        refused = admission.rejected[0]
         fields = ", ".join(e["field"] or "body" for e in refused.errors[:5])
         if refused.reason == "forbidden":
             raise Problem(
@@ -266,30 +199,30 @@ async def post_event(
             "Invalid request",
             f"invalid field(s): {fields}",
             type_="validation",
+            reason=refused.reason,
             errors=refused.errors,
         )
-    assert isinstance(result, Event)
-    await _produce_or_503(producer, state.settings, [result])
-    log.debug("accepted %s for key %s", result.event_id, principal.key_id)
-    return Accepted(accepted=1, event_ids=[result.event_id])
+    return Accepted(accepted=1, event_ids=admission.event_ids, duplicates=admission.duplicates)
 
 
 async def post_batch(
     request: Request,
     response: Response,
-    principal: PrincipalDep,
+    principal: WriterDep,
     state: StateDep,
-    producer: ProducerDep,
+    intake: IntakeDep,
 ) -> BatchResult:
     """Write up to `max_batch_events` events: `{"events": [...]}`, validated item by item.
 
     Valid items are written and acknowledged by Kafka; invalid ones are not written and are
     listed in `rejected`, each with its `index`, `event_id` (when it had one), `reason`
-    (`invalid`: fix the event; `forbidden`: another tenant's or site's event for this key)
-    and `errors` naming each field (`events.<index>.<field>`). One body shape for every
-    success:
+    (`invalid`: fix the event; `forbidden`: another tenant's or site's event for this key;
+    `future`: `occurred_at` too far ahead, fix the device clock) and `errors` naming each
+    field (`events.<index>.<field>`). Items whose `event_id` was already acknowledged (a
+    retry) or repeats one earlier in the batch count as accepted and in `duplicates`, and
+    are not written again. One body shape for every success:
 
-        {"accepted": 2, "event_ids": ["e1", "e3"],
+        {"accepted": 2, "event_ids": ["e1", "e3"], "duplicates": 0,
          "rejected": [{"index": 1, "event_id": "e2", "reason": "invalid",
                        "errors": [{"pointer": "/events/1/site_id",
                                    "field": "events.1.site_id", "message": "Field required"}]}]}
@@ -298,48 +231,41 @@ async def post_batch(
     - **200**: some accepted, some rejected: check `rejected`; resend only those, fixed.
     - **422** problem: no item valid (or the envelope itself is wrong); `rejected` lists
       every item as above and `errors` all their field errors.
+    - **429** problem: the key's rate limit (counted in events) is spent; nothing written.
     - **503** problem: Kafka did not acknowledge every valid item; resend the whole batch
-      (consumers deduplicate by `event_id`).
+      (acknowledged ids are deduplicated).
     """
+    raw = await _read_json(request, state.settings)
     try:
-        raw = await _read_json(request, state.settings)
-        items = batch_items(raw, state.settings.max_batch_events)
+        items = list(batch_items(raw, state.settings.max_batch_events))
     except Problem:
         EVENTS.labels("unknown", "rejected").inc()
         raise
-    valid: list[Event] = []
-    rejected: list[Rejection] = []
-    for index, item in enumerate(items):
-        prefix = ("events", index)
-        result = validate_event(item, prefix)
-        refused = authorize(result, principal, prefix) if isinstance(result, Event) else result
-        if refused is None:
-            assert isinstance(result, Event)
-            valid.append(result)
-        else:
-            refused.index = index
-            rejected.append(refused)
-    for r in rejected:
-        EVENTS.labels(r.kind, "rejected").inc()
-    if not valid:
+    _charge(state, principal, len(items))
+    admission = await _admit(intake, items, principal, ("events",))
+    rejected = [r.as_item() for r in admission.rejected]
+    if not admission.accepted:
         raise Problem(
             422,
             "Invalid request",
             f"none of the {len(items)} events is valid",
             type_="validation",
-            rejected=[r.as_item() for r in rejected],
-            errors=[e for r in rejected for e in r.errors],
+            rejected=rejected,
+            errors=[e for r in admission.rejected for e in r.errors],
         )
-    await _produce_or_503(producer, state.settings, valid)
     if rejected:
         response.status_code = 200
         log.info(
-            "batch: %d accepted, %d rejected (key %s)", len(valid), len(rejected), principal.key_id
+            "batch: %d accepted, %d rejected (key %s)",
+            len(admission.accepted),
+            len(rejected),
+            principal.key_id,
         )
     return BatchResult(
-        accepted=len(valid),
-        event_ids=[e.event_id for e in valid],
-        rejected=[RejectedItem.model_validate(r.as_item()) for r in rejected],
+        accepted=len(admission.accepted),
+        event_ids=admission.event_ids,
+        duplicates=admission.duplicates,
+        rejected=[RejectedItem.model_validate(r) for r in rejected],
     )
 
 
@@ -368,13 +294,23 @@ class _RequestTiming:
 # --- the app ---------------------------------------------------------------------------------
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The ingest app; the engine and the producer are made by its lifespan."""
+def create_app(
+    settings: Settings,
+    *,
+    now: Callable[[], datetime] = utcnow,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The ingest app; the engine and the producer are made by its lifespan.
+
+    ``now`` (wall clock: the future-skew rule, dedup timestamps) and ``monotonic`` (the rate
+    limiter) are injectable for tests.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
-        state = IngestState(settings, session_factory(engine))
+        limiter = RateLimiter(settings.rate_events_per_second, settings.rate_burst, monotonic)
+        state = IngestState(settings, session_factory(engine), limiter, now)
         app.state.ingest = state
 
         async def connect() -> None:
@@ -383,17 +319,30 @@ def create_app(settings: Settings) -> FastAPI:
             except Exception:
                 log.exception("kafka producer start failed; ingest stays not ready")
 
+        async def purge_periodically() -> None:
+            # Every instance purges; the DELETE is idempotent, so that is harmless.
+            while True:
+                try:
+                    gone = await purge_dedup(state.sessions, settings, now())
+                    if gone:
+                        log.info("forgot %d deduplication id(s) past the retention", gone)
+                except Exception:
+                    log.warning("purging old deduplication ids failed", exc_info=True)
+                await asyncio.sleep(DEDUP_PURGE_EVERY_SECONDS)
+
         starter = asyncio.create_task(connect(), name="ingest-producer-start")
+        purger = asyncio.create_task(purge_periodically(), name="ingest-dedup-purge")
         try:
             yield
         finally:
-            starter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starter
+            for task in (starter, purger):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             producer, state.producer = state.producer, None
             if producer is not None:
                 try:
-                    async with asyncio.timeout(_deadline(settings) + 1):
+                    async with asyncio.timeout(produce_deadline(settings) + 1):
                         await producer.stop()
                 except Exception:
                     log.warning("kafka producer did not stop cleanly", exc_info=True)
@@ -438,6 +387,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_extra=_body_schema("EventBatch"),
         tags=["events"],
     )
+    app.include_router(sites.router)
 
     def openapi() -> dict[str, Any]:
         # The routes read their body themselves (size limit, item-by-item validation), so the

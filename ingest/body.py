@@ -43,7 +43,8 @@ def body_error(message: str) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class Rejection:
-    """Why one event was refused: ``invalid`` (fix the event) or ``forbidden`` (wrong key)."""
+    """Why one event was refused: ``invalid`` (fix the event), ``forbidden`` (wrong key) or
+    ``future`` (``occurred_at`` too far ahead: the device clock is off)."""
 
     reason: str
     errors: list[dict[str, Any]]

@@ -123,6 +123,20 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> None:
     await run_demo(settings, days=args.days, day_seconds=args.day_seconds, linger=args.linger)
 
 
+async def _import(settings: Settings, args: argparse.Namespace) -> None:
+    from ingest.importer import run_import
+
+    status = await run_import(settings, args)
+    if status:
+        sys.exit(status)
+
+
+async def _mqtt_bridge(settings: Settings, _args: argparse.Namespace) -> None:
+    from ingest.mqtt import run_bridge
+
+    await run_bridge(settings, _until_signalled())
+
+
 async def _replay(settings: Settings, args: argparse.Namespace) -> None:
     await asyncio.to_thread(_replay_files, settings, args)
 
@@ -154,6 +168,51 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     else:
         write_alerts(alerts, sys.stdout)
     print_report(report)
+
+
+async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
+    from ingest.kisi import run_kisi_command
+
+    print(await run_kisi_command(settings, args.action, args.tenant, args.place or []))
+
+
+async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from detector.simulate import SimParams, print_summary, simulate_files
+
+    params = SimParams()
+    if args.gap_mean_days is not None:
+        params = replace(params, gap_mean_days=args.gap_mean_days)
+    if args.early_hazard is not None:
+        params = replace(params, early_hazard=args.early_hazard)
+    summary = await asyncio.to_thread(
+        simulate_files,
+        args.out,
+        members=args.members,
+        days=args.days,
+        seed=args.seed,
+        start=datetime.fromisoformat(args.start),
+        sites=args.sites,
+        params=params,
+        tenant_id=args.tenant,
+    )
+    print_summary(summary, args.out)
+
+
+async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
+    from detector.evaluate import run_cli
+
+    await asyncio.to_thread(
+        run_cli,
+        args.files,
+        args.tenant,
+        args.policy or ["cadence", "bgnbd"],
+        truth_path=args.truth,
+        json_path=args.json,
+        lateness=args.lateness,
+        horizon_days=args.horizon_days,
+    )
 
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
@@ -207,6 +266,67 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
     rep.add_argument("files", nargs="+", metavar="FILE")
+    ev = sub.add_parser(
+        "evaluate",
+        help="replay history per policy and score the alerts (precision, recall, delay, lead)",
+    )
+    ev.set_defaults(run=_evaluate)
+    ev.add_argument("--tenant", required=True)
+    ev.add_argument(
+        "--policy",
+        action="append",
+        help="policy to score (repeatable): fixed:60, cadence, bgnbd, cadence:z=2,floor_days=7;"
+        " the fixed 60-day rule always runs as the baseline",
+    )
+    ev.add_argument("--truth", help="ground truth CSV (lapse simulate writes truth.csv)")
+    ev.add_argument("--json", help="write the scores here as JSON")
+    ev.add_argument("--lateness", type=float, default=86400.0)
+    ev.add_argument(
+        "--horizon-days",
+        type=float,
+        default=30.0,
+        help="alerts and dropouts this close to the end are not scored",
+    )
+    ev.add_argument("files", nargs="+", metavar="FILE")
+    imp = sub.add_parser(
+        "import",
+        help="load exported history (CSV or JSON Lines) into the events topic, resumably",
+        description="Formats: docs/history-csv.md. Re-running the same command resumes "
+        "after the last line the broker acknowledged.",
+    )
+    imp.set_defaults(run=_import)
+    imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
+    imp.add_argument("--site", help="site_id for access rows without one")
+    imp.add_argument("--format", choices=["access", "membership", "jsonl"], help="skip detection")
+    imp.add_argument("--batch", type=int, default=5000, help="events per acknowledged batch")
+    imp.add_argument("--rejects", metavar="FILE", help="append every rejected row to this CSV")
+    imp.add_argument("--show-rejects", type=int, default=20, help="rejected rows to print")
+    imp.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
+    kisi.set_defaults(run=_kisi)
+    kisi.add_argument("action", choices=["add", "list"])
+    kisi.add_argument("--tenant", required=True)
+    kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    sim = sub.add_parser(
+        "simulate",
+        help="write a simulated club's history (access, membership) and its ground truth",
+        description="Assumptions and their sources: docs/simulator.md.",
+    )
+    sim.set_defaults(run=_simulate)
+    sim.add_argument("--members", type=int, required=True, help="members in the files")
+    sim.add_argument("--days", type=int, required=True, help="days of history")
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same files")
+    sim.add_argument("--tenant", required=True, help="recorded in simulation.json")
+    sim.add_argument("--out", required=True, help="directory for the files")
+    sim.add_argument("--sites", type=int, default=1, help="clubs (sites) of the chain")
+    sim.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601 start")
+    sim.add_argument("--gap-mean-days", type=float, help="mean last visit to cancellation")
+    sim.add_argument("--early-hazard", type=float, help="hazard multiplier, first 6 months")
+    sub.add_parser(
+        "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
+    ).set_defaults(run=_mqtt_bridge)
     return p
 
 

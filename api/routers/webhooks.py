@@ -7,12 +7,12 @@ tenant's subscription or delivery answers 404, exactly like one that does not ex
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 
 from api.deps import (
     DispatcherDep,
@@ -47,7 +47,6 @@ class WebhookCreate(BaseModel):
     url: Url
     event_types: EventTypes = Field(default_factory=lambda: list(ALERT_TYPES))
     site_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    # Accepted for API compatibility; not stored yet (no column: see the api report).
     description: Annotated[str, Field(max_length=500)] | None = None
 
     _types = field_validator("event_types")(_dedupe)
@@ -58,7 +57,12 @@ class WebhookUpdate(BaseModel):
 
     url: Url | None = None
     event_types: EventTypes | None = None
-    enabled: bool | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None
+    enabled: bool | None = Field(
+        default=None,
+        description="false disables (deliveries wait); true re-enables and clears the failure "
+        "record of an automatically disabled subscription.",
+    )
 
     @field_validator("event_types")
     @classmethod
@@ -69,9 +73,21 @@ class WebhookUpdate(BaseModel):
 class WebhookOut(BaseModel):
     id: str
     url: str
+    description: str | None
     event_types: list[str]
     site_id: str | None
     enabled: bool
+    disabled_reason: str | None = Field(
+        description="Why it is disabled: by the API, a 410 Gone, or sustained failure."
+    )
+    disabled_at: AwareDatetime | None
+    failing_since: AwareDatetime | None = Field(
+        description="First failed attempt of the current streak of failures (null when healthy)."
+    )
+    failed_deliveries_in_row: int
+    previous_secret_expires_at: AwareDatetime | None = Field(
+        description="While set, deliveries are signed with the new and the previous secret."
+    )
     created_at: AwareDatetime
 
 
@@ -81,6 +97,17 @@ class WebhookCreated(WebhookOut):
 
 class WebhookList(BaseModel):
     items: list[WebhookOut]
+
+
+class RotatedSecret(BaseModel):
+    secret: str = Field(description="The new secret, shown only once, here.")
+    previous_secret_expires_at: AwareDatetime | None = Field(
+        description="Until then deliveries carry two signatures (new, then previous)."
+    )
+
+
+class Recovered(BaseModel):
+    requeued: int = Field(description="Failed deliveries put back in the queue.")
 
 
 class AttemptOut(BaseModel):
@@ -117,13 +144,21 @@ class TestResult(BaseModel):
     response_excerpt: str | None
 
 
-def _out(sub: WebhookSubscription) -> WebhookOut:
+def _out(sub: WebhookSubscription, now: datetime | None = None) -> WebhookOut:
+    now = now or datetime.now(UTC)
+    until = sub.previous_secret_until
     return WebhookOut(
         id=sub.id,
         url=sub.url,
+        description=sub.description,
         event_types=list(sub.event_types),
         site_id=sub.site_id,
         enabled=sub.enabled,
+        disabled_reason=None if sub.enabled else sub.disabled_reason,
+        disabled_at=None if sub.enabled else sub.disabled_at,
+        failing_since=sub.failing_since,
+        failed_deliveries_in_row=sub.failed_deliveries_in_row or 0,
+        previous_secret_expires_at=until if sub.previous_secret and until and until > now else None,
         created_at=sub.created_at,
     )
 
@@ -223,6 +258,8 @@ async def create_webhook(
         site_id=site_id,
         secret=generate_secret(),
         enabled=True,
+        description=body.description,
+        failed_deliveries_in_row=0,
         created_at=datetime.now(UTC),
     )
     session.add(sub)
@@ -261,10 +298,74 @@ async def update_webhook(
         sub.url = await _checked_url(body.url, settings)
     if body.event_types is not None:
         sub.event_types = list(body.event_types)
-    if body.enabled is not None:
-        sub.enabled = body.enabled
+    if body.description is not None:
+        sub.description = body.description
+    if body.enabled is True and not sub.enabled:
+        sub.enabled = True
+        sub.disabled_reason = sub.disabled_at = sub.failing_since = None
+        sub.failed_deliveries_in_row = 0
+    elif body.enabled is False and sub.enabled:
+        sub.enabled = False
+        sub.disabled_reason = "disabled through the API"
+        sub.disabled_at = datetime.now(UTC)
     await session.commit()
     return _out(sub)
+
+
+@router.post("/{webhook_id}/rotate-secret", response_model=RotatedSecret)
+async def rotate_secret(
+    webhook_id: str, principal: WebhooksManager, session: SessionDep, settings: SettingsDep
+) -> RotatedSecret:
+    """A new secret now; the current one keeps signing too until the overlap ends.
+
+    Rotating again during an overlap drops the oldest secret at once: at most two sign.
+    """
+    sub = await _subscription(session, principal, webhook_id, for_update=True)
+    now = datetime.now(UTC)
+    overlap = settings.webhook_secret_overlap_seconds
+    if overlap > 0:
+        sub.previous_secret = sub.secret
+        sub.previous_secret_until = now + timedelta(seconds=overlap)
+    else:
+        sub.previous_secret = sub.previous_secret_until = None
+    sub.secret = generate_secret()
+    await session.commit()
+    return RotatedSecret(secret=sub.secret, previous_secret_expires_at=sub.previous_secret_until)
+
+
+@router.post("/{webhook_id}/recover", status_code=202, response_model=Recovered)
+async def recover(
+    webhook_id: str,
+    principal: WebhooksManager,
+    session: SessionDep,
+    dispatcher: DispatcherDep,
+    since: Annotated[AwareDatetime, Query(description="deliveries created at or after")],
+    until: Annotated[AwareDatetime | None, Query(description="and before")] = None,
+) -> Recovered:
+    """Re-queue every failed delivery of the subscription in a time window (as Svix does).
+
+    Each keeps its webhook-id, so a receiver that did get one after all can de-duplicate.
+    """
+    sub = await _subscription(session, principal, webhook_id)
+    if not sub.enabled:
+        raise Problem(409, "Conflict", "the webhook is disabled: enable it first", type_="conflict")
+    now = dispatcher.now()
+    query = update(WebhookDelivery).where(
+        WebhookDelivery.subscription_id == sub.id,
+        WebhookDelivery.status == "failed",
+        WebhookDelivery.created_at >= since,
+    )
+    if until is not None:
+        query = query.where(WebhookDelivery.created_at < until)
+    ids = list(
+        await session.scalars(
+            query.values(status="pending", next_attempt_at=now, leased_until=None).returning(
+                WebhookDelivery.id
+            )
+        )
+    )
+    await session.commit()
+    return Recovered(requeued=len(ids))
 
 
 @router.delete("/{webhook_id}", status_code=204)

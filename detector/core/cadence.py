@@ -25,7 +25,7 @@ def add_gap(state: MemberState, gap_days: float) -> None:
         state.gap_mu += delta / n
         state.gap_s += (abs(x - state.gap_mu) - state.gap_s) / n
     else:
-        bound = 2.0 * max(state.gap_s, 0.2)
+        bound = 3.0 * max(state.gap_s, 0.3)
         r = max(-bound, min(bound, x - state.gap_mu))
         state.gap_mu += ALPHA * r
         state.gap_s += ALPHA * (abs(r) - state.gap_s)

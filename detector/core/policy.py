@@ -48,8 +48,8 @@ class Warnings:
     come with it before some cancellations.
     """
 
-    decline_ratio: float = 0.4  # visits in the last 4 weeks at most this share of usual
-    min_usual_visits: float = 4.0  # only for members who usually come this often in 4 weeks
+    decline_ratio: float = 0.25  # visits in the last 4 weeks at most this share of usual
+    min_usual_visits: float = 6.0  # only for members who usually come this often in 4 weeks
     min_history_gaps: int = 6
     duration_ratio: float = 0.5  # recent visits this much shorter than usual
     denied_entries: bool = True
@@ -88,12 +88,14 @@ class CadencePolicy:
     absent in month 1 against 92% in month 18).
     """
 
-    z: float = 2.5
-    min_spread: float = 0.3
-    floor_days: float = 10.0
+    z: float = 2.0
+    min_spread: float = 0.5
+    # Holidays of one to three weeks are normal for members who stay: an absence shorter
+    # than that says little, whatever the member's rhythm (calibration moves this per club).
+    floor_days: float = 21.0
     cap_days: float = 60.0
     cohort_gap_days: float = COHORT_GAP_DAYS
-    cohort_spread: float = 0.5
+    cohort_spread: float = 0.9
     new_member_days: float = 90.0
     new_member_cap_days: float = 21.0
     name: str = "cadence"
@@ -106,9 +108,10 @@ class CadencePolicy:
         usual = self.usual_gap_days(state)
         s = max(spread(state, self.cohort_spread), self.min_spread)
         days = min(max(usual * math.exp(self.z * s), self.floor_days), self.cap_days)
-        start = state.joined_at if state.joined_at is not None else state.first_visit
-        if start is not None and state.anchor is not None:
-            tenure = (state.anchor - start) / DAY
+        # Only a known joining day makes a member new: a history export that starts
+        # mid-membership says nothing about tenure.
+        if state.joined_at is not None and state.anchor is not None:
+            tenure = (state.anchor - state.joined_at) / DAY
             if tenure < self.new_member_days:
                 days = min(days, max(self.new_member_cap_days, self.floor_days))
         return days
@@ -141,10 +144,13 @@ class BgNbdPolicy:
     member cannot have dropped out, so the cohort fallback (the cadence policy) decides.
     """
 
-    r: float = 0.243
-    alpha: float = 4.414
-    a: float = 0.793
-    b: float = 2.426
+    # Times in days. Defaults are an assumption for a gym (about 4 visits a month on average,
+    # rates varying between members, a small chance of dropping out after each visit) until
+    # `lapse calibrate` fits the club's own; CDNOW's published values are in weeks.
+    r: float = 2.0
+    alpha: float = 15.0
+    a: float = 1.0
+    b: float = 40.0
     p_alive: float = 0.5
     p_escalate: float = 0.25
     fallback: CadencePolicy = field(default_factory=CadencePolicy)
@@ -185,8 +191,11 @@ class BgNbdPolicy:
             return 1.0
         t_x = (state.last_visit - state.first_visit) / DAY
         big_t = (now - state.first_visit) / DAY
-        growth = float(((self.alpha + big_t) / (self.alpha + t_x)) ** (self.r + x))
-        return 1 / (1 + self.a / (self.b + x - 1) * growth)
+        # On the log scale: (T / t_x) ** (r + x) overflows a float for long, busy histories.
+        log_odds = math.log(self.a / (self.b + x - 1)) + (self.r + x) * (
+            math.log(self.alpha + big_t) - math.log(self.alpha + t_x)
+        )
+        return 1 / (1 + math.exp(min(log_odds, 700.0)))
 
     def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
         return "probability_active_low", {

@@ -19,15 +19,16 @@ def replay(
     until: float | None = None,
     flush: bool = False,
     visits: VisitRules | None = None,
+    detector: Detector | None = None,
 ) -> Iterator[Alert]:
     """Yield the alerts the live detector raises for these events in this order.
 
     After each event the clock is the watermark (latest event time less ``lateness``);
     At the end, ``flush`` applies what is still held back (the stream is complete: nothing
     later can arrive) and ``until`` moves the clock on past the last event, as the live
-    clock would.
+    clock would. Pass ``detector`` to read the member states it leaves behind.
     """
-    detector = Detector(policy, visits=visits)
+    detector = detector if detector is not None else Detector(policy, visits=visits)
     clock = Watermark(lateness)
     for event in events:
         clock.observe(event.occurred_at.timestamp())

@@ -88,10 +88,13 @@ class AlertRow(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by the api's relay once the alerts topic acknowledged the alert (migration 0004_crm).
+    relayed_at: Mapped[datetime | None] = mapped_column(index=True)
 
     __table_args__ = (
         Index("ix_alerts_tenant_created", "tenant_id", "created_at"),
         Index("ix_alerts_fanned_out", "fanned_out"),
+        Index("ix_alerts_tenant_episode", "tenant_id", "episode_id"),
     )
 
 
@@ -107,6 +110,14 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # Migration 0004_crm: description, secret rotation overlap, automatic disabling.
+    description: Mapped[str | None] = mapped_column(String(500))
+    previous_secret: Mapped[str | None] = mapped_column(String(200))
+    previous_secret_until: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    disabled_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]
+    failed_deliveries_in_row: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookDelivery(Base):
@@ -149,3 +160,98 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float]
     response_excerpt: Mapped[str | None] = mapped_column(String(512))
+
+
+class IngestedEvent(Base):
+    """An event_id ingest saw the broker acknowledge: a client's retry is not produced again.
+
+    Written only after the ack (a failed produce stays retryable); rows older than
+    ``LAPSE_DEDUP_RETENTION_DAYS`` are purged by ingest.
+    """
+
+    __tablename__ = "ingested_events"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    received_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_ingested_events_received_at", "received_at"),)
+
+
+class Site(Base):
+    """One club of a tenant, with its IANA time zone (for opening hours and local days)."""
+
+    __tablename__ = "sites"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ActionRow(Base):
+    """What staff did about an episode (call, message, incentive, other), reported by a CRM."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    episode_id: Mapped[str] = mapped_column(String(36))
+    alert_id: Mapped[str] = mapped_column(String(36), ForeignKey("alerts.alert_id"))
+    member_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    taken_at: Mapped[datetime]
+    taken_by: Mapped[str] = mapped_column(String(36))  # the API key id
+
+    __table_args__ = (
+        Index("ix_actions_tenant_episode", "tenant_id", "episode_id"),
+        Index("ix_actions_tenant_taken", "tenant_id", "taken_at"),
+    )
+
+
+class ImportRun(Base):
+    """Progress of one ``lapse import`` of one file (migration 0003_import): resume after a crash.
+
+    ``id`` is a digest of the tenant and the file's identity (absolute path, size, SHA-256 of
+    its first MiB). ``last_line`` is the last line whose events the broker acknowledged, never
+    further: a resumed run starts after it.
+    """
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    head_sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # running, done
+    last_line: Mapped[int] = mapped_column(BigInteger)
+    accepted: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    rejected_by_reason: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class VendorIntegration(Base):
+    """A vendor webhook feeding a tenant (migration 0003_import), e.g. one Kisi organisation.
+
+    ``secret`` signs the vendor's requests (HMAC), so it is kept in clear like webhook secrets:
+    never logged nor returned. ``sites`` maps the vendor's place ids to our site ids.
+    """
+
+    __tablename__ = "vendor_integrations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    vendor: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(200))
+    sites: Mapped[dict[str, Any]]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_vendor_integrations_tenant_vendor", "tenant_id", "vendor"),)

@@ -21,6 +21,13 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The session's settings with the alerts relay off: only the relay tests turn it on
+    (on the shared database every api would otherwise publish every test's alerts)."""
+    return settings.model_copy(update={"alerts_relay": False})
+
+
+@pytest.fixture
 def fast_settings(settings: Settings) -> Settings:
     """Short retries, polls and timeouts so delivery tests take a second or two."""
     return settings.model_copy(

@@ -29,7 +29,10 @@ from schemas import Alert, Reason
 @asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
     """Run ``app`` on a real uvicorn server on a free port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and accepted sockets inherit it; without it Nagle plus delayed ACKs stall each
+    # back-to-back response on a kept-alive connection by ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -144,3 +147,40 @@ async def api(app: FastAPI, key: str | None = None) -> AsyncIterator[httpx.Async
     ):
         assert (await client.get("/healthz")).status_code == 200
         yield client
+
+
+def episode(
+    tenant: str,
+    member: str,
+    types: list[str],
+    *,
+    start: datetime,
+    step_days: float = 10.0,
+    site: str | None = "site-1",
+    reason: str = "absent_beyond_threshold",
+) -> list[Alert]:
+    """The alerts of one episode (same episode id), ``step_days`` apart in event time."""
+    from datetime import timedelta
+
+    eid = str(uuid.uuid4())
+    severity = {"at_risk": "medium", "escalated": "high", "recovered": "low", "churned": "high"}
+    out = []
+    for i, t in enumerate(types):
+        out.append(
+            Alert.model_validate(
+                {
+                    "alert_id": str(uuid.uuid4()),
+                    "episode_id": eid,
+                    "type": t,
+                    "tenant_id": tenant,
+                    "member_id": member,
+                    "site_id": site,
+                    "severity": severity[t],
+                    "policy": "fixed",
+                    "reasons": [Reason(code=reason if i == 0 else f"member_{t}", figures={})],
+                    "deadline": None,
+                    "raised_at": start + timedelta(days=step_days * i),
+                }
+            )
+        )
+    return out

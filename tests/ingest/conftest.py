@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from ingest.app import create_app
 from lapse.auth import create_key
 from lapse.broker import free_port
+from lapse.db.engine import create_engine, session_factory
 from lapse.kafka import ensure_topics
 from lapse.runtime import http_server
 from lapse.settings import Settings
@@ -99,12 +104,11 @@ async def read_topic(
         await consumer.stop()
 
 
-@pytest_asyncio.fixture
-async def ingest(settings: Settings, sessions, tenant: str) -> AsyncIterator[Ingest]:
-    """A running ingest service (real uvicorn, real broker, real PostgreSQL) and a key."""
-    settings = settings.model_copy(
-        update={"max_body_bytes": MAX_BODY, "max_batch_events": MAX_BATCH}
-    )
+@asynccontextmanager
+async def running_ingest(
+    settings: Settings, sessions: Any, tenant: str, **app_kwargs: Any
+) -> AsyncIterator[Ingest]:
+    """An ingest service (real uvicorn, broker, PostgreSQL) with one ``events:write`` key."""
     await ensure_topics(settings)
 
     async def make_key(
@@ -117,7 +121,7 @@ async def ingest(settings: Settings, sessions, tenant: str) -> AsyncIterator[Ing
 
     key = await make_key()
     port = free_port()
-    server = http_server(create_app(settings), "127.0.0.1", port)
+    server = http_server(create_app(settings, **app_kwargs), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
@@ -137,3 +141,62 @@ async def ingest(settings: Settings, sessions, tenant: str) -> AsyncIterator[Ing
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, 10)
+
+
+@pytest_asyncio.fixture
+async def ingest(settings: Settings, sessions, tenant: str) -> AsyncIterator[Ingest]:
+    """A running ingest service (real uvicorn, real broker, real PostgreSQL) and a key."""
+    settings = settings.model_copy(
+        update={"max_body_bytes": MAX_BODY, "max_batch_events": MAX_BATCH}
+    )
+    async with running_ingest(settings, sessions, tenant) as running:
+        yield running
+
+
+@dataclass
+class ThreadIngest:
+    """Ingest served from a thread of its own, for synchronous tests (hypothesis)."""
+
+    settings: Settings
+    base_url: str
+    tenant: str
+    key: str
+
+
+@pytest.fixture
+def ingest_in_thread(settings: Settings, tenant: str) -> Iterator[ThreadIngest]:
+    """Ingest on its own event loop in a thread, with an ``admin`` key of ``tenant``."""
+    settings = settings.model_copy(
+        update={"max_body_bytes": MAX_BODY, "max_batch_events": MAX_BATCH}
+    )
+    started: queue.Queue[tuple[str, str] | BaseException] = queue.Queue()
+    stop = threading.Event()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                plain, _ = await create_key(session, tenant, scopes=("admin",))
+                await session.commit()
+            async with running_ingest(settings, session_factory(engine), tenant) as running:
+                started.put((str(running.client.base_url).rstrip("/"), plain))
+                await asyncio.to_thread(stop.wait)
+        finally:
+            await engine.dispose()
+
+    def main() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:
+            started.put(exc)
+
+    thread = threading.Thread(target=main, name="ingest-under-test", daemon=True)
+    thread.start()
+    got = started.get(timeout=20)
+    if isinstance(got, BaseException):
+        raise got
+    try:
+        yield ThreadIngest(settings, got[0], tenant, got[1])
+    finally:
+        stop.set()
+        thread.join(15)

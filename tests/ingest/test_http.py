@@ -34,7 +34,11 @@ async def test_single_event_is_acked_then_on_the_topic(ingest):
     event = access_event(ingest.tenant, device_id="gate-3")
     r = await ingest.client.post("/v1/events", json=event, headers=ingest.auth())
     assert r.status_code == 202, r.text
-    assert r.json() == {"accepted": 1, "event_ids": [event["event_id"]]}
+    assert r.json() == {"accepted": 1, "event_ids": [event["event_id"]], "duplicates": 0}
+    # The controller retries after a timeout: accepted again, not written again.
+    r = await ingest.client.post("/v1/events", json=event, headers=ingest.auth())
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": 1, "event_ids": [event["event_id"]], "duplicates": 1}
 
     records = await read_topic(ingest.settings, expected=1)
     assert len(records) == 1

@@ -4,9 +4,18 @@ import math
 
 import pytest
 
-from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, MemberState
+from detector.core import (
+    BgNbdPolicy,
+    CadencePolicy,
+    Detector,
+    FixedPolicy,
+    MemberState,
+    Warnings,
+)
 from detector.core.visits import VisitRules, observe
 from tests.detector.core.events import DAY, at, membership, visit
+
+DECLINE = Warnings(decline_ratio=0.4, min_usual_visits=4.0)
 
 
 def regular(member: str, gap: float, until: float, start: float = 0.0):
@@ -32,7 +41,7 @@ def first(alerts, kind: str, member: str = "m1"):
 
 def test_cadence_alerts_a_twice_a_week_member_far_earlier_than_the_fixed_rule() -> None:
     events = regular("m1", 3.5, 70)  # then stops
-    _, cadence = run(CadencePolicy(), events, 200)
+    _, cadence = run(CadencePolicy(floor_days=10), events, 200)
     _, fixed = run(FixedPolicy(absence_days=60), events, 200)
     c = first(cadence, "at_risk").raised_at.timestamp()
     f = first(fixed, "at_risk").raised_at.timestamp()
@@ -70,8 +79,8 @@ def test_new_members_get_the_tighter_new_member_cap() -> None:
 
 
 def test_a_falling_visit_rate_warns_before_the_absence_deadline() -> None:
-    events = regular("m1", 2, 60) + regular("m1", 9, 110, start=69)  # slides to weekly+
-    _d, alerts = run(CadencePolicy(), events, 111)
+    events = regular("m1", 2, 60) + regular("m1", 12, 110, start=72)  # slides to fortnightly
+    _d, alerts = run(CadencePolicy(warnings=DECLINE), events, 111)
     warn = first(alerts, "at_risk")
     assert warn.severity == "low"
     assert warn.reasons[0].code == "visit_frequency_decline"
@@ -79,8 +88,10 @@ def test_a_falling_visit_rate_warns_before_the_absence_deadline() -> None:
 
 
 def test_a_decline_episode_recovers_when_the_rhythm_is_back() -> None:
-    events = regular("m1", 2, 60) + regular("m1", 9, 87, start=69) + regular("m1", 2, 130, start=88)
-    _, alerts = run(CadencePolicy(), events, 131)
+    events = (
+        regular("m1", 2, 60) + regular("m1", 12, 96, start=72) + regular("m1", 2, 130, start=98)
+    )
+    _, alerts = run(CadencePolicy(warnings=DECLINE), events, 131)
     kinds = [a.type for a in alerts]
     assert kinds[0] == "at_risk" and "recovered" in kinds
 

@@ -1,0 +1,135 @@
+"""``/v1/members``: a member's state as the detector holds it, and today's at-risk list.
+
+Read from ``member_states`` (the detector's checkpointed state; ``state`` is the core's
+``MemberState`` as JSON, read back with the core's own read model). The cadence figures are
+computed as the detector computes them: the usual gap from the member's own gaps (shrunk to
+the cohort prior while history is short; null with no gap yet), visits in the last four
+weeks from the recent visit times, and the usual number as 28 days / usual gap.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy import select
+
+from api.deps import AlertsReader, SessionDep, not_found
+from detector.core.cadence import usual_gap
+from detector.core.policy import COHORT_GAP_DAYS
+from detector.core.state import MemberState
+from detector.core.visits import visits_since
+from lapse.auth import Principal
+from lapse.db.models import MemberStateRow
+from schemas.alerts import Severity
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+
+DAY = 86_400.0
+RANK = {"high": 2, "medium": 1, "low": 0}
+FOUR_WEEKS = 28 * DAY
+
+
+class OpenEpisode(BaseModel):
+    episode_id: str
+    started_at: AwareDatetime | None = Field(description="where the absence is counted from")
+    severity: Severity | None
+
+
+class Member(BaseModel):
+    member_id: str
+    site_id: str | None = Field(description="the site of the member's latest visit")
+    status: str = Field(description="active, frozen or cancelled")
+    last_visit: AwareDatetime | None
+    absent_since: AwareDatetime | None = Field(
+        description="last visit, or joining or the end of a freeze if later"
+    )
+    days_absent: float | None = Field(description="from absent_since to now")
+    deadline: AwareDatetime | None = Field(description="when the absence stops being normal")
+    severity: Severity | None = Field(description="of the open episode; null when none")
+    open_episode: OpenEpisode | None
+    usual_gap_days: float | None = Field(
+        description="the member's usual gap between visits; null before their second visit"
+    )
+    visits_last_4_weeks: int | None = Field(description="null when no visit history is kept")
+    usual_visits_4_weeks: float | None = Field(description="28 days / usual gap")
+    updated_at: AwareDatetime
+
+
+class AtRiskList(BaseModel):
+    site_id: str | None
+    items: list[Member] = Field(description="highest severity first, then longest absent")
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
+
+
+def member_view(row: MemberStateRow, now: datetime) -> Member:
+    state = MemberState.from_dict(row.state)
+    anchor = _ts(state.anchor) or row.last_visit
+    episode_id = row.episode_id or state.episode_id
+    severity = state.severity if episode_id and state.severity in RANK else None
+    gap = usual_gap(state, COHORT_GAP_DAYS) if state.gap_n > 0 else None
+    counted = state.visits > 0 or bool(state.recent)
+    return Member(
+        member_id=row.member_id,
+        site_id=row.site_id,
+        status=row.status,
+        last_visit=row.last_visit,
+        absent_since=anchor,
+        days_absent=round(max(0.0, (now - anchor).total_seconds()) / DAY, 2) if anchor else None,
+        deadline=row.deadline,
+        severity=severity,
+        open_episode=OpenEpisode(
+            episode_id=episode_id,
+            started_at=_ts(state.episode_start),
+            severity=severity,
+        )
+        if episode_id
+        else None,
+        usual_gap_days=round(gap, 2) if gap is not None else None,
+        visits_last_4_weeks=visits_since(state, now.timestamp() - FOUR_WEEKS) if counted else None,
+        usual_visits_4_weeks=round(28.0 / gap, 2) if gap else None,
+        updated_at=row.updated_at,
+    )
+
+
+def _scoped(principal: Principal) -> list[Any]:
+    conds: list[Any] = [MemberStateRow.tenant_id == principal.tenant_id]
+    if principal.site_id is not None:
+        conds.append(MemberStateRow.site_id == principal.site_id)
+    return conds
+
+
+@router.get("/at-risk", response_model=AtRiskList)
+async def at_risk(
+    principal: AlertsReader,
+    session: SessionDep,
+    site_id: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> AtRiskList:
+    """Members with an open episode now, for one site (or all the key may see)."""
+    query = select(MemberStateRow).where(
+        *_scoped(principal), MemberStateRow.episode_id.is_not(None)
+    )
+    if site_id is not None:
+        query = query.where(MemberStateRow.site_id == site_id)
+    now = datetime.now(UTC)
+    members = [member_view(r, now) for r in await session.scalars(query)]
+    members.sort(
+        key=lambda m: (-RANK.get(m.severity or "", -1), -(m.days_absent or 0.0), m.member_id)
+    )
+    return AtRiskList(site_id=site_id, items=members[:limit])
+
+
+@router.get("/{member_id}", response_model=Member)
+async def get_member(member_id: str, principal: AlertsReader, session: SessionDep) -> Member:
+    row = await session.scalar(
+        select(MemberStateRow).where(*_scoped(principal), MemberStateRow.member_id == member_id)
+    )
+    if row is None:
+        raise not_found("member")
+    return member_view(row, datetime.now(UTC))

@@ -1,0 +1,195 @@
+"""The one path every edge admits events through: validate, authorise, check the time, drop
+retries, produce, remember.
+
+HTTP, the MQTT bridge, vendor adapters and history import all call
+:meth:`Intake.admit` with the raw decoded items (``dict``s as parsed from JSON) and the
+:class:`~lapse.auth.Principal` of the caller; it returns an :class:`Admission` (accepted,
+duplicates, rejected with reasons) once the broker acknowledged every accepted event, or
+raises :class:`~ingest.producer.BrokerUnavailable` having acknowledged nothing.
+
+Idempotency on ``event_id`` (per tenant): ids the broker already acknowledged are kept in
+``ingested_events`` for ``LAPSE_DEDUP_RETENTION_DAYS``. A batch's ids are looked up in one
+query before producing; ids already there, and repeats within the batch, are answered as
+accepted and counted as ``duplicates`` without being produced again. New ids are written
+only *after* the broker acknowledged them, so a failed produce stays retryable.
+
+The residual window, on purpose: if the broker acknowledged but the insert fails (database
+down) or the process dies between the two, the client's retry is produced again; two
+concurrent requests carrying the same new id can also both produce it. The topic can
+therefore hold an event twice in rare cases, and the detector deduplicates by ``event_id``
+(its alert ids are deterministic), so this costs nothing but a record. For the same reason a
+failing lookup does not refuse events: they are produced unchecked and the failure is logged.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ingest import dedup
+from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
+from ingest.producer import BrokerUnavailable, produce
+from lapse.auth import Principal
+from lapse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS = Counter(
+    "lapse_ingest_events_total",
+    "Events received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
+    ["kind", "outcome"],
+)
+
+# Failures of the dedup table are not the client's problem (see the module docstring).
+_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def produce_deadline(settings: Settings) -> float:
+    """Seconds to wait for the broker: its request timeout plus slack for the metadata wait."""
+    return settings.kafka_request_timeout_ms / 1000 + 0.5
+
+
+@dataclass(slots=True)
+class Admission:
+    """What became of the items, in request order within each list."""
+
+    accepted: list[Event] = field(default_factory=list)
+    """Admitted items: produced now and acknowledged, or duplicates of acknowledged ones."""
+    duplicates: int = 0
+    """How many of ``accepted`` were not produced again (retries, repeats in the batch)."""
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def event_ids(self) -> list[str]:
+        return [e.event_id for e in self.accepted]
+
+
+def too_far_ahead(event: Event, now: datetime, skew: float, at: Loc) -> Rejection | None:
+    """Refuse an event stamped more than ``skew`` seconds in the future (a device clock off).
+
+    Old events are fine however late: a controller that was offline uploads days of scans,
+    and the detector treats them as late events.
+    """
+    ahead = (event.occurred_at - now).total_seconds()
+    if ahead <= skew:
+        return None
+    message = (
+        f"is {ahead:.0f} s ahead of the server clock ({now.isoformat()}); at most "
+        f"{skew:.0f} s are allowed: check the device's clock and time zone offset"
+    )
+    return Rejection(
+        "future", [error((*at, "occurred_at"), message)], event_id=event.event_id, kind=event.kind
+    )
+
+
+@dataclass(slots=True)
+class Intake:
+    """Admits events for one producer; cheap to build, holds no state of its own."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    now: Callable[[], datetime] = utcnow
+
+    def check(
+        self, items: Sequence[object], principal: Principal, prefix: Loc | None = ("events",)
+    ) -> tuple[list[Event], list[Rejection]]:
+        """Validate, authorise and time-check each item (no I/O).
+
+        Errors are located at ``prefix + (index, field)``; ``prefix=None`` locates them at
+        the root (a single event, not a list).
+        """
+        now = self.now()
+        skew = self.settings.max_future_skew_seconds
+        valid: list[Event] = []
+        rejected: list[Rejection] = []
+        for index, item in enumerate(items):
+            at: Loc = () if prefix is None else (*prefix, index)
+            result = validate_event(item, at)
+            if isinstance(result, Rejection):
+                refused: Rejection | None = result
+            else:
+                refused = authorize(result, principal, at) or too_far_ahead(result, now, skew, at)
+            if refused is None:
+                assert not isinstance(result, Rejection)
+                valid.append(result)
+            else:
+                refused.index = None if prefix is None else index
+                rejected.append(refused)
+        return valid, rejected
+
+    async def admit(
+        self, items: Sequence[object], principal: Principal, prefix: Loc | None = ("events",)
+    ) -> Admission:
+        """Admit ``items`` for ``principal``: see the module docstring.
+
+        Raises :class:`BrokerUnavailable` when the broker did not acknowledge every new event
+        in time; then nothing is remembered and the whole request may be resent.
+        """
+        valid, rejected = self.check(items, principal, prefix)
+        _count(rejected, "rejected")
+        admission = Admission(accepted=valid, rejected=rejected)
+        if not valid:
+            return admission
+        tenant = principal.tenant_id
+        unique = list(dict.fromkeys(e.event_id for e in valid))
+        try:
+            known = await dedup.seen(self.sessions, tenant, unique)
+        except _DB_ERRORS as exc:
+            log.warning("dedup lookup failed (%s); producing unchecked", type(exc).__name__)
+            known = set()
+        fresh: list[Event] = []
+        dupes: list[Event] = []
+        taken: set[str] = set(known)
+        for event in valid:
+            if event.event_id in taken:
+                admission.duplicates += 1
+                dupes.append(event)
+            else:
+                taken.add(event.event_id)
+                fresh.append(event)
+        if fresh:
+            try:
+                deadline = produce_deadline(self.settings)
+                await produce(self.producer, self.settings.events_topic, fresh, deadline)
+            except BrokerUnavailable:
+                _count(fresh, "failed")
+                raise
+            _count(fresh, "accepted")
+            try:
+                await dedup.remember(self.sessions, tenant, [e.event_id for e in fresh], self.now())
+            except _DB_ERRORS as exc:
+                log.warning(
+                    "acknowledged %d event(s) but could not remember their ids (%s): a retry "
+                    "will produce them again",
+                    len(fresh),
+                    type(exc).__name__,
+                )
+        _count(dupes, "duplicate")
+        return admission
+
+
+def _count(items: Sequence[Event | Rejection], outcome: str) -> None:
+    # One increment per kind, not per event: labels() costs a few µs each.
+    for kind, n in collections.Counter(i.kind for i in items).items():
+        EVENTS.labels(kind, outcome).inc(n)
+
+
+async def purge_dedup(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> int:
+    """Forget ids older than the retention; a retry after that is produced again."""
+    before = now - timedelta(days=settings.dedup_retention_days)
+    return await dedup.purge(sessions, before)
