@@ -39,6 +39,7 @@ from ingest.deps import (
     unavailable,
 )
 from ingest.intake import EVENTS, Admission, Intake, produce_deadline, purge_dedup, utcnow
+from ingest.kisi import kisi_router
 from ingest.limits import RateLimiter, retry_after
 from ingest.producer import BrokerUnavailable, start_producer
 from lapse import __version__, problems
@@ -388,6 +389,7 @@ def create_app(
         tags=["events"],
     )
     app.include_router(sites.router)
+    app.include_router(kisi_router(settings))
 
     def openapi() -> dict[str, Any]:
         # The routes read their body themselves (size limit, item-by-item validation), so the

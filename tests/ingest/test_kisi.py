@@ -15,7 +15,7 @@ import httpx
 import pytest_asyncio
 
 from ingest.app import create_app
-from ingest.kisi import add_kisi_integration, kisi_router
+from ingest.kisi import add_kisi_integration
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from schemas.events import parse_member_event
@@ -71,8 +71,7 @@ async def kisi(settings: Settings, sessions, tenant: str) -> AsyncIterator[Kisi]
     async with sessions() as session:
         await add_kisi_integration(session, tenant, {"501": "north"}, secret=SECRET)
         await session.commit()
-    app = create_app(settings)
-    app.include_router(kisi_router(settings))
+    app = create_app(settings)  # the ingest app mounts the Kisi route itself
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
 
         async def ready() -> bool:
