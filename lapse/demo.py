@@ -15,6 +15,7 @@ import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -45,7 +46,6 @@ def demo_settings(base: Settings) -> Settings:
     update: dict[str, object] = {
         "clock": "event",
         "allowed_lateness_seconds": 3600.0,
-        "fixed_absence_days": min(base.fixed_absence_days, 14.0),
         "topic_partitions": 2,
         "webhook_allow_private": True,
         "detector_group": f"lapse-demo-{int(time.time())}",
@@ -80,12 +80,7 @@ def crm_app(secret: list[str], seen: dict[str, int]) -> FastAPI:
         event = __import__("json").loads(body)
         alert = event["data"]
         seen[alert["type"]] = seen.get(alert["type"], 0) + 1
-        figures = alert["reasons"][0]["figures"] if alert["reasons"] else {}
-        detail = (
-            f"absent {figures.get('days_absent')} days (rule {figures.get('threshold_days')})"
-            if alert["type"] in ("at_risk", "escalated")
-            else ""
-        )
+        detail = _describe(alert)
         print(
             f"  CRM ◀ {ICONS.get(alert['type'], '')}{alert['type']:<9} member {alert['member_id']}"
             f"  on {alert['raised_at'][:10]}  {detail}  (signed, webhook-id {h['webhook-id'][:8]})",
@@ -157,7 +152,7 @@ async def run_demo(
                         )
                         r.raise_for_status()
                     await asyncio.sleep(day_seconds)
-                await asyncio.sleep(2)
+                await _settle(seen)
                 print(f"\nStream done: {_summary(seen)}.", flush=True)
             if linger is None:
                 print("Still serving; Ctrl-C stops.", flush=True)
@@ -186,13 +181,50 @@ async def _wait_ready(client: httpx.AsyncClient, urls: list[str]) -> None:
             await asyncio.sleep(0.1)
 
 
+async def _settle(seen: dict[str, int], quiet: float = 3.0, longest: float = 20.0) -> None:
+    """Wait until the last webhooks have arrived: no new one for ``quiet`` seconds."""
+    deadline = time.monotonic() + longest
+    last, still = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        total = sum(seen.values())
+        if total != last:
+            last, still = total, time.monotonic()
+        elif time.monotonic() - still >= quiet:
+            return
+        await asyncio.sleep(0.2)
+
+
+REASON_TEXT = {
+    "absent_beyond_usual_rhythm": "away far longer than their usual rhythm",
+    "absent_beyond_threshold": "no visit within the fixed rule",
+    "probability_active_low": "unlikely to still be active",
+    "visit_frequency_decline": "coming much less often than usual",
+    "visit_duration_decline": "visits much shorter than usual",
+    "entry_denied": "denied at the gate",
+    "payment_failed": "a payment failed",
+}
+
+
+def _describe(alert: dict[str, Any]) -> str:
+    if alert["type"] not in ("at_risk", "escalated") or not alert["reasons"]:
+        return ""
+    reason = alert["reasons"][0]
+    f = reason["figures"]
+    text = str(REASON_TEXT.get(reason["code"], reason["code"]))
+    if "days_absent" in f and reason["code"].startswith(("absent", "probability")):
+        usual = f" (usual gap {f['usual_gap_days']} d)" if "usual_gap_days" in f else ""
+        return f"{text}: absent {f['days_absent']:g} days{usual}"
+    return text
+
+
 def _summary(seen: dict[str, int]) -> str:
     return ", ".join(f"{n} {t}" for t, n in sorted(seen.items())) or "no alerts"
 
 
 def _banner(settings: Settings, key: str, api: str, ingest: str) -> str:
     return f"""
-Lapse demo — tenant {TENANT!r}, fixed rule: no visit in {settings.fixed_absence_days:g} days
+Lapse demo — tenant {TENANT!r}, policy {settings.policy!r} (event time: a simulated day
+  every few tenths of a second; alerts are printed as the stand-in CRM receives them)
   ingest   {ingest}/v1/events        (POST, Bearer key)
   api      {api}/v1/alerts           {api}/docs
   metrics  {api}/metrics  {ingest}/metrics  http://{settings.host}:{settings.detector_port}/metrics
