@@ -63,9 +63,10 @@ def encoded(events: Iterable[Event]) -> list[tuple[bytes, bytes]]:
 
 
 async def read_topic(
-    settings: Settings, topic: str, expected: int, timeout: float = 15.0
+    settings: Settings, topic: str, expected: int, timeout: float = 15.0, grace: float = 0.0
 ) -> list[ConsumerRecord]:
-    """Read a topic from the beginning until ``expected`` records or the timeout.
+    """Read a topic from the beginning until ``expected`` records or the timeout, then
+    ``grace`` seconds more, so an unexpected extra record would show.
 
     No group and no end offsets (the local broker reports those wrong).
     """
@@ -86,11 +87,14 @@ async def read_topic(
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         records: list[ConsumerRecord] = []
-        deadline = time.monotonic() + timeout
-        while len(records) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=200)
+        end = time.monotonic() + timeout
+        extra_until: float | None = None
+        while time.monotonic() < (extra_until or end):
+            batch = await consumer.getmany(timeout_ms=100)
             for recs in batch.values():
                 records.extend(recs)
+            if extra_until is None and len(records) >= expected:
+                extra_until = time.monotonic() + grace
         return records
     finally:
         await consumer.stop()

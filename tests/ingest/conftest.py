@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 
 from ingest.app import create_app
 from lapse.auth import create_key
@@ -25,6 +25,7 @@ from lapse.db.engine import create_engine, session_factory
 from lapse.kafka import ensure_topics
 from lapse.runtime import http_server
 from lapse.settings import Settings
+from tests import support
 
 # Small limits, so the limit tests send little and prove the settings are honoured.
 MAX_BODY = 16 * 1024
@@ -72,36 +73,8 @@ def membership_event(tenant: str, **overrides: Any) -> dict[str, Any]:
 async def read_topic(
     settings: Settings, expected: int, deadline: float = 10.0, grace: float = 0.5
 ) -> list[ConsumerRecord]:
-    """Every record of the events topic from the beginning (no group, all partitions).
-
-    Polls until ``expected`` records arrived or ``deadline`` passes, then ``grace`` seconds
-    more, so an unexpected extra record would show. End offsets are not used: the local
-    broker reports them wrong.
-    """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(settings.events_topic) or set()
-        assert partitions, f"topic {settings.events_topic} has no partitions"
-        consumer.assign([TopicPartition(settings.events_topic, p) for p in partitions])
-        await consumer.seek_to_beginning()
-        records: list[ConsumerRecord] = []
-        end = time.monotonic() + deadline
-        extra_until: float | None = None
-        while time.monotonic() < (extra_until or end):
-            batches = await consumer.getmany(timeout_ms=100)
-            for batch in batches.values():
-                records.extend(batch)
-            if extra_until is None and len(records) >= expected:
-                extra_until = time.monotonic() + grace
-        return records
-    finally:
-        await consumer.stop()
+    """Every record of the events topic from the beginning (no group, all partitions)."""
+    return await support.read_topic(settings, settings.events_topic, expected, deadline, grace)
 
 
 @asynccontextmanager
