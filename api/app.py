@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
+from api.page import routes as page
 from api.relay import run_relay
-from api.routers import actions, alerts, members, webhooks
+from api.routers import actions, alerts, leavers, members, webhooks, winback
+from api.routers import forget as forget_routes
 from lapse import health, problems
 from lapse.db.engine import create_engine, session_factory
 from lapse.settings import Settings
@@ -105,4 +107,8 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(members.router)
     app.include_router(webhooks.router)
+    app.include_router(leavers.router)
+    app.include_router(winback.router)
+    app.include_router(forget_routes.router)
+    app.include_router(page.router)  # the staff page, /staff (api/page/)
     return app

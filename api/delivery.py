@@ -128,6 +128,15 @@ class _Claimed:
     payload: dict[str, Any]
 
 
+def _correlation(item: _Claimed) -> dict[str, Any]:
+    """Log ``extra`` tying a delivery attempt to its alert and episode (ids only)."""
+    return {
+        "delivery_id": item.id,
+        "alert_id": item.payload.get("alert_id"),
+        "episode_id": item.payload.get("episode_id"),
+    }
+
+
 async def _excerpt(response: httpx.Response) -> str | None:
     """The start of the response body, at most ``EXCERPT_CHARS`` characters (never all of it)."""
     buf = bytearray()
@@ -244,9 +253,7 @@ class Dispatcher:
                     await self._deliver(item)
                 except Exception:
                     # Its lease expires and it is tried again.
-                    log.exception(
-                        "webhook delivery %s failed", item.id, extra={"delivery_id": item.id}
-                    )
+                    log.exception("webhook delivery %s failed", item.id, extra=_correlation(item))
 
         await asyncio.gather(*(one(c) for c in claimed))
         return len(claimed)
@@ -346,13 +353,14 @@ class Dispatcher:
             previous=item.previous_secret,
         )
         await self._record(item, result, attempted_at)
-        log.debug(
+        log.log(
+            logging.DEBUG if result.ok else logging.INFO,
             "webhook delivery %s attempt %d: %s %s",
             item.id,
             item.attempts + 1,
             result.outcome,
             result.status_code if result.status_code is not None else result.error,
-            extra={"delivery_id": item.id},
+            extra=_correlation(item),
         )
         if result.ok:
             ALERT_TO_DELIVERY.observe(

@@ -30,6 +30,7 @@ which the likelihoods avoid). Also printed: how far Nelder-Mead's optimum is fro
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--subsample", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -178,6 +180,20 @@ def main() -> None:
     print(f"  {t_raw}, {raw.iterations} iterations, converged={raw.converged}")
     print("  " + show("L-BFGS-B (raw rows)", raw.params, raw.log_likelihood))
     print(f"  ratio raw / collapsed (summarise + fit, CPU): {t_raw.cpu / ours_cpu:.2f}x")
+    if args.json:  # the figures as one JSON object on the last line (bench/run_all.py)
+        print(
+            json.dumps(
+                {
+                    "bench": "bgnbd",
+                    "members": args.members,
+                    "cpu_s": ours_cpu,
+                    "wall_s": ours_wall,
+                    "baseline_nelder_mead_collapsed_cpu_s": nm[0].cpu,
+                    "baseline_nelder_mead_raw_extrapolated_cpu_s": extrapolated,
+                    "converged": fit.converged,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

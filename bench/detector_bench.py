@@ -6,7 +6,8 @@
     python bench/detector_bench.py replay    [--events 10000000]
 
 Each prints what it measured and how, with a baseline run side by side in the same process
-(these machines are shared and noisy: ratios hold, absolute times drift).
+(these machines are shared and noisy: ratios hold, absolute times drift). With ``--json`` each
+also prints its figures as one JSON object on the last line (for ``bench/run_all.py``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import random
 import sys
@@ -77,10 +79,13 @@ def bench_core(args: argparse.Namespace) -> None:
         ("bgnbd policy + warnings", lambda ev: _drive(BgNbdPolicy(), ev)),
     ]
     base = None
+    rates: dict[str, float] = {}
     for name, fn in rows:
         rate = max(fn(events) for _ in range(args.repeat))
         base = base or rate
+        rates[name.split()[0].rstrip(":")] = rate
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
+    _emit(args, {"events": len(events), "members": args.members, "events_per_s": rates})
 
 
 def bench_memory(args: argparse.Namespace) -> None:
@@ -116,6 +121,7 @@ def bench_memory(args: argparse.Namespace) -> None:
         f"  baseline: dict of (tenant, member) -> last visit only: "
         f"{(after - before) / n:,.0f} bytes/member"
     )
+    _emit(args, {"members": n, "bytes_per_member": per, "baseline": (after - before) / n})
 
 
 async def _e2e(args: argparse.Namespace) -> None:
@@ -205,6 +211,7 @@ async def _e2e(args: argparse.Namespace) -> None:
                 f"   ratio {lapse_rate / plain:.2f}"
             )
             print("  (timed from the first record received, so group join is excluded for both)")
+            _emit(args, {"events": n, "detector": lapse_rate, "plain": plain})
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -253,10 +260,19 @@ def bench_replay(args: argparse.Namespace) -> None:
     from schemas.history import read_history
 
     parsed = sum(1 for _ in read_history(str(path), "club"))
+    read_only = time.perf_counter() - start
     print(
-        f"  baseline: reading and validating the same file only: "
-        f"{time.perf_counter() - start:.0f}s ({parsed:,} rows)"
+        f"  baseline: reading and validating the same file only: {read_only:.0f}s ({parsed:,} rows)"
     )
+    _emit(
+        args,
+        {"events": report.events, "wall_s": wall, "alerts": n, "baseline_read_s": read_only},
+    )
+
+
+def _emit(args: argparse.Namespace, figures: dict[str, object]) -> None:
+    if args.json:
+        print(json.dumps({"bench": args.what, **figures}))
 
 
 def main() -> None:
@@ -273,6 +289,8 @@ def main() -> None:
     r = sub.add_parser("replay")
     r.add_argument("--events", type=int, default=10_000_000)
     r.add_argument("--dir", default="bench/data")
+    for sp in (c, m, e, r):
+        sp.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     args = p.parse_args()
     if args.what == "core":
         bench_core(args)

@@ -362,6 +362,21 @@ async def main(args: argparse.Namespace) -> None:
     )
     for error, count in ERRORS.most_common(3):
         print(f"  error x{count}: {error}")
+    if args.json:  # the figures as one JSON object on the last line (bench/run_all.py)
+        print(
+            json.dumps(
+                {
+                    "bench": "ingest",
+                    "events_per_s": http_eps,
+                    "baseline_events_per_s": kafka_eps,
+                    "p50_ms": pct(http_lat, 50),
+                    "p99_ms": pct(http_lat, 99),
+                    "baseline_p50_ms": pct(kafka_lat, 50),
+                    "baseline_p99_ms": pct(kafka_lat, 99),
+                    "errors": http_err,
+                }
+            )
+        )
 
 
 if __name__ == "__main__":
@@ -372,4 +387,5 @@ if __name__ == "__main__":
     p.add_argument("--batches", type=int, default=200, help="batches of 1000 for throughput")
     p.add_argument("--rate", type=float, default=500.0, help="single-event requests per second")
     p.add_argument("--seconds", type=float, default=10.0, help="latency run length")
+    p.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     asyncio.run(main(p.parse_args()))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -116,7 +117,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def run(n_alerts: int, n_live: int, rate: float) -> None:
+async def run(n_alerts: int, n_live: int, rate: float, as_json: bool = False) -> None:
     receiver = Receiver()
     app = Starlette(routes=[Route("/hook", receiver.handle, methods=["POST"])])
     async with scratch_database() as db_url, serve(app) as base:
@@ -219,6 +220,21 @@ async def run(n_alerts: int, n_live: int, rate: float) -> None:
         f"{statistics.fmean(latencies):.1f} ms; goal p99 < 1000 ms: "
         f"{'met' if pct(latencies, 0.99) < 1000 else 'NOT met'})"
     )
+    if as_json:  # the figures as one JSON object on the last line (bench/run_all.py)
+        print(
+            json.dumps(
+                {
+                    "bench": "webhook",
+                    "deliveries_per_s": lapse_rate,
+                    "baseline_deliveries_per_s": base_rate,
+                    "p50_ms": pct(latencies, 0.5),
+                    "p99_ms": pct(latencies, 0.99),
+                    "baseline_p50_ms": pct(base_lat, 0.5),
+                    "baseline_p99_ms": pct(base_lat, 0.99),
+                    "poll_s": settings.delivery_poll_seconds,
+                }
+            )
+        )
 
 
 async def _sub_id(sessions) -> str:  # type: ignore[no-untyped-def]
@@ -233,8 +249,9 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=2000)
     parser.add_argument("--live", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     args = parser.parse_args()
-    asyncio.run(run(args.alerts, args.live, args.rate))
+    asyncio.run(run(args.alerts, args.live, args.rate, args.json))
 
 
 if __name__ == "__main__":

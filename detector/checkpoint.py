@@ -10,13 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
-from lapse.db.models import ConsumerOffset, MemberStateRow
+from detector.core.winback import WinbackPlan
+from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
 from lapse.db.outbox import add_alerts
 from lapse.db.upsert import insert
+from lapse.forget import forgotten_among, tombstones
 from schemas import Alert
 
 
@@ -32,6 +34,8 @@ class Checkpoint:
     states: list[tuple[MemberState, int]] = field(default_factory=list)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
+    # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
+    forgotten: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -44,10 +48,27 @@ class Restored:
 
 
 class CheckpointStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], group: str, topic: str) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        group: str,
+        topic: str,
+        *,
+        pepper: str = "",
+    ) -> None:
         self.sessions = sessions
         self.group = group
         self.topic = topic
+        self.pepper = pepper  # of the forgotten members' tombstones (lapse.forget)
+
+    async def load_leavers(self) -> tuple[dict[str, WinbackPlan], set[str]]:
+        """The stored win-back plans per tenant and the tombstones of forgotten members."""
+        async with self.sessions() as session:
+            plans = {
+                r.tenant_id: WinbackPlan.from_dict(r.rules)
+                for r in await session.scalars(select(WinbackPlanRow))
+            }
+            return plans, await tombstones(session)
 
     async def load(self, partitions: Iterable[int]) -> dict[int, Restored]:
         out = {p: Restored() for p in partitions}
@@ -92,6 +113,20 @@ class CheckpointStore:
                 keep = ("tenant_id", "member_id")
                 cols = {c: stmt.excluded[c] for c in values[0] if c not in keep}
                 await session.execute(stmt.on_conflict_do_update(index_elements=keep, set_=cols))
+            # After the upsert (it waits for an erasure holding its lock): forgotten members'
+            # states go, and so do their alerts; win-back alerts respect consent.
+            keys = {s.key for s, _ in cp.states} | {(a.tenant_id, a.member_id) for a in cp.alerts}
+            cp.forgotten = await forgotten_among(session, keys, self.pepper)
+            if cp.forgotten:
+                await session.execute(
+                    delete(MemberStateRow).where(
+                        tuple_(MemberStateRow.tenant_id, MemberStateRow.member_id).in_(
+                            list(cp.forgotten)
+                        )
+                    )
+                )
+            alerts = [a for a in cp.alerts if (a.tenant_id, a.member_id) not in cp.forgotten]
+            alerts = await _with_consent(session, alerts)
             if cp.offsets:
                 values = [
                     {
@@ -115,4 +150,25 @@ class CheckpointStore:
                         },
                     )
                 )
-            await add_alerts(session, cp.alerts)
+            await add_alerts(session, alerts)
+
+
+async def _with_consent(session: AsyncSession, alerts: list[Alert]) -> list[Alert]:
+    """Drop win-back alerts of members who declined contact, and of members whose reason
+    needs their consent (moved, health by default) unless they gave it."""
+    winbacks = {(a.tenant_id, a.member_id) for a in alerts if a.type == "win_back_due"}
+    if not winbacks:
+        return alerts
+    rows = await session.execute(
+        select(ExitInterview.tenant_id, ExitInterview.member_id, ExitInterview.contact_ok).where(
+            tuple_(ExitInterview.tenant_id, ExitInterview.member_id).in_(list(winbacks))
+        )
+    )
+    consent = {(t, m): ok for t, m, ok in rows}
+
+    def allowed(a: Alert) -> bool:
+        ok = consent.get((a.tenant_id, a.member_id))
+        needs = bool(a.reasons and a.reasons[0].figures.get("needs_consent"))
+        return ok is not False and (ok is True or not needs)
+
+    return [a for a in alerts if a.type != "win_back_due" or allowed(a)]

@@ -32,6 +32,8 @@ from detector.config import policies
 from detector.core import Clock, Detector, Policy, WallClock, Watermark
 from detector.core.engine import PolicyFor
 from detector.core.visits import VisitRules
+from detector.core.winback import DEFAULT_PLAN, WinbackPlan
+from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.settings import Settings
 from schemas import Alert, parse_member_event
@@ -47,6 +49,19 @@ class Partition:
     clock: Clock
     next_offset: int | None = None
     dirty: bool = field(default=False)
+    # Kafka timestamps (ms) of the oldest and newest record of each batch fetched since the
+    # last checkpoint: a sample for the end-to-end latency histogram, never one per event.
+    stamps: list[int] = field(default_factory=list)
+
+
+def _kind_of_error(exc: Exception) -> str:
+    """Where and what kind of error, without the input values pydantic quotes."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'value'}: {e['type']}"
+            for e in exc.errors(include_input=False)[:5]
+        )
+    return type(exc).__name__
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -75,7 +90,16 @@ class DetectorRunner:
         policy: Policy | PolicyFor | None = None,
     ) -> None:
         self.settings = settings
-        self.store = CheckpointStore(sessions, settings.detector_group, settings.events_topic)
+        self.store = CheckpointStore(
+            sessions,
+            settings.detector_group,
+            settings.events_topic,
+            pepper=settings.forget_pepper.get_secret_value(),
+        )
+        # Win-back plans per tenant and forgotten members' tombstones, re-read periodically.
+        self._plans: dict[str, WinbackPlan] = {}
+        self._forgotten: set[str] = set()
+        self._leavers_read = -math.inf
         self.policy = policy or policies(settings)
         self.visit_rules = VisitRules(window_seconds=settings.visit_window_seconds)
         self._clock = clock
@@ -136,8 +160,26 @@ class DetectorRunner:
                 await self._consumer.stop()
             await self._producer.stop()
 
+    def _plan_for(self, tenant_id: str) -> WinbackPlan:
+        return self._plans.get(tenant_id, DEFAULT_PLAN)
+
+    def _is_forgotten(self, tenant_id: str, member_id: str) -> bool:
+        held = self._forgotten
+        return bool(held) and member_hash(tenant_id, member_id, self.store.pepper) in held
+
+    async def _read_leavers(self) -> None:
+        """Re-read plans and tombstones; on a database error keep the ones held (the
+        checkpoint checks tombstones again in its own transaction)."""
+        try:
+            self._plans, self._forgotten = await self.store.load_leavers()
+        except Exception:
+            log.exception("reading win-back plans and tombstones failed; keeping the last ones")
+        self._leavers_read = time.monotonic()
+
     async def _poll_once(self) -> None:
         assert self._consumer is not None
+        if time.monotonic() - self._leavers_read >= self.settings.leavers_refresh_seconds:
+            await self._read_leavers()
         if self._to_load:
             await self._load_gained()
         batch = await self._consumer.getmany(timeout_ms=200)
@@ -147,8 +189,11 @@ class DetectorRunner:
                 # Fetched before this instance loaded the partition's state (or after it
                 # lost it): ``acquire`` seeks back to the stored position, so skip safely.
                 continue
+            if records and records[0].timestamp > 0:  # -1: a record without a timestamp
+                part.stamps += (records[0].timestamp, records[-1].timestamp)
             for record in records:
                 await self._consume(part, record)
+        self._measure_lag()
         for part in self.parts.values():
             self._collect(part.detector.advance(part.clock.now()))
         due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
@@ -186,16 +231,44 @@ class DetectorRunner:
         )
         metrics.EVENTS.labels("dead_lettered").inc()
         metrics.DLQ.inc()
+        # The reason may quote the record (member ids): above debug, only where and what kind.
         log.warning(
             "poison message at partition %s offset %s sent to the DLQ: %s",
             record.partition,
             record.offset,
-            reason[:200],
+            _kind_of_error(exc),
+        )
+        log.debug(
+            "poison message at partition %s offset %s: %s", record.partition, record.offset, reason
         )
 
+    def _measure_lag(self) -> None:
+        """Lag per owned partition from the highwater the last fetch reported."""
+        assert self._consumer is not None
+        topic = self.settings.events_topic
+        assigned = self._consumer.assignment()
+        for p, part in self.parts.items():
+            tp = TopicPartition(topic, p)
+            if tp not in assigned:
+                continue
+            end = self._consumer.highwater(tp)
+            if end is not None:
+                lag = max(0, end - (part.next_offset or 0))
+                metrics.CONSUMER_LAG.labels(str(p)).set(lag)
+
     def _collect(self, alerts: list[Alert]) -> None:
+        debug = log.isEnabledFor(logging.DEBUG)
         for alert in alerts:
-            metrics.ALERTS.labels(alert.type).inc()
+            metrics.ALERTS.labels(alert.type, alert.severity).inc()
+            if debug:  # the member id only at debug level
+                log.debug(
+                    "alert %s (%s) raised for member %s of %s",
+                    alert.type,
+                    alert.severity,
+                    alert.member_id,
+                    alert.tenant_id,
+                    extra={"alert_id": alert.alert_id, "episode_id": alert.episode_id},
+                )
         self.pending_alerts.extend(alerts)
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -221,7 +294,12 @@ class DetectorRunner:
             await self._checkpoint(partitions)
 
     async def _checkpoint(self, partitions: Iterable[int] | None) -> None:
-        cp = self._snapshot(self.parts if partitions is None else partitions)
+        chosen = list(self.parts if partitions is None else partitions)
+        stamps: list[int] = []
+        for p in chosen:
+            stamps += self.parts[p].stamps
+            self.parts[p].stamps = []
+        cp = self._snapshot(chosen)
         delay = 0.2
         while True:
             started = time.perf_counter()
@@ -234,6 +312,13 @@ class DetectorRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+        durable = time.time() * 1000.0
+        for stamp in stamps:
+            metrics.END_TO_END_SECONDS.observe(max(0.0, (durable - stamp) / 1000.0))
+        for key in cp.forgotten:  # erased while held here: never write them again
+            self._forgotten.add(member_hash(*key, self.store.pepper))
+            for part in self.parts.values():
+                part.detector.drop([key])
         self.pending_alerts = []
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
@@ -259,6 +344,8 @@ class DetectorRunner:
             await self._checkpoint(owned)
             for p in owned:
                 del self.parts[p]
+                with contextlib.suppress(KeyError):  # no series if never measured
+                    metrics.CONSUMER_LAG.remove(str(p))
         metrics.PARTITIONS.set(len(self.parts))
         log.info("released partitions %s", sorted(owned))
 
@@ -286,6 +373,7 @@ class DetectorRunner:
                 delay = min(delay * 2, 10.0)
         else:
             return
+        await self._read_leavers()
         topic = self.settings.events_topic
         loaded = [p for p in wanted if p in self._to_load]  # a rebalance may have moved some
         members = 0
@@ -293,7 +381,13 @@ class DetectorRunner:
             for p in loaded:
                 r = restored[p]
                 start = r.time if r.time is not None else -math.inf
-                detector = Detector(self.policy, start, visits=self.visit_rules)
+                detector = Detector(
+                    self.policy,
+                    start,
+                    visits=self.visit_rules,
+                    winback=self._plan_for,
+                    is_forgotten=self._is_forgotten,
+                )
                 detector.load(r.states)
                 members += len(r.states)
                 self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +39,7 @@ from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
 from ingest.producer import BrokerUnavailable, produce
 from lapse.auth import Principal
 from lapse.settings import Settings
+from schemas.events import AccessEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,17 @@ EVENTS = Counter(
     "Events received by ingest, by kind and outcome (accepted, duplicate, rejected, failed).",
     ["kind", "outcome"],
 )
+
+SITE_LAST_EVENT = Gauge(
+    "lapse_ingest_site_last_event_timestamp_seconds",
+    "Unix time ingest last accepted an access event from a site (wall clock at acceptance).",
+    ["tenant", "site"],
+)
+# Sites need no registration, so a client could send endless site ids: past this many
+# (tenant, site) series per process, new ones are not tracked (a warning says so once).
+MAX_SITE_SERIES = 10_000
+# Rejections logged one by one per request; the rest are summed up in one line.
+LOGGED_REJECTIONS = 10
 
 # Failures of the dedup table are not the client's problem (see the module docstring).
 _DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError)
@@ -140,6 +152,7 @@ class Intake:
         """
         valid, rejected = self.check(items, principal, prefix)
         _count(rejected, "rejected")
+        _log_rejections(rejected, principal)
         admission = Admission(accepted=valid, rejected=rejected)
         if not valid:
             return admission
@@ -178,6 +191,7 @@ class Intake:
                     type(exc).__name__,
                 )
         _count(dupes, "duplicate")
+        _SITES.mark(principal.tenant_id, valid, self.now())
         return admission
 
 
@@ -185,6 +199,51 @@ def _count(items: Sequence[Event | Rejection], outcome: str) -> None:
     # One increment per kind, not per event: labels() costs a few µs each.
     for kind, n in collections.Counter(i.kind for i in items).items():
         EVENTS.labels(kind, outcome).inc(n)
+
+
+def _log_rejections(rejected: Sequence[Rejection], principal: Principal) -> None:
+    """One line per refused event with its ``event_id`` (field names, never their values)."""
+    for refused in rejected[:LOGGED_REJECTIONS]:
+        log.info(
+            "event rejected (%s) for key %s: %s",
+            refused.reason,
+            principal.key_id,
+            ", ".join(str(e.get("field") or "body") for e in refused.errors[:5]),
+            extra={"event_id": refused.event_id},
+        )
+    if len(rejected) > LOGGED_REJECTIONS:
+        log.info(
+            "%d more event(s) rejected for key %s",
+            len(rejected) - LOGGED_REJECTIONS,
+            principal.key_id,
+        )
+
+
+@dataclass(slots=True)
+class _SiteSeries:
+    """The (tenant, site) series this process exports, capped at ``MAX_SITE_SERIES``."""
+
+    tracked: set[tuple[str, str]] = field(default_factory=set)
+    overflowed: bool = False
+
+    def mark(self, tenant: str, events: Sequence[Event], now: datetime) -> None:
+        """Stamp the sites that just sent an accepted access event (the silent-site alert)."""
+        for site in {e.site_id for e in events if isinstance(e, AccessEvent)}:
+            key = (tenant, site)
+            if key not in self.tracked:
+                if len(self.tracked) >= MAX_SITE_SERIES:
+                    if not self.overflowed:
+                        self.overflowed = True
+                        log.warning(
+                            "more than %d sites send events; new ones get no last-event gauge",
+                            MAX_SITE_SERIES,
+                        )
+                    continue
+                self.tracked.add(key)
+            SITE_LAST_EVENT.labels(tenant, site).set(now.timestamp())
+
+
+_SITES = _SiteSeries()
 
 
 async def purge_dedup(

@@ -215,6 +215,53 @@ async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from detector.calibrate import calibrate, print_summary, store, write_outputs
+    from detector.calibration.fitting import SMALL_GRID, Grid
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    result = await asyncio.to_thread(
+        calibrate,
+        args.files,
+        args.tenant,
+        truth_path=args.truth,
+        grid=SMALL_GRID if args.quick else Grid(),
+        lateness=args.lateness,
+        progress=say,
+    )
+    out = Path(args.out)
+    page = write_outputs(result, out)
+    print_summary(result, out)
+    if args.store:
+        row = await store(settings.database_url, result, page)
+        print(f"stored as calibration report {row}", file=sys.stderr)
+
+
+async def _members(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
+    from lapse.forget import erase
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            pepper = settings.forget_pepper.get_secret_value()
+            counts = await erase(session, args.tenant, args.member, pepper)
+            if counts is None:
+                await session.rollback()
+                sys.exit(f"no member {args.member} of tenant {args.tenant}: nothing erased")
+            await session.commit()
+        rows = ", ".join(f"{t} {n}" for t, n in counts.items() if n)
+        print(f"erased member {args.member} of {args.tenant} ({rows}); tombstone kept")
+    finally:
+        await engine.dispose()
+
+
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 
 
@@ -288,6 +335,20 @@ def parser() -> argparse.ArgumentParser:
         help="alerts and dropouts this close to the end are not scored",
     )
     ev.add_argument("files", nargs="+", metavar="FILE")
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit and prove a monitoring rule on the club's own history; config and report",
+        description="Method and figures: docs/calibration.md.",
+    )
+    cal.set_defaults(run=_calibrate)
+    cal.add_argument("--tenant", required=True)
+    cal.add_argument("--truth", help="ground truth CSV (lapse simulate): scores held-out data")
+    cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
+    cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
+    cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
+    cal.add_argument("--lateness", type=float, default=86400.0)
+    cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(
         "import",
         help="load exported history (CSV or JSON Lines) into the events topic, resumably",
@@ -304,6 +365,12 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--restart", action="store_true", help="start over instead of resuming")
     imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     imp.add_argument("files", nargs="+", metavar="FILE")
+    mem = sub.add_parser("members", help="members of a tenant: the right to be forgotten")
+    mem.set_defaults(run=_members)
+    mact = mem.add_subparsers(dest="action", required=True)
+    forget = mact.add_parser("forget", help="erase one member everywhere Lapse can (a tombstone)")
+    forget.add_argument("--tenant", required=True)
+    forget.add_argument("--member", required=True)
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
     kisi.add_argument("action", choices=["add", "list"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     allowed_lateness_seconds: float = 300.0
     checkpoint_max_events: int = 5000
     checkpoint_interval_seconds: float = 1.0
+    # After they leave (docs/after-they-leave.md): how often the detector re-reads win-back
+    # plans and the tombstones of forgotten members, and a secret mixed into those tombstones
+    # (SHA-256 of pepper:tenant:member) so short member ids cannot be guessed back from them.
+    # Changing the pepper orphans existing tombstones: set it once.
+    leavers_refresh_seconds: float = 10.0
+    forget_pepper: SecretStr = SecretStr("")
 
     # Webhooks.
     webhook_allow_private: bool = False
@@ -94,6 +100,13 @@ class Settings(BaseSettings):
     # The alerts outbox relay onto ``alerts_topic`` (CloudEvents Kafka binding), run by the api.
     alerts_relay: bool = True
     alerts_relay_batch: int = 500
+
+    # The staff page (api/page/): the key signing its session cookies (HMAC-SHA256). Empty
+    # means a random one per process: sessions then end when the api restarts and do not
+    # carry across instances behind a load balancer, so set it there.
+    session_secret: SecretStr = SecretStr("")
+    # How long a staff page session lasts before logging in again.
+    session_hours: float = 12.0
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

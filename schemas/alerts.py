@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-AlertType = Literal["at_risk", "escalated", "recovered", "churned"]
+AlertType = Literal["at_risk", "escalated", "recovered", "churned", "win_back_due"]
+# The pre-churn types, what a webhook subscription gets by default. ``win_back_due`` (a former
+# member's time to be asked back came, docs/after-they-leave.md) is opt-in: name it.
 ALERT_TYPES: tuple[AlertType, ...] = ("at_risk", "escalated", "recovered", "churned")
 Severity = Literal["low", "medium", "high"]
 

@@ -36,3 +36,18 @@ if [ "${1:-}" = "--test" ]; then
     fi
   fi
 fi
+if [ "${1:-}" = "--test" ]; then
+  # Debian's Chromium for the browser tests (tests/page/): Playwright drives /usr/bin/chromium
+  # through executable_path; `playwright install` downloads browsers and is never used.
+  if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      if ! apt-cache show chromium >/dev/null 2>&1; then apt-get update -qq; fi
+      install_chromium() { apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+      install_chromium || { apt-get update -qq && install_chromium; }
+    else
+      echo "setup.sh: chromium is missing and this is not root with apt-get: install Debian's" \
+        "'chromium' package, or the browser tests (tests/page/) will fail in CI and skip locally." >&2
+    fi
+  fi
+fi

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from detector.core.policy import DAY, Policy
-from detector.core.state import MemberState, Status
+from detector.core.state import Departure, MemberState, Status
 from detector.core.timers import TimerQueue
 from detector.core.visits import VISIT_KINDS, VisitRules, observe, visits_since
+from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
 
@@ -34,6 +35,8 @@ Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
 PolicyFor = Callable[[str], Policy]
+# Whether a member was erased (right to be forgotten): their events must not recreate them.
+IsForgotten = Callable[[str, str], bool]
 NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
 FOUR_WEEKS = 28 * DAY
 NEXT = {"low": "medium", "medium": "high"}
@@ -75,10 +78,22 @@ def _constant(policy: Policy) -> PolicyFor:
     return lambda _tenant: policy
 
 
+def _never(_tenant: str, _member: str) -> bool:
+    return False
+
+
+def departure_id(tenant_id: str, member_id: str, cancelled_at: float) -> str:
+    """The id a win-back alert carries as its episode: one per cancellation."""
+    return str(uuid.uuid5(NAMESPACE, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}"))
+
+
 class Detector:
     """Member states and their timers for one partition (or one replayed history).
 
-    ``policy`` is one policy for every tenant, or a function from tenant id to policy.
+    ``policy`` is one policy for every tenant, or a function from tenant id to policy;
+    ``winback`` the win-back plan of a tenant (none if not given: replay and calibration
+    raise pre-churn alerts only), and
+    ``is_forgotten`` says which members were erased, so no event of theirs creates a state.
     """
 
     def __init__(
@@ -87,8 +102,12 @@ class Detector:
         time: float = -math.inf,
         *,
         visits: VisitRules | None = None,
+        winback: PlanFor | None = None,
+        is_forgotten: IsForgotten | None = None,
     ) -> None:
         self.policy_for: PolicyFor = policy if callable(policy) else _constant(policy)
+        self.winback_for: PlanFor = winback or no_plan
+        self.is_forgotten: IsForgotten = is_forgotten or _never
         self.visit_rules = visits or VisitRules()
         self.members: dict[Key, MemberState] = {}
         self.timers: TimerQueue[Key] = TimerQueue()
@@ -154,6 +173,8 @@ class Detector:
         key = (event.tenant_id, event.member_id)
         state = self.members.get(key)
         if state is None:
+            if self.is_forgotten(*key):
+                return []
             state = self.members[key] = MemberState(event.tenant_id, event.member_id)
         policy = self.policy_for(state.tenant_id)
         self._dirty.add(key)
@@ -203,6 +224,9 @@ class Detector:
             return []  # older than the status we hold: history only
         alerts: list[Alert] = []
         if kind == "joined" and (state.status is Status.CANCELLED or state.anchor is None):
+            if state.status is Status.CANCELLED and state.departure is not None:
+                state.departure.winback, state.departure.won_at = "won", t
+                state.departure.winback_due = None
             state.status = Status.ACTIVE
             state.joined_at = t
             state.anchor = t
@@ -215,10 +239,26 @@ class Detector:
             state.status = Status.CANCELLED
             if state.episode_start is not None:
                 alerts.append(self._close(state, policy, "churned", t))
+            self._depart(state, event, t)
         else:
             return []
         state.status_at = t
         return alerts
+
+    def _depart(self, state: MemberState, event: MembershipEvent, t: float) -> None:
+        """Keep the cancellation's facts and plan the win-back (a timer, see _reschedule)."""
+        start = state.joined_at if state.joined_at is not None else state.first_visit
+        previous = state.departure.tenures if state.departure is not None else []
+        due = self.winback_for(state.tenant_id).due(event.reason, t)
+        state.departure = Departure(
+            cancelled_at=t,
+            reason=event.reason,
+            note=event.note,
+            visits_month=visits_per_month(state.recent, t),
+            tenures=[*previous, [start if start is not None else t, t]],
+            winback="planned" if due is not None else "none",
+            winback_due=due,
+        )
 
     def _returned(self, state: MemberState, policy: Policy, t: float) -> bool:
         """A visit ends an episode, unless it was opened by a falling rate still falling."""
@@ -311,6 +351,8 @@ class Detector:
         return alerts
 
     def _fire(self, state: MemberState, due: float) -> list[Alert]:
+        if state.status is Status.CANCELLED:
+            return self._win_back(state, due)
         if state.status is not Status.ACTIVE or state.anchor is None:
             return []
         policy = self.policy_for(state.tenant_id)
@@ -334,7 +376,11 @@ class Detector:
         policy = policy or self.policy_for(state.tenant_id)
         state.deadline = policy.deadline(state)
         if state.status is not Status.ACTIVE:
-            self.timers.cancel(state.key)
+            left = state.departure
+            if state.status is Status.CANCELLED and left and left.winback == "planned":
+                self.timers.schedule(state.key, left.winback_due or 0.0)
+            else:
+                self.timers.cancel(state.key)
             return
         if state.episode_start is None or state.severity == "low":
             due = state.deadline
@@ -346,6 +392,39 @@ class Detector:
             self.timers.cancel(state.key)
         else:
             self.timers.schedule(state.key, due)
+
+    def _win_back(self, state: MemberState, due: float) -> list[Alert]:
+        """A former member's time to be asked back has come: one alert per cancellation."""
+        left = state.departure
+        if left is None or left.winback != "planned":
+            return []
+        left.winback = "raised"
+        self._dirty.add(state.key)
+        plan = self.winback_for(state.tenant_id)
+        start = left.tenures[-1][0]
+        departure = departure_id(state.tenant_id, state.member_id, left.cancelled_at)
+        figures: dict[str, float | int | str | None] = {
+            "cancel_reason": left.reason,
+            "days_since_cancelled": round((due - left.cancelled_at) / DAY, 1),
+            "tenure_days": round((left.cancelled_at - start) / DAY),
+            "visits_per_month_before_leaving": left.visits_month,
+            "needs_consent": int(plan.rule(left.reason).needs_consent),
+        }
+        return [
+            Alert(
+                alert_id=alert_id(departure, "win_back_due"),
+                episode_id=departure,
+                type="win_back_due",
+                tenant_id=state.tenant_id,
+                member_id=state.member_id,
+                site_id=state.site_id,
+                severity="low",
+                policy="winback",
+                reasons=[Reason(code="win_back_due", figures=figures)],
+                deadline=_dt(left.winback_due or due),
+                raised_at=_dt(due),
+            )
+        ]
 
     # -- alerts ----------------------------------------------------------------------------
 

@@ -8,6 +8,26 @@ from enum import StrEnum
 from typing import Any
 
 
+@dataclass(slots=True)
+class Departure:
+    """Set when a member cancels (issue 10, after they leave); kept when they come back.
+
+    The latest cancellation's reason, note and time, the visit rate in the three months
+    before it, every closed tenure (``[start, end]``), and the win-back: ``planned`` (due at
+    ``winback_due``), ``raised`` (the ``win_back_due`` alert went out), ``won`` (rejoined),
+    or ``none`` (the plan says never). One slot on the member, empty for members who stay.
+    """
+
+    cancelled_at: float
+    reason: str | None = None
+    note: str | None = None
+    visits_month: float = 0.0
+    tenures: list[list[float]] = field(default_factory=list)
+    winback: str = "none"
+    winback_due: float | None = None
+    won_at: float | None = None
+
+
 class Status(StrEnum):
     ACTIVE = "active"
     FROZEN = "frozen"
@@ -49,6 +69,7 @@ class MemberState:
     episode_start: float | None = None
     episode_cause: str | None = None  # "absence" or the early warning that opened it
     severity: str | None = None
+    departure: Departure | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,4 +85,6 @@ class MemberState:
         values: dict[str, Any] = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["status"] = Status(values.get("status", Status.ACTIVE))
         values["recent"] = array("d", values.get("recent", ()))
+        if values.get("departure") is not None:
+            values["departure"] = Departure(**values["departure"])
         return cls(**values)

@@ -255,3 +255,81 @@ class VendorIntegration(Base):
     created_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_vendor_integrations_tenant_vendor", "tenant_id", "vendor"),)
+
+
+class ExitInterview(Base):
+    """What staff recorded when a member left (migration 0005_leavers): the reason, a note,
+    and whether the member agrees to be contacted again. The cancellation event's own reason
+    stays in the member state; this row, when present, corrects it. Changes are kept in
+    ``exit_interview_changes``."""
+
+    __tablename__ = "exit_interviews"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    cancelled_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    contact_ok: Mapped[bool | None] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))  # event, staff
+    recorded_at: Mapped[datetime]
+    recorded_by: Mapped[str] = mapped_column(String(36))  # the API key id
+
+
+class ExitInterviewChange(Base):
+    """One change of an exit interview: who (API key id), when, the values before and after."""
+
+    __tablename__ = "exit_interview_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    member_id: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(36))
+    old: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    new: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index("ix_exit_interview_changes_member", "tenant_id", "member_id"),)
+
+
+class WinbackPlanRow(Base):
+    """A tenant's win-back plan: per exit reason, whether and after how long to try again."""
+
+    __tablename__ = "winback_plans"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rules: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(36))
+
+
+class ForgottenMember(Base):
+    """A tombstone of an erased member: a digest of ``tenant:member``, never the id itself.
+    The detector checks it before creating a member state, so a replay cannot bring the
+    member back."""
+
+    __tablename__ = "forgotten_members"
+
+    member_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), index=True)
+    forgotten_at: Mapped[datetime]
+
+
+class CalibrationReport(Base):
+    """One ``lapse calibrate --store`` run (migration 0006_calibration): the staff page shows
+    the latest per tenant. ``policy`` is the chosen policy as the detector's configuration
+    file holds it; ``scores`` the figures behind the report (``Calibration.scores``);
+    ``report_html`` the self-contained report page."""
+
+    __tablename__ = "calibration_reports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    policy: Mapped[dict[str, Any]]
+    scores: Mapped[dict[str, Any]]
+    report_html: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_calibration_reports_tenant_created", "tenant_id", "created_at"),)

@@ -25,6 +25,8 @@ from lapse.db.models import ActionRow, WebhookDelivery, WebhookSubscription
 from lapse.settings import Settings
 from tests.api.support import api, episode, make_key, store_alerts, until
 from tests.api.test_members import store_states
+from tests.page.test_http import ISOLATION_CASES as PAGE_ISOLATION_CASES
+from tests.page.test_http import NO_TENANT_DATA as PAGE_NO_TENANT_DATA
 
 # Routes that hold no tenant's data (no key needed or none read).
 PUBLIC = {
@@ -42,7 +44,7 @@ PUBLIC = {
 class Call:
     path: str  # formatted with A's ids
     # "404"; "empty": 200 with no items; "not_a": 200 naming nothing of A's; "zero": no
-    # episodes counted; "own": acted on B's own object (201/202).
+    # episodes counted; "own": acted on B's own object (201/202); "forbidden": 403.
     expect: str
     body: dict[str, Any] | None = None
     params: dict[str, str] | None = None
@@ -90,6 +92,19 @@ CALLS: dict[tuple[str, str], list[Call]] = {
         Call("/v1/webhooks/{wid}/recover", "404", params={"since": SINCE}),
         Call("/v1/webhooks/{b_wid}/recover", "own", params={"since": SINCE}),
     ],
+    # After they leave (docs/after-they-leave.md); B's key has no admin scope here.
+    ("PUT", "/v1/members/{member_id}/exit-interview"): [
+        Call("/v1/members/{member}/exit-interview", "404", {"reason": "price"})
+    ],
+    ("GET", "/v1/members/{member_id}/exit-interview"): [
+        Call("/v1/members/{member}/exit-interview", "404")
+    ],
+    ("GET", "/v1/leavers/profile"): [Call("/v1/leavers/profile", "not_a")],
+    ("GET", "/v1/winback/plan"): [Call("/v1/winback/plan", "not_a")],
+    ("PUT", "/v1/winback/plan"): [Call("/v1/winback/plan", "forbidden", {})],
+    ("GET", "/v1/winback/candidates"): [Call("/v1/winback/candidates", "empty")],
+    ("GET", "/v1/winback/summary"): [Call("/v1/winback/summary", "empty")],
+    ("DELETE", "/v1/members/{member_id}"): [Call("/v1/members/{member}", "forbidden")],
 }
 
 
@@ -107,7 +122,9 @@ def app_routes(app: FastAPI) -> Iterator[tuple[str, str]]:
 def test_every_route_is_covered():
     routes = set(app_routes(create_app(Settings(), deliver=False)))
     assert len(routes) > 20
-    uncovered = routes - PUBLIC - set(CALLS)
+    # The staff page's cookie-session routes have their cases in tests/page/test_http.py.
+    page = set(PAGE_ISOLATION_CASES) | PAGE_NO_TENANT_DATA
+    uncovered = routes - PUBLIC - set(CALLS) - page
     assert not uncovered, f"routes without a tenant-isolation case: {sorted(uncovered)}"
     assert not set(CALLS) - routes, "cases for routes that no longer exist"
 
@@ -199,6 +216,8 @@ def check(r: httpx.Response, call: Call, method: str) -> None:
     elif call.expect == "zero":
         assert r.status_code == 200, where
         assert all(row["episodes"] == 0 for row in r.json()["items"]), where
+    elif call.expect == "forbidden":  # the route needs a scope B's key lacks
+        assert r.status_code == 403, where
     else:
         assert r.status_code in (201, 202), where
 

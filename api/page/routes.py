@@ -1,0 +1,447 @@
+"""``/staff``: the front desk's and the manager's page, served by the api itself.
+
+Staff log in with an API key of their club; the browser then holds only a signed session
+cookie (``api.page.session``), checked against the key on every request. Reads and the
+acknowledge action go through the same functions as the JSON api (``api.routers``), so the
+page shows exactly what the api would, scoped to the key's tenant (and site).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from api.deps import SessionDep
+from api.outcomes import ACTION_KINDS, ActionKind
+from api.page import repository, session, timeline, views
+from api.routers.actions import action_summary
+from api.routers.alerts import ActionCreate, record_action
+from api.routers.members import member_view
+from lapse.auth import Principal, authenticate
+from lapse.db.models import AlertRow, ApiKey
+from lapse.problems import Problem
+from lapse.settings import Settings
+
+log = logging.getLogger(__name__)
+BASE = views.BASE
+router = APIRouter(prefix=BASE, include_in_schema=False)
+
+# Scripts only from this origin (no inline script, no eval); styles only from the stylesheet.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+# A stored calibration report is shown as it was written (it may carry inline styles), in a
+# sandbox: an opaque origin, no script, no form, no network, framed only by this page.
+REPORT_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+MAX_FORM_BYTES = 16_384
+ASSET_DIR = Path(__file__).parent / "assets"
+ASSET_TYPES = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
+
+
+def _load_assets() -> tuple[dict[str, bytes], str]:
+    files = {name: (ASSET_DIR / name).read_bytes() for name in ASSET_TYPES}
+    version = hashlib.sha256(b"".join(files[n] for n in sorted(files))).hexdigest()[:12]
+    return files, version
+
+
+ASSETS, ASSET_VERSION = _load_assets()
+
+
+def _headers(csp: str = CSP) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        # Full URLs to this origin only (so forms carry an Origin header), nothing elsewhere.
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "SAMEORIGIN" if csp is REPORT_CSP else "DENY",
+        "Cache-Control": "no-store",
+    }
+
+
+def html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=_headers())
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=_headers())
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _key(request: Request) -> bytes:
+    return session.session_key(_settings(request).session_secret.get_secret_value())
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    principal: Principal
+    csrf: str
+    session: session.Session
+
+
+async def _staff(request: Request, db: SessionDep) -> Staff | None:
+    """The logged-in staff member, or None (no cookie, forged, expired, key revoked)."""
+    token = request.cookies.get(session.COOKIE)
+    if not token:
+        return None
+    key = _key(request)
+    held = session.verify(key, token, time.time())
+    if held is None:
+        return None
+    row = await db.get(ApiKey, held.key_id)
+    if row is None or row.revoked_at is not None:
+        return None
+    principal = Principal(row.id, row.tenant_id, row.site_id, frozenset(row.scopes))
+    if not principal.allows("alerts:read"):
+        return None
+    return Staff(principal, session.csrf_token(key, held), held)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _cross_origin(request: Request) -> bool:
+    """A POST whose Origin names another host (SameSite and the CSRF token are the main
+    defence; this refuses the obvious case early)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return False
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """A url-encoded form body, or None if it is not one or too big."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        parsed = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return {k: v[0] for k, v in parsed.items()}
+
+
+def _refuse(request: Request, status: int, title: str, detail: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse(
+            {"title": title, "status": status, "detail": detail},
+            status_code=status,
+            media_type="application/problem+json",
+            headers=_headers(),
+        )
+    return html(views.problem_page(title, detail, assets=ASSET_VERSION), status)
+
+
+def _to_login(request: Request) -> Response:
+    if request.method != "GET" or _wants_json(request):
+        return _refuse(request, 401, "Logged out", "Your session ended: log in again.")
+    return redirect(f"{BASE}/login")
+
+
+def _site(staff: Staff, requested: str | None) -> str | None:
+    if staff.principal.site_id is not None:
+        return staff.principal.site_id
+    return requested or None
+
+
+SiteQuery = Annotated[str | None, Query(max_length=128)]
+
+# -- login and logout ----------------------------------------------------------------------
+
+
+def _login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+    nonce = session.login_nonce()
+    response = html(
+        views.login(session.login_token(_key(request), nonce), error, ASSET_VERSION), status
+    )
+    response.set_cookie(
+        session.LOGIN_COOKIE,
+        nonce,
+        max_age=session.LOGIN_SECONDS,
+        path=BASE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/login")
+async def login_page(request: Request, db: SessionDep) -> Response:
+    if await _staff(request, db) is not None:
+        return redirect(f"{BASE}/")
+    return _login_form(request)
+
+
+@router.post("/login")
+async def login(request: Request, db: SessionDep) -> Response:
+    form = await _form(request)
+    key = _key(request)
+    if form is None or _cross_origin(request):
+        return _login_form(request, "The form could not be read; please try again.", 400)
+    if not session.login_ok(
+        key, request.cookies.get(session.LOGIN_COOKIE), form.get("login_token", "")
+    ):
+        return _login_form(request, "The login form expired; please try again.", 400)
+    principal = await authenticate(db, form.get("api_key", "").strip())
+    if principal is None:
+        return _login_form(request, "That API key is unknown or revoked.", 401)
+    if not principal.allows("alerts:read"):
+        return _login_form(request, "That API key lacks the alerts:read scope.", 403)
+    lifetime = _settings(request).session_hours * 3600.0
+    token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
+    response = redirect(f"{BASE}/")
+    response.set_cookie(
+        session.COOKIE,
+        token,
+        max_age=int(lifetime),
+        path=BASE,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(session.LOGIN_COOKIE, path=BASE)
+    log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, db: SessionDep) -> Response:
+    staff = await _staff(request, db)
+    form = await _form(request) or {}
+    if staff is not None and not session.csrf_ok(
+        _key(request), staff.session, form.get("csrf", "")
+    ):
+        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    response = redirect(f"{BASE}/login")
+    response.delete_cookie(session.COOKIE, path=BASE)
+    return response
+
+
+# -- pages ---------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def worklist(
+    request: Request,
+    db: SessionDep,
+    site: SiteQuery = None,
+    recorded: Annotated[str | None, Query(max_length=16)] = None,
+    member: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    staff = await _staff(request, db)
+    if staff is None:
+        return _to_login(request)
+    p = staff.principal
+    chosen = _site(staff, site)
+    work = await repository.worklist(db, p, chosen)
+    notice = None
+    if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
+        notice = f"Recorded: {views.ACTION_BUTTONS[recorded]} for member {member}."
+    page = views.worklist_page(
+        work,
+        tenant=p.tenant_id,
+        csrf=staff.csrf,
+        sites=await repository.sites(db, p),
+        site=chosen,
+        fixed_site=p.site_id is not None,
+        zones=await repository.site_zones(db, p.tenant_id),
+        notice=notice,
+        assets=ASSET_VERSION,
+    )
+    return html(page)
+
+
+@router.get("/members/{member_id}")
+async def member_page(
+    member_id: str,
+    request: Request,
+    db: SessionDep,
+    recorded: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    staff = await _staff(request, db)
+    if staff is None:
+        return _to_login(request)
+    p = staff.principal
+    row = await repository.member_row(db, p, member_id)
+    if row is None:
+        page = views.not_found_page(
+            "member", tenant=p.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+        )
+        return html(page, 404)
+    now = datetime.now(UTC)
+    member = member_view(row, now)
+    episodes = await repository.member_episodes(db, p, member_id)
+    zones = await repository.site_zones(db, p.tenant_id)
+    tz = views.zone(zones.get(member.site_id or ""))
+    state: dict[str, Any] = row.state
+    recent = [float(t) for t in state.get("recent", []) if isinstance(t, int | float)]
+    usual_minutes = state.get("usual_minutes")
+    data = timeline.TimelineData(
+        now=now.timestamp(),
+        visits=recent,
+        deadline=row.deadline.timestamp() if row.deadline else None,
+        usual_minutes=float(usual_minutes) if isinstance(usual_minutes, int | float) else None,
+        episodes=[
+            timeline.EpisodeSpan(
+                start=ep.opened_at.timestamp(),
+                end=ep.closed_at.timestamp() if ep.closed_at else None,
+                status=ep.status,
+                severity=ep.severity,
+                actions=[(a.taken_at.timestamp(), a.action) for a in ep.actions],
+            )
+            for ep in episodes
+        ],
+    )
+
+    def label(t: float) -> str:
+        return datetime.fromtimestamp(t, tz).strftime("%-d %b")
+
+    notice = None
+    if recorded in ACTION_KINDS:
+        notice = f"Recorded: {views.ACTION_BUTTONS[recorded]}."
+    page = views.member_page(
+        member,
+        state=state,
+        episodes=episodes,
+        timeline_svg=timeline.render(data, label),
+        timeline_text=timeline.describe(data, label),
+        visits=[datetime.fromtimestamp(t, UTC) for t in recent],
+        tz=tz,
+        tenant=p.tenant_id,
+        csrf=staff.csrf,
+        notice=notice,
+        assets=ASSET_VERSION,
+    )
+    return html(page)
+
+
+@router.post("/alerts/{alert_id}/actions")
+async def acknowledge(alert_id: str, request: Request, db: SessionDep) -> Response:
+    """Record what staff did: a plain form POST (redirects back) or, from the script, JSON."""
+    staff = await _staff(request, db)
+    if staff is None:
+        return _to_login(request)
+    form = await _form(request)
+    if form is None or _cross_origin(request):
+        return _refuse(request, 400, "Bad request", "The form could not be read.")
+    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
+        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    kind = form.get("action", "")
+    note = form.get("note", "").strip() or None
+    if kind not in ACTION_KINDS:
+        return _refuse(request, 422, "Invalid request", "Choose what you did.")
+    if note is not None and len(note) > 2000:
+        return _refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
+    action_kind: ActionKind = kind
+    try:
+        action = await record_action(
+            alert_id, ActionCreate(action=action_kind, note=note), staff.principal, db
+        )
+    except Problem as problem:
+        if problem.status != 404:
+            raise
+        if _wants_json(request):
+            return _refuse(request, 404, "Not found", "no such alert")
+        page = views.not_found_page(
+            "alert", tenant=staff.principal.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+        )
+        return html(page, 404)
+    log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
+    if _wants_json(request):
+        zones = await repository.site_zones(db, staff.principal.tenant_id)
+        site_of = await db.scalar(
+            select(AlertRow.site_id).where(
+                AlertRow.alert_id == alert_id, AlertRow.tenant_id == staff.principal.tenant_id
+            )
+        )
+        tz = views.zone(zones.get(site_of or ""))
+        return JSONResponse(
+            {
+                "member_id": action.member_id,
+                "action": action.action,
+                "label": views.ACTION_BUTTONS[action.action],
+                "taken_at": action.taken_at.isoformat(),
+                # As the server writes times on the page: in the site's time zone.
+                "taken_at_text": views.moment(action.taken_at, tz),
+                "note": action.note,
+            },
+            status_code=201,
+            headers=_headers(),
+        )
+    if form.get("back") == "member":
+        return redirect(f"{views.member_url(action.member_id)}?recorded={action.action}")
+    site = _site(staff, form.get("site") or None)
+    target = views.list_url(site, recorded=action.action, member=action.member_id)
+    return redirect(target + "#contacted-h")
+
+
+@router.get("/reports")
+async def reports(request: Request, db: SessionDep, site: SiteQuery = None) -> Response:
+    staff = await _staff(request, db)
+    if staff is None:
+        return _to_login(request)
+    p = staff.principal
+    chosen = _site(staff, site)
+    summary = await action_summary(p, db, since=None, until=None, site_id=chosen)
+    page = views.reports_page(
+        summary.items,
+        await repository.latest_calibration(db, p.tenant_id),
+        tenant=p.tenant_id,
+        csrf=staff.csrf,
+        sites=await repository.sites(db, p),
+        site=chosen,
+        fixed_site=p.site_id is not None,
+        assets=ASSET_VERSION,
+    )
+    return html(page)
+
+
+@router.get("/reports/calibration/{report_id}")
+async def calibration_report(report_id: str, request: Request, db: SessionDep) -> Response:
+    """The stored report's own HTML, sandboxed by its CSP (framed by the reports page)."""
+    staff = await _staff(request, db)
+    if staff is None:
+        return _to_login(request)
+    body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
+    if body is None:
+        page = views.not_found_page(
+            "report", tenant=staff.principal.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+        )
+        return html(page, 404)
+    return HTMLResponse(body, headers=_headers(REPORT_CSP))
+
+
+@router.get("/assets/{name}")
+async def asset(name: str) -> Response:
+    content = ASSETS.get(name)
+    if content is None:
+        return Response("not found", status_code=404, media_type="text/plain", headers=_headers())
+    headers = _headers() | {"Cache-Control": "public, max-age=86400"}
+    return Response(content, media_type=ASSET_TYPES[name], headers=headers)

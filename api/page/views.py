@@ -1,0 +1,475 @@
+"""The staff page's HTML: plain server-rendered markup, every value escaped on the way in.
+
+No template engine (the api has none as a dependency): each view is a function returning a
+string, and everything that came from data goes through :func:`e`. Scripts only enhance:
+every form works as a plain POST, and the layout loads one same-origin script file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from api.outcomes import ACTION_KINDS
+from api.page import charts, reasons
+from api.page.repository import WorkItem, Worklist
+from api.routers.actions import ActionSummaryRow
+from api.routers.alerts import Episode
+from api.routers.members import Member
+from lapse.db.models import CalibrationReport
+
+BASE = "/staff"
+ACTION_BUTTONS = {
+    "call": "Called",
+    "message": "Messaged",
+    "incentive": "Offered incentive",
+    "other": "Other",
+}
+CURRENT = ' aria-current="page"'
+SEVERITY_WORDS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk"}
+STATUS_WORDS = {"open": "open", "recovered": "came back", "churned": "cancelled"}
+
+
+def e(value: object) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day(value: datetime | None, tz: ZoneInfo) -> str:
+    if value is None:
+        return "–"
+    return value.astimezone(tz).strftime("%a %-d %b %Y")
+
+
+def moment(value: datetime | None, tz: ZoneInfo) -> str:
+    if value is None:
+        return "–"
+    local = value.astimezone(tz)
+    return local.strftime("%-d %b %Y, %H:%M ") + (local.tzname() or "")
+
+
+def member_url(member_id: str) -> str:
+    return f"{BASE}/members/{quote(member_id, safe='')}"
+
+
+def list_url(site: str | None, **extra: str) -> str:
+    query = {"site": site or "", **extra} if site else extra
+    return f"{BASE}/" + (f"?{urlencode(query)}" if query else "")
+
+
+def layout(
+    title: str,
+    main: str,
+    *,
+    tenant: str | None = None,
+    csrf: str | None = None,
+    current: str = "",
+    assets: str = "",
+) -> str:
+    nav = ""
+    if tenant is not None:
+        links = [("todo", f"{BASE}/", "To do"), ("reports", f"{BASE}/reports", "Reports")]
+        items = "".join(
+            f'<li><a href="{href}"{CURRENT if key == current else ""}>{label}</a></li>'
+            for key, href, label in links
+        )
+        nav = (
+            f'<nav aria-label="Main"><ul>{items}</ul></nav>'
+            f'<form class="logout" method="post" action="{BASE}/logout">'
+            f'<input type="hidden" name="csrf" value="{e(csrf)}">'
+            '<button type="submit">Log out</button></form>'
+        )
+    who = f' <span class="tenant">· {e(tenant)}</span>' if tenant else ""
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)} · Lapse</title>"
+        '<link rel="icon" href="data:,">'
+        f'<link rel="stylesheet" href="{BASE}/assets/page.css?v={e(assets)}">'
+        f'<script src="{BASE}/assets/page.js?v={e(assets)}" defer></script>'
+        "</head><body>"
+        '<a class="skip" href="#main">Skip to main content</a>'
+        f'<header class="top"><p class="brand">Lapse{who}</p>{nav}</header>'
+        f'<main id="main" tabindex="-1">{main}</main>'
+        '<div id="announce" class="visually-hidden" role="status" aria-live="polite"></div>'
+        "</body></html>"
+    )
+
+
+# -- login ---------------------------------------------------------------------------------
+
+
+def login(token: str, error: str | None = None, assets: str = "") -> str:
+    alert = (
+        f'<p class="error" role="alert" id="login-error">{e(error)}</p>'
+        if error is not None
+        else ""
+    )
+    described = (
+        ' aria-describedby="login-error key-hint"' if error else ' aria-describedby="key-hint"'
+    )
+    main = (
+        '<h1>Log in</h1><div class="card narrow">'
+        f"{alert}"
+        f'<form method="post" action="{BASE}/login" class="stack">'
+        f'<input type="hidden" name="login_token" value="{e(token)}">'
+        '<label for="api_key">API key</label>'
+        '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
+        f'spellcheck="false" autocapitalize="off"{described}>'
+        '<p class="hint" id="key-hint">A key of your club with the <code>alerts:read</code> '
+        "scope (<code>lapse keys create</code>). It stays on the server: the browser keeps "
+        "only a signed session cookie.</p>"
+        '<button type="submit" class="primary">Log in</button></form></div>'
+    )
+    return layout("Log in", main, assets=assets)
+
+
+# -- the work list -------------------------------------------------------------------------
+
+
+def _figures(m: Member) -> str:
+    absent = reasons.days(m.days_absent) if m.days_absent is not None else "–"
+    usual_gap = (
+        f"usually every {reasons.days(m.usual_gap_days)}"
+        if m.usual_gap_days is not None
+        else "no usual rhythm yet"
+    )
+    visits = "–" if m.visits_last_4_weeks is None else str(m.visits_last_4_weeks)
+    usual_visits = (
+        f"usually about {m.usual_visits_4_weeks:.0f}"
+        if m.usual_visits_4_weeks is not None
+        else "no usual count yet"
+    )
+    return (
+        '<dl class="figures">'
+        f'<div><dt>Absent</dt><dd><strong>{e(absent)}</strong> <span class="vs">'
+        f"{e(usual_gap)}</span></dd></div>"
+        f"<div><dt>Visits, last 4 weeks</dt><dd><strong>{e(visits)}</strong> "
+        f'<span class="vs">{e(usual_visits)}</span></dd></div>'
+        "</dl>"
+    )
+
+
+def reason_items(item: WorkItem) -> str:
+    if not item.reasons:
+        return ""
+    lis = "".join(
+        f"<li><strong>{e(reasons.title(r.code))}.</strong> {e(reasons.detail(r.code, r.figures))}"
+        "</li>"
+        for r in item.reasons
+    )
+    return f'<ul class="reasons" aria-label="Reasons">{lis}</ul>'
+
+
+def severity_badge(severity: str | None) -> str:
+    if severity is None:
+        return ""
+    return f'<span class="sev sev-{e(severity)}">{e(SEVERITY_WORDS.get(severity, severity))}</span>'
+
+
+def ack_form(alert_id: str, csrf: str, *, uid: str, site: str | None, back: str) -> str:
+    buttons = "".join(
+        f'<button type="submit" name="action" value="{k}">{e(ACTION_BUTTONS[k])}</button>'
+        for k in ACTION_KINDS
+    )
+    return (
+        f'<form class="ack" method="post" action="{BASE}/alerts/{e(quote(alert_id, safe=""))}'
+        f'/actions" data-enhance="ack">'
+        f'<input type="hidden" name="csrf" value="{e(csrf)}">'
+        f'<input type="hidden" name="site" value="{e(site)}">'
+        f'<input type="hidden" name="back" value="{e(back)}">'
+        f'<label for="note-{uid}">Note (optional)</label>'
+        f'<textarea id="note-{uid}" name="note" rows="2" maxlength="2000"></textarea>'
+        f'<fieldset><legend>Acknowledge with what you did</legend><div class="buttons">{buttons}'
+        "</div></fieldset>"
+        '<p class="form-status" role="status"></p></form>'
+    )
+
+
+def action_line(kind: str, taken_at: datetime, note: str | None, tz: ZoneInfo) -> str:
+    text = f"{ACTION_BUTTONS.get(kind, kind)} · {moment(taken_at, tz)}"
+    note_html = f' <q class="note">{e(note)}</q>' if note else ""
+    return f"<li>{e(text)}{note_html}</li>"
+
+
+def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
+    m = item.member
+    uid = f"m{i}"
+    opened = (
+        f'<p class="episode">Episode open since {e(day(item.opened_at, tz))}</p>'
+        if item.opened_at
+        else ""
+    )
+    if item.actions:
+        done = "".join(action_line(a.action, a.taken_at, a.note, tz) for a in item.actions)
+        tail = f'<ul class="actions" aria-label="Actions taken">{done}</ul>'
+    elif item.alert_id is not None:
+        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list")
+    else:
+        tail = '<p class="hint">The alert of this episode is not stored yet.</p>'
+    return (
+        f'<li class="member" data-member="{e(m.member_id)}">'
+        f'<article aria-labelledby="{uid}-h">'
+        f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
+        f"{e(m.member_id)}</a> {severity_badge(m.severity)}</h3>"
+        f"{_figures(m)}{opened}{reason_items(item)}{tail}</article></li>"
+    )
+
+
+def site_picker(sites: Sequence[str], site: str | None, action: str, fixed: bool) -> str:
+    if fixed:
+        return f'<p class="site-fixed">Site: <strong>{e(site)}</strong></p>'
+    options = ['<option value="">All sites</option>'] + [
+        f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(s)}</option>' for s in sites
+    ]
+    return (
+        f'<form class="site-picker" method="get" action="{e(action)}">'
+        '<label for="site">Site</label>'
+        f'<select id="site" name="site">{"".join(options)}</select>'
+        '<button type="submit">Show</button></form>'
+    )
+
+
+def worklist_page(
+    work: Worklist,
+    *,
+    tenant: str,
+    csrf: str,
+    sites: Sequence[str],
+    site: str | None,
+    fixed_site: bool,
+    zones: dict[str, str],
+    notice: str | None,
+    assets: str,
+) -> str:
+    def tz(item: WorkItem) -> ZoneInfo:
+        return zone(zones.get(item.member.site_id or ""))
+
+    todo = "".join(work_item(it, i, csrf, site, tz(it)) for i, it in enumerate(work.todo))
+    offset = len(work.todo)
+    contacted = "".join(
+        work_item(it, offset + i, csrf, site, tz(it)) for i, it in enumerate(work.contacted)
+    )
+    empty_todo = (
+        '<p class="empty" data-empty="todo">Nothing to do: every open episode has an action.</p>'
+    )
+    notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    main = (
+        "<h1>At-risk members today</h1>"
+        f"{site_picker(sites, site, BASE + '/', fixed_site)}{notice_html}"
+        '<div class="columns">'
+        '<section aria-labelledby="todo-h" class="todo">'
+        f'<h2 id="todo-h">To do <span class="count" id="todo-count">{len(work.todo)}</span></h2>'
+        '<p class="hint">Members with an open episode nobody has acted on yet, highest risk '
+        "first. Acknowledge with what you did: they move to Contacted.</p>"
+        f'<ol class="members" id="todo-list">{todo}</ol>'
+        f"{'' if work.todo else empty_todo}</section>"
+        '<section aria-labelledby="contacted-h" class="contacted">'
+        f'<h2 id="contacted-h">Contacted <span class="count" id="contacted-count">'
+        f"{len(work.contacted)}</span></h2>"
+        '<p class="hint">Open episodes someone has acted on; they leave the list when the '
+        "member comes back or cancels.</p>"
+        f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
+    )
+    return layout("At-risk members", main, tenant=tenant, csrf=csrf, current="todo", assets=assets)
+
+
+# -- a member ------------------------------------------------------------------------------
+
+
+def member_page(
+    m: Member,
+    *,
+    state: dict[str, object],
+    episodes: Sequence[Episode],
+    timeline_svg: str,
+    timeline_text: str,
+    visits: Sequence[datetime],
+    tz: ZoneInfo,
+    tenant: str,
+    csrf: str,
+    notice: str | None,
+    assets: str,
+) -> str:
+    def fig(name: str, value: str, extra: str = "") -> str:
+        vs = f' <span class="vs">{e(extra)}</span>' if extra else ""
+        return f"<div><dt>{e(name)}</dt><dd><strong>{e(value)}</strong>{vs}</dd></div>"
+
+    deadline_note = ""
+    if m.deadline is not None:
+        passed = m.deadline <= datetime.now(UTC)
+        deadline_note = "passed" if passed else "when this absence stops being normal"
+    first = state.get("first_visit")
+    total = state.get("visits")
+    usual_minutes = state.get("usual_minutes")
+    first_dt = datetime.fromtimestamp(first, UTC) if isinstance(first, int | float) else None
+    facts = [
+        fig("Status", m.status),
+        fig("Site", m.site_id or "–"),
+        fig(
+            "Absent",
+            reasons.days(m.days_absent) if m.days_absent is not None else "–",
+            f"usually every {reasons.days(m.usual_gap_days)}" if m.usual_gap_days else "",
+        ),
+        fig(
+            "Visits, last 4 weeks",
+            "–" if m.visits_last_4_weeks is None else str(m.visits_last_4_weeks),
+            f"usually about {m.usual_visits_4_weeks:.0f}" if m.usual_visits_4_weeks else "",
+        ),
+        fig("Last visit", day(m.last_visit, tz)),
+        fig("Deadline", day(m.deadline, tz), deadline_note),
+        fig("First visit", day(first_dt, tz)),
+        fig("Visits in all", str(total) if isinstance(total, int) else "–"),
+        fig(
+            "Usual visit length",
+            f"{usual_minutes:.0f} min" if isinstance(usual_minutes, int | float) else "unknown",
+        ),
+    ]
+    rows = []
+    previous: datetime | None = None
+    for v in visits:
+        gap = "–" if previous is None else reasons.days((v - previous).total_seconds() / 86_400)
+        rows.append(f"<tr><td>{e(moment(v, tz))}</td><td>{e(gap)}</td></tr>")
+        previous = v
+    visit_table = (
+        '<div class="table-wrap"><table><caption>Recent visits kept by the detector'
+        '</caption><thead><tr><th scope="col">Visit started</th>'
+        '<th scope="col">Gap since the previous</th></tr></thead>'
+        f"<tbody>{''.join(reversed(rows))}</tbody></table></div>"
+        if rows
+        else "<p>No visit on record.</p>"
+    )
+    notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    eps = "".join(episode_block(ep, i, csrf, tz, m.site_id) for i, ep in enumerate(episodes))
+    main = (
+        f'<p class="back"><a href="{e(list_url(None))}">Back to the list</a></p>'
+        f"<h1>Member {e(m.member_id)} {severity_badge(m.severity)}</h1>{notice_html}"
+        f'<dl class="figures wide">{"".join(facts)}</dl>'
+        '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Visit timeline</h2>'
+        '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
+        f'aria-label="Visit timeline (scrolls sideways on small screens)">{timeline_svg}</div>'
+        f"<figcaption>{e(timeline_text)}</figcaption></figure>"
+        '<ul class="legend" aria-label="Legend">'
+        '<li><span class="key key-visit" aria-hidden="true"></span>a visit (start time)</li>'
+        '<li><span class="key key-open" aria-hidden="true"></span>episode open</li>'
+        '<li><span class="key key-recovered" aria-hidden="true"></span>came back</li>'
+        '<li><span class="key key-churned" aria-hidden="true"></span>cancelled</li>'
+        '<li><span class="key key-action" aria-hidden="true"></span>action taken</li>'
+        '<li><span class="key key-deadline" aria-hidden="true"></span>deadline</li></ul>'
+        '<p class="hint">Lapse keeps the start times of the last 12 visits, the first and last '
+        "visit and the visit count, not every visit nor each visit's length.</p>"
+        f"{visit_table}</section>"
+        '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
+        f"{eps or '<p>No episode so far.</p>'}</section>"
+    )
+    return layout(f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets)
+
+
+def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
+    alerts = "".join(
+        f"<li>{e(day(a.raised_at, tz))}: {e(a.type.replace('_', ' '))} ({e(a.severity)})"
+        + "".join(
+            f" — {e(reasons.title(r.code))}: {e(reasons.detail(r.code, r.figures))}"
+            for r in a.reasons
+        )
+        + "</li>"
+        for a in ep.alerts
+    )
+    actions = "".join(action_line(a.action, a.taken_at, a.note, tz) for a in ep.actions)
+    actions_html = f'<ul class="actions">{actions}</ul>' if actions else "<p>None yet.</p>"
+    closed = f" to {day(ep.closed_at, tz)}" if ep.closed_at else ""
+    heading = (
+        f"{day(ep.opened_at, tz)}{closed}: {STATUS_WORDS.get(ep.status, ep.status)}, "
+        f"{SEVERITY_WORDS.get(ep.severity, ep.severity).lower()}"
+    )
+    form = ""
+    if ep.status == "open":
+        opening = [a for a in ep.alerts if a.type not in ("recovered", "churned")]
+        if opening:
+            form = ack_form(opening[-1].alert_id, csrf, uid=f"e{i}", site=site, back="member")
+    return (
+        f'<article class="episode-card ep-{e(ep.status)}" aria-labelledby="ep{i}-h">'
+        f'<h3 id="ep{i}-h">{e(heading)}</h3>'
+        f'<h4>Alerts</h4><ul class="alerts">{alerts}</ul>'
+        f"<h4>Actions</h4>{actions_html}"
+        f"{form}</article>"
+    )
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def _json_block(value: object) -> str:
+    return f"<pre>{e(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
+
+
+def reports_page(
+    summary: Sequence[ActionSummaryRow],
+    report: CalibrationReport | None,
+    *,
+    tenant: str,
+    csrf: str,
+    sites: Sequence[str],
+    site: str | None,
+    fixed_site: bool,
+    assets: str,
+) -> str:
+    utc = ZoneInfo("UTC")
+    if report is None:
+        calibration = (
+            "<p>No calibration report yet. <code>lapse calibrate</code> measures the policies "
+            "on the club's own history and stores its report here.</p>"
+        )
+    else:
+        window = f"{day(report.window_start, utc)} to {day(report.window_end, utc)}"
+        src = f"{BASE}/reports/calibration/{quote(str(report.id), safe='')}"
+        calibration = (
+            f'<dl class="figures"><div><dt>Made</dt><dd>{e(moment(report.created_at, utc))}'
+            f"</dd></div><div><dt>History used</dt><dd>{e(window)}</dd></div></dl>"
+            f"<details><summary>Policy chosen</summary>{_json_block(report.policy)}</details>"
+            f"<details><summary>Scores</summary>{_json_block(report.scores)}</details>"
+            f'<iframe class="report" src="{e(src)}" title="Calibration report" sandbox '
+            'loading="lazy"></iframe>'
+            f'<p><a href="{e(src)}">Open the calibration report on its own</a></p>'
+        )
+    has_data = any(r.episodes for r in summary)
+    outcomes = (
+        charts.outcome_bars(summary) + charts.outcome_table(summary)
+        if has_data
+        else "<p>No episodes yet.</p>"
+    )
+    main = (
+        "<h1>Reports</h1>"
+        '<section aria-labelledby="outcomes-h"><h2 id="outcomes-h">Which actions bring members '
+        "back</h2>"
+        f"{site_picker(sites, site, BASE + '/reports', fixed_site)}"
+        '<p class="hint">Episodes by the action staff took; "no action" is the baseline to '
+        "beat. These are associations, not causes: staff choose whom to call.</p>"
+        f'<figure class="chart-wrap">{outcomes}</figure></section>'
+        '<section aria-labelledby="calibration-h"><h2 id="calibration-h">Latest calibration'
+        f"</h2>{calibration}</section>"
+    )
+    return layout("Reports", main, tenant=tenant, csrf=csrf, current="reports", assets=assets)
+
+
+def not_found_page(what: str, *, tenant: str | None, csrf: str | None, assets: str) -> str:
+    main = (
+        f"<h1>Not found</h1><p>There is no such {e(what)}.</p>"
+        f'<p><a href="{BASE}/">Back to the list</a></p>'
+    )
+    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets)
+
+
+def problem_page(title: str, detail: str, *, assets: str) -> str:
+    main = f'<h1>{e(title)}</h1><p>{e(detail)}</p><p><a href="{BASE}/">Back</a></p>'
+    return layout(title, main, assets=assets)

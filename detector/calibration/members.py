@@ -1,0 +1,121 @@
+"""Each member's history as calibration reads it: visits, durations, site, membership events.
+
+Built once from the events already in memory, so every step of a calibration (window,
+traits, BG/NBD figures) reads the same summary instead of the files again. Visits follow the
+detector's rule (``VisitRules``): scans less than the window apart are one visit, and a
+visit lasts from its first scan to its last exit or locker close.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from detector.core.visits import ENDS, VISIT_KINDS, VisitRules
+from schemas import AccessEvent, MembershipEvent
+
+DAY = 86_400.0
+
+
+@dataclass(slots=True)
+class MemberHistory:
+    """One member; times are POSIX seconds, durations minutes."""
+
+    member_id: str
+    site_id: str | None = None
+    joined_at: float | None = None
+    visits: list[float] = field(default_factory=list)  # visit start times, sorted
+    minutes: list[float | None] = field(default_factory=list)  # one per visit, if known
+    cancellations: list[float] = field(default_factory=list)
+    rejoins: list[float] = field(default_factory=list)
+    payment_failures: list[float] = field(default_factory=list)
+    denied: list[float] = field(default_factory=list)
+    frozen: list[tuple[float, float | None]] = field(default_factory=list)
+
+    @property
+    def first_seen(self) -> float | None:
+        times = [t for t in (self.joined_at, self.visits[0] if self.visits else None) if t]
+        return min(times) if times else None
+
+    @property
+    def cancelled_at(self) -> float | None:
+        """The first cancellation: what calibration treats as the member leaving."""
+        return self.cancellations[0] if self.cancellations else None
+
+    def visits_before(self, t: float) -> list[float]:
+        return [v for v in self.visits if v < t]
+
+    def last_visit_before(self, t: float) -> float | None:
+        before = [v for v in self.visits if v <= t]
+        return before[-1] if before else None
+
+
+@dataclass(slots=True)
+class Histories:
+    members: dict[str, MemberHistory]
+    start: float
+    end: float
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / DAY
+
+
+def build_histories(
+    events: Iterable[AccessEvent | MembershipEvent], rules: VisitRules | None = None
+) -> Histories:
+    rules = rules or VisitRules()
+    access: dict[str, list[tuple[float, str, str]]] = {}
+    members: dict[str, MemberHistory] = {}
+    start, end = float("inf"), float("-inf")
+    for event in events:
+        t = event.occurred_at.timestamp()
+        start, end = min(start, t), max(end, t)
+        m = members.get(event.member_id)
+        if m is None:
+            m = members[event.member_id] = MemberHistory(event.member_id)
+        if isinstance(event, AccessEvent):
+            if event.kind == "entry_denied":
+                m.denied.append(t)
+            elif event.kind in VISIT_KINDS:
+                access.setdefault(event.member_id, []).append((t, event.kind, event.site_id))
+            continue
+        if event.kind == "joined":
+            if m.joined_at is None:
+                m.joined_at = t
+            else:
+                m.rejoins.append(t)
+        elif event.kind == "cancelled":
+            m.cancellations.append(t)
+        elif event.kind == "payment_failed":
+            m.payment_failures.append(t)
+        elif event.kind == "frozen":
+            m.frozen.append((t, None))
+        elif event.kind == "unfrozen" and m.frozen and m.frozen[-1][1] is None:
+            m.frozen[-1] = (m.frozen[-1][0], t)
+    for member_id, rows in access.items():
+        m = members[member_id]
+        rows.sort()
+        sites: Counter[str] = Counter()
+        last_seen = float("-inf")
+        for t, kind, site in rows:
+            if t <= last_seen + rules.window_seconds:
+                last_seen = max(last_seen, t)
+                if kind in ENDS:
+                    minutes = (t - m.visits[-1]) / 60.0
+                    if minutes <= rules.max_minutes:
+                        m.minutes[-1] = minutes
+                continue
+            m.visits.append(t)
+            m.minutes.append(None)
+            sites[site] += 1
+            last_seen = t
+        m.site_id = sites.most_common(1)[0][0]
+    for m in members.values():
+        m.cancellations.sort()
+        m.payment_failures.sort()
+        m.denied.sort()
+    if start > end:
+        raise ValueError("the history holds no events")
+    return Histories(members, start, end)

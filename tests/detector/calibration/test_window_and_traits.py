@@ -1,0 +1,90 @@
+"""The window check and the traits, on histories built so the answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detector.calibration.members import DAY, Histories, MemberHistory
+from detector.calibration.traits import find_traits
+from detector.calibration.window import choose_window
+
+START = 1_735_689_600.0  # 2025-01-01
+DAYS = 365
+
+
+def _club(
+    seed: int,
+    *,
+    members: int = 1500,
+    monthly_churn: float = 0.03,
+    recent_churn: float | None = None,
+    leavers_stop_early: bool = True,
+) -> Histories:
+    """Members visiting as Poisson processes; leavers cancel at a constant hazard (higher in the
+    last quarter when ``recent_churn`` is given). With ``leavers_stop_early`` a leaver's last
+    visit comes about two months before the cancellation, as in real clubs; without it the
+    leaver visits as usual right up to a cancellation at a random time: leavers are random."""
+    rng = np.random.default_rng(seed)
+    end = START + DAYS * DAY
+    quarter = end - 91 * DAY
+    h: dict[str, MemberHistory] = {}
+    for i in range(members):
+        m = MemberHistory(f"m{i:05d}", site_id="s1")
+        rate = rng.gamma(2.0, 1.0 / 2.0) / 7.0  # visits a day, about 1 a week
+        cancel = None
+        t = START
+        while t < end:
+            hazard = monthly_churn if recent_churn is None or t < quarter else recent_churn
+            step = rng.exponential(30.44 * DAY / hazard)
+            t_next = t + step
+            if recent_churn is not None and t < quarter < t_next:
+                t = quarter  # memoryless: redraw at the change of hazard
+                continue
+            cancel = t_next if t_next < end else None
+            break
+        stop = end if cancel is None else cancel
+        if cancel is not None and leavers_stop_early:
+            stop = cancel - rng.gamma(2.0, 35.0) * DAY
+        t = START + rng.exponential(1 / rate) * DAY
+        while t < stop:
+            m.visits.append(t)
+            m.minutes.append(float(rng.uniform(40, 100)))
+            t += rng.exponential(1 / rate) * DAY
+        if cancel is not None:
+            m.cancellations.append(cancel)
+        h[m.member_id] = m
+    return Histories(h, START, end)
+
+
+def test_window_reports_a_last_quarter_with_doubled_churn() -> None:
+    steady = choose_window(_club(1))
+    assert not steady.differs
+    assert steady.uses == "full"
+    changed = choose_window(_club(1, recent_churn=0.06))
+    assert changed.differs
+    rate = next(d for d in changed.differences if d.figure == "cancellations a month")
+    assert rate.material
+    assert rate.recent is not None and rate.earlier is not None
+    assert rate.recent > 1.6 * rate.earlier
+    assert changed.uses == "recent"
+    assert changed.start == changed.end - 91 * DAY
+    assert "differs materially" in changed.reason
+
+
+def test_random_leavers_have_no_strong_trait() -> None:
+    traits = find_traits(_club(2, monthly_churn=0.05, leavers_stop_early=False), START)
+    assert traits.leavers > 100 and traits.stayers > 500
+    assert traits.strong == []
+    assert all(t.strength == "weak" for t in traits.traits), [
+        (t.key, round(t.auc, 2), round(t.low, 2)) for t in traits.traits
+    ]
+    assert "interview" in traits.verdict
+
+
+def test_leavers_who_stop_coming_show_a_strong_absence() -> None:
+    traits = find_traits(_club(3, monthly_churn=0.05), START)
+    absence = next(t for t in traits.traits if t.key == "absence")
+    assert absence.strength == "strong"
+    assert absence.low > 0.8
+    assert traits.strong == [absence]
+    assert traits.verdict.startswith("Strong: days since the last visit")

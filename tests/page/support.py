@@ -1,0 +1,112 @@
+"""Data and sessions for the staff page tests: a small club run through the real detector."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from detector.checkpoint import Checkpoint, CheckpointStore
+from detector.core import CadencePolicy, Detector
+from schemas import AccessEvent, Alert, MembershipEvent
+
+DAY = 86_400.0
+
+
+@dataclass
+class Club:
+    tenant: str
+    now: float
+    alerts: list[Alert] = field(default_factory=list)
+
+    def open_alert(self, member: str) -> Alert:
+        """The latest alert of the member's open episode."""
+        mine = [a for a in self.alerts if a.member_id == member]
+        closed = {a.episode_id for a in mine if a.type in ("recovered", "churned")}
+        return max((a for a in mine if a.episode_id not in closed), key=lambda a: a.raised_at)
+
+
+def _visits(
+    tenant: str, member: str, site: str, start: float, end: float, every_days: float
+) -> list[AccessEvent | MembershipEvent]:
+    out: list[AccessEvent | MembershipEvent] = []
+    t = start
+    while t <= end:
+        for kind, at in (("gate_entry", t), ("gate_exit", t + 3600.0)):
+            out.append(
+                AccessEvent(
+                    event_id=str(uuid.uuid4()),
+                    tenant_id=tenant,
+                    member_id=member,
+                    site_id=site,
+                    kind=kind,
+                    occurred_at=datetime.fromtimestamp(at, UTC),
+                )
+            )
+        t += every_days * DAY
+    return out
+
+
+async def make_club(sessions: async_sessionmaker[AsyncSession], tenant: str) -> Club:
+    """Members of one tenant as the detector leaves them (cadence policy), stored the way a
+    checkpoint stores them: states and alerts in one transaction.
+
+    At site ``north``: ``ben`` absent 70 days (escalated, high), ``ana`` 40 days and ``cara``
+    25 days (at risk, medium), ``gia`` a failed payment (low), ``dan`` regular (no episode),
+    ``eve`` away for a month and back (a recovered episode). ``fay`` at ``south``, 45 days.
+    """
+    now = time.time()
+    start = now - 150 * DAY
+    plan = [
+        ("ben", "north", start, now - 70 * DAY, 3.0),
+        ("ana", "north", start, now - 40 * DAY, 2.0),
+        ("cara", "north", start, now - 25 * DAY, 4.0),
+        ("gia", "north", start, now - 3 * DAY, 3.0),
+        ("dan", "north", start, now - 1 * DAY, 2.5),
+        ("eve", "north", start, now - 70 * DAY, 3.0),
+        ("eve", "north", now - 30 * DAY, now - 2 * DAY, 3.0),
+        ("fay", "south", start, now - 45 * DAY, 3.5),
+    ]
+    events: list[AccessEvent | MembershipEvent] = []
+    for member, site, a, b, every in plan:
+        events += _visits(tenant, member, site, a, b, every)
+    events.append(
+        MembershipEvent(
+            event_id=str(uuid.uuid4()),
+            tenant_id=tenant,
+            member_id="gia",
+            kind="payment_failed",
+            occurred_at=datetime.fromtimestamp(now - 2 * DAY, UTC),
+        )
+    )
+    detector = Detector(CadencePolicy())
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        detector.offer(event)
+    alerts = detector.advance(now - 60)
+    store = CheckpointStore(sessions, "page-tests", "page-tests")
+    states = [(s, 0) for s in detector.members.values()]
+    await store.save(Checkpoint(states=states, alerts=alerts))
+    return Club(tenant, now, alerts)
+
+
+LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def login(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    """Log in through the form, as a browser would; returns the answer to the POST."""
+    form = await client.get("/staff/login")
+    match = LOGIN_TOKEN.search(form.text)
+    assert match, form.text[:500]
+    return await client.post("/staff/login", data={"login_token": match.group(1), "api_key": key})
+
+
+def csrf_of(page: str) -> str:
+    match = CSRF.search(page)
+    assert match, page[:500]
+    return match.group(1)

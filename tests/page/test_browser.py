@@ -1,0 +1,223 @@
+"""The staff page in a real browser: Playwright driving Debian's Chromium, headless, against
+the running api (real uvicorn, PostgreSQL). Screenshots go to ``test-artifacts/page/``.
+
+Chromium comes from Debian (``scripts/setup.sh --test``), never from ``playwright install``.
+Without ``/usr/bin/chromium`` these tests skip on a developer machine and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+
+from api.app import create_app
+from lapse.db.models import ActionRow
+from tests.api.support import make_key, serve
+from tests.page.support import make_club
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
+TABLET = {"width": 1024, "height": 768}
+PHONE = {"width": 390, "height": 844}
+
+if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
+    pytest.skip(
+        f"{CHROMIUM} is missing: `bash scripts/setup.sh --test` installs Debian's chromium",
+        allow_module_level=True,
+    )
+
+from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+# The accessibility smoke check, run in the page (no network): a list of problems.
+A11Y_CHECK = (Path(__file__).parent / "a11y_check.js").read_text()
+
+
+async def accessible(page: Page, what: str) -> None:
+    problems: list[str] = await page.evaluate(A11Y_CHECK)
+    assert problems == [], (what, problems)
+
+
+async def todo(page: Page) -> list[str]:
+    members: list[str] = await page.locator("#todo-list > li").evaluate_all(
+        "items => items.map(i => i.dataset.member)"
+    )
+    return members
+
+
+async def contacted(page: Page) -> list[str]:
+    members: list[str] = await page.locator("#contacted-list > li").evaluate_all(
+        "items => items.map(i => i.dataset.member)"
+    )
+    return members
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def log_in(page: Page, base: str, key: str) -> None:
+    await page.goto(f"{base}/staff/")
+    assert page.url.endswith("/staff/login")
+    await accessible(page, "login")
+    await shot(page, "login-tablet")
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(f"{base}/staff/")
+
+
+async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, sessions, tenant):
+    await make_club(sessions, tenant)
+    key = await make_key(sessions, tenant, scopes=("alerts:read",))
+    errors: list[str] = []
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=TABLET)
+        page = await context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await log_in(page, base, key)
+        assert await context.cookies() and all(
+            c["httpOnly"] and c["sameSite"] == "Strict" for c in await context.cookies()
+        )
+
+        # Choose the site (keyboard works: the skip link is the first stop).
+        await page.get_by_label("Site").select_option("north")
+        await page.get_by_role("button", name="Show").click()
+        await page.wait_for_url(f"{base}/staff/?site=north")
+        assert await todo(page) == ["ben", "ana", "cara", "gia"]
+        assert await contacted(page) == []
+        await accessible(page, "list")
+        await shot(page, "list-tablet")
+        await page.keyboard.press("Tab")
+        assert await page.evaluate("document.activeElement.className") == "skip"
+        await page.keyboard.press("Enter")
+        assert await page.evaluate("document.activeElement.id") == "main"
+
+        # Acknowledge ana with one click and a note: no reload, she moves to Contacted.
+        await page.evaluate("window.notReloaded = true")
+        ana = page.locator("#todo-list > li[data-member='ana']")
+        await ana.get_by_label("Note (optional)").fill("Left a voicemail")
+        await ana.get_by_role("button", name="Called").click()
+        await page.locator("#contacted-list > li[data-member='ana']").wait_for()
+        assert await todo(page) == ["ben", "cara", "gia"]
+        assert await contacted(page) == ["ana"]
+        assert await page.locator("#todo-count").inner_text() == "3"
+        assert await page.evaluate("window.notReloaded") is True
+        done = await page.locator("#contacted-list > li[data-member='ana'] .actions").inner_text()
+        assert done.startswith("Called · ") and done.endswith("UTC Left a voicemail"), done
+        focused = await page.evaluate("document.activeElement.closest('li').dataset.member")
+        assert focused == "cara"  # focus moved to the next member to do
+        await shot(page, "list-after-ack-tablet")
+        async with sessions() as s:
+            acts = list(await s.scalars(select(ActionRow).where(ActionRow.tenant_id == tenant)))
+        assert [(a.member_id, a.action, a.note) for a in acts] == [
+            ("ana", "call", "Left a voicemail")
+        ]
+        await page.reload()
+        assert await todo(page) == ["ben", "cara", "gia"]
+        assert await contacted(page) == ["ana"]
+
+        # A member's timeline.
+        await page.get_by_role("link", name="ben", exact=True).click()
+        await page.wait_for_url(f"{base}/staff/members/ben")
+        assert await page.locator("h1").inner_text() == "Member ben High risk"
+        assert await page.locator("svg#timeline rect.tl-visit").count() == 12
+        assert await page.locator("svg#timeline .tl-deadline").count() == 1
+        assert await page.locator("svg#timeline rect.tl-ep-open").count() == 1
+        assert await page.locator("svg#timeline").is_visible()
+        await accessible(page, "member")
+        await shot(page, "member-tablet")
+
+        await page.get_by_role("link", name="Reports").click()
+        await page.wait_for_url(f"{base}/staff/reports")
+        assert await page.locator("svg#outcomes rect.ch-bar").count() >= 1
+        await accessible(page, "reports")
+        await shot(page, "reports-tablet")
+
+        # The same pages on a phone.
+        await page.set_viewport_size(PHONE)
+        for path, name in (("/staff/?site=north", "list"), ("/staff/members/eve", "member")):
+            await page.goto(base + path)
+            await accessible(page, f"{name} on a phone")
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{name} scrolls sideways on a phone: {width}px"
+            await shot(page, f"{name}-phone")
+        await context.close()
+    assert errors == []
+
+
+async def test_acknowledge_works_without_javascript(browser, settings, sessions, tenant):
+    await make_club(sessions, tenant)
+    key = await make_key(sessions, tenant, scopes=("alerts:read",))
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=TABLET, java_script_enabled=False)
+        page = await context.new_page()
+        await log_in(page, base, key)
+        await page.goto(f"{base}/staff/?site=north")
+        cara = page.locator("#todo-list > li[data-member='cara']")
+        await cara.get_by_role("button", name="Messaged").click()
+        await page.wait_for_url("**/staff/?site=north&recorded=message&member=cara*")
+        assert await todo(page) == ["ben", "ana", "gia"]
+        assert await contacted(page) == ["cara"]
+        notice = page.get_by_role("status").filter(has_text="Recorded")
+        assert await notice.inner_text() == "Recorded: Messaged for member cara."
+        # Log out: back to the login page, and the list needs a login again.
+        await page.get_by_role("button", name="Log out").click()
+        await page.wait_for_url(f"{base}/staff/login")
+        await page.goto(f"{base}/staff/")
+        assert page.url.endswith("/staff/login")
+        await context.close()
+
+
+async def test_the_accessibility_check_finds_what_it_looks_for(browser):
+    """The smoke check itself, on a page with one of each fault: it must not pass anything."""
+    context = await browser.new_context(viewport=TABLET)
+    page = await context.new_page()
+    await page.set_content(
+        "<html><head><title>bad</title></head><body>"
+        '<a class="skip" href="#main">Skip</a><main id="main"><h1>Bad</h1><h3>skipped</h3>'
+        '<input name="nolabel"><button class="tiny"></button>'
+        '<p class="faint">faint text</p><svg width="10" height="10"></svg>'
+        "</main></body></html>"
+    )
+    await page.add_style_tag(content=".faint { color: #bbbbbb } .tiny { width: 20px }")
+    problems = await page.evaluate(A11Y_CHECK)
+    await context.close()
+    text = "\n".join(problems)
+    for fault in (
+        "no lang",
+        "heading H3 after h1",
+        "unlabelled INPUT nolabel",
+        "unnamed button",
+        "svg without role=img",
+        "small target BUTTON",
+        'contrast 1.92 < 4.5: "faint text"',
+    ):
+        assert fault in text, (fault, problems)
