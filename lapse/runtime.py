@@ -46,5 +46,8 @@ class _Server(uvicorn.Server):
 
 def http_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server to run as a task (``await server.serve()``) beside others."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    # log_config=None: uvicorn logs through our handlers (JSON format, redaction).
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", log_config=None
+    )
     return _Server(config)

@@ -37,4 +37,6 @@ async def add_alerts(session: AsyncSession, alerts: Iterable[Alert]) -> None:
     now = datetime.now(UTC)
     values = [alert_values(a, now) for a in alerts]
     if values:
-        await session.execute(insert(session, AlertRow).values(values).on_conflict_do_nothing())
+        # Executed for many rows: compiled once and cached, unlike a multi-row VALUES.
+        stmt = insert(session, AlertRow.__table__).on_conflict_do_nothing()
+        await session.execute(stmt, values)
