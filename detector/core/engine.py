@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import sys
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -175,7 +176,9 @@ class Detector:
         if state is None:
             if self.is_forgotten(*key):
                 return []
-            state = self.members[key] = MemberState(event.tenant_id, event.member_id)
+            # Tenant and site ids repeat across millions of members: share one string each.
+            tenant = sys.intern(event.tenant_id)
+            state = self.members[key] = MemberState(tenant, event.member_id)
         policy = self.policy_for(state.tenant_id)
         self._dirty.add(key)
         if isinstance(event, AccessEvent):
@@ -200,7 +203,8 @@ class Detector:
             return []
         if not observe(state, event.kind, t, self.visit_rules):
             return []
-        state.site_id = event.site_id
+        if state.site_id != event.site_id:
+            state.site_id = sys.intern(event.site_id)
         if state.status is not Status.ACTIVE:
             return []
         alerts: list[Alert] = []

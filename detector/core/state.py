@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from array import array
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
@@ -84,6 +85,9 @@ class MemberState:
     def from_dict(cls, data: dict[str, Any]) -> MemberState:
         values: dict[str, Any] = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["status"] = Status(values.get("status", Status.ACTIVE))
+        for name in ("tenant_id", "site_id"):  # shared by many members: one string each
+            if isinstance(values.get(name), str):
+                values[name] = sys.intern(values[name])
         values["recent"] = array("d", values.get("recent", ()))
         if values.get("departure") is not None:
             values["departure"] = Departure(**values["departure"])
