@@ -21,6 +21,18 @@ Event = AccessEvent | MembershipEvent
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 
+def replay_settings(settings: Settings, **overrides: object) -> Settings:
+    """Settings whose live alerts a per-partition replay can predict: event clock, an hour
+    of allowed lateness, the fixed 10-day rule; ``overrides`` on top."""
+    update: dict[str, object] = {
+        "clock": "event",
+        "allowed_lateness_seconds": 3600.0,
+        "policy": "fixed",
+        "fixed_absence_days": 10.0,
+    }
+    return settings.model_copy(update=update | overrides)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``LAPSE_*`` environment that rebuilds these settings in a child process."""
     env = {}

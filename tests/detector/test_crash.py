@@ -25,25 +25,20 @@ from tests.detector.processes import (
     stored_alerts,
     wait_for,
 )
-from tests.support import club_history, encoded, produce
+from tests.support import club_history, encoded, produce, replay_settings
 
 
 @pytest.fixture
 def detector_settings(settings: Settings, fresh_pg_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "database_url": fresh_pg_url,
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            # Small batches and a short interval: dozens of checkpoints a second, so the
-            # kill lands between two of them, most likely with work done after the last.
-            "checkpoint_max_events": 100,
-            "checkpoint_interval_seconds": 0.1,
-            "detector_port": free_port(),
-            "log_level": "WARNING",
-        }
+    return replay_settings(
+        settings,
+        database_url=fresh_pg_url,
+        # Small batches and a short interval: dozens of checkpoints a second, so the
+        # kill lands between two of them, most likely with work done after the last.
+        checkpoint_max_events=100,
+        checkpoint_interval_seconds=0.1,
+        detector_port=free_port(),
+        log_level="WARNING",
     )
 
 

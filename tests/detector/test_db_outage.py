@@ -22,7 +22,7 @@ from lapse.db.engine import create_engine, session_factory
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from tests.detector.processes import Expected, progress, stored_alerts
-from tests.support import club_history, encoded, produce
+from tests.support import club_history, encoded, produce, replay_settings
 
 OUTAGE_SECONDS = 5.0
 
@@ -152,16 +152,11 @@ async def test_database_outage_stops_consuming_then_resumes_without_loss(
     """
     direct = fresh_pg_url
     through_proxy = make_url(fresh_pg_url).set(host="127.0.0.1", port=proxy.port)
-    s = settings.model_copy(
-        update={
-            "database_url": through_proxy.render_as_string(hide_password=False),
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            "checkpoint_max_events": 100,
-            "checkpoint_interval_seconds": 0.1,
-        }
+    s = replay_settings(
+        settings,
+        database_url=through_proxy.render_as_string(hide_password=False),
+        checkpoint_max_events=100,
+        checkpoint_interval_seconds=0.1,
     )
     policy = FixedPolicy(absence_days=s.fixed_absence_days)
     await ensure_topics(s)
@@ -271,16 +266,11 @@ async def test_database_away_when_partitions_are_gained_then_resumes(
     after any rebalance) and comes back: the detector waits for it, loads the partitions'
     state and reads the whole stream, as an uninterrupted run would."""
     through_proxy = make_url(fresh_pg_url).set(host="127.0.0.1", port=proxy.port)
-    s = settings.model_copy(
-        update={
-            "database_url": through_proxy.render_as_string(hide_password=False),
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            "checkpoint_max_events": 100,
-            "checkpoint_interval_seconds": 0.1,
-        }
+    s = replay_settings(
+        settings,
+        database_url=through_proxy.render_as_string(hide_password=False),
+        checkpoint_max_events=100,
+        checkpoint_interval_seconds=0.1,
     )
     await ensure_topics(s)
     events = club_history(tenant, members=30, days=60)

@@ -13,23 +13,25 @@ from detector.runner import DetectorRunner
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import AlertRow, ConsumerOffset, MemberStateRow
 from lapse.kafka import ensure_topics
-from tests.support import club_history, encoded, produce, read_topic, replay_by_partition
+from tests.support import (
+    club_history,
+    encoded,
+    produce,
+    read_topic,
+    replay_by_partition,
+    replay_settings,
+)
 
 DAY = 86_400.0
 
 
 @pytest.fixture
 def detector_settings(settings, fresh_pg_url):
-    return settings.model_copy(
-        update={
-            "database_url": fresh_pg_url,
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            "checkpoint_max_events": 300,
-            "checkpoint_interval_seconds": 0.2,
-        }
+    return replay_settings(
+        settings,
+        database_url=fresh_pg_url,
+        checkpoint_max_events=300,
+        checkpoint_interval_seconds=0.2,
     )
 
 

@@ -24,26 +24,21 @@ from tests.detector.processes import (
     progress,
     wait_for,
 )
-from tests.support import club_history, encoded, produce
+from tests.support import club_history, encoded, produce, replay_settings
 
 PARTITIONS = 12
 
 
 @pytest.fixture
 def group_settings(settings: Settings, fresh_pg_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "database_url": fresh_pg_url,
-            "topic_partitions": PARTITIONS,
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            # Batched checkpoints, several a second: a kill lands with work after the last.
-            "checkpoint_max_events": 200,
-            "checkpoint_interval_seconds": 0.1,
-            "log_level": "INFO",
-        }
+    return replay_settings(
+        settings,
+        database_url=fresh_pg_url,
+        topic_partitions=PARTITIONS,
+        # Batched checkpoints, several a second: a kill lands with work after the last.
+        checkpoint_max_events=200,
+        checkpoint_interval_seconds=0.1,
+        log_level="INFO",
     )
 
 

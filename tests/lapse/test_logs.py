@@ -33,7 +33,7 @@ from lapse.db.models import AlertRow
 from lapse.kafka import ensure_topics
 from schemas import AccessEvent
 from tests.api.support import Receiver, api, make_alert, make_key, serve, store_alerts, until
-from tests.support import club_history, encoded, produce
+from tests.support import club_history, encoded, produce, replay_settings
 
 ABOVE_DEBUG = {"info", "warning", "error", "critical"}
 
@@ -168,14 +168,9 @@ def _alert_counts() -> dict[tuple[str, str], float]:
 
 
 async def test_detector_logs_alert_ids_at_debug_and_no_member_id_above(settings, sessions, tenant):
-    s = settings.model_copy(
-        update={
-            "clock": "event",
-            "allowed_lateness_seconds": 3600.0,
-            "policy": "fixed",
-            "fixed_absence_days": 10.0,
-            "checkpoint_interval_seconds": 0.1,
-        }
+    s = replay_settings(
+        settings,
+        checkpoint_interval_seconds=0.1,
     )
     await ensure_topics(s)
     history = club_history(tenant, members=12, days=60, seed=11)
