@@ -108,7 +108,7 @@ class DetectorRunner:
         self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._stopping = asyncio.Event()
-        # Partitions gained but not loaded yet (kept paused until their state is loaded), and
+        # Partitions gained but not loaded yet (their records are skipped until then), and
         # one lock so a rebalance never writes or drops state while a checkpoint is in flight.
         self._to_load: set[int] = set()
         self._lock = asyncio.Lock()
@@ -350,15 +350,15 @@ class DetectorRunner:
         log.info("released partitions %s", sorted(owned))
 
     async def acquire(self, partitions: list[int]) -> None:
-        """Called by the consumer on a rebalance: keep the new partitions paused until the
-        main loop has loaded their state (a database outage must not lose them)."""
-        assert self._consumer is not None
-        topic = self.settings.events_topic
-        self._consumer.pause(*(TopicPartition(topic, p) for p in partitions))
+        """Called by the consumer on a rebalance: the main loop loads the new partitions'
+        state (retrying through a database outage). Until then their records are skipped,
+        and loading seeks back to the stored position, so nothing is lost. (Pausing them
+        here and resuming after the load stalled fetching now and then on the local broker.)
+        """
         self._to_load |= set(partitions)
 
     async def _load_gained(self) -> None:
-        """Load the state of gained partitions, retrying like checkpoints do; then resume."""
+        """Load the state of gained partitions, retrying like checkpoints do; then seek."""
         assert self._consumer is not None
         delay = 0.2
         while self._to_load and not self._stopping.is_set():
@@ -394,6 +394,5 @@ class DetectorRunner:
                 # No stored position: from the start (a real cluster resets to its earliest).
                 self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
             self._to_load -= set(loaded)
-        self._consumer.resume(*(TopicPartition(topic, p) for p in loaded))
         metrics.PARTITIONS.set(len(self.parts))
         log.info("acquired partitions %s (%d members)", loaded, members)
