@@ -42,17 +42,24 @@ def add_minutes(state: MemberState, minutes: float) -> None:
 
 def usual_gap(state: MemberState, prior_days: float, prior_weight: float = WARMUP) -> float:
     """The member's usual gap in days, shrunk toward the cohort prior while history is short."""
-    n = state.gap_n
+    return usual_gap_of(state.gap_n, state.gap_mu, prior_days, prior_weight)
+
+
+def usual_gap_of(n: int, mu: float, prior_days: float, prior_weight: float = WARMUP) -> float:
+    """``usual_gap`` from the two figures it reads (the columnar store's fast path)."""
     if n == 0:
         return prior_days
     w = n / (n + prior_weight) if n < 2 * WARMUP else 1.0
-    return math.exp(w * state.gap_mu + (1 - w) * math.log(prior_days))
+    return math.exp(w * mu + (1 - w) * math.log(prior_days))
 
 
 def spread(state: MemberState, prior_spread: float) -> float:
     """How irregular the member is (mean absolute deviation of log gaps)."""
-    n = state.gap_n
+    return spread_of(state.gap_n, state.gap_s, prior_spread)
+
+
+def spread_of(n: int, s: float, prior_spread: float) -> float:
     if n < 2:
         return prior_spread
     w = n / (n + WARMUP) if n < 2 * WARMUP else 1.0
-    return w * state.gap_s + (1 - w) * prior_spread
+    return w * s + (1 - w) * prior_spread

@@ -18,15 +18,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import sys
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from detector.core.policy import DAY, Policy
+from detector.core.policy import DAY, Policy, Warnings
 from detector.core.state import Departure, MemberState, Status
-from detector.core.timers import TimerQueue
-from detector.core.visits import VISIT_KINDS, VisitRules, observe, visits_since
+from detector.core.store import ACTIVE, CANCELLED, MemberStore, MembersView
+from detector.core.timers import TimerWheel
+from detector.core.visits import VISIT_KINDS, VisitRules, observe_at, visits_since, visits_since_at
 from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
@@ -95,6 +95,11 @@ class Detector:
     ``winback`` the win-back plan of a tenant (none if not given: replay and calibration
     raise pre-churn alerts only), and
     ``is_forgotten`` says which members were erased, so no event of theirs creates a state.
+
+    States live in a columnar ``MemberStore`` (one slot per member); the common events (a
+    scan, a new visit without an alert) work on the columns directly, the rare ones (alerts,
+    membership changes, timers firing) on a ``MemberState`` built from the slot and written
+    back, with the same code as ever. ``members`` is a read-only mapping of fresh states.
     """
 
     def __init__(
@@ -110,27 +115,31 @@ class Detector:
         self.winback_for: PlanFor = winback or no_plan
         self.is_forgotten: IsForgotten = is_forgotten or _never
         self.visit_rules = visits or VisitRules()
-        self.members: dict[Key, MemberState] = {}
-        self.timers: TimerQueue[Key] = TimerQueue()
+        self.store = MemberStore()
+        self.members: Mapping[Key, MemberState] = MembersView(self.store)
+        self.timers: TimerWheel = self.store.timers
         self.time = time  # the clock reading up to which events and timers were applied
         self._pending: list[tuple[float, int, str, int, Event, Source | None]] = []
         self._seq = itertools.count()
-        self._dirty: set[Key] = set()
+        self._dirty: set[int] = set()
 
     # -- state ownership (rebalances, restarts) --------------------------------------------
 
     def load(self, states: Iterable[MemberState]) -> None:
+        store = self.store
         for state in states:
-            self.members[state.key] = state
-            self._reschedule(state)
+            slot = store.put(state)
+            self._reschedule(slot)
 
     def drop(self, keys: Iterable[Key], sources: Iterable[int] = ()) -> None:
         """Forget members (and held-back events of these sources) this instance lost."""
         lost = set(sources)
-        for key in keys:
-            self.members.pop(key, None)
-            self.timers.cancel(key)
-            self._dirty.discard(key)
+        store = self.store
+        for tenant, member in keys:
+            slot = store.slot(tenant, member)
+            if slot is not None:
+                store.remove(slot)
+                self._dirty.discard(slot)
         if lost:
             self._pending = [p for p in self._pending if p[5] is None or p[5][0] not in lost]
             heapq.heapify(self._pending)
@@ -144,11 +153,12 @@ class Detector:
         return low
 
     def __len__(self) -> int:
-        return len(self.members)
+        return len(self.store)
 
     def take_dirty(self) -> list[MemberState]:
         """The states changed since the last call (what a checkpoint must write)."""
-        dirty = [self.members[k] for k in self._dirty if k in self.members]
+        state = self.store.state
+        dirty = [state(slot) for slot in self._dirty]
         self._dirty.clear()
         return dirty
 
@@ -157,7 +167,8 @@ class Detector:
         return bool(self._dirty)
 
     def get(self, tenant_id: str, member_id: str) -> MemberState | None:
-        return self.members.get((tenant_id, member_id))
+        slot = self.store.slot(tenant_id, member_id)
+        return None if slot is None else self.store.state(slot)
 
     # -- events ----------------------------------------------------------------------------
 
@@ -171,42 +182,60 @@ class Detector:
         return []
 
     def _apply(self, event: Event, t: float) -> list[Alert]:
-        key = (event.tenant_id, event.member_id)
-        state = self.members.get(key)
-        if state is None:
-            if self.is_forgotten(*key):
+        store = self.store
+        members = store.index.get(event.tenant_id)
+        slot = None if members is None else members.get(event.member_id)
+        if slot is None:
+            if self.is_forgotten(event.tenant_id, event.member_id):
                 return []
-            # Tenant and site ids repeat across millions of members: share one string each.
-            tenant = sys.intern(event.tenant_id)
-            state = self.members[key] = MemberState(tenant, event.member_id)
-        policy = self.policy_for(state.tenant_id)
-        self._dirty.add(key)
-        if isinstance(event, AccessEvent):
-            visits = state.visits
-            alerts = self._access(state, policy, event, t)
-            if not alerts and state.visits == visits:
-                return alerts  # another scan of the same visit: the deadline stays
-        else:
+            slot = store.add(event.tenant_id, event.member_id)
+        policy = self.policy_for(store.tenants[store.tenant[slot]])
+        self._dirty.add(slot)
+        if not isinstance(event, AccessEvent):
+            state = store.state(slot)
             alerts = self._membership(state, policy, event, t)
-        self._reschedule(state, policy)
+            store.write(slot, state)
+            self._reschedule(slot, policy)
+            return alerts
+        kind = event.kind
+        if kind not in VISIT_KINDS:
+            if kind != "entry_denied":
+                return []
+            warn = policy.warnings
+            if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
+                return []
+            state = store.state(slot)
+            alerts = self._warn(state, policy, "entry_denied", t, {})
+            if not alerts:
+                return alerts
+            store.write(slot, state)
+            self._reschedule(slot, policy)
+            return alerts
+        if not observe_at(store, slot, kind, t, self.visit_rules):
+            return []  # another scan of the same visit: the deadline stays
+        site = event.site_id
+        if store.sites[store.site[slot]] != site:
+            store.site[slot] = store.site_code(site)
+        alerts = []
+        if store.status[slot] == ACTIVE:
+            if slot in store.episodes:
+                state = store.state(slot)
+                alerts = self._after_visit(state, policy, t)
+                store.write(slot, state)
+            else:
+                anchor = store.anchor[slot]
+                if anchor != anchor or t > anchor:
+                    store.anchor[slot] = t
+                warn = policy.warnings
+                if warn is not None and self._warning_due(slot, policy, warn, t):
+                    state = store.state(slot)
+                    alerts = self._early_warnings(state, policy, t)
+                    store.write(slot, state)
+        self._reschedule(slot, policy)
         return alerts
 
-    def _access(
-        self, state: MemberState, policy: Policy, event: AccessEvent, t: float
-    ) -> list[Alert]:
-        if event.kind == "entry_denied":
-            warn = policy.warnings
-            if warn is not None and warn.denied_entries and state.status is Status.ACTIVE:
-                return self._warn(state, policy, "entry_denied", t, {})
-            return []
-        if event.kind not in VISIT_KINDS:
-            return []
-        if not observe(state, event.kind, t, self.visit_rules):
-            return []
-        if state.site_id != event.site_id:
-            state.site_id = sys.intern(event.site_id)
-        if state.status is not Status.ACTIVE:
-            return []
+    def _after_visit(self, state: MemberState, policy: Policy, t: float) -> list[Alert]:
+        """A new visit of an active member with an episode open (``_access``'s rare end)."""
         alerts: list[Alert] = []
         if self._returned(state, policy, t):
             # Closed before the anchor moves, so the alert says how long they were away.
@@ -214,6 +243,29 @@ class Detector:
         if state.anchor is None or t > state.anchor:
             state.anchor = t
         return alerts or self._early_warnings(state, policy, t)
+
+    def _warning_due(self, slot: int, policy: Policy, warn: Warnings, t: float) -> bool:
+        """Whether ``_early_warnings`` would raise one for this slot (no episode open)."""
+        m = self.store
+        n = m.gap_n[slot]
+        if n >= warn.min_history_gaps:
+            usual_at = getattr(policy, "usual_gap_at", None)
+            gap = (
+                usual_at(m, slot) if usual_at is not None else policy.usual_gap_days(m.state(slot))
+            )
+            usual = 28.0 / gap
+            if (
+                usual >= warn.min_usual_visits
+                and visits_since_at(m, slot, t - FOUR_WEEKS) <= warn.decline_ratio * usual
+            ):
+                return True
+        usual_minutes, recent_minutes = m.usual_minutes[slot], m.recent_minutes[slot]
+        return (
+            usual_minutes == usual_minutes
+            and recent_minutes == recent_minutes
+            and m.visits[slot] >= 8
+            and recent_minutes < warn.duration_ratio * usual_minutes
+        )
 
     def _membership(
         self, state: MemberState, policy: Policy, event: MembershipEvent, t: float
@@ -343,25 +395,35 @@ class Detector:
             alerts.extend(self._apply(event, t))
         if timers.earliest() <= now:
             alerts.extend(self._fire_until(now))
-        self.time = max(self.time, now)
+        if now > self.time:
+            self.time = now
         return alerts
 
     def _fire_until(self, now: float) -> list[Alert]:
         alerts: list[Alert] = []
         # Firing may schedule a later timer that is also due (at risk, then escalated).
         while due_timers := self.timers.pop_due(now):
-            for key, due in due_timers:
-                alerts.extend(self._fire(self.members[key], due))
+            for slot, due in due_timers:
+                alerts.extend(self._fire(slot, due))
         return alerts
 
-    def _fire(self, state: MemberState, due: float) -> list[Alert]:
-        if state.status is Status.CANCELLED:
-            return self._win_back(state, due)
-        if state.status is not Status.ACTIVE or state.anchor is None:
+    def _fire(self, slot: int, due: float) -> list[Alert]:
+        store = self.store
+        status = store.status[slot]
+        if status == CANCELLED:
+            state = store.state(slot)
+            alerts = self._win_back(state, due)
+            if alerts:
+                store.write(slot, state)
+                self._dirty.add(slot)
+            return alerts
+        if status != ACTIVE or store.anchor[slot] != store.anchor[slot]:
             return []
+        state = store.state(slot)
         policy = self.policy_for(state.tenant_id)
         reasons = [policy.reason(state, due)]
         if state.episode_start is None:
+            assert state.anchor is not None
             state.episode_start = state.anchor
             state.episode_id = episode_id(state.tenant_id, state.member_id, state.anchor)
             state.episode_cause = "absence"
@@ -372,30 +434,47 @@ class Detector:
             alert = self._alert(state, policy, "escalated", due, reasons)
         else:
             return []
-        self._dirty.add(state.key)
-        self._reschedule(state, policy)
+        store.write(slot, state)
+        self._dirty.add(slot)
+        self._reschedule(slot, policy)
         return [alert]
 
-    def _reschedule(self, state: MemberState, policy: Policy | None = None) -> None:
-        policy = policy or self.policy_for(state.tenant_id)
-        state.deadline = policy.deadline(state)
-        if state.status is not Status.ACTIVE:
-            left = state.departure
-            if state.status is Status.CANCELLED and left and left.winback == "planned":
-                self.timers.schedule(state.key, left.winback_due or 0.0)
+    def _reschedule(self, slot: int, policy: Policy | None = None) -> None:
+        m = self.store
+        policy = policy or self.policy_for(m.tenants[m.tenant[slot]])
+        deadline_at = getattr(policy, "deadline_at", None)
+        state = None
+        if deadline_at is not None:
+            deadline = deadline_at(m, slot)
+        else:
+            state = m.state(slot)
+            deadline = policy.deadline(state)
+        m.deadline[slot] = math.nan if deadline is None else deadline
+        timers = self.timers
+        status = m.status[slot]
+        if status != ACTIVE:
+            left = m.departures.get(slot)
+            if status == CANCELLED and left and left.winback == "planned":
+                timers.schedule(slot, left.winback_due or 0.0)
             else:
-                self.timers.cancel(state.key)
+                timers.cancel(slot)
             return
-        if state.episode_start is None or state.severity == "low":
-            due = state.deadline
-        elif state.severity == "medium":
-            due = policy.escalation(state)
+        episode = m.episodes.get(slot)
+        due: float | None
+        if episode is None or episode[1] is None or episode[3] == "low":
+            due = deadline
+        elif episode[3] == "medium":
+            escalation_at = getattr(policy, "escalation_at", None)
+            if escalation_at is not None:
+                due = escalation_at(m, slot)
+            else:
+                due = policy.escalation(state or m.state(slot))
         else:
             due = None
         if due is None:
-            self.timers.cancel(state.key)
+            timers.cancel(slot)
         else:
-            self.timers.schedule(state.key, due)
+            timers.schedule(slot, due)
 
     def _win_back(self, state: MemberState, due: float) -> list[Alert]:
         """A former member's time to be asked back has come: one alert per cancellation."""
@@ -403,7 +482,6 @@ class Detector:
         if left is None or left.winback != "planned":
             return []
         left.winback = "raised"
-        self._dirty.add(state.key)
         plan = self.winback_for(state.tenant_id)
         start = left.tenures[-1][0]
         departure = departure_id(state.tenant_id, state.member_id, left.cancelled_at)

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from detector.core.cadence import spread, usual_gap
+from detector.core.cadence import spread_of as _spread_of
+from detector.core.cadence import usual_gap, usual_gap_of
 from detector.core.state import MemberState
+
+if TYPE_CHECKING:
+    from detector.core.store import MemberStore
 
 DAY = 86_400.0
 # About 4 visits a month in a member's first year (DESIGN.md, the simulator's grounding).
 COHORT_GAP_DAYS = 7.0
+NAN = math.nan
+
+
+def _nan(x: float | None) -> float:
+    return NAN if x is None else x
 
 
 class Policy(Protocol):
@@ -37,6 +46,20 @@ class Policy(Protocol):
 
     def usual_gap_days(self, state: MemberState) -> float:
         """The member's usual gap, with the policy's cohort prior for short histories."""
+
+
+class FastPolicy(Policy, Protocol):
+    """A policy that also reads the columnar store directly (the detector's hot path).
+
+    Each ``*_at`` gives exactly what its ``MemberState`` twin gives for the slot's state;
+    a policy without them is handed a ``MemberState`` built from the columns.
+    """
+
+    def deadline_at(self, m: MemberStore, slot: int) -> float | None: ...
+
+    def escalation_at(self, m: MemberStore, slot: int) -> float | None: ...
+
+    def usual_gap_at(self, m: MemberStore, slot: int) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +99,17 @@ class FixedPolicy:
     def usual_gap_days(self, state: MemberState) -> float:
         return usual_gap(state, COHORT_GAP_DAYS)
 
+    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
+        a = m.anchor[slot]
+        return None if a != a else a + self.absence_days * DAY
+
+    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
+        a = m.anchor[slot]
+        return None if a != a else a + 2 * self.absence_days * DAY
+
+    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
+        return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], COHORT_GAP_DAYS)
+
 
 @dataclass(frozen=True, slots=True)
 class CadencePolicy:
@@ -105,16 +139,27 @@ class CadencePolicy:
         return usual_gap(state, self.cohort_gap_days)
 
     def threshold_days(self, state: MemberState) -> float:
-        usual = self.usual_gap_days(state)
-        s = max(spread(state, self.cohort_spread), self.min_spread)
+        return self.threshold_of(
+            state.gap_n, state.gap_mu, state.gap_s, _nan(state.joined_at), _nan(state.anchor)
+        )
+
+    def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
+        """The allowed absence in days from the figures it reads (NaN: not known)."""
+        usual = usual_gap_of(n, mu, self.cohort_gap_days)
+        s = max(_spread_of(n, s, self.cohort_spread), self.min_spread)
         days = min(max(usual * math.exp(self.z * s), self.floor_days), self.cap_days)
         # Only a known joining day makes a member new: a history export that starts
         # mid-membership says nothing about tenure.
-        if state.joined_at is not None and state.anchor is not None:
-            tenure = (state.anchor - state.joined_at) / DAY
+        if joined == joined and anchor == anchor:
+            tenure = (anchor - joined) / DAY
             if tenure < self.new_member_days:
                 days = min(days, max(self.new_member_cap_days, self.floor_days))
         return days
+
+    def threshold_at(self, m: MemberStore, slot: int) -> float:
+        return self.threshold_of(
+            m.gap_n[slot], m.gap_mu[slot], m.gap_s[slot], m.joined_at[slot], m.anchor[slot]
+        )
 
     def deadline(self, state: MemberState) -> float | None:
         if state.anchor is None:
@@ -125,6 +170,17 @@ class CadencePolicy:
         if state.anchor is None:
             return None
         return state.anchor + 2 * self.threshold_days(state) * DAY
+
+    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
+        a = m.anchor[slot]
+        return None if a != a else a + self.threshold_at(m, slot) * DAY
+
+    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
+        a = m.anchor[slot]
+        return None if a != a else a + 2 * self.threshold_at(m, slot) * DAY
+
+    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
+        return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], self.cohort_gap_days)
 
     def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
         return "absent_beyond_usual_rhythm", {
@@ -160,21 +216,70 @@ class BgNbdPolicy:
     def _crossing(self, state: MemberState, p: float) -> float | None:
         if state.anchor is None:
             return None
-        x = state.visits - 1
-        if x < 1 or state.first_visit is None or state.last_visit is None:
-            return self.fallback.deadline(state)
-        t_x = (state.last_visit - state.first_visit) / DAY
+        return self._crossing_of(
+            p,
+            state.anchor,
+            state.visits,
+            _nan(state.first_visit),
+            _nan(state.last_visit),
+            state.gap_n,
+            state.gap_mu,
+            state.gap_s,
+            _nan(state.joined_at),
+        )
+
+    def _crossing_at(self, m: MemberStore, slot: int, p: float) -> float | None:
+        anchor = m.anchor[slot]
+        if anchor != anchor:
+            return None
+        return self._crossing_of(
+            p,
+            anchor,
+            m.visits[slot],
+            m.first_visit[slot],
+            m.last_visit[slot],
+            m.gap_n[slot],
+            m.gap_mu[slot],
+            m.gap_s[slot],
+            m.joined_at[slot],
+        )
+
+    def _crossing_of(
+        self,
+        p: float,
+        anchor: float,
+        visits: int,
+        first: float,
+        last: float,
+        n: int,
+        mu: float,
+        s: float,
+        joined: float,
+    ) -> float:
+        x = visits - 1
+        if x < 1 or first != first or last != last:
+            return anchor + self.fallback.threshold_of(n, mu, s, joined, anchor) * DAY
+        t_x = (last - first) / DAY
         ratio = (1 / p - 1) * (self.b + x - 1) / self.a
         if ratio <= 1:
             # Already below p at the last visit: alert after the cohort floor, not at once.
             days = self.fallback.floor_days
-            return state.anchor + days * DAY
+            return anchor + days * DAY
         big_t = (self.alpha + t_x) * float(ratio ** (1 / (self.r + x))) - self.alpha
-        at = state.first_visit + big_t * DAY
+        at = first + big_t * DAY
         # Never earlier than the floor after the anchor, never later than the cap.
-        lo = state.anchor + self.fallback.floor_days * DAY
-        hi = state.anchor + self.fallback.cap_days * DAY
+        lo = anchor + self.fallback.floor_days * DAY
+        hi = anchor + self.fallback.cap_days * DAY
         return min(max(at, lo), hi)
+
+    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
+        return self._crossing_at(m, slot, self.p_alive)
+
+    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
+        return self._crossing_at(m, slot, self.p_escalate)
+
+    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
+        return self.fallback.usual_gap_at(m, slot)
 
     def usual_gap_days(self, state: MemberState) -> float:
         return self.fallback.usual_gap_days(state)

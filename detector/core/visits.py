@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from detector.core.cadence import add_gap, add_minutes
+from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP, add_gap, add_minutes
 from detector.core.state import MemberState
+
+if TYPE_CHECKING:
+    from detector.core.store import MemberStore
 
 DAY = 86_400.0
 RECENT = 12  # visit start times kept: counts visits in the last four weeks up to this many
@@ -51,6 +55,70 @@ def observe(state: MemberState, kind: str, t: float, rules: VisitRules) -> bool:
     if len(state.recent) > RECENT:
         del state.recent[0]
     return True
+
+
+def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules) -> bool:
+    """``observe`` on the columnar store, with ``add_gap`` and ``add_minutes`` inlined.
+
+    The same arithmetic in the same order (NaN stands for None), so the states match.
+    """
+    last_seen = m.last_seen[slot]
+    if last_seen == last_seen and t <= last_seen + rules.window_seconds:
+        if t > last_seen:
+            m.last_seen[slot] = t
+        if kind in ENDS:
+            last = m.last_visit[slot]
+            if last == last and t >= last:
+                minutes = (t - last) / 60.0
+                if minutes <= rules.max_minutes:
+                    m.visit_minutes[slot] = minutes
+        return False
+    last = m.last_visit[slot]
+    if last == last and t < last:
+        return False  # an old visit arriving very late: history only, the rhythm moves on
+    minutes = m.visit_minutes[slot]
+    if minutes == minutes:
+        usual, recent = m.usual_minutes[slot], m.recent_minutes[slot]
+        if usual != usual or recent != recent:
+            m.usual_minutes[slot] = m.recent_minutes[slot] = minutes
+        else:
+            m.usual_minutes[slot] = usual + 0.1 * (minutes - usual)
+            m.recent_minutes[slot] = recent + 0.5 * (minutes - recent)
+        m.visit_minutes[slot] = math.nan
+    if last == last:
+        x = math.log(max((t - last) / DAY, MIN_GAP_DAYS))
+        n = m.gap_n[slot] + 1
+        mu, s = m.gap_mu[slot], m.gap_s[slot]
+        if n <= WARMUP:
+            mu += (x - mu) / n
+            s += (abs(x - mu) - s) / n
+        else:
+            bound = 3.0 * max(s, 0.3)
+            r = max(-bound, min(bound, x - mu))
+            mu += ALPHA * r
+            s += ALPHA * (abs(r) - s)
+        m.gap_mu[slot], m.gap_s[slot], m.gap_n[slot] = mu, s, n
+    if m.first_visit[slot] != m.first_visit[slot]:
+        m.first_visit[slot] = t
+    m.last_visit[slot] = m.last_seen[slot] = t
+    m.visits[slot] += 1
+    p = m.rp[slot]
+    m.recent[slot * RECENT + p] = t
+    m.rp[slot] = (p + 1) % RECENT
+    if m.rn[slot] < RECENT:
+        m.rn[slot] += 1
+    return True
+
+
+def visits_since_at(m: MemberStore, slot: int, since: float) -> int:
+    """``visits_since`` on the columnar store's ring."""
+    rec, base, p = m.recent, slot * RECENT, m.rp[slot]
+    n = 0
+    for k in range(m.rn[slot]):
+        if rec[base + (p - 1 - k) % RECENT] <= since:
+            break
+        n += 1
+    return n
 
 
 def visits_since(state: MemberState, since: float) -> int:

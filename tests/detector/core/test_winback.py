@@ -108,6 +108,8 @@ def test_rejoining_closes_the_winback_as_won_and_keeps_both_tenures() -> None:
     assert w.departure.tenures == [[at(0), at(50)]]
     assert w.joined_at == at(60)
     run_alerts(d, [cancel("w", 150, "schedule")], at(151))
+    w = d.get("club", "w")  # a snapshot: get again after more events
+    assert w is not None
     again = MemberState.from_dict(w.to_dict())  # through JSON form, as checkpoints store it
     assert again.departure is not None
     assert again.departure.tenures == [[at(0), at(50)], [at(60), at(150)]]

@@ -1,0 +1,297 @@
+"""Member states as columns: one slot (a small int) per member, one array per field.
+
+A million members as slotted objects cost a header, a dict entry and a tuple key each, and
+the garbage collector walks them all (DESIGN.md: ~40% of the time at 1M members). Here a
+member is a row across ``array`` columns: doubles for times (NaN for None), small ints for
+codes, an index into a table of site ids, the latest visit starts as a fixed ring of
+``RECENT`` doubles, and the rare parts (an open episode, a departure) in sparse dicts by
+slot. ``MemberState`` stays the exchange type: ``state(slot)`` builds one, ``put`` stores one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+
+from detector.core.state import Departure, MemberState, Status
+from detector.core.timers import TimerWheel
+from detector.core.visits import RECENT
+
+NAN = math.nan
+STATUSES = (Status.ACTIVE, Status.FROZEN, Status.CANCELLED)
+STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
+ACTIVE, FROZEN, CANCELLED = 0, 1, 2
+Key = tuple[str, str]
+# (episode_id, episode_start, episode_cause, severity): set while an episode is open.
+Episode = list[str | float | None]
+DOUBLES = (
+    "status_at",
+    "joined_at",
+    "first_visit",
+    "last_visit",
+    "last_seen",
+    "visit_minutes",
+    "usual_minutes",
+    "recent_minutes",
+    "anchor",
+    "deadline",
+)
+
+
+def _f(x: float) -> float | None:
+    return None if x != x else x
+
+
+def _copy(d: Departure | None) -> Departure | None:
+    """A departure of its own for each state built: the caller may keep or change it."""
+    return None if d is None else replace(d, tenures=[list(t) for t in d.tenures])
+
+
+def _d(x: float | None) -> float:
+    return NAN if x is None else float(x)
+
+
+class MemberStore:
+    """The columns of every member of one detector, and the index from id to slot."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, dict[str, int]] = {}  # tenant -> member -> slot
+        self.tenants: list[str] = []
+        self.tenant_no: dict[str, int] = {}
+        self.sites: list[str | None] = [None]
+        self.site_no: dict[str | None, int] = {None: 0}
+        self.ids: list[str | None] = []  # slot -> member id (None: a free slot)
+        self.free: list[int] = []
+        self.tenant = array("H")
+        self.site = array("H")
+        self.status = array("b")
+        self.visits = array("i")
+        self.gap_n = array("i")
+        self.gap_mu = array("d")
+        self.gap_s = array("d")
+        self.status_at = array("d")
+        self.joined_at = array("d")
+        self.first_visit = array("d")
+        self.last_visit = array("d")
+        self.last_seen = array("d")
+        self.visit_minutes = array("d")
+        self.usual_minutes = array("d")
+        self.recent_minutes = array("d")
+        self.anchor = array("d")
+        self.deadline = array("d")
+        self.recent = array("d")  # RECENT per slot, a ring
+        self.rn = array("B")  # visits held in the ring
+        self.rp = array("B")  # where the next one goes
+        self.episodes: dict[int, Episode] = {}
+        self.departures: dict[int, Departure] = {}
+        self.timers = TimerWheel(self.key)
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def key(self, slot: int) -> Key:
+        member = self.ids[slot]
+        assert member is not None
+        return (self.tenants[self.tenant[slot]], member)
+
+    def tenant_of(self, slot: int) -> str:
+        return self.tenants[self.tenant[slot]]
+
+    def site_of(self, slot: int) -> str | None:
+        return self.sites[self.site[slot]]
+
+    def site_code(self, site: str | None) -> int:
+        code = self.site_no.get(site)
+        if code is None:
+            assert site is not None
+            code = self.site_no[sys.intern(site)] = len(self.sites)
+            self.sites.append(sys.intern(site))
+        return code
+
+    def slot(self, tenant: str, member: str) -> int | None:
+        members = self.index.get(tenant)
+        return None if members is None else members.get(member)
+
+    def add(self, tenant: str, member: str) -> int:
+        """A new member with an empty state (as ``MemberState(tenant, member)``)."""
+        no = self.tenant_no.get(tenant)
+        if no is None:
+            tenant = sys.intern(tenant)
+            no = self.tenant_no[tenant] = len(self.tenants)
+            self.tenants.append(tenant)
+            self.index[tenant] = {}
+        else:
+            tenant = self.tenants[no]
+        if self.free:
+            slot = self.free.pop()
+            self.ids[slot] = member
+            self._clear(slot, no)
+        else:
+            slot = len(self.ids)
+            self.ids.append(member)
+            self.tenant.append(no)
+            self.site.append(0)
+            self.status.append(ACTIVE)
+            self.visits.append(0)
+            self.gap_n.append(0)
+            self.gap_mu.append(0.0)
+            self.gap_s.append(0.0)
+            for name in DOUBLES:
+                getattr(self, name).append(NAN)
+            self.recent.extend(_EMPTY_RING)
+            self.rn.append(0)
+            self.rp.append(0)
+            self.timers.grow(slot + 1)
+        self.index[tenant][member] = slot
+        self.count += 1
+        return slot
+
+    def _clear(self, slot: int, tenant_no: int) -> None:
+        self.tenant[slot] = tenant_no
+        self.site[slot] = 0
+        self.status[slot] = ACTIVE
+        self.visits[slot] = self.gap_n[slot] = 0
+        self.gap_mu[slot] = self.gap_s[slot] = 0.0
+        for name in DOUBLES:
+            getattr(self, name)[slot] = NAN
+        self.rn[slot] = self.rp[slot] = 0
+        self.episodes.pop(slot, None)
+        self.departures.pop(slot, None)
+
+    def remove(self, slot: int) -> None:
+        tenant, member = self.key(slot)
+        del self.index[tenant][member]
+        self.timers.cancel(slot)
+        self.ids[slot] = None
+        self.episodes.pop(slot, None)
+        self.departures.pop(slot, None)
+        self.free.append(slot)
+        self.count -= 1
+
+    def slots(self) -> Iterator[int]:
+        """Every member's slot, in slot order: the order members came, as long as none left
+        (a slot freed by ``remove`` is reused by the next new member)."""
+        for slot, member in enumerate(self.ids):
+            if member is not None:
+                yield slot
+
+    # -- the ring of recent visit starts ----------------------------------------------------
+
+    def recent_list(self, slot: int) -> list[float]:
+        """The ring, oldest first."""
+        n, p, base, rec = self.rn[slot], self.rp[slot], slot * RECENT, self.recent
+        return [rec[base + (p - n + k) % RECENT] for k in range(n)]
+
+    def set_recent(self, slot: int, times: list[float]) -> None:
+        times = times[-RECENT:]
+        base = slot * RECENT
+        self.recent[base : base + len(times)] = array("d", times)
+        self.rn[slot] = len(times)
+        self.rp[slot] = len(times) % RECENT
+
+    # -- exchange with MemberState ---------------------------------------------------------
+
+    def state(self, slot: int) -> MemberState:
+        tenant, member = self.key(slot)
+        episode = self.episodes.get(slot)
+        eid, start, cause, severity = episode if episode is not None else (None,) * 4
+        return MemberState(
+            tenant_id=tenant,
+            member_id=member,
+            site_id=self.sites[self.site[slot]],
+            status=STATUSES[self.status[slot]],
+            status_at=_f(self.status_at[slot]),
+            joined_at=_f(self.joined_at[slot]),
+            first_visit=_f(self.first_visit[slot]),
+            last_visit=_f(self.last_visit[slot]),
+            last_seen=_f(self.last_seen[slot]),
+            visits=self.visits[slot],
+            recent=array("d", self.recent_list(slot)),
+            gap_n=self.gap_n[slot],
+            gap_mu=self.gap_mu[slot],
+            gap_s=self.gap_s[slot],
+            visit_minutes=_f(self.visit_minutes[slot]),
+            usual_minutes=_f(self.usual_minutes[slot]),
+            recent_minutes=_f(self.recent_minutes[slot]),
+            anchor=_f(self.anchor[slot]),
+            deadline=_f(self.deadline[slot]),
+            episode_id=eid,  # type: ignore[arg-type]
+            episode_start=start,  # type: ignore[arg-type]
+            episode_cause=cause,  # type: ignore[arg-type]
+            severity=severity,  # type: ignore[arg-type]
+            departure=_copy(self.departures.get(slot)),
+        )
+
+    def put(self, state: MemberState) -> int:
+        """Store a state (a new member, or over the one held): its slot."""
+        slot = self.slot(state.tenant_id, state.member_id)
+        if slot is None:
+            slot = self.add(state.tenant_id, state.member_id)
+        self.write(slot, state)
+        return slot
+
+    def write(self, slot: int, s: MemberState) -> None:
+        """Write a state's fields into its slot (after a rare path worked on a copy)."""
+        self.site[slot] = self.site_code(s.site_id)
+        self.status[slot] = STATUS_CODE[s.status]
+        self.status_at[slot] = _d(s.status_at)
+        self.joined_at[slot] = _d(s.joined_at)
+        self.first_visit[slot] = _d(s.first_visit)
+        self.last_visit[slot] = _d(s.last_visit)
+        self.last_seen[slot] = _d(s.last_seen)
+        self.visits[slot] = s.visits
+        self.set_recent(slot, list(s.recent))
+        self.gap_n[slot] = s.gap_n
+        self.gap_mu[slot] = s.gap_mu
+        self.gap_s[slot] = s.gap_s
+        self.visit_minutes[slot] = _d(s.visit_minutes)
+        self.usual_minutes[slot] = _d(s.usual_minutes)
+        self.recent_minutes[slot] = _d(s.recent_minutes)
+        self.anchor[slot] = _d(s.anchor)
+        self.deadline[slot] = _d(s.deadline)
+        episode = [s.episode_id, s.episode_start, s.episode_cause, s.severity]
+        if episode == [None] * 4:
+            self.episodes.pop(slot, None)
+        else:
+            self.episodes[slot] = episode
+        if s.departure is None:
+            self.departures.pop(slot, None)
+        else:
+            self.departures[slot] = s.departure
+
+
+_EMPTY_RING = array("d", [0.0] * RECENT)
+
+
+class MembersView(Mapping[Key, MemberState]):
+    """The members as a read-only mapping of ``(tenant, member)`` to a fresh ``MemberState``."""
+
+    def __init__(self, store: MemberStore) -> None:
+        self._store = store
+
+    def __getitem__(self, key: Key) -> MemberState:
+        slot = self._store.slot(*key)
+        if slot is None:
+            raise KeyError(key)
+        return self._store.state(slot)
+
+    def __iter__(self) -> Iterator[Key]:
+        store = self._store
+        return (store.key(slot) for slot in store.slots())
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def values(self) -> Iterator[MemberState]:  # type: ignore[override]
+        store = self._store
+        return (store.state(slot) for slot in store.slots())
+
+    def items(self) -> Iterator[tuple[Key, MemberState]]:  # type: ignore[override]
+        store = self._store
+        for slot in store.slots():
+            s = store.state(slot)
+            yield (s.tenant_id, s.member_id), s
