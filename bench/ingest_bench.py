@@ -279,6 +279,19 @@ async def kafka_latency(
         await producer.stop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process used so far (Linux ``/proc``; 0 elsewhere).
+
+    Events per *server CPU second* moves far less with the machine's load than events per
+    wall second, so the script prints both.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -317,9 +330,15 @@ async def main(args: argparse.Namespace) -> None:
             await http_throughput(port, key, 5, "warm")
             await kafka_throughput(baseline, 5, "warm")
 
+            cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
             http_eps = await http_throughput(port, key, args.batches, "tp")
+            tp_cpu = cpu_seconds(proc.pid) - cpu0
+            tp_wall = time.perf_counter() - wall0
             kafka_eps = await kafka_throughput(baseline, args.batches, "tp")
+            cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
             http_lat, http_err = await http_latency(port, key, args.rate, args.seconds, "lat")
+            lat_cpu = cpu_seconds(proc.pid) - cpu0
+            lat_wall = time.perf_counter() - wall0
             kafka_lat, kafka_err = await kafka_latency(baseline, args.rate, args.seconds, "lat")
     finally:
         if proc is not None:
@@ -360,6 +379,14 @@ async def main(args: argparse.Namespace) -> None:
         f"{statistics.mean(http_lat) * 1000:.2f} ms ingest, "
         f"{statistics.mean(kafka_lat) * 1000:.2f} ms bare"
     )
+    if tp_cpu > 0:
+        print(
+            f"  server CPU: throughput {tp_cpu:.1f} s in {tp_wall:.1f} s wall "
+            f"({tp_cpu / tp_wall:.0%} of a core), {args.batches * 1000 / tp_cpu:,.0f} events "
+            f"per CPU second; latency run {lat_cpu:.1f} s in {lat_wall:.1f} s wall "
+            f"({lat_cpu / lat_wall:.0%}), {lat_cpu / max(1, len(http_lat)) * 1e6:,.0f} µs per "
+            "request"
+        )
     for error, count in ERRORS.most_common(3):
         print(f"  error x{count}: {error}")
     if args.json:  # the figures as one JSON object on the last line (bench/run_all.py)
@@ -374,6 +401,8 @@ async def main(args: argparse.Namespace) -> None:
                     "baseline_p50_ms": pct(kafka_lat, 50),
                     "baseline_p99_ms": pct(kafka_lat, 99),
                     "errors": http_err,
+                    "server_cpu_s_throughput": tp_cpu,
+                    "server_cpu_s_latency": lat_cpu,
                 }
             )
         )

@@ -19,6 +19,11 @@ concurrent requests carrying the same new id can also both produce it. The topic
 therefore hold an event twice in rare cases, and the detector deduplicates by ``event_id``
 (its alert ids are deterministic), so this costs nothing but a record. For the same reason a
 failing lookup does not refuse events: they are produced unchecked and the failure is logged.
+
+Single events of concurrent requests are admitted together when the intake has a
+:class:`~ingest.coalesce.Coalescer` (the HTTP service has one): one lookup, one produce and
+one insert per flush instead of per request, each request still answered only once its own
+event is acknowledged (see that module).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
@@ -36,7 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest import dedup
 from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
+from ingest.dedup import Key, StoreUnavailable
 from ingest.producer import BrokerUnavailable, produce
+
+if TYPE_CHECKING:
+    from ingest.coalesce import Coalescer
 from lapse.auth import Principal
 from lapse.settings import Settings
 from schemas.events import AccessEvent
@@ -61,7 +71,7 @@ MAX_SITE_SERIES = 10_000
 LOGGED_REJECTIONS = 10
 
 # Failures of the dedup table are not the client's problem (see the module docstring).
-_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError)
+_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError, StoreUnavailable)
 
 
 def utcnow() -> datetime:
@@ -97,6 +107,10 @@ def too_far_ahead(event: Event, now: datetime, skew: float, at: Loc) -> Rejectio
     ahead = (event.occurred_at - now).total_seconds()
     if ahead <= skew:
         return None
+    return _future(event, now, ahead, skew, at)
+
+
+def _future(event: Event, now: datetime, ahead: float, skew: float, at: Loc) -> Rejection:
     message = (
         f"is {ahead:.0f} s ahead of the server clock ({now.isoformat()}); at most "
         f"{skew:.0f} s are allowed: check the device's clock and time zone offset"
@@ -114,6 +128,10 @@ class Intake:
     sessions: async_sessionmaker[AsyncSession]
     producer: AIOKafkaProducer
     now: Callable[[], datetime] = utcnow
+    store: dedup.Store | None = None
+    """Where acknowledged ids are kept; ``None``: through ``sessions`` (one engine for all)."""
+    singles: Coalescer | None = None
+    """Admits requests of one valid event together with concurrent ones, when given."""
 
     def check(
         self, items: Sequence[object], principal: Principal, prefix: Loc | None = ("events",)
@@ -125,6 +143,7 @@ class Intake:
         """
         now = self.now()
         skew = self.settings.max_future_skew_seconds
+        latest = now + timedelta(seconds=skew)
         valid: list[Event] = []
         rejected: list[Rejection] = []
         for index, item in enumerate(items):
@@ -133,7 +152,10 @@ class Intake:
             if isinstance(result, Rejection):
                 refused: Rejection | None = result
             else:
-                refused = authorize(result, principal, at) or too_far_ahead(result, now, skew, at)
+                refused = authorize(result, principal, at)
+                # Compared first as datetimes: the common case costs no subtraction.
+                if refused is None and result.occurred_at > latest:
+                    refused = too_far_ahead(result, now, skew, at)
             if refused is None:
                 assert not isinstance(result, Rejection)
                 valid.append(result)
@@ -157,22 +179,56 @@ class Intake:
         if not valid:
             return admission
         tenant = principal.tenant_id
-        unique = list(dict.fromkeys(e.event_id for e in valid))
+        if self.singles is not None and len(valid) == 1:
+            duplicate = await self.singles.admit((tenant, valid[0].event_id), valid[0])
+            admission.duplicates = int(duplicate)
+        else:
+            flags = await self.writer().write([((tenant, e.event_id), e) for e in valid])
+            admission.duplicates = sum(flags)
+        _SITES.mark(principal.tenant_id, valid, self.now())
+        return admission
+
+    def writer(self) -> Writer:
+        store = self.store if self.store is not None else dedup.SessionStore(self.sessions)
+        return Writer(self.settings, store, self.producer, self.now)
+
+
+@dataclass(slots=True)
+class Writer:
+    """Look up, produce, remember: the I/O of admitting events already checked."""
+
+    settings: Settings
+    store: dedup.Store
+    producer: AIOKafkaProducer
+    now: Callable[[], datetime] = utcnow
+
+    async def write(self, events: Sequence[tuple[Key, Event]]) -> list[bool]:
+        """Produce the events not acknowledged before; per event, whether it was a duplicate.
+
+        Keys already in the store, and repeats of a key earlier in ``events``, are not
+        produced again. New keys are remembered only after the broker acknowledged all of
+        them. Raises :class:`BrokerUnavailable` (nothing remembered) when it did not.
+        """
+        unique = list(dict.fromkeys(k for k, _ in events))
         try:
-            known = await dedup.seen(self.sessions, tenant, unique)
+            known = await self.store.seen(unique)
         except _DB_ERRORS as exc:
             log.warning("dedup lookup failed (%s); producing unchecked", type(exc).__name__)
             known = set()
         fresh: list[Event] = []
+        fresh_keys: list[Key] = []
         dupes: list[Event] = []
-        taken: set[str] = set(known)
-        for event in valid:
-            if event.event_id in taken:
-                admission.duplicates += 1
+        flags: list[bool] = []
+        taken: set[Key] = known
+        for key, event in events:
+            if key in taken:
                 dupes.append(event)
+                flags.append(True)
             else:
-                taken.add(event.event_id)
+                taken.add(key)
                 fresh.append(event)
+                fresh_keys.append(key)
+                flags.append(False)
         if fresh:
             try:
                 deadline = produce_deadline(self.settings)
@@ -182,7 +238,7 @@ class Intake:
                 raise
             _count(fresh, "accepted")
             try:
-                await dedup.remember(self.sessions, tenant, [e.event_id for e in fresh], self.now())
+                await self.store.remember(fresh_keys, self.now())
             except _DB_ERRORS as exc:
                 log.warning(
                     "acknowledged %d event(s) but could not remember their ids (%s): a retry "
@@ -191,8 +247,7 @@ class Intake:
                     type(exc).__name__,
                 )
         _count(dupes, "duplicate")
-        _SITES.mark(principal.tenant_id, valid, self.now())
-        return admission
+        return flags
 
 
 def _count(items: Sequence[Event | Rejection], outcome: str) -> None:

@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.body import error, parse_json, read_body
-from ingest.deps import StateDep, get_intake, unavailable
+from ingest.deps import StateDep, intake_for, unavailable
 from ingest.producer import BrokerUnavailable
 from lapse import problems
 from lapse.auth import Principal
@@ -270,7 +270,7 @@ def kisi_router(settings: Settings) -> APIRouter:
             "source": "kisi",
         }
         principal = Principal(f"kisi:{integration.id}", tenant_id, None, frozenset())
-        intake = get_intake(state)
+        intake = intake_for(state)
         try:
             admission = await intake.admit([item], principal, prefix=None)
         except BrokerUnavailable:

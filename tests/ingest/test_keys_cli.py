@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ingest.app import create_app
+from ingest.deps import KEY_CACHE_SECONDS
 from lapse.cli import main
 from tests.api.support import serve
 from tests.ingest.conftest import access_event
@@ -45,7 +46,13 @@ async def test_create_shows_once_list_never_revoke_locks_out(
     await asyncio.to_thread(lapse, ["keys", "list", "--tenant", "someone-else"])
     assert key_id not in capsys.readouterr().out
 
-    app = create_app(settings.model_copy(update={"database_url": fresh_pg_url}))
+    # A fake monotonic clock drives the API key cache (and the rate limiter).
+    clock = [1000.0]
+    app = create_app(
+        settings.model_copy(update={"database_url": fresh_pg_url}),
+        monotonic=lambda: clock[0],
+        key_cache_seconds=KEY_CACHE_SECONDS,
+    )
     async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         auth = {"Authorization": f"Bearer {plain}"}
 
@@ -67,6 +74,11 @@ async def test_create_shows_once_list_never_revoke_locks_out(
 
         await asyncio.to_thread(lapse, ["keys", "revoke", "--tenant", tenant, key_id])
         assert f"revoked {key_id}" in capsys.readouterr().out
+        # The instance trusts the key it checked for up to KEY_CACHE_SECONDS (the documented
+        # trade-off), never longer.
+        clock[0] += KEY_CACHE_SECONDS / 2
+        assert (await post()).status_code == 202
+        clock[0] += KEY_CACHE_SECONDS / 2
         r = await post()
         assert r.status_code == 401
         assert "invalid_token" in r.headers["www-authenticate"]
