@@ -151,7 +151,8 @@ async def _e2e(args: argparse.Namespace) -> None:
                 allowed_lateness_seconds=3600.0,
             )
             await ensure_topics(s)
-            members = max(1000, args.events // 100)
+            # A simulated member makes ~41 events in 120 days: enough members for --events.
+            members = max(1000, args.events // 40)
             events, _ = simulate_club("club", T0, members=members, days=120, duplicates=0.0)
             events = events[: args.events]
             producer = make_producer(s)
@@ -166,52 +167,85 @@ async def _e2e(args: argparse.Namespace) -> None:
             await producer.stop()
             n = len(events)
             print(
-                f"e2e: {n:,} events on 4 partitions of the local broker (Tansu), "
-                f"PostgreSQL checkpoints every {s.checkpoint_max_events} events"
+                f"e2e: {n:,} events of {members:,} members on 4 partitions of the local broker "
+                f"(Tansu), PostgreSQL checkpoints every {s.checkpoint_max_events} events"
             )
 
-            consumer = AIOKafkaConsumer(
-                s.events_topic,
-                bootstrap_servers=broker.bootstrap,
-                group_id="plain",
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-            )
-            await consumer.start()
-            got, start = 0, None
-            while got < n:
-                batch = await consumer.getmany(timeout_ms=500)
-                if batch and start is None:
-                    start = time.perf_counter()
-                got += sum(len(r) for r in batch.values())
-                if batch:
-                    await consumer.commit()
-            plain = n / (time.perf_counter() - (start or time.perf_counter()))
-            await consumer.stop()
+            async def plain(group: str) -> tuple[float, float]:
+                """A plain consumer reading the whole topic: events/s, wall and per CPU s."""
+                consumer = AIOKafkaConsumer(
+                    s.events_topic,
+                    bootstrap_servers=broker.bootstrap,
+                    group_id=group,
+                    auto_offset_reset="earliest",
+                    enable_auto_commit=False,
+                )
+                await consumer.start()
+                got, start, cpu = 0, None, 0.0
+                while got < n:
+                    batch = await consumer.getmany(timeout_ms=500)
+                    if batch and start is None:
+                        start, cpu = time.perf_counter(), time.process_time()
+                    got += sum(len(r) for r in batch.values())
+                    if batch:
+                        await consumer.commit()
+                took = time.perf_counter() - (start or time.perf_counter())
+                rate = (n / took, n / (time.process_time() - cpu))
+                await consumer.stop()
+                return rate
 
+            before = await plain("plain-before")
             engine = create_engine(url)
             await upgrade(engine)
             runner = DetectorRunner(s, session_factory(engine))
             task = asyncio.create_task(runner.run())
-            start = None
+            start, cpu = None, 0.0
             while True:
                 consumed = sum((p.next_offset or 0) for p in runner.parts.values())
                 if consumed and start is None:
-                    start = time.perf_counter()
+                    start, cpu = time.perf_counter(), time.process_time()
                 if consumed >= n:
                     break
                 await asyncio.sleep(0.01)
-            lapse_rate = n / (time.perf_counter() - (start or time.perf_counter()))
+            took = time.perf_counter() - (start or time.perf_counter())
+            lapse_rate, lapse_cpu = n / took, n / (time.process_time() - cpu)
+            # Then until all of it is durable (the next checkpoint is up to
+            # checkpoint_interval_seconds away, and checkpoints are written in the background).
+            while runner._since_checkpoint and not task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            durable = n / (time.perf_counter() - (start or time.perf_counter()))
             runner.stop()
             await task
             await engine.dispose()
-            print(f"  plain aiokafka consumer (getmany + commit): {plain:>10,.0f} events/s")
+            after = await plain("plain-after")
+            base = (before[0] + after[0]) / 2
+            base_cpu = (before[1] + after[1]) / 2
+            print(
+                f"  plain aiokafka consumer (getmany + commit), before and after: "
+                f"{before[0]:,.0f} and {after[0]:,.0f} events/s "
+                f"({before[1]:,.0f} and {after[1]:,.0f} per CPU s of this process)"
+            )
             print(
                 f"  detector (parse, core, PG checkpoints):      {lapse_rate:>10,.0f} events/s"
-                f"   ratio {lapse_rate / plain:.2f}"
+                f"   ratio {lapse_rate / base:.2f} to the plain consumer's mean "
+                f"(per CPU s: {lapse_cpu:,.0f}, ratio {lapse_cpu / base_cpu:.2f})"
             )
-            print("  (timed from the first record received, so group join is excluded for both)")
-            _emit(args, {"events": n, "detector": lapse_rate, "plain": plain})
+            print(f"  read and durable in PostgreSQL:               {durable:>10,.0f} events/s")
+            print(
+                f"  (timed from the first record received, so group join is excluded for both; "
+                f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+            )
+            _emit(
+                args,
+                {
+                    "events": n,
+                    "detector": lapse_rate,
+                    "durable": durable,
+                    "plain": base,
+                    "detector_per_cpu_s": lapse_cpu,
+                    "plain_per_cpu_s": base_cpu,
+                },
+            )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -256,17 +290,51 @@ def bench_replay(args: argparse.Namespace) -> None:
         f"(parse + core, cadence policy): {wall:.0f}s wall, "
         f"{report.events / wall:,.0f} events/s, {n:,} alerts"
     )
-    start = time.perf_counter()
-    from schemas.history import read_history
+    from itertools import islice
 
+    from schemas.history import HistoryReader, read_history
+
+    # Reading alone. The whole file by the fast path replay uses; then both paths of the
+    # reader, the fast one and the reference one (every row through the pydantic models, as
+    # the reader did before the fast path: the baseline), in alternating rounds over the
+    # same first rows, best round of each, so that both see the same share of a busy machine.
+    # CPU time is given too: other processes slow the wall clock, less this process's CPU.
+    start, cpu = time.perf_counter(), time.process_time()
     parsed = sum(1 for _ in read_history(str(path), "club"))
-    read_only = time.perf_counter() - start
+    read_wall, read_cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
-        f"  baseline: reading and validating the same file only: {read_only:.0f}s ({parsed:,} rows)"
+        f"  reading and validating the whole file only (fast path): {read_wall:.1f}s wall, "
+        f"{read_cpu:.1f}s CPU, {parsed / read_wall:,.0f} rows/s; replay less reading "
+        f"(core, watermark, loop): {wall - read_wall:.0f}s"
+    )
+    sample = min(parsed, args.sample)
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(args.rounds):
+        for name in ("reference", "fast"):
+            with HistoryReader(str(path), "club", reference=name == "reference") as reader:
+                start, cpu = time.perf_counter(), time.process_time()
+                for _row in islice(reader, sample):
+                    pass
+                took = (time.perf_counter() - start, time.process_time() - cpu)
+            old = best.get(name, took)
+            best[name] = (min(old[0], took[0]), min(old[1], took[1]))
+    (fast_w, fast_c), (ref_w, ref_c) = best["fast"], best["reference"]
+    print(
+        f"  reader, first {sample:,} rows, best of {args.rounds} alternating rounds: fast path "
+        f"{sample / fast_w:,.0f} rows/s ({sample / fast_c:,.0f} per CPU s), reference "
+        f"pydantic path {sample / ref_w:,.0f} rows/s ({sample / ref_c:,.0f} per CPU s): "
+        f"{ref_w / fast_w:.1f}× faster ({ref_c / fast_c:.1f}× in CPU)"
     )
     _emit(
         args,
-        {"events": report.events, "wall_s": wall, "alerts": n, "baseline_read_s": read_only},
+        {
+            "events": report.events,
+            "wall_s": wall,
+            "alerts": n,
+            "read_s": read_wall,
+            "read_fast_rows_per_s": sample / fast_w,
+            "read_reference_rows_per_s": sample / ref_w,
+        },
     )
 
 
@@ -289,6 +357,8 @@ def main() -> None:
     r = sub.add_parser("replay")
     r.add_argument("--events", type=int, default=10_000_000)
     r.add_argument("--dir", default="bench/data")
+    r.add_argument("--sample", type=int, default=300_000, help="rows per reader round")
+    r.add_argument("--rounds", type=int, default=3)
     for sp in (c, m, e, r):
         sp.add_argument("--json", action="store_true", help="figures as JSON on the last line")
     args = p.parse_args()

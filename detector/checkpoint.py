@@ -6,9 +6,14 @@ offsets alone, so state and position can never disagree.
 
 from __future__ import annotations
 
+import copy
+from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from operator import attrgetter
+from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,11 +31,82 @@ def _dt(t: float | None) -> datetime | None:
     return datetime.fromtimestamp(t, UTC) if t is not None else None
 
 
+# -- the state row ---------------------------------------------------------------------------
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+_READERS: dict[type, tuple[tuple[str, ...], attrgetter[Any]]] = {}
+
+
+def _reader(cls: type) -> tuple[tuple[str, ...], attrgetter[Any]]:
+    """A dataclass's field names and one getter of them all, built once per class."""
+    found = _READERS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in fields(cls))
+        found = _READERS[cls] = (names, attrgetter(*names))
+    return found
+
+
+def _record(obj: Any) -> dict[str, Any]:
+    """A dataclass as a fresh dict of JSON-ready values, field by field.
+
+    What ``dataclasses.asdict`` (``MemberState.to_dict``) gives as JSON, without its deep
+    copy of every value: scalars are shared (immutable), arrays become lists, enums their
+    values, nested dataclasses and containers fresh copies. A copy all the same: the row
+    must not change when the live state does while the checkpoint is being written.
+    """
+    names, read = _reader(type(obj))
+    values = read(obj) if len(names) > 1 else (read(obj),)
+    scalars = _SCALARS
+    return {n: v if type(v) in scalars else _plain(v) for n, v in zip(names, values, strict=True)}
+
+
+def _plain(v: Any) -> Any:
+    t = type(v)
+    if t in _SCALARS:
+        return v
+    if t is array:
+        return v.tolist()
+    if t is list or t is tuple:
+        return [_plain(x) for x in v]
+    if isinstance(v, Enum):
+        return v.value
+    if is_dataclass(v) and not isinstance(v, type):
+        return _record(v)
+    if t is dict:
+        return {k: _plain(x) for k, x in v.items()}
+    return copy.deepcopy(v)
+
+
+def state_dict(state: MemberState) -> dict[str, Any]:
+    """``state.to_dict()`` as JSON, ~20× cheaper (``MemberState.from_dict`` reads it back)."""
+    return _record(state)
+
+
+def state_row(state: MemberState, partition: int) -> dict[str, Any]:
+    """The ``member_states`` row of one member as it is now (``updated_at`` is set when
+    saved): a snapshot, so later changes to the live state do not reach it."""
+    return {
+        "tenant_id": state.tenant_id,
+        "member_id": state.member_id,
+        "partition": partition,
+        "site_id": state.site_id,
+        "status": str(state.status),
+        "last_visit": _dt(state.last_visit),
+        "deadline": _dt(state.deadline),
+        "episode_id": state.episode_id,
+        "state": _record(state),
+    }
+
+
 @dataclass(slots=True)
 class Checkpoint:
-    """What one commit writes: changed members with their partition; per partition the
-    offset to resume from and the clock reading reached; new alerts."""
+    """What one commit writes: changed members (``rows``, serialised when the checkpoint
+    was taken, or live ``states`` with their partition, serialised when saved); per
+    partition the offset to resume from and the clock reading reached; new alerts."""
 
+    rows: list[dict[str, Any]] = field(default_factory=list)
     states: list[tuple[MemberState, int]] = field(default_factory=list)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
@@ -92,35 +168,24 @@ class CheckpointStore:
 
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
+        rows = cp.rows + [state_row(s, p) for s, p in cp.states]
+        for row in rows:
+            row["updated_at"] = now
         async with self.sessions() as session, session.begin():
-            if cp.states:
-                values = [
-                    {
-                        "tenant_id": s.tenant_id,
-                        "member_id": s.member_id,
-                        "partition": p,
-                        "site_id": s.site_id,
-                        "status": s.status.value,
-                        "last_visit": _dt(s.last_visit),
-                        "deadline": _dt(s.deadline),
-                        "episode_id": s.episode_id,
-                        "state": s.to_dict(),
-                        "updated_at": now,
-                    }
-                    for s, p in cp.states
-                ]
+            if rows:
                 # One statement executed for many rows (compiled once, cached), on the table
                 # rather than the ORM class: compiling a multi-row VALUES per checkpoint cost
                 # most of a checkpoint's time.
                 stmt = insert(session, MemberStateRow.__table__)
                 keep = ("tenant_id", "member_id")
-                cols = {c: stmt.excluded[c] for c in values[0] if c not in keep}
+                cols = {c: stmt.excluded[c] for c in rows[0] if c not in keep}
                 await session.execute(
-                    stmt.on_conflict_do_update(index_elements=keep, set_=cols), values
+                    stmt.on_conflict_do_update(index_elements=keep, set_=cols), rows
                 )
             # After the upsert (it waits for an erasure holding its lock): forgotten members'
             # states go, and so do their alerts; win-back alerts respect consent.
-            keys = {s.key for s, _ in cp.states} | {(a.tenant_id, a.member_id) for a in cp.alerts}
+            keys = {(r["tenant_id"], r["member_id"]) for r in rows}
+            keys |= {(a.tenant_id, a.member_id) for a in cp.alerts}
             cp.forgotten = await forgotten_among(session, keys, self.pepper)
             if cp.forgotten:
                 await session.execute(

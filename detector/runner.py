@@ -9,6 +9,14 @@ Each checkpoint writes the changed member states, the positions to resume from a
 new alerts in one database transaction; Kafka's committed offsets are informational only
 (lag dashboards). Positions are those of the oldest event still held back, so a restart
 re-reads what was not yet applied; re-applying an applied event changes nothing.
+
+A checkpoint is taken in one synchronous step (states serialised to rows, positions,
+alerts) and written by a background task while the loop goes on consuming: the database's
+time is no longer the loop's. At most one write is in flight: the next checkpoint waits for
+it, which is the backpressure when the database is slow; once a write has failed (the
+database is away) the loop reads nothing more until it lands, as before. Rebalances and
+stopping wait for the write in flight, so nothing is handed over or acknowledged before it
+is durable.
 """
 
 from __future__ import annotations
@@ -23,22 +31,32 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector import metrics
-from detector.checkpoint import Checkpoint, CheckpointStore
+from detector.checkpoint import Checkpoint, CheckpointStore, state_row
 from detector.config import policies
 from detector.core import Clock, Detector, Policy, WallClock, Watermark
 from detector.core.engine import PolicyFor
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
+from detector.decode import decode_member_event
 from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.settings import Settings
-from schemas import Alert, parse_member_event
+from schemas import Alert
 
 log = logging.getLogger(__name__)
+
+# Records one poll returns at most (and at most half of ``checkpoint_max_events``). Small enough
+# that the loop hands control back often: the checkpoint being written in the background
+# advances only between batches (one database round trip per pause).
+POLL_RECORDS = 100
+
+# What a record that is not a valid member event raises when parsed.
+_POISON = (ValidationError, ValueError, TypeError)
 
 
 @dataclass(slots=True)
@@ -48,10 +66,20 @@ class Partition:
     detector: Detector
     clock: Clock
     next_offset: int | None = None
-    dirty: bool = field(default=False)
+    # Records consumed since this partition's last checkpoint was taken.
+    unsaved: int = 0
     # Kafka timestamps (ms) of the oldest and newest record of each batch fetched since the
     # last checkpoint: a sample for the end-to-end latency histogram, never one per event.
     stamps: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Write:
+    """A checkpoint taken and not yet durable, with what to do once it is."""
+
+    checkpoint: Checkpoint
+    events: int  # records it covers (consumed since the checkpoint before)
+    stamps: list[int]
 
 
 def _kind_of_error(exc: Exception) -> str:
@@ -105,15 +133,29 @@ class DetectorRunner:
         self._clock = clock
         self.parts: dict[int, Partition] = {}
         self.pending_alerts: list[Alert] = []
-        self._since_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         self._stopping = asyncio.Event()
         # Partitions gained but not loaded yet (their records are skipped until then), and
-        # one lock so a rebalance never writes or drops state while a checkpoint is in flight.
+        # one lock so a rebalance never takes a checkpoint or drops state while the loop
+        # takes one or dead-letters a batch's poison records.
         self._to_load: set[int] = set()
         self._lock = asyncio.Lock()
+        # The checkpoint being written (at most one), how many records it covers, whether
+        # its last attempt failed, and the positions written since the last Kafka commit.
+        self._writing: asyncio.Task[None] | None = None
+        self._writing_events = 0
+        self._write_failing = False
+        self._to_commit: dict[int, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._applied = metrics.EVENTS.labels("applied")
+        self._dead_lettered = metrics.EVENTS.labels("dead_lettered")
+        self._alert_counters: dict[tuple[str, str], Counter] = {}
+        self._lag_gauges: dict[int, Gauge] = {}
+        # A checkpoint holds at most ``checkpoint_max_events`` records: it is taken once the
+        # records read since the last one are more than this, before a poll could overshoot.
+        self._poll_records = max(1, min(POLL_RECORDS, settings.checkpoint_max_events // 2))
+        self._checkpoint_at = settings.checkpoint_max_events - self._poll_records
         self.started = asyncio.Event()
 
     def _new_clock(self, restored_time: float | None) -> Clock:
@@ -137,13 +179,18 @@ class DetectorRunner:
     def members(self) -> int:
         return sum(len(p.detector) for p in self.parts.values())
 
+    @property
+    def _since_checkpoint(self) -> int:
+        """Records consumed and not yet durable: in the write in flight or taken since."""
+        return self._writing_events + sum(p.unsaved for p in self.parts.values())
+
     async def run(self) -> None:
         s = self.settings
         self._producer = make_producer(s)
         self._consumer = make_consumer(
             s,
             group_id=s.detector_group,
-            max_poll_records=s.checkpoint_max_events,
+            max_poll_records=self._poll_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
@@ -154,8 +201,13 @@ class DetectorRunner:
         try:
             while not self._stopping.is_set():
                 await self._poll_once()
-            await self.checkpoint()
+            await self.checkpoint(wait=True)
         finally:
+            writing = self._writing
+            if writing is not None and not writing.done():  # failed or cancelled: give up
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
             with contextlib.suppress(Exception):
                 await self._consumer.stop()
             await self._producer.stop()
@@ -176,71 +228,128 @@ class DetectorRunner:
             log.exception("reading win-back plans and tombstones failed; keeping the last ones")
         self._leavers_read = time.monotonic()
 
+    # -- consuming -------------------------------------------------------------------------
+
     async def _poll_once(self) -> None:
         assert self._consumer is not None
         if time.monotonic() - self._leavers_read >= self.settings.leavers_refresh_seconds:
             await self._read_leavers()
         if self._to_load:
             await self._load_gained()
+        if self._write_failing:  # the database is away: read nothing until the write lands
+            await self.checkpoint()
         batch = await self._consumer.getmany(timeout_ms=200)
+        # The partitions as they were when the batch came: records fetched before a
+        # partition was (re)loaded must never be applied to the loaded state.
+        fetched: list[tuple[Partition, list[ConsumerRecord]]] = []
         for tp, records in batch.items():
             part = self.parts.get(tp.partition)
-            if part is None:
-                # Fetched before this instance loaded the partition's state (or after it
-                # lost it): ``acquire`` seeks back to the stored position, so skip safely.
-                continue
-            if records and records[0].timestamp > 0:  # -1: a record without a timestamp
-                part.stamps += (records[0].timestamp, records[-1].timestamp)
-            for record in records:
-                await self._consume(part, record)
+            if part is not None and records:
+                fetched.append((part, records))
+        if self._write_failing:  # it failed while we were fetching: same rule
+            await self.checkpoint()
+        poison: list[tuple[ConsumerRecord, Exception]] = []
+        for part, records in fetched:
+            if self.parts.get(records[0].partition) is part:
+                self._consume(part, records, poison)
+            # else: lost or reloaded meanwhile; the new owner reads these records again
+        if poison:
+            # Before any checkpoint can record positions past them (the lock keeps a
+            # rebalance's checkpoint out too): a crash before they are in the DLQ re-reads them.
+            async with self._lock:
+                await self._dead_letter(poison)
         self._measure_lag()
         for part in self.parts.values():
-            self._collect(part.detector.advance(part.clock.now()))
+            alerts = part.detector.advance(part.clock.now())
+            if alerts:
+                self._collect(alerts)
+        if self._to_commit:
+            await self._commit_offsets()
+        unsaved = sum(p.unsaved for p in self.parts.values())
         due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_seconds
-        changed = any(p.detector.has_changes for p in self.parts.values())
-        if self._since_checkpoint >= self.settings.checkpoint_max_events or (
-            due and (self._since_checkpoint or self.pending_alerts or changed)
+        # Taken before the next poll could carry it past ``checkpoint_max_events``: with at
+        # most one more in flight, never twice that many records are read and not durable.
+        if unsaved > self._checkpoint_at or (
+            due
+            and (
+                unsaved
+                or self.pending_alerts
+                or any(p.detector.has_changes for p in self.parts.values())
+            )
         ):
             await self.checkpoint()
+        else:
+            # Let the write in flight go on: a poll served from the prefetched records
+            # returns without ever giving the event loop a turn.
+            await asyncio.sleep(0)
 
-    async def _consume(self, part: Partition, record: ConsumerRecord) -> None:
-        part.next_offset = record.offset + 1
-        part.dirty = True
-        self._since_checkpoint += 1
-        try:
-            event = parse_member_event(record.value)
-        except (ValidationError, ValueError, TypeError) as exc:
-            await self._dead_letter(record, exc)
-            return
-        metrics.EVENTS.labels("applied").inc()
-        if isinstance(part.clock, Watermark):
-            part.clock.observe(event.occurred_at.timestamp())
-        self._collect(part.detector.offer(event, (record.partition, record.offset)))
+    def _consume(
+        self,
+        part: Partition,
+        records: list[ConsumerRecord],
+        poison: list[tuple[ConsumerRecord, Exception]],
+    ) -> None:
+        """Parse and offer one partition's records; no await per record. Records that are
+        not member events are set aside in ``poison`` (dead-lettered after the batch)."""
+        p = records[0].partition
+        offer = part.detector.offer
+        clock = part.clock
+        observe = clock.observe if isinstance(clock, Watermark) else None
+        parse = decode_member_event
+        collect = self._collect
+        bad = len(poison)
+        for record in records:
+            try:
+                event = parse(record.value)
+            except _POISON as exc:
+                poison.append((record, exc))
+                continue
+            if observe is not None:
+                observe(event.occurred_at.timestamp())
+            alerts = offer(event, (p, record.offset))
+            if alerts:
+                collect(alerts)
+        n = len(records)
+        part.next_offset = records[-1].offset + 1
+        part.unsaved += n
+        self._applied.inc(n - (len(poison) - bad))
+        first, last = records[0].timestamp, records[-1].timestamp
+        if first > 0:  # -1: a record without a timestamp
+            part.stamps += (first, last)
 
-    async def _dead_letter(self, record: ConsumerRecord, exc: Exception) -> None:
+    async def _dead_letter(self, poison: list[tuple[ConsumerRecord, Exception]]) -> None:
+        """Send a batch's poison records to the DLQ, in order, and wait until all are in."""
         assert self._producer is not None
-        reason = str(exc).replace("\n", " ")[:1000]
-        headers = [
-            ("lapse-reason", reason.encode()),
-            ("lapse-source-topic", record.topic.encode()),
-            ("lapse-source-partition", str(record.partition).encode()),
-            ("lapse-source-offset", str(record.offset).encode()),
-        ]
-        await self._producer.send_and_wait(
-            self.settings.dlq_topic, record.value, key=record.key, headers=headers
-        )
-        metrics.EVENTS.labels("dead_lettered").inc()
-        metrics.DLQ.inc()
-        # The reason may quote the record (member ids): above debug, only where and what kind.
-        log.warning(
-            "poison message at partition %s offset %s sent to the DLQ: %s",
-            record.partition,
-            record.offset,
-            _kind_of_error(exc),
-        )
-        log.debug(
-            "poison message at partition %s offset %s: %s", record.partition, record.offset, reason
-        )
+        sent = []
+        for record, exc in poison:
+            reason = str(exc).replace("\n", " ")[:1000]
+            headers = [
+                ("lapse-reason", reason.encode()),
+                ("lapse-source-topic", record.topic.encode()),
+                ("lapse-source-partition", str(record.partition).encode()),
+                ("lapse-source-offset", str(record.offset).encode()),
+            ]
+            sent.append(
+                await self._producer.send(
+                    self.settings.dlq_topic, record.value, key=record.key, headers=headers
+                )
+            )
+            # The reason may quote the record (member ids): above debug, only where and what.
+            log.warning(
+                "poison message at partition %s offset %s sent to the DLQ: %s",
+                record.partition,
+                record.offset,
+                _kind_of_error(exc),
+            )
+            log.debug(
+                "poison message at partition %s offset %s: %s",
+                record.partition,
+                record.offset,
+                reason,
+            )
+        await asyncio.gather(*sent)
+        self._dead_lettered.inc(len(poison))
+        metrics.DLQ.inc(len(poison))
 
     def _measure_lag(self) -> None:
         """Lag per owned partition from the highwater the last fetch reported."""
@@ -253,13 +362,20 @@ class DetectorRunner:
                 continue
             end = self._consumer.highwater(tp)
             if end is not None:
-                lag = max(0, end - (part.next_offset or 0))
-                metrics.CONSUMER_LAG.labels(str(p)).set(lag)
+                gauge = self._lag_gauges.get(p)
+                if gauge is None:
+                    gauge = self._lag_gauges[p] = metrics.CONSUMER_LAG.labels(str(p))
+                gauge.set(max(0, end - (part.next_offset or 0)))
 
     def _collect(self, alerts: list[Alert]) -> None:
         debug = log.isEnabledFor(logging.DEBUG)
+        counters = self._alert_counters
         for alert in alerts:
-            metrics.ALERTS.labels(alert.type, alert.severity).inc()
+            key = (alert.type, alert.severity)
+            counter = counters.get(key)
+            if counter is None:
+                counter = counters[key] = metrics.ALERTS.labels(*key)
+            counter.inc()
             if debug:  # the member id only at debug level
                 log.debug(
                     "alert %s (%s) raised for member %s of %s",
@@ -273,33 +389,57 @@ class DetectorRunner:
 
     # -- checkpoints -----------------------------------------------------------------------
 
-    def _snapshot(self, partitions: Iterable[int]) -> Checkpoint:
+    def _take(self, partitions: Iterable[int]) -> _Write | None:
+        """The checkpoint of these partitions as they are now, in one synchronous step:
+        states serialised to rows, positions, alerts. None if there is nothing to write."""
         cp = Checkpoint(alerts=self.pending_alerts)
+        self.pending_alerts = []
+        events = 0
+        stamps: list[int] = []
         for p in partitions:
             part = self.parts[p]
-            cp.states.extend((s, p) for s in part.detector.take_dirty())
-            if part.next_offset is not None and part.dirty:
+            cp.rows.extend(state_row(s, p) for s in part.detector.take_dirty())
+            if part.next_offset is not None and part.unsaved:
                 held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
                 cp.offsets[p] = (min(held, part.next_offset), t if math.isfinite(t) else None)
-                part.dirty = False
-        return cp
+            events += part.unsaved
+            part.unsaved = 0
+            stamps += part.stamps
+            part.stamps = []
+        if not (cp.rows or cp.offsets or cp.alerts):
+            return None
+        return _Write(cp, events, stamps)
 
-    async def checkpoint(self, partitions: Iterable[int] | None = None) -> None:
-        """Write state, positions and alerts in one transaction; retry until it lands.
-
-        While the database is unreachable nothing more is consumed: the loop waits here.
+    async def checkpoint(
+        self, partitions: Iterable[int] | None = None, *, wait: bool = False
+    ) -> None:
+        """Take a checkpoint now and write it in the background; with ``wait``, until it
+        is durable. It first waits for the write in flight, retried until it lands: while
+        the database is unreachable nothing more is consumed, the loop waits here.
         """
         async with self._lock:
-            await self._checkpoint(partitions)
+            await self._settle()
+            if partitions is None:
+                self._last_checkpoint = time.monotonic()
+            write = self._take(self.parts if partitions is None else partitions)
+            if write is not None:
+                self._writing_events = write.events
+                self._writing = asyncio.create_task(self._write(write))
+            if wait:
+                await self._settle()
 
-    async def _checkpoint(self, partitions: Iterable[int] | None) -> None:
-        chosen = list(self.parts if partitions is None else partitions)
-        stamps: list[int] = []
-        for p in chosen:
-            stamps += self.parts[p].stamps
-            self.parts[p].stamps = []
-        cp = self._snapshot(chosen)
+    async def _settle(self) -> None:
+        """Wait until the write in flight is durable (shielded: a waiter cancelled must
+        never cancel a write the loop goes on without)."""
+        writing = self._writing
+        if writing is not None:
+            await asyncio.shield(writing)
+            self._writing = None
+
+    async def _write(self, write: _Write) -> None:
+        """Write one checkpoint; retry until it lands."""
+        cp = write.checkpoint
         delay = 0.2
         while True:
             started = time.perf_counter()
@@ -307,29 +447,36 @@ class DetectorRunner:
                 await self.store.save(cp)
                 break
             except Exception:
+                self._write_failing = True
                 metrics.CHECKPOINT_FAILURES.inc()
                 log.exception("checkpoint failed; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        self._write_failing = False
+        self._writing_events = 0
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
         durable = time.time() * 1000.0
-        for stamp in stamps:
+        for stamp in write.stamps:
             metrics.END_TO_END_SECONDS.observe(max(0.0, (durable - stamp) / 1000.0))
         for key in cp.forgotten:  # erased while held here: never write them again
             self._forgotten.add(member_hash(*key, self.store.pepper))
             for part in self.parts.values():
                 part.detector.drop([key])
-        self.pending_alerts = []
-        self._since_checkpoint = 0
-        self._last_checkpoint = time.monotonic()
         metrics.MEMBERS.set(self.members)
         metrics.TIMERS.set(sum(len(p.detector.timers) for p in self.parts.values()))
-        if self._consumer is not None and cp.offsets:
-            topic = self.settings.events_topic
-            with contextlib.suppress(Exception):  # informational only
-                await self._consumer.commit(
-                    {TopicPartition(topic, p): off for p, (off, _) in cp.offsets.items()}
-                )
+        self._to_commit.update((p, off) for p, (off, _) in cp.offsets.items())
+
+    async def _commit_offsets(self) -> None:
+        """Commit the positions written to Kafka too: informational only (lag dashboards),
+        from the loop rather than the write, which a commit stuck in a rebalance must not
+        hold up."""
+        assert self._consumer is not None
+        topic = self.settings.events_topic
+        offsets, self._to_commit = self._to_commit, {}
+        assigned = self._consumer.assignment()
+        owned = {TopicPartition(topic, p): off for p, off in offsets.items()}
+        with contextlib.suppress(Exception):
+            await self._consumer.commit({tp: off for tp, off in owned.items() if tp in assigned})
 
     # -- rebalances ------------------------------------------------------------------------
 
@@ -341,9 +488,16 @@ class DetectorRunner:
             owned = [p for p in lost if p in self.parts]
             if not owned:
                 return
-            await self._checkpoint(owned)
+            await self._settle()
+            write = self._take(owned)
+            if write is not None:
+                self._writing_events = write.events
+                self._writing = asyncio.create_task(self._write(write))
+                await self._settle()
             for p in owned:
                 del self.parts[p]
+                self._to_commit.pop(p, None)
+                self._lag_gauges.pop(p, None)
                 with contextlib.suppress(KeyError):  # no series if never measured
                     metrics.CONSUMER_LAG.remove(str(p))
         metrics.PARTITIONS.set(len(self.parts))
@@ -360,6 +514,8 @@ class DetectorRunner:
     async def _load_gained(self) -> None:
         """Load the state of gained partitions, retrying like checkpoints do; then seek."""
         assert self._consumer is not None
+        async with self._lock:  # what this instance wrote last is durable before it reads
+            await self._settle()
         delay = 0.2
         while self._to_load and not self._stopping.is_set():
             wanted = sorted(self._to_load)
