@@ -5,7 +5,9 @@
 What it starts: the embedded local broker (Tansu, memory only), a scratch PostgreSQL database
 on ``LAPSE_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432``, created, migrated
 and dropped by the script) and the ingest app on **one uvicorn worker in a child process**
-(so the load generator does not share its CPU), with the production defaults except
+(so the load generator does not share its CPU), served the way ``lapse ingest`` serves it
+(``lapse.runtime.http_server`` under ``asyncio.run``: uvicorn's HTTP implementation is
+whatever ``http="auto"`` finds installed), with the production defaults except
 ``LAPSE_KAFKA_IDEMPOTENCE=off`` (the local broker rejects it) and a rate limit raised out of
 the way. The load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
 (httpx would cost more CPU than the server on this machine).
@@ -117,18 +119,19 @@ class Conn:
 
 
 def serve(port: int) -> None:
-    """Child process: run the ingest app on one uvicorn worker."""
-    import uvicorn
-
+    """Child process: the ingest app served as ``lapse ingest`` serves it (one uvicorn worker
+    from ``lapse.runtime.http_server`` under ``asyncio.run``), stopped by SIGINT."""
     from ingest.app import create_app
+    from lapse.runtime import http_server
 
-    uvicorn.run(
-        create_app(Settings()),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    async def run() -> None:
+        server = http_server(create_app(Settings()), "127.0.0.1", port)
+        asyncio.get_running_loop().add_signal_handler(
+            signal.SIGINT, lambda: setattr(server, "should_exit", True)
+        )
+        await server.serve()
+
+    asyncio.run(run())
 
 
 def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
@@ -279,6 +282,13 @@ async def kafka_latency(
         await producer.stop()
 
 
+def _http_impl() -> str:
+    """What uvicorn's ``http="auto"`` picks in this environment."""
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process used so far (Linux ``/proc``; 0 elsewhere).
 
@@ -354,7 +364,7 @@ async def main(args: argparse.Namespace) -> None:
         f"Python {sys.version.split()[0]})"
     )
     print(
-        "server: ingest app, one uvicorn worker (h11) in a child process; PostgreSQL "
+        f"server: ingest app, one uvicorn worker ({_http_impl()}) in a child process; PostgreSQL "
         "(dedup + key lookup); local Tansu broker, acks=all, idempotence off"
     )
     print(f"{'measure':<44}{'ingest':>14}{'bare aiokafka':>16}{'ratio':>8}")

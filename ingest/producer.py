@@ -64,9 +64,10 @@ async def produce(
             by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
             for event in events:
                 key = event.key.encode()
-                by_partition.setdefault(partition_for(key, partitions), []).append(
-                    (key, event.model_dump_json().encode())
-                )
+                # The serializer straight: the bytes ``model_dump_json().encode()`` gives, at
+                # about half its cost (no keyword handling, no str round trip).
+                value = event.__pydantic_serializer__.to_json(event)
+                by_partition.setdefault(partition_for(key, partitions), []).append((key, value))
             for partition, records in by_partition.items():
                 batch = producer.create_batch()
                 for key, value in records:
