@@ -19,6 +19,7 @@ import heapq
 import itertools
 import math
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -26,7 +27,14 @@ from detector.core.policy import DAY, Policy, Warnings
 from detector.core.state import Departure, MemberState, Status
 from detector.core.store import ACTIVE, CANCELLED, MemberStore, MembersView
 from detector.core.timers import TimerWheel
-from detector.core.visits import VISIT_KINDS, VisitRules, observe_at, visits_since, visits_since_at
+from detector.core.visits import (
+    ENDS,
+    VISIT_KINDS,
+    VisitRules,
+    observe_at,
+    visits_since,
+    visits_since_at,
+)
 from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
@@ -35,6 +43,8 @@ Key = tuple[str, str]
 Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
+# A held-back event: (time, rank of its kind, event id, arrival number, event, source).
+Held = tuple[float, int, str, int, Event, Source | None]
 PolicyFor = Callable[[str], Policy]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
@@ -112,14 +122,27 @@ class Detector:
         is_forgotten: IsForgotten | None = None,
     ) -> None:
         self.policy_for: PolicyFor = policy if callable(policy) else _constant(policy)
+        # One policy for all (replay, benchmarks): no call per event to find it.
+        self._policy: Policy | None = None if callable(policy) else policy
+        # The slot fast paths of the policy met last (None: it has none, use MemberState).
+        self._fast_of: Policy | None = None
+        self._deadline_at: Callable[[MemberStore, int], float | None] | None = None
+        self._escalation_at: Callable[[MemberStore, int], float | None] | None = None
+        self._usual_gap_at: Callable[[MemberStore, int], float] | None = None
         self.winback_for: PlanFor = winback or no_plan
         self.is_forgotten: IsForgotten = is_forgotten or _never
         self.visit_rules = visits or VisitRules()
+        self._window = self.visit_rules.window_seconds
+        self._max_minutes = self.visit_rules.max_minutes
         self.store = MemberStore()
         self.members: Mapping[Key, MemberState] = MembersView(self.store)
         self.timers: TimerWheel = self.store.timers
         self.time = time  # the clock reading up to which events and timers were applied
-        self._pending: list[tuple[float, int, str, int, Event, Source | None]] = []
+        # Held-back events in application order (time, rank, event id, arrival): those that
+        # arrive in that order queue in ``_queue`` (a deque: no heap step for most events),
+        # the others in the heap ``_pending``; ``advance`` merges the two.
+        self._pending: list[Held] = []
+        self._queue: deque[Held] = deque()
         self._seq = itertools.count()
         self._dirty: set[int] = set()
 
@@ -143,11 +166,12 @@ class Detector:
         if lost:
             self._pending = [p for p in self._pending if p[5] is None or p[5][0] not in lost]
             heapq.heapify(self._pending)
+            self._queue = deque(p for p in self._queue if p[5] is None or p[5][0] not in lost)
 
     def pending_sources(self) -> dict[int, int]:
         """Per source partition, the lowest offset still held back (where to resume from)."""
         low: dict[int, int] = {}
-        for *_, src in self._pending:
+        for *_, src in itertools.chain(self._pending, self._queue):
             if src is not None and (src[0] not in low or src[1] < low[src[0]]):
                 low[src[0]] = src[1]
         return low
@@ -178,23 +202,30 @@ class Detector:
         if t <= self.time:
             return self._apply(event, t)
         entry = (t, RANK[event.kind], event.event_id, next(self._seq), event, source)
-        heapq.heappush(self._pending, entry)
+        queue = self._queue
+        if not queue or entry > queue[-1]:
+            queue.append(entry)
+        else:
+            heapq.heappush(self._pending, entry)
         return []
 
     def _apply(self, event: Event, t: float) -> list[Alert]:
         store = self.store
-        members = store.index.get(event.tenant_id)
+        tenant = event.tenant_id
+        members = store.index.get(tenant)
         slot = None if members is None else members.get(event.member_id)
         if slot is None:
-            if self.is_forgotten(event.tenant_id, event.member_id):
+            if self.is_forgotten(tenant, event.member_id):
                 return []
-            slot = store.add(event.tenant_id, event.member_id)
-        policy = self.policy_for(store.tenants[store.tenant[slot]])
+            slot = store.add(tenant, event.member_id)
+        policy = self._policy or self.policy_for(tenant)
         self._dirty.add(slot)
-        if not isinstance(event, AccessEvent):
+        # type() first: isinstance on a pydantic model class is several times slower.
+        cls = type(event)
+        if cls is not AccessEvent and not isinstance(event, AccessEvent):
             state = store.state(slot)
             alerts = self._membership(state, policy, event, t)
-            store.write(slot, state)
+            store.write_lifecycle(slot, state)
             self._reschedule(slot, policy)
             return alerts
         kind = event.kind
@@ -208,12 +239,25 @@ class Detector:
             alerts = self._warn(state, policy, "entry_denied", t, {})
             if not alerts:
                 return alerts
-            store.write(slot, state)
+            store.write_lifecycle(slot, state)
             self._reschedule(slot, policy)
             return alerts
+        last_seen = store.last_seen[slot]
+        if last_seen == last_seen and t <= last_seen + self._window:
+            # Another scan of the same visit (``observe_at``'s first case, inlined: the
+            # commonest event of all): the deadline stays.
+            if t > last_seen:
+                store.last_seen[slot] = t
+            if kind in ENDS:
+                last = store.last_visit[slot]
+                if last == last and t >= last:
+                    minutes = (t - last) / 60.0
+                    if minutes <= self._max_minutes:
+                        store.visit_minutes[slot] = minutes
+            return []
         if not observe_at(store, slot, kind, t, self.visit_rules):
-            return []  # another scan of the same visit: the deadline stays
-        site = event.site_id
+            return []  # an old visit arriving very late: history only
+        site = event.site_id  # type: ignore[union-attr]  # an AccessEvent (type() above)
         if store.sites[store.site[slot]] != site:
             store.site[slot] = store.site_code(site)
         alerts = []
@@ -221,7 +265,7 @@ class Detector:
             if slot in store.episodes:
                 state = store.state(slot)
                 alerts = self._after_visit(state, policy, t)
-                store.write(slot, state)
+                store.write_lifecycle(slot, state)
             else:
                 anchor = store.anchor[slot]
                 if anchor != anchor or t > anchor:
@@ -230,7 +274,7 @@ class Detector:
                 if warn is not None and self._warning_due(slot, policy, warn, t):
                     state = store.state(slot)
                     alerts = self._early_warnings(state, policy, t)
-                    store.write(slot, state)
+                    store.write_lifecycle(slot, state)
         self._reschedule(slot, policy)
         return alerts
 
@@ -244,12 +288,21 @@ class Detector:
             state.anchor = t
         return alerts or self._early_warnings(state, policy, t)
 
+    def _fast(self, policy: Policy) -> None:
+        """Remember the slot fast paths of this policy (see ``FastPolicy``), if it has them."""
+        self._fast_of = policy
+        self._deadline_at = getattr(policy, "deadline_at", None)
+        self._escalation_at = getattr(policy, "escalation_at", None)
+        self._usual_gap_at = getattr(policy, "usual_gap_at", None)
+
     def _warning_due(self, slot: int, policy: Policy, warn: Warnings, t: float) -> bool:
         """Whether ``_early_warnings`` would raise one for this slot (no episode open)."""
         m = self.store
         n = m.gap_n[slot]
         if n >= warn.min_history_gaps:
-            usual_at = getattr(policy, "usual_gap_at", None)
+            if policy is not self._fast_of:
+                self._fast(policy)
+            usual_at = self._usual_gap_at
             gap = (
                 usual_at(m, slot) if usual_at is not None else policy.usual_gap_days(m.state(slot))
             )
@@ -385,15 +438,29 @@ class Detector:
     def advance(self, now: float) -> list[Alert]:
         """Move the clock to ``now``: apply held-back events and fire timers, in time order."""
         alerts: list[Alert] = []
-        pending, timers = self._pending, self.timers
-        while pending and pending[0][0] <= now:
-            t, _, _, _, event, _ = heapq.heappop(pending)
-            # Timers strictly before the event fire first: a visit exactly at a deadline
-            # arrives in time.
-            if timers.earliest() < t:
-                alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
-            alerts.extend(self._apply(event, t))
-        if timers.earliest() <= now:
+        pending, queue, timers = self._pending, self._queue, self.timers
+        if (queue and queue[0][0] <= now) or (pending and pending[0][0] <= now):
+            apply = self._apply
+            while True:
+                # The next held-back event in order: the queue's head or the heap's top.
+                if queue and queue[0][0] <= now:
+                    if pending and pending[0] < queue[0]:
+                        held = heapq.heappop(pending)
+                    else:
+                        held = queue.popleft()
+                elif pending and pending[0][0] <= now:
+                    held = heapq.heappop(pending)
+                else:
+                    break
+                t, event = held[0], held[4]
+                # Timers strictly before the event fire first: a visit exactly at a
+                # deadline arrives in time.
+                if timers.next_at < t:
+                    alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
+                got = apply(event, t)
+                if got:
+                    alerts.extend(got)
+        if timers.next_at <= now:
             alerts.extend(self._fire_until(now))
         if now > self.time:
             self.time = now
@@ -414,7 +481,7 @@ class Detector:
             state = store.state(slot)
             alerts = self._win_back(state, due)
             if alerts:
-                store.write(slot, state)
+                store.write_lifecycle(slot, state)
                 self._dirty.add(slot)
             return alerts
         if status != ACTIVE or store.anchor[slot] != store.anchor[slot]:
@@ -434,15 +501,18 @@ class Detector:
             alert = self._alert(state, policy, "escalated", due, reasons)
         else:
             return []
-        store.write(slot, state)
+        store.write_lifecycle(slot, state)
         self._dirty.add(slot)
         self._reschedule(slot, policy)
         return [alert]
 
     def _reschedule(self, slot: int, policy: Policy | None = None) -> None:
         m = self.store
-        policy = policy or self.policy_for(m.tenants[m.tenant[slot]])
-        deadline_at = getattr(policy, "deadline_at", None)
+        if policy is None:
+            policy = self._policy or self.policy_for(m.tenants[m.tenant[slot]])
+        if policy is not self._fast_of:
+            self._fast(policy)
+        deadline_at = self._deadline_at
         state = None
         if deadline_at is not None:
             deadline = deadline_at(m, slot)
@@ -464,7 +534,7 @@ class Detector:
         if episode is None or episode[1] is None or episode[3] == "low":
             due = deadline
         elif episode[3] == "medium":
-            escalation_at = getattr(policy, "escalation_at", None)
+            escalation_at = self._escalation_at
             if escalation_at is not None:
                 due = escalation_at(m, slot)
             else:

@@ -10,8 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from detector.core.cadence import spread_of as _spread_of
-from detector.core.cadence import usual_gap, usual_gap_of
+from detector.core.cadence import WARMUP, usual_gap, usual_gap_of
 from detector.core.state import MemberState
 
 if TYPE_CHECKING:
@@ -145,8 +144,14 @@ class CadencePolicy:
 
     def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
         """The allowed absence in days from the figures it reads (NaN: not known)."""
-        usual = usual_gap_of(n, mu, self.cohort_gap_days)
-        s = max(_spread_of(n, s, self.cohort_spread), self.min_spread)
+        # usual_gap_of and spread_of inlined (the hot path): the same arithmetic.
+        if n == 0:
+            usual, s = self.cohort_gap_days, self.cohort_spread
+        else:
+            w = n / (n + WARMUP) if n < 2 * WARMUP else 1.0
+            usual = math.exp(w * mu + (1 - w) * math.log(self.cohort_gap_days))
+            s = self.cohort_spread if n < 2 else w * s + (1 - w) * self.cohort_spread
+        s = max(s, self.min_spread)
         days = min(max(usual * math.exp(self.z * s), self.floor_days), self.cap_days)
         # Only a known joining day makes a member new: a history export that starts
         # mid-membership says nothing about tenure.
@@ -173,7 +178,10 @@ class CadencePolicy:
 
     def deadline_at(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
-        return None if a != a else a + self.threshold_at(m, slot) * DAY
+        if a != a:
+            return None
+        n, mu, s, joined = m.gap_n[slot], m.gap_mu[slot], m.gap_s[slot], m.joined_at[slot]
+        return a + self.threshold_of(n, mu, s, joined, a) * DAY
 
     def escalation_at(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]

@@ -57,6 +57,41 @@ def _d(x: float | None) -> float:
 class MemberStore:
     """The columns of every member of one detector, and the index from id to slot."""
 
+    __slots__ = (
+        "anchor",
+        "count",
+        "deadline",
+        "departures",
+        "episodes",
+        "exact",
+        "first_visit",
+        "free",
+        "gap_mu",
+        "gap_n",
+        "gap_s",
+        "ids",
+        "index",
+        "joined_at",
+        "last_seen",
+        "last_visit",
+        "recent",
+        "recent_minutes",
+        "rn",
+        "rp",
+        "site",
+        "site_no",
+        "sites",
+        "status",
+        "status_at",
+        "tenant",
+        "tenant_no",
+        "tenants",
+        "timers",
+        "usual_minutes",
+        "visit_minutes",
+        "visits",
+    )
+
     def __init__(self) -> None:
         self.index: dict[str, dict[str, int]] = {}  # tenant -> member -> slot
         self.tenants: list[str] = []
@@ -82,7 +117,11 @@ class MemberStore:
         self.recent_minutes = array("d")
         self.anchor = array("d")
         self.deadline = array("d")
-        self.recent = array("d")  # RECENT per slot, a ring
+        # RECENT per slot, a ring of whole POSIX seconds (4 bytes each, not 8: access
+        # systems stamp scans to the second). A member with a visit start that is not a whole
+        # second in 0..2**32 keeps its exact times in ``exact`` instead, oldest first.
+        self.recent = array("I")
+        self.exact: dict[int, array[float]] = {}
         self.rn = array("B")  # visits held in the ring
         self.rp = array("B")  # where the next one goes
         self.episodes: dict[int, Episode] = {}
@@ -159,6 +198,7 @@ class MemberStore:
         for name in DOUBLES:
             getattr(self, name)[slot] = NAN
         self.rn[slot] = self.rp[slot] = 0
+        self.exact.pop(slot, None)
         self.episodes.pop(slot, None)
         self.departures.pop(slot, None)
 
@@ -167,6 +207,7 @@ class MemberStore:
         del self.index[tenant][member]
         self.timers.cancel(slot)
         self.ids[slot] = None
+        self.exact.pop(slot, None)
         self.episodes.pop(slot, None)
         self.departures.pop(slot, None)
         self.free.append(slot)
@@ -182,16 +223,41 @@ class MemberStore:
     # -- the ring of recent visit starts ----------------------------------------------------
 
     def recent_list(self, slot: int) -> list[float]:
-        """The ring, oldest first."""
+        """The latest visit starts, oldest first."""
+        exact = self.exact.get(slot)
+        if exact is not None:
+            return list(exact)
         n, p, base, rec = self.rn[slot], self.rp[slot], slot * RECENT, self.recent
-        return [rec[base + (p - n + k) % RECENT] for k in range(n)]
+        return [float(rec[base + (p - n + k) % RECENT]) for k in range(n)]
 
     def set_recent(self, slot: int, times: list[float]) -> None:
-        times = times[-RECENT:]
-        base = slot * RECENT
-        self.recent[base : base + len(times)] = array("d", times)
-        self.rn[slot] = len(times)
-        self.rp[slot] = len(times) % RECENT
+        times = [float(t) for t in times[-RECENT:]]
+        if all(0.0 <= t < RING_END and t.is_integer() for t in times):
+            self.exact.pop(slot, None)
+            base = slot * RECENT
+            self.recent[base : base + len(times)] = array("I", map(int, times))
+            self.rn[slot] = len(times)
+            self.rp[slot] = len(times) % RECENT
+        else:
+            self.exact[slot] = array("d", times)
+            self.rn[slot] = self.rp[slot] = 0
+
+    def add_recent(self, slot: int, t: float) -> None:
+        """Append a visit start (the oldest goes beyond ``RECENT``)."""
+        exact = self.exact.get(slot)
+        if exact is None:
+            if 0.0 <= t < RING_END and t.is_integer():
+                p = self.rp[slot]
+                self.recent[slot * RECENT + p] = int(t)
+                self.rp[slot] = (p + 1) % RECENT
+                if self.rn[slot] < RECENT:
+                    self.rn[slot] += 1
+                return
+            exact = self.exact[slot] = array("d", self.recent_list(slot))
+            self.rn[slot] = self.rp[slot] = 0
+        exact.append(t)
+        if len(exact) > RECENT:
+            del exact[0]
 
     # -- exchange with MemberState ---------------------------------------------------------
 
@@ -234,6 +300,24 @@ class MemberStore:
         self.write(slot, state)
         return slot
 
+    def write_lifecycle(self, slot: int, s: MemberState) -> None:
+        """Write back what the detector's rare paths change: status, join, anchor, episode
+        and departure (alerts, membership events, timers firing never touch the visit
+        figures, so those columns are left as they are)."""
+        self.status[slot] = STATUS_CODE[s.status]
+        self.status_at[slot] = _d(s.status_at)
+        self.joined_at[slot] = _d(s.joined_at)
+        self.anchor[slot] = _d(s.anchor)
+        episode = [s.episode_id, s.episode_start, s.episode_cause, s.severity]
+        if episode == [None] * 4:
+            self.episodes.pop(slot, None)
+        else:
+            self.episodes[slot] = episode
+        if s.departure is None:
+            self.departures.pop(slot, None)
+        else:
+            self.departures[slot] = s.departure
+
     def write(self, slot: int, s: MemberState) -> None:
         """Write a state's fields into its slot (after a rare path worked on a copy)."""
         self.site[slot] = self.site_code(s.site_id)
@@ -264,7 +348,8 @@ class MemberStore:
             self.departures[slot] = s.departure
 
 
-_EMPTY_RING = array("d", [0.0] * RECENT)
+_EMPTY_RING = array("I", [0] * RECENT)
+RING_END = float(2**32)  # times the ring holds: whole seconds in [0, 2**32)
 
 
 class MembersView(Mapping[Key, MemberState]):

@@ -42,7 +42,17 @@ class TimerWheel:
     dropped when their day is reached, or all at once when they outnumber the live ones.
     """
 
-    __slots__ = ("_buckets", "_cur_day", "_days", "_heap", "_key", "_live", "_stored", "due")
+    __slots__ = (
+        "_buckets",
+        "_cur_day",
+        "_days",
+        "_heap",
+        "_key",
+        "_live",
+        "_stored",
+        "due",
+        "next_at",
+    )
 
     def __init__(self, key: TieKey) -> None:
         self.due = array("d")  # the current deadline of each slot; NaN for none
@@ -53,6 +63,9 @@ class TimerWheel:
         self._cur_day = -math.inf  # buckets up to this day are in the heap
         self._live = 0
         self._stored = 0  # entries in buckets and heap, stale included
+        # A lower bound of the next deadline (``earliest()``), read directly by the detector
+        # on every event: lowered by ``schedule``, made exact again by ``pop_due``.
+        self.next_at = math.inf
 
     def __len__(self) -> int:
         return self._live
@@ -73,10 +86,14 @@ class TimerWheel:
             day = _day(deadline)
         if old != old:  # NaN: no timer
             self._live += 1
-        elif day > self._cur_day and _day(old) == day:
+        elif day > self._cur_day and old // DAY == day:
             due[slot] = deadline  # its day's bucket holds the slot already
+            if deadline < self.next_at:
+                self.next_at = deadline
             return
         due[slot] = deadline
+        if deadline < self.next_at:
+            self.next_at = deadline
         if day <= self._cur_day:
             tenant, member = self._key(slot)
             heapq.heappush(self._heap, (deadline, tenant, member, slot))
@@ -102,8 +119,11 @@ class TimerWheel:
 
     def earliest(self) -> float:
         """A lower bound of the next deadline (infinity when none): a cheap "anything due?"."""
+        return self.next_at
+
+    def _lower_bound(self) -> float:
         if self._heap:
-            return self._heap[0][0]
+            return self._heap[0][0]  # before any bucket's day (see _reach)
         if self._days:
             return self._days[0] * DAY
         return math.inf
@@ -121,6 +141,7 @@ class TimerWheel:
                 due[slot] = NAN
                 self._live -= 1
                 out.append((slot, deadline))
+        self.next_at = self._lower_bound()
         return out
 
     def _reach(self, day: float) -> None:
@@ -156,6 +177,7 @@ class TimerWheel:
         self._days = list(buckets)
         heapq.heapify(self._days)
         self._stored = self._live = len(heap) + sum(map(len, buckets.values()))
+        self.next_at = self._lower_bound()
 
 
 class TimerQueue(Generic[K]):

@@ -102,16 +102,20 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
         m.first_visit[slot] = t
     m.last_visit[slot] = m.last_seen[slot] = t
     m.visits[slot] += 1
-    p = m.rp[slot]
-    m.recent[slot * RECENT + p] = t
-    m.rp[slot] = (p + 1) % RECENT
-    if m.rn[slot] < RECENT:
-        m.rn[slot] += 1
+    m.add_recent(slot, t)
     return True
 
 
 def visits_since_at(m: MemberStore, slot: int, since: float) -> int:
     """``visits_since`` on the columnar store's ring."""
+    exact = m.exact.get(slot)
+    if exact is not None:
+        n = 0
+        for t in reversed(exact):
+            if t <= since:
+                break
+            n += 1
+        return n
     rec, base, p = m.recent, slot * RECENT, m.rp[slot]
     n = 0
     for k in range(m.rn[slot]):

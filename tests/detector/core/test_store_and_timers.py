@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from detector.core.state import Departure, MemberState, Status
 from detector.core.store import MemberStore, MembersView
 from detector.core.timers import DAY, TimerQueue, TimerWheel
-from detector.core.visits import RECENT
+from detector.core.visits import (
+    RECENT,
+    VisitRules,
+    observe,
+    observe_at,
+    visits_since,
+    visits_since_at,
+)
 
 KEYS = [("a", "m1"), ("a", "m2"), ("b", "m1"), ("a", "m0"), ("c", "z"), ("b", "a")]
 # Few distinct times, so that ties, same-day moves and day crossings are all common.
@@ -93,6 +100,8 @@ def test_a_deadline_in_a_day_already_reached_still_fires_in_order() -> None:
     assert w.pop_due(5 * DAY) == [(1, 4.5 * DAY), (0, 5 * DAY), (2, 5 * DAY)]
 
 
+# Whole seconds (the compact ring) and fractions (kept exactly on the side).
+WHOLE = st.integers(1_700_000_000, 1_800_000_000).map(float)
 optional_time = st.none() | st.floats(1.7e9, 1.8e9)
 departures = st.none() | st.builds(
     Departure,
@@ -114,7 +123,7 @@ states = st.builds(
     last_visit=optional_time,
     last_seen=optional_time,
     visits=st.integers(0, 10_000),
-    recent=st.lists(st.floats(1.7e9, 1.8e9), max_size=RECENT).map(
+    recent=st.lists(WHOLE | st.floats(1.7e9, 1.8e9), max_size=RECENT).map(
         lambda ts: __import__("array").array("d", ts)
     ),
     gap_n=st.integers(0, 500),
@@ -170,3 +179,30 @@ def test_a_built_state_is_a_copy_the_store_does_not_share() -> None:
     again = store.state(slot)
     assert again.departure is not None and again.departure.tenures == [[0.0, 1.0]]
     assert list(again.recent) == []
+
+
+SCANS = st.lists(
+    st.tuples(
+        st.sampled_from(["gate_entry", "gate_exit", "locker_close"]),
+        st.integers(0, 40 * 86_400),  # seconds after the start
+        st.sampled_from([0.0, 0.0, 0.0, 0.25]),  # now and then a time that is no whole second
+    ),
+    max_size=40,
+)
+
+
+@given(SCANS, st.sampled_from([None, 2**32 + 5.0]))
+@settings(max_examples=300, deadline=None)
+def test_visits_on_the_columns_are_visits_on_a_state(scans, far) -> None:
+    rules = VisitRules()
+    state, store = MemberState("club", "m"), MemberStore()
+    slot = store.add("club", "m")
+    start = 1_767_600_000.0
+    times = [start + s + frac for _, s, frac in scans]
+    if far is not None and times:
+        times[-1] = far  # past the ring's range
+    for (kind, _, _), t in zip(scans, times, strict=True):
+        assert observe_at(store, slot, kind, t, rules) == observe(state, kind, t, rules)
+        for since in (t - 28 * DAY, t - 3 * DAY, t):
+            assert visits_since_at(store, slot, since) == visits_since(state, since)
+    assert store.state(slot).to_dict() == state.to_dict()
