@@ -78,6 +78,12 @@ def events(n: int, tag: str) -> list[dict[str, object]]:
 # --- a minimal HTTP/1.1 client ---------------------------------------------------------------
 
 
+# uvicorn closes a keep-alive connection idle for 5 s (timeout_keep_alive); a connection idle
+# longer than this is reopened before use, as an HTTP client's pool would, instead of writing
+# into a socket the server is closing (a broken pipe counted as an ingest error).
+IDLE_REOPEN_SECONDS = 4.0
+
+
 class Conn:
     """One keep-alive connection; one request at a time."""
 
@@ -89,8 +95,12 @@ class Conn:
         )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.used > IDLE_REOPEN_SECONDS:
+            self.close()
+            self.writer = None
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
@@ -108,6 +118,7 @@ class Conn:
             if name.lower() == b"content-length":
                 length = int(value)
         payload = await self.reader.readexactly(length)
+        self.used = time.monotonic()
         return int(status_line.split()[1]), payload
 
     def close(self) -> None:
@@ -131,18 +142,29 @@ def serve(port: int) -> None:
         )
         await server.serve()
 
-    asyncio.run(run())
+    # LAPSE_BENCH_PROFILE=path: cProfile of the server, written when it stops (``-m cProfile``
+    # wrote nothing: the process is stopped by a signal before its exit hook runs).
+    profile = os.environ.get("LAPSE_BENCH_PROFILE")
+    if not profile:
+        asyncio.run(run())
+        return
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        asyncio.run(run())
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile)
 
 
 def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ}
     for name, value in settings.model_dump().items():
         env[f"LAPSE_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
-    # LAPSE_BENCH_PROFILE=path profiles the server with cProfile into that file.
-    profile = os.environ.get("LAPSE_BENCH_PROFILE")
-    prefix = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen(
-        [sys.executable, *prefix, __file__, "--serve", str(port)], env=env, cwd=str(ROOT)
+        [sys.executable, __file__, "--serve", str(port)], env=env, cwd=str(ROOT)
     )
 
 

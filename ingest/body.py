@@ -16,7 +16,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from lapse.auth import Principal
 from lapse.problems import Problem, validation_errors
-from schemas.events import ACCESS_KINDS, MEMBERSHIP_KINDS, AccessEvent, MemberEvent, MembershipEvent
+from schemas.events import (
+    ACCESS_KINDS,
+    MEMBERSHIP_KINDS,
+    AccessEvent,
+    EventBatch,
+    MemberEvent,
+    MembershipEvent,
+)
 
 Event = AccessEvent | MembershipEvent
 Loc = tuple[str | int, ...]
@@ -171,6 +178,24 @@ def authorize(event: Event, principal: Principal, prefix: Loc = ()) -> Rejection
     if not errs:
         return None
     return Rejection("forbidden", errs, event_id=event.event_id, kind=event.kind)
+
+
+def valid_batch(body: bytes, max_events: int) -> list[Event] | None:
+    """The events of a batch body whose every item is valid, or ``None`` (check item by item).
+
+    One call into pydantic for the whole body (the contract's own ``EventBatch``: the JSON
+    parsed and every item validated in Rust, no intermediate ``dict`` per item) costs less
+    than half of parsing it and then validating item by item, which is what the service spends
+    most CPU on. Anything this does not accept whole (malformed JSON, a wrong envelope, one
+    invalid item, more than ``max_events`` items) goes the item-by-item way, which then says
+    exactly what is wrong; tests/ingest/test_batch_fast.py shows the two build identical
+    events from the same bodies.
+    """
+    try:
+        events = EventBatch.model_validate_json(body).events
+    except ValidationError:
+        return None
+    return events if len(events) <= max_events else None
 
 
 def batch_items(raw: object, max_events: int) -> Sequence[object]:

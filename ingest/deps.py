@@ -200,7 +200,6 @@ async def check_key(
     return found
 
 
-WriterDep = Annotated[Principal, Depends(require_scope("events:write"))]
 AdminDep = Annotated[Principal, Depends(require_scope("admin"))]
 
 
@@ -211,12 +210,3 @@ def intake_for(state: IngestState) -> Intake:
     return Intake(
         state.settings, state.sessions, state.producer, state.now, state.store, state.singles
     )
-
-
-async def get_intake(state: StateDep) -> Intake:
-    # Dependencies are async on purpose: FastAPI runs a plain ``def`` one in a worker thread,
-    # a thread hop per request (measured in the profile of the single-event benchmark).
-    return intake_for(state)
-
-
-IntakeDep = Annotated[Intake, Depends(get_intake)]
