@@ -117,8 +117,11 @@ async def test_group_of_detectors_grows_and_loses_one_without_loss_or_doubles(
         print(f"{at()} a, b, c own {second}; stored {await progress(sessions)}")
 
         # More of the stream; a is killed while it is consuming its share of it.
-        partitions += await produce(s, encoded(events[cut1:cut2]))
+        # Read before producing: the three may consume much of the new part before the
+        # producer's call returns (reading it after made this wait for progress that had
+        # already happened, and time out with all three idle).
         before = (await progress(sessions))[1]
+        partitions += await produce(s, encoded(events[cut1:cut2]))
 
         async def mid_stream() -> int | None:
             consumed = (await progress(sessions))[1]
