@@ -320,10 +320,8 @@ class MemberStore:
 
     def write(self, slot: int, s: MemberState) -> None:
         """Write a state's fields into its slot (after a rare path worked on a copy)."""
+        self.write_lifecycle(slot, s)
         self.site[slot] = self.site_code(s.site_id)
-        self.status[slot] = STATUS_CODE[s.status]
-        self.status_at[slot] = _d(s.status_at)
-        self.joined_at[slot] = _d(s.joined_at)
         self.first_visit[slot] = _d(s.first_visit)
         self.last_visit[slot] = _d(s.last_visit)
         self.last_seen[slot] = _d(s.last_seen)
@@ -335,17 +333,7 @@ class MemberStore:
         self.visit_minutes[slot] = _d(s.visit_minutes)
         self.usual_minutes[slot] = _d(s.usual_minutes)
         self.recent_minutes[slot] = _d(s.recent_minutes)
-        self.anchor[slot] = _d(s.anchor)
         self.deadline[slot] = _d(s.deadline)
-        episode = [s.episode_id, s.episode_start, s.episode_cause, s.severity]
-        if episode == [None] * 4:
-            self.episodes.pop(slot, None)
-        else:
-            self.episodes[slot] = episode
-        if s.departure is None:
-            self.departures.pop(slot, None)
-        else:
-            self.departures[slot] = s.departure
 
 
 _EMPTY_RING = array("I", [0] * RECENT)
