@@ -6,6 +6,7 @@ on one partition; ``kind`` tells them apart (the two sets of kinds do not overla
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
@@ -21,6 +22,12 @@ MEMBERSHIP_KINDS: tuple[str, ...] = get_args(MembershipKind)
 # Ids are opaque strings from the club's systems; bounded so a key stays a sane size.
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
 
+# The instants an event may carry. A garbage device clock (year 1, year 9999) would otherwise
+# pass as valid and break later: its time converted to UTC, or its deadlines, leave
+# ``datetime``'s range. Whether a time is plausible (not in the future) is ingest's check.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # excluded
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,7 +38,11 @@ class _Event(BaseModel):
     )
     tenant_id: Id
     member_id: Id = Field(description="The club's own member id, opaque to Lapse.")
-    occurred_at: AwareDatetime = Field(description="ISO 8601 with a UTC offset.")
+    occurred_at: AwareDatetime = Field(
+        ge=EARLIEST,
+        lt=LATEST,
+        description="ISO 8601 with a UTC offset; from 1900-01-01T00:00:00Z, before 9000.",
+    )
 
     @property
     def key(self) -> str:

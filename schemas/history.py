@@ -41,6 +41,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.events import (
     ACCESS_KINDS,
+    EARLIEST,
+    LATEST,
     MEMBERSHIP_KINDS,
     AccessEvent,
     CancelReason,
@@ -140,6 +142,12 @@ def parse_occurred_at(text: str) -> datetime | RowError:
             "naive_timestamp",
             f"occurred_at {value[:64]!r} has no UTC offset; write it with one "
             "(e.g. 2024-03-01T18:30:00+01:00 or ...Z): the reader never guesses a time zone",
+        )
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        return RowError(
+            "bad_timestamp", f"occurred_at {value[:64]!r} is out of range once converted to UTC"
         )
     return at
 
@@ -472,7 +480,12 @@ def _fast_rows(
                     except ValueError:
                         at = None
                     # fromisoformat gives no tzinfo or a fixed offset: a tzinfo means aware.
-                    if at is not None and at.tzinfo is not None:
+                    utc = None
+                    # Out of the contract's range (or of datetime's, in UTC): the slow path
+                    # below words the error.
+                    if at is not None and at.tzinfo is not None and EARLIEST <= at < LATEST:
+                        utc = _utc_text(text, at)
+                    if at is not None and utc is not None:
                         # One string per id, shared by all its events, once proven valid.
                         if known_member is not None:
                             member = known_member
@@ -483,7 +496,6 @@ def _fast_rows(
                                 site = known_site
                             elif len(known) < _KNOWN_IDS_MAX:
                                 known[site] = site
-                        utc = _utc_text(text, at)
                         event = new(model)
                         if access:
                             event_id = _fast_event_id(

@@ -34,6 +34,11 @@ def test_kind_selects_the_event_model() -> None:
     "patch",
     [
         {"occurred_at": "2026-01-05T18:00:00"},  # no offset
+        # Garbage device clocks: out of the contract's range (their deadlines, or the time
+        # itself in UTC, would leave datetime's range later, in the detector's checkpoint).
+        {"occurred_at": "0001-01-01T00:30:00+01:00"},
+        {"occurred_at": "1899-12-31T23:59:59Z"},
+        {"occurred_at": "9999-12-31T22:00:00Z"},
         {"kind": "teleported"},
         {"member_id": "a:b"},  # a colon would break the topic key
         {"unexpected": 1},

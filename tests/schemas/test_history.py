@@ -97,6 +97,27 @@ def test_each_kind_of_bad_row_has_its_reason():
     assert "member_id" in str(rows[3][1])
 
 
+def test_times_out_of_range_are_row_errors_not_crashes():
+    text = (
+        "member_id,site_id,occurred_at,kind\n"
+        "m1,s1,0001-01-01T00:30:00+01:00,gate_entry\n"  # 2: before year 1 in UTC
+        "m1,s1,9999-12-31T23:30:00-01:00,gate_entry\n"  # 3: after year 9999 in UTC
+        "m1,s1,1899-12-31T23:59:59Z,gate_entry\n"  # 4: before the contract's range
+        "m1,s1,1899-12-31T23:30:00-01:00,gate_entry\n"  # 5: 1900-01-01T00:30Z: fine
+        "m1,s1,9000-01-01T00:00:00Z,gate_entry\n"  # 6: the range's end is excluded
+    )
+    rows = dict(rows_of(text))
+    assert {n: r.reason for n, r in rows.items() if isinstance(r, RowError)} == {
+        2: "bad_timestamp",
+        3: "bad_timestamp",
+        4: "invalid_value",
+        6: "invalid_value",
+    }
+    assert "out of range" in rows[2].message and "1900" in rows[4].message
+    assert isinstance(rows[5], AccessEvent)
+    assert rows[5].occurred_at == datetime(1900, 1, 1, 0, 30, tzinfo=UTC)
+
+
 def test_default_site_fills_a_missing_column():
     rows = rows_of(
         "member_id,occurred_at,kind\nm1,2024-03-01T18:30:00Z,gate_entry\n", default_site="x"

@@ -87,7 +87,7 @@ times = st.one_of(
     ),
     st.builds(
         lambda d, sep, frac, off: d.strftime(f"%Y-%m-%d{sep}%H:%M:%S") + frac + off,
-        st.datetimes(datetime(2, 1, 1), datetime(9998, 12, 31)),
+        st.datetimes(datetime(1, 1, 1), datetime(9999, 12, 31, 23, 59)),
         st.sampled_from(["T", " ", "t"]),
         st.sampled_from(["", ".250", ".000001", ",5"]),
         offsets,
@@ -95,6 +95,13 @@ times = st.one_of(
     st.sampled_from(
         [
             "2024-W09-5T17:30:00+00:00",  # week date: same length as the canonical form
+            # Out of the contract's range, or of datetime's once in UTC.
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+            "1899-12-31T23:59:59Z",
+            "1899-12-31T23:30:00-01:00",
+            "9000-01-01T00:00:00Z",
+            "8999-12-31T23:59:59Z",
             "2024-03-01T24:00:00+00:00",
             "2024-03-01T17:30:60+00:00",
             "2024-02-30T17:30:00+00:00",
