@@ -19,8 +19,11 @@ CancelReason = Literal[
 ACCESS_KINDS: tuple[str, ...] = get_args(AccessKind)
 MEMBERSHIP_KINDS: tuple[str, ...] = get_args(MembershipKind)
 
-# Ids are opaque strings from the club's systems; bounded so a key stays a sane size.
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:]+$")]
+# Ids are opaque strings from the club's systems; bounded so a key stays a sane size. No
+# control characters anywhere: PostgreSQL's text and jsonb cannot hold NUL, so one accepted
+# NUL would fail every later write of that member (or, in an event id, its deduplication).
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:\x00-\x1f\x7f]+$")]
+Label = Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
 
 # The instants an event may carry. A garbage device clock (year 1, year 9999) would otherwise
 # pass as valid and break later: its time converted to UTC, or its deadlines, leave
@@ -33,9 +36,9 @@ class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = 1
-    event_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
-        description="Unique per event; the idempotency key."
-    )
+    event_id: Annotated[
+        str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ] = Field(description="Unique per event; the idempotency key.")
     tenant_id: Id
     member_id: Id = Field(description="The club's own member id, opaque to Lapse.")
     occurred_at: AwareDatetime = Field(
@@ -55,8 +58,8 @@ class AccessEvent(_Event):
 
     kind: AccessKind
     site_id: Id
-    device_id: Annotated[str, Field(max_length=128)] | None = None
-    source: Annotated[str, Field(max_length=64)] | None = None
+    device_id: Label | None = None
+    source: Annotated[Label, Field(max_length=64)] | None = None
 
 
 class MembershipEvent(_Event):
@@ -64,7 +67,8 @@ class MembershipEvent(_Event):
 
     kind: MembershipKind
     reason: CancelReason | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    # Free text: line breaks and tabs are fine, NUL is not (see ``Id``).
+    note: Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")] | None = None
 
 
 MemberEvent = Annotated[AccessEvent | MembershipEvent, Field(discriminator="kind")]

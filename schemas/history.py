@@ -463,7 +463,8 @@ def _fast_rows(
                     known_site = known.get(site)
                     device = (raw[i_device].strip() or None) if i_device is not None else None
                     extra_ok = (known_site is not None or _fast_id(site)) and (
-                        device is None or (len(device) <= 128 and device.isascii())
+                        device is None
+                        or (len(device) <= 128 and device.isascii() and device.isprintable())
                     )
                 else:
                     reason = (raw[i_reason].strip() or None) if i_reason is not None else None
@@ -471,7 +472,8 @@ def _fast_rows(
                         reason = None  # only a cancellation has a reason; a stray one is ignored
                     note = (raw[i_note].strip() or None) if i_note is not None else None
                     extra_ok = (reason is None or reason in _CANCEL_REASONS) and (
-                        note is None or (len(note) <= 2000 and note.isascii())
+                        note is None
+                        or (len(note) <= 2000 and note.isascii() and "\x00" not in note)
                     )
                 if kind in kinds and extra_ok and (known_member is not None or _fast_id(member)):
                     text = raw[i_at].strip()
@@ -682,6 +684,7 @@ class HistoryReader:
                 and _fast_id(tenant_id)
                 and len(origin) <= 64
                 and origin.isascii()
+                and origin.isprintable()
             )
             self.format, self.rows = _read_csv(
                 lines if fast else _utf8(lines), tenant_id, origin, default_site, fmt, fast=fast

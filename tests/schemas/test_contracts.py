@@ -17,6 +17,20 @@ def test_checked_in_json_schemas_match_the_models() -> None:
         assert (JSON_DIR / name).read_text() == render(doc), f"{name} drifted: regenerate"
 
 
+def test_a_note_may_span_lines_but_holds_no_nul() -> None:
+    base = {
+        "event_id": "e1",
+        "tenant_id": "t",
+        "member_id": "m",
+        "occurred_at": "2026-01-05T18:00:00+01:00",
+        "kind": "cancelled",
+    }
+    event = parse_member_event(json.dumps({**base, "note": "moved away\n\tcall in May"}))
+    assert isinstance(event, MembershipEvent) and event.note == "moved away\n\tcall in May"
+    with pytest.raises(ValidationError, match="note"):
+        parse_member_event(json.dumps({**base, "note": "a\u0000b"}))
+
+
 def test_kind_selects_the_event_model() -> None:
     base = {
         "event_id": "e1",
@@ -39,6 +53,13 @@ def test_kind_selects_the_event_model() -> None:
         {"occurred_at": "0001-01-01T00:30:00+01:00"},
         {"occurred_at": "1899-12-31T23:59:59Z"},
         {"occurred_at": "9999-12-31T22:00:00Z"},
+        # NUL and other control characters: PostgreSQL cannot store NUL, so one accepted
+        # would fail every later write of that member, or the deduplication of a batch.
+        {"event_id": "e\u0000"},
+        {"member_id": "m\u0000"},
+        {"site_id": "s\u0001"},
+        {"device_id": "gate\n3"},
+        {"source": "x\u007f"},
         {"kind": "teleported"},
         {"member_id": "a:b"},  # a colon would break the topic key
         {"unexpected": 1},
