@@ -24,6 +24,11 @@ Measured, side by side in one run:
    previous ones did, so a stall shows as latency, not as a lower rate); latency is from the
    scheduled send time to the full response. Baseline: ``send_and_wait`` of the same records
    at the same rate.
+
+Besides wall figures it prints the CPU the server process and the bench database's PostgreSQL
+backends spent per event during the throughput run: they share the machine's cores with the
+broker and the load generator, so both bound the throughput, and CPU time moves far less than
+wall time when other work runs on the machine.
 """
 
 from __future__ import annotations
@@ -324,6 +329,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def pg_cpu_seconds(admin: asyncpg.Connection, db: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench database.
+
+    PostgreSQL runs on the same cores as ingest and the broker, so its CPU per event (the
+    deduplication lookup and insert) lowers the throughput as much as the server's own.
+    """
+    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)
+    return {r["pid"]: cpu_seconds(r["pid"]) for r in rows}
+
+
+def pg_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends spent in between (one connected meanwhile counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def pct(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
@@ -362,9 +382,11 @@ async def main(args: argparse.Namespace) -> None:
             await http_throughput(port, key, 5, "warm")
             await kafka_throughput(baseline, 5, "warm")
 
+            pg0 = await pg_cpu_seconds(admin, db)
             cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
             http_eps = await http_throughput(port, key, args.batches, "tp")
             tp_cpu = cpu_seconds(proc.pid) - cpu0
+            tp_pg = pg_spent(pg0, await pg_cpu_seconds(admin, db))
             tp_wall = time.perf_counter() - wall0
             kafka_eps = await kafka_throughput(baseline, args.batches, "tp")
             cpu0, wall0 = cpu_seconds(proc.pid), time.perf_counter()
@@ -419,6 +441,10 @@ async def main(args: argparse.Namespace) -> None:
             f"({lat_cpu / lat_wall:.0%}), {lat_cpu / max(1, len(http_lat)) * 1e6:,.0f} µs per "
             "request"
         )
+        print(
+            f"  PostgreSQL CPU (the bench database's backends): throughput {tp_pg:.1f} s, "
+            f"{tp_pg / (args.batches * 1000) * 1e6:.1f} µs per event"
+        )
     for error, count in ERRORS.most_common(3):
         print(f"  error x{count}: {error}")
     if args.json:  # the figures as one JSON object on the last line (bench/run_all.py)
@@ -435,6 +461,7 @@ async def main(args: argparse.Namespace) -> None:
                     "errors": http_err,
                     "server_cpu_s_throughput": tp_cpu,
                     "server_cpu_s_latency": lat_cpu,
+                    "postgres_cpu_s_throughput": tp_pg,
                 }
             )
         )
