@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import String, bindparam, text
+from sqlalchemy.dialects import postgresql
+
 from ingest import dedup
+from lapse.db.engine import create_engine, session_factory
 
 
 async def test_one_tenant_and_mixed_tenants_find_and_remember_the_same_keys(fresh_pg_url):
@@ -56,5 +60,22 @@ async def test_a_batch_lookup_probes_the_index_even_where_a_hash_join_looks_chea
                 assert "Index Only Scan using ingested_events_pkey" in plan, plan
                 assert "Seq Scan" not in plan and "Hash" not in plan, plan
         assert await store.seen([("club", "old-7"), ("club", "new-7")]) == {("club", "old-7")}
+        # The session path (the MQTT bridge's) as well, planned as it runs it.
+        engine = create_engine(fresh_pg_url)
+        try:
+            async with session_factory(engine)() as session:
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+                explain = text("EXPLAIN " + dedup._PG_SEEN.text).bindparams(
+                    bindparam("ids", type_=postgresql.ARRAY(String()))
+                )
+                rows = await session.execute(explain, {"tenant": "club", "ids": ids})
+                plan = "\n".join(r[0] for r in rows)
+                assert "Index Only Scan using ingested_events_pkey" in plan, plan
+                assert "Seq Scan" not in plan and "Hash" not in plan, plan
+            assert await dedup.seen(session_factory(engine), "club", ["old-7", "new-7"]) == {
+                "old-7"
+            }
+        finally:
+            await engine.dispose()
     finally:
         await store.close()
