@@ -8,6 +8,10 @@
 Each prints what it measured and how, with a baseline run side by side in the same process
 (these machines are shared and noisy: ratios hold, absolute times drift). With ``--json`` each
 also prints its figures as one JSON object on the last line (for ``bench/run_all.py``).
+
+``core`` says whether the core ran compiled by mypyc (``detector.core.COMPILED``; see setup.py:
+``LAPSE_PURE=1 pip install -e .`` installs it interpreted); to compare the two, alternate runs
+of two trees, one built each way.
 """
 
 from __future__ import annotations
@@ -43,16 +47,23 @@ Event = AccessEvent | MembershipEvent
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def _drive(policy: Policy, events: list[Event], lateness: float = 3600.0) -> float:
-    """Events/s through offer + advance on a watermark: what the runner does per event."""
+def _drive(
+    policy: Policy, events: list[Event], lateness: float = 3600.0, batch: bool = False
+) -> float:
+    """Events/s through offer + advance on a watermark per event (replay's loop); with
+    ``batch``, the same loop inside the core: ``offer_many`` on chunks of 1024 events."""
     detector = Detector(policy)
     clock = Watermark(lateness)
     gc.collect()
     start = time.perf_counter()
-    for e in events:
-        clock.observe(e.occurred_at.timestamp())
-        detector.offer(e)
-        detector.advance(clock.now())
+    if batch:
+        for i in range(0, len(events), 1024):
+            detector.offer_many(events[i : i + 1024], clock)
+    else:
+        for e in events:
+            clock.observe(e.occurred_at.timestamp())
+            detector.offer(e)
+            detector.advance(clock.now())
     return len(events) / (time.perf_counter() - start)
 
 
@@ -66,26 +77,44 @@ def _floor(events: list[Event]) -> float:
 
 
 def bench_core(args: argparse.Namespace) -> None:
+    from detector.core import COMPILED
+
     events, _ = simulate_club("club", T0, members=args.members, days=args.days, duplicates=0.0)
     print(
         f"core: {len(events):,} events of {args.members:,} simulated members over "
         f"{args.days} days (scans: entry+exit per visit), one process, one core, "
-        f"best of {args.repeat}; events pre-built in memory, parsing not included"
+        f"best of {args.repeat}; events pre-built in memory, parsing not included; "
+        f"core {'compiled (mypyc)' if COMPILED else 'interpreted (pure Python)'}"
     )
+    policies: list[tuple[str, str, Policy]] = [
+        ("fixed", "fixed policy (baseline rule)", FixedPolicy()),
+        ("cadence", "cadence policy + warnings", CadencePolicy()),
+        ("bgnbd", "bgnbd policy + warnings", BgNbdPolicy()),
+    ]
     rows = [
-        ("floor: dict update per event", _floor),
-        ("fixed policy (baseline rule)", lambda ev: _drive(FixedPolicy(), ev)),
-        ("cadence policy + warnings", lambda ev: _drive(CadencePolicy(), ev)),
-        ("bgnbd policy + warnings", lambda ev: _drive(BgNbdPolicy(), ev)),
+        ("floor", "floor: dict update per event", _floor),
+        *((key, name, lambda ev, p=policy: _drive(p, ev)) for key, name, policy in policies),
+        *(
+            (f"{key}_batch", f"{key} policy, offer_many", lambda ev, p=policy: _drive(p, ev, True))
+            for key, _, policy in policies
+        ),
     ]
     base = None
     rates: dict[str, float] = {}
-    for name, fn in rows:
+    for key, name, fn in rows:
         rate = max(fn(events) for _ in range(args.repeat))
         base = base or rate
-        rates[name.split()[0].rstrip(":")] = rate
+        rates[key] = rate
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
-    _emit(args, {"events": len(events), "members": args.members, "events_per_s": rates})
+    _emit(
+        args,
+        {
+            "events": len(events),
+            "members": args.members,
+            "compiled": COMPILED,
+            "events_per_s": rates,
+        },
+    )
 
 
 def bench_memory(args: argparse.Namespace) -> None:
@@ -166,6 +195,9 @@ async def _e2e(args: argparse.Namespace) -> None:
             await asyncio.gather(*futures)
             await producer.stop()
             n = len(events)
+            # The produced events are not needed any more: kept, 200k models make every full
+            # collection cost ~0.5 s, landing in whichever phase below happens to trigger it.
+            del events, futures
             print(
                 f"e2e: {n:,} events of {members:,} members on 4 partitions of the local broker "
                 f"(Tansu), PostgreSQL checkpoints every {s.checkpoint_max_events} events"
@@ -173,6 +205,7 @@ async def _e2e(args: argparse.Namespace) -> None:
 
             async def plain(group: str) -> tuple[float, float]:
                 """A plain consumer reading the whole topic: events/s, wall and per CPU s."""
+                gc.collect()  # what the phase before left is not this phase's to collect
                 consumer = AIOKafkaConsumer(
                     s.events_topic,
                     bootstrap_servers=broker.bootstrap,
@@ -198,6 +231,7 @@ async def _e2e(args: argparse.Namespace) -> None:
             engine = create_engine(url)
             await upgrade(engine)
             runner = DetectorRunner(s, session_factory(engine))
+            gc.collect()
             task = asyncio.create_task(runner.run())
             start, cpu = None, 0.0
             while True:

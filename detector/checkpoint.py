@@ -7,6 +7,7 @@ offsets alone, so state and position can never disagree.
 from __future__ import annotations
 
 import copy
+import json
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -19,6 +20,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
+from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
 from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
 from lapse.db.outbox import add_alerts
@@ -100,13 +102,29 @@ def state_row(state: MemberState, partition: int) -> dict[str, Any]:
     }
 
 
+def add_state(table: StateRows, state: MemberState, partition: int) -> None:
+    """Append a member's row, as ``state_row`` has it, to ``table`` (its state as the JSON
+    text the ``state`` column would hold)."""
+    row = state_row(state, partition)
+    table.tenant_id.append(row["tenant_id"])
+    table.member_id.append(row["member_id"])
+    table.partition.append(partition)
+    table.site_id.append(row["site_id"])
+    table.status.append(row["status"])
+    table.last_visit.append(row["last_visit"])
+    table.deadline.append(row["deadline"])
+    table.episode_id.append(row["episode_id"])
+    table.state.append(json.dumps(row["state"]))
+
+
 @dataclass(slots=True)
 class Checkpoint:
-    """What one commit writes: changed members (``rows``, serialised when the checkpoint
-    was taken, or live ``states`` with their partition, serialised when saved); per
-    partition the offset to resume from and the clock reading reached; new alerts."""
+    """What one commit writes: changed members (``table``, read from the member store
+    when the checkpoint was taken, or live ``states`` with their partition, serialised when
+    saved); per partition the offset to resume from and the clock reading reached; new
+    alerts."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    table: StateRows = field(default_factory=StateRows)
     states: list[tuple[MemberState, int]] = field(default_factory=list)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
@@ -168,23 +186,17 @@ class CheckpointStore:
 
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
-        rows = cp.rows + [state_row(s, p) for s, p in cp.states]
-        for row in rows:
-            row["updated_at"] = now
+        table = cp.table
+        if cp.states:  # a copy: a failed save is retried with the same checkpoint
+            table = StateRows(*map(list, table.columns()))
+            for state, partition in cp.states:
+                add_state(table, state, partition)
+        keys = set(zip(table.tenant_id, table.member_id, strict=True))
         async with self.sessions() as session, session.begin():
-            if rows:
-                # One statement executed for many rows (compiled once, cached), on the table
-                # rather than the ORM class: compiling a multi-row VALUES per checkpoint cost
-                # most of a checkpoint's time.
-                stmt = insert(session, MemberStateRow.__table__)
-                keep = ("tenant_id", "member_id")
-                cols = {c: stmt.excluded[c] for c in rows[0] if c not in keep}
-                await session.execute(
-                    stmt.on_conflict_do_update(index_elements=keep, set_=cols), rows
-                )
+            if keys:
+                await _upsert_states(session, _last_of_each(table, len(keys)), now)
             # After the upsert (it waits for an erasure holding its lock): forgotten members'
             # states go, and so do their alerts; win-back alerts respect consent.
-            keys = {(r["tenant_id"], r["member_id"]) for r in rows}
             keys |= {(a.tenant_id, a.member_id) for a in cp.alerts}
             cp.forgotten = await forgotten_among(session, keys, self.pepper)
             if cp.forgotten:
@@ -222,6 +234,83 @@ class CheckpointStore:
                     values,
                 )
             await add_alerts(session, alerts)
+
+
+def _last_of_each(table: StateRows, members: int) -> StateRows:
+    """The rows with one per member, its last (as executing them one after the other
+    leaves it): one ``INSERT … ON CONFLICT`` must not update a row twice."""
+    if members == len(table):
+        return table
+    last = {key: i for i, key in enumerate(zip(table.tenant_id, table.member_id, strict=True))}
+    keep = sorted(last.values())
+    return StateRows(*([column[i] for i in keep] for column in table.columns()))
+
+
+# The member-state rows in one statement, each column one parameter: a JSON array (the
+# text columns, the states) or an array (the times), which PostgreSQL takes apart again
+# (``ROWS FROM``: the i-th element of each makes the i-th row). Encoding one JSON text per
+# column costs far less here than asyncpg's arrays of text (~0.3 µs an item, ~1.3 µs a
+# state); a string comes back as it went (``json_array_elements_text``), and a state's JSON
+# text verbatim (``json_array_elements`` on the ``json`` type keeps the text of each element).
+_UPSERT_STATES = f"""
+INSERT INTO {MemberStateRow.__tablename__} (tenant_id, member_id, partition, site_id, status,
+    last_visit, deadline, episode_id, state, updated_at)
+SELECT t, m, p::int, s, st, lv, dl, e, j, $10::timestamptz
+FROM ROWS FROM (json_array_elements_text($1::text::json), json_array_elements_text($2::text::json),
+    json_array_elements_text($3::text::json), json_array_elements_text($4::text::json),
+    json_array_elements_text($5::text::json), unnest($6::timestamptz[]),
+    unnest($7::timestamptz[]), json_array_elements_text($8::text::json),
+    json_array_elements($9::text::json)) AS u(t, m, p, s, st, lv, dl, e, j)
+ON CONFLICT (tenant_id, member_id) DO UPDATE SET partition = excluded.partition,
+    site_id = excluded.site_id, status = excluded.status, last_visit = excluded.last_visit,
+    deadline = excluded.deadline, episode_id = excluded.episode_id, state = excluded.state,
+    updated_at = excluded.updated_at
+"""
+
+
+async def _upsert_states(session: AsyncSession, table: StateRows, now: datetime) -> None:
+    """Insert or replace these members' rows (one per member), ``updated_at`` now."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        dumps = json.dumps
+        parameters = (
+            dumps(table.tenant_id),
+            dumps(table.member_id),
+            dumps(table.partition),
+            dumps(table.site_id),
+            dumps(table.status),
+            table.last_visit,
+            table.deadline,
+            dumps(table.episode_id),
+            f"[{', '.join(table.state)}]",
+            now,
+        )
+        connection = await session.connection()
+        await connection.exec_driver_sql(_UPSERT_STATES, parameters)
+        return
+    # Elsewhere (SQLite: the demo) one statement executed for many rows, on the table
+    # rather than the ORM class (compiled once, cached).
+    rows = [
+        {
+            "tenant_id": tenant,
+            "member_id": member,
+            "partition": partition,
+            "site_id": site,
+            "status": status,
+            "last_visit": last_visit,
+            "deadline": deadline,
+            "episode_id": episode,
+            "state": json.loads(text),
+            "updated_at": now,
+        }
+        for tenant, member, partition, site, status, last_visit, deadline, episode, text in zip(
+            *table.columns(), strict=True
+        )
+    ]
+    stmt = insert(session, MemberStateRow.__table__)
+    keep = ("tenant_id", "member_id")
+    cols = {c: stmt.excluded[c] for c in rows[0] if c not in keep}
+    await session.execute(stmt.on_conflict_do_update(index_elements=keep, set_=cols), rows)
 
 
 async def _with_consent(session: AsyncSession, alerts: list[Alert]) -> list[Alert]:

@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -36,13 +37,13 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector import metrics
-from detector.checkpoint import Checkpoint, CheckpointStore, state_row
+from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.config import policies
 from detector.core import Clock, Detector, Policy, WallClock, Watermark
 from detector.core.engine import PolicyFor
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
-from detector.decode import decode_member_event
+from detector.decode import decode_member_event, decode_member_events
 from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.settings import Settings
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 # that the loop hands control back often: the checkpoint being written in the background
 # advances only between batches (one database round trip per pause).
 POLL_RECORDS = 100
+
+_occurred_at = attrgetter("occurred_at")
 
 # What a record that is not a valid member event raises when parsed.
 _POISON = (ValidationError, ValueError, TypeError)
@@ -293,26 +296,30 @@ class DetectorRunner:
         not member events are set aside in ``poison`` (dead-lettered after the batch)."""
         p = records[0].partition
         offer = part.detector.offer
-        clock = part.clock
-        observe = clock.observe if isinstance(clock, Watermark) else None
-        parse = decode_member_event
         collect = self._collect
-        bad = len(poison)
-        for record in records:
-            try:
-                event = parse(record.value)
-            except _POISON as exc:
-                poison.append((record, exc))
-                continue
-            if observe is not None:
-                observe(event.occurred_at.timestamp())
+        events = decode_member_events([record.value for record in records])
+        applied = records
+        if events is None:  # some are not member events: which, and why
+            applied, events = [], []
+            for record in records:
+                try:
+                    event = decode_member_event(record.value)
+                except _POISON as exc:
+                    poison.append((record, exc))
+                else:
+                    applied.append(record)
+                    events.append(event)
+        clock = part.clock
+        if isinstance(clock, Watermark) and events:
+            # The latest time is all the watermark keeps, and it is read after the batch.
+            clock.observe(max(map(_occurred_at, events)).timestamp())
+        for record, event in zip(applied, events, strict=True):
             alerts = offer(event, (p, record.offset))
             if alerts:
                 collect(alerts)
-        n = len(records)
         part.next_offset = records[-1].offset + 1
-        part.unsaved += n
-        self._applied.inc(n - (len(poison) - bad))
+        part.unsaved += len(records)
+        self._applied.inc(len(events))
         first, last = records[0].timestamp, records[-1].timestamp
         if first > 0:  # -1: a record without a timestamp
             part.stamps += (first, last)
@@ -398,7 +405,7 @@ class DetectorRunner:
         stamps: list[int] = []
         for p in partitions:
             part = self.parts[p]
-            cp.rows.extend(state_row(s, p) for s in part.detector.take_dirty())
+            cp.table.add(part.detector.store, part.detector.take_dirty_slots(), p)
             if part.next_offset is not None and part.unsaved:
                 held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
@@ -407,7 +414,7 @@ class DetectorRunner:
             part.unsaved = 0
             stamps += part.stamps
             part.stamps = []
-        if not (cp.rows or cp.offsets or cp.alerts):
+        if not (len(cp.table) or cp.offsets or cp.alerts):
             return None
         return _Write(cp, events, stamps)
 
@@ -463,7 +470,7 @@ class DetectorRunner:
             for part in self.parts.values():
                 part.detector.drop([key])
         metrics.MEMBERS.set(self.members)
-        metrics.TIMERS.set(sum(len(p.detector.timers) for p in self.parts.values()))
+        metrics.TIMERS.set(sum(p.detector.pending_timers for p in self.parts.values()))
         self._to_commit.update((p, off) for p, (off, _) in cp.offsets.items())
 
     async def _commit_offsets(self) -> None:

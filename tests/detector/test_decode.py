@@ -5,7 +5,8 @@
 and message, which becomes the DLQ reason) on everything else. Valid values come from the
 models themselves; invalid ones are valid values broken in the ways records break (fields
 missing, extra or of the wrong type, a kind of the other family, escaped keys that fool a
-look at the raw bytes, truncation, flipped bytes).
+look at the raw bytes, truncation, flipped bytes). ``decode_member_events`` must decode a
+batch only when every value in it is an event, each the one the contract's parser gives.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from detector.decode import decode_member_event
+from detector.decode import decode_member_event, decode_member_events
 from detector.simulate import simulate_club
 from schemas import ACCESS_KINDS, MEMBERSHIP_KINDS, parse_member_event
 
@@ -153,3 +154,61 @@ def test_same_rejections_on_noise(raw: bytes | str) -> None:
 def test_values_that_are_not_text() -> None:
     for raw in (None, bytearray(b"{}"), 5):
         assert_same(raw)  # type: ignore[arg-type]
+
+
+def assert_same_batch(values: list[Any]) -> None:
+    """A batch decodes only if every value is an event, each the contract's own."""
+    wanted: list[Any] = []
+    for raw in values:
+        try:
+            wanted.append(parse_member_event(raw))
+        except Exception:
+            wanted.append(None)
+    got = decode_member_events(values)
+    if any(w is None for w in wanted):
+        assert got is None, values
+        return
+    assert got is not None and len(got) == len(values), values
+    for g, w in zip(got, wanted, strict=True):
+        assert type(g) is type(w) and g == w
+        assert g.model_fields_set == w.model_fields_set
+        assert g.occurred_at.utcoffset() == w.occurred_at.utcoffset()
+
+
+def test_a_batch_of_simulated_events_decodes_as_the_contract_parses_them() -> None:
+    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=60, days=60)
+    values = [e.model_dump_json().encode() for e in events]
+    assert decode_member_events(values) == events
+    assert_same_batch(values[:50])
+    assert_same_batch([v.decode() for v in values[:50]])
+    assert_same_batch([])
+    for bad in (None, b"", b'{"kind": "joined"}', values[0][:-1], values[0] + values[1]):
+        assert_same_batch([*values[:3], bad, *values[3:6]])
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[Any]:
+    """Valid values, now and then a broken one, as bytes or text."""
+    out: list[Any] = []
+    for d in draw(st.lists(event_dicts(), max_size=6)):
+        raw = draw(broken(d)) if draw(st.integers(0, 5)) == 0 else json.dumps(d).encode()
+        out.append(raw.decode("utf-8", "replace") if draw(st.booleans()) else raw)
+    return out
+
+
+@settings(max_examples=800, deadline=None)
+@given(batches())
+def test_same_batch_results_on_generated_values(values: list[Any]) -> None:
+    assert_same_batch(values)
+
+
+def test_pieces_of_events_are_not_events() -> None:
+    """Two events cut anywhere into two values: never decoded (parsing the batch's values
+    joined would find the two events)."""
+    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=5, days=10)
+    one, two = (e.model_dump_json() for e in events[:2])
+    both = f"{one},{two}"
+    for cut in range(1, len(both)):
+        assert_same_batch([both[:cut], both[cut:]])
+    assert_same_batch([f"{one}, ", two])
+    assert_same_batch([one, two])

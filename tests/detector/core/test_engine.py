@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from detector.core import Detector, FixedPolicy, MemberState
+import zlib
+from datetime import UTC, datetime
+
+from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, MemberState, Watermark
 from detector.core.engine import alert_id, episode_id
+from detector.simulate import simulate_club
 from tests.detector.core.events import T0, at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10)
@@ -128,3 +132,54 @@ def test_membership_changes_older_than_the_current_status_are_history_only() -> 
     step(d, membership("m1", 5, "cancelled"))
     assert step(d, membership("m1", 0, "joined")) == []  # a redelivered old event
     assert d.get("club", "m1").status == "cancelled"  # type: ignore[union-attr]
+
+
+# -- offer_many: the per-event loop inside the core -------------------------------------------
+
+
+def _club():
+    events, _ = simulate_club("club", datetime(2025, 1, 6, tzinfo=UTC), members=80, days=200)
+    # Out of order by up to half a day, so some events come after the clock passed them.
+    return sorted(
+        events, key=lambda e: e.occurred_at.timestamp() + zlib.crc32(e.event_id.encode()) % 43200
+    )
+
+
+def _states(d: Detector):
+    return sorted((s.to_dict() for s in d.members.values()), key=str)
+
+
+def test_offer_many_is_offer_then_advance_to_the_watermark_per_event() -> None:
+    events = _club()
+    for policy in (FixedPolicy(), CadencePolicy(), BgNbdPolicy()):
+        one, clock = Detector(policy), Watermark(3 * 3600.0)
+        expected = []
+        for e in events:
+            clock.observe(e.occurred_at.timestamp())
+            expected += one.offer(e) + one.advance(clock.now())
+        many, watermark = Detector(policy), Watermark(3 * 3600.0)
+        got = []
+        for i in range(0, len(events), 97):  # batches that end anywhere
+            got += many.offer_many(events[i : i + 97], watermark)
+        assert got == expected and expected, policy.name
+        assert watermark.max_seen == clock.max_seen and many.time == one.time
+        assert _states(many) == _states(one)
+
+
+def test_offer_many_without_stepping_leaves_the_clock_to_the_caller() -> None:
+    events = _club()
+    sources = [(3, n) for n in range(len(events))]
+    one, clock = Detector(POLICY), Watermark(3600.0)
+    many, watermark = Detector(POLICY), Watermark(3600.0)
+    expected, got = [], []
+    for i in range(0, len(events), 500):  # the runner: offer a batch, then advance once
+        for e, src in zip(events[i : i + 500], sources[i : i + 500], strict=True):
+            clock.observe(e.occurred_at.timestamp())
+            expected += one.offer(e, src)
+        expected += one.advance(clock.now())
+        batch = events[i : i + 500]
+        got += many.offer_many(batch, watermark, step=False, sources=sources[i : i + 500])
+        got += many.advance(watermark.now())
+        assert many.pending_sources() == one.pending_sources()
+    assert got == expected and expected
+    assert _states(many) == _states(one)
