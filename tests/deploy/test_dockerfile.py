@@ -112,5 +112,7 @@ def test_every_package_the_project_ships_is_copied_and_not_dockerignored():
     assert set(packages) <= copied, set(packages) - copied
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignore, ".dockerignore whitelists: everything else stays out of the context"
-    for name in [*packages, "pyproject.toml", "README.md"]:
+    for name in [*packages, "pyproject.toml", "README.md", "setup.py"]:
         assert f"!{name}/" in ignore or f"!{name}" in ignore, name
+    # setup.py compiles the detector's core: without it in the image the core is pure Python.
+    assert "setup.py" in {a.split()[0] for w, a in stages()[0] if w == "COPY"}
