@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from detector.core.state import MemberState
+from detector.core.state import COUNT_MAX, MemberState
 
 ALPHA = 0.15  # weight of a new gap once warmed up (about the last seven gaps)
 WARMUP = 4  # gaps before the member's own estimate is trusted alone
@@ -29,7 +29,7 @@ def add_gap(state: MemberState, gap_days: float) -> None:
         r = max(-bound, min(bound, x - state.gap_mu))
         state.gap_mu += ALPHA * r
         state.gap_s += ALPHA * (abs(r) - state.gap_s)
-    state.gap_n = n
+    state.gap_n = min(n, COUNT_MAX)
 
 
 def add_minutes(state: MemberState, minutes: float) -> None:

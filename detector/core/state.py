@@ -29,6 +29,12 @@ class Departure:
     won_at: float | None = None
 
 
+# Visits and gaps are counted up to this and no further: the member store keeps each count in
+# 16 bits (2 bytes a member instead of 4), and nothing reads a count beyond a few dozen (the
+# BG/NBD frequency keeps growing to 65,535 visits: 179 years of daily visits).
+COUNT_MAX = 65_535
+
+
 class Status(StrEnum):
     ACTIVE = "active"
     FROZEN = "frozen"
@@ -55,7 +61,7 @@ class MemberState:
     first_visit: float | None = None
     last_visit: float | None = None  # start of the latest visit
     last_seen: float | None = None  # latest access event of that visit
-    visits: int = 0
+    visits: int = 0  # saturates at COUNT_MAX, as gap_n does
     # An array of doubles, not a list of floats: 8 bytes a visit instead of 32.
     recent: array[float] = field(default_factory=lambda: array("d"))
     gap_n: int = 0

@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 
-from detector.core.state import Departure, MemberState, Status
+from detector.core.state import COUNT_MAX, Departure, MemberState, Status
 from detector.core.timers import TimerWheel
 from detector.core.visits import RECENT
 
@@ -52,6 +52,11 @@ def _copy(d: Departure | None) -> Departure | None:
 
 def _d(x: float | None) -> float:
     return NAN if x is None else float(x)
+
+
+def _count(n: int) -> int:
+    """A count as its 16-bit column holds it (a state from elsewhere may carry any int)."""
+    return 0 if n < 0 else min(n, COUNT_MAX)
 
 
 class MemberStore:
@@ -103,8 +108,8 @@ class MemberStore:
         self.tenant = array("H")
         self.site = array("H")
         self.status = array("b")
-        self.visits = array("i")
-        self.gap_n = array("i")
+        self.visits = array("H")  # counts saturate at COUNT_MAX (see state.py)
+        self.gap_n = array("H")
         self.gap_mu = array("d")
         self.gap_s = array("d")
         self.status_at = array("d")
@@ -325,9 +330,9 @@ class MemberStore:
         self.first_visit[slot] = _d(s.first_visit)
         self.last_visit[slot] = _d(s.last_visit)
         self.last_seen[slot] = _d(s.last_seen)
-        self.visits[slot] = s.visits
+        self.visits[slot] = _count(s.visits)
         self.set_recent(slot, list(s.recent))
-        self.gap_n[slot] = s.gap_n
+        self.gap_n[slot] = _count(s.gap_n)
         self.gap_mu[slot] = s.gap_mu
         self.gap_s[slot] = s.gap_s
         self.visit_minutes[slot] = _d(s.visit_minutes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP, add_gap, add_minutes
-from detector.core.state import MemberState
+from detector.core.state import COUNT_MAX, MemberState
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
@@ -50,7 +50,8 @@ def observe(state: MemberState, kind: str, t: float, rules: VisitRules) -> bool:
     if state.first_visit is None:
         state.first_visit = t
     state.last_visit = state.last_seen = t
-    state.visits += 1
+    if state.visits < COUNT_MAX:
+        state.visits += 1
     state.recent.append(t)
     if len(state.recent) > RECENT:
         del state.recent[0]
@@ -97,11 +98,14 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
             r = max(-bound, min(bound, x - mu))
             mu += ALPHA * r
             s += ALPHA * (abs(r) - s)
-        m.gap_mu[slot], m.gap_s[slot], m.gap_n[slot] = mu, s, n
+        m.gap_mu[slot], m.gap_s[slot] = mu, s
+        if n <= COUNT_MAX:
+            m.gap_n[slot] = n
     if m.first_visit[slot] != m.first_visit[slot]:
         m.first_visit[slot] = t
     m.last_visit[slot] = m.last_seen[slot] = t
-    m.visits[slot] += 1
+    if m.visits[slot] < COUNT_MAX:
+        m.visits[slot] += 1
     m.add_recent(slot, t)
     return True
 

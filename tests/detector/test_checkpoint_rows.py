@@ -38,14 +38,19 @@ def same_json(state: MemberState) -> None:
     assert MemberState.from_dict(json.loads(json.dumps(fast))) == state
 
 
-def simulated_states() -> list[MemberState]:
+def simulated_detector() -> Detector:
+    """A detector that ran a simulated club's 200 days and 90 more: all of its members dirty."""
     events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=300, days=200)
     d = Detector(CadencePolicy(), winback=lambda _tenant: DEFAULT_PLAN)
     for e in events:
         d.offer(e)
         d.advance(e.occurred_at.timestamp() - 3600)
     d.advance(events[-1].occurred_at.timestamp() + 90 * 86400)
-    return d.take_dirty()
+    return d
+
+
+def simulated_states() -> list[MemberState]:
+    return simulated_detector().take_dirty()
 
 
 def test_rows_of_simulated_members_are_their_to_dict() -> None:
@@ -134,12 +139,7 @@ def assert_rows_of_slots(store: MemberStore, slots: list[int], partition: int) -
 
 
 def test_rows_of_simulated_members_from_the_store() -> None:
-    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=300, days=200)
-    d = Detector(CadencePolicy(), winback=lambda _tenant: DEFAULT_PLAN)
-    for e in events:
-        d.offer(e)
-        d.advance(e.occurred_at.timestamp() - 3600)
-    d.advance(events[-1].occurred_at.timestamp() + 90 * 86400)
+    d = simulated_detector()
     slots = d.take_dirty_slots()
     assert sorted(slots) == sorted(d.store.slots()) and not d.has_changes
     assert d.take_dirty_slots() == [] and d.take_dirty() == []

@@ -11,7 +11,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.core.state import Departure, MemberState, Status
+from detector.core.state import COUNT_MAX, Departure, MemberState, Status
 from detector.core.store import MemberStore, MembersView
 from detector.core.timers import DAY, TimerQueue, TimerWheel
 from detector.core.visits import (
@@ -206,3 +206,20 @@ def test_visits_on_the_columns_are_visits_on_a_state(scans, far) -> None:
         for since in (t - 28 * DAY, t - 3 * DAY, t):
             assert visits_since_at(store, slot, since) == visits_since(state, since)
     assert store.state(slot).to_dict() == state.to_dict()
+
+
+def test_counts_saturate_alike_on_the_columns_and_on_a_state() -> None:
+    rules = VisitRules()
+    state = MemberState("club", "m", visits=COUNT_MAX - 1, gap_n=COUNT_MAX - 2)
+    state.first_visit = state.last_visit = state.last_seen = 1_767_600_000.0
+    store = MemberStore()
+    slot = store.put(state)
+    for day in range(1, 5):  # four new visits, a day apart
+        t = 1_767_600_000.0 + day * DAY
+        assert observe_at(store, slot, "gate_entry", t, rules)
+        assert observe(state, "gate_entry", t, rules)
+    assert state.visits == state.gap_n == COUNT_MAX
+    assert store.state(slot).to_dict() == state.to_dict()
+    # A state from elsewhere (an old checkpoint) with counts beyond what a column holds.
+    odd = store.put(MemberState("club", "n", visits=10**9, gap_n=-3))
+    assert (store.visits[odd], store.gap_n[odd]) == (COUNT_MAX, 0)
