@@ -28,7 +28,6 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -55,8 +54,6 @@ log = logging.getLogger(__name__)
 # that the loop hands control back often: the checkpoint being written in the background
 # advances only between batches (one database round trip per pause).
 POLL_RECORDS = 100
-
-_occurred_at = attrgetter("occurred_at")
 
 # What a record that is not a valid member event raises when parsed.
 _POISON = (ValidationError, ValueError, TypeError)
@@ -295,8 +292,6 @@ class DetectorRunner:
         """Parse and offer one partition's records; no await per record. Records that are
         not member events are set aside in ``poison`` (dead-lettered after the batch)."""
         p = records[0].partition
-        offer = part.detector.offer
-        collect = self._collect
         events = decode_member_events([record.value for record in records])
         applied = records
         if events is None:  # some are not member events: which, and why
@@ -309,14 +304,17 @@ class DetectorRunner:
                 else:
                     applied.append(record)
                     events.append(event)
+        # One call for the batch: each event's time is read once, observed on the event
+        # clock if that is the clock, and the clock is advanced after the batch (``step``).
         clock = part.clock
-        if isinstance(clock, Watermark) and events:
-            # The latest time is all the watermark keeps, and it is read after the batch.
-            clock.observe(max(map(_occurred_at, events)).timestamp())
-        for record, event in zip(applied, events, strict=True):
-            alerts = offer(event, (p, record.offset))
-            if alerts:
-                collect(alerts)
+        alerts = part.detector.offer_many(
+            events,
+            clock if isinstance(clock, Watermark) else None,
+            step=False,
+            sources=[(p, record.offset) for record in applied],
+        )
+        if alerts:
+            self._collect(alerts)
         part.next_offset = records[-1].offset + 1
         part.unsaved += len(records)
         self._applied.inc(len(events))
