@@ -38,9 +38,9 @@ def same_json(state: MemberState) -> None:
     assert MemberState.from_dict(json.loads(json.dumps(fast))) == state
 
 
-def simulated_detector() -> Detector:
+def simulated_detector(members: int = 300) -> Detector:
     """A detector that ran a simulated club's 200 days and 90 more: all of its members dirty."""
-    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=300, days=200)
+    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=members, days=200)
     d = Detector(CadencePolicy(), winback=lambda _tenant: DEFAULT_PLAN)
     for e in events:
         d.offer(e)
@@ -233,12 +233,7 @@ def test_rows_of_the_store_do_not_change_with_it() -> None:
 
 
 def simulated_store() -> tuple[MemberStore, list[int]]:
-    events, _ = simulate_club("club", datetime(2026, 1, 5, tzinfo=UTC), members=120, days=200)
-    d = Detector(CadencePolicy(), winback=lambda _tenant: DEFAULT_PLAN)
-    for e in events:
-        d.offer(e)
-        d.advance(e.occurred_at.timestamp() - 3600)
-    d.advance(events[-1].occurred_at.timestamp() + 90 * 86400)
+    d = simulated_detector(members=120)
     return d.store, d.take_dirty_slots()
 
 
