@@ -45,6 +45,7 @@ from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
+from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import Alert
 
@@ -197,6 +198,9 @@ class DetectorRunner:
         await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([s.events_topic], listener=_Rebalance(self))
+        # Member states live in arrays the collector never walks; what it would walk again
+        # and again is start-up's (modules, engine, clients): frozen, thresholds raised.
+        tune_gc()
         self.started.set()
         try:
             while not self._stopping.is_set():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -59,6 +58,7 @@ from lapse.auth import Principal
 from lapse.db.engine import create_engine, session_factory
 from lapse.health import service_router
 from lapse.problems import Problem
+from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas.events import EventBatch, MemberEvent
 
@@ -336,23 +336,6 @@ class _RequestTiming:
 
 # --- the app ---------------------------------------------------------------------------------
 
-GC_THRESHOLD = (20_000, 20, 20)
-
-
-def _tune_gc() -> None:
-    """Fewer, cheaper garbage collections for a process that allocates per event.
-
-    A batch of 1000 events allocates tens of thousands of containers; with the default
-    thresholds (700, 10, 10) that is dozens of collections per request, and the full ones walk
-    every object of the process. Everything built by start-up (modules, the app, the engine)
-    lives as long as the process, so it is frozen out of the collector's reach, and the
-    thresholds are raised (never lowered: the demo runs every service in one process).
-    Measured with bench/ingest_bench.py: ~23k events per server CPU second before, 31k-45k
-    after (the machine's load moves it); single requests gain little.
-    """
-    gc.freeze()
-    gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
-
 
 def create_app(
     settings: Settings,
@@ -399,7 +382,7 @@ def create_app(
                     log.warning("purging old deduplication ids failed", exc_info=True)
                 await asyncio.sleep(DEDUP_PURGE_EVERY_SECONDS)
 
-        _tune_gc()
+        tune_gc()
         starter = asyncio.create_task(connect(), name="ingest-producer-start")
         purger = asyncio.create_task(purge_periodically(), name="ingest-dedup-purge")
         try:

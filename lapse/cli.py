@@ -145,6 +145,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     from detector.config import policies
     from detector.core.visits import VisitRules
     from detector.replay import ReplayReport, print_report, replay_files, write_alerts
+    from lapse.runtime import tune_gc
 
     update: dict[str, object] = {}
     if args.policy:
@@ -153,6 +154,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
     report = ReplayReport()
+    tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
         args.files,
         args.tenant,
