@@ -34,6 +34,7 @@ from lapse.db.types import UTCDateTime
 from lapse.db.upsert import insert
 from lapse.settings import Settings
 from schemas import Alert, AlertCloudEvent
+from schemas.ids import uuid5
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,11 @@ EXCERPT_CHARS = 512
 MAX_RETRY_AFTER_SECONDS = 86_400.0
 # Delivery ids are uuid5(NAMESPACE, "subscription_id:alert_id").
 NAMESPACE = uuid.UUID("6c1f0d0e-2b7a-5d4e-9a51-6c61707365de")
+_NS = NAMESPACE.bytes
 
 
 def delivery_id(subscription_id: str, alert_id: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{subscription_id}:{alert_id}"))
+    return uuid5(_NS, f"{subscription_id}:{alert_id}".encode())
 
 
 def matches(subscription: WebhookSubscription, alert: AlertRow) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import itertools
 import json
@@ -49,6 +48,7 @@ from schemas.events import (
     MemberEvent,
     MembershipEvent,
 )
+from schemas.ids import uuid5
 
 Event = AccessEvent | MembershipEvent
 Format = Literal["access", "membership", "jsonl"]
@@ -109,13 +109,7 @@ def csv_event_id(tenant_id: str, fmt: Format, *parts: str) -> str:
     instant written with another offset is the same event. ``device_id``, ``reason`` and
     ``note`` are not part of the id: a corrected reason re-imported is the same cancellation.
     """
-    name = "\x1f".join((tenant_id, fmt, *parts)).encode()
-    # uuid.uuid5 computed inline (RFC 4122 §4.3): the same value, a third of the time.
-    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
-    raw[6] = (raw[6] & 0x0F) | 0x50
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return uuid5(_NAMESPACE_BYTES, "\x1f".join((tenant_id, fmt, *parts)).encode())
 
 
 def _utc_iso(at: datetime) -> str:
@@ -349,7 +343,6 @@ _MEMBERSHIP_SET = frozenset(
     ("event_id", "tenant_id", "member_id", "kind", "occurred_at", "reason", "note")
 )
 # The UUIDv5 variant nibble (RFC 4122 §4.1.1: 10xx) for each hex digit of the raw hash.
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 # Ids already proven valid, so a member's thousandth row skips the checks (and its events
 # share one string); bounded.
 _KNOWN_IDS_MAX = 1 << 16
@@ -372,8 +365,7 @@ def _fast_id(value: str) -> bool:
 
 def _fast_event_id(prefix: bytes, rest: str) -> str:
     """:func:`csv_event_id` with the namespace, tenant and format already encoded."""
-    h = hashlib.sha1(prefix + rest.encode(), usedforsecurity=False).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+    return uuid5(prefix, rest.encode())
 
 
 def _utc_text(text: str, at: datetime) -> str:

@@ -30,6 +30,7 @@ from detector.core.store import ACTIVE, CANCELLED, MemberStore, MembersView
 from detector.core.timers import TimerWheel
 from detector.core.visits import (
     ENDS,
+    RECENT,
     VISIT_KINDS,
     VisitRules,
     observe_at,
@@ -39,6 +40,7 @@ from detector.core.visits import (
 from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
+from schemas.ids import uuid5
 
 Key = tuple[str, str]
 Event = AccessEvent | MembershipEvent
@@ -50,6 +52,7 @@ PolicyFor = Callable[[str], Policy]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
 NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
+_NS = NAMESPACE.bytes  # ids are uuid5(NAMESPACE, ...)
 FOUR_WEEKS = 28 * DAY
 NEXT = {"low": "medium", "medium": "high"}
 # Events at the same instant are applied in this order, then by event id, so the order they
@@ -74,12 +77,12 @@ RANK = {
 
 
 def episode_id(tenant_id: str, member_id: str, start: float) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"episode:{tenant_id}:{member_id}:{start:.3f}"))
+    return uuid5(_NS, f"episode:{tenant_id}:{member_id}:{start:.3f}".encode())
 
 
 def alert_id(episode: str, alert_type: str, severity: str | None = None) -> str:
     tag = f"{alert_type}:{severity}" if alert_type == "escalated" and severity else alert_type
-    return str(uuid.uuid5(NAMESPACE, f"alert:{episode}:{tag}"))
+    return uuid5(_NS, f"alert:{episode}:{tag}".encode())
 
 
 def _dt(t: float) -> datetime:
@@ -96,7 +99,7 @@ def _never(_tenant: str, _member: str) -> bool:
 
 def departure_id(tenant_id: str, member_id: str, cancelled_at: float) -> str:
     """The id a win-back alert carries as its episode: one per cancellation."""
-    return str(uuid.uuid5(NAMESPACE, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}"))
+    return uuid5(_NS, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}".encode())
 
 
 class Detector:
@@ -379,11 +382,12 @@ class Detector:
                 usual_at(m, slot) if usual_at is not None else policy.usual_gap_days(m.state(slot))
             )
             usual = 28.0 / gap
-            if (
-                usual >= warn.min_usual_visits
-                and visits_since_at(m, slot, t - FOUR_WEEKS) <= warn.decline_ratio * usual
-            ):
-                return True
+            if usual >= warn.min_usual_visits:
+                bound = warn.decline_ratio * usual
+                # Only whether the count is within the bound matters: count one past it at most.
+                limit = int(bound) + 1 if bound < RECENT else RECENT
+                if visits_since_at(m, slot, t - FOUR_WEEKS, limit) <= bound:
+                    return True
         usual_minutes, recent_minutes = m.usual_minutes[slot], m.recent_minutes[slot]
         return (
             usual_minutes == usual_minutes
