@@ -47,9 +47,11 @@ def usual_gap(state: MemberState, prior_days: float, prior_weight: float = WARMU
 
 def usual_gap_of(n: int, mu: float, prior_days: float, prior_weight: float = WARMUP) -> float:
     """``usual_gap`` from the two figures it reads (the columnar store's fast path)."""
+    if n >= 2 * WARMUP:  # the member's own figure alone: exp(1.0 * mu + 0.0 * log(prior))
+        return math.exp(mu)
     if n == 0:
         return prior_days
-    w = n / (n + prior_weight) if n < 2 * WARMUP else 1.0
+    w = n / (n + prior_weight)
     return math.exp(w * mu + (1 - w) * math.log(prior_days))
 
 

@@ -145,10 +145,12 @@ class CadencePolicy:
     def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
         """The allowed absence in days from the figures it reads (NaN: not known)."""
         # usual_gap_of and spread_of inlined (the hot path): the same arithmetic.
-        if n == 0:
+        if n >= 2 * WARMUP:  # the commonest: the member's own figures alone (w = 1)
+            usual = math.exp(mu)  # exactly exp(1.0 * mu + 0.0 * log(cohort)): no log needed
+        elif n == 0:
             usual, s = self.cohort_gap_days, self.cohort_spread
         else:
-            w = n / (n + WARMUP) if n < 2 * WARMUP else 1.0
+            w = n / (n + WARMUP)
             usual = math.exp(w * mu + (1 - w) * math.log(self.cohort_gap_days))
             s = self.cohort_spread if n < 2 else w * s + (1 - w) * self.cohort_spread
         s = max(s, self.min_spread)

@@ -110,19 +110,21 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
     return True
 
 
-def visits_since_at(m: MemberStore, slot: int, since: float) -> int:
-    """``visits_since`` on the columnar store's ring."""
+def visits_since_at(m: MemberStore, slot: int, since: float, limit: int = RECENT) -> int:
+    """``visits_since`` on the columnar store's ring, counting no further than ``limit``
+    (a caller asking "at most k?" stops at k + 1: a regular member's last four weeks hold
+    many visits, and the commonest answer is "more than k")."""
     exact = m.exact.get(slot)
     if exact is not None:
         n = 0
         for t in reversed(exact):
-            if t <= since:
+            if t <= since or n >= limit:
                 break
             n += 1
         return n
     rec, base, p = m.recent, slot * RECENT, m.rp[slot]
     n = 0
-    for k in range(m.rn[slot]):
+    for k in range(min(m.rn[slot], limit)):
         if rec[base + (p - 1 - k) % RECENT] <= since:
             break
         n += 1

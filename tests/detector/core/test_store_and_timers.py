@@ -204,7 +204,10 @@ def test_visits_on_the_columns_are_visits_on_a_state(scans, far) -> None:
     for (kind, _, _), t in zip(scans, times, strict=True):
         assert observe_at(store, slot, kind, t, rules) == observe(state, kind, t, rules)
         for since in (t - 28 * DAY, t - 3 * DAY, t):
-            assert visits_since_at(store, slot, since) == visits_since(state, since)
+            count = visits_since(state, since)
+            assert visits_since_at(store, slot, since) == count
+            for limit in (0, 1, 2, 5):  # counting stops there
+                assert visits_since_at(store, slot, since, limit) == min(count, limit)
     assert store.state(slot).to_dict() == state.to_dict()
 
 
