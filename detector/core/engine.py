@@ -49,6 +49,7 @@ Source = tuple[int, int]
 # A held-back event: (time, rank of its kind, event id, arrival number, event, source).
 Held = tuple[float, int, str, int, Event, Source | None]
 PolicyFor = Callable[[str], Policy]
+ReasonAt = Callable[[MemberStore, int, float], tuple[str, dict[str, float]]]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
 NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
@@ -133,6 +134,7 @@ class Detector:
         self._deadline_at: Callable[[MemberStore, int], float | None] | None = None
         self._escalation_at: Callable[[MemberStore, int], float | None] | None = None
         self._usual_gap_at: Callable[[MemberStore, int], float] | None = None
+        self._reason_at: ReasonAt | None = None
         self.winback_for: PlanFor = winback or no_plan
         self.is_forgotten: IsForgotten = is_forgotten or _never
         self.visit_rules = visits or VisitRules()
@@ -338,9 +340,7 @@ class Detector:
         alerts = []
         if store.status[slot] == ACTIVE:
             if slot in store.episodes:
-                state = store.state(slot)
-                alerts = self._after_visit(state, policy, t)
-                store.write_lifecycle(slot, state)
+                alerts = self._visit_in_episode(slot, policy, t)
             else:
                 anchor = store.anchor[slot]
                 if anchor != anchor or t > anchor:
@@ -352,6 +352,35 @@ class Detector:
                     store.write_lifecycle(slot, state)
         self._reschedule(slot, policy)
         return alerts
+
+    def _visit_in_episode(self, slot: int, policy: Policy, t: float) -> list[Alert]:
+        """A new visit of an active member with an episode open: ``_after_visit`` on the
+        columns when the policy reads them and the episode was not opened by a falling rate
+        (its return needs the rate checked again), else on a ``MemberState``."""
+        store = self.store
+        episode = store.episodes[slot]
+        start = episode[1]
+        if policy is not self._fast_of:
+            self._fast(policy)
+        if (
+            self._reason_at is None
+            or start is None
+            or isinstance(start, str)
+            or episode[2] == "visit_frequency_decline"
+        ):
+            state = store.state(slot)
+            alerts = self._after_visit(state, policy, t)
+            store.write_lifecycle(slot, state)
+            return alerts
+        alerts = []
+        if t > start:  # back: closed before the anchor moves (days absent as they were)
+            recovered: list[tuple[str, dict[str, float]]] = [("member_recovered", {})]
+            alerts.append(self._alert_at(slot, policy, "recovered", "low", t, recovered))
+            del store.episodes[slot]
+        anchor = store.anchor[slot]
+        if anchor != anchor or t > anchor:
+            store.anchor[slot] = t
+        return alerts  # no early warning while an episode stays open
 
     def _after_visit(self, state: MemberState, policy: Policy, t: float) -> list[Alert]:
         """A new visit of an active member with an episode open (``_access``'s rare end)."""
@@ -369,6 +398,8 @@ class Detector:
         self._deadline_at = getattr(policy, "deadline_at", None)
         self._escalation_at = getattr(policy, "escalation_at", None)
         self._usual_gap_at = getattr(policy, "usual_gap_at", None)
+        # Alerts from the columns too (``_fire``, ``_visit_in_episode``) need all of them.
+        self._reason_at = getattr(policy, "reason_at", None) if self._usual_gap_at else None
 
     def _warning_due(self, slot: int, policy: Policy, warn: Warnings, t: float) -> bool:
         """Whether ``_early_warnings`` would raise one for this slot (no episode open)."""
@@ -560,10 +591,34 @@ class Detector:
                 store.write_lifecycle(slot, state)
                 self._dirty.add(slot)
             return alerts
-        if status != ACTIVE or store.anchor[slot] != store.anchor[slot]:
+        anchor = store.anchor[slot]
+        if status != ACTIVE or anchor != anchor:
             return []
+        policy = self._policy or self.policy_for(store.tenants[store.tenant[slot]])
+        if policy is not self._fast_of:
+            self._fast(policy)
+        reason_at = self._reason_at
+        if reason_at is not None:
+            # On the columns (the commonest alerts): what the MemberState path below does.
+            reasons = [reason_at(store, slot, due)]
+            episode = store.episodes.get(slot)
+            alert_type: AlertType
+            if episode is None or episode[1] is None:
+                tenant, member = store.key(slot)
+                eid = episode_id(tenant, member, anchor)
+                episode = store.episodes[slot] = [eid, anchor, "absence", "medium"]
+                alert_type = "at_risk"
+            elif episode[3] in NEXT:
+                episode = store.episodes[slot] = [*episode[:3], NEXT[str(episode[3])]]
+                alert_type = "escalated"
+            else:
+                return []
+            severity: Severity = episode[3]  # type: ignore[assignment]  # medium or high
+            alert = self._alert_at(slot, policy, alert_type, severity, due, reasons)
+            self._dirty.add(slot)
+            self._reschedule(slot, policy)
+            return [alert]
         state = store.state(slot)
-        policy = self.policy_for(state.tenant_id)
         reasons = [policy.reason(state, due)]
         if state.episode_start is None:
             assert state.anchor is not None
@@ -693,6 +748,57 @@ class Detector:
             deadline=_dt(state.deadline) if state.deadline is not None else None,
             raised_at=_dt(at),
         )
+
+    def _alert_at(
+        self,
+        slot: int,
+        policy: Policy,
+        alert_type: AlertType,
+        severity: Severity,
+        at: float,
+        reasons: list[tuple[str, dict[str, float]]],
+    ) -> Alert:
+        """``_alert`` from the columns (the open episode's id, the member's figures)."""
+        m = self.store
+        eid = m.episodes[slot][0]
+        assert isinstance(eid, str)
+        tenant, member = m.key(slot)
+        figures = self._figures_at(slot, at)
+        deadline = m.deadline[slot]
+        return Alert(
+            alert_id=alert_id(eid, alert_type, severity),
+            episode_id=eid,
+            type=alert_type,
+            tenant_id=tenant,
+            member_id=member,
+            site_id=m.sites[m.site[slot]],
+            severity=severity,
+            policy=policy.name,
+            reasons=[Reason(code=c, figures={**figures, **f}) for c, f in reasons],
+            deadline=_dt(deadline) if deadline == deadline else None,
+            raised_at=_dt(at),
+        )
+
+    def _figures_at(self, slot: int, at: float) -> dict[str, float]:
+        """``_figures`` from the columns, with the policy's ``usual_gap_at``."""
+        m = self.store
+        figures: dict[str, float] = {
+            "visits_last_4_weeks": visits_since_at(m, slot, at - FOUR_WEEKS),
+        }
+        anchor = m.anchor[slot]
+        if anchor == anchor:
+            figures["days_absent"] = round((at - anchor) / DAY, 1)
+        usual_gap_at = self._usual_gap_at
+        if m.gap_n[slot] and usual_gap_at is not None:
+            gap = usual_gap_at(m, slot)
+            figures["usual_gap_days"] = round(gap, 1)
+            figures["usual_visits_4_weeks"] = round(28.0 / gap, 1)
+        start = m.joined_at[slot]
+        if start != start:
+            start = m.first_visit[slot]
+        if start == start:
+            figures["tenure_days"] = round((at - start) / DAY)
+        return figures
 
     def _figures(self, state: MemberState, policy: Policy, at: float) -> dict[str, float]:
         """The figures every reason carries: what staff read to judge the alert."""

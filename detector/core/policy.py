@@ -60,6 +60,8 @@ class FastPolicy(Policy, Protocol):
 
     def usual_gap_at(self, m: MemberStore, slot: int) -> float: ...
 
+    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Warnings:
@@ -108,6 +110,9 @@ class FixedPolicy:
 
     def usual_gap_at(self, m: MemberStore, slot: int) -> float:
         return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], COHORT_GAP_DAYS)
+
+    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        return "absent_beyond_threshold", {"threshold_days": self.absence_days}
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +201,10 @@ class CadencePolicy:
         return "absent_beyond_usual_rhythm", {
             "threshold_days": round(self.threshold_days(state), 1)
         }
+
+    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        threshold = round(self.threshold_at(m, slot), 1)
+        return "absent_beyond_usual_rhythm", {"threshold_days": threshold}
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,11 +310,17 @@ class BgNbdPolicy:
         return self._crossing(state, self.p_escalate)
 
     def probability_alive(self, state: MemberState, now: float) -> float:
-        x = state.visits - 1
-        if x < 1 or state.first_visit is None or state.last_visit is None:
+        return self.probability_of(
+            state.visits, _nan(state.first_visit), _nan(state.last_visit), now
+        )
+
+    def probability_of(self, visits: int, first: float, last: float, now: float) -> float:
+        """The probability alive from the figures it reads (NaN: not known)."""
+        x = visits - 1
+        if x < 1 or first != first or last != last:
             return 1.0
-        t_x = (state.last_visit - state.first_visit) / DAY
-        big_t = (now - state.first_visit) / DAY
+        t_x = (last - first) / DAY
+        big_t = (now - first) / DAY
         # On the log scale: (T / t_x) ** (r + x) overflows a float for long, busy histories.
         log_odds = math.log(self.a / (self.b + x - 1)) + (self.r + x) * (
             math.log(self.alpha + big_t) - math.log(self.alpha + t_x)
@@ -317,3 +332,7 @@ class BgNbdPolicy:
             "p_alive": round(self.probability_alive(state, now), 3),
             "p_threshold": self.p_alive,
         }
+
+    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        p = self.probability_of(m.visits[slot], m.first_visit[slot], m.last_visit[slot], now)
+        return "probability_active_low", {"p_alive": round(p, 3), "p_threshold": self.p_alive}
