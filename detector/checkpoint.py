@@ -11,7 +11,7 @@ import json
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from operator import attrgetter
 from typing import Any
@@ -20,10 +20,11 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
-from detector.core.rows import StateRows
+from detector.core.rows import StateRows, micros
 from detector.core.winback import WinbackPlan
 from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
 from lapse.db.outbox import add_alerts
+from lapse.db.types import timestamp_from_micros as _ts
 from lapse.db.upsert import insert
 from lapse.forget import forgotten_among, tombstones
 from schemas import Alert
@@ -31,6 +32,16 @@ from schemas import Alert
 
 def _dt(t: float | None) -> datetime | None:
     return datetime.fromtimestamp(t, UTC) if t is not None else None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_micros(us: int | None) -> datetime | None:
+    """A time column of ``StateRows`` (``micros``) as the datetime ``_dt`` gives for the
+    time: the same instant, in UTC. Past the year 9999 ``OverflowError``, as ``_dt`` raises
+    (``ValueError``) there."""
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
 # -- the state row ---------------------------------------------------------------------------
@@ -104,15 +115,15 @@ def state_row(state: MemberState, partition: int) -> dict[str, Any]:
 
 def add_state(table: StateRows, state: MemberState, partition: int) -> None:
     """Append a member's row, as ``state_row`` has it, to ``table`` (its state as the JSON
-    text the ``state`` column would hold)."""
+    text the ``state`` column would hold, its times as microseconds, as ``StateRows``)."""
     row = state_row(state, partition)
     table.tenant_id.append(row["tenant_id"])
     table.member_id.append(row["member_id"])
     table.partition.append(partition)
     table.site_id.append(row["site_id"])
     table.status.append(row["status"])
-    table.last_visit.append(row["last_visit"])
-    table.deadline.append(row["deadline"])
+    table.last_visit.append(micros(state.last_visit))
+    table.deadline.append(micros(state.deadline))
     table.episode_id.append(row["episode_id"])
     table.state.append(json.dumps(row["state"]))
 
@@ -246,20 +257,22 @@ def _last_of_each(table: StateRows, members: int) -> StateRows:
     return StateRows(*([column[i] for i in keep] for column in table.columns()))
 
 
-# The member-state rows in one statement, each column one parameter: a JSON array (the
-# text columns, the states) or an array (the times), which PostgreSQL takes apart again
-# (``ROWS FROM``: the i-th element of each makes the i-th row). Encoding one JSON text per
-# column costs far less here than asyncpg's arrays of text (~0.3 µs an item, ~1.3 µs a
-# state); a string comes back as it went (``json_array_elements_text``), and a state's JSON
-# text verbatim (``json_array_elements`` on the ``json`` type keeps the text of each element).
+# The member-state rows in one statement, each column one parameter: a JSON array, which
+# PostgreSQL takes apart again (``ROWS FROM``: the i-th element of each makes the i-th row).
+# Encoding one JSON text per column costs far less here than asyncpg's arrays of text (~0.3
+# µs an item, ~1.3 µs a state) or of ``timestamptz`` (~1.5 µs); a string comes back as it
+# went (``json_array_elements_text``), and a state's JSON text verbatim
+# (``json_array_elements`` on the ``json`` type keeps the text of each element).
+# The times are microseconds since the epoch (``StateRows``), made timestamps again in SQL
+# (``timestamp_from_micros``).
 _UPSERT_STATES = f"""
 INSERT INTO {MemberStateRow.__tablename__} (tenant_id, member_id, partition, site_id, status,
     last_visit, deadline, episode_id, state, updated_at)
-SELECT t, m, p::int, s, st, lv, dl, e, j, $10::timestamptz
+SELECT t, m, p::int, s, st, {_ts("lv")}, {_ts("dl")}, e, j, $10::timestamptz
 FROM ROWS FROM (json_array_elements_text($1::text::json), json_array_elements_text($2::text::json),
     json_array_elements_text($3::text::json), json_array_elements_text($4::text::json),
-    json_array_elements_text($5::text::json), unnest($6::timestamptz[]),
-    unnest($7::timestamptz[]), json_array_elements_text($8::text::json),
+    json_array_elements_text($5::text::json), json_array_elements_text($6::text::json),
+    json_array_elements_text($7::text::json), json_array_elements_text($8::text::json),
     json_array_elements($9::text::json)) AS u(t, m, p, s, st, lv, dl, e, j)
 ON CONFLICT (tenant_id, member_id) DO UPDATE SET partition = excluded.partition,
     site_id = excluded.site_id, status = excluded.status, last_visit = excluded.last_visit,
@@ -279,8 +292,8 @@ async def _upsert_states(session: AsyncSession, table: StateRows, now: datetime)
             dumps(table.partition),
             dumps(table.site_id),
             dumps(table.status),
-            table.last_visit,
-            table.deadline,
+            dumps(table.last_visit),
+            dumps(table.deadline),
             dumps(table.episode_id),
             f"[{', '.join(table.state)}]",
             now,
@@ -297,8 +310,8 @@ async def _upsert_states(session: AsyncSession, table: StateRows, now: datetime)
             "partition": partition,
             "site_id": site,
             "status": status,
-            "last_visit": last_visit,
-            "deadline": deadline,
+            "last_visit": _from_micros(last_visit),
+            "deadline": _from_micros(deadline),
             "episode_id": episode,
             "state": json.loads(text),
             "updated_at": now,

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lapse.db.models import AlertRow
+from lapse.db.types import timestamp_from_micros as _ts
 from lapse.db.upsert import insert
 from schemas import Alert
 
@@ -60,8 +61,7 @@ async def _insert_alerts_many(session: AsyncSession, alerts: list[Alert], now: d
 # All the alerts in one statement, as ``detector.checkpoint`` writes member states: each
 # column one parameter, a JSON array of its values that ``ROWS FROM`` takes apart again, the
 # i-th element of each making the i-th row. ``raised_at`` travels as microseconds since the
-# epoch (exact within 285 years of 1970; cheaper to encode than asyncpg's ``timestamptz[]``,
-# ~0.5 against ~1.5 µs an item). The payloads are one array of each alert's
+# epoch (``timestamp_from_micros``). The payloads are one array of each alert's
 # ``model_dump_json()`` (one serialiser call for all), each element's text kept verbatim
 # (``json_array_elements`` on the ``json`` type). Once parsed, a payload is the JSON
 # ``json.dumps(alert.model_dump(mode="json"))`` gives: it is spelt compact, non-ASCII
@@ -71,8 +71,7 @@ async def _insert_alerts_many(session: AsyncSession, alerts: list[Alert], now: d
 _INSERT_ALERTS = f"""
 INSERT INTO {AlertRow.__tablename__} (alert_id, tenant_id, member_id, site_id, episode_id, type,
     severity, raised_at, payload, created_at, fanned_out)
-SELECT a, t, m, s, e, ty, sv, timestamptz 'epoch' + r::bigint * interval '1 microsecond', p,
-    $10::timestamptz, false
+SELECT a, t, m, s, e, ty, sv, {_ts("r")}, p, $10::timestamptz, false
 FROM ROWS FROM (json_array_elements_text($1::text::json), json_array_elements_text($2::text::json),
     json_array_elements_text($3::text::json), json_array_elements_text($4::text::json),
     json_array_elements_text($5::text::json), json_array_elements_text($6::text::json),

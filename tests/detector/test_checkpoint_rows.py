@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from detector.checkpoint import Checkpoint, CheckpointStore, state_dict, state_row
+from detector.checkpoint import Checkpoint, CheckpointStore, add_state, state_dict, state_row
 from detector.core import CadencePolicy, Detector, MemberState, Status
 from detector.core.rows import StateRows
 from detector.core.state import Departure
@@ -118,23 +118,35 @@ def test_rows_of_any_state_are_its_to_dict(state: MemberState) -> None:
 
 # -- rows straight from the member store (detector.core.rows) --------------------------------
 
-COLUMNS = (
-    *("tenant_id", "member_id", "partition", "site_id"),
-    *("status", "last_visit", "deadline", "episode_id"),
-)
+COLUMNS = ("tenant_id", "member_id", "partition", "site_id", "status", "episode_id")
+# Microseconds since the epoch in the rows, the datetime ``state_row`` has in the row written.
+TIMES = ("last_visit", "deadline")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def assert_rows_of_slots(store: MemberStore, slots: list[int], partition: int) -> StateRows:
-    """The store's rows of these slots are ``state_row`` of the states the slots hold."""
-    table = StateRows()
+    """The store's rows of these slots are ``state_row`` of the states the slots hold (the
+    times as microseconds), and the rows ``add_state`` makes of those states."""
+    table, of_states = StateRows(), StateRows()
     table.add(store, slots, partition)
     assert len(table) == len(slots) and StateRows(*table.columns()) == table
     for i, slot in enumerate(slots):
-        want = state_row(store.state(slot), partition)
+        state = store.state(slot)
+        want = state_row(state, partition)
         assert table.state[i] == json.dumps(want["state"])  # the text itself, byte for byte
         for name in COLUMNS:
             assert getattr(table, name)[i] == want[name], name
             assert type(getattr(table, name)[i]) is type(want[name]), name
+        for name in TIMES:
+            us, at = getattr(table, name)[i], want[name]
+            if at is None:
+                assert us is None, name
+            else:  # exactly the datetime's microseconds (what PostgreSQL is sent)
+                assert type(us) is int and us == (at - EPOCH) // MICROSECOND, name
+        add_state(of_states, state, partition)
+    for mine, theirs in zip(table.columns(), of_states.columns(), strict=True):
+        assert mine == theirs and list(map(type, mine)) == list(map(type, theirs))
     return table
 
 
