@@ -98,6 +98,35 @@ def _never(_tenant: str, _member: str) -> bool:
     return False
 
 
+def _new_alert(
+    episode: str,
+    alert_type: AlertType,
+    severity: Severity,
+    member: tuple[str, str, str | None],
+    policy: str,
+    figures: dict[str, float],
+    reasons: list[tuple[str, dict[str, float]]],
+    deadline: float,
+    at: float,
+) -> Alert:
+    """A pre-churn alert of an episode: ``member`` is (tenant, member, site), each reason's
+    figures are the member's ``figures`` and its own; ``deadline`` NaN for none."""
+    tenant_id, member_id, site_id = member
+    return Alert(
+        alert_id=alert_id(episode, alert_type, severity),
+        episode_id=episode,
+        type=alert_type,
+        tenant_id=tenant_id,
+        member_id=member_id,
+        site_id=site_id,
+        severity=severity,
+        policy=policy,
+        reasons=[Reason(code=c, figures={**figures, **f}) for c, f in reasons],
+        deadline=_dt(deadline) if deadline == deadline else None,
+        raised_at=_dt(at),
+    )
+
+
 def departure_id(tenant_id: str, member_id: str, cancelled_at: float) -> str:
     """The id a win-back alert carries as its episode: one per cancellation."""
     return uuid5(_NS, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}".encode())
@@ -732,21 +761,16 @@ class Detector:
             if alert_type == "churned"
             else state.severity  # type: ignore[assignment]
         )
-        return Alert(
-            alert_id=alert_id(state.episode_id, alert_type, severity),
-            episode_id=state.episode_id,
-            type=alert_type,
-            tenant_id=state.tenant_id,
-            member_id=state.member_id,
-            site_id=state.site_id,
-            severity=severity,
-            policy=policy.name,
-            reasons=[
-                Reason(code=c, figures={**self._figures(state, policy, at), **f})
-                for c, f in reasons
-            ],
-            deadline=_dt(state.deadline) if state.deadline is not None else None,
-            raised_at=_dt(at),
+        return _new_alert(
+            state.episode_id,
+            alert_type,
+            severity,
+            (state.tenant_id, state.member_id, state.site_id),
+            policy.name,
+            self._figures(state, policy, at),
+            reasons,
+            math.nan if state.deadline is None else state.deadline,
+            at,
         )
 
     def _alert_at(
@@ -763,20 +787,10 @@ class Detector:
         eid = m.episodes[slot][0]
         assert isinstance(eid, str)
         tenant, member = m.key(slot)
-        figures = self._figures_at(slot, at)
-        deadline = m.deadline[slot]
-        return Alert(
-            alert_id=alert_id(eid, alert_type, severity),
-            episode_id=eid,
-            type=alert_type,
-            tenant_id=tenant,
-            member_id=member,
-            site_id=m.sites[m.site[slot]],
-            severity=severity,
-            policy=policy.name,
-            reasons=[Reason(code=c, figures={**figures, **f}) for c, f in reasons],
-            deadline=_dt(deadline) if deadline == deadline else None,
-            raised_at=_dt(at),
+        member_of = (tenant, member, m.sites[m.site[slot]])
+        figures, deadline = self._figures_at(slot, at), m.deadline[slot]
+        return _new_alert(
+            eid, alert_type, severity, member_of, policy.name, figures, reasons, deadline, at
         )
 
     def _figures_at(self, slot: int, at: float) -> dict[str, float]:
