@@ -6,21 +6,16 @@ offsets alone, so state and position can never disagree.
 
 from __future__ import annotations
 
-import copy
 import json
-from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
-from operator import attrgetter
-from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
-from detector.core.rows import StateRows, micros
+from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
 from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
 from lapse.db.outbox import add_alerts
@@ -44,99 +39,13 @@ def _from_micros(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
-# -- the state row ---------------------------------------------------------------------------
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-_READERS: dict[type, tuple[tuple[str, ...], attrgetter[Any]]] = {}
-
-
-def _reader(cls: type) -> tuple[tuple[str, ...], attrgetter[Any]]:
-    """A dataclass's field names and one getter of them all, built once per class."""
-    found = _READERS.get(cls)
-    if found is None:
-        names = tuple(f.name for f in fields(cls))
-        found = _READERS[cls] = (names, attrgetter(*names))
-    return found
-
-
-def _record(obj: Any) -> dict[str, Any]:
-    """A dataclass as a fresh dict of JSON-ready values, field by field.
-
-    What ``dataclasses.asdict`` (``MemberState.to_dict``) gives as JSON, without its deep
-    copy of every value: scalars are shared (immutable), arrays become lists, enums their
-    values, nested dataclasses and containers fresh copies. A copy all the same: the row
-    must not change when the live state does while the checkpoint is being written.
-    """
-    names, read = _reader(type(obj))
-    values = read(obj) if len(names) > 1 else (read(obj),)
-    scalars = _SCALARS
-    return {n: v if type(v) in scalars else _plain(v) for n, v in zip(names, values, strict=True)}
-
-
-def _plain(v: Any) -> Any:
-    t = type(v)
-    if t in _SCALARS:
-        return v
-    if t is array:
-        return v.tolist()
-    if t is list or t is tuple:
-        return [_plain(x) for x in v]
-    if isinstance(v, Enum):
-        return v.value
-    if is_dataclass(v) and not isinstance(v, type):
-        return _record(v)
-    if t is dict:
-        return {k: _plain(x) for k, x in v.items()}
-    return copy.deepcopy(v)
-
-
-def state_dict(state: MemberState) -> dict[str, Any]:
-    """``state.to_dict()`` as JSON, ~20× cheaper (``MemberState.from_dict`` reads it back)."""
-    return _record(state)
-
-
-def state_row(state: MemberState, partition: int) -> dict[str, Any]:
-    """The ``member_states`` row of one member as it is now (``updated_at`` is set when
-    saved): a snapshot, so later changes to the live state do not reach it."""
-    return {
-        "tenant_id": state.tenant_id,
-        "member_id": state.member_id,
-        "partition": partition,
-        "site_id": state.site_id,
-        "status": str(state.status),
-        "last_visit": _dt(state.last_visit),
-        "deadline": _dt(state.deadline),
-        "episode_id": state.episode_id,
-        "state": _record(state),
-    }
-
-
-def add_state(table: StateRows, state: MemberState, partition: int) -> None:
-    """Append a member's row, as ``state_row`` has it, to ``table`` (its state as the JSON
-    text the ``state`` column would hold, its times as microseconds, as ``StateRows``)."""
-    row = state_row(state, partition)
-    table.tenant_id.append(row["tenant_id"])
-    table.member_id.append(row["member_id"])
-    table.partition.append(partition)
-    table.site_id.append(row["site_id"])
-    table.status.append(row["status"])
-    table.last_visit.append(micros(state.last_visit))
-    table.deadline.append(micros(state.deadline))
-    table.episode_id.append(row["episode_id"])
-    table.state.append(json.dumps(row["state"]))
-
-
 @dataclass(slots=True)
 class Checkpoint:
     """What one commit writes: changed members (``table``, read from the member store
-    when the checkpoint was taken, or live ``states`` with their partition, serialised when
-    saved); per partition the offset to resume from and the clock reading reached; new
-    alerts."""
+    when the checkpoint was taken); per partition the offset to resume from and the clock
+    reading reached; new alerts."""
 
     table: StateRows = field(default_factory=StateRows)
-    states: list[tuple[MemberState, int]] = field(default_factory=list)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
@@ -198,10 +107,6 @@ class CheckpointStore:
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
         table = cp.table
-        if cp.states:  # a copy: a failed save is retried with the same checkpoint
-            table = StateRows(*map(list, table.columns()))
-            for state, partition in cp.states:
-                add_state(table, state, partition)
         keys = set(zip(table.tenant_id, table.member_id, strict=True))
         async with self.sessions() as session, session.begin():
             if keys:

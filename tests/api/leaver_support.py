@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import Detector, FixedPolicy
+from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN
 from schemas import AccessEvent, Alert, MembershipEvent
 
@@ -59,6 +60,8 @@ async def checkpoint(
     for e in sorted(events, key=lambda e: e.occurred_at):
         alerts += d.offer(e)
     alerts += d.advance(at(until_day).timestamp())
-    cp = Checkpoint(states=[(s, 0) for s in d.take_dirty()], alerts=alerts)
+    table = StateRows()
+    table.add(d.store, d.take_dirty_slots(), 0)
+    cp = Checkpoint(table=table, alerts=alerts)
     await CheckpointStore(sessions, "g", "t").save(cp)
     return d, cp

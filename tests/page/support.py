@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
+from detector.core.rows import StateRows
 from schemas import AccessEvent, Alert, MembershipEvent
 
 DAY = 86_400.0
@@ -89,8 +90,9 @@ async def make_club(sessions: async_sessionmaker[AsyncSession], tenant: str) -> 
         detector.offer(event)
     alerts = detector.advance(now - 60)
     store = CheckpointStore(sessions, "page-tests", "page-tests")
-    states = [(s, 0) for s in detector.members.values()]
-    await store.save(Checkpoint(states=states, alerts=alerts))
+    table = StateRows()
+    table.add(detector.store, list(detector.store.slots()), 0)
+    await store.save(Checkpoint(table=table, alerts=alerts))
     return Club(tenant, now, alerts)
 
 
