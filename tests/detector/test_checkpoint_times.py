@@ -112,14 +112,17 @@ TIMES: list[float | None] = [
 ]
 
 
-def store_of(times: Sequence[float | None]) -> tuple[MemberStore, list[int]]:
-    """One member per time: its last visit that time, its deadline the list's reverse."""
+def checkpoint_of(times: Sequence[float | None]) -> Checkpoint:
+    """The rows of one member per time: its last visit that time, its deadline the list's
+    reverse (as the runner takes them, from a member store)."""
     store = MemberStore()
     slots = [
         store.put(MemberState("club", f"m{i:02}", last_visit=t, deadline=times[-1 - i]))
         for i, t in enumerate(times)
     ]
-    return store, slots
+    table = StateRows()
+    table.add(store, slots, 0)
+    return Checkpoint(table=table)
 
 
 def expected(times: Sequence[float | None]) -> list[tuple[str, datetime | None, datetime | None]]:
@@ -161,17 +164,13 @@ async def test_postgres_keeps_the_datetimes_of_the_times(fresh_pg_url: str) -> N
         async with engine.connect() as conn:
             assert await conn.scalar(text("SHOW timezone")) == "America/New_York"
         checkpoints = CheckpointStore(session_factory(engine), "g", "t")
-        store, slots = store_of(TIMES)
-        table = StateRows()
-        table.add(store, slots, 0)
-        await checkpoints.save(Checkpoint(table=table))
+        checkpoint = checkpoint_of(TIMES)
+        await checkpoints.save(checkpoint)
         assert await read_times(engine) == expected(TIMES)
         # Half-second times over the same members: each row replaced exactly.
         later = [None if t is None else t + 0.5 for t in TIMES]
-        store, slots = store_of(later)
-        table = StateRows()
-        table.add(store, slots, 0)
-        await checkpoints.save(Checkpoint(table=table))
+        checkpoint = checkpoint_of(later)
+        await checkpoints.save(checkpoint)
         assert await read_times(engine) == expected(later)
     finally:
         await engine.dispose()
@@ -185,10 +184,8 @@ async def test_postgres_keeps_times_past_the_year_9999(fresh_pg_url: str) -> Non
     engine = create_engine(fresh_pg_url)
     try:
         checkpoints = CheckpointStore(session_factory(engine), "g", "t")
-        store, slots = store_of(far)
-        table = StateRows()
-        table.add(store, slots, 0)
-        await checkpoints.save(Checkpoint(table=table))
+        checkpoint = checkpoint_of(far)
+        await checkpoints.save(checkpoint)
         async with engine.connect() as conn:
             rows = await conn.execute(
                 text(
@@ -204,11 +201,9 @@ async def test_postgres_keeps_times_past_the_year_9999(fresh_pg_url: str) -> Non
         assert date(1970, 1, 1) + timedelta(days=111991) == date(2276, 8, 15)
         assert got[0][2] == "11476-08-15 05:20:00+00"
         for t in (1e13, -1e13):  # past bigint microseconds: no row, an error
-            store, slots = store_of([t])
-            table = StateRows()
-            table.add(store, slots, 0)
+            checkpoint = checkpoint_of([t])
             with pytest.raises(DBAPIError, match="out of range"):
-                await checkpoints.save(Checkpoint(table=table))
+                await checkpoints.save(checkpoint)
         async with engine.connect() as conn:
             assert await conn.scalar(text("SELECT count(*) FROM member_states")) == len(far)
     finally:
@@ -220,16 +215,12 @@ async def test_sqlite_keeps_the_datetimes_of_the_times(tmp_path: Path) -> None:
     try:
         await upgrade(engine)
         checkpoints = CheckpointStore(session_factory(engine), "g", "t")
-        store, slots = store_of(TIMES)
-        table = StateRows()
-        table.add(store, slots, 0)
-        await checkpoints.save(Checkpoint(table=table))
+        checkpoint = checkpoint_of(TIMES)
+        await checkpoints.save(checkpoint)
         assert await read_times(engine) == expected(TIMES)
         # Past 9999 a datetime column cannot hold it: the save fails, as it did before.
-        store, slots = store_of([3e11])
-        table = StateRows()
-        table.add(store, slots, 0)
+        checkpoint = checkpoint_of([3e11])
         with pytest.raises(OverflowError):
-            await checkpoints.save(Checkpoint(table=table))
+            await checkpoints.save(checkpoint)
     finally:
         await engine.dispose()
