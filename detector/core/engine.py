@@ -34,7 +34,6 @@ from detector.core.visits import (
     VISIT_KINDS,
     VisitRules,
     observe_at,
-    visits_since,
     visits_since_at,
 )
 from detector.core.winback import PlanFor, no_plan, visits_per_month
@@ -49,7 +48,6 @@ Source = tuple[int, int]
 # A held-back event: (time, rank of its kind, event id, arrival number, event, source).
 Held = tuple[float, int, str, int, Event, Source | None]
 PolicyFor = Callable[[str], Policy]
-ReasonAt = Callable[[MemberStore, int, float], tuple[str, dict[str, float]]]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
 NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
@@ -158,12 +156,6 @@ class Detector:
         self.policy_for: PolicyFor = policy if callable(policy) else _constant(policy)
         # One policy for all (replay, benchmarks): no call per event to find it.
         self._policy: Policy | None = None if callable(policy) else policy
-        # The slot fast paths of the policy met last (None: it has none, use MemberState).
-        self._fast_of: Policy | None = None
-        self._deadline_at: Callable[[MemberStore, int], float | None] | None = None
-        self._escalation_at: Callable[[MemberStore, int], float | None] | None = None
-        self._usual_gap_at: Callable[[MemberStore, int], float] | None = None
-        self._reason_at: ReasonAt | None = None
         self.winback_for: PlanFor = winback or no_plan
         self.is_forgotten: IsForgotten = is_forgotten or _never
         self.visit_rules = visits or VisitRules()
@@ -330,7 +322,7 @@ class Detector:
         cls = type(event)
         if cls is not AccessEvent and not isinstance(event, AccessEvent):
             state = store.state(slot)
-            alerts = self._membership(state, policy, event, t)
+            alerts = self._membership(state, slot, policy, event, t)
             store.write_lifecycle(slot, state)
             self._reschedule(slot, policy)
             return alerts
@@ -342,7 +334,7 @@ class Detector:
             if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
                 return []
             state = store.state(slot)
-            alerts = self._warn(state, policy, "entry_denied", t, {})
+            alerts = self._warn(state, slot, policy, ("entry_denied", {}), t)
             if not alerts:
                 return alerts
             store.write_lifecycle(slot, state)
@@ -374,96 +366,60 @@ class Detector:
                 anchor = store.anchor[slot]
                 if anchor != anchor or t > anchor:
                     store.anchor[slot] = t
-                warn = policy.warnings
-                if warn is not None and self._warning_due(slot, policy, warn, t):
+                warning = self._early_warning(slot, policy, t)
+                if warning is not None:
                     state = store.state(slot)
-                    alerts = self._early_warnings(state, policy, t)
+                    alerts = self._warn(state, slot, policy, warning, t)
                     store.write_lifecycle(slot, state)
         self._reschedule(slot, policy)
         return alerts
 
     def _visit_in_episode(self, slot: int, policy: Policy, t: float) -> list[Alert]:
         """A new visit of an active member with an episode open: ``_after_visit`` on the
-        columns when the policy reads them and the episode was not opened by a falling rate
-        (its return needs the rate checked again), else on a ``MemberState``."""
+        columns when the episode was not opened by a falling rate (its return needs the rate
+        checked again, and may raise a warning), else on a ``MemberState``."""
         store = self.store
         episode = store.episodes[slot]
         start = episode[1]
-        if policy is not self._fast_of:
-            self._fast(policy)
-        if (
-            self._reason_at is None
-            or start is None
-            or isinstance(start, str)
-            or episode[2] == "visit_frequency_decline"
-        ):
+        if start is None or isinstance(start, str) or episode[2] == "visit_frequency_decline":
             state = store.state(slot)
-            alerts = self._after_visit(state, policy, t)
+            alerts = self._after_visit(state, slot, policy, t)
             store.write_lifecycle(slot, state)
             return alerts
         alerts = []
         if t > start:  # back: closed before the anchor moves (days absent as they were)
             recovered: list[tuple[str, dict[str, float]]] = [("member_recovered", {})]
-            alerts.append(self._alert_at(slot, policy, "recovered", "low", t, recovered))
+            alerts.append(
+                self._alert_at(slot, policy, str(episode[0]), "recovered", "low", t, recovered)
+            )
             del store.episodes[slot]
         anchor = store.anchor[slot]
         if anchor != anchor or t > anchor:
             store.anchor[slot] = t
         return alerts  # no early warning while an episode stays open
 
-    def _after_visit(self, state: MemberState, policy: Policy, t: float) -> list[Alert]:
+    def _after_visit(self, state: MemberState, slot: int, policy: Policy, t: float) -> list[Alert]:
         """A new visit of an active member with an episode open (``_access``'s rare end)."""
         alerts: list[Alert] = []
-        if self._returned(state, policy, t):
+        if self._returned(state, slot, policy, t):
             # Closed before the anchor moves, so the alert says how long they were away.
-            alerts.append(self._close(state, policy, "recovered", t))
+            alerts.append(self._close(state, slot, policy, "recovered", t))
         if state.anchor is None or t > state.anchor:
-            state.anchor = t
-        return alerts or self._early_warnings(state, policy, t)
-
-    def _fast(self, policy: Policy) -> None:
-        """Remember the slot fast paths of this policy (see ``FastPolicy``), if it has them."""
-        self._fast_of = policy
-        self._deadline_at = getattr(policy, "deadline_at", None)
-        self._escalation_at = getattr(policy, "escalation_at", None)
-        self._usual_gap_at = getattr(policy, "usual_gap_at", None)
-        # Alerts from the columns too (``_fire``, ``_visit_in_episode``) need all of them.
-        self._reason_at = getattr(policy, "reason_at", None) if self._usual_gap_at else None
-
-    def _warning_due(self, slot: int, policy: Policy, warn: Warnings, t: float) -> bool:
-        """Whether ``_early_warnings`` would raise one for this slot (no episode open)."""
-        m = self.store
-        n = m.gap_n[slot]
-        if n >= warn.min_history_gaps:
-            if policy is not self._fast_of:
-                self._fast(policy)
-            usual_at = self._usual_gap_at
-            gap = (
-                usual_at(m, slot) if usual_at is not None else policy.usual_gap_days(m.state(slot))
-            )
-            usual = 28.0 / gap
-            if usual >= warn.min_usual_visits:
-                bound = warn.decline_ratio * usual
-                # Only whether the count is within the bound matters: count one past it at most.
-                limit = int(bound) + 1 if bound < RECENT else RECENT
-                if visits_since_at(m, slot, t - FOUR_WEEKS, limit) <= bound:
-                    return True
-        usual_minutes, recent_minutes = m.usual_minutes[slot], m.recent_minutes[slot]
-        return (
-            usual_minutes == usual_minutes
-            and recent_minutes == recent_minutes
-            and m.visits[slot] >= 8
-            and recent_minutes < warn.duration_ratio * usual_minutes
-        )
+            # In the column too: a warning's figures below are read from the columns.
+            state.anchor = self.store.anchor[slot] = t
+        if alerts or state.episode_start is not None:
+            return alerts  # no early warning while an episode stays open
+        warning = self._early_warning(slot, policy, t)
+        return [] if warning is None else self._warn(state, slot, policy, warning, t)
 
     def _membership(
-        self, state: MemberState, policy: Policy, event: MembershipEvent, t: float
+        self, state: MemberState, slot: int, policy: Policy, event: MembershipEvent, t: float
     ) -> list[Alert]:
         kind = event.kind
         if kind == "payment_failed":
             warn = policy.warnings
             if warn is not None and warn.failed_payments and state.status is Status.ACTIVE:
-                return self._warn(state, policy, "payment_failed", t, {})
+                return self._warn(state, slot, policy, ("payment_failed", {}), t)
             return []
         if state.status_at is not None and t < state.status_at:
             return []  # older than the status we hold: history only
@@ -483,7 +439,7 @@ class Detector:
         elif kind == "cancelled" and state.status is not Status.CANCELLED:
             state.status = Status.CANCELLED
             if state.episode_start is not None:
-                alerts.append(self._close(state, policy, "churned", t))
+                alerts.append(self._close(state, slot, policy, "churned", t))
             self._depart(state, event, t)
         else:
             return []
@@ -505,69 +461,74 @@ class Detector:
             winback_due=due,
         )
 
-    def _returned(self, state: MemberState, policy: Policy, t: float) -> bool:
+    def _returned(self, state: MemberState, slot: int, policy: Policy, t: float) -> bool:
         """A visit ends an episode, unless it was opened by a falling rate still falling."""
         if state.episode_start is None or t <= state.episode_start:
             return False
-        return state.episode_cause != "visit_frequency_decline" or not self._declining(
-            state, policy, t
-        )
+        if state.episode_cause != "visit_frequency_decline":
+            return True
+        warn = policy.warnings
+        return warn is None or self._decline(slot, policy, warn, t) is None
 
     # -- early warnings --------------------------------------------------------------------
 
-    def _declining(self, state: MemberState, policy: Policy, now: float) -> bool:
-        warn = policy.warnings
-        if warn is None or state.gap_n < warn.min_history_gaps:
-            return False
-        usual = 28.0 / policy.usual_gap_days(state)
+    def _decline(self, slot: int, policy: Policy, warn: Warnings, now: float) -> float | None:
+        """The member's usual visits in four weeks if those of the last four weeks fell to
+        the warning's share of it, else None."""
+        m = self.store
+        if m.gap_n[slot] < warn.min_history_gaps:
+            return None
+        usual = 28.0 / policy.usual_gap_days(m, slot)
         if usual < warn.min_usual_visits:
-            return False
+            return None
         # The member's usual gap has absorbed the last few long gaps only partly, so the
         # count of the last four weeks against it shows a slide before an absence does.
-        recent = visits_since(state, now - FOUR_WEEKS)
-        return recent <= warn.decline_ratio * usual
+        bound = warn.decline_ratio * usual
+        # Only whether the count is within the bound matters: count one past it at most.
+        limit = int(bound) + 1 if bound < RECENT else RECENT
+        return usual if visits_since_at(m, slot, now - FOUR_WEEKS, limit) <= bound else None
 
-    def _early_warnings(self, state: MemberState, policy: Policy, t: float) -> list[Alert]:
+    def _early_warning(
+        self, slot: int, policy: Policy, t: float
+    ) -> tuple[str, dict[str, float]] | None:
+        """The early warning a new visit at ``t`` raises (code and figures), or None: a
+        falling visit rate first, then shorter visits."""
         warn = policy.warnings
-        if warn is None or state.episode_start is not None:
-            return []
-        if self._declining(state, policy, t):
-            usual = 28.0 / policy.usual_gap_days(state)
-            return self._warn(
-                state,
-                policy,
-                "visit_frequency_decline",
-                t,
-                {"usual_visits_4_weeks": round(usual, 1)},
-            )
+        if warn is None:
+            return None
+        usual = self._decline(slot, policy, warn, t)
+        if usual is not None:
+            return "visit_frequency_decline", {"usual_visits_4_weeks": round(usual, 1)}
+        m = self.store
+        usual_minutes, recent_minutes = m.usual_minutes[slot], m.recent_minutes[slot]
         if (
-            state.usual_minutes is not None
-            and state.recent_minutes is not None
-            and state.visits >= 8
-            and state.recent_minutes < warn.duration_ratio * state.usual_minutes
+            usual_minutes == usual_minutes
+            and recent_minutes == recent_minutes
+            and m.visits[slot] >= 8
+            and recent_minutes < warn.duration_ratio * usual_minutes
         ):
-            return self._warn(
-                state,
-                policy,
-                "visit_duration_decline",
-                t,
-                {
-                    "usual_minutes": round(state.usual_minutes),
-                    "recent_minutes": round(state.recent_minutes),
-                },
-            )
-        return []
+            return "visit_duration_decline", {
+                "usual_minutes": round(usual_minutes),
+                "recent_minutes": round(recent_minutes),
+            }
+        return None
 
     def _warn(
-        self, state: MemberState, policy: Policy, code: str, t: float, figures: dict[str, float]
+        self,
+        state: MemberState,
+        slot: int,
+        policy: Policy,
+        reason: tuple[str, dict[str, float]],
+        t: float,
     ) -> list[Alert]:
+        """Open a low episode with this reason, unless one is open already."""
         if state.episode_start is not None:
             return []
         state.episode_start = t
         state.episode_id = episode_id(state.tenant_id, state.member_id, t)
-        state.episode_cause = code
+        state.episode_cause = reason[0]
         state.severity = "low"
-        return [self._alert(state, policy, "at_risk", t, [(code, figures)])]
+        return [self._alert(state, slot, policy, "at_risk", t, [reason])]
 
     # -- time ------------------------------------------------------------------------------
 
@@ -624,44 +585,21 @@ class Detector:
         if status != ACTIVE or anchor != anchor:
             return []
         policy = self._policy or self.policy_for(store.tenants[store.tenant[slot]])
-        if policy is not self._fast_of:
-            self._fast(policy)
-        reason_at = self._reason_at
-        if reason_at is not None:
-            # On the columns (the commonest alerts): what the MemberState path below does.
-            reasons = [reason_at(store, slot, due)]
-            episode = store.episodes.get(slot)
-            alert_type: AlertType
-            if episode is None or episode[1] is None:
-                tenant, member = store.key(slot)
-                eid = episode_id(tenant, member, anchor)
-                episode = store.episodes[slot] = [eid, anchor, "absence", "medium"]
-                alert_type = "at_risk"
-            elif episode[3] in NEXT:
-                episode = store.episodes[slot] = [*episode[:3], NEXT[str(episode[3])]]
-                alert_type = "escalated"
-            else:
-                return []
-            severity: Severity = episode[3]  # type: ignore[assignment]  # medium or high
-            alert = self._alert_at(slot, policy, alert_type, severity, due, reasons)
-            self._dirty.add(slot)
-            self._reschedule(slot, policy)
-            return [alert]
-        state = store.state(slot)
-        reasons = [policy.reason(state, due)]
-        if state.episode_start is None:
-            assert state.anchor is not None
-            state.episode_start = state.anchor
-            state.episode_id = episode_id(state.tenant_id, state.member_id, state.anchor)
-            state.episode_cause = "absence"
-            state.severity = "medium"
-            alert = self._alert(state, policy, "at_risk", due, reasons)
-        elif state.severity in NEXT:
-            state.severity = NEXT[state.severity]
-            alert = self._alert(state, policy, "escalated", due, reasons)
+        reasons = [policy.reason(store, slot, due)]
+        episode = store.episodes.get(slot)
+        alert_type: AlertType
+        if episode is None or episode[1] is None:
+            tenant, member = store.key(slot)
+            eid = episode_id(tenant, member, anchor)
+            episode = store.episodes[slot] = [eid, anchor, "absence", "medium"]
+            alert_type = "at_risk"
+        elif episode[3] in NEXT:
+            episode = store.episodes[slot] = [*episode[:3], NEXT[str(episode[3])]]
+            alert_type = "escalated"
         else:
             return []
-        store.write_lifecycle(slot, state)
+        severity: Severity = episode[3]  # type: ignore[assignment]  # medium or high
+        alert = self._alert_at(slot, policy, str(episode[0]), alert_type, severity, due, reasons)
         self._dirty.add(slot)
         self._reschedule(slot, policy)
         return [alert]
@@ -670,15 +608,7 @@ class Detector:
         m = self.store
         if policy is None:
             policy = self._policy or self.policy_for(m.tenants[m.tenant[slot]])
-        if policy is not self._fast_of:
-            self._fast(policy)
-        deadline_at = self._deadline_at
-        state = None
-        if deadline_at is not None:
-            deadline = deadline_at(m, slot)
-        else:
-            state = m.state(slot)
-            deadline = policy.deadline(state)
+        deadline = policy.deadline(m, slot)
         m.deadline[slot] = math.nan if deadline is None else deadline
         timers = self.timers
         status = m.status[slot]
@@ -694,11 +624,7 @@ class Detector:
         if episode is None or episode[1] is None or episode[3] == "low":
             due = deadline
         elif episode[3] == "medium":
-            escalation_at = self._escalation_at
-            if escalation_at is not None:
-                due = escalation_at(m, slot)
-            else:
-                due = policy.escalation(state or m.state(slot))
+            due = policy.escalation(m, slot)
         else:
             due = None
         if due is None:
@@ -740,19 +666,24 @@ class Detector:
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def _close(self, state: MemberState, policy: Policy, outcome: AlertType, t: float) -> Alert:
-        alert = self._alert(state, policy, outcome, t, [(f"member_{outcome}", {})])
+    def _close(
+        self, state: MemberState, slot: int, policy: Policy, outcome: AlertType, t: float
+    ) -> Alert:
+        alert = self._alert(state, slot, policy, outcome, t, [(f"member_{outcome}", {})])
         state.episode_id = state.episode_start = state.severity = state.episode_cause = None
         return alert
 
     def _alert(
         self,
         state: MemberState,
+        slot: int,
         policy: Policy,
         alert_type: AlertType,
         at: float,
         reasons: list[tuple[str, dict[str, float]]],
     ) -> Alert:
+        """``_alert_at`` of the episode a ``MemberState`` holds (the rare paths' copy of
+        the slot, whose other columns are as the state has them)."""
         assert state.episode_id is not None
         severity: Severity = (
             "low"
@@ -761,50 +692,31 @@ class Detector:
             if alert_type == "churned"
             else state.severity  # type: ignore[assignment]
         )
-        return _new_alert(
-            state.episode_id,
-            alert_type,
-            severity,
-            (state.tenant_id, state.member_id, state.site_id),
-            policy.name,
-            self._figures(state, policy, at),
-            reasons,
-            math.nan if state.deadline is None else state.deadline,
-            at,
-        )
+        return self._alert_at(slot, policy, state.episode_id, alert_type, severity, at, reasons)
 
     def _alert_at(
         self,
         slot: int,
         policy: Policy,
+        episode: str,
         alert_type: AlertType,
         severity: Severity,
         at: float,
         reasons: list[tuple[str, dict[str, float]]],
     ) -> Alert:
-        """``_alert`` from the columns (the open episode's id, the member's figures)."""
+        """An alert of this episode: the member and the figures every reason carries (what
+        staff read to judge the alert), from the columns."""
         m = self.store
-        eid = m.episodes[slot][0]
-        assert isinstance(eid, str)
         tenant, member = m.key(slot)
         member_of = (tenant, member, m.sites[m.site[slot]])
-        figures, deadline = self._figures_at(slot, at), m.deadline[slot]
-        return _new_alert(
-            eid, alert_type, severity, member_of, policy.name, figures, reasons, deadline, at
-        )
-
-    def _figures_at(self, slot: int, at: float) -> dict[str, float]:
-        """``_figures`` from the columns, with the policy's ``usual_gap_at``."""
-        m = self.store
         figures: dict[str, float] = {
             "visits_last_4_weeks": visits_since_at(m, slot, at - FOUR_WEEKS),
         }
         anchor = m.anchor[slot]
         if anchor == anchor:
             figures["days_absent"] = round((at - anchor) / DAY, 1)
-        usual_gap_at = self._usual_gap_at
-        if m.gap_n[slot] and usual_gap_at is not None:
-            gap = usual_gap_at(m, slot)
+        if m.gap_n[slot]:
+            gap = policy.usual_gap_days(m, slot)
             figures["usual_gap_days"] = round(gap, 1)
             figures["usual_visits_4_weeks"] = round(28.0 / gap, 1)
         start = m.joined_at[slot]
@@ -812,20 +724,14 @@ class Detector:
             start = m.first_visit[slot]
         if start == start:
             figures["tenure_days"] = round((at - start) / DAY)
-        return figures
-
-    def _figures(self, state: MemberState, policy: Policy, at: float) -> dict[str, float]:
-        """The figures every reason carries: what staff read to judge the alert."""
-        figures: dict[str, float] = {
-            "visits_last_4_weeks": visits_since(state, at - FOUR_WEEKS),
-        }
-        if state.anchor is not None:
-            figures["days_absent"] = round((at - state.anchor) / DAY, 1)
-        if state.gap_n:
-            gap = policy.usual_gap_days(state)
-            figures["usual_gap_days"] = round(gap, 1)
-            figures["usual_visits_4_weeks"] = round(28.0 / gap, 1)
-        start = state.joined_at if state.joined_at is not None else state.first_visit
-        if start is not None:
-            figures["tenure_days"] = round((at - start) / DAY)
-        return figures
+        return _new_alert(
+            episode,
+            alert_type,
+            severity,
+            member_of,
+            policy.name,
+            figures,
+            reasons,
+            m.deadline[slot],
+            at,
+        )

@@ -1,7 +1,8 @@
 """Policies decide when a member's absence becomes worth an alert.
 
 Each gives a deadline (when the current absence passes what is normal) and an escalation
-time, from the member's state alone, so both are timers: nothing scans members.
+time, from the member's own figures alone (their slot of the store), so both are timers:
+nothing scans members.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from detector.core.cadence import WARMUP, usual_gap, usual_gap_of
-from detector.core.state import MemberState
+from detector.core.cadence import WARMUP, usual_gap_of
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 DAY = 86_400.0
 # About 4 visits a month in a member's first year (DESIGN.md, the simulator's grounding).
 COHORT_GAP_DAYS = 7.0
-NAN = math.nan
-
-
-def _nan(x: float | None) -> float:
-    return NAN if x is None else x
 
 
 class Policy(Protocol):
+    """When a member's absence is worth an alert, read from the member's slot of the store.
+
+    Policies read the columns directly (the detector's hot path: no ``MemberState`` is built
+    per event); times are seconds since the epoch, NaN in a column meaning not known.
+    """
+
     @property
     def name(self) -> str: ...
 
@@ -34,33 +35,17 @@ class Policy(Protocol):
     def warnings(self) -> Warnings | None:
         """Early-warning rules, or None for a policy without them (the fixed baseline)."""
 
-    def deadline(self, state: MemberState) -> float | None:
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
         """When the current absence passes what is normal; None means never."""
 
-    def escalation(self, state: MemberState) -> float | None:
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
         """When an absence episode escalates to high severity; None means never."""
 
-    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
         """The policy's own reason code and figures for an absence alert."""
 
-    def usual_gap_days(self, state: MemberState) -> float:
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
         """The member's usual gap, with the policy's cohort prior for short histories."""
-
-
-class FastPolicy(Policy, Protocol):
-    """A policy that also reads the columnar store directly (the detector's hot path).
-
-    Each ``*_at`` gives exactly what its ``MemberState`` twin gives for the slot's state;
-    a policy without them is handed a ``MemberState`` built from the columns.
-    """
-
-    def deadline_at(self, m: MemberStore, slot: int) -> float | None: ...
-
-    def escalation_at(self, m: MemberStore, slot: int) -> float | None: ...
-
-    def usual_gap_at(self, m: MemberStore, slot: int) -> float: ...
-
-    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,30 +73,18 @@ class FixedPolicy:
     name: str = "fixed"
     warnings: Warnings | None = None
 
-    def deadline(self, state: MemberState) -> float | None:
-        return None if state.anchor is None else state.anchor + self.absence_days * DAY
-
-    def escalation(self, state: MemberState) -> float | None:
-        return None if state.anchor is None else state.anchor + 2 * self.absence_days * DAY
-
-    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
-        return "absent_beyond_threshold", {"threshold_days": self.absence_days}
-
-    def usual_gap_days(self, state: MemberState) -> float:
-        return usual_gap(state, COHORT_GAP_DAYS)
-
-    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         return None if a != a else a + self.absence_days * DAY
 
-    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         return None if a != a else a + 2 * self.absence_days * DAY
 
-    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
         return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], COHORT_GAP_DAYS)
 
-    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
         return "absent_beyond_threshold", {"threshold_days": self.absence_days}
 
 
@@ -139,14 +112,6 @@ class CadencePolicy:
     name: str = "cadence"
     warnings: Warnings | None = field(default_factory=Warnings)
 
-    def usual_gap_days(self, state: MemberState) -> float:
-        return usual_gap(state, self.cohort_gap_days)
-
-    def threshold_days(self, state: MemberState) -> float:
-        return self.threshold_of(
-            state.gap_n, state.gap_mu, state.gap_s, _nan(state.joined_at), _nan(state.anchor)
-        )
-
     def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
         """The allowed absence in days from the figures it reads (NaN: not known)."""
         # usual_gap_of and spread_of inlined (the hot path): the same arithmetic.
@@ -168,42 +133,27 @@ class CadencePolicy:
                 days = min(days, max(self.new_member_cap_days, self.floor_days))
         return days
 
-    def threshold_at(self, m: MemberStore, slot: int) -> float:
+    def threshold_days(self, m: MemberStore, slot: int) -> float:
         return self.threshold_of(
             m.gap_n[slot], m.gap_mu[slot], m.gap_s[slot], m.joined_at[slot], m.anchor[slot]
         )
 
-    def deadline(self, state: MemberState) -> float | None:
-        if state.anchor is None:
-            return None
-        return state.anchor + self.threshold_days(state) * DAY
-
-    def escalation(self, state: MemberState) -> float | None:
-        if state.anchor is None:
-            return None
-        return state.anchor + 2 * self.threshold_days(state) * DAY
-
-    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         if a != a:
             return None
         n, mu, s, joined = m.gap_n[slot], m.gap_mu[slot], m.gap_s[slot], m.joined_at[slot]
         return a + self.threshold_of(n, mu, s, joined, a) * DAY
 
-    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
-        return None if a != a else a + 2 * self.threshold_at(m, slot) * DAY
+        return None if a != a else a + 2 * self.threshold_days(m, slot) * DAY
 
-    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
         return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], self.cohort_gap_days)
 
-    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
-        return "absent_beyond_usual_rhythm", {
-            "threshold_days": round(self.threshold_days(state), 1)
-        }
-
-    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
-        threshold = round(self.threshold_at(m, slot), 1)
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        threshold = round(self.threshold_days(m, slot), 1)
         return "absent_beyond_usual_rhythm", {"threshold_days": threshold}
 
 
@@ -232,22 +182,7 @@ class BgNbdPolicy:
     name: str = "bgnbd"
     warnings: Warnings | None = field(default_factory=Warnings)
 
-    def _crossing(self, state: MemberState, p: float) -> float | None:
-        if state.anchor is None:
-            return None
-        return self._crossing_of(
-            p,
-            state.anchor,
-            state.visits,
-            _nan(state.first_visit),
-            _nan(state.last_visit),
-            state.gap_n,
-            state.gap_mu,
-            state.gap_s,
-            _nan(state.joined_at),
-        )
-
-    def _crossing_at(self, m: MemberStore, slot: int, p: float) -> float | None:
+    def _crossing(self, m: MemberStore, slot: int, p: float) -> float | None:
         anchor = m.anchor[slot]
         if anchor != anchor:
             return None
@@ -291,28 +226,14 @@ class BgNbdPolicy:
         hi = anchor + self.fallback.cap_days * DAY
         return min(max(at, lo), hi)
 
-    def deadline_at(self, m: MemberStore, slot: int) -> float | None:
-        return self._crossing_at(m, slot, self.p_alive)
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
+        return self._crossing(m, slot, self.p_alive)
 
-    def escalation_at(self, m: MemberStore, slot: int) -> float | None:
-        return self._crossing_at(m, slot, self.p_escalate)
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
+        return self._crossing(m, slot, self.p_escalate)
 
-    def usual_gap_at(self, m: MemberStore, slot: int) -> float:
-        return self.fallback.usual_gap_at(m, slot)
-
-    def usual_gap_days(self, state: MemberState) -> float:
-        return self.fallback.usual_gap_days(state)
-
-    def deadline(self, state: MemberState) -> float | None:
-        return self._crossing(state, self.p_alive)
-
-    def escalation(self, state: MemberState) -> float | None:
-        return self._crossing(state, self.p_escalate)
-
-    def probability_alive(self, state: MemberState, now: float) -> float:
-        return self.probability_of(
-            state.visits, _nan(state.first_visit), _nan(state.last_visit), now
-        )
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
+        return self.fallback.usual_gap_days(m, slot)
 
     def probability_of(self, visits: int, first: float, last: float, now: float) -> float:
         """The probability alive from the figures it reads (NaN: not known)."""
@@ -327,12 +248,6 @@ class BgNbdPolicy:
         )
         return 1 / (1 + math.exp(min(log_odds, 700.0)))
 
-    def reason(self, state: MemberState, now: float) -> tuple[str, dict[str, float]]:
-        return "probability_active_low", {
-            "p_alive": round(self.probability_alive(state, now), 3),
-            "p_threshold": self.p_alive,
-        }
-
-    def reason_at(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
         p = self.probability_of(m.visits[slot], m.first_visit[slot], m.last_visit[slot], now)
         return "probability_active_low", {"p_alive": round(p, 3), "p_threshold": self.p_alive}

@@ -19,7 +19,7 @@ from detector.calibration.bgnbd import (
     summarise,
     summary_from_visits,
 )
-from detector.core import BgNbdPolicy, MemberState
+from detector.core import BgNbdPolicy
 
 CDNOW = (0.243, 4.414, 0.793, 2.426)
 LIFETIMES = "lifetimes==0.11.3"
@@ -226,19 +226,13 @@ def test_probability_alive_agrees_with_the_policy_for_fitted_parameters() -> Non
     start = 1_700_000_000.0
     now = start + 200 * DAY
     histories = [(1, 0.0), (2, 3.0), (5, 30.0), (20, 150.0), (26, 190.5), (40, 100.0)]
-    members = [
-        MemberState("t", f"m{i}", visits=v, first_visit=start, last_visit=start + days * DAY)
-        for i, (v, days) in enumerate(histories)
-    ]
-    rows = summary_from_visits(
-        [start for _ in members],
-        [start + days * DAY for _, days in histories],
-        [m.visits for m in members],
-        now,
-        resolution_days=0,
-    )
+    lasts = [start + days * DAY for _, days in histories]
+    visits = [v for v, _ in histories]
+    rows = summary_from_visits([start] * len(histories), lasts, visits, now, resolution_days=0)
     ours = fit.probability_alive(*rows)
-    theirs = [policy.probability_alive(m, now) for m in members]
+    theirs = [
+        policy.probability_of(v, start, last, now) for v, last in zip(visits, lasts, strict=True)
+    ]
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-300)
     assert ours[0] == 1.0  # no repeat visit yet
     assert 0.0 < ours[-1] < 0.01 < ours[-2]  # a regular gone for 100 days is very likely lost

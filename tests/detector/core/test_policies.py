@@ -12,6 +12,7 @@ from detector.core import (
     MemberState,
     Warnings,
 )
+from detector.core.store import MemberStore
 from detector.core.visits import VisitRules, observe
 from tests.detector.core.events import DAY, at, membership, visit
 
@@ -121,37 +122,43 @@ def test_warning_episodes_escalate_with_the_absence() -> None:
     assert len({a.alert_id for a in alerts}) == 3
 
 
-def state_with(visits: list[float]) -> MemberState:
+def slot_with(visits: list[float]) -> tuple[MemberStore, int]:
+    """A member with these visits (days) in a store of their own, anchored at the last."""
     s = MemberState("club", "m1")
     for d in visits:
         observe(s, "gate_entry", at(d), VisitRules())
     s.anchor = s.last_visit
-    return s
+    store = MemberStore()
+    return store, store.put(s)
+
+
+def alive(p: BgNbdPolicy, m: MemberStore, slot: int, now: float) -> float:
+    return p.probability_of(m.visits[slot], m.first_visit[slot], m.last_visit[slot], now)
 
 
 def test_bgnbd_deadline_is_where_the_probability_alive_crosses_p() -> None:
     p = BgNbdPolicy(p_alive=0.5, fallback=CadencePolicy(floor_days=0.0, cap_days=10_000))
-    s = state_with([0, 5, 9, 16, 20, 27])
-    deadline = p.deadline(s)
+    m, slot = slot_with([0, 5, 9, 16, 20, 27])
+    deadline = p.deadline(m, slot)
     assert deadline is not None and deadline > at(27)
-    assert p.probability_alive(s, deadline) == pytest.approx(0.5, abs=1e-9)
-    assert p.probability_alive(s, deadline - DAY) > 0.5 > p.probability_alive(s, deadline + DAY)
-    escalate = p.escalation(s)
+    assert alive(p, m, slot, deadline) == pytest.approx(0.5, abs=1e-9)
+    assert alive(p, m, slot, deadline - DAY) > 0.5 > alive(p, m, slot, deadline + DAY)
+    escalate = p.escalation(m, slot)
     assert escalate is not None and escalate > deadline
 
 
 def test_bgnbd_falls_back_without_a_repeat_visit() -> None:
     p = BgNbdPolicy()
-    s = state_with([0])
-    assert p.deadline(s) == p.fallback.deadline(s)
-    assert p.probability_alive(s, at(100)) == 1.0
+    m, slot = slot_with([0])
+    assert p.deadline(m, slot) == p.fallback.deadline(m, slot)
+    assert alive(p, m, slot, at(100)) == 1.0
 
 
 def test_bgnbd_deadline_is_kept_between_floor_and_cap() -> None:
     p = BgNbdPolicy()
-    s = state_with([float(d) for d in range(0, 60, 3)])
-    deadline = p.deadline(s)
-    assert deadline is not None and s.anchor is not None
-    days = (deadline - s.anchor) / DAY
+    m, slot = slot_with([float(d) for d in range(0, 60, 3)])
+    deadline = p.deadline(m, slot)
+    assert deadline is not None
+    days = (deadline - m.anchor[slot]) / DAY
     assert p.fallback.floor_days <= days <= p.fallback.cap_days
     assert math.isfinite(days)
