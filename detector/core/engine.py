@@ -21,12 +21,13 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from detector.core.clock import Watermark
 from detector.core.policy import DAY, Policy, Warnings
-from detector.core.state import Departure, MemberState, Status
-from detector.core.store import ACTIVE, CANCELLED, MemberStore, MembersView
+from detector.core.state import Departure, MemberState
+from detector.core.store import ACTIVE, CANCELLED, FROZEN, MemberStore, MembersView
 from detector.core.timers import TimerWheel
 from detector.core.visits import (
     ENDS,
@@ -138,10 +139,10 @@ class Detector:
     raise pre-churn alerts only), and
     ``is_forgotten`` says which members were erased, so no event of theirs creates a state.
 
-    States live in a columnar ``MemberStore`` (one slot per member); the common events (a
-    scan, a new visit without an alert) work on the columns directly, the rare ones (alerts,
-    membership changes, timers firing) on a ``MemberState`` built from the slot and written
-    back, with the same code as ever. ``members`` is a read-only mapping of fresh states.
+    States live in a columnar ``MemberStore`` (one slot per member), and every event and
+    timer works on the columns directly: no ``MemberState`` is built on the way.
+    ``MemberState`` is only what comes in (``load``) and goes out (``get``, ``take_dirty``,
+    ``members``, a read-only mapping of fresh states).
     """
 
     def __init__(
@@ -321,9 +322,7 @@ class Detector:
         # type() first: isinstance on a pydantic model class is several times slower.
         cls = type(event)
         if cls is not AccessEvent and not isinstance(event, AccessEvent):
-            state = store.state(slot)
-            alerts = self._membership(state, slot, policy, event, t)
-            store.write_lifecycle(slot, state)
+            alerts = self._membership(slot, policy, event, t)
             self._reschedule(slot, policy)
             return alerts
         kind = event.kind
@@ -333,12 +332,9 @@ class Detector:
             warn = policy.warnings
             if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
                 return []
-            state = store.state(slot)
-            alerts = self._warn(state, slot, policy, ("entry_denied", {}), t)
-            if not alerts:
-                return alerts
-            store.write_lifecycle(slot, state)
-            self._reschedule(slot, policy)
+            alerts = self._warn(slot, policy, ("entry_denied", {}), t)
+            if alerts:
+                self._reschedule(slot, policy)
             return alerts
         last_seen = store.last_seen[slot]
         if last_seen == last_seen and t <= last_seen + self._window:
@@ -360,115 +356,98 @@ class Detector:
             store.site[slot] = store.site_code(site)
         alerts = []
         if store.status[slot] == ACTIVE:
-            if slot in store.episodes:
-                alerts = self._visit_in_episode(slot, policy, t)
-            else:
-                anchor = store.anchor[slot]
-                if anchor != anchor or t > anchor:
-                    store.anchor[slot] = t
-                warning = self._early_warning(slot, policy, t)
-                if warning is not None:
-                    state = store.state(slot)
-                    alerts = self._warn(state, slot, policy, warning, t)
-                    store.write_lifecycle(slot, state)
+            alerts = self._visit(slot, policy, t)
         self._reschedule(slot, policy)
         return alerts
 
-    def _visit_in_episode(self, slot: int, policy: Policy, t: float) -> list[Alert]:
-        """A new visit of an active member with an episode open: ``_after_visit`` on the
-        columns when the episode was not opened by a falling rate (its return needs the rate
-        checked again, and may raise a warning), else on a ``MemberState``."""
-        store = self.store
-        episode = store.episodes[slot]
-        start = episode[1]
-        if start is None or isinstance(start, str) or episode[2] == "visit_frequency_decline":
-            state = store.state(slot)
-            alerts = self._after_visit(state, slot, policy, t)
-            store.write_lifecycle(slot, state)
-            return alerts
-        alerts = []
-        if t > start:  # back: closed before the anchor moves (days absent as they were)
-            recovered: list[tuple[str, dict[str, float]]] = [("member_recovered", {})]
-            alerts.append(
-                self._alert_at(slot, policy, str(episode[0]), "recovered", "low", t, recovered)
-            )
-            del store.episodes[slot]
-        anchor = store.anchor[slot]
-        if anchor != anchor or t > anchor:
-            store.anchor[slot] = t
-        return alerts  # no early warning while an episode stays open
-
-    def _after_visit(self, state: MemberState, slot: int, policy: Policy, t: float) -> list[Alert]:
-        """A new visit of an active member with an episode open (``_access``'s rare end)."""
+    def _visit(self, slot: int, policy: Policy, t: float) -> list[Alert]:
+        """A new visit of an active member: it ends an open episode (``recovered``), unless
+        the episode was opened by a falling rate that is still falling; with no episode
+        open, it may raise an early warning. The anchor moves to it either way."""
+        m = self.store
+        episode = m.episodes.get(slot)
+        is_open = episode is not None and episode[1] is not None
         alerts: list[Alert] = []
-        if self._returned(state, slot, policy, t):
-            # Closed before the anchor moves, so the alert says how long they were away.
-            alerts.append(self._close(state, slot, policy, "recovered", t))
-        if state.anchor is None or t > state.anchor:
-            # In the column too: a warning's figures below are read from the columns.
-            state.anchor = self.store.anchor[slot] = t
-        if alerts or state.episode_start is not None:
+        if episode is not None and is_open:
+            start = episode[1]
+            assert start is not None and not isinstance(start, str)  # (id, start, cause, severity)
+            if t > start and (
+                episode[2] != "visit_frequency_decline"
+                or not self._still_declining(slot, policy, t)
+            ):
+                # Closed before the anchor moves, so the alert says how long they were away.
+                alerts.append(self._close(slot, policy, "recovered", t))
+        anchor = m.anchor[slot]
+        if anchor != anchor or t > anchor:
+            m.anchor[slot] = t
+        if alerts or is_open:
             return alerts  # no early warning while an episode stays open
         warning = self._early_warning(slot, policy, t)
-        return [] if warning is None else self._warn(state, slot, policy, warning, t)
+        return [] if warning is None else self._warn(slot, policy, warning, t)
 
     def _membership(
-        self, state: MemberState, slot: int, policy: Policy, event: MembershipEvent, t: float
+        self, slot: int, policy: Policy, event: MembershipEvent, t: float
     ) -> list[Alert]:
+        m = self.store
         kind = event.kind
+        status = m.status[slot]
         if kind == "payment_failed":
             warn = policy.warnings
-            if warn is not None and warn.failed_payments and state.status is Status.ACTIVE:
-                return self._warn(state, slot, policy, ("payment_failed", {}), t)
+            if warn is not None and warn.failed_payments and status == ACTIVE:
+                return self._warn(slot, policy, ("payment_failed", {}), t)
             return []
-        if state.status_at is not None and t < state.status_at:
+        status_at = m.status_at[slot]
+        if t < status_at:  # (False for NaN: no status time held)
             return []  # older than the status we hold: history only
         alerts: list[Alert] = []
-        if kind == "joined" and (state.status is Status.CANCELLED or state.anchor is None):
-            if state.status is Status.CANCELLED and state.departure is not None:
-                state.departure.winback, state.departure.won_at = "won", t
-                state.departure.winback_due = None
-            state.status = Status.ACTIVE
-            state.joined_at = t
-            state.anchor = t
-        elif kind == "frozen" and state.status is Status.ACTIVE:
-            state.status = Status.FROZEN
-        elif kind == "unfrozen" and state.status is Status.FROZEN:
-            state.status = Status.ACTIVE
-            state.anchor = t if state.anchor is None else max(state.anchor, t)
-        elif kind == "cancelled" and state.status is not Status.CANCELLED:
-            state.status = Status.CANCELLED
-            if state.episode_start is not None:
-                alerts.append(self._close(state, slot, policy, "churned", t))
-            self._depart(state, event, t)
+        anchor = m.anchor[slot]
+        if kind == "joined" and (status == CANCELLED or anchor != anchor):
+            left = m.departures.get(slot)
+            if status == CANCELLED and left is not None:
+                m.departures[slot] = replace(left, winback="won", won_at=t, winback_due=None)
+            m.status[slot] = ACTIVE
+            m.joined_at[slot] = m.anchor[slot] = t
+        elif kind == "frozen" and status == ACTIVE:
+            m.status[slot] = FROZEN
+        elif kind == "unfrozen" and status == FROZEN:
+            m.status[slot] = ACTIVE
+            m.anchor[slot] = t if anchor != anchor else max(anchor, t)
+        elif kind == "cancelled" and status != CANCELLED:
+            m.status[slot] = CANCELLED
+            if self._episode_open(slot):
+                alerts.append(self._close(slot, policy, "churned", t))
+            self._depart(slot, event, t)
         else:
             return []
-        state.status_at = t
+        m.status_at[slot] = t
         return alerts
 
-    def _depart(self, state: MemberState, event: MembershipEvent, t: float) -> None:
+    def _depart(self, slot: int, event: MembershipEvent, t: float) -> None:
         """Keep the cancellation's facts and plan the win-back (a timer, see _reschedule)."""
-        start = state.joined_at if state.joined_at is not None else state.first_visit
-        previous = state.departure.tenures if state.departure is not None else []
-        due = self.winback_for(state.tenant_id).due(event.reason, t)
-        state.departure = Departure(
+        m = self.store
+        start = m.joined_at[slot]
+        if start != start:
+            start = m.first_visit[slot]
+        previous = m.departures.get(slot)
+        tenures = previous.tenures if previous is not None else []
+        due = self.winback_for(m.tenant_of(slot)).due(event.reason, t)
+        m.departures[slot] = Departure(
             cancelled_at=t,
             reason=event.reason,
             note=event.note,
-            visits_month=visits_per_month(state.recent, t),
-            tenures=[*previous, [start if start is not None else t, t]],
+            visits_month=visits_per_month(m.recent_list(slot), t),
+            tenures=[*tenures, [start if start == start else t, t]],
             winback="planned" if due is not None else "none",
             winback_due=due,
         )
 
-    def _returned(self, state: MemberState, slot: int, policy: Policy, t: float) -> bool:
-        """A visit ends an episode, unless it was opened by a falling rate still falling."""
-        if state.episode_start is None or t <= state.episode_start:
-            return False
-        if state.episode_cause != "visit_frequency_decline":
-            return True
+    def _episode_open(self, slot: int) -> bool:
+        episode = self.store.episodes.get(slot)
+        return episode is not None and episode[1] is not None
+
+    def _still_declining(self, slot: int, policy: Policy, t: float) -> bool:
         warn = policy.warnings
-        return warn is None or self._decline(slot, policy, warn, t) is None
+        return warn is not None and self._decline(slot, policy, warn, t) is not None
 
     # -- early warnings --------------------------------------------------------------------
 
@@ -514,21 +493,15 @@ class Detector:
         return None
 
     def _warn(
-        self,
-        state: MemberState,
-        slot: int,
-        policy: Policy,
-        reason: tuple[str, dict[str, float]],
-        t: float,
+        self, slot: int, policy: Policy, reason: tuple[str, dict[str, float]], t: float
     ) -> list[Alert]:
         """Open a low episode with this reason, unless one is open already."""
-        if state.episode_start is not None:
+        if self._episode_open(slot):
             return []
-        state.episode_start = t
-        state.episode_id = episode_id(state.tenant_id, state.member_id, t)
-        state.episode_cause = reason[0]
-        state.severity = "low"
-        return [self._alert(state, slot, policy, "at_risk", t, [reason])]
+        tenant, member = self.store.key(slot)
+        eid = episode_id(tenant, member, t)
+        self.store.episodes[slot] = [eid, t, reason[0], "low"]
+        return [self._alert_at(slot, policy, eid, "at_risk", "low", t, [reason])]
 
     # -- time ------------------------------------------------------------------------------
 
@@ -575,10 +548,8 @@ class Detector:
         store = self.store
         status = store.status[slot]
         if status == CANCELLED:
-            state = store.state(slot)
-            alerts = self._win_back(state, due)
+            alerts = self._win_back(slot, due)
             if alerts:
-                store.write_lifecycle(slot, state)
                 self._dirty.add(slot)
             return alerts
         anchor = store.anchor[slot]
@@ -632,15 +603,17 @@ class Detector:
         else:
             timers.schedule(slot, due)
 
-    def _win_back(self, state: MemberState, due: float) -> list[Alert]:
+    def _win_back(self, slot: int, due: float) -> list[Alert]:
         """A former member's time to be asked back has come: one alert per cancellation."""
-        left = state.departure
+        m = self.store
+        left = m.departures.get(slot)
         if left is None or left.winback != "planned":
             return []
-        left.winback = "raised"
-        plan = self.winback_for(state.tenant_id)
+        m.departures[slot] = replace(left, winback="raised")
+        tenant, member = m.key(slot)
+        plan = self.winback_for(tenant)
         start = left.tenures[-1][0]
-        departure = departure_id(state.tenant_id, state.member_id, left.cancelled_at)
+        departure = departure_id(tenant, member, left.cancelled_at)
         figures: dict[str, float | int | str | None] = {
             "cancel_reason": left.reason,
             "days_since_cancelled": round((due - left.cancelled_at) / DAY, 1),
@@ -653,9 +626,9 @@ class Detector:
                 alert_id=alert_id(departure, "win_back_due"),
                 episode_id=departure,
                 type="win_back_due",
-                tenant_id=state.tenant_id,
-                member_id=state.member_id,
-                site_id=state.site_id,
+                tenant_id=tenant,
+                member_id=member,
+                site_id=m.sites[m.site[slot]],
                 severity="low",
                 policy="winback",
                 reasons=[Reason(code="win_back_due", figures=figures)],
@@ -666,33 +639,13 @@ class Detector:
 
     # -- alerts ----------------------------------------------------------------------------
 
-    def _close(
-        self, state: MemberState, slot: int, policy: Policy, outcome: AlertType, t: float
-    ) -> Alert:
-        alert = self._alert(state, slot, policy, outcome, t, [(f"member_{outcome}", {})])
-        state.episode_id = state.episode_start = state.severity = state.episode_cause = None
-        return alert
-
-    def _alert(
-        self,
-        state: MemberState,
-        slot: int,
-        policy: Policy,
-        alert_type: AlertType,
-        at: float,
-        reasons: list[tuple[str, dict[str, float]]],
-    ) -> Alert:
-        """``_alert_at`` of the episode a ``MemberState`` holds (the rare paths' copy of
-        the slot, whose other columns are as the state has them)."""
-        assert state.episode_id is not None
-        severity: Severity = (
-            "low"
-            if alert_type == "recovered"
-            else "high"
-            if alert_type == "churned"
-            else state.severity  # type: ignore[assignment]
-        )
-        return self._alert_at(slot, policy, state.episode_id, alert_type, severity, at, reasons)
+    def _close(self, slot: int, policy: Policy, outcome: AlertType, t: float) -> Alert:
+        """The alert that closes the open episode (``recovered`` or ``churned``)."""
+        m = self.store
+        eid = m.episodes.pop(slot)[0]
+        assert isinstance(eid, str)
+        severity: Severity = "low" if outcome == "recovered" else "high"
+        return self._alert_at(slot, policy, eid, outcome, severity, t, [(f"member_{outcome}", {})])
 
     def _alert_at(
         self,

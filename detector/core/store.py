@@ -305,10 +305,8 @@ class MemberStore:
         self.write(slot, state)
         return slot
 
-    def write_lifecycle(self, slot: int, s: MemberState) -> None:
-        """Write back what the detector's rare paths change: status, join, anchor, episode
-        and departure (alerts, membership events, timers firing never touch the visit
-        figures, so those columns are left as they are)."""
+    def write(self, slot: int, s: MemberState) -> None:
+        """Write a state's fields into its slot (a state loaded at a rebalance or restart)."""
         self.status[slot] = STATUS_CODE[s.status]
         self.status_at[slot] = _d(s.status_at)
         self.joined_at[slot] = _d(s.joined_at)
@@ -322,10 +320,6 @@ class MemberStore:
             self.departures.pop(slot, None)
         else:
             self.departures[slot] = s.departure
-
-    def write(self, slot: int, s: MemberState) -> None:
-        """Write a state's fields into its slot (after a rare path worked on a copy)."""
-        self.write_lifecycle(slot, s)
         self.site[slot] = self.site_code(s.site_id)
         self.first_visit[slot] = _d(s.first_visit)
         self.last_visit[slot] = _d(s.last_visit)
