@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from array import array
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -26,6 +27,7 @@ from detector.core import CadencePolicy, Detector, MemberState, Status
 from detector.core.rows import StateRows
 from detector.core.state import Departure
 from detector.core.store import MemberStore
+from detector.core.visits import RECENT
 from detector.core.winback import DEFAULT_PLAN
 from detector.simulate import simulate_club
 from lapse.db.engine import create_engine, session_factory
@@ -202,6 +204,119 @@ def test_rows_of_any_stored_states_are_their_state_rows(
         slots.append(store.put(MemberState("club", "new", recent=array("d", [5.0]))))
     picked = data.draw(st.permutations(slots))
     assert_rows_of_slots(store, list(picked[: data.draw(st.integers(0, len(picked)))]), 2)
+
+
+# The doubles of the state text are formatted whole-number-first (``rows._float``: the digits
+# of ``int(x)`` and ".0" for a whole ``x`` below 1e16 in size, ``float.__repr__`` otherwise):
+# the values at its edges, in every place one goes through it.
+BELOW_1E16 = math.nextafter(1e16, 0.0)  # 9999999999999998.0, the largest whole double < 1e16
+EDGES = (
+    0.0,
+    -0.0,  # whole, but its repr keeps the sign
+    1.0,
+    -1.0,
+    -86400.0,  # before 1970
+    -2208988800.0,  # 1900
+    1767225600.0,
+    2.0**32,
+    2.0**53 - 1.0,
+    2.0**53,
+    2.0**53 + 2.0,
+    BELOW_1E16,
+    -BELOW_1E16,
+    1e16,  # repr '1e+16'
+    -1e16,
+    math.nextafter(1e16, math.inf),
+    2.0**54,
+    1e17,
+    1e300,
+    -1e300,
+    sys.float_info.max,
+    -sys.float_info.max,
+    0.5,
+    -0.5,
+    1767225600.5,
+    BELOW_1E16 / 4 + 0.5,  # not whole, near the edge
+    1e-5,  # repr '1e-05'
+    5e-324,
+    math.nan,
+    math.inf,
+    -math.inf,
+)
+FINITE_EDGES = tuple(x for x in EDGES if math.isfinite(x) or math.isnan(x))
+edge_floats = st.one_of(
+    st.sampled_from(EDGES),
+    st.integers(-(10**16), 10**16).map(float),  # whole, either side of 1e16 once rounded
+    st.integers(-(2**70), 2**70).map(float),
+    st.floats(-1.1e16, 1.1e16).map(math.floor),  # whole, any size up to the edge
+    st.floats(),
+).map(float)
+# Columns of doubles in the state. ``last_visit`` and ``deadline`` are also the rows' time
+# columns (``micros``), which take no infinity (``datetime.fromtimestamp`` raises).
+COLUMNS_OF_DOUBLES = (
+    "status_at",
+    "joined_at",
+    "first_visit",
+    "last_visit",
+    "last_seen",
+    "gap_mu",
+    "gap_s",
+    "visit_minutes",
+    "usual_minutes",
+    "recent_minutes",
+    "anchor",
+    "deadline",
+)
+TIME_COLUMNS = ("last_visit", "deadline")
+
+
+def assert_state_text(state: MemberState) -> None:
+    """The state's row from the store has ``json.dumps(to_dict())`` as its text."""
+    store = MemberStore()
+    slot = store.put(state)
+    table = StateRows()
+    table.add(store, [slot], 0)
+    assert table.state == [json.dumps(store.state(slot).to_dict())]
+
+
+def edge_state(column: str, x: float) -> MemberState:
+    """A state with ``x`` in ``column``, in the visit starts (held as doubles, ``exact``: not
+    all whole seconds), the episode start and every double of a departure."""
+    s = MemberState("club", "m", recent=array("d", [0.5, x]))
+    setattr(s, column, x)
+    s.episode_id, s.episode_start = "e", x
+    s.departure = Departure(
+        cancelled_at=x, visits_month=x, tenures=[[x, x], [1.0, x]], winback_due=x, won_at=x
+    )
+    return s
+
+
+def test_the_edges_of_whole_doubles_in_every_column() -> None:
+    for column in COLUMNS_OF_DOUBLES:
+        for x in FINITE_EDGES if column in TIME_COLUMNS else EDGES:
+            assert_state_text(edge_state(column, x))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({c: edge_floats for c in COLUMNS_OF_DOUBLES}), st.data())
+def test_whole_and_edge_doubles_in_every_column(
+    values: dict[str, float], data: st.DataObject
+) -> None:
+    s = MemberState("club", "m", visits=3)
+    for column, x in values.items():
+        if column in TIME_COLUMNS and math.isinf(x):
+            x = math.copysign(sys.float_info.max, x)
+        setattr(s, column, x)
+    s.recent = array("d", data.draw(st.lists(edge_floats, max_size=RECENT)))
+    s.episode_id, s.episode_start = "e", data.draw(edge_floats)
+    s.departure = Departure(
+        cancelled_at=data.draw(edge_floats),
+        visits_month=data.draw(edge_floats),
+        tenures=data.draw(st.lists(st.lists(edge_floats, min_size=2, max_size=2), max_size=3)),
+        winback_due=data.draw(st.one_of(st.none(), edge_floats)),
+        won_at=data.draw(st.one_of(st.none(), edge_floats)),
+    )
+    assert_state_text(s)
 
 
 def test_rows_of_the_store_do_not_change_with_it() -> None:
