@@ -3,6 +3,7 @@
     python bench/detector_bench.py core      [--members 20000 --days 120]
     python bench/detector_bench.py memory    [--members 1000000]
     python bench/detector_bench.py e2e       [--events 200000]   (local broker + PostgreSQL)
+                                             [--instances K]     (then K processes in a group)
     python bench/detector_bench.py replay    [--events 10000000]
 
 Each prints what it measured and how, with a baseline run side by side in the same process
@@ -18,15 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import random
+import signal
 import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +45,9 @@ from detector.core import (
 from detector.core.policy import Policy
 from detector.simulate import simulate_club
 from schemas import AccessEvent, MembershipEvent
+
+if TYPE_CHECKING:
+    from lapse.settings import Settings
 
 Event = AccessEvent | MembershipEvent
 
@@ -159,6 +166,21 @@ def bench_memory(args: argparse.Namespace) -> None:
     _emit(args, {"members": n, "bytes_per_member": per, "baseline": (after - before) / n})
 
 
+def _e2e_settings(url: str, bootstrap: str, **more: Any) -> Settings:
+    """The settings of the e2e bench's detector: the single instance and every worker."""
+    from lapse.settings import Settings
+
+    return Settings(
+        database_url=url,
+        kafka_bootstrap=bootstrap,
+        kafka_idempotence="off",
+        topic_partitions=4,
+        clock="event",
+        allowed_lateness_seconds=3600.0,
+        **more,
+    )
+
+
 async def _e2e(args: argparse.Namespace) -> None:
     import asyncpg
     from aiokafka import AIOKafkaConsumer
@@ -169,7 +191,6 @@ async def _e2e(args: argparse.Namespace) -> None:
     from lapse.db.migrate import upgrade
     from lapse.kafka import ensure_topics, make_producer
     from lapse.runtime import tune_gc
-    from lapse.settings import Settings
 
     pg = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
     name = f"lapse_bench_{os.getpid()}"
@@ -178,14 +199,7 @@ async def _e2e(args: argparse.Namespace) -> None:
     url = pg.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     try:
         with LocalBroker() as broker:
-            s = Settings(
-                database_url=url,
-                kafka_bootstrap=broker.bootstrap,
-                kafka_idempotence="off",
-                topic_partitions=4,
-                clock="event",
-                allowed_lateness_seconds=3600.0,
-            )
+            s = _e2e_settings(url, broker.bootstrap)
             await ensure_topics(s)
             # A simulated member makes ~41 events in 120 days: enough members for --events.
             members = max(1000, args.events // 40)
@@ -242,15 +256,16 @@ async def _e2e(args: argparse.Namespace) -> None:
             runner = DetectorRunner(s, session_factory(engine))
             gc.collect()
             task = asyncio.create_task(runner.run())
-            start, cpu = None, 0.0
+            start, cpu, busy = None, 0.0, 0.0
             while True:
                 consumed = sum((p.next_offset or 0) for p in runner.parts.values())
                 if consumed and start is None:
-                    start, cpu = time.perf_counter(), time.process_time()
+                    start, cpu, busy = time.perf_counter(), time.process_time(), _busy()
                 if consumed >= n:
                     break
                 await asyncio.sleep(0.01)
             took = time.perf_counter() - (start or time.perf_counter())
+            busy = (_busy() - busy) / took if start else 0.0  # printed with --instances only
             lapse_rate, lapse_cpu = n / took, n / (time.process_time() - cpu)
             # Then until all of it is durable (the next checkpoint is up to
             # checkpoint_interval_seconds away, and checkpoints are written in the background).
@@ -260,6 +275,11 @@ async def _e2e(args: argparse.Namespace) -> None:
             runner.stop()
             await task
             await engine.dispose()
+            scaled = (
+                await _scale_out(s, pg, admin, n, args.instances, name)
+                if args.instances > 1
+                else None
+            )
             after = await plain("plain-after")
             base = (before[0] + after[0]) / 2
             base_cpu = (before[1] + after[1]) / 2
@@ -278,20 +298,359 @@ async def _e2e(args: argparse.Namespace) -> None:
                 f"  (timed from the first record received, so group join is excluded for both; "
                 f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
             )
-            _emit(
-                args,
-                {
-                    "events": n,
-                    "detector": lapse_rate,
-                    "durable": durable,
-                    "plain": base,
-                    "detector_per_cpu_s": lapse_cpu,
-                    "plain_per_cpu_s": base_cpu,
-                },
-            )
+            figures: dict[str, object] = {
+                "events": n,
+                "detector": lapse_rate,
+                "durable": durable,
+                "plain": base,
+                "detector_per_cpu_s": lapse_cpu,
+                "plain_per_cpu_s": base_cpu,
+            }
+            if scaled is not None:
+                figures |= _print_scale_out(scaled, n, (lapse_rate, busy), base, base_cpu)
+            _emit(args, figures)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def _busy() -> float:
+    """Seconds the machine's cores have been busy since boot, all processes (/proc/stat:
+    all but idle and iowait; steal too, a core the hypervisor took is not free either):
+    the difference over a phase, per second, is how many cores were busy meanwhile."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+# The scale-out phase (``e2e --instances K``): how long it may take before the bench gives up
+# (killing the workers), and how often the bench and the workers look at progress (as the
+# single-instance phase does: every 10 ms).
+SCALE_OUT_TIMEOUT = 120.0
+POLL = 0.01
+
+
+async def _scale_out(
+    s: Settings, pg: str, admin: Any, n: int, instances: int, single: str
+) -> dict[str, Any]:
+    """K detector instances, each a process of its own (``e2e-worker``), in one new group
+    over the same topic, checkpointing to a database of their own: the topic read (and
+    made durable) from the first record any of them received.
+
+    A worker sees only its own partitions, so the bench decides when the whole topic is
+    read: from the workers' progress lines, each partition's highest next offset any of
+    them reported and when; the topic is read once those sum to N, at the latest of those
+    times. Durable: once the checkpoints' offsets in the database (``consumer_offsets``),
+    polled here, reach those the single instance left in its database (``single``): not N,
+    the offsets stored are those of the oldest event each partition still holds back (an
+    event newer than the partition's watermark, within the allowed lateness), the same
+    whoever read the partition (its events alone decide); checked again at the end.
+
+    The workers start reading together (each is built, imports and all, before any is told
+    to go), but a consumer group hands partitions out as members join: an instance may
+    start alone and hand partitions over in a rebalance; the progress lines say who owned
+    what when.
+    """
+    import asyncpg
+
+    from lapse.db.engine import create_engine
+    from lapse.db.migrate import upgrade
+
+    conn = await asyncpg.connect(f"{pg}/{single}")
+    try:
+        target: dict[int, int] = dict(
+            await conn.fetch(
+                "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1",
+                s.detector_group,
+            )
+        )
+    finally:
+        await conn.close()
+    name = f"lapse_bench_{os.getpid()}_x{instances}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = pg.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    group = f"lapse-bench-x{instances}"
+    procs: list[asyncio.subprocess.Process] = []
+    db = None
+    try:
+        engine = create_engine(url)
+        await upgrade(engine)
+        await engine.dispose()
+        db = await asyncpg.connect(f"{pg}/{name}")
+        ready: set[int] = set()
+        finals: dict[int, dict[str, Any]] = {}
+        owned: dict[int, list[tuple[float, list[int]]]] = {}
+        # Per partition: the highest next offset any worker reported, and when.
+        top: dict[int, tuple[int, float]] = {}
+
+        async def listen(i: int, proc: asyncio.subprocess.Process) -> None:
+            assert proc.stdout is not None
+            async for line in proc.stdout:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue  # not the worker's protocol (nothing prints to stdout, but)
+                if "ready" in msg:
+                    ready.add(i)
+                elif "final" in msg:
+                    finals[i] = msg["final"]
+                else:
+                    for p, off in msg["offsets"].items():
+                        if off > top.get(int(p), (-1, 0.0))[0]:
+                            top[int(p)] = (off, msg["t"])
+                    history = owned.setdefault(i, [])
+                    if not history or history[-1][1] != msg["owned"]:
+                        history.append((msg["t"], msg["owned"]))
+
+        for _ in range(instances):
+            procs.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    __file__,  # the child runs in this process's directory
+                    "e2e-worker",
+                    "--bootstrap",
+                    s.kafka_bootstrap,
+                    "--database-url",
+                    url,
+                    "--group",
+                    group,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                )
+            )
+        listeners = [asyncio.create_task(listen(i, proc)) for i, proc in enumerate(procs)]
+        deadline = time.monotonic() + SCALE_OUT_TIMEOUT
+        query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
+        stored: dict[int, int] = {}
+
+        def check(what: str) -> None:
+            """Give up (the caller's finally kills the workers) once a worker is gone or
+            the phase has taken too long."""
+            gone = [proc.pid for proc, task in zip(procs, listeners, strict=True) if task.done()]
+            if gone:
+                raise RuntimeError(f"scale-out: worker(s) {gone} exited while {what}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"scale-out: still {what} after {SCALE_OUT_TIMEOUT:.0f}s (read per "
+                    f"partition {sorted((p, off) for p, (off, _) in top.items())} of {n:,}, "
+                    f"stored {sorted(stored.items())}, to reach {sorted(target.items())}; "
+                    f"partitions owned {owned})"
+                )
+
+        while len(ready) < instances:
+            check("starting")
+            await asyncio.sleep(POLL)
+        gc.collect()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        read_at = durable_at = None
+        # (wall time, _busy()) every poll: the phase's start is known only afterwards.
+        busy: list[tuple[float, float]] = []
+        while read_at is None or durable_at is None:
+            check("reading")
+            busy.append((time.time(), _busy()))
+            if read_at is None and sum(off for off, _ in top.values()) >= n:
+                read_at = max(t for _, t in top.values())
+            if durable_at is None:
+                stored = dict(await db.fetch(query, group))
+                if all(stored.get(p, -1) >= off for p, off in target.items()):
+                    durable_at = time.time()
+            await asyncio.sleep(POLL)
+        load = os.getloadavg()[0]
+        for proc in procs:  # stop: each writes its last checkpoint and prints its figures
+            assert proc.stdin is not None
+            proc.stdin.write(b"stop\n")
+            proc.stdin.close()
+        await asyncio.wait_for(asyncio.gather(*listeners), 60.0)
+        await asyncio.wait_for(asyncio.gather(*(proc.wait() for proc in procs)), 30.0)
+        missing = [proc.pid for i, proc in enumerate(procs) if i not in finals]
+        if missing:
+            raise RuntimeError(f"scale-out: worker(s) {missing} stopped without their figures")
+        stored = dict(await db.fetch(query, group))
+        if stored != target:  # then "durable" above may have been called too early
+            raise RuntimeError(
+                f"scale-out: offsets stored {sorted(stored.items())}, the single instance's "
+                f"{sorted(target.items())}"
+            )
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):  # exited meanwhile
+                    proc.kill()
+                await proc.wait()
+        if db is not None:
+            await db.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    workers = [finals[i] | {"owned": owned.get(i, [])} for i in range(instances)]
+    start = min(w["first"] for w in workers if w["first"] is not None)
+    # The samples nearest the start and the end of reading (10 ms apart).
+    (t0, b0), (t1, b1) = (min(busy, key=lambda s: abs(s[0] - t)) for t in (start, read_at))
+    return {
+        "instances": instances,
+        "read_s": read_at - start,
+        "durable_s": durable_at - start,
+        "load": load,
+        "held": n - sum(target.values()),
+        "busy": (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0,
+        "workers": workers,
+        "start": start,
+    }
+
+
+def _print_scale_out(
+    scaled: dict[str, Any], n: int, single: tuple[float, float], base: float, base_cpu: float
+) -> dict[str, object]:
+    """Print the scale-out phase beside the single instance (its events/s and the cores
+    busy while it read); its figures for ``--json``."""
+    single_rate, single_busy = single
+    k, workers, start = scaled["instances"], scaled["workers"], scaled["start"]
+    rate, durable = n / scaled["read_s"], n / scaled["durable_s"]
+    records = sum(w["records"] for w in workers)
+    cpu = sum(w["cpu_s"] for w in workers)
+    print(
+        f"  {k} detector instances, {k} processes in one group, on this machine's "
+        f"{os.cpu_count()} cores (shared with the broker and PostgreSQL): a scale-out figure, "
+        f"the topic as a whole"
+    )
+    print(
+        f"  {k} processes (parse, core, PG checkpoints):  {rate:>10,.0f} events/s"
+        f"   ratio {rate / base:.2f} to the plain consumer's mean, {rate / single_rate:.2f}× the "
+        f"single instance (per CPU s of all {k}: {n / cpu:,.0f}, ratio {n / cpu / base_cpu:.2f})"
+    )
+    print(f"  read and durable in PostgreSQL:               {durable:>10,.0f} events/s")
+    for w in workers:
+        first = "no record" if w["first"] is None else f"first record at {w['first'] - start:+.2f}s"
+        moves = ", ".join(f"{sorted(parts)} at {t - start:+.2f}s" for t, parts in w["owned"])
+        print(
+            f"    pid {w['pid']}: {first}, {w['records']:,} records, {w['cpu_s']:.2f} CPU s; "
+            f"partitions {moves or 'none'}"
+        )
+    print(
+        f"  (from the earliest first record of any instance to the last record any read, "
+        f"and to the checkpoints' offsets in PostgreSQL reaching the single instance's "
+        f"({scaled['held']:,} short of {n:,}: the events still held back within the allowed "
+        f"lateness); {records:,} records read in all; load average {scaled['load']:.1f} "
+        f"on {os.cpu_count()} cores at the end)"
+    )
+    print(
+        f"  cores busy while reading, all processes of the machine (/proc/stat): "
+        f"{single_busy:.2f} of {os.cpu_count()} with the single instance, "
+        f"{scaled['busy']:.2f} with the {k} processes"
+    )
+    return {
+        "instances": k,
+        "scaled": rate,
+        "scaled_durable": durable,
+        "scaled_per_cpu_s": n / cpu,
+        "scaled_records": records,
+        "scaled_load": scaled["load"],
+        "scaled_cores_busy": scaled["busy"],
+        "single_cores_busy": single_busy,
+        "scaled_workers": [
+            {
+                "first_s": None if w["first"] is None else w["first"] - start,
+                "records": w["records"],
+                "cpu_s": w["cpu_s"],
+                "partitions": [[t - start, parts] for t, parts in w["owned"]],
+            }
+            for w in workers
+        ],
+    }
+
+
+async def _e2e_worker(args: argparse.Namespace) -> None:
+    """One detector instance of ``e2e --instances K``, run by the bench as a process of its
+    own (not a command to run by hand).
+
+    Over its pipes: prints ``{"ready": pid}`` once built (imports, engine, runner), starts
+    on a line on stdin, then prints a line whenever what it has read changes (wall time,
+    the next offset of each partition it owns, the partitions it owns); stops on the next
+    line, the end of stdin or SIGTERM, writing its last checkpoint, and prints its figures
+    last: the wall time of its first record (polled every 10 ms, as the single-instance
+    phase does), records read, CPU seconds from its first record to its last.
+    """
+    from aiokafka.structs import ConsumerRecord
+
+    from detector.runner import DetectorRunner, Partition
+    from lapse.db.engine import create_engine, session_factory
+
+    s = _e2e_settings(args.database_url, args.bootstrap, detector_group=args.group)
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+
+    class Counting(DetectorRunner):
+        """The runner, counting the records it is given (a rebalance re-reads some)."""
+
+        records = 0
+
+        def _consume(
+            self,
+            part: Partition,
+            records: list[ConsumerRecord],
+            poison: list[tuple[ConsumerRecord, Exception]],
+        ) -> None:
+            self.records += len(records)
+            super()._consume(part, records, poison)
+
+    engine = create_engine(s.database_url)
+    runner = Counting(s, session_factory(engine))
+
+    def say(msg: dict[str, Any]) -> None:
+        print(json.dumps(msg), flush=True)
+
+    async def until_told() -> None:
+        await stdin.readline()  # a line or the end of stdin (the bench gone)
+        stop.set()
+
+    say({"ready": os.getpid()})
+    if not await stdin.readline():
+        return
+    told = asyncio.create_task(until_told())
+    gc.collect()
+    task = asyncio.create_task(runner.run())
+    first = None
+    cpu_first = cpu_last = 0.0
+    seen: tuple[dict[int, int], list[int]] = ({}, [])
+    counted = 0
+    try:
+        while not stop.is_set() and not task.done():
+            now, cpu = time.time(), time.process_time()
+            if runner.records and first is None:
+                first, cpu_first = now, cpu
+            if runner.records != counted:
+                counted, cpu_last = runner.records, cpu
+            parts = runner.parts
+            state = (
+                {p: part.next_offset for p, part in parts.items() if part.next_offset is not None},
+                sorted(parts),
+            )
+            if state != seen:
+                seen = state
+                say({"t": now, "offsets": state[0], "owned": state[1]})
+            await asyncio.sleep(POLL)
+        runner.stop()
+        await task
+    finally:
+        told.cancel()
+        if not task.done():
+            runner.stop()
+            task.cancel()
+        await engine.dispose()
+    say(
+        {
+            "final": {
+                "pid": os.getpid(),
+                "first": first,
+                "records": runner.records,
+                "cpu_s": cpu_last - cpu_first,
+            }
+        }
+    )
 
 
 def bench_replay(args: argparse.Namespace) -> None:
@@ -392,7 +751,8 @@ def _emit(args: argparse.Namespace, figures: dict[str, object]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    sub = p.add_subparsers(dest="what", required=True)
+    # e2e-worker: a process of ``e2e --instances K`` (the bench runs it), kept out of the usage.
+    sub = p.add_subparsers(dest="what", required=True, metavar="{core,memory,e2e,replay}")
     c = sub.add_parser("core")
     c.add_argument("--members", type=int, default=20000)
     c.add_argument("--days", type=int, default=120)
@@ -401,6 +761,17 @@ def main() -> None:
     m.add_argument("--members", type=int, default=1_000_000)
     e = sub.add_parser("e2e")
     e.add_argument("--events", type=int, default=200_000)
+    e.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with K >= 2, then K detector processes in one group (a scale-out figure)",
+    )
+    w = sub.add_parser("e2e-worker")
+    w.add_argument("--bootstrap", required=True)
+    w.add_argument("--database-url", required=True)
+    w.add_argument("--group", required=True)
     r = sub.add_parser("replay")
     r.add_argument("--events", type=int, default=10_000_000)
     r.add_argument("--dir", default="bench/data")
@@ -415,6 +786,8 @@ def main() -> None:
         bench_memory(args)
     elif args.what == "e2e":
         asyncio.run(_e2e(args))
+    elif args.what == "e2e-worker":
+        asyncio.run(_e2e_worker(args))
     else:
         bench_replay(args)
 
