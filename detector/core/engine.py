@@ -97,35 +97,6 @@ def _never(_tenant: str, _member: str) -> bool:
     return False
 
 
-def _new_alert(
-    episode: str,
-    alert_type: AlertType,
-    severity: Severity,
-    member: tuple[str, str, str | None],
-    policy: str,
-    figures: dict[str, float],
-    reasons: list[tuple[str, dict[str, float]]],
-    deadline: float,
-    at: float,
-) -> Alert:
-    """A pre-churn alert of an episode: ``member`` is (tenant, member, site), each reason's
-    figures are the member's ``figures`` and its own; ``deadline`` NaN for none."""
-    tenant_id, member_id, site_id = member
-    return Alert(
-        alert_id=alert_id(episode, alert_type, severity),
-        episode_id=episode,
-        type=alert_type,
-        tenant_id=tenant_id,
-        member_id=member_id,
-        site_id=site_id,
-        severity=severity,
-        policy=policy,
-        reasons=[Reason(code=c, figures={**figures, **f}) for c, f in reasons],
-        deadline=_dt(deadline) if deadline == deadline else None,
-        raised_at=_dt(at),
-    )
-
-
 def departure_id(tenant_id: str, member_id: str, cancelled_at: float) -> str:
     """The id a win-back alert carries as its episode: one per cancellation."""
     return uuid5(_NS, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}".encode())
@@ -366,11 +337,10 @@ class Detector:
         open, it may raise an early warning. The anchor moves to it either way."""
         m = self.store
         episode = m.episodes.get(slot)
-        is_open = episode is not None and episode[1] is not None
+        start = None if episode is None else episode[1]
         alerts: list[Alert] = []
-        if episode is not None and is_open:
-            start = episode[1]
-            assert start is not None and not isinstance(start, str)  # (id, start, cause, severity)
+        if episode is not None and start is not None:  # an episode open
+            assert not isinstance(start, str)  # (id, start, cause, severity)
             if t > start and (
                 episode[2] != "visit_frequency_decline"
                 or not self._still_declining(slot, policy, t)
@@ -380,7 +350,7 @@ class Detector:
         anchor = m.anchor[slot]
         if anchor != anchor or t > anchor:
             m.anchor[slot] = t
-        if alerts or is_open:
+        if alerts or start is not None:
             return alerts  # no early warning while an episode stays open
         warning = self._early_warning(slot, policy, t)
         return [] if warning is None else self._warn(slot, policy, warning, t)
@@ -501,7 +471,7 @@ class Detector:
         tenant, member = self.store.key(slot)
         eid = episode_id(tenant, member, t)
         self.store.episodes[slot] = [eid, t, reason[0], "low"]
-        return [self._alert_at(slot, policy, eid, "at_risk", "low", t, [reason])]
+        return [self._alert(slot, policy, eid, "at_risk", "low", t, [reason])]
 
     # -- time ------------------------------------------------------------------------------
 
@@ -570,7 +540,7 @@ class Detector:
         else:
             return []
         severity: Severity = episode[3]  # type: ignore[assignment]  # medium or high
-        alert = self._alert_at(slot, policy, str(episode[0]), alert_type, severity, due, reasons)
+        alert = self._alert(slot, policy, str(episode[0]), alert_type, severity, due, reasons)
         self._dirty.add(slot)
         self._reschedule(slot, policy)
         return [alert]
@@ -645,9 +615,9 @@ class Detector:
         eid = m.episodes.pop(slot)[0]
         assert isinstance(eid, str)
         severity: Severity = "low" if outcome == "recovered" else "high"
-        return self._alert_at(slot, policy, eid, outcome, severity, t, [(f"member_{outcome}", {})])
+        return self._alert(slot, policy, eid, outcome, severity, t, [(f"member_{outcome}", {})])
 
-    def _alert_at(
+    def _alert(
         self,
         slot: int,
         policy: Policy,
@@ -660,8 +630,6 @@ class Detector:
         """An alert of this episode: the member and the figures every reason carries (what
         staff read to judge the alert), from the columns."""
         m = self.store
-        tenant, member = m.key(slot)
-        member_of = (tenant, member, m.sites[m.site[slot]])
         figures: dict[str, float] = {
             "visits_last_4_weeks": visits_since_at(m, slot, at - FOUR_WEEKS),
         }
@@ -677,14 +645,19 @@ class Detector:
             start = m.first_visit[slot]
         if start == start:
             figures["tenure_days"] = round((at - start) / DAY)
-        return _new_alert(
-            episode,
-            alert_type,
-            severity,
-            member_of,
-            policy.name,
-            figures,
-            reasons,
-            m.deadline[slot],
-            at,
+        tenant, member = m.key(slot)
+        deadline = m.deadline[slot]
+        return Alert(
+            alert_id=alert_id(episode, alert_type, severity),
+            episode_id=episode,
+            type=alert_type,
+            tenant_id=tenant,
+            member_id=member,
+            site_id=m.sites[m.site[slot]],
+            severity=severity,
+            policy=policy.name,
+            # Each reason carries the member's figures and its own.
+            reasons=[Reason(code=c, figures={**figures, **f}) for c, f in reasons],
+            deadline=_dt(deadline) if deadline == deadline else None,
+            raised_at=_dt(at),
         )
