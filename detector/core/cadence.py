@@ -53,15 +53,3 @@ def usual_gap_of(n: int, mu: float, prior_days: float, prior_weight: float = WAR
         return prior_days
     w = n / (n + prior_weight)
     return math.exp(w * mu + (1 - w) * math.log(prior_days))
-
-
-def spread(state: MemberState, prior_spread: float) -> float:
-    """How irregular the member is (mean absolute deviation of log gaps)."""
-    return spread_of(state.gap_n, state.gap_s, prior_spread)
-
-
-def spread_of(n: int, s: float, prior_spread: float) -> float:
-    if n < 2:
-        return prior_spread
-    w = n / (n + WARMUP) if n < 2 * WARMUP else 1.0
-    return w * s + (1 - w) * prior_spread

@@ -114,7 +114,8 @@ class CadencePolicy:
 
     def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
         """The allowed absence in days from the figures it reads (NaN: not known)."""
-        # usual_gap_of and spread_of inlined (the hot path): the same arithmetic.
+        # usual_gap_of inlined (the hot path: the same arithmetic), and the member's spread
+        # shrunk toward the cohort's the same way while their history is short.
         if n >= 2 * WARMUP:  # the commonest: the member's own figures alone (w = 1)
             usual = math.exp(mu)  # exactly exp(1.0 * mu + 0.0 * log(cohort)): no log needed
         elif n == 0:

@@ -5,8 +5,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.core import MemberState
-from detector.core.cadence import add_gap, spread, usual_gap
+from detector.core import CadencePolicy, MemberState
+from detector.core.cadence import add_gap, usual_gap
 from detector.core.visits import VisitRules, observe, visits_since
 from tests.detector.core.events import at
 
@@ -71,7 +71,14 @@ def test_new_members_lean_on_the_cohort_prior() -> None:
     add_gap(s, 1.0)
     one = usual_gap(s, 7.0)
     assert 1.0 < one < 7.0
-    assert spread(s, 0.5) == 0.5
+    # One gap says nothing of how irregular they are: the cohort's spread stands for theirs.
+    p = CadencePolicy(floor_days=0.0, cap_days=1000.0)
+    assert p.threshold_of(1, s.gap_mu, 0.0, math.nan, math.nan) == p.threshold_of(
+        1, s.gap_mu, 3.0, math.nan, math.nan
+    )
+    assert p.threshold_of(2, s.gap_mu, 0.0, math.nan, math.nan) != p.threshold_of(
+        2, s.gap_mu, 3.0, math.nan, math.nan
+    )
 
 
 @given(st.lists(st.floats(min_value=0.3, max_value=120), min_size=1, max_size=60))
