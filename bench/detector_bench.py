@@ -356,14 +356,11 @@ async def _scale_out(
     from lapse.db.engine import create_engine
     from lapse.db.migrate import upgrade
 
+    # The offsets a group's checkpoints stored, per partition.
+    query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
     conn = await asyncpg.connect(f"{pg}/{single}")
     try:
-        target: dict[int, int] = dict(
-            await conn.fetch(
-                "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1",
-                s.detector_group,
-            )
-        )
+        target: dict[int, int] = dict(await conn.fetch(query, s.detector_group))
     finally:
         await conn.close()
     name = f"lapse_bench_{os.getpid()}_x{instances}"
@@ -420,7 +417,6 @@ async def _scale_out(
             )
         listeners = [asyncio.create_task(listen(i, proc)) for i, proc in enumerate(procs)]
         deadline = time.monotonic() + SCALE_OUT_TIMEOUT
-        query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
         stored: dict[int, int] = {}
 
         def check(what: str) -> None:
