@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,8 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.core import MemberState
 from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
-from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
-from lapse.db.outbox import add_alerts
+from detector.onboarding import load_runs, save_runs
+from lapse.db.models import (
+    ConsumerOffset,
+    ExitInterview,
+    MemberStateRow,
+    OnboardingRun,
+    WinbackPlanRow,
+)
+from lapse.db.outbox import add_alerts, release_alerts
 from lapse.db.types import timestamp_from_micros as _ts
 from lapse.db.upsert import insert
 from lapse.forget import forgotten_among, tombstones
@@ -50,6 +58,11 @@ class Checkpoint:
     alerts: list[Alert] = field(default_factory=list)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
+    # Onboarding a club's history (``detector.onboarding``): alerts stored and not sent, the
+    # ids of stored alerts to send after all (once), the ``onboarding_runs`` rows.
+    withheld: list[Alert] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
+    onboarding: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -59,6 +72,7 @@ class Restored:
     states: list[MemberState] = field(default_factory=list)
     offset: int | None = None
     time: float | None = None
+    onboarding: list[OnboardingRun] = field(default_factory=list)
 
 
 class CheckpointStore:
@@ -102,6 +116,9 @@ class CheckpointStore:
             for o in offs:
                 out[o.partition].offset = o.next_offset
                 out[o.partition].time = o.watermark.timestamp() if o.watermark else None
+            runs = await load_runs(session, self.group, self.topic, list(out))
+            for p, held in runs.items():
+                out[p].onboarding = held
         return out
 
     async def save(self, cp: Checkpoint) -> None:
@@ -114,6 +131,7 @@ class CheckpointStore:
             # After the upsert (it waits for an erasure holding its lock): forgotten members'
             # states go, and so do their alerts; win-back alerts respect consent.
             keys |= {(a.tenant_id, a.member_id) for a in cp.alerts}
+            keys |= {(a.tenant_id, a.member_id) for a in cp.withheld}
             cp.forgotten = await forgotten_among(session, keys, self.pepper)
             if cp.forgotten:
                 await session.execute(
@@ -150,6 +168,13 @@ class CheckpointStore:
                     values,
                 )
             await add_alerts(session, alerts)
+            if cp.withheld or cp.release or cp.onboarding:
+                withheld = [
+                    a for a in cp.withheld if (a.tenant_id, a.member_id) not in cp.forgotten
+                ]
+                await add_alerts(session, withheld, withheld=True)
+                await release_alerts(session, cp.release)
+                await save_runs(session, self.group, self.topic, cp.onboarding)
 
 
 def _last_of_each(table: StateRows, members: int) -> StateRows:

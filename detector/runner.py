@@ -43,6 +43,7 @@ from detector.core.engine import PolicyFor
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
+from detector.onboarding import Onboarding
 from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.runtime import tune_gc
@@ -131,6 +132,13 @@ class DetectorRunner:
         self._leavers_read = -math.inf
         self.policy = policy or policies(settings)
         self.visit_rules = VisitRules(window_seconds=settings.visit_window_seconds)
+        # Clubs' imported histories being caught up, on their own time (detector.onboarding).
+        self.onboarding = Onboarding(
+            self.policy,
+            settings.allowed_lateness_seconds,
+            visits=self.visit_rules,
+            is_forgotten=self._is_forgotten,
+        )
         self._clock = clock
         self.parts: dict[int, Partition] = {}
         self.pending_alerts: list[Alert] = []
@@ -296,11 +304,14 @@ class DetectorRunner:
         """Parse and offer one partition's records; no await per record. Records that are
         not member events are set aside in ``poison`` (dead-lettered after the batch)."""
         p = records[0].partition
-        events = decode_member_events([record.value for record in records])
-        applied = records
+        # Onboarding hook: control records and the records of a history being caught up go
+        # to the partition's onboarding detectors; the rest, in order, to the live detector.
+        live = self.onboarding.route(p, records, part.detector)
+        events = decode_member_events([record.value for record in live])
+        applied = live
         if events is None:  # some are not member events: which, and why
             applied, events = [], []
-            for record in records:
+            for record in live:
                 try:
                     event = decode_member_event(record.value)
                 except _POISON as exc:
@@ -408,6 +419,7 @@ class DetectorRunner:
         for p in partitions:
             part = self.parts[p]
             cp.table.add(part.detector.store, part.detector.take_dirty_slots(), p)
+            self.onboarding.take(p, cp)  # onboarding hook
             if part.next_offset is not None and part.unsaved:
                 held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
@@ -416,7 +428,7 @@ class DetectorRunner:
             part.unsaved = 0
             stamps += part.stamps
             part.stamps = []
-        if not (len(cp.table) or cp.offsets or cp.alerts):
+        if not (len(cp.table) or cp.offsets or cp.alerts or cp.onboarding):
             return None
         return _Write(cp, events, stamps)
 
@@ -503,6 +515,7 @@ class DetectorRunner:
                 self._writing_events = write.events
                 self._writing = asyncio.create_task(self._write(write))
                 await self._settle()
+            self.onboarding.drop(owned)
             for p in owned:
                 del self.parts[p]
                 self._to_commit.pop(p, None)
@@ -553,7 +566,7 @@ class DetectorRunner:
                     winback=self._plan_for,
                     is_forgotten=self._is_forgotten,
                 )
-                detector.load(r.states)
+                detector.load(self.onboarding.restore(p, r.onboarding, r.states))
                 members += len(r.states)
                 self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
                 # No stored position: from the start (a real cluster resets to its earliest).

@@ -23,8 +23,11 @@ file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
+import heapq
+import math
 import sys
 import time
 from collections import Counter
@@ -46,6 +49,7 @@ from lapse.auth import Principal
 from lapse.db.models import ApiKey, ImportRun
 from lapse.settings import Settings
 from schemas.history import Event, Format, HistoryReader, RowError
+from schemas.onboarding import FINISHED, STARTED, Control
 
 HEAD_BYTES = 1 << 20
 DEFAULT_BATCH = 5000
@@ -116,12 +120,59 @@ class ImportSummary:
     last_line: int = 0
 
 
+# A checked row as the merge sees it: (time it merges at, file index, line, event or why not).
+_Row = tuple[float, int, int, "Event | Rejected"]
+
+
+def _by_time(row: _Row) -> float:
+    return row[0]
+
+
 @dataclass(slots=True)
 class _Batch:
+    """Rows of one batch: events in merged order; per file (by index) the rejected rows,
+    how many events, and the last line read (only files with a row in the batch)."""
+
     events: list[Event] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-    last_line: int = 0
+    rejected: list[list[Rejected]] = field(default_factory=list)
+    accepted: list[int] = field(default_factory=list)
+    last_lines: dict[int, int] = field(default_factory=dict)
     rows: int = 0
+    latest: float = -math.inf
+
+
+@dataclass(slots=True)
+class _Source:
+    """One file of a run: where it is read from and its progress."""
+
+    path: Path
+    identity: FileIdentity
+    row_id: str
+    raw: IO[bytes]
+    reader: HistoryReader
+    summary: ImportSummary
+    run: ImportRun
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _names(sources: Sequence[_Source]) -> str:
+    return " + ".join(src.path.name for src in sources)
+
+
+def _size(sources: Sequence[_Source]) -> int:
+    return sum(src.identity.size for src in sources)
+
+
+def _totals(summaries: Sequence[ImportSummary]) -> ImportSummary:
+    """The files' counts added up (what the progress line shows for a run)."""
+    total = ImportSummary(" + ".join(s.path for s in summaries))
+    for s in summaries:
+        total.accepted += s.accepted
+        total.rejected += s.rejected
+    return total
 
 
 # --- progress on stderr ----------------------------------------------------------------------
@@ -182,6 +233,7 @@ class Importer:
         now: Callable[[], datetime] = utcnow,
         hook: Callable[[str, int], None] | None = None,
         retry_delay: float = 1.0,
+        coverage_start: float | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -196,6 +248,12 @@ class Importer:
         self.now = now
         self.hook = hook
         self.retry_delay = retry_delay
+        # From when the club's gate data covers its members, if the operator says so: carried
+        # to the detectors on the "onboarding started" record (the core's coverage rule).
+        self.coverage_start = coverage_start
+        # The time the last run caught up to (``lapse replay --until`` it gives the same).
+        self.caught_up_to: datetime | None = None
+        self._rows = 0
         self.principal = Principal("import", tenant_id, None, frozenset({"events:write"}))
 
     async def check_tenant(self) -> None:
@@ -213,56 +271,137 @@ class Importer:
             )
 
     async def import_file(self, path: Path, *, restart: bool = False) -> ImportSummary:
-        identity = FileIdentity.of(path)
-        run_id = identity.run_id(self.tenant_id)
-        summary = ImportSummary(str(path))
-        # Blocking reads of a local file in a CLI: buffered, cheap beside the broker round trips.
-        with open(identity.path, "rb") as raw:  # noqa: ASYNC230
-            reader = HistoryReader(
-                raw, self.tenant_id, fmt=self.fmt, default_site=self.default_site
-            )
-            summary.format = reader.format
-            run = await self._start(run_id, identity, reader.format, restart)
-            summary.accepted, summary.rejected = run.accepted, run.rejected
-            summary.by_reason.update(run.rejected_by_reason)
-            summary.resumed_after = summary.last_line = run.last_line
-            if run.status == "done":
-                summary.already_done = True
-                return summary
-            rows = 0
-            # The next batch is parsed while the broker acknowledges this one (same thread:
-            # parsing yields to the event loop every few rows so the producer's I/O goes on).
-            checked = self._checked(reader, run.last_line)
-            batch = await self._next_batch(checked)
-            n = 0
-            while batch is not None:
-                n += 1
-                rows += batch.rows
-                sending = asyncio.create_task(self._send(batch.events, batch.last_line, summary))
-                try:
-                    following = await self._next_batch(checked)
-                except BaseException:
-                    sending.cancel()
-                    raise
-                await sending
-                self._call_hook("acked", n)
-                self._write_rejects(path, batch.rejected)
-                summary.accepted += len(batch.events)
-                summary.rejected += len(batch.rejected)
-                for r in batch.rejected:
-                    summary.by_reason[r.reason] += 1
-                    if len(summary.first_rejected) < self.keep_rejected:
-                        summary.first_rejected.append(r)
-                summary.last_line = batch.last_line
-                await self._record(run_id, summary, done=False)
-                self._call_hook("recorded", n)
-                if self.progress is not None:
-                    self.progress.update(path.name, rows, raw.tell(), identity.size, summary)
-                batch = following
-            await self._record(run_id, summary, done=True)
+        """One file as one run (see ``import_files``)."""
+        return (await self.import_files([path], restart=restart))[0]
+
+    async def import_files(
+        self, paths: Sequence[Path], *, restart: bool = False
+    ) -> list[ImportSummary]:
+        """Import these files as one run: their rows merged by time, whatever order the files
+        are given in (as ``lapse replay`` merges them), each file read as a stream.
+
+        The run is bracketed by control records on every partition of the events topic
+        ("onboarding started", "onboarding finished" with the time it caught up to): the
+        detectors catch the club's history up on its own time between the two
+        (``detector.onboarding``). Progress is recorded per file: after each acknowledged
+        batch, the last line of each file whose rows went out in it (the rows are merged in
+        order, so every earlier line of that file went out too); a resumed run skips each
+        file's recorded lines, and the merge of what is left goes on where it stopped.
+        """
+        identities = [FileIdentity.of(path) for path in paths]
+        file_ids = [identity.run_id(self.tenant_id) for identity in identities]
+        set_id = file_ids[0] if len(file_ids) == 1 else _digest(self.tenant_id, *sorted(file_ids))
+        row_ids = file_ids if len(file_ids) == 1 else [_digest(set_id, f) for f in file_ids]
+        with contextlib.ExitStack() as files:
+            sources: list[_Source] = []
+            for path, identity, row_id in zip(paths, identities, row_ids, strict=True):
+                # Blocking reads of local files in a CLI: buffered, cheap beside the broker.
+                raw = files.enter_context(open(identity.path, "rb"))  # noqa: ASYNC230
+                reader = HistoryReader(
+                    raw, self.tenant_id, fmt=self.fmt, default_site=self.default_site
+                )
+                summary = ImportSummary(str(path), format=reader.format)
+                run = await self._start(row_id, identity, reader.format, restart)
+                summary.accepted, summary.rejected = run.accepted, run.rejected
+                summary.by_reason.update(run.rejected_by_reason)
+                summary.resumed_after = summary.last_line = run.last_line
+                summary.already_done = run.status == "done"
+                sources.append(_Source(path, identity, row_id, raw, reader, summary, run))
+            summaries = [source.summary for source in sources]
+            if all(s.already_done for s in summaries):
+                return summaries
+            for s in summaries:
+                s.already_done = False
+            # The run's id for the detectors: the files, and when this run was (re)started (a
+            # resumed run says "started" again with the same id; ``--restart`` is a new run).
+            first = min(source.run.started_at for source in sources)
+            run_id = f"{set_id[:40]}-{int(first.timestamp() * 1_000_000)}"
+            await self._control(Control(STARTED, self.tenant_id, run_id, None, self.coverage_start))
+            end = await self._send_merged(sources)
+            end = max(end, self.now().timestamp())
+            await self._control(Control(FINISHED, self.tenant_id, run_id, end))
+            self.caught_up_to = datetime.fromtimestamp(end, UTC)
+            for source in sources:
+                await self._record(source.row_id, source.summary, done=True)
             if self.progress is not None:
-                self.progress.finish(path.name, rows, identity.size, summary)
-        return summary
+                self.progress.finish(
+                    _names(sources), self._rows, _size(sources), _totals(summaries)
+                )
+        return summaries
+
+    async def _send_merged(self, sources: list[_Source]) -> float:
+        """Send the files' rows merged by time, batch by batch; the latest event time sent."""
+        self._rows = 0
+        streams = [self._timed(i, src) for i, src in enumerate(sources)]
+        merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_by_time)
+        latest = -math.inf
+        batch = await self._next_batch(merged, len(sources))
+        n = 0
+        while batch is not None:
+            n += 1
+            self._rows += batch.rows
+            latest = max(latest, batch.latest)
+            last_line = max(batch.last_lines.values(), default=0)
+            summary = (
+                sources[0].summary
+                if len(sources) == 1
+                else _totals([src.summary for src in sources])
+            )
+            sending = asyncio.create_task(self._send(batch.events, last_line, summary))
+            try:
+                following = await self._next_batch(merged, len(sources))
+            except BaseException:
+                sending.cancel()
+                raise
+            await sending
+            self._call_hook("acked", n)
+            for i, line in batch.last_lines.items():
+                src = sources[i]
+                s = src.summary
+                rejected = batch.rejected[i]
+                self._write_rejects(src.path, rejected)
+                s.accepted += batch.accepted[i]
+                s.rejected += len(rejected)
+                for r in rejected:
+                    s.by_reason[r.reason] += 1
+                    if len(s.first_rejected) < self.keep_rejected:
+                        s.first_rejected.append(r)
+                s.last_line = line
+            await self._record_all(
+                [(sources[i].row_id, sources[i].summary) for i in batch.last_lines]
+            )
+            self._call_hook("recorded", n)
+            if self.progress is not None:
+                done = sum(src.raw.tell() for src in sources)
+                totals = _totals([src.summary for src in sources])
+                self.progress.update(_names(sources), self._rows, done, _size(sources), totals)
+            batch = following
+        return latest
+
+    async def _control(self, control: Control) -> None:
+        """Send a control record to every partition of the events topic; wait for all."""
+        value, headers = control.record()
+        topic = self.settings.events_topic
+        within = self.settings.kafka_request_timeout_ms / 1000 + 0.5
+        delay = self.retry_delay
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                async with asyncio.timeout(within):
+                    partitions = sorted(await self.producer.partitions_for(topic))
+                    sent = [
+                        await self.producer.send(topic, value, partition=p, headers=headers)
+                        for p in partitions
+                    ]
+                    await asyncio.gather(*sent)
+                return
+            except (KafkaError, TimeoutError) as exc:
+                if attempt == SEND_ATTEMPTS:
+                    raise ImportFailed(
+                        f"the broker did not acknowledge the {control.kind} record after "
+                        f"{attempt} attempts ({exc}); run the same command again to resume"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay *= 2
 
     def _call_hook(self, stage: str, batch: int) -> None:
         if self.hook is not None:
@@ -281,15 +420,27 @@ class Importer:
             refused = authorize(result, self.principal) or too_far_ahead(result, now, skew, ())
             yield line, (result if refused is None else Rejected(line, *_reason(refused)))
 
-    async def _next_batch(self, rows: Iterator[tuple[int, Event | Rejected]]) -> _Batch | None:
-        batch = _Batch()
-        for line, result in rows:
+    def _timed(self, i: int, src: _Source) -> Iterator[_Row]:
+        """A file's checked rows with the time they merge at: an event's own; a rejected
+        row's, the time of the event before it (it goes out with its neighbours)."""
+        t = -math.inf
+        for line, result in self._checked(src.reader, src.run.last_line):
+            if not isinstance(result, Rejected):
+                t = result.occurred_at.timestamp()
+            yield t, i, line, result
+
+    async def _next_batch(self, rows: Iterator[_Row], files: int) -> _Batch | None:
+        batch = _Batch(rejected=[[] for _ in range(files)], accepted=[0] * files)
+        for t, i, line, result in rows:
             batch.rows += 1
-            batch.last_line = line
+            batch.last_lines[i] = line
             if isinstance(result, Rejected):
-                batch.rejected.append(result)
+                batch.rejected[i].append(result)
             else:
                 batch.events.append(result)
+                batch.accepted[i] += 1
+                if t > batch.latest:
+                    batch.latest = t
             if len(batch.events) >= self.batch_size or batch.rows >= 4 * self.batch_size:
                 return batch
             if batch.rows % 256 == 0:
@@ -343,14 +494,21 @@ class Importer:
             return run
 
     async def _record(self, run_id: str, s: ImportSummary, *, done: bool) -> None:
+        await self._record_all([(run_id, s)], done=done)
+
+    async def _record_all(
+        self, runs: Sequence[tuple[str, ImportSummary]], *, done: bool = False
+    ) -> None:
+        """Record the progress of these files in one transaction."""
         async with self.sessions() as session:
-            run = await session.get(ImportRun, run_id)
-            assert run is not None
-            run.last_line, run.accepted, run.rejected = s.last_line, s.accepted, s.rejected
-            run.rejected_by_reason = dict(s.by_reason)
-            run.updated_at = self.now()
-            if done:
-                run.status, run.finished_at = "done", run.updated_at
+            for run_id, s in runs:
+                run = await session.get(ImportRun, run_id)
+                assert run is not None
+                run.last_line, run.accepted, run.rejected = s.last_line, s.accepted, s.rejected
+                run.rejected_by_reason = dict(s.by_reason)
+                run.updated_at = self.now()
+                if done:
+                    run.status, run.finished_at = "done", run.updated_at
             await session.commit()
 
 
@@ -422,11 +580,21 @@ async def run_import(settings: Settings, args: Any) -> int:
             progress=None if args.quiet else Progress(),
         )
         await importer.check_tenant()
-        for name in args.files:
-            summary = await importer.import_file(Path(name), restart=args.restart)
+        # One run over all the files, their rows merged by time (detector.onboarding).
+        summaries = await importer.import_files(
+            [Path(name) for name in args.files], restart=args.restart
+        )
+        for summary in summaries:
             print_summary(summary, sys.stdout)
             if summary.rejected:
                 status = 1
+        if importer.caught_up_to is not None:
+            until = importer.caught_up_to.isoformat()
+            sys.stdout.write(
+                f"caught up to {until}: the detectors raise what "
+                f"`lapse replay --until {until}` raises for these files; only the episodes "
+                "still open are sent (once, origin history)\n"
+            )
     except (ImportFailed, KafkaError, OSError, ValueError) as exc:
         sys.stderr.write(f"lapse import: {exc}\n")
         status = 2

@@ -354,8 +354,10 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser(
         "import",
         help="load exported history (CSV or JSON Lines) into the events topic, resumably",
-        description="Formats: docs/history-csv.md. Re-running the same command resumes "
-        "after the last line the broker acknowledged.",
+        description="Formats: docs/history-csv.md. The files are one run, their rows merged "
+        "by time (a club's access and membership exports together; README: Onboarding a "
+        "club). Re-running the same command resumes after the last line the broker "
+        "acknowledged.",
     )
     imp.set_defaults(run=_import)
     imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")

@@ -15,6 +15,9 @@ AlertType = Literal["at_risk", "escalated", "recovered", "churned", "win_back_du
 # member's time to be asked back came, docs/after-they-leave.md) is opt-in: name it.
 ALERT_TYPES: tuple[AlertType, ...] = ("at_risk", "escalated", "recovered", "churned")
 Severity = Literal["low", "medium", "high"]
+# Where an alert comes from: raised on the live stream, or while Lapse caught up with a club's
+# imported history (``lapse import``), when only the episodes still open at the end are sent.
+Origin = Literal["live", "history"]
 
 
 def cloudevent_type(alert_type: str) -> str:
@@ -48,6 +51,15 @@ class Alert(BaseModel):
         description="When the member's absence passed (or will pass) what is normal for them."
     )
     raised_at: AwareDatetime = Field(description="When the condition occurred, in event time.")
+    origin: Origin = Field(
+        default="live",
+        description=(
+            "`history`: raised while Lapse caught up with the club's imported history "
+            "(`lapse import`); such an alert is sent once, for an episode still open when the "
+            "import caught up (the member is at risk today; `raised_at` may be long ago). "
+            "`live`: raised on the live stream."
+        ),
+    )
 
 
 class AlertCloudEvent(BaseModel):

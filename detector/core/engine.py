@@ -147,11 +147,20 @@ class Detector:
 
     # -- state ownership (rebalances, restarts) --------------------------------------------
 
-    def load(self, states: Iterable[MemberState]) -> None:
+    def load(self, states: Iterable[MemberState], *, changed: bool = False) -> None:
+        """Take over these states; ``changed`` marks them for the next checkpoint (states
+        handed over from another detector rather than read from the database)."""
         store = self.store
         for state in states:
             slot = store.put(state)
             self._reschedule(slot)
+            if changed:
+                self._dirty.add(slot)
+
+    def held(self) -> list[Event]:
+        """The events held back, in the order they will be applied (a checkpoint that keeps
+        them, where re-reading their records is no option: ``detector.onboarding``)."""
+        return [h[4] for h in sorted(itertools.chain(self._pending, self._queue))]
 
     def drop(self, keys: Iterable[Key], sources: Iterable[int] = ()) -> None:
         """Forget members (and held-back events of these sources) this instance lost."""

@@ -72,6 +72,27 @@ class ConsumerOffset(Base):
     updated_at: Mapped[datetime]
 
 
+class OnboardingRun(Base):
+    """A club's imported history being caught up on one partition (``detector.onboarding``):
+    between the importer's "started" and "finished" control records the tenant's records of
+    the partition go to an onboarding detector on the history's own event time. Its member
+    states are ordinary ``member_states`` rows; here its clock, the events it holds back and
+    the records it consumed, written in the checkpoint's transaction."""
+
+    __tablename__ = "onboarding_runs"
+
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # running, finished
+    started_offset: Mapped[int] = mapped_column(BigInteger)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+
+
 class AlertRow(Base):
     """An alert, also the outbox for webhook fan-out."""
 
@@ -90,6 +111,9 @@ class AlertRow(Base):
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set by the api's relay once the alerts topic acknowledged the alert (migration 0004_crm).
     relayed_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Raised while onboarding a club's history and not to be sent (migration 0007_onboarding):
+    # stored as fanned out and relayed; released once if its episode is still open at the end.
+    withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
     __table_args__ = (
         Index("ix_alerts_tenant_created", "tenant_id", "created_at"),

@@ -24,6 +24,7 @@ from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from schemas.events import parse_member_event
 from schemas.history import read_history
+from schemas.onboarding import CONTROL_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env
 
@@ -39,8 +40,13 @@ def access_rows(n: int, start: datetime = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
     ]
 
 
-async def topic_ids(settings: Settings, expected: int) -> list[str]:
-    return [parse_member_event(r.value).event_id for r in await read_topic(settings, expected)]
+async def topic_ids(settings: Settings, expected: int, controls: int = 0) -> list[str]:
+    """The event ids on the topic; ``controls``: how many control records come with them
+    (a run says "started" and "finished" on each partition; a resumed run "started" again)."""
+    records = await read_topic(settings, expected + controls)
+    control = [r for r in records if dict(r.headers).get(CONTROL_HEADER)]
+    assert len(control) == controls
+    return [parse_member_event(r.value).event_id for r in records if r not in control]
 
 
 @pytest_asyncio.fixture
@@ -88,7 +94,7 @@ async def test_good_rows_reach_the_topic_and_bad_ones_are_listed_by_line(
         (6, "unknown_kind"),
         (11, "future"),
     ]
-    on_topic = await topic_ids(env[0], 6)
+    on_topic = await topic_ids(env[0], 6, controls=2 * 4)
     assert sorted(on_topic) == sorted(good[:-1])
     rejects = list(csv.reader(io.StringIO(buf.getvalue())))
     assert [(int(r[1]), r[2]) for r in rejects] == [
@@ -121,12 +127,13 @@ async def test_interrupted_after_recording_resumes_with_no_line_lost_or_doubled(
     summary = await importer(env, sessions, tenant, batch_size=5).import_file(path)
     assert summary.resumed_after == 11  # header + two batches of five
     assert summary.accepted == 23 and summary.rejected == 0
-    on_topic = await topic_ids(env[0], 23)
+    on_topic = await topic_ids(env[0], 23, controls=3 * 4)
     assert sorted(on_topic) == sorted(ids)  # each exactly once
 
     again = await importer(env, sessions, tenant, batch_size=5).import_file(path)
     assert again.already_done and again.accepted == 23
-    assert len(await topic_ids(env[0], 23)) == 23  # nothing sent again (0.5 s grace for extras)
+    # Nothing sent again, no control record either (0.5 s grace for extras).
+    assert len(await topic_ids(env[0], 23, controls=3 * 4)) == 23
 
 
 async def test_a_crash_between_ack_and_record_resends_one_batch_only(
@@ -144,7 +151,7 @@ async def test_a_crash_between_ack_and_record_resends_one_batch_only(
         await importer(env, sessions, tenant, batch_size=5, hook=crash).import_file(path)
     summary = await importer(env, sessions, tenant, batch_size=5).import_file(path)
     assert summary.resumed_after == 11 and summary.accepted == 17
-    on_topic = await topic_ids(env[0], 22)
+    on_topic = await topic_ids(env[0], 22, controls=3 * 4)
     assert set(on_topic) == set(ids)
     doubled = sorted(i for i, n in Counter(on_topic).items() if n > 1)
     assert doubled == sorted(ids[10:15])  # the third batch, which dedup absorbs downstream
@@ -162,7 +169,7 @@ async def test_restart_imports_again_with_the_same_ids(env, sessions, tenant, tm
     assert (first.format, first.accepted) == ("membership", 2)
     second = await importer(env, sessions, tenant).import_file(path, restart=True)
     assert not second.already_done and second.accepted == 2
-    on_topic = await topic_ids(env[0], 4)
+    on_topic = await topic_ids(env[0], 4, controls=4 * 4)
     assert len(on_topic) == 4 and len(set(on_topic)) == 2
 
 
@@ -204,4 +211,4 @@ async def test_the_command_line(env, tenant, tmp_path):
     assert "line 2: invalid_value" in text and "member_id" in text
     assert "100.0% of" in err.decode()
     assert list(csv.reader(rejects.open()))[1][1:3] == ["2", "invalid_value"]
-    assert await topic_ids(settings, 1) == ["j1"]
+    assert await topic_ids(settings, 1, controls=2 * 4) == ["j1"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import Text, cast, select, text
+from sqlalchemy import Text, cast, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.delivery import alert_body
@@ -25,7 +25,7 @@ from api.relay import record_headers, record_key, record_value
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.migrate import upgrade
 from lapse.db.models import AlertRow
-from lapse.db.outbox import _insert_alerts, _insert_alerts_many, add_alerts
+from lapse.db.outbox import _insert_alerts, _insert_alerts_many, add_alerts, release_alerts
 from schemas import Alert, Reason
 
 T0 = datetime(2026, 3, 2, 7, 30, 15, 123456, tzinfo=UTC)
@@ -121,8 +121,9 @@ async def raw_payloads(session: AsyncSession, ids: list[str]) -> dict[str, str]:
     return {a: p for a, p in rows}
 
 
-def expected(alert: Alert, created_at: datetime) -> tuple[Any, ...]:
-    """The known-good row: the columns, the payload as ``model_dump(mode="json")``."""
+def expected(alert: Alert, created_at: datetime, withheld: bool = False) -> tuple[Any, ...]:
+    """The known-good row: the columns, the payload as ``model_dump(mode="json")``; a
+    withheld alert is stored as already fanned out and relayed (never sent)."""
     return (
         alert.alert_id,
         alert.tenant_id,
@@ -134,8 +135,9 @@ def expected(alert: Alert, created_at: datetime) -> tuple[Any, ...]:
         alert.raised_at,
         alert.model_dump(mode="json"),
         created_at,
-        False,
-        None,
+        withheld,
+        created_at if withheld else None,
+        withheld,
     )
 
 
@@ -154,7 +156,34 @@ def test_expected_row_names_every_column() -> None:
         "created_at",
         "fanned_out",
         "relayed_at",
+        "withheld",
     ]
+
+
+async def test_withheld_alerts_are_stored_unsent_and_released_once(
+    sessions: async_sessionmaker[AsyncSession], tenant: str
+) -> None:
+    alerts = variety(tenant)
+    ids = [a.alert_id for a in alerts]
+    now = datetime.now(UTC)
+    for insert_rows in (_insert_alerts_many, _insert_alerts):
+        async with sessions() as session:
+            await insert_rows(session, alerts, now, True)
+            assert await stored(session, ids) == {
+                a.alert_id: expected(a, now, True) for a in alerts
+            }
+            await release_alerts(session, ids[:2])
+            after = await stored(session, ids)
+            # Released: unsent again, so fan-out and the relay take it; the others stay held.
+            assert [after[i][-3:] for i in ids[:2]] == [(False, None, False)] * 2
+            assert [after[i][-3:] for i in ids[2:]] == [(True, now, True)] * (len(ids) - 2)
+            # A second release (or of an alert never withheld) changes nothing.
+            await session.execute(
+                update(AlertRow).values(fanned_out=True).where(AlertRow.alert_id == ids[0])
+            )
+            await release_alerts(session, ids[:1])
+            assert (await stored(session, ids[:1]))[ids[0]][-3:] == (True, None, False)
+            await session.rollback()
 
 
 async def test_one_statement_writes_the_rows_executemany_writes(

@@ -1,0 +1,65 @@
+"""The control records ``lapse import`` brackets a club's history with on the events topic.
+
+A control record is told apart from a member event by its header ``lapse-control`` (its value
+is the record's kind); the value is a small JSON object. The importer sends one of each kind to
+every partition of the events topic: "onboarding started" before the history's first row,
+"onboarding finished" after its last was acknowledged, with ``end``, the time the history is
+caught up to. The detectors catch the history up on its own time between the two
+(``detector.onboarding``; ``docs/ingest.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+CONTROL_HEADER: Final = "lapse-control"
+STARTED: Final = "onboarding-started"
+FINISHED: Final = "onboarding-finished"
+Kind = Literal["onboarding-started", "onboarding-finished"]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """One control record. ``run_id``: the import run (a resumed run says "started" again
+    with the same id). ``end`` (finished): the time the history is caught up to, POSIX
+    seconds. ``coverage_start`` (started, optional): from when the club's gate data covers its
+    members, for the detector's coverage rule (carried; the rule is the core's)."""
+
+    kind: Kind
+    tenant_id: str
+    run_id: str
+    end: float | None = None
+    coverage_start: float | None = None
+
+    def record(self) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The record's value and headers."""
+        value = {"control": self.kind, "tenant_id": self.tenant_id, "run_id": self.run_id}
+        if self.end is not None:
+            value["end"] = _iso(self.end)
+        if self.coverage_start is not None:
+            value["coverage_start"] = _iso(self.coverage_start)
+        return json.dumps(value).encode(), [(CONTROL_HEADER, self.kind.encode())]
+
+    @classmethod
+    def parse(cls, kind: bytes, value: bytes | None) -> Control:
+        """The control record of this header value and record value; ``ValueError``,
+        ``KeyError`` or ``TypeError`` if it is not one."""
+        body = json.loads(value or b"")
+        return cls(
+            STARTED if kind == STARTED.encode() else FINISHED,
+            str(body["tenant_id"]),
+            str(body["run_id"]),
+            _time(body.get("end")),
+            _time(body.get("coverage_start")),
+        )
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def _time(value: object) -> float | None:
+    return None if value is None else datetime.fromisoformat(str(value)).timestamp()
