@@ -13,10 +13,15 @@ its run with control records on every partition of the events topic:
 Between the two, the tenant's records of a partition go to an **onboarding detector** of
 that partition and tenant, which runs exactly replay's loop (:func:`detector.core.replay`):
 a :class:`Watermark` over the history's own events, advanced after each event; the wall
-clock (and any tick record on the partition) is not its clock. At "finished" it applies what
-it still holds back (the history is complete), moves on to ``end`` (as ``lapse replay
---until END`` does), and its member states join the partition's live detector, which then
-schedules their timers on the live clock; the onboarding detector is dropped. So an import
+clock (and any tick record on the partition) is not its clock. A partition holds a share of
+the history only, so each history record carries the whole import's watermark so far (a
+header): the onboarding detector's clock is the one a replay of all the files runs on, and
+the same rows are late (the simulator's gates upload some rows hours or days late).
+
+At "finished" it applies what it still holds back (the history is complete), moves on to
+``end`` (as ``lapse replay --until END`` does), and its member states join the partition's
+live detector, which then schedules their timers on the live clock; the onboarding detector
+is dropped. So an import
 gives the alerts and member states ``lapse replay --until END`` gives for the same files.
 
 What is sent: every alert the history raises is stored (the staff page, calibration and
@@ -56,7 +61,7 @@ from detector.decode import decode_member_event, decode_member_events
 from lapse.db.models import OnboardingRun
 from lapse.db.upsert import insert
 from schemas import AccessEvent, Alert, MembershipEvent
-from schemas.onboarding import CONTROL_HEADER, FINISHED, STARTED, Control
+from schemas.onboarding import CONTROL_HEADER, FINISHED, STARTED, WATERMARK_HEADER, Control
 
 if TYPE_CHECKING:
     from detector.checkpoint import Checkpoint
@@ -78,6 +83,16 @@ def control_of(record: ConsumerRecord) -> Control | None:
                 return Control.parse(value, record.value)
             except (ValueError, KeyError, TypeError):
                 return None  # not ours after all: the live path dead-letters it
+    return None
+
+
+def _watermark(record: ConsumerRecord) -> float | None:
+    for name, value in record.headers or ():
+        if name == WATERMARK_HEADER:
+            try:
+                return float(value)
+            except ValueError:
+                return None
     return None
 
 
@@ -205,8 +220,8 @@ class Onboarding:
             if control is None and (run is None or run.status != "running"):
                 rest.append(record)
                 continue
-            if taking is not None and run is not taking:
-                self._offer(taking, taken, rest)
+            if taking is not None and (control is not None or run is not taking):
+                self._offer(taking, taken, rest)  # before a control record acts
                 taken, taking = [], None
             if control is None:
                 assert run is not None
@@ -236,18 +251,28 @@ class Onboarding:
         return rest
 
     def _offer(self, run: Run, records: list[ConsumerRecord], rest: list[ConsumerRecord]) -> None:
-        """Replay's loop over these records (``offer_many`` stepping the watermark)."""
-        assert run.detector is not None
+        """Replay's loop over these records: before each event the clock moves to the whole
+        import's watermark the importer put on its record, then ``offer_many`` steps it."""
+        det, clock = run.detector, run.clock
+        assert det is not None
         events: Sequence[Event] | None = decode_member_events([r.value for r in records])
+        pairs: list[tuple[ConsumerRecord, Event]] = []
         if events is None:
-            good: list[Event] = []
             for record in records:
                 try:
-                    good.append(decode_member_event(record.value))
+                    pairs.append((record, decode_member_event(record.value)))
                 except Exception:
                     rest.append(record)  # poison: the live path dead-letters it
-            events = good
-        run.take_alerts(run.detector.offer_many(events, run.clock))
+        else:
+            pairs = list(zip(records, events, strict=True))
+        alerts: list[Alert] = []
+        for record, event in pairs:
+            w = _watermark(record)
+            if w is not None and w > clock.max_seen:
+                clock.max_seen = w
+                alerts += det.advance(clock.now())
+            alerts += det.offer_many((event,), clock)
+        run.take_alerts(alerts)
         run.changed = True
 
     def _finish(self, run: Run, end: float | None, live: Detector) -> None:

@@ -49,7 +49,7 @@ from lapse.auth import Principal
 from lapse.db.models import ApiKey, ImportRun
 from lapse.settings import Settings
 from schemas.history import Event, Format, HistoryReader, RowError
-from schemas.onboarding import FINISHED, STARTED, Control
+from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
 
 HEAD_BYTES = 1 << 20
 DEFAULT_BATCH = 5000
@@ -139,6 +139,8 @@ class _Batch:
     last_lines: dict[int, int] = field(default_factory=dict)
     rows: int = 0
     latest: float = -math.inf
+    # Per event, the whole run's watermark so far (schemas.onboarding.WATERMARK_HEADER).
+    headers: list[list[tuple[str, bytes]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -254,6 +256,7 @@ class Importer:
         # The time the last run caught up to (``lapse replay --until`` it gives the same).
         self.caught_up_to: datetime | None = None
         self._rows = 0
+        self._seen = -math.inf
         self.principal = Principal("import", tenant_id, None, frozenset({"events:write"}))
 
     async def check_tenant(self) -> None:
@@ -332,6 +335,9 @@ class Importer:
     async def _send_merged(self, sources: list[_Source]) -> float:
         """Send the files' rows merged by time, batch by batch; the latest event time sent."""
         self._rows = 0
+        # The latest event time sent in this run (a resumed run starts again from its first
+        # row left: the detectors keep the watermark they reached, the larger counts).
+        self._seen = -math.inf
         streams = [self._timed(i, src) for i, src in enumerate(sources)]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_by_time)
         latest = -math.inf
@@ -347,7 +353,9 @@ class Importer:
                 if len(sources) == 1
                 else _totals([src.summary for src in sources])
             )
-            sending = asyncio.create_task(self._send(batch.events, last_line, summary))
+            sending = asyncio.create_task(
+                self._send(batch.events, last_line, summary, batch.headers)
+            )
             try:
                 following = await self._next_batch(merged, len(sources))
             except BaseException:
@@ -441,20 +449,29 @@ class Importer:
                 batch.accepted[i] += 1
                 if t > batch.latest:
                     batch.latest = t
+                if t > self._seen:
+                    self._seen = t
+                batch.headers.append([(WATERMARK_HEADER, repr(self._seen).encode())])
             if len(batch.events) >= self.batch_size or batch.rows >= 4 * self.batch_size:
                 return batch
             if batch.rows % 256 == 0:
                 await asyncio.sleep(0)
         return batch if batch.rows else None
 
-    async def _send(self, events: Sequence[Event], last_line: int, s: ImportSummary) -> None:
+    async def _send(
+        self,
+        events: Sequence[Event],
+        last_line: int,
+        s: ImportSummary,
+        headers: Sequence[list[tuple[str, bytes]]] | None = None,
+    ) -> None:
         if not events:
             return
         within = self.settings.kafka_request_timeout_ms / 1000 + 0.5 + len(events) / 20_000
         delay = self.retry_delay
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
-                await produce(self.producer, self.settings.events_topic, events, within)
+                await produce(self.producer, self.settings.events_topic, events, within, headers)
                 return
             except BrokerUnavailable as exc:
                 if attempt == SEND_ATTEMPTS:

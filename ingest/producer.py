@@ -46,12 +46,15 @@ async def produce(
     topic: str,
     events: Sequence[AccessEvent | MembershipEvent],
     within: float,
+    headers: Sequence[list[tuple[str, bytes]]] | None = None,
 ) -> None:
     """Send ``events`` (key ``tenant:member``, value the JSON) and wait until all are acked.
 
     Records are grouped by partition into record batches submitted whole (``send_batch``),
     in request order within each partition, which costs a third of ``send`` per record (the
     difference between ~40k and ~130k records/s on the development machine).
+
+    ``headers``, if given, go with the events one for one (``lapse import``'s watermark).
 
     Raises :class:`BrokerUnavailable` when sending fails or ``within`` seconds pass first. A
     failure does not mean "not written" (a timed-out record may still land), so the client's
@@ -61,25 +64,35 @@ async def produce(
     try:
         async with asyncio.timeout(within):
             partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-            for event in events:
+            by_partition: dict[int, list[tuple[bytes, bytes, list[tuple[str, bytes]]]]] = {}
+            none: list[tuple[str, bytes]] = []
+            for i, event in enumerate(events):
                 key = event.key.encode()
                 # The serializer straight: the bytes ``model_dump_json().encode()`` gives, at
                 # about half its cost (no keyword handling, no str round trip).
                 value = event.__pydantic_serializer__.to_json(event)
-                by_partition.setdefault(partition_for(key, partitions), []).append((key, value))
+                extra = none if headers is None else headers[i]
+                by_partition.setdefault(partition_for(key, partitions), []).append(
+                    (key, value, extra)
+                )
             for partition, records in by_partition.items():
                 batch = producer.create_batch()
-                for key, value in records:
-                    if batch.append(key=key, value=value, timestamp=None) is not None:
+                for key, value, hs in records:
+                    appended = batch.append(key=key, value=value, timestamp=None, headers=hs)
+                    if appended is not None:
                         continue
                     if batch.record_count():  # full: submit it and start the next
                         futures.append(await producer.send_batch(batch, topic, partition=partition))
                         batch = producer.create_batch()
-                        if batch.append(key=key, value=value, timestamp=None) is not None:
+                        appended = batch.append(key=key, value=value, timestamp=None, headers=hs)
+                        if appended is not None:
                             continue
                     # Larger than a whole batch on its own: the producer sends it alone.
-                    futures.append(await producer.send(topic, value, key=key, partition=partition))
+                    futures.append(
+                        await producer.send(
+                            topic, value, key=key, partition=partition, headers=hs or None
+                        )
+                    )
                 if batch.record_count():
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
             # asyncio.wait leaves the futures alone when the deadline cancels it.

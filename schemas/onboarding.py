@@ -16,6 +16,11 @@ from datetime import UTC, datetime
 from typing import Final, Literal
 
 CONTROL_HEADER: Final = "lapse-control"
+# On each history record: the latest event time of the whole import so far, this record's
+# included (``repr`` of the POSIX seconds). A detector sees one partition's share of the
+# history; with this it runs on the clock a replay of all the files runs on, so the same rows
+# count as late (``detector.onboarding``).
+WATERMARK_HEADER: Final = "lapse-history-watermark"
 STARTED: Final = "onboarding-started"
 FINISHED: Final = "onboarding-finished"
 Kind = Literal["onboarding-started", "onboarding-finished"]

@@ -1,0 +1,174 @@
+"""Onboarding a club: ``lapse import`` of its history into running services (wall clock,
+PostgreSQL, the local broker, the api's webhook delivery and relay, a real receiver) gives
+exactly what ``lapse replay --until END`` gives for the same files, and a subscribed CRM gets
+only the episodes still open at the end, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from api.app import create_app
+from detector.config import policies
+from detector.core import Detector, MemberState
+from detector.core.visits import VisitRules
+from detector.replay import replay_files
+from detector.runner import DetectorRunner
+from detector.simulate import simulate_files
+from ingest.importer import Importer
+from ingest.producer import start_producer
+from lapse.db.engine import create_engine, session_factory
+from lapse.db.models import AlertRow, MemberStateRow, OnboardingRun
+from lapse.kafka import ensure_topics
+from lapse.settings import Settings
+from schemas import Alert
+from tests.api.support import Receiver, api, make_key, serve
+from tests.support import read_topic
+
+SEVERITY = {"low": 0, "medium": 1, "high": 2}
+
+
+async def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def without_origin(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "origin"}
+
+
+def latest_of_open_episodes(alerts: list[Alert], detector: Detector) -> set[str]:
+    """Per episode still open in the replay's states, its latest alert (raised last, the
+    higher severity at the same instant)."""
+    open_episodes = {s.episode_id for s in detector.members.values() if s.episode_id}
+    latest: dict[str, Alert] = {}
+    for a in alerts:
+        if a.episode_id in open_episodes and a.type in ("at_risk", "escalated"):
+            held = latest.get(a.episode_id)
+            key = (a.raised_at, SEVERITY[a.severity])
+            if held is None or key >= (held.raised_at, SEVERITY[held.severity]):
+                latest[a.episode_id] = a
+    assert set(latest) == open_episodes
+    return {a.alert_id for a in latest.values()}
+
+
+async def test_import_into_live_services_equals_replay_and_sends_only_open_episodes_once(
+    settings: Settings, fresh_pg_url: str, tenant: str, tmp_path: Path
+) -> None:
+    s = settings.model_copy(
+        update={
+            "database_url": fresh_pg_url,
+            "checkpoint_interval_seconds": 0.2,
+            "delivery_poll_seconds": 0.05,
+            "webhook_retry_schedule": [0.2, 0.4],
+        }
+    )
+    assert s.clock == "wall" and s.alerts_relay
+    await ensure_topics(s)
+    # A club whose history ends about now: 8 months of gate logs and memberships.
+    days = 240
+    start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
+    simulate_files(str(tmp_path), members=50, days=days, seed=5, start=start, tenant_id=tenant)
+    access, membership = tmp_path / "access.csv", tmp_path / "membership.csv"
+
+    engine = create_engine(s.database_url)
+    sessions = session_factory(engine)
+    key = await make_key(sessions, tenant, ("events:write", "alerts:read", "webhooks:manage"))
+    receiver = Receiver()
+    runner = DetectorRunner(s, sessions)
+    task = asyncio.create_task(runner.run())
+    producer = await start_producer(s)
+    try:
+        async with serve(receiver.app()) as base, api(create_app(s), key) as client:
+            receiver.url = f"{base}/hook"
+            r = await client.post("/v1/webhooks", json={"url": receiver.url})
+            assert r.status_code == 201, r.text
+
+            async def assigned() -> bool:
+                return len(runner.parts) == s.topic_partitions
+
+            await wait_for(assigned, 30, "the detector to own every partition")
+            # The access file first: the membership rows are merged in by time anyway.
+            importer = Importer(s, sessions, producer, tenant)
+            summaries = await importer.import_files([access, membership])
+            assert all(x.rejected == 0 for x in summaries)
+            end = importer.caught_up_to
+            assert end is not None
+
+            policy = policies(s)
+            replayed = Detector(policy)
+            expected = list(
+                replay_files(
+                    [str(membership), str(access)],
+                    tenant,
+                    policy,
+                    lateness=s.allowed_lateness_seconds,
+                    until=end,
+                    visits=VisitRules(window_seconds=s.visit_window_seconds),
+                    detector=replayed,
+                )
+            )
+            released = latest_of_open_episodes(expected, replayed)
+            assert len(expected) > 3 * len(released) > 0  # closed episodes to hold back
+
+            async def caught_up() -> list[AlertRow] | None:
+                async with sessions() as db:
+                    runs = (
+                        await db.scalars(
+                            select(OnboardingRun).where(OnboardingRun.tenant_id == tenant)
+                        )
+                    ).all()
+                    rows = (
+                        await db.scalars(select(AlertRow).where(AlertRow.tenant_id == tenant))
+                    ).all()
+                done = len(runs) == s.topic_partitions and all(x.status == "finished" for x in runs)
+                return list(rows) if done and len(rows) >= len(expected) else None
+
+            rows = await wait_for(caught_up, 60, "the import to be caught up")
+            # Alert by alert what replay raised, marked as coming from history.
+            assert {r.alert_id: without_origin(r.payload) for r in rows} == {
+                a.alert_id: without_origin(a.model_dump(mode="json")) for a in expected
+            }
+            assert {r.payload["origin"] for r in rows} == {"history"}
+            assert {r.alert_id for r in rows if not r.withheld} == released
+
+            # The member states replay leaves, now the live detector's.
+            async with sessions() as db:
+                states = (
+                    await db.scalars(
+                        select(MemberStateRow).where(MemberStateRow.tenant_id == tenant)
+                    )
+                ).all()
+            got = {(x.tenant_id, x.member_id): MemberState.from_dict(x.state) for x in states}
+            assert got == dict(replayed.members.items())
+            assert sum(len(p.detector) for p in runner.parts.values()) == len(got)
+            assert not runner.onboarding.onboarding(0)
+
+            # The CRM: each open episode's latest alert, once, marked history; nothing else.
+            async def delivered() -> bool:
+                return len(receiver.requests) >= len(released)
+
+            await wait_for(delivered, 20, "the open episodes' webhooks")
+            await asyncio.sleep(1.0)  # anything more would arrive now
+            events = [json.loads(r.body) for r in receiver.requests]
+            assert sorted(e["id"] for e in events) == sorted(released)
+            assert {e["data"]["origin"] for e in events} == {"history"}
+            # The alerts topic carries the same, once each.
+            relayed = await read_topic(s, s.alerts_topic, len(released), grace=1.0)
+            assert sorted(dict(x.headers)["ce_id"].decode() for x in relayed) == sorted(released)
+    finally:
+        await producer.stop()
+        runner.stop()
+        await asyncio.wait_for(task, 15)
+        await engine.dispose()
