@@ -23,8 +23,10 @@ from detector.core.replay import replay
 from detector.core.visits import VisitRules
 from schemas import AccessEvent, Alert, MembershipEvent
 from schemas.history import HistoryReader, RowError
+from schemas.onboarding import HISTORY_LATENESS
 
 Event = AccessEvent | MembershipEvent
+DEFAULT_LATENESS = HISTORY_LATENESS  # ``lapse replay --lateness`` (schemas.onboarding)
 
 
 @dataclass(slots=True)

@@ -49,6 +49,7 @@ from lapse.kafka import make_consumer, make_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import Alert
+from schemas.onboarding import HISTORY_LATENESS
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ class DetectorRunner:
         # Clubs' imported histories being caught up, on their own time (detector.onboarding).
         self.onboarding = Onboarding(
             self.policy,
-            settings.allowed_lateness_seconds,
+            HISTORY_LATENESS,
             visits=self.visit_rules,
             is_forgotten=self._is_forgotten,
         )

@@ -335,8 +335,7 @@ class Importer:
     async def _send_merged(self, sources: list[_Source]) -> float:
         """Send the files' rows merged by time, batch by batch; the latest event time sent."""
         self._rows = 0
-        # The latest event time sent in this run (a resumed run starts again from its first
-        # row left: the detectors keep the watermark they reached, the larger counts).
+        # The latest event time sent in this run, a resumed run's earlier rows included.
         self._seen = -math.inf
         streams = [self._timed(i, src) for i, src in enumerate(sources)]
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_by_time)
@@ -432,9 +431,17 @@ class Importer:
         """A file's checked rows with the time they merge at: an event's own; a rejected
         row's, the time of the event before it (it goes out with its neighbours)."""
         t = -math.inf
-        for line, result in self._checked(src.reader, src.run.last_line):
+        sent = src.run.last_line
+        for line, result in self._checked(src.reader, 0):
             if not isinstance(result, Rejected):
                 t = result.occurred_at.timestamp()
+            if line <= sent:
+                # Sent before a resume: the import's watermark had passed it. (The merge
+                # takes every file's first row before it yields one, so every file's sent
+                # rows count before the first header of the resumed run is written.)
+                if t > self._seen:
+                    self._seen = t
+                continue
             yield t, i, line, result
 
     async def _next_batch(self, rows: Iterator[_Row], files: int) -> _Batch | None:

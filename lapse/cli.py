@@ -19,6 +19,7 @@ from lapse.db.engine import create_engine, session_factory
 from lapse.db.migrate import upgrade
 from lapse.db.models import ApiKey
 from lapse.settings import Settings
+from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
@@ -310,7 +311,7 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--policy", choices=["fixed", "cadence", "bgnbd"], help="default policy")
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
-        "--lateness", type=float, default=86400.0, help="seconds of disorder tolerated"
+        "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"
     )
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
@@ -329,7 +330,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--truth", help="ground truth CSV (lapse simulate writes truth.csv)")
     ev.add_argument("--json", help="write the scores here as JSON")
-    ev.add_argument("--lateness", type=float, default=86400.0)
+    ev.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
     ev.add_argument(
         "--horizon-days",
         type=float,
@@ -348,7 +349,7 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
-    cal.add_argument("--lateness", type=float, default=86400.0)
+    cal.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(

@@ -23,6 +23,12 @@ CONTROL_HEADER: Final = "lapse-control"
 WATERMARK_HEADER: Final = "lapse-history-watermark"
 STARTED: Final = "onboarding-started"
 FINISHED: Final = "onboarding-finished"
+# The disorder a history file is allowed (``lapse replay --lateness`` by default): a day. A
+# club's export is often sorted by day and gate rather than to the second, and nobody waits
+# on a history, so holding its events back a day of event time costs nothing. The detectors
+# catch an imported history up with the same lateness (not the live one), so an import gives
+# what ``lapse replay`` gives with its defaults.
+HISTORY_LATENESS: Final = 86_400.0
 Kind = Literal["onboarding-started", "onboarding-finished"]
 
 

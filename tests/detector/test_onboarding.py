@@ -18,7 +18,7 @@ from api.app import create_app
 from detector.config import policies
 from detector.core import Detector, MemberState
 from detector.core.visits import VisitRules
-from detector.replay import replay_files
+from detector.replay import DEFAULT_LATENESS, replay_files
 from detector.runner import DetectorRunner
 from detector.simulate import simulate_files
 from ingest.importer import Importer
@@ -113,7 +113,7 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
                     [str(membership), str(access)],
                     tenant,
                     policy,
-                    lateness=s.allowed_lateness_seconds,
+                    lateness=DEFAULT_LATENESS,  # lapse replay's default
                     until=end,
                     visits=VisitRules(window_seconds=s.visit_window_seconds),
                     detector=replayed,

@@ -32,11 +32,11 @@ from ingest.producer import partition_for
 from lapse.db.models import OnboardingRun
 from schemas import Alert
 from schemas.history import HistoryReader, RowError
-from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
+from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
 TENANT = "club-r"
 PARTITIONS = 3
-LATENESS = 300.0
+LATENESS = HISTORY_LATENESS
 DAY = 86_400.0
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import heapq
 import io
+import json
+import math
 import os
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -23,8 +27,8 @@ from lapse.db.models import ImportRun
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from schemas.events import parse_member_event
-from schemas.history import read_history
-from schemas.onboarding import CONTROL_HEADER
+from schemas.history import Event, RowError, read_history
+from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env
 
@@ -212,3 +216,72 @@ async def test_the_command_line(env, tenant, tmp_path):
     assert "100.0% of" in err.decode()
     assert list(csv.reader(rejects.open()))[1][1:3] == ["2", "invalid_value"]
     assert await topic_ids(settings, 1, controls=2 * 4) == ["j1"]
+
+
+async def test_files_are_one_run_merged_by_time_and_a_crash_resumes_each_where_it_stopped(
+    env, sessions, tenant, tmp_path
+):
+    """Access and membership files, given access first, go out merged by time, each history
+    record with the whole run's watermark; a crash mid-run resumes each file after its own
+    recorded line, with the watermark the sent rows had reached."""
+    rows = access_rows(30)
+    # Row 3 (sent before the crash) is two days ahead of its neighbours: a gate whose clock
+    # ran ahead. The rows after the resume are behind the watermark it set.
+    rows[2] = f"m2,north,{datetime(2026, 1, 7, 9, 0, tzinfo=UTC).isoformat()},gate_entry,ahead\n"
+    access = tmp_path / "access.csv"
+    access.write_text(HEADER + "".join(rows))
+    start = datetime(2026, 1, 5, 7, 30, tzinfo=UTC)
+    membership = tmp_path / "membership.csv"
+    membership.write_text(
+        "member_id,occurred_at,event,reason\n"
+        + "".join(
+            f"m{i % 7},{(start + timedelta(hours=3 * i)).isoformat()},"
+            f"{'joined' if i % 2 == 0 else 'payment_failed'},\n"
+            for i in range(8)
+        )
+    )
+
+    def events(path: Path) -> list[Event]:
+        return [r for _, r in read_history(path, tenant) if not isinstance(r, RowError)]
+
+    # In the order the importer merges them (each file as it is, the earlier time first).
+    merged = list(heapq.merge(events(access), events(membership), key=lambda e: e.occurred_at))
+
+    def crash(stage: str, batch: int) -> None:
+        if (stage, batch) == ("recorded", 3):
+            raise ImportInterrupted
+
+    with pytest.raises(ImportInterrupted):
+        await importer(env, sessions, tenant, batch_size=5, hook=crash).import_files(
+            [access, membership]
+        )
+    imp = importer(env, sessions, tenant, batch_size=5)
+    done = await imp.import_files([access, membership])
+    # 15 rows went out merged before the crash: which lines of each file that is.
+    sent = merged[:15]
+    lines = {
+        f: max(n for n, r in read_history(f, tenant) if r in sent) for f in (access, membership)
+    }
+    assert [s.resumed_after for s in done] == [lines[access], lines[membership]]
+    assert [s.accepted for s in done] == [30, 8]
+    assert imp.caught_up_to == NOW  # the import's clock, later than every row
+
+    records = await read_topic(env[0], 38 + 3 * 4)
+    history = [r for r in records if CONTROL_HEADER not in dict(r.headers)]
+    assert sorted(parse_member_event(r.value).event_id for r in history) == sorted(
+        e.event_id for e in merged
+    )
+    # Each record's watermark: the latest time of the rows merged before it, itself included,
+    # after the resume too (it starts from what the sent rows reached).
+    running, expected = -math.inf, {}
+    for e in merged:
+        running = max(running, e.occurred_at.timestamp())
+        expected[e.event_id] = running
+    for r in history:
+        event = parse_member_event(r.value)
+        assert float(dict(r.headers)[WATERMARK_HEADER]) == expected[event.event_id]
+    ahead = datetime(2026, 1, 7, 9, 0, tzinfo=UTC).timestamp()
+    assert list(expected.values())[15] == ahead  # the first row after the resume
+    finished = [r for r in records if dict(r.headers).get(CONTROL_HEADER) == FINISHED.encode()]
+    assert len(finished) == 4
+    assert {json.loads(r.value)["end"] for r in finished} == {NOW.isoformat()}
