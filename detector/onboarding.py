@@ -206,7 +206,16 @@ class Onboarding:
     ) -> list[ConsumerRecord]:
         """Take the control records and the records of tenants being onboarded (or already
         consumed by an onboarding); return the others, in order, for the live detector."""
-        if not self.runs.get(partition) and not any(r.headers for r in records):
+        runs = self.runs.get(partition)
+        if (
+            not runs
+            or (
+                # Only finished onboardings, whose records are all behind: the live path as
+                # if no import had been (no per-record work beyond the header check).
+                all(r.status != "running" for r in runs.values())
+                and records[0].offset >= max(r.next_offset for r in runs.values())
+            )
+        ) and not any(r.headers for r in records):
             return records
         runs = self.runs.setdefault(partition, {})
         rest: list[ConsumerRecord] = []
