@@ -22,12 +22,12 @@ from detector.replay import DEFAULT_LATENESS, replay_files
 from detector.runner import DetectorRunner
 from detector.simulate import simulate_files
 from ingest.importer import Importer
-from ingest.producer import start_producer
+from ingest.producer import produce, start_producer
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import AlertRow, MemberStateRow, OnboardingRun
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
-from schemas import Alert
+from schemas import AccessEvent, Alert
 from tests.api.support import Receiver, api, make_key, serve
 from tests.support import read_topic
 
@@ -167,6 +167,37 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
             # The alerts topic carries the same, once each.
             relayed = await read_topic(s, s.alerts_topic, len(released), grace=1.0)
             assert sorted(dict(x.headers)["ce_id"].decode() for x in relayed) == sorted(released)
+
+            # Live from here: a gate event of a member at risk closes the episode, sent once
+            # as a live alert (the member is the live detector's now).
+            back = next(
+                x
+                for x in replayed.members.values()
+                if x.episode_id and x.episode_cause != "visit_frequency_decline"
+            )
+            entry = AccessEvent(
+                event_id=f"live-{back.member_id}",
+                tenant_id=tenant,
+                member_id=back.member_id,
+                site_id=back.site_id or "site1",
+                kind="gate_entry",
+                # Behind the live clock (wall time less the allowed lateness): applied at once.
+                occurred_at=datetime.now(UTC) - timedelta(seconds=s.allowed_lateness_seconds + 60),
+            )
+            await produce(producer, s.events_topic, [entry], 10.0)
+
+            async def recovered() -> dict[str, Any] | None:
+                for r in receiver.requests:
+                    data = json.loads(r.body)["data"]
+                    if data["type"] == "recovered":
+                        return dict(data)
+                return None
+
+            data = await wait_for(recovered, 20, "the live recovery's webhook")
+            assert (data["episode_id"], data["member_id"]) == (back.episode_id, back.member_id)
+            assert data["origin"] == "live"
+            await asyncio.sleep(0.5)
+            assert len(receiver.requests) == len(released) + 1
     finally:
         await producer.stop()
         runner.stop()
