@@ -181,13 +181,18 @@ async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from detector.simulate import SimParams, print_summary, simulate_files
+    from detector.simulate import PROFILES, print_summary, simulate_files
 
-    params = SimParams()
+    profile = PROFILES[args.profile or "default"]
+    params = profile.params
     if args.gap_mean_days is not None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
+    if args.membership_years_before is not None:
+        params = replace(params, membership_years_before=args.membership_years_before)
+    if args.timezone is not None:
+        params = replace(params, timezone=args.timezone)
     summary = await asyncio.to_thread(
         simulate_files,
         args.out,
@@ -195,9 +200,10 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         days=args.days,
         seed=args.seed,
         start=datetime.fromisoformat(args.start),
-        sites=args.sites,
+        sites=args.sites if args.sites is not None else profile.sites,
         params=params,
         tenant_id=args.tenant,
+        profile=args.profile,
     )
     print_summary(summary, args.out)
 
@@ -378,6 +384,8 @@ def parser() -> argparse.ArgumentParser:
     kisi.add_argument("action", choices=["add", "list"])
     kisi.add_argument("--tenant", required=True)
     kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+
     sim = sub.add_parser(
         "simulate",
         help="write a simulated club's history (access, membership) and its ground truth",
@@ -389,10 +397,23 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1, help="same seed, same files")
     sim.add_argument("--tenant", required=True, help="recorded in simulation.json")
     sim.add_argument("--out", required=True, help="directory for the files")
-    sim.add_argument("--sites", type=int, default=1, help="clubs (sites) of the chain")
+    sim.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="a club shape (docs/simulator.md); default: the reference club",
+    )
+    sim.add_argument(
+        "--sites", type=int, help="clubs (sites) of the chain (default: 1 or the profile's)"
+    )
     sim.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601 start")
     sim.add_argument("--gap-mean-days", type=float, help="mean last visit to cancellation")
     sim.add_argument("--early-hazard", type=float, help="hazard multiplier, first 6 months")
+    sim.add_argument(
+        "--membership-years-before",
+        type=float,
+        help="membership records (joined rows) going back this many years before the gate log",
+    )
+    sim.add_argument("--timezone", help="the club's IANA time zone (times written with offsets)")
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
     ).set_defaults(run=_mqtt_bridge)
