@@ -168,13 +168,15 @@ class Detector:
         self._resolve(tno, pass_any=True)
 
     def coverage(self) -> list[tuple[str, str | None, float | None, float | None]]:
-        """Every scope's coverage: ``(tenant, site or None, first seen, given start)``."""
+        """Every scope's coverage: ``(tenant, site or None, first seen, given start)``, by
+        tenant and site."""
         m = self.store
         out: list[tuple[str, str | None, float | None, float | None]] = []
         for tno, tenant in enumerate(m.tenants):
             seen, given = m.cover_seen[tno], m.cover_given[tno]
-            for code in sorted(set(seen) | set(given)):
+            for code in set(seen) | set(given):
                 out.append((tenant, m.sites[code], seen.get(code), given.get(code)))
+        out.sort(key=lambda row: (row[0], row[1] or ""))  # whatever order codes were made in
         return out
 
     def take_coverage(self) -> list[tuple[str, str | None, float | None, float | None]] | None:
