@@ -620,8 +620,10 @@ class Detector:
     def _warn(
         self, slot: int, policy: Policy, reason: tuple[str, dict[str, float]], t: float
     ) -> list[Alert]:
-        """Open a low episode with this reason, unless one is open already."""
-        if self._episode_open(slot):
+        """Open a low episode with this reason, unless one is open already or the member's
+        site (or tenant) has no gate data at ``t``: before coverage nothing is monitored,
+        so a failed payment from years before the gate log raises nothing either."""
+        if self._episode_open(slot) or not self.store.coverage_of(slot) <= t:
             return []
         tenant, member = self.store.key(slot)
         eid = episode_id(tenant, member, t)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from detector.core import CadencePolicy
 from detector.core.replay import replay
 from detector.simulate import simulate_club
@@ -82,7 +84,8 @@ def _membership_before_gate_log(days_before: int = 730, days_after: int = 120):
     return kept, log_start
 
 
-def test_replay_counts_no_absence_before_the_access_log_starts(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("policy", ["fixed", "cadence"])
+def test_replay_counts_no_absence_before_the_access_log_starts(tmp_path, capsys, policy) -> None:
     events, log_start = _membership_before_gate_log()
     first_access = min(e.occurred_at for e in events if isinstance(e, AccessEvent))
     joined_before = {
@@ -91,7 +94,7 @@ def test_replay_counts_no_absence_before_the_access_log_starts(tmp_path, capsys)
     assert len(joined_before) > 10
     access, members = write_csvs(tmp_path, events)
     end = (log_start + timedelta(days=150)).isoformat()
-    args = ["--tenant", "club", "--policy", "fixed", "--until", end, str(access), str(members)]
+    args = ["--tenant", "club", "--policy", policy, "--until", end, str(access), str(members)]
     alerts, _ = run_replay(capsys, *args)
     at_risk = [a for a in alerts if a.type == "at_risk"]
     assert at_risk, "members absent since the log started are still alerted"

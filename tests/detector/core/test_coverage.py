@@ -146,3 +146,17 @@ def test_take_coverage_reports_changes_once() -> None:
     d.offer(visit("m2", 5))
     d.advance(at(5))
     assert d.take_coverage() is None
+
+
+def test_no_early_warning_before_coverage() -> None:
+    """A failed payment years before the gate log raises nothing; one after it does."""
+    d = Detector(CadencePolicy())
+    d.offer(membership("m1", -300, "joined"))
+    d.offer(membership("m1", -200, "payment_failed"))
+    d.offer(visit("g", 0))
+    d.offer(membership("m1", 5, "payment_failed"))
+    alerts = d.advance(at(6))
+    assert [(a.type, a.member_id, a.raised_at.timestamp()) for a in alerts] == [
+        ("at_risk", "m1", at(5))
+    ]
+    assert alerts[0].reasons[0].code == "payment_failed"
