@@ -201,6 +201,7 @@ class Detector:
                 m.cover_given[tno][code] = given
         for tno in range(len(m.tenants)):
             self._resolve(tno, pass_any=None)
+        self.coverage_changed = False  # as stored: nothing to write again
 
     def coverage_start(self, tenant: str, site: str | None = None) -> float | None:
         """The coverage start in force for a site (its tenant's with no site), if any: what

@@ -160,3 +160,13 @@ def test_no_early_warning_before_coverage() -> None:
         ("at_risk", "m1", at(5))
     ]
     assert alerts[0].reasons[0].code == "payment_failed"
+
+
+def test_restored_coverage_is_not_written_again() -> None:
+    d = Detector(POLICY)
+    d.offer(visit("m2", 0))
+    d.advance(at(0))
+    again = Detector(POLICY)
+    again.restore_coverage(d.coverage())
+    assert again.take_coverage() is None
+    assert again.coverage() == d.coverage()
