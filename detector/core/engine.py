@@ -286,6 +286,8 @@ class Detector:
     # -- state ownership (rebalances, restarts) --------------------------------------------
 
     def load(self, states: Iterable[MemberState]) -> None:
+        """Take these states (a restart or rebalance), their timers rescheduled: restore the
+        partition's coverage first (``restore_coverage``), as a member's timer depends on it."""
         store = self.store
         for state in states:
             slot = store.put(state)
