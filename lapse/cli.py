@@ -20,6 +20,11 @@ from lapse.db.migrate import upgrade
 from lapse.db.models import ApiKey
 from lapse.settings import Settings
 
+COVERAGE_HELP = (
+    "ISO date from which the files' gate data is complete (default: the first access event "
+    "in the files); no absence is counted before it"
+)
+
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     engine = create_engine(settings.database_url)
@@ -163,6 +168,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         until=datetime.fromisoformat(args.until) if args.until else None,
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
+        coverage_start=_coverage_start(args.coverage_start),
     )
     if args.output:
         with open(args.output, "w") as out:
@@ -170,6 +176,14 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     else:
         write_alerts(alerts, sys.stdout)
     print_report(report)
+
+
+def _coverage_start(text: str | None) -> datetime | None:
+    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
@@ -241,6 +255,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         grid=SMALL_GRID if args.quick else Grid(),
         lateness=args.lateness,
         progress=say,
+        coverage_start=_coverage_start(args.coverage_start),
     )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -320,6 +335,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
+    rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     rep.add_argument("files", nargs="+", metavar="FILE")
     ev = sub.add_parser(
         "evaluate",
@@ -356,6 +372,7 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
     cal.add_argument("--lateness", type=float, default=86400.0)
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(
         "import",
