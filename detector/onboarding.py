@@ -166,6 +166,7 @@ class Run:
                 "end": self.end,
                 "coverage_start": self.coverage_start,
                 "held": held,
+                "coverage": [] if det is None else [list(c) for c in det.coverage()],
                 "latest": {k: list(v) for k, v in self.latest.items()},
             },
         }
@@ -194,6 +195,21 @@ class Onboarding:
 
     def _detector(self, time: float = -math.inf) -> Detector:
         return Detector(self.policy, time, visits=self.visits, is_forgotten=self.is_forgotten)
+
+    def _detector_for(self, control: Control) -> Detector:
+        """A fresh onboarding detector with the whole history's gate-data coverage (what a
+        replay of all the files finds, or the start the operator gave, which wins)."""
+        det = self._detector()
+        tenant = control.tenant_id
+        if control.gate_data:
+            rows: list[tuple[str, str | None, float | None, float | None]] = [
+                (tenant, site, t, None) for site, t in control.gate_data.items()
+            ]
+            rows.append((tenant, None, min(control.gate_data.values()), None))
+            det.restore_coverage(rows)
+        if control.coverage_start is not None:
+            det.cover(tenant, control.coverage_start)
+        return det
 
     def onboarding(self, partition: int) -> bool:
         """Whether some tenant's history is being caught up on this partition."""
@@ -246,7 +262,7 @@ class Onboarding:
                         control.run_id,
                         record.offset,
                         record.offset + 1,
-                        self._detector(),
+                        self._detector_for(control),
                         Watermark(self.lateness),
                         control.coverage_start,
                     )
@@ -294,6 +310,10 @@ class Onboarding:
         if end is not None:
             run.take_alerts(det.advance(end))
         states = [det.store.state(slot) for slot in det.store.slots()]
+        # The history's gate-data coverage goes with its members (before them: their timers
+        # depend on it), and is written with the live detector's next checkpoint.
+        live.restore_coverage(det.coverage())
+        live.coverage_changed = True
         run.release += [
             run.latest[s.episode_id][2]
             for s in states
@@ -359,6 +379,7 @@ class Onboarding:
         for row in rows:
             det = runs[row.tenant_id].detector
             if det is not None:
+                det.restore_coverage(tuple(c) for c in row.state.get("coverage", []))
                 det.load(mine.get(row.tenant_id, []))
                 held = [decode_member_event(json.dumps(e)) for e in row.state["held"]]
                 det.offer_many(held)  # after its time: held back again, as they were

@@ -48,6 +48,7 @@ from ingest.producer import BrokerUnavailable, produce
 from lapse.auth import Principal
 from lapse.db.models import ApiKey, ImportRun
 from lapse.settings import Settings
+from schemas.events import AccessEvent
 from schemas.history import Event, Format, HistoryReader, RowError
 from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
 
@@ -319,7 +320,10 @@ class Importer:
             # resumed run says "started" again with the same id; ``--restart`` is a new run).
             first = min(source.run.started_at for source in sources)
             run_id = f"{set_id[:40]}-{int(first.timestamp() * 1_000_000)}"
-            await self._control(Control(STARTED, self.tenant_id, run_id, None, self.coverage_start))
+            gate_data = self._gate_data(sources)
+            await self._control(
+                Control(STARTED, self.tenant_id, run_id, None, self.coverage_start, gate_data)
+            )
             end = await self._send_merged(sources)
             end = max(end, self.now().timestamp())
             await self._control(Control(FINISHED, self.tenant_id, run_id, end))
@@ -331,6 +335,24 @@ class Importer:
                     _names(sources), self._rows, _size(sources), _totals(summaries)
                 )
         return summaries
+
+    def _gate_data(self, sources: Sequence[_Source]) -> dict[str, float]:
+        """Per site, the first access event the run sends (all its files read once more,
+        before anything is sent): the gate-data coverage a replay of the files finds, which a
+        detector holding one partition's share of the history could not know."""
+        first: dict[str, float] = {}
+        for src in sources:
+            if src.reader.format == "membership":
+                continue
+            with HistoryReader(
+                src.identity.path, self.tenant_id, fmt=self.fmt, default_site=self.default_site
+            ) as reader:
+                for _, result in self._checked(reader, 0):
+                    if isinstance(result, AccessEvent):
+                        t = result.occurred_at.timestamp()
+                        if t < first.get(result.site_id, math.inf):
+                            first[result.site_id] = t
+        return first
 
     async def _send_merged(self, sources: list[_Source]) -> float:
         """Send the files' rows merged by time, batch by batch; the latest event time sent."""
@@ -536,6 +558,14 @@ class Importer:
             await session.commit()
 
 
+def _coverage_start(text: str | None) -> float | None:
+    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
+
+
 def _reason(refused: Rejection) -> tuple[str, str]:
     message = "; ".join(f"{e['field']}: {e['message']}" for e in refused.errors)
     return refused.reason, message
@@ -602,6 +632,7 @@ async def run_import(settings: Settings, args: Any) -> int:
             keep_rejected=args.show_rejects,
             rejects=writer,
             progress=None if args.quiet else Progress(),
+            coverage_start=_coverage_start(getattr(args, "coverage_start", None)),
         )
         await importer.check_tenant()
         # One run over all the files, their rows merged by time (detector.onboarding).

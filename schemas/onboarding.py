@@ -44,14 +44,24 @@ class Control:
     run_id: str
     end: float | None = None
     coverage_start: float | None = None
+    # Started: per site, the first access event of the whole history (POSIX seconds). A
+    # detector sees one partition's share of the history; with this its gate-data coverage
+    # is the one a replay of all the files finds (the first access event of each site).
+    gate_data: dict[str, float] | None = None
 
     def record(self) -> tuple[bytes, list[tuple[str, bytes]]]:
         """The record's value and headers."""
-        value = {"control": self.kind, "tenant_id": self.tenant_id, "run_id": self.run_id}
+        value: dict[str, object] = {
+            "control": self.kind,
+            "tenant_id": self.tenant_id,
+            "run_id": self.run_id,
+        }
         if self.end is not None:
             value["end"] = _iso(self.end)
         if self.coverage_start is not None:
             value["coverage_start"] = _iso(self.coverage_start)
+        if self.gate_data is not None:
+            value["gate_data"] = {site: _iso(t) for site, t in self.gate_data.items()}
         return json.dumps(value).encode(), [(CONTROL_HEADER, self.kind.encode())]
 
     @classmethod
@@ -59,12 +69,16 @@ class Control:
         """The control record of this header value and record value; ``ValueError``,
         ``KeyError`` or ``TypeError`` if it is not one."""
         body = json.loads(value or b"")
+        gate_data = body.get("gate_data")
         return cls(
             STARTED if kind == STARTED.encode() else FINISHED,
             str(body["tenant_id"]),
             str(body["run_id"]),
             _time(body.get("end")),
             _time(body.get("coverage_start")),
+            None
+            if gate_data is None
+            else {str(site): float(_time(t) or 0.0) for site, t in dict(gate_data).items()},
         )
 
 

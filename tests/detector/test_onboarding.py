@@ -20,7 +20,7 @@ from detector.core import Detector, MemberState
 from detector.core.visits import VisitRules
 from detector.replay import DEFAULT_LATENESS, replay_files
 from detector.runner import DetectorRunner
-from detector.simulate import simulate_files
+from detector.simulate import SimParams, simulate_files
 from ingest.importer import Importer
 from ingest.producer import produce, start_producer
 from lapse.db.engine import create_engine, session_factory
@@ -76,10 +76,20 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
     )
     assert s.clock == "wall" and s.alerts_relay
     await ensure_topics(s)
-    # A club whose history ends about now: 8 months of gate logs and memberships.
+    # A club whose history ends about now: 8 months of gate logs at two sites, membership
+    # records from two years before the gate log.
     days = 240
     start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
-    simulate_files(str(tmp_path), members=50, days=days, seed=5, start=start, tenant_id=tenant)
+    simulate_files(
+        str(tmp_path),
+        members=50,
+        days=days,
+        seed=5,
+        start=start,
+        sites=2,
+        params=SimParams(membership_years_before=2.0),
+        tenant_id=tenant,
+    )
     access, membership = tmp_path / "access.csv", tmp_path / "membership.csv"
 
     engine = create_engine(s.database_url)
@@ -141,6 +151,12 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
                 a.alert_id: without_origin(a.model_dump(mode="json")) for a in expected
             }
             assert {r.payload["origin"] for r in rows} == {"history"}
+            # Nothing dated before the gate log starts (membership rows go back two years).
+            gate_log = min(
+                datetime.fromisoformat(line.split(",")[2])
+                for line in access.read_text().splitlines()[1:]
+            )
+            assert min(r.raised_at for r in rows) >= gate_log
             assert {r.alert_id for r in rows if not r.withheld} == released
 
             # The member states replay leaves, now the live detector's.

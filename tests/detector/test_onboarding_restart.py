@@ -27,10 +27,10 @@ from detector.checkpoint import Checkpoint
 from detector.core import CadencePolicy, Detector, MemberState
 from detector.onboarding import Onboarding
 from detector.replay import replay_files
-from detector.simulate import simulate_files
+from detector.simulate import SimParams, simulate_files
 from ingest.producer import partition_for
 from lapse.db.models import OnboardingRun
-from schemas import Alert
+from schemas import AccessEvent, Alert
 from schemas.history import HistoryReader, RowError
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
@@ -69,9 +69,15 @@ def import_records(files: list[Path]) -> tuple[dict[int, list[ConsumerRecord]], 
                 assert not isinstance(row, RowError)
                 yield row
 
-    control(Control(STARTED, TENANT, "run-1"))
+    merged = list(heapq.merge(*(rows(f) for f in files), key=lambda e: e.occurred_at))
+    gate_data: dict[str, float] = {}  # per site, the first access event (as the importer)
+    for e in merged:
+        if isinstance(e, AccessEvent):
+            t = e.occurred_at.timestamp()
+            gate_data[e.site_id] = min(t, gate_data.get(e.site_id, t))
+    control(Control(STARTED, TENANT, "run-1", gate_data=gate_data))
     seen = -float("inf")
-    for event in heapq.merge(*(rows(f) for f in files), key=lambda e: e.occurred_at):
+    for event in merged:
         seen = max(seen, event.occurred_at.timestamp())
         key = event.key.encode()
         headers = [(WATERMARK_HEADER, repr(seen).encode())]
@@ -141,10 +147,21 @@ class Instance:
         db.save(cp, dict(self.next))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "years_before"), [(1, 0.0), (2, 2.0), (3, 0.0)])
+def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(
+    tmp_path: Path, seed: int, years_before: float
+) -> None:
     start = datetime(2025, 1, 6, tzinfo=UTC)
-    simulate_files(str(tmp_path), members=40, days=200, seed=seed, start=start, tenant_id=TENANT)
+    simulate_files(
+        str(tmp_path),
+        members=40,
+        days=200,
+        seed=seed,
+        start=start,
+        sites=2,
+        params=SimParams(membership_years_before=years_before),
+        tenant_id=TENANT,
+    )
     files = [tmp_path / "access.csv", tmp_path / "membership.csv"]
     by_partition, end = import_records(files)
     policy = CadencePolicy()
