@@ -212,6 +212,7 @@ async def test_the_command_line(env, tenant, tmp_path):
     assert proc.returncode == 1, err.decode()  # some rows rejected
     text = out.decode()
     assert "[jsonl]: 1 accepted, 1 rejected" in text
+    assert "caught up to " in text and "lapse replay --until " in text
     assert "line 2: invalid_value" in text and "member_id" in text
     assert "100.0% of" in err.decode()
     assert list(csv.reader(rejects.open()))[1][1:3] == ["2", "invalid_value"]
