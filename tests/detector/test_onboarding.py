@@ -6,6 +6,7 @@ only the episodes still open at the end, each once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -217,5 +218,106 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
     finally:
         await producer.stop()
         runner.stop()
+        await asyncio.wait_for(task, 15)
+        await engine.dispose()
+
+
+async def test_a_detector_that_dies_mid_import_is_taken_over_with_the_same_outcome(
+    settings: Settings, fresh_pg_url: str, tenant: str, tmp_path: Path
+) -> None:
+    """The import is on the topic; a detector catches part of it up, checkpoints, and dies
+    (its task cancelled: no last checkpoint); a second one loads what was written (member
+    states, the onboarding's clock, held-back events and consumed offsets) and finishes:
+    the stored alerts and states are still replay's, the released alerts each open episode's
+    latest."""
+    s = settings.model_copy(
+        update={
+            "database_url": fresh_pg_url,
+            "checkpoint_interval_seconds": 0.05,
+            "checkpoint_max_events": 60,
+        }
+    )
+    await ensure_topics(s)
+    days = 200
+    start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
+    simulate_files(
+        str(tmp_path),
+        members=60,
+        days=days,
+        seed=9,
+        start=start,
+        params=SimParams(membership_years_before=1.0),
+        tenant_id=tenant,
+    )
+    files = [tmp_path / "membership.csv", tmp_path / "access.csv"]
+    engine = create_engine(s.database_url)
+    sessions = session_factory(engine)
+    await make_key(sessions, tenant, ("events:write",))
+    producer = await start_producer(s)
+    try:
+        importer = Importer(s, sessions, producer, tenant)
+        await importer.import_files(files)
+    finally:
+        await producer.stop()
+    assert importer.caught_up_to is not None
+    policy = policies(s)
+    replayed = Detector(policy)
+    expected = list(
+        replay_files(
+            [str(f) for f in files],
+            tenant,
+            policy,
+            lateness=DEFAULT_LATENESS,
+            until=importer.caught_up_to,
+            visits=VisitRules(window_seconds=s.visit_window_seconds),
+            detector=replayed,
+        )
+    )
+    released = latest_of_open_episodes(expected, replayed)
+
+    async def runs() -> list[OnboardingRun]:
+        async with sessions() as db:
+            found = await db.scalars(select(OnboardingRun).where(OnboardingRun.tenant_id == tenant))
+            return list(found)
+
+    first = DetectorRunner(s, sessions)
+    task = asyncio.create_task(first.run())
+    try:
+
+        async def part_way() -> bool:
+            written = await runs()
+            return any(r.status == "running" and r.next_offset > 150 for r in written)
+
+        await wait_for(part_way, 30, "part of the history caught up and written")
+    finally:
+        task.cancel()  # dies: what it did since its last checkpoint is lost
+        with contextlib.suppress(BaseException):
+            await task
+    assert any(r.status == "running" for r in await runs())  # it died mid-import
+
+    second = DetectorRunner(s, sessions)
+    task = asyncio.create_task(second.run())
+    try:
+
+        async def finished() -> bool:
+            written = await runs()
+            return len(written) == s.topic_partitions and all(
+                r.status == "finished" for r in written
+            )
+
+        await wait_for(finished, 60, "the second detector to finish the import")
+        async with sessions() as db:
+            rows = (await db.scalars(select(AlertRow).where(AlertRow.tenant_id == tenant))).all()
+            states = (
+                await db.scalars(select(MemberStateRow).where(MemberStateRow.tenant_id == tenant))
+            ).all()
+        assert {r.alert_id: without_origin(r.payload) for r in rows} == {
+            a.alert_id: without_origin(a.model_dump(mode="json")) for a in expected
+        }
+        assert {r.alert_id for r in rows if not r.withheld} == released
+        got = {(x.tenant_id, x.member_id): MemberState.from_dict(x.state) for x in states}
+        assert got == dict(replayed.members.items())
+    finally:
+        second.stop()
         await asyncio.wait_for(task, 15)
         await engine.dispose()
