@@ -36,8 +36,10 @@ and a row of ``onboarding_runs`` with its clock, the events it holds back (their
 are not re-read: the partition's position is the live detector's) and the range of offsets
 it consumed, which a restarted instance skips for that tenant.
 
-Records of the tenant that arrive between the two control records are history, whatever
-they are: gates should send live events once the import finished (``README.md``).
+Records of the tenant between the two control records that are not the importer's (no
+watermark header: the club's gates were connected already) are live events: set aside
+(written with the onboarding's row) and handed to the live detector at "finished", after
+the members, with their own offsets as their sources.
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ class Run:
     """One tenant's history being caught up on one partition (or caught up: ``finished``).
 
     ``started_offset`` ≤ offsets < ``next_offset`` are the records it consumed: a restarted
-    instance re-reading them skips them for this tenant."""
+    instance re-reading them skips them for this tenant, except the ``deferred`` ones: live
+    events of the tenant (from its gates, not the importer: no watermark header) that came
+    during the import, set aside and handed to the live detector at the end."""
 
     tenant_id: str
     run_id: str
@@ -131,9 +135,11 @@ class Run:
     alerts: list[Alert] = field(default_factory=list)
     release: list[str] = field(default_factory=list)
     changed: bool = True
+    # Live events that came during the import: offset -> the record's value (JSON text).
+    deferred: dict[int, str] = field(default_factory=dict)
 
     def consumed(self, offset: int) -> bool:
-        return self.started_offset <= offset < self.next_offset
+        return self.started_offset <= offset < self.next_offset and offset not in self.deferred
 
     def take_alerts(self, alerts: Iterable[Alert]) -> None:
         latest = self.latest
@@ -168,6 +174,7 @@ class Run:
                 "held": held,
                 "coverage": [] if det is None else [list(c) for c in det.coverage()],
                 "latest": {k: list(v) for k, v in self.latest.items()},
+                "deferred": {str(k): v for k, v in self.deferred.items()},
             },
         }
 
@@ -269,7 +276,7 @@ class Onboarding:
                 else:  # a resumed import says it again
                     run.next_offset = record.offset + 1
             elif run is not None and run.status == "running" and run.run_id == control.run_id:
-                self._finish(run, control.end, live)
+                rest += self._finish(run, control.end, live, record)
                 run.next_offset = record.offset + 1
         if taking is not None:
             self._offer(taking, taken, rest)
@@ -293,17 +300,23 @@ class Onboarding:
         alerts: list[Alert] = []
         for record, event in pairs:
             w = _watermark(record)
-            if w is not None and w > clock.max_seen:
+            if w is None:  # not the importer's: a live event, for the live detector at the end
+                run.deferred[record.offset] = record.value.decode()
+                continue
+            if w > clock.max_seen:
                 clock.max_seen = w
                 alerts += det.advance(clock.now())
             alerts += det.offer_many((event,), clock)
         run.take_alerts(alerts)
         run.changed = True
 
-    def _finish(self, run: Run, end: float | None, live: Detector) -> None:
+    def _finish(
+        self, run: Run, end: float | None, live: Detector, finished: ConsumerRecord
+    ) -> list[ConsumerRecord]:
         """The history is complete: apply what is held back, move on to ``end`` (replay's
         ``flush`` and ``until``), release each open episode's latest alert, and hand the
-        states over to the live detector."""
+        states over to the live detector; return the live events set aside during the
+        import, as records (their own offsets) for the live detector, in order."""
         det = run.detector
         assert det is not None
         run.take_alerts(det.advance(run.clock.max_seen))
@@ -323,6 +336,22 @@ class Onboarding:
         live.load(states, changed=True)
         run.detector = None
         run.status, run.end, run.changed = "finished", end, True
+        return [
+            ConsumerRecord(
+                finished.topic,
+                finished.partition,
+                offset,
+                finished.timestamp,
+                finished.timestamp_type,
+                None,
+                value.encode(),
+                None,
+                0,
+                len(value),
+                (),
+            )
+            for offset, value in sorted(run.deferred.items())
+        ]
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -360,6 +389,7 @@ class Onboarding:
                 st.get("end"),
                 {k: (float(v[0]), int(v[1]), str(v[2])) for k, v in st["latest"].items()},
                 changed=False,
+                deferred={int(k): str(v) for k, v in st.get("deferred", {}).items()},
             )
             if row.status == "running":
                 t = st.get("time")

@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 
 from detector.checkpoint import Checkpoint
 from detector.core import CadencePolicy, Detector, MemberState
+from detector.decode import decode_member_event
 from detector.onboarding import Onboarding
 from detector.replay import replay_files
 from detector.simulate import SimParams, simulate_files
@@ -51,8 +52,12 @@ def record(
     )
 
 
-def import_records(files: list[Path]) -> tuple[dict[int, list[ConsumerRecord]], float]:
-    """Per partition, the records the importer writes for these files (merged by time)."""
+def import_records(
+    files: list[Path], live: int = 0
+) -> tuple[dict[int, list[ConsumerRecord]], float, list[AccessEvent]]:
+    """Per partition, the records the importer writes for these files (merged by time), and
+    in between ``live`` gate events of the club's members dated after the import's end (its
+    gates were connected already): no watermark header, they are not the importer's."""
     out: dict[int, list[ConsumerRecord]] = {p: [] for p in range(PARTITIONS)}
 
     def add(p: int, key: bytes | None, value: bytes, headers: Headers) -> None:
@@ -76,16 +81,36 @@ def import_records(files: list[Path]) -> tuple[dict[int, list[ConsumerRecord]], 
             t = e.occurred_at.timestamp()
             gate_data[e.site_id] = min(t, gate_data.get(e.site_id, t))
     control(Control(STARTED, TENANT, "run-1", gate_data=gate_data))
+    end = max(e.occurred_at.timestamp() for e in merged) + 3 * DAY  # caught up days later
+    every = len(merged) // (live + 1) if live else len(merged) + 1
+    lives: list[AccessEvent] = []
     seen = -float("inf")
-    for event in merged:
+    for i, event in enumerate(merged):
+        if i and i % every == 0 and len(lives) < live:
+            was = next(e for e in merged[i::-1] if isinstance(e, AccessEvent))
+            gate = AccessEvent(
+                event_id=f"live-{i}",
+                tenant_id=TENANT,
+                member_id=was.member_id,
+                site_id=was.site_id,
+                kind="gate_entry",
+                occurred_at=datetime.fromtimestamp(end + 3600.0 * (len(lives) + 1), UTC),
+            )
+            lives.append(gate)
+            key = gate.key.encode()
+            add(
+                partition_for(key, list(range(PARTITIONS))),
+                key,
+                gate.model_dump_json().encode(),
+                [],
+            )
         seen = max(seen, event.occurred_at.timestamp())
         key = event.key.encode()
         headers = [(WATERMARK_HEADER, repr(seen).encode())]
         p = partition_for(key, list(range(PARTITIONS)))
         add(p, key, event.model_dump_json().encode(), headers)
-    end = seen + 3 * DAY  # the import caught up a few days after the last row
     control(Control(FINISHED, TENANT, "run-1", end))
-    return out, end
+    return out, end, lives
 
 
 @dataclass
@@ -97,6 +122,9 @@ class Database:
     alerts: dict[str, Alert] = field(default_factory=dict)
     withheld: dict[str, bool] = field(default_factory=dict)
     positions: dict[int, int] = field(default_factory=dict)
+    coverage: dict[int, list[Any]] = field(default_factory=dict)
+    # Raised by the live detectors (in the runner, sent as they come): by id.
+    live_alerts: dict[str, Alert] = field(default_factory=dict)
 
     def save(self, cp: Checkpoint, positions: dict[int, int]) -> None:
         t = cp.table
@@ -112,6 +140,7 @@ class Database:
         for alert_id in cp.release:
             self.withheld[alert_id] = False
         self.positions.update(positions)
+        self.coverage.update(cp.coverage)
 
 
 class Instance:
@@ -132,19 +161,31 @@ class Instance:
                 for (tenant, member), text in db.states.items()
                 if partition_for(f"{tenant}:{member}".encode(), list(range(PARTITIONS))) == p
             ]
+            self.live[p].restore_coverage(db.coverage.get(p, []))
             self.live[p].load(self.onboarding.restore(p, rows, states))
 
-    def consume(self, p: int, records: list[ConsumerRecord]) -> None:
+    def consume(self, p: int, records: list[ConsumerRecord], db: Database) -> None:
         rest = self.onboarding.route(p, records, self.live[p])
-        assert rest == []  # every record is the onboarding's
+        # What is left is the live detector's, as the runner offers it (live gate events,
+        # handed over when the history is caught up).
+        events = [decode_member_event(r.value) for r in rest]
+        sources = [(p, r.offset) for r in rest]
+        for a in self.live[p].offer_many(events, sources=sources):
+            db.live_alerts.setdefault(a.alert_id, a)
         self.next[p] = records[-1].offset + 1
 
     def checkpoint(self, db: Database) -> None:
         cp = Checkpoint()
+        positions = {}
         for p in range(PARTITIONS):
             cp.table.add(self.live[p].store, self.live[p].take_dirty_slots(), p)
+            coverage = self.live[p].take_coverage()
+            if coverage is not None:
+                cp.coverage[p] = coverage
             self.onboarding.take(p, cp)
-        db.save(cp, dict(self.next))
+            # The runner's position: the oldest event the live detector still holds back.
+            positions[p] = min(self.live[p].pending_sources().get(p, self.next[p]), self.next[p])
+        db.save(cp, positions)
 
 
 @pytest.mark.parametrize(("seed", "years_before"), [(1, 0.0), (2, 2.0), (3, 0.0)])
@@ -163,7 +204,7 @@ def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(
         tenant_id=TENANT,
     )
     files = [tmp_path / "access.csv", tmp_path / "membership.csv"]
-    by_partition, end = import_records(files)
+    by_partition, end, lives = import_records(files, live=12)
     policy = CadencePolicy()
 
     replayed = Detector(policy)
@@ -178,6 +219,11 @@ def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(
         )
     )
     assert len(expected) > 20
+    replayed_history = dict(replayed.members.items())  # as the import caught up
+    expected_live = replayed.offer_many(sorted(lives, key=lambda e: e.occurred_at))
+    expected_live += replayed.advance(end + 100 * 3600.0)
+    assert len(lives) == 12 and any(a.type == "recovered" for a in expected_live)
+    assert replayed_history != dict(replayed.members.items())
 
     rnd = random.Random(seed)
     db = Database()
@@ -188,11 +234,11 @@ def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(
         records = by_partition[p]
         at = instance.next[p]
         if at < len(records):
-            instance.consume(p, records[at : at + rnd.choice([1, 5, 20, 80])])
+            instance.consume(p, records[at : at + rnd.choice([1, 5, 20, 80])], db)
         roll = rnd.random()
         if roll < 0.15:
             instance.checkpoint(db)
-        elif roll < 0.22:
+        elif roll < 0.22 and crashes < 25:
             crashes += 1
             # A new instance from what was written; some partitions re-read from further
             # back (a live event held back kept their position behind).
@@ -202,15 +248,23 @@ def test_checkpoints_and_crashes_anywhere_give_what_replay_gives(
             instance = Instance(db, policy)
     instance.checkpoint(db)
     assert crashes > 3
+    # Live from the end on: the gate events that came during the import are the live
+    # detectors', applied after the history, as if they had come after it.
+    after = end + 100 * 3600.0
+    for p in range(PARTITIONS):
+        for a in instance.live[p].advance(after):
+            db.live_alerts.setdefault(a.alert_id, a)
+        instance.checkpoint(db)
 
     assert {a.alert_id: a.model_dump(exclude={"origin"}) for a in db.alerts.values()} == {
         a.alert_id: a.model_dump(exclude={"origin"}) for a in expected
     }
     assert {a.origin for a in db.alerts.values()} == {"history"}
+    assert {a.alert_id: a for a in expected_live} == db.live_alerts
     states = {k: MemberState.from_dict(json.loads(v)) for k, v in db.states.items()}
     assert states == dict(replayed.members.items())
 
-    open_episodes = {s.episode_id for s in replayed.members.values() if s.episode_id}
+    open_episodes = {s.episode_id for s in replayed_history.values() if s.episode_id}
     latest: dict[str, Alert] = {}
     for a in expected:  # in the order raised: the last of an open episode is its latest
         if a.episode_id in open_episodes:
