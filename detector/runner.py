@@ -44,7 +44,7 @@ from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from lapse.forget import member_hash
-from lapse.kafka import make_consumer, make_producer
+from lapse.kafka import make_consumer, start_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import Alert
@@ -187,7 +187,7 @@ class DetectorRunner:
 
     async def run(self) -> None:
         s = self.settings
-        self._producer = make_producer(s)
+        self._producer = await start_producer(s)  # the broker may refuse idempotence: auto
         self._consumer = make_consumer(
             s,
             group_id=s.detector_group,
@@ -195,7 +195,6 @@ class DetectorRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
-        await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([s.events_topic], listener=_Rebalance(self))
         # Member states live in arrays the collector never walks; what it would walk again

@@ -299,7 +299,7 @@ class Importer:
     async def _send(self, events: Sequence[Event], last_line: int, s: ImportSummary) -> None:
         if not events:
             return
-        within = self.settings.kafka_request_timeout_ms / 1000 + 0.5 + len(events) / 20_000
+        within = self.settings.kafka_bulk_request_timeout_ms / 1000 + 0.5 + len(events) / 20_000
         delay = self.retry_delay
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -387,7 +387,7 @@ async def run_import(settings: Settings, args: Any) -> int:
     """``lapse import``; returns the exit status (0 all accepted, 1 some rejected, 2 failed)."""
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
-    from lapse.kafka import ensure_topics, make_producer
+    from lapse.kafka import ensure_topics, start_producer
 
     if not settings.kafka_bootstrap:
         sys.stderr.write(
@@ -396,13 +396,13 @@ async def run_import(settings: Settings, args: Any) -> int:
         )
         return 2
     engine = create_engine(settings.database_url)
-    producer = make_producer(settings)
+    producer: AIOKafkaProducer | None = None
     rejects_file: IO[str] | None = None
     status = 0
     try:
         await upgrade(engine)
         await ensure_topics(settings)
-        await producer.start()
+        producer = await start_producer(settings, bulk=True)  # patient: a bulk load
         writer = None
         if args.rejects:
             rejects_file = open(args.rejects, "a", newline="", encoding="utf-8")  # noqa: SIM115,ASYNC230
@@ -433,6 +433,7 @@ async def run_import(settings: Settings, args: Any) -> int:
     finally:
         if rejects_file is not None:
             rejects_file.close()
-        await producer.stop()
+        if producer is not None:
+            await producer.stop()
         await engine.dispose()
     return status

@@ -79,8 +79,12 @@ def utcnow() -> datetime:
 
 
 def produce_deadline(settings: Settings) -> float:
-    """Seconds to wait for the broker: its request timeout plus slack for the metadata wait."""
-    return settings.kafka_request_timeout_ms / 1000 + 0.5
+    """Seconds to wait for the broker's acknowledgement before answering 503.
+
+    ``LAPSE_INGEST_ACK_TIMEOUT_SECONDS``, not the Kafka client's request timeout: the client
+    goes on retrying a busy broker for longer (a record that lands late is deduplicated).
+    """
+    return settings.ingest_ack_timeout_seconds
 
 
 @dataclass(slots=True)

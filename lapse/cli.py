@@ -66,12 +66,18 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
-async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
+async def _broker(_settings: Settings, args: argparse.Namespace) -> None:
+    """The embedded broker in the foreground, until SIGINT or SIGTERM (which stop it too)."""
     from lapse.broker import LocalBroker
 
-    with LocalBroker() as broker:
-        print(f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
-        await asyncio.Event().wait()
+    stop = _until_signalled()
+    with LocalBroker(args.port) as broker:
+        print(
+            f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it\n"
+            f"  export LAPSE_KAFKA_BOOTSTRAP={broker.bootstrap}",
+            flush=True,
+        )
+        await stop.wait()
 
 
 def _until_signalled() -> asyncio.Event:
@@ -286,7 +292,9 @@ def parser() -> argparse.ArgumentParser:
     kr = kact.add_parser("revoke")
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
-    sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
+    brk.set_defaults(run=_broker)
+    brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
     sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)
