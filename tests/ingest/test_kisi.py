@@ -163,7 +163,7 @@ async def test_events_lapse_cannot_use_are_acknowledged_counted_and_logged(kisi,
     use is answered 200 with the reason (never 4xx), counted by reason, and logged with the
     Kisi field names, never the actor's id or name."""
     caplog.set_level(logging.DEBUG, logger="ingest.kisi")
-    cases = {
+    cases: dict[str, list[Any]] = {
         "no_actor": [unlock(actor_id=None), unlock(actor_id="")],
         "unmapped_place": [unlock(place_id=777)],
         "invalid": [
