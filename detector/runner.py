@@ -449,17 +449,34 @@ class DetectorRunner:
         """Write one checkpoint; retry until it lands."""
         cp = write.checkpoint
         delay = 0.2
+        failures, first_failure = 0, 0.0
         while True:
             started = time.perf_counter()
             try:
                 await self.store.save(cp)
                 break
-            except Exception:
+            except Exception as exc:
                 self._write_failing = True
                 metrics.CHECKPOINT_FAILURES.inc()
-                log.exception("checkpoint failed; retrying in %.1fs", delay)
+                failures += 1
+                if failures == 1:  # the traceback once; then one line per retry
+                    first_failure = started
+                    log.exception("checkpoint failed; retrying in %.1fs", delay)
+                else:
+                    log.warning(
+                        "checkpoint failed again (%d attempts, %s); retrying in %.1fs",
+                        failures,
+                        type(exc).__name__,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        if failures:
+            log.warning(
+                "checkpoint recovered after %d failed attempt(s) over %.1fs",
+                failures,
+                time.perf_counter() - first_failure,
+            )
         self._write_failing = False
         self._writing_events = 0
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
