@@ -136,6 +136,7 @@ class Progress:
         self.every = every if every is not None else (0.25 if self.tty else 5.0)
         self.started = time.monotonic()
         self.last = 0.0
+        self._from: dict[str, tuple[float, int]] = {}  # per file: when and where it started
 
     def update(self, name: str, rows: int, done: int, total: int, s: ImportSummary) -> None:
         now = time.monotonic()
@@ -156,8 +157,22 @@ class Progress:
         pct = 100.0 * done / total if total else 100.0
         return (
             f"{name}: {pct:5.1f}% of {total:,} bytes, {rows:,} rows read ({rate:,.0f}/s), "
-            f"{s.accepted:,} accepted, {s.rejected:,} rejected"
+            f"{s.accepted:,} accepted, {s.rejected:,} rejected{self._eta(name, done, total, now)}"
         )
+
+    def _eta(self, name: str, done: int, total: int, now: float) -> str:
+        """``, ETA 3m05s`` from this file's byte rate since this run reached it (a resumed
+        run starts mid-file); empty until there is a rate to go by."""
+        at, start = self._from.setdefault(name, (now, done))
+        if done >= total:
+            return ""
+        if now - at < 1.0 or done <= start:
+            return ", ETA …"
+        left = (total - done) * (now - at) / (done - start)
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        return f", ETA {clock}"
 
 
 # --- the import ------------------------------------------------------------------------------

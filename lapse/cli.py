@@ -159,6 +159,8 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     if args.config:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
+    from lapse.progress import watch_reads
+
     report = ReplayReport()
     tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
@@ -170,11 +172,12 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
     )
-    if args.output:
-        with open(args.output, "w") as out:
-            write_alerts(alerts, out)
-    else:
-        write_alerts(alerts, sys.stdout)
+    with watch_reads("replay", args.files):
+        if args.output:
+            with open(args.output, "w") as out:
+                write_alerts(alerts, out)
+        else:
+            write_alerts(alerts, sys.stdout)
     print_report(report)
 
 
@@ -188,23 +191,26 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from detector.simulate import SimParams, print_summary, simulate_files
+    from lapse.progress import progress_bar
 
     params = SimParams()
     if args.gap_mean_days is not None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
-    summary = await asyncio.to_thread(
-        simulate_files,
-        args.out,
-        members=args.members,
-        days=args.days,
-        seed=args.seed,
-        start=datetime.fromisoformat(args.start),
-        sites=args.sites,
-        params=params,
-        tenant_id=args.tenant,
-    )
+    with progress_bar("simulate (members)", args.members) as update:
+        summary = await asyncio.to_thread(
+            simulate_files,
+            args.out,
+            members=args.members,
+            days=args.days,
+            seed=args.seed,
+            start=datetime.fromisoformat(args.start),
+            sites=args.sites,
+            params=params,
+            tenant_id=args.tenant,
+            progress=update,
+        )
     print_summary(summary, args.out)
 
 
@@ -228,20 +234,23 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
     from detector.calibration.fitting import SMALL_GRID, Grid
+    from lapse.progress import watch_reads
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    result = await asyncio.to_thread(
-        calibrate,
-        args.files,
-        args.tenant,
-        truth_path=args.truth,
-        grid=SMALL_GRID if args.quick else Grid(),
-        lateness=args.lateness,
-        progress=say,
-    )
+    # The bar follows the reading of the files; the fitting's stages are printed above it.
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+        )
     out = Path(args.out)
     page = write_outputs(result, out)
     print_summary(result, out)
