@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -118,8 +119,10 @@ async def start_producer(settings: Settings, *, bulk: bool = False) -> AIOKafkaP
     an error that says what to set.
     """
     producer = make_producer(settings, bulk=bulk)
+    probing = settings.kafka_idempotence == "auto" and producer._txn_manager is not None
     try:
-        await producer.start()
+        with _quiet_refusal() if probing else contextlib.nullcontext():
+            await producer.start()
         return producer
     except UnknownError:
         await _discard(producer)
@@ -150,6 +153,24 @@ async def start_producer(settings: Settings, *, bulk: bool = False) -> AIOKafkaP
         await _discard(producer)
         raise
     return producer
+
+
+class _DropRefusal(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "InitProducerIdRequest" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_refusal() -> Iterator[None]:
+    """Hide aiokafka's ERROR about the refused InitProducerId while auto mode asks for it:
+    the refusal is expected there, and our own warning says what it means."""
+    sender = logging.getLogger("aiokafka.producer.sender")
+    drop = _DropRefusal()
+    sender.addFilter(drop)
+    try:
+        yield
+    finally:
+        sender.removeFilter(drop)
 
 
 async def _discard(producer: AIOKafkaProducer) -> None:
