@@ -355,10 +355,25 @@ def kisi_router(settings: Settings) -> APIRouter:
     return router
 
 
+def _places(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        place, sep, site = pair.partition("=")
+        if not sep or not place.strip() or not site.strip():
+            raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
+        mapping[place.strip()] = site.strip()
+    return mapping
+
+
 async def run_kisi_command(
-    settings: Settings, action: str, tenant_id: str, places: list[str]
+    settings: Settings,
+    action: str,
+    tenant_id: str,
+    places: list[str],
+    integration_id: str | None = None,
 ) -> str:
-    """``lapse kisi add|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs."""
+    """``lapse kisi add|map|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs;
+    ``map`` adds them to (or changes them in) ``integration_id``'s map, same signature key."""
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
 
@@ -366,13 +381,20 @@ async def run_kisi_command(
     try:
         await upgrade(engine)
         async with session_factory(engine)() as session:
+            if action == "map":
+                mapping = _places(places)
+                if not mapping or not integration_id:
+                    raise ValueError("map takes --integration ID and one --place or more")
+                found = await session.get(VendorIntegration, integration_id)
+                if found is None or found.tenant_id != tenant_id or found.vendor != VENDOR:
+                    raise ValueError(f"no Kisi integration {integration_id} for {tenant_id}")
+                found.sites = {**found.sites, **mapping}
+                await session.commit()
+                return f"integration {found.id}: " + " ".join(
+                    f"{p}={s}" for p, s in sorted(found.sites.items())
+                )
             if action == "add":
-                mapping = {}
-                for pair in places:
-                    place, sep, site = pair.partition("=")
-                    if not sep or not place.strip() or not site.strip():
-                        raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
-                    mapping[place.strip()] = site.strip()
+                mapping = _places(places)
                 secret, row = await add_kisi_integration(session, tenant_id, mapping)
                 await session.commit()
                 return (

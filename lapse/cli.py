@@ -184,7 +184,13 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
-    print(await run_kisi_command(settings, args.action, args.tenant, args.place or []))
+    try:
+        text = await run_kisi_command(
+            settings, args.action, args.tenant, args.place or [], args.integration
+        )
+    except ValueError as exc:
+        sys.exit(f"lapse kisi: {exc}")
+    print(text)
 
 
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
@@ -392,9 +398,12 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("--member", required=True)
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
-    kisi.add_argument("action", choices=["add", "list"])
+    kisi.add_argument("action", choices=["add", "map", "list"])
     kisi.add_argument("--tenant", required=True)
-    kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    kisi.add_argument(
+        "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
+    )
+    kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
     sim = sub.add_parser(
         "simulate",
         help="write a simulated club's history (access, membership) and its ground truth",

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from ingest.app import create_app
-from ingest.kisi import add_kisi_integration
+from ingest.kisi import add_kisi_integration, run_kisi_command
+from lapse.db.models import VendorIntegration
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from schemas.events import parse_member_event
@@ -206,3 +209,19 @@ async def test_events_lapse_cannot_use_are_acknowledged_counted_and_logged(kisi,
     started = time.monotonic()
     assert await read_topic(kisi.settings, expected=0, deadline=0.5) == []
     assert time.monotonic() - started < 5
+
+
+async def test_an_unmapped_place_is_mapped_later_without_a_new_key(kisi, sessions):
+    assert (await kisi.post(unlock(place_id=777))).json()["ignored"] == "unmapped_place"
+    async with sessions() as session:
+        (row,) = await session.scalars(
+            select(VendorIntegration).where(VendorIntegration.tenant_id == kisi.tenant)
+        )
+    text = await run_kisi_command(kisi.settings, "map", kisi.tenant, ["777=south"], row.id)
+    assert text.endswith("501=north 777=south")
+    r = await kisi.post(unlock(place_id=777))  # same signature key
+    assert r.status_code == 202, r.text
+    (record,) = await read_topic(kisi.settings, expected=1)
+    assert parse_member_event(record.value).model_dump()["site_id"] == "south"
+    with pytest.raises(ValueError, match="no Kisi integration"):
+        await run_kisi_command(kisi.settings, "map", "another-tenant", ["1=x"], row.id)
