@@ -80,7 +80,7 @@ def http_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
         app, host=host, port=port, log_level="warning", lifespan="on", log_config=None
     )
     server = _Server(config)
-    server.name = app.title  # "Lapse ingest", "Lapse API", ...
+    server.name = getattr(app, "title", "http")  # "Lapse ingest", "Lapse API", ...
     return server
 
 
