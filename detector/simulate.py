@@ -1,6 +1,6 @@
 """A simulated club with ground truth: history files for replay, calibration and benchmarks.
 
-Every default in :class:`SimParams` is either a published figure (``../shared/REFERENCES.md``,
+Every default in :class:`SimParams` is either a published figure (``docs/references.md``,
 "How gyms lose members") or a stated assumption; ``docs/simulator.md`` lists each with its
 source. The point of the simulator is to be *hard in the right ways*: retained members go on
 holiday for weeks, low-frequency members are silent for a month as a matter of course, clubs
