@@ -1,6 +1,6 @@
 """A simulated club with ground truth: history files for replay, calibration and benchmarks.
 
-Every default in :class:`SimParams` is either a published figure (``../shared/REFERENCES.md``,
+Every default in :class:`SimParams` is either a published figure (``docs/references.md``,
 "How gyms lose members") or a stated assumption; ``docs/simulator.md`` lists each with its
 source. The point of the simulator is to be *hard in the right ways*: retained members go on
 holiday for weeks, low-frequency members are silent for a month as a matter of course, clubs
@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import IO
@@ -965,6 +966,7 @@ def simulate_files(
     tenant_id: str = "club",
     run_lines: int = 1_000_000,
     profile: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
 
@@ -1024,6 +1026,8 @@ def simulate_files(
                     summary.gap_n += 1
             if t.returned is not None:
                 summary.returned += 1
+            if progress is not None and i % 1000 == 999:
+                progress(i + 1)  # members simulated (lapse/progress.py draws the bar)
         with open(os.path.join(out_dir, "access.csv"), "w", encoding="utf-8", newline="") as out:
             out.write("member_id,site_id,occurred_at,kind\n")
             access.write(out)

@@ -72,12 +72,18 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
-async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
+async def _broker(_settings: Settings, args: argparse.Namespace) -> None:
+    """The embedded broker in the foreground, until SIGINT or SIGTERM (which stop it too)."""
     from lapse.broker import LocalBroker
 
-    with LocalBroker() as broker:
-        print(f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
-        await asyncio.Event().wait()
+    stop = _until_signalled()
+    with LocalBroker(args.port) as broker:
+        print(
+            f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it\n"
+            f"  export LAPSE_KAFKA_BOOTSTRAP={broker.bootstrap}",
+            flush=True,
+        )
+        await stop.wait()
 
 
 def _until_signalled() -> asyncio.Event:
@@ -159,6 +165,8 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     if args.config:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
+    from lapse.progress import watch_reads
+
     report = ReplayReport()
     tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
@@ -171,11 +179,12 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         report=report,
         coverage_start=_coverage_start(args.coverage_start),
     )
-    if args.output:
-        with open(args.output, "w") as out:
-            write_alerts(alerts, out)
-    else:
-        write_alerts(alerts, sys.stdout)
+    with watch_reads("replay", args.files):
+        if args.output:
+            with open(args.output, "w") as out:
+                write_alerts(alerts, out)
+        else:
+            write_alerts(alerts, sys.stdout)
     print_report(report)
 
 
@@ -190,13 +199,20 @@ def _coverage_start(text: str | None) -> datetime | None:
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
-    print(await run_kisi_command(settings, args.action, args.tenant, args.place or []))
+    try:
+        text = await run_kisi_command(
+            settings, args.action, args.tenant, args.place or [], args.integration
+        )
+    except ValueError as exc:
+        sys.exit(f"lapse kisi: {exc}")
+    print(text)
 
 
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from detector.simulate import PROFILES, print_summary, simulate_files
+    from lapse.progress import progress_bar
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -204,22 +220,20 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
-    if args.membership_years_before is not None:
-        params = replace(params, membership_years_before=args.membership_years_before)
-    if args.timezone is not None:
-        params = replace(params, timezone=args.timezone)
-    summary = await asyncio.to_thread(
-        simulate_files,
-        args.out,
-        members=args.members,
-        days=args.days,
-        seed=args.seed,
-        start=datetime.fromisoformat(args.start),
-        sites=args.sites if args.sites is not None else profile.sites,
-        params=params,
-        tenant_id=args.tenant,
-        profile=args.profile,
-    )
+    with progress_bar("simulate (members)", args.members) as update:
+        summary = await asyncio.to_thread(
+            simulate_files,
+            args.out,
+            members=args.members,
+            days=args.days,
+            seed=args.seed,
+            start=datetime.fromisoformat(args.start),
+            sites=args.sites if args.sites is not None else profile.sites,
+            params=params,
+            tenant_id=args.tenant,
+            profile=args.profile,
+            progress=update,
+        )
     print_summary(summary, args.out)
 
 
@@ -243,21 +257,24 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
     from detector.calibration.fitting import SMALL_GRID, Grid
+    from lapse.progress import watch_reads
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    result = await asyncio.to_thread(
-        calibrate,
-        args.files,
-        args.tenant,
-        truth_path=args.truth,
-        grid=SMALL_GRID if args.quick else Grid(),
-        lateness=args.lateness,
-        progress=say,
-        coverage_start=_coverage_start(args.coverage_start),
-    )
+    # The bar follows the reading of the files; the fitting's stages are printed above it.
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+            coverage_start=_coverage_start(args.coverage_start),
+        )
     out = Path(args.out)
     page = write_outputs(result, out)
     print_summary(result, out)
@@ -308,7 +325,9 @@ def parser() -> argparse.ArgumentParser:
     kr = kact.add_parser("revoke")
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
-    sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
+    brk.set_defaults(run=_broker)
+    brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
     sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)
@@ -402,9 +421,12 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("--member", required=True)
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
-    kisi.add_argument("action", choices=["add", "list"])
+    kisi.add_argument("action", choices=["add", "map", "list"])
     kisi.add_argument("--tenant", required=True)
-    kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    kisi.add_argument(
+        "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
+    )
+    kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
     from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
