@@ -6,10 +6,19 @@ on one partition; ``kind`` tells them apart (the two sets of kinds do not overla
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+)
 
 AccessKind = Literal["gate_entry", "gate_exit", "locker_open", "locker_close", "entry_denied"]
 MembershipKind = Literal["joined", "frozen", "unfrozen", "cancelled", "payment_failed"]
@@ -19,11 +28,98 @@ CancelReason = Literal[
 ACCESS_KINDS: tuple[str, ...] = get_args(AccessKind)
 MEMBERSHIP_KINDS: tuple[str, ...] = get_args(MembershipKind)
 
-# Ids are opaque strings from the club's systems; bounded so a key stays a sane size. No
-# control characters anywhere: PostgreSQL's text and jsonb cannot hold NUL, so one accepted
-# NUL would fail every later write of that member (or, in an event id, its deduplication).
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s:\x00-\x1f\x7f]+$")]
-Label = Annotated[str, Field(max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")]
+# The characters no id may hold (the grammar in docs/ingest.md). Controls (C0, DEL, C1):
+# PostgreSQL's text and jsonb cannot hold NUL, so one accepted NUL would fail every later write
+# of that member (or, in an event id, its deduplication), and the others are terminal escapes.
+# Format characters (zero-width spaces and joiners, bidi marks, embeddings, overrides and
+# isolates, the BOM, tags), private-use code points and surrogates: invisible or drawn as
+# anything, so two ids that look the same would be two members, and a bidi override would make
+# an id show as another one on the staff page or in a log. The set is written out (from
+# Unicode 15's categories Cc, Cf, Co and Cs), not read from ``unicodedata``, so the same id is
+# accepted or refused whatever the Python (and its Unicode version) running the service.
+_INVISIBLE_BMP = (
+    r"\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    r"\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ue000-\uf8ff"
+    r"\ufeff\ufff9-\ufffb"
+)
+# Surrogates and the characters beyond the BMP, checked by ``_visible`` below: a pattern in
+# JSON Schema cannot name them portably (ECMA-262 without the ``u`` flag sees surrogate pairs,
+# and pydantic's regex engine cannot hold a lone surrogate).
+_INVISIBLE = re.compile(
+    "["
+    + _INVISIBLE_BMP
+    + r"\ud800-\udfff\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000f0000-\U0010ffff]"
+)
+# Ids that no URL can carry in a path segment: ``.`` and ``..`` are removed by every client's
+# dot-segment normalisation (RFC 3986 §5.2.4), ``/`` and ``\\`` split the segment (browsers read
+# ``\\`` as ``/``), and ``%2F`` is decoded before routing. An id the api cannot address could
+# be alerted on but never looked up, answered, exported or erased, so it is refused here.
+_DOT_SEGMENTS = frozenset((".", ".."))
+
+
+def _visible(value: str) -> str:
+    """No invisible character beyond the BMP (the pattern has refused the others)."""
+    if not value.isascii() and _INVISIBLE.search(value):
+        raise ValueError(
+            "must not contain control, format (invisible, bidi) or private-use characters"
+        )
+    return value
+
+
+def addressable(value: str) -> str:
+    """An id every route can carry in a path segment (see ``_DOT_SEGMENTS``)."""
+    if value in _DOT_SEGMENTS:
+        raise ValueError("must not be '.' or '..' (no URL path can carry it)")
+    return _visible(value)
+
+
+# Ids are opaque strings from the club's systems; bounded so a key stays a sane size. Besides
+# the invisible characters: no whitespace (a leading or trailing space is invisible too), no
+# ``:`` (the Kafka key is ``tenant_id:member_id``), no ``/`` or ``\\`` (see ``_DOT_SEGMENTS``).
+ID_PATTERN = r"^[^\s:/\\" + _INVISIBLE_BMP + r"]+$"
+Id = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=ID_PATTERN,
+        json_schema_extra={"not": {"enum": sorted(_DOT_SEGMENTS)}},
+    ),
+    AfterValidator(addressable),
+]
+# An event id is never part of a URL: only the invisible characters are refused.
+EventId = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[^" + _INVISIBLE_BMP + r"]+$"),
+    AfterValidator(_visible),
+]
+# Labels and free text are shown, not matched: line breaks and tabs are fine in a note, no
+# other control (a terminal escape such as ``ESC [`` in a note would reach a log or a CSV).
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Label = Annotated[str, Field(max_length=128, pattern=LABEL_PATTERN)]
+NOTE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+
+
+def _instant(value: object) -> object:
+    """Only an ISO 8601 text (or a ``datetime``) is a time: pydantic would also read a number,
+    or a text of digits, as Unix seconds, which the contract does not define (it asks for an
+    offset, and a number in milliseconds would be read as a date some 50,000 years ahead)."""
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and value[:4].isdigit() and value[4:5] == "-"
+    ):
+        return value
+    raise ValueError(
+        "must be an ISO 8601 date-time text with a UTC offset, e.g. 2024-03-01T18:30:00+01:00"
+    )
+
+
+def _version(value: object) -> object:
+    """``true`` equals 1 in Python: a boolean is not a version."""
+    if isinstance(value, bool):
+        raise ValueError("must be the number 1, not a boolean")
+    return value
+
 
 # The instants an event may carry. A garbage device clock (year 1, year 9999) would otherwise
 # pass as valid and break later: its time converted to UTC, or its deadlines, leave
@@ -35,13 +131,11 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # excluded
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = 1
-    event_id: Annotated[
-        str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-    ] = Field(description="Unique per event; the idempotency key.")
+    schema_version: Annotated[Literal[1], BeforeValidator(_version)] = 1
+    event_id: EventId = Field(description="Unique per event; the idempotency key.")
     tenant_id: Id
     member_id: Id = Field(description="The club's own member id, opaque to Lapse.")
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Annotated[AwareDatetime, BeforeValidator(_instant)] = Field(
         ge=EARLIEST,
         lt=LATEST,
         description="ISO 8601 with a UTC offset; from 1900-01-01T00:00:00Z, before 9000.",
@@ -67,8 +161,8 @@ class MembershipEvent(_Event):
 
     kind: MembershipKind
     reason: CancelReason | None = None
-    # Free text: line breaks and tabs are fine, NUL is not (see ``Id``).
-    note: Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")] | None = None
+    # Free text: line breaks and tabs are fine, other controls are not (see ``Label``).
+    note: Annotated[str, Field(max_length=2000, pattern=NOTE_PATTERN)] | None = None
 
 
 MemberEvent = Annotated[AccessEvent | MembershipEvent, Field(discriminator="kind")]

@@ -349,10 +349,11 @@ _KNOWN_IDS_MAX = 1 << 16
 
 
 def _fast_id(value: str) -> bool:
-    """True only if ``value`` surely matches the ``Id`` type (1–128 chars, ``^[^\\s:]+$``).
+    """True only if ``value`` surely matches the ``Id`` type (1–128 chars, no whitespace, ``:``,
+    ``/``, ``\\`` or control, not ``.`` or ``..``).
 
-    Printable ASCII other than space and ``:`` is whitespace in no regex flavour. Anything
-    else (non-ASCII ids included) is left to the models, which decide.
+    Printable ASCII other than space is whitespace, control or invisible in no regex flavour.
+    Anything else (non-ASCII ids included) is left to the models, which decide.
     """
     return (
         0 < len(value) <= 128
@@ -360,6 +361,10 @@ def _fast_id(value: str) -> bool:
         and value.isprintable()
         and " " not in value
         and ":" not in value
+        and "/" not in value
+        and "\\" not in value
+        and value != "."
+        and value != ".."
     )
 
 
@@ -465,7 +470,7 @@ def _fast_rows(
                     note = (raw[i_note].strip() or None) if i_note is not None else None
                     extra_ok = (reason is None or reason in _CANCEL_REASONS) and (
                         note is None
-                        or (len(note) <= 2000 and note.isascii() and "\x00" not in note)
+                        or (len(note) <= 2000 and note.isascii() and note.isprintable())
                     )
                 if kind in kinds and extra_ok and (known_member is not None or _fast_id(member)):
                     text = raw[i_at].strip()
