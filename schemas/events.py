@@ -52,10 +52,15 @@ _INVISIBLE = re.compile(
     r"\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000f0000-\U0010ffff]"
 )
 # Ids that no URL can carry in a path segment: ``.`` and ``..`` are removed by every client's
-# dot-segment normalisation (RFC 3986 §5.2.4), ``/`` and ``\\`` split the segment (browsers read
-# ``\\`` as ``/``), and ``%2F`` is decoded before routing. An id the api cannot address could
-# be alerted on but never looked up, answered, exported or erased, so it is refused here.
+# dot-segment normalisation (RFC 3986 §5.2.4), and ``/`` splits the segment (its encoding,
+# ``%2F``, is decoded before routing). An id the api cannot address could be alerted on but
+# never looked up, answered, exported or erased, so it is refused here. Anything else is
+# addressable once percent-encoded (``?``, ``#``, ``%``, ``\\``, non-ASCII):
+# tests/api/test_routes_ids.py enumerates the routes to show it.
 _DOT_SEGMENTS = frozenset((".", ".."))
+# Member ids that equal a fixed segment beside ``/v1/members/{member_id}``: the fixed route
+# would answer instead of the member (GET /v1/members/at-risk is the at-risk list).
+RESERVED_MEMBER_IDS = frozenset(("at-risk",))
 
 
 def _visible(value: str) -> str:
@@ -74,10 +79,17 @@ def addressable(value: str) -> str:
     return _visible(value)
 
 
+def _member_addressable(value: str) -> str:
+    """A member id no fixed route shadows (see ``RESERVED_MEMBER_IDS``)."""
+    if value in RESERVED_MEMBER_IDS:
+        raise ValueError(f"{value!r} is reserved (it names a route of the api)")
+    return addressable(value)
+
+
 # Ids are opaque strings from the club's systems; bounded so a key stays a sane size. Besides
 # the invisible characters: no whitespace (a leading or trailing space is invisible too), no
-# ``:`` (the Kafka key is ``tenant_id:member_id``), no ``/`` or ``\\`` (see ``_DOT_SEGMENTS``).
-ID_PATTERN = r"^[^\s:/\\" + _INVISIBLE_BMP + r"]+$"
+# ``:`` (the Kafka key is ``tenant_id:member_id``), no ``/`` (see ``_DOT_SEGMENTS``).
+ID_PATTERN = r"^[^\s:/" + _INVISIBLE_BMP + r"]+$"
 Id = Annotated[
     str,
     Field(
@@ -87,6 +99,16 @@ Id = Annotated[
         json_schema_extra={"not": {"enum": sorted(_DOT_SEGMENTS)}},
     ),
     AfterValidator(addressable),
+]
+MemberId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=ID_PATTERN,
+        json_schema_extra={"not": {"enum": sorted(_DOT_SEGMENTS | RESERVED_MEMBER_IDS)}},
+    ),
+    AfterValidator(_member_addressable),
 ]
 # An event id is never part of a URL: only the invisible characters are refused.
 EventId = Annotated[
@@ -134,7 +156,7 @@ class _Event(BaseModel):
     schema_version: Annotated[Literal[1], BeforeValidator(_version)] = 1
     event_id: EventId = Field(description="Unique per event; the idempotency key.")
     tenant_id: Id
-    member_id: Id = Field(description="The club's own member id, opaque to Lapse.")
+    member_id: MemberId = Field(description="The club's own member id, opaque to Lapse.")
     occurred_at: Annotated[AwareDatetime, BeforeValidator(_instant)] = Field(
         ge=EARLIEST,
         lt=LATEST,

@@ -46,6 +46,7 @@ from schemas.events import (
     AccessEvent,
     CancelReason,
     MemberEvent,
+    RESERVED_MEMBER_IDS,
     MembershipEvent,
 )
 from schemas.ids import uuid5
@@ -349,8 +350,8 @@ _KNOWN_IDS_MAX = 1 << 16
 
 
 def _fast_id(value: str) -> bool:
-    """True only if ``value`` surely matches the ``Id`` type (1–128 chars, no whitespace, ``:``,
-    ``/``, ``\\`` or control, not ``.`` or ``..``).
+    """True only if ``value`` surely matches the ``Id`` types (1–128 chars, no whitespace, ``:``,
+    ``/`` or control, not ``.``, ``..`` or a reserved member id).
 
     Printable ASCII other than space is whitespace, control or invisible in no regex flavour.
     Anything else (non-ASCII ids included) is left to the models, which decide.
@@ -362,9 +363,9 @@ def _fast_id(value: str) -> bool:
         and " " not in value
         and ":" not in value
         and "/" not in value
-        and "\\" not in value
         and value != "."
         and value != ".."
+        and value not in RESERVED_MEMBER_IDS
     )
 
 

@@ -29,7 +29,7 @@ from lapse.db.models import (
     WebhookDelivery,
 )
 from lapse.problems import Problem
-from schemas.events import CancelReason
+from schemas.events import NOTE_PATTERN, CancelReason
 
 router = APIRouter(tags=["leavers"])
 
@@ -50,7 +50,7 @@ class ExitInterviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: CancelReason
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Annotated[str, Field(max_length=2000, pattern=NOTE_PATTERN)] | None = None
     contact_ok: bool | None = Field(
         default=None, description="whether the member agrees to be contacted again"
     )

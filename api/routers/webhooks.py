@@ -29,6 +29,7 @@ from lapse.auth import Principal
 from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from lapse.problems import Problem
 from schemas import ALERT_TYPES, AlertType
+from schemas.events import NOTE_PATTERN
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -47,7 +48,7 @@ class WebhookCreate(BaseModel):
     url: Url
     event_types: EventTypes = Field(default_factory=lambda: list(ALERT_TYPES))
     site_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=NOTE_PATTERN)] | None = None
 
     _types = field_validator("event_types")(_dedupe)
 
@@ -57,7 +58,7 @@ class WebhookUpdate(BaseModel):
 
     url: Url | None = None
     event_types: EventTypes | None = None
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=NOTE_PATTERN)] | None = None
     enabled: bool | None = Field(
         default=None,
         description="false disables (deliveries wait); true re-enables and clears the failure "

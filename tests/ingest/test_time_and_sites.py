@@ -86,7 +86,7 @@ async def test_sites_store_their_time_zone_per_tenant(ingest):
         assert r.status_code == 422 and zone in r.json()["errors"][0]["message"], r.text
     # Site ids follow the contract's id grammar (a site stored is one events can name; "/"
     # and ".." cannot even reach the route).
-    for site in ("a:b", "a\\b", "s\u202e1", "s\u200b"):
+    for site in ("a:b", "s\u202e1", "s\u200b", "s\x85"):
         r = await put(f"/v1/sites/{quote(site, safe='')}", json={"time_zone": "UTC"}, headers=admin)
         assert r.status_code == 422, (site, r.text)
 

@@ -45,6 +45,7 @@ def test_a_note_may_span_lines_but_holds_no_nul() -> None:
         "a?b",
         "a#b",
         "a%2Fb",
+        "a\\b",
         "100%",
         "...",
         ".a",
@@ -122,7 +123,7 @@ def test_kind_selects_the_event_model() -> None:
         {"member_id": "m\x85"},  # C1 control (NEL)
         # Ids no URL path segment can carry (docs/ingest.md): refused, not alerted on.
         {"member_id": "a/b"},
-        {"member_id": "a\\b"},
+        {"member_id": "at-risk"},  # GET /v1/members/at-risk is the at-risk list
         {"member_id": "."},
         {"member_id": ".."},
         {"site_id": "north/2"},

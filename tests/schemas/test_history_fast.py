@@ -74,7 +74,8 @@ ids = st.sampled_from(
         "m\u30001",  # ideographic space
         "m\u200b1",  # zero-width space: not whitespace
         "m/1",  # a path separator: no route could address it
-        "m\\1",
+        "m\\1",  # accepted: addressable once percent-encoded
+        "at-risk",  # a reserved member id, a valid site id
         ".",
         "..",
         "...",  # not a dot segment: accepted
