@@ -43,10 +43,10 @@ from schemas.events import (
     EARLIEST,
     LATEST,
     MEMBERSHIP_KINDS,
+    RESERVED_MEMBER_IDS,
     AccessEvent,
     CancelReason,
     MemberEvent,
-    RESERVED_MEMBER_IDS,
     MembershipEvent,
 )
 from schemas.ids import uuid5

@@ -60,7 +60,7 @@ def _contract_accepts(member: str) -> bool:
             member_id=member,
             site_id="s",
             kind="gate_entry",
-            occurred_at="2026-01-05T18:00:00+01:00",  # type: ignore[arg-type]
+            occurred_at="2026-01-05T18:00:00+01:00",
         )
     except ValidationError:
         return False
