@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
@@ -16,7 +18,7 @@ from api.page import routes as page
 from api.relay import run_relay
 from api.routers import actions, alerts, leavers, members, webhooks, winback
 from api.routers import forget as forget_routes
-from lapse import health, problems
+from lapse import health, openapi, problems
 from lapse.db.engine import create_engine, session_factory
 from lapse.settings import Settings
 
@@ -99,8 +101,16 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
             return "database unreachable"
         return None
 
-    app = FastAPI(title="Lapse API", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Lapse API",
+        version=openapi.package_version(),
+        summary="Alerts, members, actions and webhooks; the staff page under /staff.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     problems.install(app)
+    openapi.install_docs(app)
     app.include_router(health.service_router(ready))
     app.include_router(alerts.router)
     app.include_router(alerts.episodes_router)
@@ -111,4 +121,15 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(winback.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.finish(
+                get_openapi(
+                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     return app

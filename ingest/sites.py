@@ -21,8 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ingest.deps import AdminDep, StateDep
-from lapse import problems
 from lapse.db.models import Site
+from lapse.openapi import problem_response
 from lapse.problems import Problem
 from schemas.events import ID_PATTERN, LABEL_PATTERN, addressable
 
@@ -124,8 +124,7 @@ def _out(row: Site) -> SiteOut:
     )
 
 
-def _doc(description: str) -> dict[str, object]:
-    return {"description": description, "content": {problems.PROBLEM_JSON: {}}}
+_doc = problem_response
 
 
 router = APIRouter(
@@ -139,7 +138,15 @@ router = APIRouter(
 )
 
 
-@router.put("/{site_id}", response_model=SiteOut, status_code=200)
+@router.put(
+    "/{site_id}",
+    response_model=SiteOut,
+    status_code=200,
+    responses={
+        201: {"description": "Created.", "model": SiteOut},
+        409: problem_response("The site changed concurrently; retry."),
+    },
+)
 async def put_site(
     site_id: SiteId, body: SiteIn, principal: AdminDep, state: StateDep, response: Response
 ) -> SiteOut:

@@ -28,6 +28,7 @@ from lapse.db.models import (
     MemberStateRow,
     WebhookDelivery,
 )
+from lapse.openapi import problem_response
 from lapse.problems import Problem
 from schemas.events import NOTE_PATTERN, CancelReason
 
@@ -108,7 +109,11 @@ async def _interview_out(
     )
 
 
-@router.put("/v1/members/{member_id}/exit-interview", response_model=ExitInterviewOut)
+@router.put(
+    "/v1/members/{member_id}/exit-interview",
+    response_model=ExitInterviewOut,
+    responses={409: problem_response("The member never cancelled: no exit interview.")},
+)
 async def put_exit_interview(
     member_id: str, body: ExitInterviewIn, principal: AlertsReader, session: SessionDep
 ) -> ExitInterviewOut:

@@ -27,6 +27,7 @@ from api.signing import generate_secret
 from api.urls import UnsafeUrl, check_url
 from lapse.auth import Principal
 from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from lapse.openapi import problem_response
 from lapse.problems import Problem
 from schemas import ALERT_TYPES, AlertType
 from schemas.events import NOTE_PATTERN
@@ -334,7 +335,12 @@ async def rotate_secret(
     return RotatedSecret(secret=sub.secret, previous_secret_expires_at=sub.previous_secret_until)
 
 
-@router.post("/{webhook_id}/recover", status_code=202, response_model=Recovered)
+@router.post(
+    "/{webhook_id}/recover",
+    status_code=202,
+    response_model=Recovered,
+    responses={409: problem_response("The webhook is disabled: enable it first.")},
+)
 async def recover(
     webhook_id: str,
     principal: WebhooksManager,
@@ -417,7 +423,12 @@ async def list_deliveries(
 
 
 @router.post(
-    "/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut
+    "/{webhook_id}/deliveries/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses={
+        409: problem_response("The delivery is being attempted now, or the webhook is disabled.")
+    },
 )
 async def retry_delivery(
     webhook_id: str,

@@ -35,7 +35,7 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/docs/assets/{name}"),  # Swagger UI's and ReDoc's own files, served locally
     ("GET", "/redoc"),
 }
 
