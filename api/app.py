@@ -57,6 +57,11 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
         client = delivery_client(settings)
         sessions = session_factory(engine)
         dispatcher = Dispatcher(settings, sessions, client)
+        if not dispatcher.sealer.enabled:
+            log.warning(
+                "LAPSE_SECRET_KEY is not set: webhook secrets are stored unencrypted "
+                "(docs/webhooks.md, `lapse secrets new-key`)"
+            )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions

@@ -22,12 +22,38 @@ from lapse.settings import Settings
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from lapse.sealing import Sealer, reseal_all
+
+    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        # The data step: secrets stored in clear (or under an old key) sealed with the key.
+        sealed = await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
     print("database at the latest revision")
+    if sealed:
+        print(f"{sealed} webhook secret(s) encrypted with LAPSE_SECRET_KEY")
+
+
+async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse secrets new-key|reseal`` (docs/webhooks.md: encryption at rest, rotation)."""
+    from lapse.sealing import Sealer, new_key, reseal_all
+
+    if args.action == "new-key":
+        print(new_key())
+        return
+    sealer = Sealer.from_settings(settings)
+    if not sealer.enabled:
+        sys.exit("LAPSE_SECRET_KEY is not set: nothing to encrypt with")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sealed = await reseal_all(session_factory(engine), sealer)
+    finally:
+        await engine.dispose()
+    print(f"{sealed} webhook secret(s) re-encrypted with LAPSE_SECRET_KEY")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -286,6 +312,14 @@ def parser() -> argparse.ArgumentParser:
     kr = kact.add_parser("revoke")
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
+    sec = sub.add_parser("secrets", help="the key webhook secrets are encrypted with")
+    sec.set_defaults(run=_secrets)
+    sec.add_argument(
+        "action",
+        choices=["new-key", "reseal"],
+        help="new-key: print a fresh LAPSE_SECRET_KEY; reseal: re-encrypt every stored "
+        "secret with LAPSE_SECRET_KEY (after a rotation, or once a key is set)",
+    )
     sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)

@@ -29,6 +29,7 @@ from lapse.auth import Principal
 from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from lapse.openapi import problem_response
 from lapse.problems import Problem
+from lapse.sealing import Sealer
 from schemas import ALERT_TYPES, AlertType
 from schemas.events import NOTE_PATTERN
 
@@ -252,13 +253,15 @@ async def create_webhook(
             )
         site_id = principal.site_id
     url = await _checked_url(body.url, settings)
+    secret = generate_secret()
+    sealer = Sealer.from_settings(settings)
     sub = WebhookSubscription(
         id=str(uuid.uuid4()),
         tenant_id=principal.tenant_id,
         url=url,
         event_types=list(body.event_types),
         site_id=site_id,
-        secret=generate_secret(),
+        secret=sealer.seal(secret),
         enabled=True,
         description=body.description,
         failed_deliveries_in_row=0,
@@ -266,7 +269,7 @@ async def create_webhook(
     )
     session.add(sub)
     await session.commit()
-    return WebhookCreated(**_out(sub).model_dump(), secret=sub.secret)
+    return WebhookCreated(**_out(sub).model_dump(), secret=secret)
 
 
 @router.get("", response_model=WebhookList)
@@ -330,9 +333,10 @@ async def rotate_secret(
         sub.previous_secret_until = now + timedelta(seconds=overlap)
     else:
         sub.previous_secret = sub.previous_secret_until = None
-    sub.secret = generate_secret()
+    secret = generate_secret()
+    sub.secret = Sealer.from_settings(settings).seal(secret)
     await session.commit()
-    return RotatedSecret(secret=sub.secret, previous_secret_expires_at=sub.previous_secret_until)
+    return RotatedSecret(secret=secret, previous_secret_expires_at=sub.previous_secret_until)
 
 
 @router.post(
