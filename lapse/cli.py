@@ -63,9 +63,12 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         async with session_factory(engine)() as session:
             if args.action == "create":
                 scopes = tuple(args.scope or SCOPES)
-                plain, row = await create_key(
-                    session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
-                )
+                try:
+                    plain, row = await create_key(
+                        session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
+                    )
+                except ValueError as exc:
+                    sys.exit(str(exc))
                 await session.commit()
                 print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
                 print(f"{plain}\n(shown once: store it now)")

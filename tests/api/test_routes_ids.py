@@ -22,6 +22,7 @@ import pytest
 from pydantic import ValidationError
 
 from api.app import create_app
+from lapse.auth import create_key
 from lapse.settings import Settings
 from schemas.events import AccessEvent
 from tests.api.leaver_support import checkpoint, leaver
@@ -200,3 +201,16 @@ async def test_a_nul_in_the_url_is_refused_not_a_server_error(
             r = await client.get(path)
             assert r.status_code == 422, (path, r.text)
             assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+async def test_keys_are_made_only_for_ids_the_contract_accepts(sessions: Any, tenant: str) -> None:
+    """A key for a tenant or site the grammar refuses could send no valid event."""
+    async with sessions() as session:
+        for bad in ("a/b", "..", "t\u200b", "a:b", "t\u202e"):
+            with pytest.raises(ValueError, match="id grammar"):
+                await create_key(session, bad)
+            with pytest.raises(ValueError, match="id grammar"):
+                await create_key(session, tenant, site_id=bad)
+        plain, row = await create_key(session, tenant, site_id="Nord-1")
+        assert row.tenant_id == tenant and plain
+        await session.rollback()
