@@ -48,6 +48,7 @@ from schemas.events import (
     CancelReason,
     MemberEvent,
     MembershipEvent,
+    pattern_message,
 )
 from schemas.ids import uuid5
 
@@ -150,8 +151,12 @@ def parse_occurred_at(text: str) -> datetime | RowError:
 def _schema_error(exc: ValidationError) -> RowError:
     parts = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = ".".join(str(p) for p in err["loc"] if p not in ACCESS_KINDS + MEMBERSHIP_KINDS)
-        parts.append(f"{loc or 'event'}: {err['msg']}")
+        path = [p for p in err["loc"] if p not in ACCESS_KINDS + MEMBERSHIP_KINDS]
+        loc = ".".join(str(p) for p in path)
+        message = err["msg"]
+        if err["type"] == "string_pattern_mismatch" and path:
+            message = pattern_message(path[-1]) or message
+        parts.append(f"{loc or 'event'}: {message}")
     return RowError("invalid_value", "; ".join(parts)[:500])
 
 
