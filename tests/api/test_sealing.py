@@ -148,3 +148,12 @@ async def test_migrate_encrypts_the_secrets_stored_in_clear(fresh, receiver) -> 
     stored, previous = await _stored(sessions, wid)
     assert Sealer([secret_key]).open(stored) == secret and secret not in stored
     assert previous is not None and Sealer([secret_key]).open(previous) == secret
+
+
+def test_the_new_key_command_prints_a_usable_key(capsys: pytest.CaptureFixture[str]) -> None:
+    from lapse.cli import main
+
+    main(["secrets", "new-key"])
+    key = capsys.readouterr().out.strip()
+    sealer = Sealer([key])
+    assert sealer.open(sealer.seal("whsec_x")) == "whsec_x"
