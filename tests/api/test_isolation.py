@@ -35,8 +35,7 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/assets/{name}"),  # Swagger UI's and ReDoc's own files, served locally
-    ("GET", "/redoc"),
+    ("GET", "/docs/assets/{name}"),  # Swagger UI's own files, served locally
 }
 
 
