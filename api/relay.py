@@ -28,7 +28,7 @@ from lapse.db.models import AlertRow
 from lapse.kafka import start_producer
 from lapse.settings import Settings
 from schemas import Alert
-from schemas.alerts import cloudevent_type
+from schemas.alerts import ALERT_DATASCHEMA, cloudevent_type
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def record_headers(payload: dict[str, Any]) -> list[tuple[str, bytes]]:
         "ce_type": cloudevent_type(payload["type"]),
         "ce_time": payload["raised_at"],
         "ce_subject": f"members/{payload['member_id']}",
+        "ce_dataschema": ALERT_DATASCHEMA,
         "content-type": "application/json",
     }
     return [(k, v.encode()) for k, v in attrs.items()]

@@ -52,7 +52,7 @@ from ingest.intake import (
 from ingest.kisi import kisi_router
 from ingest.limits import RateLimiter, retry_after
 from ingest.producer import BrokerUnavailable, start_producer
-from lapse import __version__, problems
+from lapse import openapi, problems
 from lapse.auth import Principal
 from lapse.db.engine import create_engine, session_factory
 from lapse.health import service_router
@@ -112,8 +112,7 @@ class BatchResult(Accepted):
     rejected: list[RejectedItem] = Field(description="Items not written; empty on 202.")
 
 
-def _problem_doc(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {problems.PROBLEM_JSON: {}}}
+_problem_doc = openapi.problem_response
 
 
 _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -382,11 +381,14 @@ def create_app(
 
     app = FastAPI(
         title="Lapse ingest",
-        version=__version__,
+        version=openapi.package_version(),
         summary="Member events in: authenticated, validated, acknowledged by Kafka.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     problems.install(app)
+    openapi.install_docs(app)
     app.add_middleware(RequestMetrics, histogram=REQUEST_SECONDS)
 
     async def ready() -> str | None:
@@ -422,7 +424,7 @@ def create_app(
     app.include_router(sites.router)
     app.include_router(kisi_router(settings))
 
-    def openapi() -> dict[str, Any]:
+    def document() -> dict[str, Any]:
         # The routes read their body themselves (size limit, item-by-item validation), so the
         # event schemas are added to the document here.
         if app.openapi_schema is None:
@@ -441,8 +443,8 @@ def create_app(
                 schema = adapter.json_schema(ref_template=template)
                 schemas.update(schema.pop("$defs", {}))
                 schemas[name] = schema
-            app.openapi_schema = doc
+            app.openapi_schema = openapi.finish(doc)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = document  # type: ignore[method-assign]
     return app

@@ -28,12 +28,38 @@ COVERAGE_HELP = (
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from lapse.sealing import Sealer, reseal_all
+
+    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        # The data step: secrets stored in clear (or under an old key) sealed with the key.
+        sealed = await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
     print("database at the latest revision")
+    if sealed:
+        print(f"{sealed} webhook secret(s) encrypted with LAPSE_SECRET_KEY")
+
+
+async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse secrets new-key|reseal`` (docs/webhooks.md: encryption at rest, rotation)."""
+    from lapse.sealing import Sealer, new_key, reseal_all
+
+    if args.action == "new-key":
+        print(new_key())
+        return
+    sealer = Sealer.from_settings(settings)
+    if not sealer.enabled:
+        sys.exit("LAPSE_SECRET_KEY is not set: nothing to encrypt with")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sealed = await reseal_all(session_factory(engine), sealer)
+    finally:
+        await engine.dispose()
+    print(f"{sealed} webhook secret(s) re-encrypted with LAPSE_SECRET_KEY")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -43,9 +69,12 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         async with session_factory(engine)() as session:
             if args.action == "create":
                 scopes = tuple(args.scope or SCOPES)
-                plain, row = await create_key(
-                    session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
-                )
+                try:
+                    plain, row = await create_key(
+                        session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
+                    )
+                except ValueError as exc:
+                    sys.exit(str(exc))
                 await session.commit()
                 print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
                 print(f"{plain}\n(shown once: store it now)")
@@ -220,6 +249,10 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
+    if args.membership_years_before is not None:
+        params = replace(params, membership_years_before=args.membership_years_before)
+    if args.timezone is not None:
+        params = replace(params, timezone=args.timezone)
     with progress_bar("simulate (members)", args.members) as update:
         summary = await asyncio.to_thread(
             simulate_files,
@@ -328,6 +361,14 @@ def parser() -> argparse.ArgumentParser:
     brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
     brk.set_defaults(run=_broker)
     brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
+    sec = sub.add_parser("secrets", help="the key webhook secrets are encrypted with")
+    sec.set_defaults(run=_secrets)
+    sec.add_argument(
+        "action",
+        choices=["new-key", "reseal"],
+        help="new-key: print a fresh LAPSE_SECRET_KEY; reseal: re-encrypt every stored "
+        "secret with LAPSE_SECRET_KEY (after a rotation, or once a key is set)",
+    )
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
     sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)

@@ -131,5 +131,12 @@ class Settings(BaseSettings):
     # How long a staff page session lasts before logging in again.
     session_hours: float = 12.0
 
+    # Secrets at rest (docs/webhooks.md): webhook signing secrets are stored encrypted with
+    # this key (Fernet; `lapse secrets new-key` prints one). Empty stores them in clear, with a
+    # warning at start. To rotate, the old keys go in secret_keys_old (a JSON list): they still
+    # open what they sealed until `lapse secrets reseal` re-encrypts it with the new key.
+    secret_key: SecretStr = SecretStr("")
+    secret_keys_old: list[SecretStr] = Field(default_factory=list)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

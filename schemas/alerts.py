@@ -6,7 +6,7 @@ topic ``lapse.alerts.v1`` uses the Kafka protocol binding.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -18,6 +18,10 @@ Severity = Literal["low", "medium", "high"]
 # Where an alert comes from: raised on the live stream, or while Lapse caught up with a club's
 # imported history (``lapse import``), when only the episodes still open at the end are sent.
 Origin = Literal["live", "history"]
+# The JSON Schema of an alert (the ``data``), schemas/json/alert.v1.json, at its ``$id``. Every
+# envelope names it: CloudEvents 1.0 allows ``dataschema`` to be absent but not null (the
+# SDK's strict readers refuse ``"dataschema": null``), and a receiver can validate by it.
+ALERT_DATASCHEMA: Final = "https://lapse.io/schemas/alert.v1.json"
 
 
 def cloudevent_type(alert_type: str) -> str:
@@ -74,7 +78,7 @@ class AlertCloudEvent(BaseModel):
     subject: str
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str | None = None
+    dataschema: Literal["https://lapse.io/schemas/alert.v1.json"] = ALERT_DATASCHEMA
     data: Alert
 
     @classmethod

@@ -148,7 +148,9 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]]
     site_id: Mapped[str | None] = mapped_column(String(128))
-    # Needed in clear to sign; never logged nor returned after creation.
+    # Needed to sign, so encrypted rather than hashed: ``fernet:<token>`` under
+    # LAPSE_SECRET_KEY (lapse/sealing.py), or in clear when no key is set. Never logged nor
+    # returned after creation. ``previous_secret`` likewise.
     secret: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
@@ -282,8 +284,9 @@ class ImportRun(Base):
 class VendorIntegration(Base):
     """A vendor webhook feeding a tenant (migration 0003_import), e.g. one Kisi organisation.
 
-    ``secret`` signs the vendor's requests (HMAC), so it is kept in clear like webhook secrets:
-    never logged nor returned. ``sites`` maps the vendor's place ids to our site ids.
+    ``secret`` checks the vendor's requests (HMAC), so it is needed in clear; unlike webhook
+    secrets it is not sealed yet (lapse/sealing.py could be applied to it): never logged nor
+    returned. ``sites`` maps the vendor's place ids to our site ids.
     """
 
     __tablename__ = "vendor_integrations"
