@@ -88,6 +88,12 @@ def control_of(record: ConsumerRecord) -> Control | None:
     return None
 
 
+def _is_control(record: ConsumerRecord) -> bool:
+    """Whether the record carries the control header (other headers, a tick's or a
+    history record's watermark, leave the live path as it is)."""
+    return any(name == CONTROL_HEADER for name, _ in record.headers)
+
+
 def _watermark(record: ConsumerRecord) -> float | None:
     for name, value in record.headers or ():
         if name == WATERMARK_HEADER:
@@ -238,7 +244,7 @@ class Onboarding:
                 all(r.status != "running" for r in runs.values())
                 and records[0].offset >= max(r.next_offset for r in runs.values())
             )
-        ) and not any(r.headers for r in records):
+        ) and not any(r.headers and _is_control(r) for r in records):
             return records
         runs = self.runs.setdefault(partition, {})
         rest: list[ConsumerRecord] = []
