@@ -269,3 +269,18 @@ def test_the_command_takes_a_profile_and_the_years_of_records(tmp_path: Path) ->
         <= datetime.fromtimestamp(first, UTC)
         < start - (timedelta(days=300))
     )
+
+
+def test_the_command_refuses_an_unknown_time_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "simulate",
+                *("--members", "10", "--days", "10", "--tenant", "club"),
+                *("--out", str(tmp_path / "sim"), "--timezone", "Mars/Olympus"),
+            ]
+        )
+    assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+    assert not (tmp_path / "sim").exists()
