@@ -8,13 +8,13 @@ import itertools
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from detector.simulate import PROFILES, SimParams, simulate_files
+from detector.simulate import PROFILES, SimParams, simulate_files, simulate_profile
 from lapse.cli import main
 from schemas.history import RowError, read_history
 from tests.detector.test_simulate import DAY, FILES, START, access_disorder, rows, ts, visits
@@ -284,3 +284,15 @@ def test_the_command_refuses_an_unknown_time_zone(
         )
     assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
     assert not (tmp_path / "sim").exists()
+
+
+def test_simulate_profile_takes_the_profile_and_overrides(tmp_path: Path) -> None:
+    summary = simulate_profile(
+        str(tmp_path), "studio", members=100, days=30, seed=1, membership_years_before=1.0
+    )
+    meta = json.loads((tmp_path / "simulation.json").read_text())
+    assert meta["profile"] == "studio" and summary.members == 100
+    assert meta["params"] == {
+        **json.loads(json.dumps(asdict(PROFILES["studio"].params))),
+        "membership_years_before": 1.0,
+    }
