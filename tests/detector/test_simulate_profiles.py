@@ -296,3 +296,21 @@ def test_simulate_profile_takes_the_profile_and_overrides(tmp_path: Path) -> Non
         **json.loads(json.dumps(asdict(PROFILES["studio"].params))),
         "membership_years_before": 1.0,
     }
+
+
+def test_profiles_differ_in_how_long_leavers_take_to_cancel(clubs: dict[str, Path]) -> None:
+    def mean_gap(club: Path) -> float:
+        """Days from the last visit to the cancellation, over cancellations in the window."""
+        gaps = [
+            ((ts(t["cancelled_at"]) or 0.0) - (ts(t["last_visit_at"]) or 0.0)) / DAY
+            for t in rows(club / "truth.csv")
+            if t["cancelled_at"]
+            and t["last_visit_at"]
+            and (ts(t["cancelled_at"]) or 0.0) >= START.timestamp()
+        ]
+        return statistics.mean(gaps)
+
+    order = ["studio", "city", "default", "legacy", "irregular"]
+    gaps = [mean_gap(clubs[name]) for name in order]
+    assert gaps == sorted(gaps), dict(zip(order, gaps, strict=True))
+    assert gaps[-1] > 3 * gaps[0]
