@@ -18,6 +18,8 @@ from api.routers import actions, alerts, leavers, members, webhooks, winback
 from api.routers import forget as forget_routes
 from lapse import health, problems
 from lapse.db.engine import create_engine, session_factory
+from lapse.http_metrics import API_REQUEST_SECONDS, RequestMetrics
+from lapse.import_metrics import import_metrics
 from lapse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,8 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
 
     app = FastAPI(title="Lapse API", version="1", lifespan=lifespan)
     problems.install(app)
-    app.include_router(health.service_router(ready))
+    app.add_middleware(RequestMetrics, histogram=API_REQUEST_SECONDS)
+    app.include_router(health.service_router(ready, before_scrape=import_metrics(app)))
     app.include_router(alerts.router)
     app.include_router(alerts.episodes_router)
     app.include_router(actions.router)

@@ -44,7 +44,7 @@ from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from lapse.forget import member_hash
-from lapse.kafka import make_consumer, make_producer
+from lapse.kafka import make_consumer, start_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import Alert
@@ -187,7 +187,7 @@ class DetectorRunner:
 
     async def run(self) -> None:
         s = self.settings
-        self._producer = make_producer(s)
+        self._producer = await start_producer(s)  # the broker may refuse idempotence: auto
         self._consumer = make_consumer(
             s,
             group_id=s.detector_group,
@@ -195,7 +195,6 @@ class DetectorRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
-        await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([s.events_topic], listener=_Rebalance(self))
         # Member states live in arrays the collector never walks; what it would walk again
@@ -408,6 +407,9 @@ class DetectorRunner:
         for p in partitions:
             part = self.parts[p]
             cp.table.add(part.detector.store, part.detector.take_dirty_slots(), p)
+            coverage = part.detector.take_coverage()
+            if coverage is not None:
+                cp.coverage[p] = coverage
             if part.next_offset is not None and part.unsaved:
                 held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
@@ -416,7 +418,7 @@ class DetectorRunner:
             part.unsaved = 0
             stamps += part.stamps
             part.stamps = []
-        if not (len(cp.table) or cp.offsets or cp.alerts):
+        if not (len(cp.table) or cp.offsets or cp.alerts or cp.coverage):
             return None
         return _Write(cp, events, stamps)
 
@@ -450,17 +452,34 @@ class DetectorRunner:
         """Write one checkpoint; retry until it lands."""
         cp = write.checkpoint
         delay = 0.2
+        failures, first_failure = 0, 0.0
         while True:
             started = time.perf_counter()
             try:
                 await self.store.save(cp)
                 break
-            except Exception:
+            except Exception as exc:
                 self._write_failing = True
                 metrics.CHECKPOINT_FAILURES.inc()
-                log.exception("checkpoint failed; retrying in %.1fs", delay)
+                failures += 1
+                if failures == 1:  # the traceback once; then one line per retry
+                    first_failure = started
+                    log.exception("checkpoint failed; retrying in %.1fs", delay)
+                else:
+                    log.warning(
+                        "checkpoint failed again (%d attempts, %s); retrying in %.1fs",
+                        failures,
+                        type(exc).__name__,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        if failures:
+            log.warning(
+                "checkpoint recovered after %d failed attempt(s) over %.1fs",
+                failures,
+                time.perf_counter() - first_failure,
+            )
         self._write_failing = False
         self._writing_events = 0
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
@@ -553,6 +572,7 @@ class DetectorRunner:
                     winback=self._plan_for,
                     is_forgotten=self._is_forgotten,
                 )
+                detector.restore_coverage(r.coverage)  # before the states: their timers
                 detector.load(r.states)
                 members += len(r.states)
                 self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)

@@ -26,6 +26,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
@@ -965,6 +966,7 @@ def simulate_files(
     tenant_id: str = "club",
     run_lines: int = 1_000_000,
     profile: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
 
@@ -1024,6 +1026,8 @@ def simulate_files(
                     summary.gap_n += 1
             if t.returned is not None:
                 summary.returned += 1
+            if progress is not None and i % 1000 == 999:
+                progress(i + 1)  # members simulated (lapse/progress.py draws the bar)
         with open(os.path.join(out_dir, "access.csv"), "w", encoding="utf-8", newline="") as out:
             out.write("member_id,site_id,occurred_at,kind\n")
             access.write(out)

@@ -22,6 +22,14 @@ Mapping (``lock.unlock`` only; other types are acknowledged with 204 and ignored
 The event then takes the same admission path as ``POST /v1/events``
 (:class:`ingest.intake.Intake`): schema, tenant and site, clock skew, dedup, acks=all.
 
+A signed event Lapse cannot use (no actor, a place not mapped to a site, a field it cannot
+read, an event the contract refuses) is acknowledged ``200`` with the reason, counted in
+``lapse_ingest_kisi_ignored_total{reason}`` and logged (tenant, integration, reason, Kisi's
+event uuid and field names; never the actor's id or name). Answering an error would not make
+Kisi send a better event, and Kisi switches off integrations whose deliveries keep failing:
+one unmapped door would cut the whole club off. Only a bad signature (401), a body too large
+(413) and an outage (503, Kisi resends) are errors. See docs/integrations/kisi.md.
+
 Mount on the ingest app with ``app.include_router(kisi_router(settings))``.
 """
 
@@ -38,12 +46,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ingest.body import error, parse_json, read_body
+from ingest.body import parse_json, read_body
 from ingest.deps import StateDep, intake_for, unavailable
 from ingest.producer import BrokerUnavailable
 from lapse import problems
@@ -55,6 +65,16 @@ from lapse.settings import Settings
 log = logging.getLogger(__name__)
 
 VENDOR = "kisi"
+IGNORED = Counter(
+    "lapse_ingest_kisi_ignored",
+    "Signed Kisi events acknowledged without becoming a member event, by reason "
+    "(not_an_unlock, no_actor, unmapped_place, invalid, refused, malformed).",
+    ["reason"],
+)
+# How loudly each reason is logged: a non-unlock is routine (Kisi sends many kinds), an
+# unlock with no user is expected now and then (a remote or scheduled unlock); the others
+# say the integration or Kisi's payload needs looking at.
+_LEVEL = {"not_an_unlock": logging.DEBUG, "no_actor": logging.INFO}
 SIGNATURE_HEADER = "X-Signature"
 # Our event fields, named as Kisi names them, so an error points at the field Kisi sent.
 KISI_FIELD = {
@@ -86,6 +106,17 @@ class KisiAccepted(BaseModel):
     accepted: int
     event_ids: list[str]
     duplicates: int = Field(description="Received before (Kisi resends): not written again.")
+
+
+class KisiIgnored(BaseModel):
+    """A signed event acknowledged without becoming a member event (Kisi must not retry it
+    nor count it as a failure)."""
+
+    accepted: int = 0
+    ignored: str = Field(
+        description="Why: `no_actor`, `unmapped_place`, `invalid`, `refused` or `malformed`."
+    )
+    detail: str = Field(description="What to change, naming Kisi's fields (never values).")
 
 
 # --- signatures and configuration ------------------------------------------------------------
@@ -172,11 +203,10 @@ async def _signed_by(
 # --- the route -------------------------------------------------------------------------------
 
 
-def _invalid(errors: list[dict[str, Any]]) -> Problem:
-    fields = ", ".join(e["field"] or "body" for e in errors[:5])
-    return Problem(
-        422, "Invalid request", f"invalid field(s): {fields}", type_="validation", errors=errors
-    )
+def _describe(errors: list[dict[str, Any]]) -> str:
+    """The Kisi fields at fault, by name only: messages may quote a value (an actor id)."""
+    fields = sorted({str(e.get("field") or "body") for e in errors})
+    return "invalid field(s): " + ", ".join(fields[:5])
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -216,11 +246,14 @@ def kisi_router(settings: Settings) -> APIRouter:
         status_code=202,
         response_model=KisiAccepted,
         responses={
+            200: {
+                "model": KisiIgnored,
+                "description": "Signed, but Lapse cannot use it (no actor, an unmapped place, "
+                "an invalid field): acknowledged, counted and logged, not written.",
+            },
             204: {"description": "Not a `lock.unlock` event: acknowledged and ignored."},
-            400: _problem_doc("Malformed JSON."),
             401: _problem_doc("Missing or wrong `X-Signature` (or no Kisi integration)."),
             413: _problem_doc("Body larger than the configured limit."),
-            422: _problem_doc("A field is missing or invalid, or `place_id` is not mapped."),
             503: _problem_doc("Kafka or the database is unavailable; Kisi may resend."),
         },
     )
@@ -242,22 +275,50 @@ def kisi_router(settings: Settings) -> APIRouter:
             raise unavailable("integrations cannot be checked right now; retry later") from None
         if integration is None:
             raise _unauthorized()
-        raw = parse_json(body)
+
+        def ignored(reason: str, detail: str, kisi_uuid: object = None) -> JSONResponse:
+            IGNORED.labels(reason).inc()
+            log.log(
+                _LEVEL.get(reason, logging.WARNING),
+                "Kisi event ignored (%s) for tenant %s, integration %s: %s",
+                reason,
+                tenant_id,
+                integration.id,
+                detail,
+                extra={"event_id": f"kisi-{kisi_uuid}" if isinstance(kisi_uuid, str) else None},
+            )
+            doc = KisiIgnored(ignored=reason, detail=detail).model_dump()
+            return JSONResponse(doc, status_code=200)
+
+        try:
+            raw = parse_json(body)
+        except Problem:
+            return ignored("malformed", "the body is not JSON")
         if not isinstance(raw, dict):
-            raise _invalid([{"pointer": "", "field": "body", "message": "expected an object"}])
+            return ignored("malformed", "the body is not a JSON object")
         kind = raw.get("type")
+        event_uuid = raw.get("uuid")
         if not isinstance(kind, str):
-            raise _invalid([error(("type",), "Field required (a string)")])
+            return ignored("malformed", "no `type`", event_uuid)
         if kind != "lock.unlock":
+            ignored("not_an_unlock", f"type {kind[:64]!r}", event_uuid)
             return Response(status_code=204)
+        if raw.get("actor_id") in (None, ""):
+            # An unlock with no user behind it (a schedule, a button, an admin's remote
+            # unlock): nobody's visit.
+            return ignored("no_actor", "`actor_id` is empty: no member to count", event_uuid)
         try:
             unlock = KisiUnlock.model_validate(raw)
         except ValidationError as exc:
-            raise _invalid(_field_errors(exc)) from None
+            return ignored("invalid", _describe(_field_errors(exc)), event_uuid)
         site = integration.sites.get(str(unlock.place_id))
         if not isinstance(site, str):
-            raise _invalid(
-                [error(("place_id",), f"place {unlock.place_id} is not mapped to a site")]
+            # Place ids are Kisi's, not personal data: named so ops can map it.
+            return ignored(
+                "unmapped_place",
+                f"`place_id` {str(unlock.place_id)[:64]} is not mapped to a site of the "
+                "integration (docs/integrations/kisi.md)",
+                unlock.uuid,
             )
         item: dict[str, Any] = {
             "event_id": f"kisi-{unlock.uuid}",
@@ -278,12 +339,13 @@ def kisi_router(settings: Settings) -> APIRouter:
                 "Kafka did not acknowledge the event in time; retry later", "broker-unavailable"
             ) from None
         if admission.rejected:
+            refused = admission.rejected[0]
             errors = []
-            for e in admission.rejected[0].errors:
+            for e in refused.errors:
                 ours = (e["field"] or "body").split(".")[0]
                 theirs = KISI_FIELD.get(ours, ours)
                 errors.append({"pointer": f"/{theirs}", "field": theirs, "message": e["message"]})
-            raise _invalid(errors)
+            return ignored("refused", f"{refused.reason}: {_describe(errors)}", unlock.uuid)
         return KisiAccepted(
             accepted=len(admission.accepted),
             event_ids=admission.event_ids,
@@ -293,10 +355,25 @@ def kisi_router(settings: Settings) -> APIRouter:
     return router
 
 
+def _places(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        place, sep, site = pair.partition("=")
+        if not sep or not place.strip() or not site.strip():
+            raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
+        mapping[place.strip()] = site.strip()
+    return mapping
+
+
 async def run_kisi_command(
-    settings: Settings, action: str, tenant_id: str, places: list[str]
+    settings: Settings,
+    action: str,
+    tenant_id: str,
+    places: list[str],
+    integration_id: str | None = None,
 ) -> str:
-    """``lapse kisi add|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs."""
+    """``lapse kisi add|map|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs;
+    ``map`` adds them to (or changes them in) ``integration_id``'s map, same signature key."""
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
 
@@ -304,13 +381,20 @@ async def run_kisi_command(
     try:
         await upgrade(engine)
         async with session_factory(engine)() as session:
+            if action == "map":
+                mapping = _places(places)
+                if not mapping or not integration_id:
+                    raise ValueError("map takes --integration ID and one --place or more")
+                found = await session.get(VendorIntegration, integration_id)
+                if found is None or found.tenant_id != tenant_id or found.vendor != VENDOR:
+                    raise ValueError(f"no Kisi integration {integration_id} for {tenant_id}")
+                found.sites = {**found.sites, **mapping}
+                await session.commit()
+                return f"integration {found.id}: " + " ".join(
+                    f"{p}={s}" for p, s in sorted(found.sites.items())
+                )
             if action == "add":
-                mapping = {}
-                for pair in places:
-                    place, sep, site = pair.partition("=")
-                    if not sep or not place.strip() or not site.strip():
-                        raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
-                    mapping[place.strip()] = site.strip()
+                mapping = _places(places)
                 secret, row = await add_kisi_integration(session, tenant_id, mapping)
                 await session.commit()
                 return (

@@ -51,7 +51,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.body import Event
-from ingest.intake import Intake
+from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
 from lapse.auth import Principal
 from lapse.settings import Settings
@@ -223,7 +223,7 @@ class Bridge:
             ("lapse-mqtt-topic", topic[:500].encode()),
         ]
         try:
-            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 0.5):
+            async with asyncio.timeout(produce_deadline(self.settings)):
                 await self.producer.send_and_wait(self.settings.dlq_topic, value, headers=headers)
         except (KafkaError, TimeoutError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc

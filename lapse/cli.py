@@ -20,6 +20,11 @@ from lapse.db.migrate import upgrade
 from lapse.db.models import ApiKey
 from lapse.settings import Settings
 
+COVERAGE_HELP = (
+    "ISO date from which the files' gate data is complete (default: the first access event "
+    "in the files); no absence is counted before it"
+)
+
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     engine = create_engine(settings.database_url)
@@ -66,12 +71,18 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
-async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
+async def _broker(_settings: Settings, args: argparse.Namespace) -> None:
+    """The embedded broker in the foreground, until SIGINT or SIGTERM (which stop it too)."""
     from lapse.broker import LocalBroker
 
-    with LocalBroker() as broker:
-        print(f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
-        await asyncio.Event().wait()
+    stop = _until_signalled()
+    with LocalBroker(args.port) as broker:
+        print(
+            f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it\n"
+            f"  export LAPSE_KAFKA_BOOTSTRAP={broker.bootstrap}",
+            flush=True,
+        )
+        await stop.wait()
 
 
 def _until_signalled() -> asyncio.Event:
@@ -153,6 +164,8 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     if args.config:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
+    from lapse.progress import watch_reads
+
     report = ReplayReport()
     tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
@@ -163,19 +176,35 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         until=datetime.fromisoformat(args.until) if args.until else None,
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
+        coverage_start=_coverage_start(args.coverage_start),
     )
-    if args.output:
-        with open(args.output, "w") as out:
-            write_alerts(alerts, out)
-    else:
-        write_alerts(alerts, sys.stdout)
+    with watch_reads("replay", args.files):
+        if args.output:
+            with open(args.output, "w") as out:
+                write_alerts(alerts, out)
+        else:
+            write_alerts(alerts, sys.stdout)
     print_report(report)
+
+
+def _coverage_start(text: str | None) -> datetime | None:
+    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
-    print(await run_kisi_command(settings, args.action, args.tenant, args.place or []))
+    try:
+        text = await run_kisi_command(
+            settings, args.action, args.tenant, args.place or [], args.integration
+        )
+    except ValueError as exc:
+        sys.exit(f"lapse kisi: {exc}")
+    print(text)
 
 
 def _zone(name: str) -> str:
@@ -193,6 +222,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from detector.simulate import PROFILES, print_summary, simulate_files
+    from lapse.progress import progress_bar
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -200,22 +230,20 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
-    if args.membership_years_before is not None:
-        params = replace(params, membership_years_before=args.membership_years_before)
-    if args.timezone is not None:
-        params = replace(params, timezone=args.timezone)
-    summary = await asyncio.to_thread(
-        simulate_files,
-        args.out,
-        members=args.members,
-        days=args.days,
-        seed=args.seed,
-        start=datetime.fromisoformat(args.start),
-        sites=args.sites if args.sites is not None else profile.sites,
-        params=params,
-        tenant_id=args.tenant,
-        profile=args.profile,
-    )
+    with progress_bar("simulate (members)", args.members) as update:
+        summary = await asyncio.to_thread(
+            simulate_files,
+            args.out,
+            members=args.members,
+            days=args.days,
+            seed=args.seed,
+            start=datetime.fromisoformat(args.start),
+            sites=args.sites if args.sites is not None else profile.sites,
+            params=params,
+            tenant_id=args.tenant,
+            profile=args.profile,
+            progress=update,
+        )
     print_summary(summary, args.out)
 
 
@@ -239,20 +267,24 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
     from detector.calibration.fitting import SMALL_GRID, Grid
+    from lapse.progress import watch_reads
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    result = await asyncio.to_thread(
-        calibrate,
-        args.files,
-        args.tenant,
-        truth_path=args.truth,
-        grid=SMALL_GRID if args.quick else Grid(),
-        lateness=args.lateness,
-        progress=say,
-    )
+    # The bar follows the reading of the files; the fitting's stages are printed above it.
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+            coverage_start=_coverage_start(args.coverage_start),
+        )
     out = Path(args.out)
     page = write_outputs(result, out)
     print_summary(result, out)
@@ -303,7 +335,9 @@ def parser() -> argparse.ArgumentParser:
     kr = kact.add_parser("revoke")
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
-    sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
+    brk.set_defaults(run=_broker)
+    brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
     sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)
@@ -331,6 +365,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
+    rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     rep.add_argument("files", nargs="+", metavar="FILE")
     ev = sub.add_parser(
         "evaluate",
@@ -367,6 +402,7 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
     cal.add_argument("--lateness", type=float, default=86400.0)
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(
         "import",
@@ -392,9 +428,12 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("--member", required=True)
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
-    kisi.add_argument("action", choices=["add", "list"])
+    kisi.add_argument("action", choices=["add", "map", "list"])
     kisi.add_argument("--tenant", required=True)
-    kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    kisi.add_argument(
+        "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
+    )
+    kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
     from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
