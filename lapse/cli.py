@@ -230,6 +230,10 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
+    if args.membership_years_before is not None:
+        params = replace(params, membership_years_before=args.membership_years_before)
+    if args.timezone is not None:
+        params = replace(params, timezone=args.timezone)
     with progress_bar("simulate (members)", args.members) as update:
         summary = await asyncio.to_thread(
             simulate_files,

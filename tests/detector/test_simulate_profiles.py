@@ -256,9 +256,12 @@ def test_the_command_takes_a_profile_and_the_years_of_records(tmp_path: Path) ->
             "simulate",
             *("--members", "200", "--days", "60", "--seed", "4", "--tenant", "club"),
             *("--out", str(out), "--profile", "city", "--membership-years-before", "1"),
+            *("--timezone", "Asia/Tokyo"),
         ]
     )
     meta = json.loads((out / "simulation.json").read_text())
+    assert meta["params"]["timezone"] == "Asia/Tokyo"
+    assert {a["occurred_at"][-6:] for a in rows(out / "access.csv")} == {"+09:00"}
     assert meta["profile"] == "city" and meta["sites"] == ["site1", "site2"]
     assert meta["params"]["membership_years_before"] == 1.0
     assert meta["params"]["visits_per_month"] == PROFILES["city"].params.visits_per_month
