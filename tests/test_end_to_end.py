@@ -2,7 +2,7 @@
 api → a CRM's HTTP endpoint, whose signature verifies with the ``standardwebhooks`` package.
 
 The detector runs in this process with a hand-moved clock: absence is 45 days, and the
-test moves time on instead of sleeping.
+test moves time on instead of sleeping (the detector's ticks carry it to the partitions).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ async def test_a_gate_event_becomes_a_signed_webhook(settings, fresh_pg_url, ten
             "allowed_lateness_seconds": 0.0,
             "checkpoint_interval_seconds": 0.1,
             "delivery_poll_seconds": 0.05,
+            # The wall clock reaches the detector as ticks on its partitions: often here.
+            "tick_seconds": 0.1,
         }
     )
     await ensure_topics(s)
