@@ -45,7 +45,7 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.config import policies
 from detector.core import Clock, Detector, Policy, Watermark
 from detector.core.engine import PolicyFor, Source
-from detector.core.partition import Record, apply_records, resume_position
+from detector.core.partition import Record, apply_records, restore_clock, resume_position
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
@@ -201,13 +201,6 @@ class DetectorRunner:
         )
         self._checkpoint_at = settings.checkpoint_max_events - self._poll_records
         self.started = asyncio.Event()
-
-    def _new_clock(self, restored_time: float | None) -> Watermark:
-        """A partition's clock where its last checkpoint left it: the reading stored is the
-        latest record time less the lateness, so the latest time is that plus the lateness."""
-        lateness = self.settings.allowed_lateness_seconds
-        start = restored_time + lateness if restored_time is not None else None
-        return Watermark(lateness, start)
 
     def _wall_time(self) -> float:
         return self._clock.now() if self._clock is not None else time.time()
@@ -614,7 +607,11 @@ class DetectorRunner:
                 )
                 detector.load(r.states)
                 members += len(r.states)
-                self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
+                self.parts[p] = Partition(
+                    detector,
+                    restore_clock(r.time, self.settings.allowed_lateness_seconds),
+                    r.offset,
+                )
                 # No stored position: from the start (a real cluster resets to its earliest).
                 self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
             self._to_load -= set(loaded)

@@ -64,6 +64,13 @@ def apply_records(
     return alerts
 
 
+def restore_clock(time: float | None, lateness: float) -> Watermark:
+    """A partition's clock where its last checkpoint left it: the reading stored
+    (``Detector.time``) is the latest record time less the lateness, so the latest time
+    seen is that plus the lateness (None: nothing applied yet)."""
+    return Watermark(lateness, time + lateness if time is not None else None)
+
+
 def resume_position(detector: Detector, partition: int, next_offset: int) -> int:
     """Where a restart must re-read this partition from: the oldest event still held back,
     else the next record. Re-reading an event already applied changes nothing; a tick

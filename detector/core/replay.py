@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from itertools import islice
+from typing import TypeVar
 
 from detector.core.clock import Watermark
 from detector.core.engine import Detector, PolicyFor
@@ -12,11 +13,12 @@ from detector.core.policy import Policy
 from detector.core.visits import VisitRules
 from schemas import Alert
 
-CHUNK = 1024  # events per offer_many call
+CHUNK = 1024  # records per apply_records call
+R = TypeVar("R", bound=Record)  # events, or events and ticks
 
 
 def replay(
-    events: Iterable[Record],
+    events: Iterable[R],
     policy: Policy | PolicyFor,
     lateness: float,
     *,
