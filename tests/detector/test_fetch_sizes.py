@@ -9,6 +9,7 @@ import asyncio
 import random
 import time
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 
@@ -35,7 +36,7 @@ async def produce_with_ticks(
     producer = make_producer(settings)
     await producer.start()
     try:
-        sent = []
+        sent: list[tuple[Record, Any]] = []
         for _, record in records:
             if isinstance(record, Tick):
                 key, value = tick_record(record)
