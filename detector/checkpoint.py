@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.core import MemberState
 from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
-from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
+from lapse.db.models import (
+    ConsumerOffset,
+    ExitInterview,
+    MemberStateRow,
+    SiteCoverage,
+    WinbackPlanRow,
+)
 from lapse.db.outbox import add_alerts
 from lapse.db.types import timestamp_from_micros as _ts
 from lapse.db.upsert import insert
@@ -48,6 +54,9 @@ class Checkpoint:
     table: StateRows = field(default_factory=StateRows)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
+    # Per partition whose offset is written: how far each site's data had reached, as its
+    # ticks said (``Detector.coverage``), as (tenant, site, seconds).
+    coverage: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
 
@@ -59,6 +68,7 @@ class Restored:
     states: list[MemberState] = field(default_factory=list)
     offset: int | None = None
     time: float | None = None
+    coverage: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 class CheckpointStore:
@@ -102,7 +112,16 @@ class CheckpointStore:
             for o in offs:
                 out[o.partition].offset = o.next_offset
                 out[o.partition].time = o.watermark.timestamp() if o.watermark else None
+                out[o.partition].coverage = [(t, s, float(u)) for t, s, u in o.coverage or ()]
         return out
+
+    async def load_coverage(self) -> list[tuple[str, str, datetime]]:
+        """How far each site's gate data has reached, as ingest recorded it (for ticks)."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(SiteCoverage.tenant_id, SiteCoverage.site_id, SiteCoverage.covered_until)
+            )
+            return [(t, s, until) for t, s, until in rows]
 
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
@@ -133,6 +152,7 @@ class CheckpointStore:
                         "partition": p,
                         "next_offset": off,
                         "watermark": _dt(t),
+                        "coverage": [list(c) for c in cp.coverage.get(p, ())] or None,
                         "updated_at": now,
                     }
                     for p, (off, t) in cp.offsets.items()
@@ -144,6 +164,7 @@ class CheckpointStore:
                         set_={
                             "next_offset": stmt.excluded.next_offset,
                             "watermark": stmt.excluded.watermark,
+                            "coverage": stmt.excluded.coverage,
                             "updated_at": stmt.excluded.updated_at,
                         },
                     ),

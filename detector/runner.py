@@ -53,7 +53,7 @@ from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
-from schemas import TICK_KEY, Alert, Tick, parse_tick, tick_record
+from schemas import TICK_KEY, Alert, SiteCoverage, Tick, parse_tick, tick_record
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,14 @@ class DetectorRunner:
         owned = sorted(tp.partition for tp in self._consumer.assignment() if tp.topic == topic)
         if not owned:
             return
-        key, value = tick_record(Tick(at=datetime.fromtimestamp(self._wall_time(), UTC)))
+        at = datetime.fromtimestamp(self._wall_time(), UTC)
+        try:  # read before the time is: nothing acknowledged after ``at`` is in it
+            sites = await self.store.load_coverage()
+        except Exception:  # the database is away: a tick that only says the time
+            log.warning("reading site coverage failed; ticking without it", exc_info=True)
+            sites = []
+        coverage = [SiteCoverage(tenant_id=t, site_id=s, until=u) for t, s, u in sites]
+        key, value = tick_record(Tick(at=at, coverage=coverage))
         sent = [await self._producer.send(topic, value, key=key, partition=p) for p in owned]
         await asyncio.gather(*sent)
 
@@ -464,6 +471,9 @@ class DetectorRunner:
                 t = part.detector.time
                 position = resume_position(part.detector, p, part.next_offset)
                 cp.offsets[p] = (position, t if math.isfinite(t) else None)
+                coverage = part.detector.coverage
+                if coverage:
+                    cp.coverage[p] = [(*key, until) for key, until in coverage.items()]
             events += part.unsaved
             part.unsaved = 0
             stamps += part.stamps
@@ -606,6 +616,7 @@ class DetectorRunner:
                     is_forgotten=self._is_forgotten,
                 )
                 detector.load(r.states)
+                detector.cover(r.coverage, start)  # as this partition's ticks left it
                 members += len(r.states)
                 self.parts[p] = Partition(
                     detector,

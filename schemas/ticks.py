@@ -20,10 +20,22 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.events import EARLIEST, LATEST
+from schemas.events import EARLIEST, LATEST, Id
 
 # The key of every tick record: no colon, so never a member event's key.
 TICK_KEY = b"lapse-tick"
+
+
+class SiteCoverage(BaseModel):
+    """How far one site's gate data has reached: the latest event time ingest acknowledged
+    from it (written after the broker acknowledged those events, so they are on every
+    partition before any tick that carries it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: Id
+    site_id: Id
+    until: AwareDatetime = Field(ge=EARLIEST, lt=LATEST)
 
 
 class Tick(BaseModel):
@@ -35,6 +47,10 @@ class Tick(BaseModel):
     kind: Literal["tick"] = "tick"
     at: AwareDatetime = Field(
         ge=EARLIEST, lt=LATEST, description="The wall time when the tick was written."
+    )
+    coverage: list[SiteCoverage] = Field(
+        default_factory=list,
+        description="Per site, how far its gate data has reached (absent: not reported).",
     )
 
 

@@ -9,9 +9,10 @@ fetches, where a restart resumes (``resume_position``) and when a fetch happened
 change nothing: the same records in the same order give the same alerts, states and
 positions.
 
-Ticks are the wall clock recorded on the partition (``schemas.ticks``): with the event clock
-(``ticks=False``: replay, the demo) they are skipped, so the clock is the events' own
-watermark.
+Ticks are the wall clock recorded on the partition (``schemas.ticks``), with how far each
+site's gate data has reached (``Detector.cover``: absence timers of a site wait for its data,
+so a late upload is history, not alerts); with the event clock (``ticks=False``: replay, the
+demo) they are skipped, so the clock is the events' own watermark.
 """
 
 from __future__ import annotations
@@ -51,7 +52,12 @@ def apply_records(
         start = i + 1
         if ticks:
             clock.observe(record.at.timestamp())
-            alerts += detector.advance(clock.now())
+            now = clock.now()
+            if record.coverage:
+                detector.cover(
+                    [(c.tenant_id, c.site_id, c.until.timestamp()) for c in record.coverage], now
+                )
+            alerts += detector.advance(now)
     if start == 0:
         events: Sequence[Record] = records
         alerts += detector.offer_many(events, clock, sources=sources)  # type: ignore[arg-type]

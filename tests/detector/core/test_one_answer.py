@@ -28,7 +28,7 @@ from detector.core.partition import Record, apply_records, restore_clock, resume
 from detector.core.replay import replay
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
-from schemas import AccessEvent, Alert, MembershipEvent, Tick
+from schemas import AccessEvent, Alert, MembershipEvent, SiteCoverage, Tick
 from tests.detector.core.events import T0
 
 HOUR = 3600.0
@@ -92,7 +92,10 @@ SPECS = st.lists(
     min_size=1,
     max_size=60,
 )
-TICKS = st.lists(st.integers(min_value=0, max_value=170 * 24), max_size=40)  # wall hours
+# Ticks: the wall hour each was written, and per site how many hours behind it that site's
+# gate data was (None: not reported), as ingest recorded it from all partitions.
+LAGS = st.one_of(st.none(), st.integers(min_value=0, max_value=12), st.integers(0, 12 * 24))
+TICKS = st.lists(st.tuples(st.integers(min_value=0, max_value=170 * 24), LAGS, LAGS), max_size=40)
 
 
 def _time(hours: float) -> datetime:
@@ -100,7 +103,9 @@ def _time(hours: float) -> datetime:
     return T0 + timedelta(seconds=round(hours * HOUR))
 
 
-def records_of(specs: list[tuple[str, int, str, float]], ticks: list[int]) -> list[Record]:
+def records_of(
+    specs: list[tuple[str, int, str, float]], ticks: list[tuple[int, int | None, int | None]]
+) -> list[Record]:
     """The partition's records in the order they reach it: each event when it occurred plus
     its delay, a tick when it was written (its own time)."""
     arriving: list[tuple[float, int, Record]] = []
@@ -127,9 +132,14 @@ def records_of(specs: list[tuple[str, int, str, float]], ticks: list[int]) -> li
                 occurred_at=at,
             )
         arriving.append((at.timestamp() + delay, i, event))
-    for j, hour in enumerate(ticks):
+    for j, (hour, *lags) in enumerate(ticks):
         at = _time(hour)
-        arriving.append((at.timestamp(), len(specs) + j, Tick(at=at)))
+        coverage = [
+            SiteCoverage(tenant_id="club", site_id=site, until=_time(hour - lag))
+            for site, lag in zip(("s1", "s2"), lags, strict=True)
+            if lag is not None
+        ]
+        arriving.append((at.timestamp(), len(specs) + j, Tick(at=at, coverage=coverage)))
     arriving.sort(key=lambda x: (x[0], x[1]))
     return [record for *_, record in arriving]
 
@@ -167,6 +177,7 @@ class Partition:
         self.rows: dict[tuple[str, str], str] = {}
         self.position: int | None = None
         self.time: float | None = None
+        self.coverage: list[tuple[str, str, float]] = []
         self.outbox: dict[str, Alert] = {}
         self.restart()
 
@@ -175,6 +186,7 @@ class Partition:
         start = self.time if self.time is not None else -math.inf
         self.detector = _detector(self.policy, start)
         self.detector.load(MemberState.from_dict(json.loads(text)) for text in self.rows.values())
+        self.detector.cover(self.coverage, start)
         self.clock = restore_clock(self.time, LATENESS)
         self.next_offset = self.position or 0
         self.unsaved = 0
@@ -196,6 +208,7 @@ class Partition:
             t = self.detector.time
             self.position = resume_position(self.detector, PARTITION, self.next_offset)
             self.time = _stored(t) if math.isfinite(t) else None
+            self.coverage = [(*key, until) for key, until in self.detector.coverage.items()]
         for alert in self.pending:  # insert-or-ignore on the deterministic ids
             self.outbox.setdefault(alert.alert_id, alert)
         self.pending = []
@@ -275,3 +288,73 @@ def test_a_tick_fires_the_timers_due_before_it(policy: Policy) -> None:
     alerts = apply_records(detector, clock, [after])
     assert [a.type for a in alerts] == ["at_risk"]
     assert alerts[0].raised_at.timestamp() == pytest.approx(deadline, abs=1e-6)
+
+
+def _upload_story(reported: bool) -> list[Record]:
+    """Site s1's controller is offline from day 20 to day 52 and then uploads what it
+    buffered, oldest first. ``ann`` visits s1 every two days throughout; ``eve`` stopped
+    visiting s1 on day 16 (truly away); ``bob`` visits s2, whose controller stays online. A
+    tick every six hours carries, when ``reported``, how far each site's data has reached."""
+    events: list[tuple[float, int, Record]] = []
+
+    def gate(member: str, site: str, day: float, arrives: float | None = None) -> None:
+        at = _time(day * 24)
+        e = AccessEvent(
+            event_id=f"{member}-{day}",
+            tenant_id="club",
+            member_id=member,
+            site_id=site,
+            kind="gate_entry",
+            occurred_at=at,
+        )
+        events.append(((arrives if arrives is not None else day) * 24, len(events), e))
+
+    for d in range(0, 70, 2):
+        gate("ann", "s1", d + 0.3, arrives=52.0 + d / 1000 if 20 <= d < 52 else None)
+        gate("bob", "s2", d + 0.5)
+    for d in range(0, 17, 2):
+        gate("eve", "s1", d + 0.4)
+    arrived = [(h, r) for h, _, r in sorted(events, key=lambda x: (x[0], x[1]))]
+    records: list[Record] = []
+    i = 0
+    for hour in range(0, 70 * 24, 6):
+        while i < len(arrived) and arrived[i][0] <= hour:
+            records.append(arrived[i][1])
+            i += 1
+        seen = [r for r in records if isinstance(r, AccessEvent)]
+        coverage = [
+            SiteCoverage(
+                tenant_id="club",
+                site_id=site,
+                until=max(e.occurred_at for e in seen if e.site_id == site),
+            )
+            for site in ("s1", "s2")
+            if reported and any(e.site_id == site for e in seen)
+        ]
+        records.append(Tick(at=_time(hour), coverage=coverage))
+    return records + [r for _, r in arrived[i:]]
+
+
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
+def test_a_late_upload_updates_history_without_an_alert_it_contradicts(policy: Policy) -> None:
+    # Without coverage (what the detector did before): ann is "absent" while her
+    # controller is offline, an alert her buffered visits contradict an hour later.
+    blind = list(
+        replay(_upload_story(reported=False), policy, LATENESS, detector=_detector(policy))
+    )
+    assert "at_risk" in [a.type for a in blind if a.member_id == "ann"]
+
+    alerts = list(
+        replay(_upload_story(reported=True), policy, LATENESS, detector=_detector(policy))
+    )
+    assert [a for a in alerts if a.member_id == "ann"] == []
+    # Eve is truly away: her alert waits for her site's data, comes once it is all in (day
+    # 52), dated at her deadline; and no alert raised during the upload is already closed.
+    eve = [a for a in alerts if a.member_id == "eve"]
+    assert eve and eve[0].type == "at_risk"
+    expected = next(a for a in blind if a.member_id == "eve" and a.type == "at_risk")
+    assert eve[0].raised_at == expected.raised_at
+    closed = {a.episode_id for a in alerts if a.type in ("recovered", "churned")}
+    assert not any(a.episode_id in closed for a in eve)
+    # Bob's site never went dark: his alerts are those of the story without coverage.
+    assert [a for a in alerts if a.member_id == "bob"] == [a for a in blind if a.member_id == "bob"]
