@@ -3,7 +3,8 @@
 A simulated club (``detector.simulate.simulate_club``) is streamed onto the events topic of
 the embedded broker as a live club would send it: in time order, with a tick of the wall
 clock on every partition each simulated hour (``--ticks``; the runner writes none itself,
-``LAPSE_TICK_SECONDS=0``). Then the live runner (wall clock, PostgreSQL) reads it all, once
+``LAPSE_TICK_SECONDS=0``), carrying how far each site's data had reached, as ingest records
+it. Then the live runner (wall clock, PostgreSQL) reads it all, once
 per fetch size, each time with a fresh database and consumer group, and optionally stops
 half-way and resumes in a new instance (``--restart``). It prints the alerts stored per run.
 
@@ -50,18 +51,26 @@ async def produce(settings: Settings, members: int, days: int, ticks: bool) -> i
     producer = make_producer(settings)
     await producer.start()
     sent = []
+    covered: dict[str, datetime] = {}
     try:
         next_tick = START
         for e in events:
             while ticks and next_tick <= e.occurred_at:
-                from schemas import Tick, tick_record  # absent before ticks existed
+                from schemas import SiteCoverage, Tick, tick_record  # absent before ticks
 
-                key, value = tick_record(Tick(at=next_tick))
+                coverage = [
+                    SiteCoverage(tenant_id="club", site_id=site, until=until)
+                    for site, until in sorted(covered.items())
+                ]
+                key, value = tick_record(Tick(at=next_tick, coverage=coverage))
                 for p in range(settings.topic_partitions):
                     sent.append(
                         await producer.send(settings.events_topic, value, key=key, partition=p)
                     )
                 next_tick += timedelta(hours=1)
+            site = getattr(e, "site_id", None)
+            if site is not None:
+                covered[site] = max(covered.get(site, e.occurred_at), e.occurred_at)
             value = e.model_dump_json().encode()
             sent.append(await producer.send(settings.events_topic, value, key=e.key.encode()))
         await asyncio.gather(*sent)

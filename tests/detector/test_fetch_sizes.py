@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -21,7 +21,7 @@ from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import AlertRow
 from lapse.kafka import ensure_topics, make_producer
 from lapse.settings import Settings
-from schemas import Tick, tick_record
+from schemas import AccessEvent, SiteCoverage, Tick, tick_record
 from tests.support import T0, club_history, replay_settings
 
 DAY = 86_400.0
@@ -69,23 +69,41 @@ async def produce_with_ticks(
 
 def stream(tenant: str) -> list[tuple[float, Record]]:
     """A club's events as they reach Lapse: most at once, a tenth of them a few minutes out
-    of order, and one controller's days 20-26 uploaded on day 27; a tick every 6 hours."""
+    of order, and the south site's days 20-26, buffered while its controller was offline,
+    uploaded on day 27; a tick every 6 hours with how far each site's data had reached (as
+    ingest records it)."""
     rnd = random.Random(3)
-    arriving: list[tuple[float, Record]] = []
-    for e in club_history(tenant, members=24, days=70):
+    events: list[tuple[float, int, AccessEvent]] = []
+    for i, e in enumerate(club_history(tenant, members=24, days=70)):
+        assert isinstance(e, AccessEvent)
+        if e.member_id < "m0010":
+            e = e.model_copy(update={"site_id": "south"})
         t = e.occurred_at.timestamp()
         day = (t - T0.timestamp()) / DAY
-        if 20 <= day < 26 and e.member_id < "m0010":  # buffered while offline
+        if 20 <= day < 26 and e.site_id == "south":  # buffered while offline
             delay = (27 - day) * DAY
         elif rnd.random() < 0.1:
             delay = rnd.uniform(0, 1800)
         else:
             delay = 0.0
-        arriving.append((t + delay, e))
+        events.append((t + delay, i, e))
+    events.sort(key=lambda x: (x[0], x[1]))
+    arriving: list[tuple[float, Record]] = []
+    covered: dict[str, datetime] = {}
+    i = 0
     for h in range(0, 80 * 24, 6):
         at = T0 + timedelta(hours=h)
-        arriving.append((at.timestamp(), Tick(at=at)))
-    arriving.sort(key=lambda x: x[0])
+        while i < len(events) and events[i][0] <= at.timestamp():
+            e = events[i][2]
+            covered[e.site_id] = max(covered.get(e.site_id, e.occurred_at), e.occurred_at)
+            arriving.append((events[i][0], e))
+            i += 1
+        coverage = [
+            SiteCoverage(tenant_id=tenant, site_id=site, until=until)
+            for site, until in sorted(covered.items())
+        ]
+        arriving.append((at.timestamp(), Tick(at=at, coverage=coverage)))
+    arriving += [(t, e) for t, _, e in events[i:]]
     return arriving
 
 
