@@ -123,6 +123,7 @@ async def main() -> None:
         total = await produce(base, args.members, args.days, args.ticks)
         print(f"{total} records on {base.topic_partitions} partitions")
         runs = [(int(p), False) for p in args.polls.split(",")] + [(100, True)]
+        seen: list[set[tuple[str, str]]] = []
         for poll, restart in runs:
             name = f"bench_fetch_{tag}_{poll}_{int(restart)}"
             await _admin(f'CREATE DATABASE "{name}"')
@@ -136,6 +137,8 @@ async def main() -> None:
                     await run(s, poll, total, total // 2)
                 await run(s, poll, total, None)
                 async with session_factory(engine)() as db:
+                    ids = (await db.execute(select(AlertRow.alert_id, AlertRow.type))).all()
+                    seen.append({(i, t) for i, t in ids})
                     rows = (
                         await db.execute(
                             select(AlertRow.type, func.count()).group_by(AlertRow.type)
@@ -150,6 +153,8 @@ async def main() -> None:
             finally:
                 await engine.dispose()
                 await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        same = all(s == seen[0] for s in seen)
+        print(f"the same alerts (ids and types) in every run: {'yes' if same else 'no'}")
 
 
 if __name__ == "__main__":
