@@ -29,7 +29,7 @@ from detector.core.replay import replay
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from schemas import AccessEvent, Alert, MembershipEvent, SiteCoverage, Tick
-from tests.detector.core.events import T0
+from tests.detector.core.events import DAY, T0
 
 HOUR = 3600.0
 LATENESS = 6 * HOUR
@@ -264,7 +264,8 @@ def test_fetch_sizes_checkpoints_and_crashes_change_nothing(
 def test_a_tick_fires_the_timers_due_before_it(policy: Policy) -> None:
     """The wall clock in the records moves time on for a member who sends nothing: the
     at-risk alert comes with the first tick past the deadline (and the lateness), dated at
-    the deadline; a tick before that raises nothing."""
+    the deadline, with the days absent at the deadline (not two days later, at the tick); a
+    tick before that raises nothing."""
     records: list[Record] = [
         AccessEvent(
             event_id=f"v{d}",
@@ -280,14 +281,18 @@ def test_a_tick_fires_the_timers_due_before_it(policy: Policy) -> None:
     detector = _detector(policy)
     flush = Tick(at=_time(19 * 24))  # the last visit is no longer held back
     assert [a.type for a in apply_records(detector, clock, [*records, flush])] == []
-    deadline = detector.get("club", "a").deadline  # type: ignore[union-attr]
-    assert deadline is not None
+    state = detector.get("club", "a")
+    assert state is not None and state.deadline is not None and state.anchor is not None
+    deadline, anchor = state.deadline, state.anchor
     before = Tick(at=datetime.fromtimestamp(deadline + LATENESS - 1, UTC))
     assert apply_records(detector, clock, [before]) == []
-    after = Tick(at=datetime.fromtimestamp(deadline + LATENESS + HOUR, UTC))
+    after = Tick(at=datetime.fromtimestamp(deadline + LATENESS + 2 * DAY, UTC))
     alerts = apply_records(detector, clock, [after])
     assert [a.type for a in alerts] == ["at_risk"]
     assert alerts[0].raised_at.timestamp() == pytest.approx(deadline, abs=1e-6)
+    # Its figures are those at raising (the deadline), not at the tick that fired it.
+    days = alerts[0].reasons[0].figures["days_absent"]
+    assert days == round((deadline - anchor) / DAY, 1)
 
 
 def _upload_story(reported: bool) -> list[Record]:
