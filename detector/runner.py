@@ -375,7 +375,7 @@ class DetectorRunner:
         if not owned:
             return
         at = datetime.fromtimestamp(self._wall_time(), UTC)
-        try:  # read before the time is: nothing acknowledged after ``at`` is in it
+        try:  # ingest records it after the broker's ack: what it counts is on the partitions
             sites = await self.store.load_coverage()
         except Exception:  # the database is away: a tick that only says the time
             log.warning("reading site coverage failed; ticking without it", exc_info=True)
