@@ -22,7 +22,7 @@ from lapse.db.models import AlertRow
 from lapse.kafka import ensure_topics, make_producer
 from lapse.settings import Settings
 from schemas import AccessEvent, SiteCoverage, Tick, tick_record
-from tests.support import T0, club_history, replay_settings
+from tests.support import T0, club_history, read_topic, replay_settings
 
 DAY = 86_400.0
 
@@ -174,3 +174,5 @@ async def test_fetch_sizes_and_a_restart_give_the_same_alerts(settings, fresh_pg
     assert got["one"] == expected
     assert got["hundred"] == expected
     assert got["restart"] == expected
+    # Ticks are read, never set aside as poison.
+    assert await read_topic(base, base.dlq_topic, 1, timeout=2.0) == []
