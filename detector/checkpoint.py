@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
@@ -55,7 +55,8 @@ class Checkpoint:
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     # Per partition whose offset is written: how far each site's data had reached, as its
-    # ticks said (``Detector.coverage``), as (tenant, site, seconds).
+    # ticks said (``Detector.coverage``), as (tenant, site, seconds); only where it changed
+    # since the last checkpoint (a partition not here keeps what was written before).
     coverage: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
@@ -152,7 +153,7 @@ class CheckpointStore:
                         "partition": p,
                         "next_offset": off,
                         "watermark": _dt(t),
-                        "coverage": [list(c) for c in cp.coverage.get(p, ())] or None,
+                        "coverage": [list(c) for c in cp.coverage[p]] if p in cp.coverage else None,
                         "updated_at": now,
                     }
                     for p, (off, t) in cp.offsets.items()
@@ -164,7 +165,10 @@ class CheckpointStore:
                         set_={
                             "next_offset": stmt.excluded.next_offset,
                             "watermark": stmt.excluded.watermark,
-                            "coverage": stmt.excluded.coverage,
+                            # Unchanged (none given): the one written before stays.
+                            "coverage": func.coalesce(
+                                stmt.excluded.coverage, ConsumerOffset.__table__.c.coverage
+                            ),
                             "updated_at": stmt.excluded.updated_at,
                         },
                     ),

@@ -78,6 +78,8 @@ class Partition:
     # Kafka timestamps (ms) of the oldest and newest record of each batch fetched since the
     # last checkpoint: a sample for the end-to-end latency histogram, never one per event.
     stamps: list[int] = field(default_factory=list)
+    # The ``coverage_version`` of the detector the last checkpoint taken wrote.
+    coverage_written: int = 0
 
 
 @dataclass(slots=True)
@@ -471,9 +473,11 @@ class DetectorRunner:
                 t = part.detector.time
                 position = resume_position(part.detector, p, part.next_offset)
                 cp.offsets[p] = (position, t if math.isfinite(t) else None)
-                coverage = part.detector.coverage
-                if coverage:
-                    cp.coverage[p] = [(*key, until) for key, until in coverage.items()]
+                version = part.detector.coverage_version
+                if version != part.coverage_written:  # ticks moved it: write it again
+                    coverage = part.detector.coverage.items()
+                    cp.coverage[p] = [(*key, until) for key, until in coverage]
+                    part.coverage_written = version
             events += part.unsaved
             part.unsaved = 0
             stamps += part.stamps
@@ -622,6 +626,7 @@ class DetectorRunner:
                     detector,
                     restore_clock(r.time, self.settings.allowed_lateness_seconds),
                     r.offset,
+                    coverage_written=detector.coverage_version,
                 )
                 # No stored position: from the start (a real cluster resets to its earliest).
                 self._consumer.seek(TopicPartition(topic, p), r.offset or 0)

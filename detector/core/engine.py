@@ -151,6 +151,7 @@ class Detector:
         # it live); empty in replay. Absence timers of a member of a site whose data has not
         # reached them wait in ``_parked`` (slot: due) instead of firing.
         self.coverage: dict[tuple[str, str], float] = {}
+        self.coverage_version = 0  # counts the changes (a checkpoint writes it when changed)
         self._parked: dict[int, float] = {}
 
     # -- state ownership (rebalances, restarts) --------------------------------------------
@@ -544,6 +545,8 @@ class Detector:
             if until > coverage.get(key, -math.inf):
                 coverage[key] = until
                 moved = True
+        if moved:
+            self.coverage_version += 1
         if not moved or not self._parked:
             return
         for slot, due in sorted(self._parked.items(), key=lambda item: item[1]):

@@ -71,7 +71,7 @@ class ConsumerOffset(Base):
     watermark: Mapped[datetime | None]
     # How far each site's gate data had reached, as the partition's ticks said (live, wall
     # clock): [[tenant, site, seconds], ...]; restored with the state (migration 0007_time).
-    coverage: Mapped[list[Any] | None] = mapped_column(JSON)
+    coverage: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     updated_at: Mapped[datetime]
 
 
