@@ -314,6 +314,8 @@ class Detector:
             warn = policy.warnings
             if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
                 return []
+            if self.coverage and self._uploading(tenant, event.site_id, t):  # type: ignore[union-attr]
+                return []
             alerts = self._warn(slot, policy, ("entry_denied", {}), t)
             if alerts:
                 self._reschedule(slot, policy)
@@ -363,6 +365,8 @@ class Detector:
             m.anchor[slot] = t
         if alerts or start is not None:
             return alerts  # no early warning while an episode stays open
+        if self.coverage and self._uploading(m.tenants[m.tenant[slot]], m.sites[m.site[slot]], t):
+            return alerts
         warning = self._early_warning(slot, policy, t)
         return [] if warning is None else self._warn(slot, policy, warning, t)
 
@@ -553,6 +557,14 @@ class Detector:
             if not self._waits(slot, due, now):
                 del self._parked[slot]
                 self.timers.schedule(slot, due)
+
+    def _uploading(self, tenant: str, site: str | None, t: float) -> bool:
+        """Whether an event at ``t`` comes while its site's data is still catching up (a
+        controller uploading what it buffered): it updates history, but an early warning
+        from it would be out of date before it is sent (the rest of the upload may show the
+        member back). The event's own time counts as the site's data too."""
+        until = self.coverage.get((tenant, site or ""))
+        return until is not None and max(until, t) < self.time - CAUGHT_UP
 
     def _waits(self, slot: int, due: float, now: float) -> bool:
         """Whether an absence timer of an active member must wait for the data of their site

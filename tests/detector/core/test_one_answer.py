@@ -297,19 +297,22 @@ def test_a_tick_fires_the_timers_due_before_it(policy: Policy) -> None:
 
 def _upload_story(reported: bool) -> list[Record]:
     """Site s1's controller is offline from day 20 to day 52 and then uploads what it
-    buffered, oldest first. ``ann`` visits s1 every two days throughout; ``eve`` stopped
+    buffered, oldest first. ``ann`` visits s1 every two days throughout (her card refused
+    once on day 30); ``eve`` stopped
     visiting s1 on day 16 (truly away); ``bob`` visits s2, whose controller stays online. A
     tick every six hours carries, when ``reported``, how far each site's data has reached."""
     events: list[tuple[float, int, Record]] = []
 
-    def gate(member: str, site: str, day: float, arrives: float | None = None) -> None:
+    def gate(
+        member: str, site: str, day: float, arrives: float | None = None, kind: str = "gate_entry"
+    ) -> None:
         at = _time(day * 24)
         e = AccessEvent(
             event_id=f"{member}-{day}",
             tenant_id="club",
             member_id=member,
             site_id=site,
-            kind="gate_entry",
+            kind=kind,
             occurred_at=at,
         )
         events.append(((arrives if arrives is not None else day) * 24, len(events), e))
@@ -317,6 +320,8 @@ def _upload_story(reported: bool) -> list[Record]:
     for d in range(0, 70, 2):
         gate("ann", "s1", d + 0.3, arrives=52.0 + d / 1000 if 20 <= d < 52 else None)
         gate("bob", "s2", d + 0.5)
+    # Ann's card was refused once while the controller was offline (buffered too).
+    gate("ann", "s1", 30.2, arrives=52.0 + 30.2 / 1000, kind="entry_denied")
     for d in range(0, 17, 2):
         gate("eve", "s1", d + 0.4)
     arrived = [(h, r) for h, _, r in sorted(events, key=lambda x: (x[0], x[1]))]
@@ -343,7 +348,8 @@ def _upload_story(reported: bool) -> list[Record]:
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_a_late_upload_updates_history_without_an_alert_it_contradicts(policy: Policy) -> None:
     # Without coverage (what the detector did before): ann is "absent" while her
-    # controller is offline, an alert her buffered visits contradict an hour later.
+    # controller is offline, an alert her buffered visits contradict when they come (and,
+    # each visit uploaded moving her deadline into the past, another, and another).
     blind = list(
         replay(_upload_story(reported=False), policy, LATENESS, detector=_detector(policy))
     )
@@ -352,6 +358,7 @@ def test_a_late_upload_updates_history_without_an_alert_it_contradicts(policy: P
     alerts = list(
         replay(_upload_story(reported=True), policy, LATENESS, detector=_detector(policy))
     )
+    # History only: nor does the refused card, uploaded 22 days late, open an episode.
     assert [a for a in alerts if a.member_id == "ann"] == []
     # Eve is truly away: her alert waits for her site's data, comes once it is all in (day
     # 52), dated at her deadline; and no alert raised during the upload is already closed.
