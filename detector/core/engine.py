@@ -326,11 +326,12 @@ class Detector:
             # commonest event of all): the deadline stays.
             if t > last_seen:
                 store.last_seen[slot] = t
-            if kind in ENDS:
+            if kind in ENDS:  # the duration runs to the latest exit (``observe_at``)
                 last = store.last_visit[slot]
-                if last == last and t >= last:
+                if last == last and t > last:
                     minutes = (t - last) / 60.0
-                    if minutes <= self._max_minutes:
+                    current = store.visit_minutes[slot]
+                    if minutes <= self._max_minutes and not minutes <= current:
                         store.visit_minutes[slot] = minutes
             return []
         if not observe_at(store, slot, kind, t, self.visit_rules):
