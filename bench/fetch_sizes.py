@@ -56,13 +56,13 @@ async def produce(settings: Settings, members: int, days: int, ticks: bool) -> i
         next_tick = START
         for e in events:
             while ticks and next_tick <= e.occurred_at:
-                from schemas import SiteCoverage, Tick, tick_record  # absent before ticks
+                from schemas import SiteDataUntil, Tick, tick_record  # absent before ticks
 
-                coverage = [
-                    SiteCoverage(tenant_id="club", site_id=site, until=until)
+                data_until = [
+                    SiteDataUntil(tenant_id="club", site_id=site, until=until)
                     for site, until in sorted(covered.items())
                 ]
-                key, value = tick_record(Tick(at=next_tick, coverage=coverage))
+                key, value = tick_record(Tick(at=next_tick, data_until=data_until))
                 for p in range(settings.topic_partitions):
                     sent.append(
                         await producer.send(settings.events_topic, value, key=key, partition=p)

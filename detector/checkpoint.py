@@ -21,7 +21,7 @@ from lapse.db.models import (
     ConsumerOffset,
     ExitInterview,
     MemberStateRow,
-    SiteCoverage,
+    SiteDataUntil,
     WinbackPlanRow,
 )
 from lapse.db.outbox import add_alerts
@@ -55,9 +55,9 @@ class Checkpoint:
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     # Per partition whose offset is written: how far each site's data had reached, as its
-    # ticks said (``Detector.coverage``), as (tenant, site, seconds); only where it changed
+    # ticks said (``Detector.data_until``), as (tenant, site, seconds); only where it changed
     # since the last checkpoint (a partition not here keeps what was written before).
-    coverage: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
+    data_until: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
 
@@ -69,7 +69,7 @@ class Restored:
     states: list[MemberState] = field(default_factory=list)
     offset: int | None = None
     time: float | None = None
-    coverage: list[tuple[str, str, float]] = field(default_factory=list)
+    data_until: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 class CheckpointStore:
@@ -113,14 +113,14 @@ class CheckpointStore:
             for o in offs:
                 out[o.partition].offset = o.next_offset
                 out[o.partition].time = o.watermark.timestamp() if o.watermark else None
-                out[o.partition].coverage = [(t, s, float(u)) for t, s, u in o.coverage or ()]
+                out[o.partition].data_until = [(t, s, float(u)) for t, s, u in o.data_until or ()]
         return out
 
-    async def load_coverage(self) -> list[tuple[str, str, datetime]]:
+    async def load_data_until(self) -> list[tuple[str, str, datetime]]:
         """How far each site's gate data has reached, as ingest recorded it (for ticks)."""
         async with self.sessions() as session:
             rows = await session.execute(
-                select(SiteCoverage.tenant_id, SiteCoverage.site_id, SiteCoverage.covered_until)
+                select(SiteDataUntil.tenant_id, SiteDataUntil.site_id, SiteDataUntil.data_until)
             )
             return [(t, s, until) for t, s, until in rows]
 
@@ -153,7 +153,9 @@ class CheckpointStore:
                         "partition": p,
                         "next_offset": off,
                         "watermark": _dt(t),
-                        "coverage": [list(c) for c in cp.coverage[p]] if p in cp.coverage else None,
+                        "data_until": [list(c) for c in cp.data_until[p]]
+                        if p in cp.data_until
+                        else None,
                         "updated_at": now,
                     }
                     for p, (off, t) in cp.offsets.items()
@@ -166,8 +168,8 @@ class CheckpointStore:
                             "next_offset": stmt.excluded.next_offset,
                             "watermark": stmt.excluded.watermark,
                             # Unchanged (none given): the one written before stays.
-                            "coverage": func.coalesce(
-                                stmt.excluded.coverage, ConsumerOffset.__table__.c.coverage
+                            "data_until": func.coalesce(
+                                stmt.excluded.data_until, ConsumerOffset.__table__.c.data_until
                             ),
                             "updated_at": stmt.excluded.updated_at,
                         },

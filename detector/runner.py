@@ -53,7 +53,7 @@ from lapse.forget import member_hash
 from lapse.kafka import make_consumer, make_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
-from schemas import TICK_KEY, Alert, SiteCoverage, Tick, parse_tick, tick_record
+from schemas import TICK_KEY, Alert, SiteDataUntil, Tick, parse_tick, tick_record
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,8 @@ class Partition:
     # Kafka timestamps (ms) of the oldest and newest record of each batch fetched since the
     # last checkpoint: a sample for the end-to-end latency histogram, never one per event.
     stamps: list[int] = field(default_factory=list)
-    # The ``coverage_version`` of the detector the last checkpoint taken wrote.
-    coverage_written: int = 0
+    # The ``data_until_version`` of the detector the last checkpoint taken wrote.
+    data_until_written: int = 0
 
 
 @dataclass(slots=True)
@@ -378,12 +378,14 @@ class DetectorRunner:
             return
         at = datetime.fromtimestamp(self._wall_time(), UTC)
         try:  # ingest records it after the broker's ack: what it counts is on the partitions
-            sites = await self.store.load_coverage()
+            sites = await self.store.load_data_until()
         except Exception:  # the database is away: a tick that only says the time
-            log.warning("reading site coverage failed; ticking without it", exc_info=True)
+            log.warning(
+                "reading how far sites' data reached failed; ticking without", exc_info=True
+            )
             sites = []
-        coverage = [SiteCoverage(tenant_id=t, site_id=s, until=u) for t, s, u in sites]
-        key, value = tick_record(Tick(at=at, coverage=coverage))
+        data_until = [SiteDataUntil(tenant_id=t, site_id=s, until=u) for t, s, u in sites]
+        key, value = tick_record(Tick(at=at, data_until=data_until))
         sent = [await self._producer.send(topic, value, key=key, partition=p) for p in owned]
         await asyncio.gather(*sent)
 
@@ -473,11 +475,11 @@ class DetectorRunner:
                 t = part.detector.time
                 position = resume_position(part.detector, p, part.next_offset)
                 cp.offsets[p] = (position, t if math.isfinite(t) else None)
-                version = part.detector.coverage_version
-                if version != part.coverage_written:  # ticks moved it: write it again
-                    coverage = part.detector.coverage.items()
-                    cp.coverage[p] = [(*key, until) for key, until in coverage]
-                    part.coverage_written = version
+                version = part.detector.data_until_version
+                if version != part.data_until_written:  # ticks moved it: write it again
+                    data_until = part.detector.data_until.items()
+                    cp.data_until[p] = [(*key, until) for key, until in data_until]
+                    part.data_until_written = version
             events += part.unsaved
             part.unsaved = 0
             stamps += part.stamps
@@ -620,13 +622,13 @@ class DetectorRunner:
                     is_forgotten=self._is_forgotten,
                 )
                 detector.load(r.states)
-                detector.cover(r.coverage, start)  # as this partition's ticks left it
+                detector.data_reached(r.data_until, start)  # as this partition's ticks left it
                 members += len(r.states)
                 self.parts[p] = Partition(
                     detector,
                     restore_clock(r.time, self.settings.allowed_lateness_seconds),
                     r.offset,
-                    coverage_written=detector.coverage_version,
+                    data_until_written=detector.data_until_version,
                 )
                 # No stored position: from the start (a real cluster resets to its earliest).
                 self._consumer.seek(TopicPartition(topic, p), r.offset or 0)

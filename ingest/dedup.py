@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lapse.db.engine import create_engine
-from lapse.db.models import IngestedEvent, SiteCoverage
+from lapse.db.models import IngestedEvent, SiteDataUntil
 from lapse.db.types import UTCDateTime
 from lapse.db.upsert import insert
 
@@ -132,8 +132,8 @@ class Store(Protocol):
 
     async def remember(self, keys: Sequence[Key], at: datetime) -> None: ...
 
-    async def cover(self, latest: Mapping[Site, datetime], at: datetime) -> None:
-        """Record how far each site's gate data has reached (``site_coverage``): the latest
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+        """Record how far each site's gate data has reached (``site_data_until``): the latest
         event time acknowledged, never moved back."""
 
     async def close(self) -> None: ...
@@ -155,12 +155,12 @@ class SessionStore:
         for tenant, ids in _by_tenant(keys).items():
             await remember(self.sessions, tenant, ids, at)
 
-    async def cover(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
         if not latest:
             return
-        table = SiteCoverage.__table__
+        table = SiteDataUntil.__table__
         rows = [
-            {"tenant_id": t, "site_id": s, "covered_until": until, "updated_at": at}
+            {"tenant_id": t, "site_id": s, "data_until": until, "updated_at": at}
             for (t, s), until in sorted(latest.items())
         ]
         async with self.sessions() as session, session.begin():
@@ -169,10 +169,10 @@ class SessionStore:
                 stmt.on_conflict_do_update(
                     index_elements=["tenant_id", "site_id"],
                     set_={
-                        "covered_until": stmt.excluded.covered_until,
+                        "data_until": stmt.excluded.data_until,
                         "updated_at": stmt.excluded.updated_at,
                     },
-                    where=table.c.covered_until < stmt.excluded.covered_until,
+                    where=table.c.data_until < stmt.excluded.data_until,
                 ),
                 rows,
             )
@@ -222,11 +222,11 @@ _PG_INSERT_TENANT = (
 _ON_CONFLICT = " ON CONFLICT DO NOTHING"
 # Coverage only moves forward: a batch of old events (an upload) never moves it back.
 _PG_COVER = (
-    "INSERT INTO site_coverage (tenant_id, site_id, covered_until, updated_at) "
+    "INSERT INTO site_data_until (tenant_id, site_id, data_until, updated_at) "
     "SELECT k.t, k.s, k.u, $4 FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) "
     "AS k(t, s, u) ON CONFLICT (tenant_id, site_id) DO UPDATE "
-    "SET covered_until = excluded.covered_until, updated_at = excluded.updated_at "
-    "WHERE site_coverage.covered_until < excluded.covered_until"
+    "SET data_until = excluded.data_until, updated_at = excluded.updated_at "
+    "WHERE site_data_until.data_until < excluded.data_until"
 )
 # Session settings of the store's own connections, fixed at connect time:
 # - plan for each array as it is (a generic plan cached while the table was small is a
@@ -285,7 +285,7 @@ class PgStore:
                 raise
             await self._call("execute", statement + _ON_CONFLICT, *args)
 
-    async def cover(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
         if not latest:
             return
         sites = sorted(latest)  # one order: concurrent upserts never wait for each other

@@ -265,7 +265,7 @@ class Writer:
                     type(exc).__name__,
                 )
             try:
-                await self.store.cover(covered(fresh), self.now())
+                await self.store.data_reached(data_until_of(fresh), self.now())
             except _DB_ERRORS as exc:
                 log.warning(
                     "could not record how far the sites' data has reached (%s): their "
@@ -276,7 +276,7 @@ class Writer:
         return flags
 
 
-def covered(events: Sequence[Event]) -> dict[tuple[str, str], datetime]:
+def data_until_of(events: Sequence[Event]) -> dict[tuple[str, str], datetime]:
     """Per (tenant, site), the latest time among these access events: how far that site's
     gate data has reached once the broker acknowledged them (the detector's ticks carry it:
     absence at a site is not counted past its data, so a controller's late upload is history

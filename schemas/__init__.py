@@ -10,7 +10,7 @@ from schemas.events import (
     MembershipEvent,
     parse_member_event,
 )
-from schemas.ticks import TICK_KEY, SiteCoverage, Tick, parse_tick, tick_record
+from schemas.ticks import TICK_KEY, SiteDataUntil, Tick, parse_tick, tick_record
 
 __all__ = [
     "ACCESS_KINDS",
@@ -25,7 +25,7 @@ __all__ = [
     "MemberEvent",
     "MembershipEvent",
     "Reason",
-    "SiteCoverage",
+    "SiteDataUntil",
     "Tick",
     "parse_member_event",
     "parse_tick",

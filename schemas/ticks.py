@@ -26,7 +26,7 @@ from schemas.events import EARLIEST, LATEST, Id
 TICK_KEY = b"lapse-tick"
 
 
-class SiteCoverage(BaseModel):
+class SiteDataUntil(BaseModel):
     """How far one site's gate data has reached: the latest event time ingest acknowledged
     from it (written after the broker acknowledged those events, so they are on every
     partition before any tick that carries it)."""
@@ -48,7 +48,7 @@ class Tick(BaseModel):
     at: AwareDatetime = Field(
         ge=EARLIEST, lt=LATEST, description="The wall time when the tick was written."
     )
-    coverage: list[SiteCoverage] = Field(
+    data_until: list[SiteDataUntil] = Field(
         default_factory=list,
         description="Per site, how far its gate data has reached (absent: not reported).",
     )

@@ -150,8 +150,8 @@ class Detector:
         # Per (tenant, site), how far its gate data has reached (``cover``: the ticks carry
         # it live); empty in replay. Absence timers of a member of a site whose data has not
         # reached them wait in ``_parked`` (slot: due) instead of firing.
-        self.coverage: dict[tuple[str, str], float] = {}
-        self.coverage_version = 0  # counts the changes (a checkpoint writes it when changed)
+        self.data_until: dict[tuple[str, str], float] = {}
+        self.data_until_version = 0  # counts the changes (a checkpoint writes it when changed)
         self._parked: dict[int, float] = {}
 
     # -- state ownership (rebalances, restarts) --------------------------------------------
@@ -314,7 +314,7 @@ class Detector:
             warn = policy.warnings
             if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
                 return []
-            if self.coverage and self._uploading(tenant, event.site_id, t):  # type: ignore[union-attr]
+            if self.data_until and self._uploading(tenant, event.site_id, t):  # type: ignore[union-attr]
                 return []
             alerts = self._warn(slot, policy, ("entry_denied", {}), t)
             if alerts:
@@ -366,7 +366,7 @@ class Detector:
             m.anchor[slot] = t
         if alerts or start is not None:
             return alerts  # no early warning while an episode stays open
-        if self.coverage and self._uploading(m.tenants[m.tenant[slot]], m.sites[m.site[slot]], t):
+        if self.data_until and self._uploading(m.tenants[m.tenant[slot]], m.sites[m.site[slot]], t):
             return alerts
         warning = self._early_warning(slot, policy, t)
         return [] if warning is None else self._warn(slot, policy, warning, t)
@@ -526,7 +526,7 @@ class Detector:
         """Fire the timers due up to ``until`` in order, the clock reading ``now``; those of
         members whose site's data has not reached them wait (``_waits``)."""
         alerts: list[Alert] = []
-        gated = bool(self.coverage)
+        gated = bool(self.data_until)
         # Firing may schedule a later timer that is also due (at risk, then escalated).
         while due_timers := self.timers.pop_due(until):
             for slot, due in due_timers:
@@ -536,22 +536,22 @@ class Detector:
                     alerts.extend(self._fire(slot, due))
         return alerts
 
-    # -- coverage: late uploads ------------------------------------------------------------
+    # -- how far each site's data has reached: late uploads ---------------------------------
 
-    def cover(self, sites: Iterable[tuple[str, str, float]], now: float) -> None:
+    def data_reached(self, sites: Iterable[tuple[str, str, float]], now: float) -> None:
         """How far each (tenant, site)'s gate data has reached (the latest event time ingest
         acknowledged from it, carried by a tick), taken as the latest of what was seen;
         then the waiting timers this releases are due again (the next ``advance`` fires them
         in order). A site never reported is not gated (events that came another way)."""
-        coverage = self.coverage
+        data_until = self.data_until
         moved = False
         for tenant, site, until in sites:
             key = (tenant, site)
-            if until > coverage.get(key, -math.inf):
-                coverage[key] = until
+            if until > data_until.get(key, -math.inf):
+                data_until[key] = until
                 moved = True
         if moved:
-            self.coverage_version += 1
+            self.data_until_version += 1
         if not moved or not self._parked:
             return
         for slot, due in sorted(self._parked.items(), key=lambda item: item[1]):
@@ -564,7 +564,7 @@ class Detector:
         controller uploading what it buffered): it updates history, but an early warning
         from it would be out of date before it is sent (the rest of the upload may show the
         member back). The event's own time counts as the site's data too."""
-        until = self.coverage.get((tenant, site or ""))
+        until = self.data_until.get((tenant, site or ""))
         return until is not None and max(until, t) < self.time - CAUGHT_UP
 
     def _waits(self, slot: int, due: float, now: float) -> bool:
@@ -578,7 +578,7 @@ class Detector:
         if store.status[slot] != ACTIVE:
             return False  # win-back timers count no absence
         key = (store.tenants[store.tenant[slot]], store.sites[store.site[slot]] or "")
-        until = self.coverage.get(key)
+        until = self.data_until.get(key)
         return until is not None and (until < due or until < now - CAUGHT_UP)
 
     def _fire(self, slot: int, due: float) -> list[Alert]:

@@ -53,9 +53,9 @@ def apply_records(
         if ticks:
             clock.observe(record.at.timestamp())
             now = clock.now()
-            if record.coverage:
-                detector.cover(
-                    [(c.tenant_id, c.site_id, c.until.timestamp()) for c in record.coverage], now
+            if record.data_until:
+                detector.data_reached(
+                    [(c.tenant_id, c.site_id, c.until.timestamp()) for c in record.data_until], now
                 )
             alerts += detector.advance(now)
     if start == 0:

@@ -21,7 +21,7 @@ from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import AlertRow
 from lapse.kafka import ensure_topics, make_producer
 from lapse.settings import Settings
-from schemas import AccessEvent, SiteCoverage, Tick, tick_record
+from schemas import AccessEvent, SiteDataUntil, Tick, tick_record
 from tests.support import T0, club_history, read_topic, replay_settings
 
 DAY = 86_400.0
@@ -98,11 +98,11 @@ def stream(tenant: str) -> list[tuple[float, Record]]:
             covered[e.site_id] = max(covered.get(e.site_id, e.occurred_at), e.occurred_at)
             arriving.append((events[i][0], e))
             i += 1
-        coverage = [
-            SiteCoverage(tenant_id=tenant, site_id=site, until=until)
+        data_until = [
+            SiteDataUntil(tenant_id=tenant, site_id=site, until=until)
             for site, until in sorted(covered.items())
         ]
-        arriving.append((at.timestamp(), Tick(at=at, coverage=coverage)))
+        arriving.append((at.timestamp(), Tick(at=at, data_until=data_until)))
     arriving += [(t, e) for t, _, e in events[i:]]
     return arriving
 

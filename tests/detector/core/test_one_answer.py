@@ -28,7 +28,7 @@ from detector.core.partition import Record, apply_records, restore_clock, resume
 from detector.core.replay import replay
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
-from schemas import AccessEvent, Alert, MembershipEvent, SiteCoverage, Tick
+from schemas import AccessEvent, Alert, MembershipEvent, SiteDataUntil, Tick
 from tests.detector.core.events import DAY, T0
 
 HOUR = 3600.0
@@ -134,12 +134,12 @@ def records_of(
         arriving.append((at.timestamp() + delay, i, event))
     for j, (hour, *lags) in enumerate(ticks):
         at = _time(hour)
-        coverage = [
-            SiteCoverage(tenant_id="club", site_id=site, until=_time(hour - lag))
+        data_until = [
+            SiteDataUntil(tenant_id="club", site_id=site, until=_time(hour - lag))
             for site, lag in zip(("s1", "s2"), lags, strict=True)
             if lag is not None
         ]
-        arriving.append((at.timestamp(), len(specs) + j, Tick(at=at, coverage=coverage)))
+        arriving.append((at.timestamp(), len(specs) + j, Tick(at=at, data_until=data_until)))
     arriving.sort(key=lambda x: (x[0], x[1]))
     return [record for *_, record in arriving]
 
@@ -177,7 +177,7 @@ class Partition:
         self.rows: dict[tuple[str, str], str] = {}
         self.position: int | None = None
         self.time: float | None = None
-        self.coverage: list[tuple[str, str, float]] = []
+        self.data_until: list[tuple[str, str, float]] = []
         self.outbox: dict[str, Alert] = {}
         self.restart()
 
@@ -186,7 +186,7 @@ class Partition:
         start = self.time if self.time is not None else -math.inf
         self.detector = _detector(self.policy, start)
         self.detector.load(MemberState.from_dict(json.loads(text)) for text in self.rows.values())
-        self.detector.cover(self.coverage, start)
+        self.detector.data_reached(self.data_until, start)
         self.clock = restore_clock(self.time, LATENESS)
         self.next_offset = self.position or 0
         self.unsaved = 0
@@ -208,7 +208,7 @@ class Partition:
             t = self.detector.time
             self.position = resume_position(self.detector, PARTITION, self.next_offset)
             self.time = _stored(t) if math.isfinite(t) else None
-            self.coverage = [(*key, until) for key, until in self.detector.coverage.items()]
+            self.data_until = [(*key, until) for key, until in self.detector.data_until.items()]
         for alert in self.pending:  # insert-or-ignore on the deterministic ids
             self.outbox.setdefault(alert.alert_id, alert)
         self.pending = []
@@ -332,8 +332,8 @@ def _upload_story(reported: bool) -> list[Record]:
             records.append(arrived[i][1])
             i += 1
         seen = [r for r in records if isinstance(r, AccessEvent)]
-        coverage = [
-            SiteCoverage(
+        data_until = [
+            SiteDataUntil(
                 tenant_id="club",
                 site_id=site,
                 until=max(e.occurred_at for e in seen if e.site_id == site),
@@ -341,15 +341,15 @@ def _upload_story(reported: bool) -> list[Record]:
             for site in ("s1", "s2")
             if reported and any(e.site_id == site for e in seen)
         ]
-        records.append(Tick(at=_time(hour), coverage=coverage))
+        records.append(Tick(at=_time(hour), data_until=data_until))
     return records + [r for _, r in arrived[i:]]
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_a_late_upload_updates_history_without_an_alert_it_contradicts(policy: Policy) -> None:
-    # Without coverage (what the detector did before): ann is "absent" while her
-    # controller is offline, an alert her buffered visits contradict when they come (and,
-    # each visit uploaded moving her deadline into the past, another, and another).
+    # Ticks without the sites' data (what the detector did before): ann is "absent" while
+    # her controller is offline, an alert her buffered visits contradict when they come
+    # (and, each visit uploaded moving her deadline into the past, another, and another).
     blind = list(
         replay(_upload_story(reported=False), policy, LATENESS, detector=_detector(policy))
     )
@@ -368,5 +368,5 @@ def test_a_late_upload_updates_history_without_an_alert_it_contradicts(policy: P
     assert eve[0].raised_at == expected.raised_at
     closed = {a.episode_id for a in alerts if a.type in ("recovered", "churned")}
     assert not any(a.episode_id in closed for a in eve)
-    # Bob's site never went dark: his alerts are those of the story without coverage.
+    # Bob's site never went dark: his alerts are those of the story without it.
     assert [a for a in alerts if a.member_id == "bob"] == [a for a in blind if a.member_id == "bob"]
