@@ -48,6 +48,7 @@ from lapse.kafka import make_consumer, start_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import Alert
+from schemas.events import refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +331,7 @@ class DetectorRunner:
         assert self._producer is not None
         sent = []
         for record, exc in poison:
-            reason = str(exc).replace("\n", " ")[:1000]
+            reason = refusal_reason(exc)[:1000]
             headers = [
                 ("lapse-reason", reason.encode()),
                 ("lapse-source-topic", record.topic.encode()),

@@ -39,7 +39,7 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
         await engine.dispose()
     print("database at the latest revision")
     if sealed:
-        print(f"{sealed} webhook secret(s) encrypted with LAPSE_SECRET_KEY")
+        print(f"{sealed} stored secret(s) (webhooks, Kisi) encrypted with LAPSE_SECRET_KEY")
 
 
 async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
@@ -58,7 +58,7 @@ async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
         sealed = await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
-    print(f"{sealed} webhook secret(s) re-encrypted with LAPSE_SECRET_KEY")
+    print(f"{sealed} stored secret(s) (webhooks, Kisi) re-encrypted with LAPSE_SECRET_KEY")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -228,8 +228,9 @@ async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
     try:
+        require = None if args.require_mapping is None else args.require_mapping == "on"
         text = await run_kisi_command(
-            settings, args.action, args.tenant, args.place or [], args.integration
+            settings, args.action, args.tenant, args.place or [], args.integration, require
         )
     except ValueError as exc:
         sys.exit(f"lapse kisi: {exc}")
@@ -360,7 +361,7 @@ def parser() -> argparse.ArgumentParser:
     brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
     brk.set_defaults(run=_broker)
     brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
-    sec = sub.add_parser("secrets", help="the key webhook secrets are encrypted with")
+    sec = sub.add_parser("secrets", help="the key webhook and Kisi secrets are encrypted with")
     sec.set_defaults(run=_secrets)
     sec.add_argument(
         "action",
@@ -464,6 +465,12 @@ def parser() -> argparse.ArgumentParser:
         "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
     )
     kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
+    kisi.add_argument(
+        "--require-mapping",
+        choices=["on", "off"],
+        help="for add and map: on, a Kisi user the member directory does not map to a member "
+        "is acknowledged and counted (unmapped_user), not taken as a member id (default off)",
+    )
     from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
