@@ -489,8 +489,13 @@ async def run_kisi_command(
                     require_mapping=bool(require_mapping),
                 )
                 await session.commit()
+                stored = (
+                    "stored encrypted with LAPSE_SECRET_KEY"
+                    if sealer.enabled
+                    else "stored in clear: set LAPSE_SECRET_KEY and run `lapse migrate`"
+                )
                 return (
-                    f"Kisi integration {row.id} for tenant {tenant_id}\n"
+                    f"Kisi integration {row.id} for tenant {tenant_id} ({stored})\n"
                     f"webhook URL: <ingest base URL>/v1/vendors/kisi/{tenant_id}/events\n"
                     f"signature key (shown once; paste it into Kisi's integration): {secret}"
                 )
