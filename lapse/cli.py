@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -316,10 +317,42 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         print(f"stored as calibration report {row}", file=sys.stderr)
 
 
+async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse members map-ids``: a CSV of (member_id, external_id) into the member directory
+    (docs/integrations/kisi.md); the whole file or nothing."""
+    from pathlib import Path
+
+    from lapse.directory import MappingFileError, import_mappings, read_mappings
+
+    try:
+        rows = read_mappings(Path(args.file))
+    except (MappingFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        sys.exit(f"lapse members map-ids: {exc}")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            try:
+                changed = await import_mappings(session, args.tenant, args.system, rows)
+            except MappingFileError as exc:
+                await session.rollback()
+                sys.exit(f"lapse members map-ids: {exc}")
+            await session.commit()
+        print(
+            f"{len(rows)} {args.system} id(s) of tenant {args.tenant} in the file, "
+            f"{changed} new or changed; ingest applies them within 30 s"
+        )
+    finally:
+        await engine.dispose()
+
+
 async def _members(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
     from lapse.forget import erase
 
+    if args.action == "map-ids":
+        await _map_ids(settings, args)
+        return
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
@@ -457,6 +490,14 @@ def parser() -> argparse.ArgumentParser:
     forget = mact.add_parser("forget", help="erase one member everywhere Lapse can (a tombstone)")
     forget.add_argument("--tenant", required=True)
     forget.add_argument("--member", required=True)
+    mapids = mact.add_parser(
+        "map-ids",
+        help="map members to their ids in another system (Kisi) from a CSV with the columns "
+        "member_id,external_id; the whole file or nothing",
+    )
+    mapids.add_argument("--tenant", required=True)
+    mapids.add_argument("--system", default="kisi", help="default: kisi")
+    mapids.add_argument("file", metavar="FILE")
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
     kisi.add_argument("action", choices=["add", "map", "list"])

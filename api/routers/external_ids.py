@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import AlertsReader, SessionDep, not_found, require
 from lapse.auth import Principal
 from lapse.directory import (
+    SYSTEM_PATTERN,
     ExternalIdTaken,
     delete_external_id,
     external_ids_of,
@@ -31,7 +32,6 @@ from schemas.events import LABEL_PATTERN, MemberId, pattern_message
 router = APIRouter(prefix="/v1/members", tags=["members"])
 Writer = Annotated[Principal, Depends(require("events:write"))]
 
-SYSTEM_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 System = Annotated[
     str,
     Path(

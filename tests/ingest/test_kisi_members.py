@@ -292,3 +292,41 @@ async def test_kisi_signature_keys_are_sealed_at_rest_and_still_check_kisi(fresh
 def test_a_malformed_secret_key_stops_the_kisi_route_at_start(settings: Settings) -> None:
     with pytest.raises(ValueError, match="Fernet keys"):
         create_ingest(settings.model_copy(update={"secret_key": SecretStr("not-a-key")}))
+
+
+async def test_a_csv_of_mappings_is_imported_whole_or_not_at_all(
+    settings, sessions, tenant, tmp_path, capsys
+):
+    from lapse.cli import _members
+
+    async def mapped() -> dict[str, str]:
+        async with sessions() as session:
+            rows = await session.scalars(select(ExternalId).where(ExternalId.tenant_id == tenant))
+            return {r.member_id: r.external_id for r in rows}
+
+    async def run(text: str) -> None:
+        path = tmp_path / "ids.csv"
+        path.write_text(text, encoding="utf-8")
+        args = Namespace(action="map-ids", tenant=tenant, system="kisi", file=str(path))
+        await _members(settings, args)
+
+    await run("\ufeffmember_id,external_id,name\r\nm-ada,4711,Ada\r\nm-bob,4712,Bob\r\n")
+    assert await mapped() == {"m-ada": "4711", "m-bob": "4712"}
+    assert "2 kisi id(s)" in capsys.readouterr().out
+    # Ids may move between members of the same file (a swap).
+    await run("member_id,external_id\nm-ada,4712\nm-bob,4711\n")
+    assert await mapped() == {"m-ada": "4712", "m-bob": "4711"}
+    for bad, says in (
+        ("member_id,external_id\nm-cat,1\nAda Lovelace,2\n", "line 3: member_id"),
+        ("member_id,external_id\nm-cat,1\nm-dan,1\n", "line 3: same external_id as line 2"),
+        ("member_id,external_id\nm-cat,\n", "line 2: external_id"),
+        ("member,kisi\nm-cat,1\n", "no column external_id, member_id"),
+        # 4711 is m-bob's, who is not in this file: refused, nothing of the file written.
+        ("member_id,external_id\nm-cat,5\nm-dan,4711\n", "line(s) 3 belongs to another member"),
+    ):
+        with pytest.raises(SystemExit) as exited:
+            await run(bad)
+        message = str(exited.value.code)
+        assert says in message, message
+        assert "Lovelace" not in message and "4711" not in message, message
+        assert await mapped() == {"m-ada": "4712", "m-bob": "4711"}
