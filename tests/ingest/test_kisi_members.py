@@ -72,6 +72,10 @@ async def _kisi(client: httpx.AsyncClient, tenant: str, event: dict[str, Any]) -
     return await client.post(f"/v1/vendors/kisi/{tenant}/events", content=body, headers=headers)
 
 
+async def _ready(client: httpx.AsyncClient) -> bool:
+    return (await client.get("/readyz")).status_code == 200
+
+
 def _count(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -275,6 +279,18 @@ async def test_kisi_signature_keys_are_sealed_at_rest_and_still_check_kisi(fresh
         assert r.status_code == 401
     assert await reseal_all(sessions, Sealer.from_settings(rotated)) == 1
     assert Sealer([second]).open(await _secret_of(sessions, tenant)) == secret
+
+    # A replica without the key: it cannot check Kisi's signature, so it says "later" (503,
+    # Kisi resends) rather than 401 (a wrong signature, which would be a lie).
+    async with (
+        serve(create_ingest(settings)) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+    ):
+        await until(lambda: _ready(client), within=10)
+        body, headers = _signed(unlock(), secret)
+        r = await client.post(f"/v1/vendors/kisi/{tenant}/events", content=body, headers=headers)
+        assert r.status_code == 503 and r.headers["content-type"] == PROBLEM, r.text
+        assert secret not in r.text
 
     # Stored in clear before a key was set: `lapse migrate` seals it.
     async with sessions() as session:
