@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from schemas import AccessEvent, MembershipEvent
@@ -1054,6 +1054,34 @@ def simulate_files(
     return summary
 
 
+def simulate_profile(
+    out_dir: str,
+    profile: str,
+    *,
+    members: int,
+    days: int,
+    seed: int,
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC),
+    tenant_id: str = "club",
+    **overrides: Any,
+) -> Summary:
+    """``lapse simulate --profile``: one of :data:`PROFILES` with its sites, any
+    :class:`SimParams` field overridden by keyword (``membership_years_before=2``)."""
+    prof = PROFILES[profile]
+    params = replace(prof.params, **overrides) if overrides else prof.params
+    return simulate_files(
+        out_dir,
+        members=members,
+        days=days,
+        seed=seed,
+        start=start,
+        sites=prof.sites,
+        params=params,
+        tenant_id=tenant_id,
+        profile=profile,
+    )
+
+
 def _with_width(club: _Club, members: int) -> _Club:
     return replace(club, width=max(6, len(str(max(members - 1, 0)))))
 
@@ -1175,4 +1203,5 @@ __all__ = [
     "simulate_files",
     "simulate_former",
     "simulate_member",
+    "simulate_profile",
 ]

@@ -268,8 +268,30 @@ class Writer:
                     len(fresh),
                     type(exc).__name__,
                 )
+            try:
+                await self.store.data_reached(data_until_of(fresh), self.now())
+            except _DB_ERRORS as exc:
+                log.warning(
+                    "could not record how far the sites' data has reached (%s): their "
+                    "members' absence waits until a later batch records it",
+                    type(exc).__name__,
+                )
         _count(dupes, "duplicate")
         return flags
+
+
+def data_until_of(events: Sequence[Event]) -> dict[tuple[str, str], datetime]:
+    """Per (tenant, site), the latest time among these access events: how far that site's
+    gate data has reached once the broker acknowledged them (the detector's ticks carry it:
+    absence at a site is not counted past its data, so a controller's late upload is history
+    rather than alerts)."""
+    latest: dict[tuple[str, str], datetime] = {}
+    for e in events:
+        if isinstance(e, AccessEvent):
+            key = (e.tenant_id, e.site_id)
+            if key not in latest or e.occurred_at > latest[key]:
+                latest[key] = e.occurred_at
+    return latest
 
 
 def _count(items: Sequence[Event | Rejection], outcome: str) -> None:

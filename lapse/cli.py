@@ -238,6 +238,17 @@ async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     print(text)
 
 
+def _zone(name: str) -> str:
+    """An IANA zone name the simulator can use, refused at parse time otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"unknown time zone {name!r}") from e
+    return name
+
+
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
@@ -541,7 +552,11 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="membership records (joined rows) going back this many years before the gate log",
     )
-    sim.add_argument("--timezone", help="the club's IANA time zone (times written with offsets)")
+    sim.add_argument(
+        "--timezone",
+        type=_zone,
+        help="the club's IANA time zone, e.g. Europe/Berlin (times written with offsets)",
+    )
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
     ).set_defaults(run=_mqtt_bridge)

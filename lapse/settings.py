@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     # at once as late events.
     clock: Literal["wall", "event"] = "wall"
     allowed_lateness_seconds: float = 300.0
+    # With the wall clock, how often the detector writes the wall time to each partition it
+    # owns (a tick record): a partition's clock moves only with the records read from it, so
+    # a restart re-reading them decides the same. Alerts come due at most this much late;
+    # 15 s is far below anything a member's absence (days) is measured in, and 12
+    # partitions cost under one record a second. 0 writes none (something else ticks).
+    tick_seconds: float = 15.0
     checkpoint_max_events: int = 5000
     checkpoint_interval_seconds: float = 1.0
     # After they leave (docs/after-they-leave.md): how often the detector re-reads win-back

@@ -13,6 +13,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from schemas.alerts import Alert, AlertCloudEvent
 from schemas.events import AccessEvent, EventBatch, MemberEvent, MembershipEvent
+from schemas.ticks import Tick
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -24,6 +25,7 @@ def documents() -> dict[str, dict[str, object]]:
         "event-batch.v1.json": EventBatch,
         "alert-cloudevent.v1.json": AlertCloudEvent,
         "alert.v1.json": Alert,
+        "tick.v1.json": Tick,
     }
     docs = {name: model.model_json_schema() for name, model in models.items()}
     docs["member-event.v1.json"] = TypeAdapter(MemberEvent).json_schema()

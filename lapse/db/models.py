@@ -67,8 +67,11 @@ class ConsumerOffset(Base):
     topic: Mapped[str] = mapped_column(String(200), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
-    # The event-time watermark reached on this partition (event clock only).
+    # The clock reading reached on this partition (the latest record time less the lateness).
     watermark: Mapped[datetime | None]
+    # How far each site's gate data had reached, as the partition's ticks said (live, wall
+    # clock): [[tenant, site, seconds], ...]; restored with the state (migration 0007_time).
+    data_until: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     updated_at: Mapped[datetime]
 
 
@@ -196,6 +199,20 @@ class IngestedEvent(Base):
     received_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_ingested_events_received_at", "received_at"),)
+
+
+class SiteDataUntil(Base):
+    """How far a site's gate data has reached: the latest event time ingest acknowledged from
+    it. Written after the broker acknowledged those events, read by the detector into its
+    ticks, so a tick never says a site is covered before its events are on the partitions
+    (a controller back from offline uploads first; its members' absence waits for that)."""
+
+    __tablename__ = "site_data_until"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data_until: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class Site(Base):
