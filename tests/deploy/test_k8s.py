@@ -159,12 +159,12 @@ def test_migration_job_and_settings(objects):
     (ingest,) = [
         pod for obj, pod in pod_specs(objects) if obj["metadata"]["name"] == "lapse-ingest"
     ]
-    refs = {
+    env_refs = {
         e["name"]: e["valueFrom"]["secretKeyRef"] for c in ingest["containers"] for e in c["env"]
     }
-    assert refs["LAPSE_SECRET_KEY"] == {"name": "lapse-secrets", "key": "LAPSE_SECRET_KEY"}
-    assert refs["LAPSE_SECRET_KEYS_OLD"]["optional"] is True
-    assert set(refs) == {"LAPSE_SECRET_KEY", "LAPSE_SECRET_KEYS_OLD"}
+    assert env_refs["LAPSE_SECRET_KEY"] == {"name": "lapse-secrets", "key": "LAPSE_SECRET_KEY"}
+    assert env_refs["LAPSE_SECRET_KEYS_OLD"]["optional"] is True
+    assert set(env_refs) == {"LAPSE_SECRET_KEY", "LAPSE_SECRET_KEYS_OLD"}
 
 
 def test_replicas_share_the_session_secret_pepper_and_secret_key(objects):
