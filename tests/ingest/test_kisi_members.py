@@ -332,6 +332,9 @@ async def test_a_csv_of_mappings_is_imported_whole_or_not_at_all(
     # Ids may move between members of the same file (a swap).
     await run("member_id,external_id\nm-ada,4712\nm-bob,4711\n")
     assert await mapped() == {"m-ada": "4712", "m-bob": "4711"}
+    assert "2 new or changed" in capsys.readouterr().out
+    await run("member_id,external_id\nm-ada,4712\nm-bob,4711\n")  # again: nothing to do
+    assert "0 new or changed" in capsys.readouterr().out
     for bad, says in (
         ("member_id,external_id\nm-cat,1\nAda Lovelace,2\n", "line 3: member_id"),
         ("member_id,external_id\nm-cat,1\nm-dan,1\n", "line 3: same external_id as line 2"),
