@@ -417,7 +417,7 @@ class DetectorRunner:
                 "poison message at partition %s offset %s: %s",
                 record.partition,
                 record.offset,
-                reason,
+                str(exc).replace("\n", " ")[:1000],
             )
         await asyncio.gather(*sent)
         self._dead_lettered.inc(len(poison))
