@@ -55,6 +55,7 @@ from lapse.kafka import make_consumer, start_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
 from schemas import TICK_KEY, Alert, SiteDataUntil, Tick, parse_tick, tick_record
+from schemas.events import refusal_reason
 from schemas.onboarding import HISTORY_LATENESS
 
 log = logging.getLogger(__name__)
@@ -405,7 +406,7 @@ class DetectorRunner:
         assert self._producer is not None
         sent = []
         for record, exc in poison:
-            reason = str(exc).replace("\n", " ")[:1000]
+            reason = refusal_reason(exc)[:1000]
             headers = [
                 ("lapse-reason", reason.encode()),
                 ("lapse-source-topic", record.topic.encode()),
@@ -428,7 +429,7 @@ class DetectorRunner:
                 "poison message at partition %s offset %s: %s",
                 record.partition,
                 record.offset,
-                reason,
+                str(exc).replace("\n", " ")[:1000],
             )
         await asyncio.gather(*sent)
         self._dead_lettered.inc(len(poison))

@@ -55,6 +55,7 @@ from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
 from lapse.auth import Principal
 from lapse.settings import Settings
+from schemas.events import joined_reason
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class Bridge:
             accepted = admission.accepted
             for r in admission.rejected:
                 item = payload if r.index is None else json.dumps(decoded.items[r.index]).encode()
-                reason = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in r.errors)
+                reason = joined_reason([(e["field"] or "body", e["message"]) for e in r.errors])
                 refused.append((item, f"{r.reason}: {reason}"))
         for value, reason in refused:
             await self._retrying(self._dead_letter, topic, value, reason)

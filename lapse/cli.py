@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -40,7 +41,7 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
         await engine.dispose()
     print("database at the latest revision")
     if sealed:
-        print(f"{sealed} webhook secret(s) encrypted with LAPSE_SECRET_KEY")
+        print(f"{sealed} stored secret(s) (webhooks, Kisi) encrypted with LAPSE_SECRET_KEY")
 
 
 async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
@@ -59,7 +60,7 @@ async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
         sealed = await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
-    print(f"{sealed} webhook secret(s) re-encrypted with LAPSE_SECRET_KEY")
+    print(f"{sealed} stored secret(s) (webhooks, Kisi) re-encrypted with LAPSE_SECRET_KEY")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -229,8 +230,9 @@ async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
     try:
+        require = None if args.require_mapping is None else args.require_mapping == "on"
         text = await run_kisi_command(
-            settings, args.action, args.tenant, args.place or [], args.integration
+            settings, args.action, args.tenant, args.place or [], args.integration, require
         )
     except ValueError as exc:
         sys.exit(f"lapse kisi: {exc}")
@@ -327,10 +329,42 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         print(f"stored as calibration report {row}", file=sys.stderr)
 
 
+async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse members map-ids``: a CSV of (member_id, external_id) into the member directory
+    (docs/integrations/kisi.md); the whole file or nothing."""
+    from pathlib import Path
+
+    from lapse.directory import MappingFileError, import_mappings, read_mappings
+
+    try:
+        rows = read_mappings(Path(args.file))
+    except (MappingFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        sys.exit(f"lapse members map-ids: {exc}")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            try:
+                changed = await import_mappings(session, args.tenant, args.system, rows)
+            except MappingFileError as exc:
+                await session.rollback()
+                sys.exit(f"lapse members map-ids: {exc}")
+            await session.commit()
+        print(
+            f"{len(rows)} {args.system} id(s) of tenant {args.tenant} in the file, "
+            f"{changed} new or changed; ingest applies them within 30 s"
+        )
+    finally:
+        await engine.dispose()
+
+
 async def _members(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
     from lapse.forget import erase
 
+    if args.action == "map-ids":
+        await _map_ids(settings, args)
+        return
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
@@ -372,7 +406,7 @@ def parser() -> argparse.ArgumentParser:
     brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
     brk.set_defaults(run=_broker)
     brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
-    sec = sub.add_parser("secrets", help="the key webhook secrets are encrypted with")
+    sec = sub.add_parser("secrets", help="the key webhook and Kisi secrets are encrypted with")
     sec.set_defaults(run=_secrets)
     sec.add_argument(
         "action",
@@ -471,6 +505,14 @@ def parser() -> argparse.ArgumentParser:
     forget = mact.add_parser("forget", help="erase one member everywhere Lapse can (a tombstone)")
     forget.add_argument("--tenant", required=True)
     forget.add_argument("--member", required=True)
+    mapids = mact.add_parser(
+        "map-ids",
+        help="map members to their ids in another system (Kisi) from a CSV with the columns "
+        "member_id,external_id; the whole file or nothing",
+    )
+    mapids.add_argument("--tenant", required=True)
+    mapids.add_argument("--system", default="kisi", help="default: kisi")
+    mapids.add_argument("file", metavar="FILE")
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
     kisi.add_argument("action", choices=["add", "map", "list"])
@@ -479,6 +521,12 @@ def parser() -> argparse.ArgumentParser:
         "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
     )
     kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
+    kisi.add_argument(
+        "--require-mapping",
+        choices=["on", "off"],
+        help="for add and map: on, a Kisi user the member directory does not map to a member "
+        "is acknowledged and counted (unmapped_user), not taken as a member id (default off)",
+    )
     from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(

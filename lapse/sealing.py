@@ -1,9 +1,11 @@
-"""Secrets at rest: the webhook signing secrets, encrypted with a key from the settings.
+"""Secrets at rest: webhook signing secrets and vendor (Kisi) signature keys, encrypted with a
+key from the settings.
 
-Lapse must read a webhook secret back to sign each delivery (HMAC needs the secret itself, a
-hash would not do), so it is stored encrypted, not hashed: a copy of the database (a backup, a
-replica, a support dump) then holds no usable secret without ``LAPSE_SECRET_KEY``, which lives
-in the deployment's secrets, not in the database.
+Lapse must read a webhook secret back to sign each delivery, and a Kisi signature key to check
+each Kisi request (HMAC needs the secret itself, a hash would not do), so they are stored
+encrypted, not hashed: a copy of the database (a backup, a replica, a support dump) then holds
+no usable secret without ``LAPSE_SECRET_KEY``, which lives in the deployment's secrets, not in
+the database.
 
 The cipher is Fernet (``cryptography``): AES-128-CBC with an HMAC-SHA256 over the whole token,
 a random IV per secret, so a stored value is authenticated (a tampered one fails to open) and
@@ -25,7 +27,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lapse.db.models import WebhookSubscription
+from lapse.db.models import VendorIntegration, WebhookSubscription
 from lapse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,14 +78,12 @@ class Sealer:
         if not stored.startswith(PREFIX):
             return stored  # stored in clear, before a key was set
         if self._all is None:
-            raise SecretUnavailable(
-                "a webhook secret is stored encrypted but LAPSE_SECRET_KEY is not set"
-            )
+            raise SecretUnavailable("a secret is stored encrypted but LAPSE_SECRET_KEY is not set")
         try:
             return self._all.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
         except InvalidToken:
             raise SecretUnavailable(
-                "no configured key opens a stored webhook secret: put the key it was sealed "
+                "no configured key opens a stored secret: put the key it was sealed "
                 "with in LAPSE_SECRET_KEYS_OLD"
             ) from None
 
@@ -102,7 +102,8 @@ class Sealer:
 
 
 async def reseal_all(sessions: async_sessionmaker[AsyncSession], sealer: Sealer) -> int:
-    """Store every webhook secret as :meth:`Sealer.seal` would now; returns how many changed.
+    """Store every webhook secret and vendor signature key as :meth:`Sealer.seal` would now;
+    returns how many changed.
 
     Encrypts the secrets stored in clear once a key is set, and re-encrypts those sealed with
     an old key after a rotation. One transaction: a secret that no key opens stops it all,
@@ -120,5 +121,10 @@ async def reseal_all(sessions: async_sessionmaker[AsyncSession], sealer: Sealer)
             previous = sub.previous_secret
             if previous is not None and not sealer.current(previous):
                 sub.previous_secret = sealer.seal(sealer.open(previous))
+                changed += 1
+        vendors = await session.scalars(select(VendorIntegration).with_for_update())
+        for vendor in vendors:
+            if not sealer.current(vendor.secret):
+                vendor.secret = sealer.seal(sealer.open(vendor.secret))
                 changed += 1
     return changed

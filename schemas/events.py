@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationError,
 )
 
 AccessKind = Literal["gate_entry", "gate_exit", "locker_open", "locker_close", "entry_denied"]
@@ -167,6 +168,39 @@ def pattern_message(field: object) -> str | None:
     if field in _TEXT_FIELDS:
         return "must not contain control characters (terminal escapes, NUL, ...)"
     return None
+
+
+REASON_FIELDS = 5
+"""At most this many fields are named in a reason; the rest are counted."""
+
+
+def joined_reason(faults: list[tuple[str, str]], limit: int = REASON_FIELDS) -> str:
+    """``field: rule; field: rule`` for the first ``limit`` faults, then how many more."""
+    text = "; ".join(f"{field}: {rule}" for field, rule in faults[:limit])
+    more = len(faults) - limit
+    return text + (f"; and {more} more" if more > 0 else "")
+
+
+def refusal_reason(exc: BaseException, limit: int = REASON_FIELDS) -> str:
+    """Why a record is not a member event, short, for a dead-letter header: each field at
+    fault and its rule in words (``member_id: not a valid id: no whitespace, ...``), never
+    pydantic's own text, which spells out the pattern (hundreds of code points) and quotes the
+    input (a member id is personal data). The same words ingest answers with."""
+    if not isinstance(exc, ValidationError):
+        first = str(exc).strip().splitlines()
+        return (first[0] if first else type(exc).__name__)[:300]
+    faults = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = [str(part) for part in err["loc"]]
+        if err["type"].startswith("union_tag_"):
+            loc = ["kind"]  # reported at the root: the field is the tag
+        elif loc and loc[0] in ACCESS_KINDS + MEMBERSHIP_KINDS:
+            loc = loc[1:]  # the discriminated union's tag, not a field
+        rule = err["msg"]
+        if err["type"] == "string_pattern_mismatch":
+            rule = (pattern_message(loc[-1]) if loc else None) or "breaks the field's pattern"
+        faults.append((".".join(loc) or "event", rule))
+    return joined_reason(faults, limit)
 
 
 def _instant(value: object) -> object:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lapse.db.types import UTCDateTime
@@ -301,9 +301,11 @@ class ImportRun(Base):
 class VendorIntegration(Base):
     """A vendor webhook feeding a tenant (migration 0003_import), e.g. one Kisi organisation.
 
-    ``secret`` checks the vendor's requests (HMAC), so it is needed in clear; unlike webhook
-    secrets it is not sealed yet (lapse/sealing.py could be applied to it): never logged nor
-    returned. ``sites`` maps the vendor's place ids to our site ids.
+    ``secret`` checks the vendor's requests (HMAC), so it must be read back: it is sealed with
+    ``LAPSE_SECRET_KEY`` like webhook secrets (lapse/sealing.py), never logged nor returned.
+    ``sites`` maps the vendor's place ids to our site ids. ``require_mapping`` (migration
+    0008_external_ids): a user the tenant's member directory does not map is not taken as a
+    member id but acknowledged and counted (``unmapped_user``).
     """
 
     __tablename__ = "vendor_integrations"
@@ -311,12 +313,34 @@ class VendorIntegration(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(128))
     vendor: Mapped[str] = mapped_column(String(32))
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(400))
     sites: Mapped[dict[str, Any]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    require_mapping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_vendor_integrations_tenant_vendor", "tenant_id", "vendor"),)
+
+
+class ExternalId(Base):
+    """A member's id in another system of the club (migration 0008_external_ids), e.g. their
+    Kisi user id: events that system sends about that id land on the club's member.
+
+    One id per member and system, and one member per id and system (both unique per tenant).
+    Personal data: erased with the member (lapse/forget.py), never logged.
+    """
+
+    __tablename__ = "member_external_ids"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ux_member_external_ids_member", "tenant_id", "system", "member_id", unique=True),
+    )
 
 
 class ExitInterview(Base):

@@ -79,6 +79,15 @@ def _flat(routes: list[Any]) -> list[Any]:
     return out
 
 
+def _url(template: str, member: str) -> str:
+    """The URL of ``template`` for ``member`` (other parameters: ``kisi``, the one system)."""
+    return template.replace("{member_id}", quote(member, safe="")).replace("{system}", "kisi")
+
+
+def _params(template: str, member: str) -> dict[str, str]:
+    return {"member_id": member, **({"system": "kisi"} if "{system}" in template else {})}
+
+
 def _member_routes(app: Any) -> list[tuple[str, str]]:
     """(method, path template) of every route with a ``{member_id}`` path parameter."""
     out = []
@@ -124,19 +133,20 @@ async def test_every_accepted_id_routes_to_its_route_and_every_refused_one_could
         ("GET", "/v1/members/{member_id}/exit-interview"),
         ("PUT", "/v1/members/{member_id}/exit-interview"),
         ("GET", "/staff/members/{member_id}"),
+        ("GET", "/v1/members/{member_id}/external-ids"),
+        ("PUT", "/v1/members/{member_id}/external-ids/{system}"),
+        ("DELETE", "/v1/members/{member_id}/external-ids/{system}"),
     } <= set(routes)
     for member in AWKWARD:
         assert _contract_accepts(member), member
         for method, template in routes:
-            url = template.replace("{member_id}", quote(member, safe=""))
-            got = await _routed(app, method, url)
-            assert got == (template, {"member_id": member}), (method, template, member, got)
+            got = await _routed(app, method, _url(template, member))
+            assert got == (template, _params(template, member)), (method, template, member, got)
     for member in REFUSED:
         assert not _contract_accepts(member), member
         for method, template in routes:
-            url = template.replace("{member_id}", quote(member, safe=""))
-            got = await _routed(app, method, url)
-            assert got != (template, {"member_id": member}), (method, template, member, got)
+            got = await _routed(app, method, _url(template, member))
+            assert got != (template, _params(template, member)), (method, template, member, got)
 
 
 @pytest.mark.parametrize(
@@ -156,15 +166,26 @@ async def test_every_member_route_answers_an_awkward_id_as_it_answers_a_plain_on
     await checkpoint(sessions, events, until_day=90)
     key = await make_key(sessions, tenant, scopes=("admin",))
     app = create_app(settings, deliver=False)
-    routes = sorted(_member_routes(app), key=lambda r: r[0] == "DELETE")  # erasure last
+    # Writes first (a mapping to read back and unmap), erasure last.
+    order = {"PUT": 0, "GET": 1, "DELETE": 2}
+    routes = sorted(
+        _member_routes(app),
+        key=lambda r: (r == ("DELETE", "/v1/members/{member_id}"), order.get(r[0], 1)),
+    )
     answers: dict[str, list[tuple[str, str, int]]] = {}
     async with api(app, key) as client:
         assert (await login(client, key)).status_code == 303
-        for member in members:
+        for n, member in enumerate(members):
             answers[member] = []
             for method, template in routes:
-                path = template.replace("{member_id}", quote(member, safe=""))
-                body = {"reason": "moved", "note": "n"} if method == "PUT" else None
+                path = _url(template, member)
+                body: dict[str, str] | None = None
+                if method == "PUT":
+                    body = (
+                        {"external_id": f"kisi-{n}"}
+                        if "{system}" in template
+                        else {"reason": "moved", "note": "n"}
+                    )
                 r = await client.request(method, path, json=body)
                 answers[member].append((method, template, r.status_code))
                 if r.status_code >= 300:
@@ -173,6 +194,8 @@ async def test_every_member_route_answers_an_awkward_id_as_it_answers_a_plain_on
                     assert html.escape(member, quote=True) in r.text, (method, template, member)
                 elif template.endswith("exit-interview"):
                     assert r.json()["reason"] == "moved", (method, template, member)
+                elif template.endswith("external-ids/{system}") and method == "PUT":
+                    assert r.json() == {"member_id": member, "external_ids": {"kisi": f"kisi-{n}"}}
                 elif method == "GET":
                     assert r.json()["member_id"] == member, (method, template, member)
             # Erased: the id is gone everywhere, as a plain one would be.

@@ -145,7 +145,7 @@ def test_migration_job_and_settings(objects):
     assert set(secret["stringData"]) == {"LAPSE_DATABASE_URL"}
     shared = find(objects, "Secret", "lapse-secrets")
     assert set(shared["stringData"]) <= known
-    # Ingest needs none of the shared secrets; the others all of them.
+    # Ingest needs none of the shared secrets but the key (below); the others all of them.
     wanted = {
         "lapse-ingest": {"lapse-config", "lapse-db"},
         "lapse-api": {"lapse-config", "lapse-db", "lapse-secrets"},
@@ -155,6 +155,16 @@ def test_migration_job_and_settings(objects):
     for obj, pod in pod_specs(objects):
         refs = {next(iter(v.values()))["name"] for c in pod["containers"] for v in c["envFrom"]}
         assert refs == wanted[obj["metadata"]["name"]], obj["metadata"]["name"]
+    # Ingest opens the Kisi signature keys, sealed with LAPSE_SECRET_KEY: that key alone.
+    (ingest,) = [
+        pod for obj, pod in pod_specs(objects) if obj["metadata"]["name"] == "lapse-ingest"
+    ]
+    env_refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for c in ingest["containers"] for e in c["env"]
+    }
+    assert env_refs["LAPSE_SECRET_KEY"] == {"name": "lapse-secrets", "key": "LAPSE_SECRET_KEY"}
+    assert env_refs["LAPSE_SECRET_KEYS_OLD"]["optional"] is True
+    assert set(env_refs) == {"LAPSE_SECRET_KEY", "LAPSE_SECRET_KEYS_OLD"}
 
 
 def test_replicas_share_the_session_secret_pepper_and_secret_key(objects):
