@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detector.calibration.fitting import Grid, Replayer, config_spec, fit_policies
+from detector.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from detector.calibration.members import build_histories
 from detector.calibration.report import Calibration, render, summary
 from detector.calibration.scoring import read_truth
@@ -56,6 +56,7 @@ def calibrate(
     visits: VisitRules | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    objective: Objective | None = None,
 ) -> Calibration:
     started = time.perf_counter()
     say = progress or (lambda _text: None)
@@ -75,6 +76,7 @@ def calibrate(
         truth=read_truth(truth_path) if truth_path else None,
         grid=grid or Grid(),
         progress=say,
+        objective=objective,
     )
     return Calibration(
         tenant_id=tenant_id,

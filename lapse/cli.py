@@ -221,7 +221,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
-    from detector.calibration.fitting import SMALL_GRID, Grid
+    from detector.calibration.fitting import SMALL_GRID, Grid, Objective
 
     def say(text: str) -> None:
         if not args.quiet:
@@ -235,6 +235,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         grid=SMALL_GRID if args.quick else Grid(),
         lateness=args.lateness,
         progress=say,
+        objective=Objective(args.precision, args.alerts_per_week),
     )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -349,6 +350,17 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
     cal.add_argument("--lateness", type=float, default=86400.0)
+    cal.add_argument(
+        "--precision",
+        type=float,
+        default=0.8,
+        help="the club's objective: at least this share of alerts right (default 0.8)",
+    )
+    cal.add_argument(
+        "--alerts-per-week",
+        type=float,
+        help="the club's objective instead: at most this many alerts a week (the desk's time)",
+    )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(

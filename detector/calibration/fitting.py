@@ -30,8 +30,9 @@ from detector.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from detector.calibration.members import DAY, Histories
 from detector.calibration.scoring import Outcome, Score, outcomes_from_history, score
 from detector.config import build_policy
-from detector.core import Detector, Status
+from detector.core import Detector, Policy, Status
 from detector.core.replay import replay
+from detector.core.risk import RiskPolicy
 from detector.core.visits import VisitRules
 from schemas import AccessEvent, Alert, MembershipEvent
 
@@ -63,9 +64,36 @@ class Grid:
     cadence_floor_days: tuple[float, ...] = (21, 28, 35, 42)
     cadence_cap_days: tuple[float, ...] = (60, 90, 120)
     p_alive: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35)
+    # The fitted risk policy's thresholds: the modelled probability that the member will not
+    # come back, per day of an absence (most absences end in a return, so these are low).
+    risk_threshold: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
-SMALL_GRID = Grid((42, 60, 75), (3.5,), (35,), (90,), (0.2,))
+SMALL_GRID = Grid((42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.15, 0.3))
+# The fixed rules every report shows on the held-out months, beside what was chosen.
+REFERENCE_DAYS = (30.0, 45.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    """What the club wants: at least ``precision`` (training precision less one standard
+    error), or at most ``alerts_per_week`` (when given, it replaces the precision target);
+    then the most leavers caught, the earliest."""
+
+    precision: float = 0.8
+    alerts_per_week: float | None = None
+
+    def met(self, s: Score) -> bool:
+        if not s.recall:
+            return False
+        if self.alerts_per_week is not None:
+            return s.alerts / s.weeks <= self.alerts_per_week
+        return _margin(s) >= self.precision
+
+    def words(self) -> str:
+        if self.alerts_per_week is not None:
+            return f"at most {self.alerts_per_week:g} alerts a week"
+        return f"precision at least {self.precision:.0%}"
 
 
 @dataclass(slots=True)
@@ -96,6 +124,12 @@ class Fit:
     # per family: the early-warning variant chosen, and whether any warnings beat none
     warnings_choice: dict[str, str] = field(default_factory=dict)
     warnings_help: dict[str, bool] = field(default_factory=dict)
+    objective: Objective = field(default_factory=Objective)
+    objective_met: bool = False
+    risk_note: str = ""
+    risk_leavers: int = 0
+    risk_importance: list[tuple[str, float]] = field(default_factory=list)
+    references: dict[str, Trial] = field(default_factory=dict)
     replays: int = 0
     seconds: float = 0.0
 
@@ -105,7 +139,7 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    keys = [k for k in ("z", "floor_days", "cap_days", "p_alive") if k in spec]
+    keys = [k for k in ("z", "floor_days", "cap_days", "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
         fb = spec.get("fallback", {})
@@ -141,7 +175,11 @@ class Replayer:
         self._cut: dict[float, list[list[Event]]] = {}
 
     def run(self, spec: Spec, until: float | None = None) -> tuple[list[Alert], Detector]:
-        policy = build_policy(spec, _label(spec))
+        return self.run_policy(build_policy(spec, _label(spec)), until)
+
+    def run_policy(
+        self, policy: Policy, until: float | None = None
+    ) -> tuple[list[Alert], Detector]:
         files: Sequence[Sequence[Event]] = self.files
         if until is not None:
             if until not in self._cut:
@@ -166,6 +204,7 @@ def score_period(
     start: float,
     end: float,
     horizon_days: float = HORIZON_DAYS,
+    min_lead_days: float = 0.0,
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
     states = list(detector.members.values())
@@ -196,6 +235,7 @@ def score_period(
         start=start,
         end=end,
         horizon_days=horizon_days,
+        min_lead_days=min_lead_days,
     )
 
 
@@ -264,6 +304,7 @@ def fit_policies(
     grid: Grid = Grid(),
     train_share: float = TRAIN_SHARE,
     progress: Callable[[str], None] | None = None,
+    objective: Objective | None = None,
 ) -> Fit:
     """Fit on [window start, split), choose, then score the choices on [split, end]."""
     started = time.perf_counter()
@@ -354,16 +395,58 @@ def fit_policies(
                             "warnings": WARNINGS_PAYMENTS})  # fmt: skip
         btop = best("bgnbd") or min((t for t in trials if t.family == "bgnbd"), key=_key)
         try_warnings("bgnbd", btop)
+    # The fitted risk policy: coefficients from the training months' own absences, then
+    # its threshold swept like any other setting.
+    from detector.calibration import risk as fitted
+
+    data = fitted.collect(h, replayer, split, train_start, gap)
+    prior = RiskPolicy(cohort_gap_days=gap)
+    needed = fitted.EVENTS_PER_PARAMETER * fitted.parameters()
+    if data.leavers >= fitted.MIN_LEAVERS:
+        coefficients = fitted.fit(data, prior)
+        importance = fitted.importance(coefficients, data)
+        risk_note = (
+            f"risk model fitted on {data.absences:,} absences of {data.members:,} members "
+            f"in the training months, {data.leavers:,} of them ending with the member gone"
+            + (
+                ""
+                if data.leavers >= needed
+                else f" (fewer than the {needed} a model of {fitted.parameters()} terms "
+                "learns from freely: it stays close to the reasoned defaults)"
+            )
+        )
+    else:
+        coefficients = {"policy": "risk", "cohort_gap_days": gap}
+        importance = []
+        risk_note = (
+            f"only {data.leavers} absences in the training months ended with the member "
+            f"gone; at least {fitted.MIN_LEAVERS} are needed to fit anything ({needed} to fit "
+            "all terms freely): the reasoned default coefficients were tried instead"
+        )
+    if progress:
+        progress(f"  {risk_note}")
+    for p in grid.risk_threshold:
+        trial("risk", {**coefficients, "threshold": float(p)})
+    refs: dict[str, Trial] = {}
+    for days in REFERENCE_DAYS:
+        spec = {"policy": "fixed", "absence_days": days}
+        found = next((t for t in trials if t.spec == spec), None)
+        refs[_label(spec)] = found or trial("fixed", spec)
     _pareto(trials)
+    goal = objective or Objective()
+    meeting = [t for t in trials if goal.met(t.train)]
     eligible = [t for t in trials if t.eligible]
-    chosen = min(eligible, key=_key)
+    chosen = min(meeting or eligible, key=_key)
     families: dict[str, Trial] = {}
-    for family in ("fixed", "cadence", "bgnbd"):
-        b = best(family)
+    for family in ("fixed", "cadence", "bgnbd", "risk"):
+        pool = [t for t in meeting if t.family == family]
+        b = min(pool, key=_key) if pool else best(family)
         if b is not None:
             families[family] = b
-    # Held out: replay the whole history, score after the split.
-    to_test = {id(t): t for t in [baseline, chosen, *families.values()]}
+    # Held out: replay the whole history, score after the split (every risk threshold too:
+    # the report draws its curve beside the fixed rules').
+    curve = [t for t in trials if t.family == "risk"]
+    to_test = {id(t): t for t in [baseline, chosen, *families.values(), *refs.values(), *curve]}
     for t in to_test.values():
         alerts, det = replayer.run(t.spec)
         t.test = score_period(t.label, alerts, det, truth, split, end)
@@ -382,6 +465,12 @@ def fit_policies(
         cohort_spread=spread,
         warnings_choice=warnings_choice,
         warnings_help=warnings_help,
+        objective=goal,
+        objective_met=bool(meeting),
+        risk_note=risk_note,
+        risk_leavers=data.leavers,
+        risk_importance=importance,
+        references=refs,
         replays=replayer.count,
         seconds=time.perf_counter() - started,
     )

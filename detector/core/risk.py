@@ -1,0 +1,365 @@
+"""The fitted risk policy: the probability that a member away d days will not come back.
+
+An additive logistic model of what the core already knows about the member when their
+absence began (the anchor), plus a term in the days absent:
+
+    logit P(gone | away d days) = intercept + sum_k w_k * x_k + A(log d) [+ w_payment]
+
+``A`` is piecewise linear in log d between fixed knots (7 days to 120) with slopes that are
+never negative, so the risk only rises while no visit comes: the day it crosses the tenant's
+threshold is found exactly by inverting ``A`` once per event (a timer; nothing scans
+members). The member terms ``x_k`` are read from the member's slot (``features``), the same
+function for the live detector and for ``lapse calibrate``'s fitting, so what is fitted is
+what runs.
+
+The terms, all measured at the anchor:
+
+- ``gap``: log of the usual gap against a week (a member who comes every fortnight is less
+  worrying after three weeks away than a daily one);
+- ``decline``: visits in the six weeks before the absence against the member's usual count
+  for six weeks (log, with half a visit added to each), the sharpest early sign we know;
+- ``trend``: visits in the last three of those weeks against the three before;
+- ``last_gap``: the gap that ended at the last visit against the usual gap (log): long gaps
+  before the final visit are how a fade looks;
+- ``duration``: recent visit length against the usual (log);
+- ``tenure``: log(1 + months since joining), a known joining day only (an export that starts
+  mid-membership says nothing about tenure: then a year is assumed);
+- ``history``: log(1 + gaps seen): how much of the member's rhythm is known;
+- ``fresh``: 1 when the absence counts from a joining day or the end of a freeze, not a
+  visit (joined and not come: Hillsdon & Bedford's late first visit);
+- ``spread``: how irregular the member's gaps are (mean absolute deviation of log gaps);
+- ``payment``: from the moment a failed payment or a denied entry opened an early warning
+  during the absence (the episode remembers when; no column is needed).
+
+Defaults (``RiskPolicy()``): set by reasoning from published figures, not fitted (see
+docs/detector.md, "The risk policy's defaults"); ``lapse calibrate`` fits the club's own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from detector.core.cadence import WARMUP
+from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
+from detector.core.visits import RECENT
+
+if TYPE_CHECKING:
+    from detector.core.store import MemberStore
+
+# Knots of the absence term, in days. Below the first, the absence term is flat (a week away
+# says nothing on its own); beyond the last, the last slope goes on.
+KNOTS: tuple[float, ...] = (7.0, 14.0, 21.0, 28.0, 42.0, 60.0, 90.0, 120.0)
+LOG_KNOTS: tuple[float, ...] = tuple(math.log(k) for k in KNOTS)
+FEATURES: tuple[str, ...] = (
+    "gap",
+    "decline",
+    "trend",
+    "last_gap",
+    "duration",
+    "tenure",
+    "history",
+    "fresh",
+    "spread",
+)
+SIX_WEEKS = 42 * DAY
+THREE_WEEKS = 21 * DAY
+# The member the defaults are set around: a year in, a visit a week, gaps of typical
+# irregularity, no change of rhythm (terms measured from there).
+REFERENCE_TENURE = math.log1p(365.0 / 30.0)
+# ... who, away this many days, is as likely gone as not: the seed article's 60-day rule,
+# the later end of the 45-60 days commercial tools use (a steady member a year in has the
+# habit, and comes back from longer breaks than most). The terms move it from there.
+REFERENCE_DAYS = 60.0
+# Early warnings of the risk policy: only the membership signs (a failed payment, a denied
+# entry). The falling visit rate and shorter visits are terms of the model instead.
+PAYMENT_WARNINGS = Warnings(min_usual_visits=1e9, duration_ratio=0.0)
+WARNING_CAUSES = frozenset(("payment_failed", "entry_denied"))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS) -> list[float]:
+    """The member terms ``x_k`` (in ``FEATURES`` order) from the member's slot, at the anchor.
+
+    Read by the live policy at each event and by calibration's fitting, so both see the
+    same figures. Visits are counted on the ring of the latest ``RECENT`` visit starts; when
+    the ring is full and all of it lies within the six weeks, the member came at least that
+    often, so no decline or trend is read from a truncated window.
+    """
+    n = m.gap_n[slot]
+    mu = m.gap_mu[slot]
+    if n >= 2 * WARMUP:
+        gap = math.exp(mu)
+        s = m.gap_s[slot]
+    elif n == 0:
+        gap, s = cohort_gap_days, 0.9
+    else:
+        w = n / (n + WARMUP)
+        gap = math.exp(w * mu + (1 - w) * math.log(cohort_gap_days))
+        s = 0.9 if n < 2 else w * m.gap_s[slot] + (1 - w) * 0.9
+    anchor = m.anchor[slot]
+    last = m.last_visit[slot]
+    # The ring, newest first, without building a list (the hot path).
+    exact = m.exact.get(slot)
+    if exact is not None:
+        times = list(reversed(exact))
+    else:
+        rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
+        times = [float(rec[base + (p - 1 - k) % RECENT]) for k in range(rn)]
+    ref = last if last == last else anchor
+    decline = trend = last_gap = 0.0
+    if times and ref == ref:
+        six, three = ref - SIX_WEEKS, ref - THREE_WEEKS
+        c3 = c6 = 0
+        for t in times:
+            if t <= six:
+                break
+            if t >= ref:
+                continue  # the last visit itself: only the weeks that led to it count
+            c6 += 1
+            if t > three:
+                c3 += 1
+        saturated = c6 + 1 >= len(times) >= RECENT and times[-1] > six
+        if not saturated:
+            # The usual gap is a typical (log-scale) gap, shorter than the mean gap of an
+            # irregular member: the mean of a log-normal is exp(sigma^2 / 2) times its
+            # median, sigma about 1.25 times the mean absolute deviation.
+            sigma = 1.25 * min(s, 1.2)
+            usual6 = min(42.0 / (gap * math.exp(0.5 * sigma * sigma)), float(RECENT))
+            decline = _clip(math.log((c6 + 0.5) / (usual6 + 0.5)), -3.0, 0.5)
+            trend = _clip(math.log((c3 + 0.5) / (c6 - c3 + 0.5)), -3.0, 3.0)
+        if len(times) >= 2:
+            prev = (times[0] - times[1]) / DAY
+            last_gap = _clip(math.log(max(prev, 0.25) / gap), -2.0, 3.0)
+    usual_min, recent_min = m.usual_minutes[slot], m.recent_minutes[slot]
+    duration = 0.0
+    if usual_min == usual_min and recent_min == recent_min and usual_min > 0 and recent_min > 0:
+        duration = _clip(math.log(recent_min / usual_min), -2.0, 1.0)
+    joined = m.joined_at[slot]
+    tenure = REFERENCE_TENURE
+    if joined == joined and anchor == anchor:
+        tenure = math.log1p(max(anchor - joined, 0.0) / DAY / 30.0)
+    fresh = 1.0 if anchor == anchor and (last != last or anchor > last) else 0.0
+    return [
+        math.log(gap / 7.0),
+        decline,
+        trend,
+        last_gap,
+        duration,
+        tenure,
+        math.log1p(n),
+        fresh,
+        _clip(s, 0.0, 2.0),
+    ]
+
+
+def absence_value(slopes: tuple[float, ...], days: float) -> float:
+    """The absence term A at ``days`` (0 up to the first knot)."""
+    u = math.log(max(days, KNOTS[0]))
+    total = 0.0
+    last = len(LOG_KNOTS) - 1
+    for j in range(len(slopes)):
+        lo = LOG_KNOTS[j]
+        hi = LOG_KNOTS[j + 1] if j < last else math.inf
+        if u <= lo:
+            break
+        total += slopes[j] * (min(u, hi) - lo)
+    return total
+
+
+def absence_days_at(slopes: tuple[float, ...], value: float) -> float:
+    """The fewest days at which the absence term reaches ``value`` (inf: never)."""
+    if value <= 0.0:
+        return KNOTS[0]
+    total = 0.0
+    last = len(LOG_KNOTS) - 1
+    for j in range(len(slopes)):
+        s = slopes[j]
+        lo = LOG_KNOTS[j]
+        width = LOG_KNOTS[j + 1] - lo if j < last else math.inf
+        if s > 0.0:
+            need = (value - total) / s
+            if need <= width:
+                return math.exp(lo + need)
+            total += s * width
+    return math.inf
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+# Default absence slopes (log-odds per unit of log days), from: a member a year in who comes
+# weekly, away two weeks, is nearly always on holiday (P gone ~0.1: two holidays a year of one
+# to three weeks); away four weeks, one in four is gone; away six to seven weeks as likely
+# gone as not (the 45-60-day rules commercial tools use); away three months, most are gone.
+DEFAULT_SLOPES: tuple[float, ...] = (1.5, 1.6, 1.6, 2.3, 2.3, 2.5, 2.5, 2.5)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    """Alert when the modelled risk that the member will not come back passes ``threshold``.
+
+    ``intercept`` and the ``w_*`` weights are the additive logistic model's (one per term of
+    ``FEATURES``, plus ``w_payment``); ``absence`` the slopes of the absence term between
+    ``KNOTS``. The deadline is kept within ``floor_days`` (a failed payment may go below it)
+    and ``cap_days``; escalation comes at twice the days of the deadline.
+    """
+
+    threshold: float = 0.5
+    intercept: float | None = None  # None: the default's (see __post_init__)
+    w_gap: float = -0.9
+    w_decline: float = -2.0
+    w_trend: float = -0.5
+    w_last_gap: float = 0.3
+    w_duration: float = -0.5
+    w_tenure: float = -1.1
+    w_history: float = 0.0
+    w_fresh: float = 1.0
+    w_spread: float = -1.0
+    w_payment: float = 2.7
+    absence: tuple[float, ...] = DEFAULT_SLOPES
+    floor_days: float = 21.0
+    cap_days: float = 120.0
+    cohort_gap_days: float = COHORT_GAP_DAYS
+    name: str = "risk"
+    warnings: Warnings | None = field(default=PAYMENT_WARNINGS)
+    b0: float = field(init=False, default=0.0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.absence) != len(KNOTS):
+            raise ValueError(f"absence needs {len(KNOTS)} slopes (one per knot)")
+        if any(s < 0 for s in self.absence):
+            raise ValueError("absence slopes must not be negative (the risk only rises)")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be a probability strictly between 0 and 1")
+        object.__setattr__(self, "absence", tuple(float(s) for s in self.absence))
+        b0 = self.intercept
+        if b0 is None:
+            # The default intercept: the reference member (a year in, weekly, spread 0.7,
+            # steady, 50 gaps seen) is at even odds of being gone after 45 days away.
+            ref = self.w_tenure * REFERENCE_TENURE + self.w_history * math.log1p(50.0)
+            ref += self.w_spread * 0.7 + absence_value(self.absence, REFERENCE_DAYS)
+            b0 = round(-ref, 6)
+        object.__setattr__(self, "b0", b0)
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return (
+            self.w_gap,
+            self.w_decline,
+            self.w_trend,
+            self.w_last_gap,
+            self.w_duration,
+            self.w_tenure,
+            self.w_history,
+            self.w_fresh,
+            self.w_spread,
+        )
+
+    def base(self, m: MemberStore, slot: int) -> float:
+        """The log-odds of the member terms (the absence and payment terms left out)."""
+        x = features(m, slot, self.cohort_gap_days)
+        total = self.b0
+        for w, v in zip(self.weights, x, strict=True):
+            total += w * v
+        return total
+
+    def payment_since(self, m: MemberStore, slot: int) -> float | None:
+        episode = m.episodes.get(slot)
+        if episode is None or episode[2] not in WARNING_CAUSES:
+            return None
+        start = episode[1]
+        return None if start is None or isinstance(start, str) else float(start)
+
+    def crossing(self, m: MemberStore, slot: int, p: float) -> float | None:
+        """When the risk passes ``p`` (POSIX seconds), kept within the floor and cap."""
+        a = m.anchor[slot]
+        if a != a:
+            return None
+        base = self.base(m, slot)
+        target = _logit(p) - base
+        days = _clip(absence_days_at(self.absence, target), self.floor_days, self.cap_days)
+        at = a + days * DAY
+        since = self.payment_since(m, slot)
+        if since is not None and since < at:
+            paid = absence_days_at(self.absence, target - self.w_payment)
+            at = min(at, max(a + min(paid, self.cap_days) * DAY, since))
+        return at
+
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
+        return self.crossing(m, slot, self.threshold)
+
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
+        a = m.anchor[slot]
+        at = self.crossing(m, slot, self.threshold)
+        return None if at is None else a + 2 * (at - a)
+
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
+        n = m.gap_n[slot]
+        if n >= 2 * WARMUP:
+            return math.exp(m.gap_mu[slot])
+        if n == 0:
+            return self.cohort_gap_days
+        w = n / (n + WARMUP)
+        return math.exp(w * m.gap_mu[slot] + (1 - w) * math.log(self.cohort_gap_days))
+
+    def risk_at(self, m: MemberStore, slot: int, now: float) -> float:
+        """The modelled probability that the member will not come back, at ``now``."""
+        a = m.anchor[slot]
+        if a != a:
+            return 0.0
+        z = self.base(m, slot) + absence_value(self.absence, (now - a) / DAY)
+        since = self.payment_since(m, slot)
+        if since is not None and since <= now:
+            z += self.w_payment
+        return 1.0 / (1.0 + math.exp(-_clip(z, -700.0, 700.0)))
+
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        """``risk_of_leaving`` with the risk, the threshold and the figures of the terms that
+        raised the risk most against the reference member (the page reads them as
+        sentences: "came 3 times in the 6 weeks before, usually 9")."""
+        x = features(m, slot, self.cohort_gap_days)
+        figures: dict[str, float] = {
+            "risk": round(self.risk_at(m, slot, now), 3),
+            "risk_threshold": self.threshold,
+        }
+        reference = (0.0, 0.0, 0.0, 0.0, 0.0, REFERENCE_TENURE, x[6], 0.0, 0.7)
+        pushes = sorted(
+            (
+                (w * (v - r), i)
+                for i, (w, v, r) in enumerate(zip(self.weights, x, reference, strict=True))
+            ),
+            reverse=True,
+        )
+        top = [i for push, i in pushes[:3] if push > 0.25]
+        ranked = [FEATURES[i] for i in top]
+        since = self.payment_since(m, slot)
+        if since is not None and since <= now and self.w_payment > 0:
+            ranked.insert(0, "payment")
+            figures["warning_days_ago"] = round((now - since) / DAY, 1)
+        for name in ranked:
+            if name in ("decline", "trend"):
+                last = m.last_visit[slot]
+                ref = last if last == last else m.anchor[slot]
+                gap = self.usual_gap_days(m, slot)
+                figures["visits_6_weeks_before"] = _count_since(m, slot, ref - SIX_WEEKS)
+                figures["usual_visits_6_weeks"] = round(42.0 / gap, 1)
+            elif name == "last_gap":
+                figures["gap_before_last_visit_days"] = round(
+                    math.exp(x[3]) * self.usual_gap_days(m, slot), 1
+                )
+            elif name == "duration":
+                figures["usual_minutes"] = round(m.usual_minutes[slot])
+                figures["recent_minutes"] = round(m.recent_minutes[slot])
+        return "risk_of_leaving", figures
+
+
+def _count_since(m: MemberStore, slot: int, since: float) -> float:
+    from detector.core.visits import visits_since_at
+
+    return float(visits_since_at(m, slot, since))
