@@ -43,6 +43,7 @@ from detector.core import (
     Watermark,
 )
 from detector.core.policy import Policy
+from detector.core.risk import RiskPolicy
 from detector.simulate import simulate_club
 from schemas import AccessEvent, MembershipEvent
 
@@ -103,6 +104,7 @@ def bench_core(args: argparse.Namespace) -> None:
         ("fixed", "fixed policy (baseline rule)", FixedPolicy()),
         ("cadence", "cadence policy + warnings", CadencePolicy()),
         ("bgnbd", "bgnbd policy + warnings", BgNbdPolicy()),
+        ("risk", "risk policy (default model)", RiskPolicy()),
     ]
     rows = [
         ("floor", "floor: dict update per event", _floor),
@@ -119,6 +121,10 @@ def bench_core(args: argparse.Namespace) -> None:
         base = base or rate
         rates[key] = rate
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
+    # Issue 18's budget: the fitted risk policy within 25 % of the cadence policy's rate.
+    for suffix in ("", "_batch"):
+        ratio = rates[f"risk{suffix}"] / rates[f"cadence{suffix}"]
+        print(f"  risk{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
     _emit(
         args,
         {

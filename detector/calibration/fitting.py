@@ -42,6 +42,9 @@ BASELINE: Spec = {"policy": "fixed", "absence_days": 60.0}
 TRAIN_SHARE = 0.6
 WARMUP_DAYS = 28.0  # a replay starting from nothing knows no rhythm yet: not scored
 HORIZON_DAYS = 30.0
+# A leaver counts as caught only by an alert at least two weeks before they cancel: later,
+# a call rarely changes anything (issue 18's recall).
+MIN_LEAD_DAYS = 14.0
 
 
 # Early warnings as the detector defines them, and the two variants tried against them:
@@ -66,10 +69,11 @@ class Grid:
     p_alive: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35)
     # The fitted risk policy's thresholds: the modelled probability that the member will not
     # come back, per day of an absence (most absences end in a return, so these are low).
-    risk_threshold: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+    risk_threshold: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    risk_floor_days: tuple[float, ...] = (14.0, 28.0)
 
 
-SMALL_GRID = Grid((42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.15, 0.3))
+SMALL_GRID = Grid((42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.15, 0.3, 0.5), (14.0, 28.0))
 # The fixed rules every report shows on the held-out months, beside what was chosen.
 REFERENCE_DAYS = (30.0, 45.0, 60.0)
 
@@ -204,7 +208,7 @@ def score_period(
     start: float,
     end: float,
     horizon_days: float = HORIZON_DAYS,
-    min_lead_days: float = 0.0,
+    min_lead_days: float = MIN_LEAD_DAYS,
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
     states = list(detector.members.values())
@@ -425,8 +429,9 @@ def fit_policies(
         )
     if progress:
         progress(f"  {risk_note}")
-    for p in grid.risk_threshold:
-        trial("risk", {**coefficients, "threshold": float(p)})
+    for floor in grid.risk_floor_days:
+        for p in grid.risk_threshold:
+            trial("risk", {**coefficients, "threshold": float(p), "floor_days": float(floor)})
     refs: dict[str, Trial] = {}
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}

@@ -370,7 +370,12 @@ def frontier_chart(trials: Sequence[Trial]) -> str:
                     f'text-anchor="middle">{i / 4:.0%}</text>')  # fmt: skip
     body.append(f'<text x="{ML + plot_w / 2:.0f}" y="{H - MB + 30}" font-size="11" '
                 'text-anchor="middle">precision (training)</text>')  # fmt: skip
-    family_colour = {"fixed": PALETTE[0], "cadence": PALETTE[2], "bgnbd": PALETTE[3]}
+    family_colour = {
+        "fixed": PALETTE[0],
+        "cadence": PALETTE[2],
+        "bgnbd": PALETTE[3],
+        "risk": PALETTE[1],
+    }
     for t in trials:
         p, r = t.train.precision or 0.0, t.train.recall or 0.0
         x, y = ML + plot_w * p, H - MB - plot_h * r

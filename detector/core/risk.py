@@ -38,6 +38,8 @@ docs/detector.md, "The risk policy's defaults"); ``lapse calibrate`` fits the cl
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -63,6 +65,7 @@ FEATURES: tuple[str, ...] = (
     "fresh",
     "spread",
 )
+LOG_WEEK = math.log(7.0)
 SIX_WEEKS = 42 * DAY
 THREE_WEEKS = 21 * DAY
 # The member the defaults are set around: a year in, a visit a week, gaps of typical
@@ -88,64 +91,70 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     Read by the live policy at each event and by calibration's fitting, so both see the
     same figures. Visits are counted on the ring of the latest ``RECENT`` visit starts; when
     the ring is full and all of it lies within the six weeks, the member came at least that
-    often, so no decline or trend is read from a truncated window.
+    often, so no decline or trend is read from a truncated window. Written for the hot path
+    (one call per visit): no list of times, clipping inlined.
     """
     n = m.gap_n[slot]
     mu = m.gap_mu[slot]
     if n >= 2 * WARMUP:
-        gap = math.exp(mu)
+        lg = mu
         s = m.gap_s[slot]
     elif n == 0:
-        gap, s = cohort_gap_days, 0.9
+        lg, s = math.log(cohort_gap_days), 0.9
     else:
         w = n / (n + WARMUP)
-        gap = math.exp(w * mu + (1 - w) * math.log(cohort_gap_days))
+        lg = w * mu + (1 - w) * math.log(cohort_gap_days)
         s = 0.9 if n < 2 else w * m.gap_s[slot] + (1 - w) * 0.9
     anchor = m.anchor[slot]
     last = m.last_visit[slot]
-    # The ring, newest first, without building a list (the hot path).
-    exact = m.exact.get(slot)
-    if exact is not None:
-        times = list(reversed(exact))
-    else:
-        rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
-        times = [float(rec[base + (p - 1 - k) % RECENT]) for k in range(rn)]
     ref = last if last == last else anchor
     decline = trend = last_gap = 0.0
-    if times and ref == ref:
+    # The ring in time order (oldest first), as one slice: counted by bisection.
+    exact = m.exact.get(slot)
+    if exact is not None:
+        ordered: Sequence[float] = exact
+    else:
+        rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
+        if rn < RECENT:
+            ordered = rec[base : base + rn]
+        else:
+            ordered = rec[base + p : base + RECENT] + rec[base : base + p]
+    rn = len(ordered)
+    if rn and ref == ref:
         six, three = ref - SIX_WEEKS, ref - THREE_WEEKS
-        c3 = c6 = 0
-        for t in times:
-            if t <= six:
-                break
-            if t >= ref:
-                continue  # the last visit itself: only the weeks that led to it count
-            c6 += 1
-            if t > three:
-                c3 += 1
-        saturated = c6 + 1 >= len(times) >= RECENT and times[-1] > six
-        if not saturated:
+        before = bisect_left(ordered, ref)  # the last visit itself is not counted: only
+        c6 = before - bisect_right(ordered, six)  # the weeks that led to it
+        c3 = before - bisect_right(ordered, three)
+        if c3 < 0:
+            c3 = 0
+        if not (rn >= RECENT and c6 + 1 >= rn and ordered[0] > six):
             # The usual gap is a typical (log-scale) gap, shorter than the mean gap of an
             # irregular member: the mean of a log-normal is exp(sigma^2 / 2) times its
             # median, sigma about 1.25 times the mean absolute deviation.
-            sigma = 1.25 * min(s, 1.2)
-            usual6 = min(42.0 / (gap * math.exp(0.5 * sigma * sigma)), float(RECENT))
-            decline = _clip(math.log((c6 + 0.5) / (usual6 + 0.5)), -3.0, 0.5)
-            trend = _clip(math.log((c3 + 0.5) / (c6 - c3 + 0.5)), -3.0, 3.0)
-        if len(times) >= 2:
-            prev = (times[0] - times[1]) / DAY
-            last_gap = _clip(math.log(max(prev, 0.25) / gap), -2.0, 3.0)
+            sigma = 1.25 * (s if s < 1.2 else 1.2)
+            usual6 = 42.0 / math.exp(lg + 0.5 * sigma * sigma)
+            if usual6 > RECENT:
+                usual6 = float(RECENT)
+            x = math.log((c6 + 0.5) / (usual6 + 0.5))
+            decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
+            x = math.log((c3 + 0.5) / (c6 - c3 + 0.5))
+            trend = -3.0 if x < -3.0 else 3.0 if x > 3.0 else x
+        if rn >= 2:
+            prev = (ordered[rn - 1] - ordered[rn - 2]) / DAY
+            x = math.log(prev if prev > 0.25 else 0.25) - lg
+            last_gap = -2.0 if x < -2.0 else 3.0 if x > 3.0 else x
     usual_min, recent_min = m.usual_minutes[slot], m.recent_minutes[slot]
     duration = 0.0
-    if usual_min == usual_min and recent_min == recent_min and usual_min > 0 and recent_min > 0:
-        duration = _clip(math.log(recent_min / usual_min), -2.0, 1.0)
+    if usual_min > 0 and recent_min > 0:  # (False for NaN)
+        x = math.log(recent_min / usual_min)
+        duration = -2.0 if x < -2.0 else 1.0 if x > 1.0 else x
     joined = m.joined_at[slot]
     tenure = REFERENCE_TENURE
     if joined == joined and anchor == anchor:
-        tenure = math.log1p(max(anchor - joined, 0.0) / DAY / 30.0)
+        tenure = math.log1p((anchor - joined if anchor > joined else 0.0) / (30.0 * DAY))
     fresh = 1.0 if anchor == anchor and (last != last or anchor > last) else 0.0
     return [
-        math.log(gap / 7.0),
+        lg - LOG_WEEK,
         decline,
         trend,
         last_gap,
@@ -153,7 +162,7 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         tenure,
         math.log1p(n),
         fresh,
-        _clip(s, 0.0, 2.0),
+        s if s < 2.0 else 2.0,
     ]
 
 
@@ -210,20 +219,40 @@ class RiskPolicy:
     and ``cap_days``; escalation comes at twice the days of the deadline.
     """
 
+    # The defaults, by reasoning (docs/detector.md has the figures). The reference member is
+    # at even odds of being gone after REFERENCE_DAYS away; near there the absence term
+    # rises about 2.3 per unit of log days, so a term worth +0.7 shortens the deadline by
+    # about a quarter. Terms with published support but an unknown size, read from a few
+    # weeks of noisy counts, get half the weight a first guess would give them: the default
+    # has to be right on average before it is sharp.
     threshold: float = 0.5
     intercept: float | None = None  # None: the default's (see __post_init__)
+    # A member who comes every fortnight is less worrying after three weeks away than a
+    # weekly one (deadline about as the usual gap to the power 0.4).
     w_gap: float = -0.9
-    w_decline: float = -2.0
-    w_trend: float = -0.5
+    # Visits in the six weeks before against usual: halving them shortens the deadline by a
+    # quarter (the strongest early sign we know of, DESIGN.md; Poisson noise in a six-week
+    # count of a weekly member is about 40 %, so no more than that).
+    w_decline: float = -1.0
+    w_trend: float = -0.3
     w_last_gap: float = 0.3
     w_duration: float = -0.5
-    w_tenure: float = -1.1
+    # New members come back less often after an absence (Wodify: 48 % after 10 days away
+    # in the first month, 92 % in month 18), but tenure hazards are nearly flat in IHRSA's
+    # figures: half of Wodify's implied -1.1 per unit of log(1 + months).
+    w_tenure: float = -0.5
     w_history: float = 0.0
+    # Joined (or back from a freeze) and not come: Hillsdon & Bedford's late first visit.
     w_fresh: float = 1.0
+    # Irregular members' absences are longer by nature.
     w_spread: float = -1.0
+    # A failed payment or a denied entry during the absence: Xplor finds 40 % of
+    # cancellations show up as one; the deadline falls to about a third.
     w_payment: float = 2.7
     absence: tuple[float, ...] = DEFAULT_SLOPES
-    floor_days: float = 21.0
+    # Four weeks: longer than the one-to-three-week holidays every member takes, so no term
+    # alone raises an alert inside a holiday; a failed payment may go below it.
+    floor_days: float = 28.0
     cap_days: float = 120.0
     cohort_gap_days: float = COHORT_GAP_DAYS
     name: str = "risk"
@@ -263,11 +292,19 @@ class RiskPolicy:
 
     def base(self, m: MemberStore, slot: int) -> float:
         """The log-odds of the member terms (the absence and payment terms left out)."""
-        x = features(m, slot, self.cohort_gap_days)
-        total = self.b0
-        for w, v in zip(self.weights, x, strict=True):
-            total += w * v
-        return total
+        g, de, tr, lg, du, te, hi, fr, sp = features(m, slot, self.cohort_gap_days)
+        return (
+            self.b0
+            + self.w_gap * g
+            + self.w_decline * de
+            + self.w_trend * tr
+            + self.w_last_gap * lg
+            + self.w_duration * du
+            + self.w_tenure * te
+            + self.w_history * hi
+            + self.w_fresh * fr
+            + self.w_spread * sp
+        )
 
     def payment_since(self, m: MemberStore, slot: int) -> float | None:
         episode = m.episodes.get(slot)
@@ -295,9 +332,18 @@ class RiskPolicy:
         return self.crossing(m, slot, self.threshold)
 
     def escalation(self, m: MemberStore, slot: int) -> float | None:
+        """Twice the deadline's days. The engine sets the deadline column just before it asks
+        (``_reschedule``), so it is read from there rather than computed again."""
         a = m.anchor[slot]
-        at = self.crossing(m, slot, self.threshold)
-        return None if at is None else a + 2 * (at - a)
+        if a != a:
+            return None
+        at = m.deadline[slot]
+        if at != at:
+            found = self.crossing(m, slot, self.threshold)
+            if found is None:
+                return None
+            at = found
+        return a + 2 * (at - a)
 
     def usual_gap_days(self, m: MemberStore, slot: int) -> float:
         n = m.gap_n[slot]
