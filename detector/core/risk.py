@@ -128,11 +128,18 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         if c3 < 0:
             c3 = 0
         if not (rn >= RECENT and c6 + 1 >= rn and ordered[0] > six):
-            # The usual gap is a typical (log-scale) gap, shorter than the mean gap of an
-            # irregular member: the mean of a log-normal is exp(sigma^2 / 2) times its
-            # median, sigma about 1.25 times the mean absolute deviation.
-            sigma = 1.25 * (s if s < 1.2 else 1.2)
-            usual6 = 42.0 / math.exp(lg + 0.5 * sigma * sigma)
+            # The usual count of six weeks at the member's long-run rate (visits over the
+            # span of their history): the running usual gap follows a fade within a few
+            # gaps, so against it the fade would hardly show. Until the history spans
+            # twelve weeks, the usual gap (a typical, log-scale gap: a log-normal's mean is
+            # exp(sigma^2 / 2) times its median, sigma about 1.25 times the spread).
+            first, count = m.first_visit[slot], m.visits[slot]
+            span = (ref - first) / DAY if first == first else 0.0
+            if span >= 84.0 and count >= 3:
+                usual6 = 42.0 * (count - 1) / span
+            else:
+                sigma = 1.25 * (s if s < 1.2 else 1.2)
+                usual6 = 42.0 / math.exp(lg + 0.5 * sigma * sigma)
             if usual6 > RECENT:
                 usual6 = float(RECENT)
             x = math.log((c6 + 0.5) / (usual6 + 0.5))
@@ -193,7 +200,8 @@ def absence_days_at(slopes: tuple[float, ...], value: float) -> float:
         if s > 0.0:
             need = (value - total) / s
             if need <= width:
-                return math.exp(lo + need)
+                u = lo + need  # a tiny last slope may put it beyond any float
+                return math.exp(u) if u < 700.0 else math.inf
             total += s * width
     return math.inf
 
@@ -393,7 +401,9 @@ class RiskPolicy:
                 last = m.last_visit[slot]
                 ref = last if last == last else m.anchor[slot]
                 gap = self.usual_gap_days(m, slot)
-                figures["visits_6_weeks_before"] = _count_since(m, slot, ref - SIX_WEEKS)
+                # As the term counts them: the last visit itself left out.
+                seen = _count_since(m, slot, ref - SIX_WEEKS)
+                figures["visits_6_weeks_before"] = seen - 1 if last == last and seen else seen
                 figures["usual_visits_6_weeks"] = round(42.0 / gap, 1)
             elif name == "last_gap":
                 figures["gap_before_last_visit_days"] = round(
