@@ -209,7 +209,7 @@ async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
         run_cli,
         args.files,
         args.tenant,
-        args.policy or ["cadence", "bgnbd"],
+        args.policy or ["risk", "cadence", "bgnbd"],
         truth_path=args.truth,
         json_path=args.json,
         lateness=args.lateness,
@@ -308,7 +308,9 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.set_defaults(run=_replay)
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
-    rep.add_argument("--policy", choices=["fixed", "cadence", "bgnbd"], help="default policy")
+    rep.add_argument(
+        "--policy", choices=["fixed", "cadence", "bgnbd", "risk"], help="default policy"
+    )
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
         "--lateness", type=float, default=86400.0, help="seconds of disorder tolerated"

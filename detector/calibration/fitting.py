@@ -380,8 +380,10 @@ def fit_policies(
             trial("cadence", {**top.spec, "cap_days": float(cap)})
     top = try_warnings("cadence", best("cadence") or top)
     # BG/NBD population fitted on the training visits, over the chosen cadence as fallback.
-    population = fit_population(h, split)
-    if population is None:
+    population = fit_population(h, split) if grid.p_alive else None
+    if not grid.p_alive:
+        note = "BG/NBD not tried (no p_alive in the grid)"
+    elif population is None:
         note = "too few members with visits to fit BG/NBD; the cadence policy stands in"
     elif not population.converged:
         note = f"BG/NBD did not converge ({population.message}); the cadence policy stands in"
@@ -406,8 +408,13 @@ def fit_policies(
     data = fitted.collect(h, replayer, split, train_start, gap)
     prior = RiskPolicy(cohort_gap_days=gap)
     needed = fitted.EVENTS_PER_PARAMETER * fitted.parameters()
+    failed = ""
     if data.leavers >= fitted.MIN_LEAVERS:
-        coefficients = fitted.fit(data, prior)
+        try:
+            coefficients = fitted.fit(data, prior)
+        except fitted.FitError as e:
+            failed = str(e)
+    if data.leavers >= fitted.MIN_LEAVERS and not failed:
         importance = fitted.importance(coefficients, data)
         risk_note = (
             f"risk model fitted on {data.absences:,} absences of {data.members:,} members "
@@ -423,7 +430,9 @@ def fit_policies(
         coefficients = {"policy": "risk", "cohort_gap_days": gap}
         importance = []
         risk_note = (
-            f"only {data.leavers} absences in the training months ended with the member "
+            f"{failed}: the reasoned default coefficients were tried instead"
+            if failed
+            else f"only {data.leavers} absences in the training months ended with the member "
             f"gone; at least {fitted.MIN_LEAVERS} are needed to fit anything ({needed} to fit "
             "all terms freely): the reasoned default coefficients were tried instead"
         )

@@ -145,12 +145,16 @@ def collect(
     return RiskData(x_arr, np.array(ys, dtype=np.float64), absences, leavers, len(members))
 
 
+class FitError(RuntimeError):
+    pass
+
+
 def parameters() -> int:
     return 1 + len(FEATURES) + 1 + len(KNOTS)
 
 
 def _prior(p: RiskPolicy) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array([p.b0, *p.weights, p.w_payment, *p.absence], dtype=np.float64)
+    return np.array([p.intercept, *p.weights, p.w_payment, *p.absence], dtype=np.float64)
 
 
 def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> dict[str, Any]:
@@ -165,7 +169,8 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     n_abs = len(KNOTS)
 
     def loss(theta: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, Any]:
-        z = x @ theta
+        # Clipped: the optimiser's line search may try wild coefficients on the way.
+        z = np.clip(x @ theta, -500.0, 500.0)
         # log(1 + e^z) - y z, stably
         ll = np.logaddexp(0.0, z) - y * z
         diff = theta - theta0
@@ -178,6 +183,8 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     bounds += [(0.0, None)] * n_abs
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = res.x
+    if not np.all(np.isfinite(theta)):
+        raise FitError(f"the risk model's fit did not converge ({res.message})")
     spec: dict[str, Any] = {"policy": "risk", "intercept": round(float(theta[0]), 4)}
     for i, name in enumerate(FEATURES):
         spec[f"w_{name}"] = round(float(theta[1 + i]), 4)

@@ -217,6 +217,23 @@ def _logit(p: float) -> float:
 DEFAULT_SLOPES: tuple[float, ...] = (1.5, 1.6, 1.6, 2.3, 2.3, 2.5, 2.5, 2.5)
 
 
+def reference_intercept(w_tenure: float, w_spread: float, slopes: tuple[float, ...]) -> float:
+    """The intercept that puts the reference member at even odds after REFERENCE_DAYS."""
+    return round(
+        -(w_tenure * REFERENCE_TENURE + w_spread * 0.7 + absence_value(slopes, REFERENCE_DAYS)),
+        6,
+    )
+
+
+# New members come back less often after an absence (Wodify: 48 % after 10 days away in the
+# first month, 92 % in month 18), but tenure hazards are nearly flat in IHRSA's figures: half
+# of Wodify's implied -1.1 per unit of log(1 + months).
+DEFAULT_W_TENURE = -0.5
+# Irregular members' absences are longer by nature.
+DEFAULT_W_SPREAD = -1.0
+DEFAULT_INTERCEPT = reference_intercept(DEFAULT_W_TENURE, DEFAULT_W_SPREAD, DEFAULT_SLOPES)
+
+
 @dataclass(frozen=True, slots=True)
 class RiskPolicy:
     """Alert when the modelled risk that the member will not come back passes ``threshold``.
@@ -234,7 +251,9 @@ class RiskPolicy:
     # weeks of noisy counts, get half the weight a first guess would give them: the default
     # has to be right on average before it is sharp.
     threshold: float = 0.5
-    intercept: float | None = None  # None: the default's (see __post_init__)
+    # The reference member (a year in, weekly, spread 0.7, steady) is at even odds of being
+    # gone after REFERENCE_DAYS away: DEFAULT_INTERCEPT, computed from the defaults below.
+    intercept: float = DEFAULT_INTERCEPT
     # A member who comes every fortnight is less worrying after three weeks away than a
     # weekly one (deadline about as the usual gap to the power 0.4).
     w_gap: float = -0.9
@@ -245,15 +264,11 @@ class RiskPolicy:
     w_trend: float = -0.3
     w_last_gap: float = 0.3
     w_duration: float = -0.5
-    # New members come back less often after an absence (Wodify: 48 % after 10 days away
-    # in the first month, 92 % in month 18), but tenure hazards are nearly flat in IHRSA's
-    # figures: half of Wodify's implied -1.1 per unit of log(1 + months).
-    w_tenure: float = -0.5
+    w_tenure: float = DEFAULT_W_TENURE
     w_history: float = 0.0
     # Joined (or back from a freeze) and not come: Hillsdon & Bedford's late first visit.
     w_fresh: float = 1.0
-    # Irregular members' absences are longer by nature.
-    w_spread: float = -1.0
+    w_spread: float = DEFAULT_W_SPREAD
     # A failed payment or a denied entry during the absence: Xplor finds 40 % of
     # cancellations show up as one; the deadline falls to about a third.
     w_payment: float = 2.7
@@ -265,7 +280,6 @@ class RiskPolicy:
     cohort_gap_days: float = COHORT_GAP_DAYS
     name: str = "risk"
     warnings: Warnings | None = field(default=PAYMENT_WARNINGS)
-    b0: float = field(init=False, default=0.0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.absence) != len(KNOTS):
@@ -274,15 +288,6 @@ class RiskPolicy:
             raise ValueError("absence slopes must not be negative (the risk only rises)")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be a probability strictly between 0 and 1")
-        object.__setattr__(self, "absence", tuple(float(s) for s in self.absence))
-        b0 = self.intercept
-        if b0 is None:
-            # The default intercept: the reference member (a year in, weekly, spread 0.7,
-            # steady, 50 gaps seen) is at even odds of being gone after 45 days away.
-            ref = self.w_tenure * REFERENCE_TENURE + self.w_history * math.log1p(50.0)
-            ref += self.w_spread * 0.7 + absence_value(self.absence, REFERENCE_DAYS)
-            b0 = round(-ref, 6)
-        object.__setattr__(self, "b0", b0)
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -302,7 +307,7 @@ class RiskPolicy:
         """The log-odds of the member terms (the absence and payment terms left out)."""
         g, de, tr, lg, du, te, hi, fr, sp = features(m, slot, self.cohort_gap_days)
         return (
-            self.b0
+            self.intercept
             + self.w_gap * g
             + self.w_decline * de
             + self.w_trend * tr

@@ -95,15 +95,14 @@ def test_a_member_whose_visits_fell_away_is_flagged_sooner_than_a_steady_one() -
 def test_default_reference_member_is_at_even_odds_after_60_days() -> None:
     """The default's anchor (docs/detector.md): a weekly member a year in, steady."""
     p = RiskPolicy(warnings=None)
-    assert p.b0 == pytest.approx(
-        -(
-            p.w_tenure * math.log1p(365 / 30)
-            + p.w_spread * 0.7
-            + absence_value(DEFAULT_SLOPES, 60.0)
-        ),
-        abs=1e-6,
-    )
-    assert RiskPolicy(intercept=-1.5).b0 == -1.5
+    m, slot = slot_with([float(d) for d in range(0, 365, 7)], joined=-1)
+    x = features(m, slot)
+    assert x[FEATURES.index("gap")] == pytest.approx(0.0, abs=0.01)
+    assert x[FEATURES.index("tenure")] == pytest.approx(math.log1p(365 / 30), abs=0.01)
+    # The reference member's terms, with this member's own spread and history.
+    z = p.intercept + p.w_tenure * math.log1p(365 / 30) + p.w_spread * 0.7
+    assert z + absence_value(DEFAULT_SLOPES, 60.0) == pytest.approx(0.0, abs=1e-5)
+    assert RiskPolicy(intercept=-1.5).intercept == -1.5
 
 
 def test_a_failed_payment_pulls_the_deadline_in_and_reasons_say_so() -> None:
