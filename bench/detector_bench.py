@@ -139,8 +139,12 @@ def bench_core(args: argparse.Namespace) -> None:
 def bench_memory(args: argparse.Namespace) -> None:
     n = args.members
     rnd = random.Random(1)
-    print(f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector")
-    policy = CadencePolicy()
+    # The default policy (risk) reads only the store's columns: no state of its own.
+    policy: Policy = RiskPolicy() if args.policy == "risk" else CadencePolicy()
+    print(
+        f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector, "
+        f"{policy.name} policy"
+    )
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     detector = Detector(policy)
@@ -761,6 +765,7 @@ def main() -> None:
     c.add_argument("--repeat", type=int, default=2)
     m = sub.add_parser("memory")
     m.add_argument("--members", type=int, default=1_000_000)
+    m.add_argument("--policy", choices=["risk", "cadence"], default="risk")
     e = sub.add_parser("e2e")
     e.add_argument("--events", type=int, default=200_000)
     e.add_argument(
