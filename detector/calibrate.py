@@ -57,21 +57,29 @@ def calibrate(
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
     objective: Objective | None = None,
+    coverage_start: datetime | None = None,
 ) -> Calibration:
+    """``coverage_start``: from when the files' gate data is complete (default: their first
+    access event). Window, fitting and scores use covered time only, as the detector does."""
+    covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
     files, rejected = read_files(paths, tenant_id)
     events = sum(len(f) for f in files)
     say(f"read {events:,} events ({rejected:,} rows rejected) in "
         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
-    history = build_histories((e for f in files for e in f), visits)
+    history = build_histories((e for f in files for e in f), visits, covered)
+    if history.first_event is not None and history.start > history.first_event:
+        say(f"gate data from {datetime.fromtimestamp(history.start, UTC):%Y-%m-%d}: the "
+            f"{(history.start - history.first_event) / 86_400:.0f} days of rows before it "
+            "are not scored or compared")  # fmt: skip
     window = choose_window(history)
     say(f"window: {window.uses} ({window.reason})")
     traits = find_traits(history, window.start)
     say(f"traits: {traits.verdict}")
     fit = fit_policies(
         history,
-        Replayer(files, tenant_id, lateness=lateness, visits=visits),
+        Replayer(files, tenant_id, lateness=lateness, visits=visits, coverage_start=covered),
         window.start,
         truth=read_truth(truth_path) if truth_path else None,
         grid=grid or Grid(),

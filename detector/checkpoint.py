@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.core import MemberState
 from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
-from lapse.db.models import ConsumerOffset, ExitInterview, MemberStateRow, WinbackPlanRow
+from lapse.db.models import (
+    ConsumerOffset,
+    ExitInterview,
+    GateCoverage,
+    MemberStateRow,
+    WinbackPlanRow,
+)
 from lapse.db.outbox import add_alerts
 from lapse.db.types import timestamp_from_micros as _ts
 from lapse.db.upsert import insert
@@ -30,6 +36,9 @@ def _dt(t: float | None) -> datetime | None:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# One scope's gate-data coverage as the core gives it (``Detector.coverage()``): tenant,
+# site (None: the tenant as a whole), first access event seen, start given.
+Coverage = list[tuple[str, str | None, float | None, float | None]]
 
 
 def _from_micros(us: int | None) -> datetime | None:
@@ -48,6 +57,8 @@ class Checkpoint:
     table: StateRows = field(default_factory=StateRows)
     offsets: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
+    # Per partition, its coverage when it changed (``Detector.take_coverage``): all of it.
+    coverage: dict[int, Coverage] = field(default_factory=dict)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
 
@@ -59,6 +70,7 @@ class Restored:
     states: list[MemberState] = field(default_factory=list)
     offset: int | None = None
     time: float | None = None
+    coverage: Coverage = field(default_factory=list)  # ``Detector.restore_coverage``
 
 
 class CheckpointStore:
@@ -102,6 +114,20 @@ class CheckpointStore:
             for o in offs:
                 out[o.partition].offset = o.next_offset
                 out[o.partition].time = o.watermark.timestamp() if o.watermark else None
+            covered = await session.scalars(
+                select(GateCoverage)
+                .where(GateCoverage.partition.in_(list(out)))
+                .order_by(GateCoverage.tenant_id, GateCoverage.site_id)
+            )
+            for c in covered:
+                out[c.partition].coverage.append(
+                    (
+                        c.tenant_id,
+                        c.site_id or None,
+                        c.first_seen.timestamp() if c.first_seen else None,
+                        c.given_start.timestamp() if c.given_start else None,
+                    )
+                )
         return out
 
     async def save(self, cp: Checkpoint) -> None:
@@ -149,6 +175,24 @@ class CheckpointStore:
                     ),
                     values,
                 )
+            for p, coverage in cp.coverage.items():
+                # A few rows per tenant and site, rewritten whole when any changed.
+                await session.execute(delete(GateCoverage).where(GateCoverage.partition == p))
+                if coverage:
+                    await session.execute(
+                        insert(session, GateCoverage.__table__),
+                        [
+                            {
+                                "partition": p,
+                                "tenant_id": tenant,
+                                "site_id": site or "",
+                                "first_seen": _dt(seen),
+                                "given_start": _dt(given),
+                                "updated_at": now,
+                            }
+                            for tenant, site, seen, given in coverage
+                        ],
+                    )
             await add_alerts(session, alerts)
 
 

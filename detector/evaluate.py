@@ -23,8 +23,9 @@ from detector.replay import ReplayReport, replay_files
 BASELINE = "fixed:60"
 
 
-def parse_policy(spec: str) -> Policy:
-    """``fixed:60``, ``cadence``, ``bgnbd``, or ``cadence:z=2,floor_days=7`` style specs."""
+def parse_spec(spec: str) -> dict[str, object]:
+    """``fixed:60``, ``cadence``, ``bgnbd``, or ``cadence:z=2,floor_days=7`` style specs, as
+    the configuration file's policy object (``{"policy": "fixed", "absence_days": 60.0}``)."""
     name, _, rest = spec.partition(":")
     params: dict[str, object] = {"policy": name}
     if name == "fixed" and rest and "=" not in rest:
@@ -33,7 +34,12 @@ def parse_policy(spec: str) -> Policy:
         for item in rest.split(","):
             key, _, value = item.partition("=")
             params[key.strip()] = float(value) if value.strip() not in ("", "null") else None
-    return build_policy(params, spec)
+    return params
+
+
+def parse_policy(spec: str) -> Policy:
+    """A spec string (:func:`parse_spec`) as the policy it names."""
+    return build_policy(parse_spec(spec), spec)
 
 
 @dataclass(slots=True)
@@ -67,7 +73,7 @@ def evaluate(
                 detector=detector,
             )
         )
-        states = detector.members.values()
+        states = list(detector.members.values())  # an iterator: read twice below
         times = [t for s in states for t in (s.first_visit, s.last_visit, s.joined_at) if t]
         if not times:
             raise ValueError("the history holds no visits")

@@ -59,9 +59,16 @@ def replay_files(
     visits: VisitRules | None = None,
     report: ReplayReport | None = None,
     detector: Detector | None = None,
+    coverage_start: datetime | None = None,
 ) -> Iterator[Alert]:
-    """Yield the alerts of the merged histories; ``until`` moves the clock past the end."""
+    """Yield the alerts of the merged histories; ``until`` moves the clock past the end.
+
+    ``coverage_start`` says from when the files' gate data is complete (``Detector.cover``);
+    without it the detector takes the first access event it sees, as live."""
     report = report if report is not None else ReplayReport()
+    if coverage_start is not None:
+        detector = detector if detector is not None else Detector(policy, visits=visits)
+        detector.cover(tenant_id, coverage_start.timestamp())
     streams = [_events(p, tenant_id, report) for p in paths]
     # One file needs no merge (heapq.merge costs a key call and a heap step per event).
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_by_time)

@@ -408,6 +408,9 @@ class DetectorRunner:
         for p in partitions:
             part = self.parts[p]
             cp.table.add(part.detector.store, part.detector.take_dirty_slots(), p)
+            coverage = part.detector.take_coverage()
+            if coverage is not None:
+                cp.coverage[p] = coverage
             if part.next_offset is not None and part.unsaved:
                 held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
@@ -416,7 +419,7 @@ class DetectorRunner:
             part.unsaved = 0
             stamps += part.stamps
             part.stamps = []
-        if not (len(cp.table) or cp.offsets or cp.alerts):
+        if not (len(cp.table) or cp.offsets or cp.alerts or cp.coverage):
             return None
         return _Write(cp, events, stamps)
 
@@ -553,6 +556,7 @@ class DetectorRunner:
                     winback=self._plan_for,
                     is_forgotten=self._is_forgotten,
                 )
+                detector.restore_coverage(r.coverage)  # before the states: their timers
                 detector.load(r.states)
                 members += len(r.states)
                 self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)

@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import IO
+from zoneinfo import ZoneInfo
 
 from schemas import AccessEvent, MembershipEvent
 
@@ -131,6 +132,141 @@ class SimParams:
     # Club closures (public holidays): nobody comes. New Year's Day, Easter Sunday,
     # Christmas Day and Boxing Day (assumption: a typical UK/Irish club calendar).
     closures: tuple[str, ...] = ("01-01", "easter", "12-25", "12-26")
+    # --- Knobs for club profiles (``PROFILES``); the defaults leave the files unchanged. ---
+    # How regular members without a routine are: the shape of their gamma-distributed gaps
+    # between visits (1 is a Poisson process, the most irregular; 2 the default; higher is
+    # steadier). Assumption.
+    visit_gap_shape: float = 2.0
+    # How informative a failed payment is: failed payments a member-year among members while
+    # they still come (an expired card, a bounced collection later paid), next to
+    # ``payment_trouble_share`` of leavers with failed payments before cancelling. 0 makes
+    # a failed payment a sure sign of leaving. Assumption.
+    stayer_payment_failures_per_year: float = 0.0
+    # The club's time zone (IANA name): visit hours are local wall-clock hours, closures local
+    # dates, and every time is written with its UTC offset (which changes with DST).
+    timezone: str = "UTC"
+    # Controllers that go offline: outages a year per site, each lasting a uniform number of
+    # days in the range; every access row of that site in an outage is delivered when it
+    # ends (the buffer uploaded at once, out of order by up to the outage's length).
+    outages_per_year: float = 0.0
+    outage_days: tuple[float, float] = (0.5, 4.0)
+    # Membership records older than the gate log: ``joined`` rows (and those members'
+    # failed payments and cancellations) go back this many years before the window, with
+    # no access rows before it; members who joined and left in those years are written too.
+    membership_years_before: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named club shape for ``lapse simulate --profile``: parameters and sites.
+
+    Profiles exist to test that what works on one club works on clubs of other shapes;
+    none is shaped so that a particular rule wins. Each differs from the default in the
+    knobs its summary names; docs/simulator.md lists them side by side.
+    """
+
+    name: str
+    summary: str
+    params: SimParams
+    sites: int = 1
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("default", "the reference club: every cited default, one site, UTC", SimParams()),
+        Profile(
+            "city",
+            "a regular city gym: frequent, steady visitors, many with a weekly routine, short "
+            "holidays, leavers who cancel soon; two sites, Berlin time",
+            SimParams(
+                visits_per_month=8.0,
+                rate_shape=3.0,
+                min_visits_per_month=1.0,
+                visit_gap_shape=4.0,
+                routine_share=0.5,
+                gradual_share=0.6,
+                gap_mean_days=45.0,
+                stayer_payment_failures_per_year=0.1,
+                timezone="Europe/Berlin",
+            ),
+            sites=2,
+        ),
+        Profile(
+            "holiday",
+            "a holiday-heavy club: four holidays a year of one to six weeks, more freezes, "
+            "members who stay come back after long silences; Madrid time",
+            SimParams(
+                visits_per_month=5.0,
+                holidays_per_year=4.0,
+                holiday_days=(7, 42),
+                freezes_per_year=0.2,
+                stayer_payment_failures_per_year=0.1,
+                timezone="Europe/Madrid",
+            ),
+        ),
+        Profile(
+            "studio",
+            "a class studio of sudden stoppers: most leavers stop at once and cancel within "
+            "a month, few failed payments before leaving and some among members who stay, "
+            "higher churn; New York time",
+            SimParams(
+                monthly_cancel_rate=0.05,
+                early_hazard=2.0,
+                visits_per_month=6.0,
+                visit_gap_shape=3.0,
+                routine_share=0.6,
+                gradual_share=0.15,
+                gap_mean_days=30.0,
+                gap_shape=1.5,
+                payment_trouble_share=0.1,
+                denied_share=0.1,
+                stayer_payment_failures_per_year=0.3,
+                timezone="America/New_York",
+            ),
+        ),
+        Profile(
+            "irregular",
+            "an irregular low-frequency club: two visits a month on average, Poisson-like "
+            "gaps, few routines, long slow declines, cancelling four months after the last "
+            "visit; Sydney time (DST in the southern summer)",
+            SimParams(
+                monthly_cancel_rate=0.04,
+                visits_per_month=2.0,
+                rate_shape=1.0,
+                min_visits_per_month=0.3,
+                visit_gap_shape=1.0,
+                routine_share=0.1,
+                gradual_share=0.7,
+                decline_days=(42.0, 112.0),
+                gap_mean_days=120.0,
+                holidays_per_year=1.5,
+                holiday_days=(7, 28),
+                payment_trouble_share=0.3,
+                stayer_payment_failures_per_year=0.05,
+                timezone="Australia/Sydney",
+            ),
+        ),
+        Profile(
+            "legacy",
+            "a chain with legacy records and late uploads: membership records two years older "
+            "than the gate log, gate controllers offline six times a year for half a day to "
+            "five days, more late rows; four sites, London time",
+            SimParams(
+                gap_mean_days=90.0,
+                payment_trouble_share=0.5,
+                stayer_payment_failures_per_year=0.15,
+                late_share=0.05,
+                very_late_share=0.005,
+                outages_per_year=6.0,
+                outage_days=(0.5, 5.0),
+                membership_years_before=2.0,
+                timezone="Europe/London",
+            ),
+            sites=4,
+        ),
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +317,7 @@ class Summary:
     returned: int = 0
     late_rows: int = 0
     very_late_rows: int = 0
+    former: int = 0  # joined and left in the records before the window (membership rows only)
     seconds: float = 0.0
 
     @property
@@ -244,6 +381,13 @@ class _Club:
     hazard_routine: float
     rate_mean: float  # visits a month of a member's own rate, before absences
     width: int  # digits of member ids
+    # The club's zone (None: UTC, the seconds are UTC). With a zone, the run's seconds are
+    # local wall-clock seconds after the base's local midnight.
+    zone: ZoneInfo | None = None
+    records_start: float = 0.0  # membership rows from this day on (``w0`` or years before)
+    former: int = 0  # people who may have joined and left before the window (candidates)
+    # Per site: (from, to) seconds of each controller outage; rows are delivered at ``to``.
+    outages: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
 
 def _hazards(p: SimParams) -> tuple[float, float]:
@@ -271,10 +415,17 @@ def _club(
     *,
     stock_share: float | None = None,
     join_span_days: float | None = None,
+    members: int = 0,
 ) -> _Club:
-    start = start.astimezone(UTC)
-    base = start.date()
-    w0 = (start - datetime(base.year, base.month, base.day, tzinfo=UTC)).total_seconds() / DAY
+    zone = None if p.timezone == "UTC" else ZoneInfo(p.timezone)
+    if zone is None:
+        start = start.astimezone(UTC)
+        base = start.date()
+        w0 = (start - datetime(base.year, base.month, base.day, tzinfo=UTC)).total_seconds() / DAY
+    else:
+        local = start.astimezone(zone)
+        base = local.date()
+        w0 = (local.hour * 3600 + local.minute * 60 + local.second) / DAY
     w1 = w0 + days
     closed = closure_days(base, days + 2, p.closures)  # the window may start mid-day
     # Visits lost to closures, holidays and freezes are made up by a higher rate on open
@@ -291,6 +442,10 @@ def _club(
         stock_share = 1.0 / (1.0 + joiners)
     span = (w0, w0 + join_span_days if join_span_days is not None else w1)
     other, routine = _hazards(p)
+    years = max(0.0, p.membership_years_before)
+    # People who joined in the years of records before the window, at the window's rate of
+    # joining; those still members at its start are already among the members in it.
+    former = round((1.0 - stock_share) * years * YEAR / max(days, 1) * members) if years else 0
     return _Club(
         params=p,
         seed=seed,
@@ -305,7 +460,25 @@ def _club(
         hazard_routine=routine,
         rate_mean=p.visits_per_month / max(0.5, 1.0 - min(away, 0.5)),
         width=6,
+        zone=zone,
+        records_start=w0 - years * YEAR,
+        former=former,
+        outages={site: _outages(p, seed, site, w0, w1) for site in sites}
+        if p.outages_per_year > 0
+        else {},
     )
+
+
+def _outages(
+    p: SimParams, seed: int, site: str, w0: float, w1: float
+) -> tuple[tuple[int, int], ...]:
+    """One site's controller outages in the window (its own random stream)."""
+    rnd = random.Random(f"lapse-simulate:{seed}:outages:{site}")
+    out = []
+    for _ in range(_poisson(rnd, p.outages_per_year * (w1 - w0) / YEAR)):
+        a = rnd.uniform(w0, w1)
+        out.append((_s(a), _s(min(a + rnd.uniform(*p.outage_days), w1 + 1.0))))
+    return tuple(sorted(out))
 
 
 def _poisson(rnd: random.Random, lam: float) -> int:
@@ -423,6 +596,8 @@ def simulate_member(club: _Club, index: int) -> MemberHistory:
 
     if not stock and club.w0 <= joined < club.w1:
         history.membership.append((_s(joined), "joined", ""))
+    elif stock and club.records_start <= joined < club.w0:
+        history.membership.append((_s(joined), "joined", ""))  # records older than the log
 
     visits: list[float] = []
     if end is not None:
@@ -454,12 +629,71 @@ def simulate_member(club: _Club, index: int) -> MemberHistory:
         history.membership.append((_s(cancelled), "cancelled", "" if silent else reason))
         if rnd.random() < p.payment_trouble_share:
             _payment_trouble(rnd, club, history, cancelled, last, hour, site)
-    history.membership[:] = [m for m in history.membership if _in_window(club, m[0])]
+    if p.stayer_payment_failures_per_year > 0:
+        # Failed payments of a member who goes on coming: from a stream of its own, so the
+        # rest of the member's story is the same with or without them.
+        until = last if last is not None else (cancelled if cancelled is not None else club.w1)
+        _payment_noise(club, index, history, max(joined, club.records_start), until)
+    history.membership[:] = [m for m in history.membership if _in_records(club, m[0])]
     return history
 
 
-def _in_window(club: _Club, at: int) -> bool:
-    return _s(club.w0) <= at < _s(club.w1)
+def _in_records(club: _Club, at: int) -> bool:
+    """Membership rows are exported from the start of the records (the window's start, or
+    ``membership_years_before`` years before it) to the window's end."""
+    return _s(club.records_start) <= at < _s(club.w1)
+
+
+def _payment_noise(club: _Club, index: int, history: MemberHistory, a: float, b: float) -> None:
+    """Failed payments that say nothing about leaving, at random times in ``[a, b)``."""
+    if b <= a:
+        return
+    rnd = random.Random(f"lapse-simulate:{club.seed}:{index}:payments")
+    rate = club.params.stayer_payment_failures_per_year
+    for _ in range(_poisson(rnd, rate * (b - a) / YEAR)):
+        history.membership.append((_s(rnd.uniform(a, b)), "payment_failed", ""))
+
+
+def simulate_former(club: _Club, index: int) -> MemberHistory | None:
+    """Someone who joined in the years of records before the window and left before it
+    (``membership_years_before``): membership rows only, no access rows; None when the
+    drawn member was still in the club at the window's start (the stock covers those)."""
+    p = club.params
+    rnd = random.Random(f"lapse-simulate:{club.seed}:former:{index}")
+    routine = rnd.random() < p.routine_share
+    hazard = club.hazard_routine if routine else club.hazard_other
+    joined = rnd.uniform(club.records_start, club.w0)
+    cancel = joined + _length_months(rnd, hazard, p.early_hazard) * MONTH
+    if cancel >= club.w0:
+        return None
+    gap = rnd.gammavariate(p.gap_shape, p.gap_mean_days / p.gap_shape)
+    last = max(joined + rnd.expovariate(1.0 / p.first_visit_mean_days), cancel - max(gap, 0.5))
+    kind = "gradual" if rnd.random() < p.gradual_share else "sudden"
+    reason, _, _ = _choose_reason(rnd)
+    rate = max(
+        p.min_visits_per_month, rnd.gammavariate(p.rate_shape, club.rate_mean / p.rate_shape)
+    )
+    history = MemberHistory(
+        Truth(
+            member_id=f"m{index:0{club.width}d}",
+            site_id=club.sites[index % len(club.sites)],
+            joined=_s(joined),
+            last_visit=_s(last) if last < cancel else None,
+            cancelled=_s(cancel),
+            dropout=kind,
+            reason=reason,
+            returned=None,
+            usual_gap_days=round(MONTH / rate, 2),
+            routine=routine,
+        )
+    )
+    history.membership.append((_s(joined), "joined", ""))
+    silent = rnd.random() < p.silent_share
+    history.membership.append((_s(cancel), "cancelled", "" if silent else reason))
+    if rnd.random() < p.payment_trouble_share:
+        _payment_trouble(rnd, club, history, cancel, last, 12.0, history.truth.site_id)
+    history.membership[:] = [m for m in history.membership if _in_records(club, m[0])]
+    return history
 
 
 def _choose_reason(rnd: random.Random) -> tuple[str, float, float]:
@@ -525,7 +759,8 @@ def _visit_days(
                 out.append(day + (hour + minute + rnd.uniform(-0.15, 0.15)) / 24.0)
         return
     mean_gap = MONTH / rate
-    t = start + rnd.gammavariate(2.0, mean_gap / 2.0) if out else start
+    k = p.visit_gap_shape
+    t = start + rnd.gammavariate(k, mean_gap / k) if out else start
     while t < stop:
         day = math.floor(t)
         if day not in blocked and day not in taken:
@@ -534,7 +769,7 @@ def _visit_days(
                 at = hour + rnd.uniform(-1.0, 1.0)
             out.append(day + at / 24.0)
             taken.add(day)
-        t += rnd.gammavariate(2.0, mean_gap / 2.0) / keep(t)
+        t += rnd.gammavariate(k, mean_gap / k) / keep(t)
 
 
 def _visit_rows(
@@ -559,14 +794,19 @@ def _visit_rows(
         rows.append((leave, "gate_exit"))
     late, very = p.late_share, p.very_late_share
     append = history.access.append
+    outages = club.outages.get(site, ())
     for occurred, kind in rows:
         u = r()
         if u >= very + late:
-            append((occurred, occurred, site, kind))
+            delivered = occurred
         elif u < very:
-            append((occurred, occurred + _s(rnd.uniform(*p.very_late_days)), site, kind))
+            delivered = occurred + _s(rnd.uniform(*p.very_late_days))
         else:
-            append((occurred, occurred + 1 + int(r() * p.late_max_seconds), site, kind))
+            delivered = occurred + 1 + int(r() * p.late_max_seconds)
+        for a, b in outages:
+            if a <= occurred < b:
+                delivered = max(delivered, b)  # buffered, uploaded when the gate is back
+        append((occurred, delivered, site, kind))
 
 
 def _payment_trouble(
@@ -657,19 +897,60 @@ def _clock() -> list[str]:
 class _Times:
     """Seconds after the base midnight as ISO 8601 UTC text: dates cached, times of day
     from a table (formatting is most of the cost of writing ten million rows). Negative
-    seconds are days before the base: members of long standing joined then."""
+    seconds are days before the base: members of long standing joined then.
 
-    def __init__(self, base: date) -> None:
+    With a time zone the seconds are local wall-clock time: the text is that time with the
+    zone's offset then (``+01:00`` in winter, ``+02:00`` in summer), and :meth:`utc` gives
+    the UTC seconds (after the base's UTC midnight) that files are sorted by.
+    """
+
+    def __init__(self, base: date, zone: ZoneInfo | None = None) -> None:
         self._base = base
+        self._zone = zone
         self._days: dict[int, str] = {}
-        self._clock = _clock()
+        self._clock = _clock() if zone is None else [c[:8] for c in _clock()]
+        # Per day: the offset at its start and at its end (they differ on a DST change day).
+        self._offsets: dict[int, tuple[int, int]] = {}
+        self._texts: dict[int, str] = {}
+
+    def offset(self, seconds: int) -> int:
+        """The zone's UTC offset (seconds east) at this local wall-clock time."""
+        zone = self._zone
+        if zone is None:
+            return 0
+        day, rem = divmod(seconds, DAY)
+        pair = self._offsets.get(day)
+        if pair is None:
+            d = self._base + timedelta(days=day)
+            a = datetime(d.year, d.month, d.day, tzinfo=zone).utcoffset()
+            e = d + timedelta(days=1)
+            b = datetime(e.year, e.month, e.day, tzinfo=zone).utcoffset()
+            assert a is not None and b is not None
+            pair = self._offsets[day] = (int(a.total_seconds()), int(b.total_seconds()))
+        if pair[0] == pair[1]:
+            return pair[0]
+        d = self._base + timedelta(days=day)
+        local = datetime(d.year, d.month, d.day, tzinfo=zone) + timedelta(seconds=rem)
+        off = local.utcoffset()
+        assert off is not None
+        return int(off.total_seconds())
+
+    def utc(self, seconds: int) -> int:
+        return seconds - self.offset(seconds)
 
     def __call__(self, seconds: int) -> str:
         day, rem = divmod(seconds, DAY)
         text = self._days.get(day)
         if text is None:
             text = self._days[day] = (self._base + timedelta(days=day)).isoformat() + "T"
-        return text + self._clock[rem]
+        if self._zone is None:
+            return text + self._clock[rem]
+        off = self.offset(seconds)
+        suffix = self._texts.get(off)
+        if suffix is None:
+            sign, mag = ("+" if off >= 0 else "-"), abs(off)
+            suffix = self._texts[off] = f"{sign}{mag // 3600:02d}:{mag % 3600 // 60:02d}"
+        return text + self._clock[rem] + suffix
 
 
 def simulate_files(
@@ -683,6 +964,7 @@ def simulate_files(
     params: SimParams | None = None,
     tenant_id: str = "club",
     run_lines: int = 1_000_000,
+    profile: str | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
 
@@ -693,10 +975,18 @@ def simulate_files(
     started = time.perf_counter()
     p = params or SimParams()
     site_ids = tuple(f"site{i + 1}" for i in range(sites)) if sites > 1 else ("site1",)
-    club = _club(p, seed, start, days, site_ids)
-    club = _with_width(club, members)
+    club = _club(p, seed, start, days, site_ids, members=members)
+    club = _with_width(club, members + club.former)
     os.makedirs(out_dir, exist_ok=True)
-    fmt = _Times(club.base)
+    fmt = _Times(club.base, club.zone)
+    # Sort keys are non-negative: with records older than the window (or a zone east of
+    # UTC), rows fall before the base midnight; the shift keeps their order.
+    shift = 0 if club.zone is None and club.former == 0 else _s(club.w0 - club.records_start + 2)
+    zoned = club.zone is not None
+
+    def key(t: int) -> int:
+        return (fmt.utc(t) if zoned else t) + shift
+
     summary = Summary(members=members)
     with (
         tempfile.TemporaryDirectory(dir=out_dir, prefix=".simulate-") as tmp,
@@ -705,21 +995,26 @@ def simulate_files(
         access = _Spool(tmp, "access", run_lines)
         membership = _Spool(tmp, "membership", run_lines)
         truth.write(",".join(TRUTH_COLUMNS) + "\n")
-        for i in range(members):
-            h = simulate_member(club, i)
+        for i in range(members + club.former):
+            h = simulate_member(club, i) if i < members else simulate_former(club, i)
+            if h is None:
+                continue
             t = h.truth
             mid = t.member_id
             for occurred, delivered, site, kind in h.access:
-                access.add(delivered, f"{mid},{site},{fmt(occurred)},{kind}")
+                access.add(key(delivered), f"{mid},{site},{fmt(occurred)},{kind}")
                 if delivered - occurred > p.late_max_seconds:
                     summary.very_late_rows += 1
                 elif delivered > occurred:
                     summary.late_rows += 1
             for at, event, reason in h.membership:
-                membership.add(at, f"{mid},{fmt(at)},{event},{reason}")
+                membership.add(key(at), f"{mid},{fmt(at)},{event},{reason}")
             summary.access_rows += len(h.access)
             summary.membership_rows += len(h.membership)
             truth.write(_truth_line(t, fmt))
+            if i >= members:
+                summary.former += 1
+                continue
             if t.dropout != "none":
                 summary.dropouts += 1
             if t.cancelled is not None:
@@ -746,6 +1041,8 @@ def simulate_files(
         "sites": list(site_ids),
         "params": asdict(p),
     }
+    if profile is not None:
+        meta["profile"] = profile
     with open(os.path.join(out_dir, "simulation.json"), "w", encoding="utf-8") as out:
         json.dump(meta, out, indent=2)
         out.write("\n")
@@ -780,7 +1077,13 @@ def print_summary(summary: Summary, out_dir: str, out: IO[str] | None = None) ->
         f"returned {summary.returned:,}; mean last visit to cancellation "
         + (f"{gap:.1f} days" if gap is not None else "n/a")
         + f"\nlate rows {summary.late_rows:,}, very late rows {summary.very_late_rows:,}\n"
-        f"wrote {out_dir}/access.csv, membership.csv, truth.csv, simulation.json",
+        + (
+            f"former members (joined and left before the gate log, membership rows only) "
+            f"{summary.former:,}\n"
+            if summary.former
+            else ""
+        )
+        + f"wrote {out_dir}/access.csv, membership.csv, truth.csv, simulation.json",
         file=out,
     )
 
@@ -854,9 +1157,11 @@ def simulate_club(
 
 
 __all__ = [
+    "PROFILES",
     "REASONS",
     "TRUTH_COLUMNS",
     "Fate",
+    "Profile",
     "SimParams",
     "Summary",
     "closure_days",
@@ -864,5 +1169,6 @@ __all__ = [
     "print_summary",
     "simulate_club",
     "simulate_files",
+    "simulate_former",
     "simulate_member",
 ]

@@ -20,6 +20,11 @@ from lapse.db.migrate import upgrade
 from lapse.db.models import ApiKey
 from lapse.settings import Settings
 
+COVERAGE_HELP = (
+    "ISO date from which the files' gate data is complete (default: the first access event "
+    "in the files); no absence is counted before it"
+)
+
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     engine = create_engine(settings.database_url)
@@ -163,6 +168,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         until=datetime.fromisoformat(args.until) if args.until else None,
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
+        coverage_start=_coverage_start(args.coverage_start),
     )
     if args.output:
         with open(args.output, "w") as out:
@@ -170,6 +176,14 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     else:
         write_alerts(alerts, sys.stdout)
     print_report(report)
+
+
+def _coverage_start(text: str | None) -> datetime | None:
+    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
@@ -181,13 +195,18 @@ async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from detector.simulate import SimParams, print_summary, simulate_files
+    from detector.simulate import PROFILES, print_summary, simulate_files
 
-    params = SimParams()
+    profile = PROFILES[args.profile or "default"]
+    params = profile.params
     if args.gap_mean_days is not None:
         params = replace(params, gap_mean_days=args.gap_mean_days)
     if args.early_hazard is not None:
         params = replace(params, early_hazard=args.early_hazard)
+    if args.membership_years_before is not None:
+        params = replace(params, membership_years_before=args.membership_years_before)
+    if args.timezone is not None:
+        params = replace(params, timezone=args.timezone)
     summary = await asyncio.to_thread(
         simulate_files,
         args.out,
@@ -195,9 +214,10 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         days=args.days,
         seed=args.seed,
         start=datetime.fromisoformat(args.start),
-        sites=args.sites,
+        sites=args.sites if args.sites is not None else profile.sites,
         params=params,
         tenant_id=args.tenant,
+        profile=args.profile,
     )
     print_summary(summary, args.out)
 
@@ -236,6 +256,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         lateness=args.lateness,
         progress=say,
         objective=Objective(args.precision, args.alerts_per_week),
+        coverage_start=_coverage_start(args.coverage_start),
     )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -317,6 +338,7 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
+    rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     rep.add_argument("files", nargs="+", metavar="FILE")
     ev = sub.add_parser(
         "evaluate",
@@ -364,6 +386,7 @@ def parser() -> argparse.ArgumentParser:
         help="the club's objective instead: at most this many alerts a week (the desk's time)",
     )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     cal.add_argument("files", nargs="+", metavar="FILE")
     imp = sub.add_parser(
         "import",
@@ -392,6 +415,8 @@ def parser() -> argparse.ArgumentParser:
     kisi.add_argument("action", choices=["add", "list"])
     kisi.add_argument("--tenant", required=True)
     kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+
     sim = sub.add_parser(
         "simulate",
         help="write a simulated club's history (access, membership) and its ground truth",
@@ -403,10 +428,23 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1, help="same seed, same files")
     sim.add_argument("--tenant", required=True, help="recorded in simulation.json")
     sim.add_argument("--out", required=True, help="directory for the files")
-    sim.add_argument("--sites", type=int, default=1, help="clubs (sites) of the chain")
+    sim.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="a club shape (docs/simulator.md); default: the reference club",
+    )
+    sim.add_argument(
+        "--sites", type=int, help="clubs (sites) of the chain (default: 1 or the profile's)"
+    )
     sim.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601 start")
     sim.add_argument("--gap-mean-days", type=float, help="mean last visit to cancellation")
     sim.add_argument("--early-hazard", type=float, help="hazard multiplier, first 6 months")
+    sim.add_argument(
+        "--membership-years-before",
+        type=float,
+        help="membership records (joined rows) going back this many years before the gate log",
+    )
+    sim.add_argument("--timezone", help="the club's IANA time zone (times written with offsets)")
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
     ).set_defaults(run=_mqtt_bridge)

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
 from api.page import repository, session, timeline, views
@@ -296,7 +297,7 @@ async def member_page(
         )
         return html(page, 404)
     now = datetime.now(UTC)
-    member = member_view(row, now)
+    member = member_view(row, now, await coverage_of(db, p.tenant_id))
     episodes = await repository.member_episodes(db, p, member_id)
     zones = await repository.site_zones(db, p.tenant_id)
     tz = views.zone(zones.get(member.site_id or ""))

@@ -137,13 +137,24 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
 # -- the work list -------------------------------------------------------------------------
 
 
-def _figures(m: Member) -> str:
+def no_gate_data_before(m: Member, tz: ZoneInfo) -> str:
+    """Where the member's absence was counted from the start of gate data (their own last
+    visit or joining is earlier): say so, as the absence is not longer than that."""
+    if not m.absence_clipped or m.gate_data_since is None:
+        return ""
+    return f"no gate data before {m.gate_data_since.astimezone(tz).strftime('%-d %b %Y')}"
+
+
+def _figures(m: Member, tz: ZoneInfo) -> str:
     absent = reasons.days(m.days_absent) if m.days_absent is not None else "–"
     usual_gap = (
         f"usually every {reasons.days(m.usual_gap_days)}"
         if m.usual_gap_days is not None
         else "no usual rhythm yet"
     )
+    clipped = no_gate_data_before(m, tz)
+    if clipped:
+        usual_gap = f"{usual_gap}; {clipped}"
     visits = "–" if m.visits_last_4_weeks is None else str(m.visits_last_4_weeks)
     usual_visits = (
         f"usually about {m.usual_visits_4_weeks:.0f}"
@@ -222,7 +233,7 @@ def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo)
         f'<article aria-labelledby="{uid}-h">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
         f"{e(m.member_id)}</a> {severity_badge(m.severity)}</h3>"
-        f"{_figures(m)}{opened}{reason_items(item)}{tail}</article></li>"
+        f"{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
     )
 
 
@@ -319,7 +330,14 @@ def member_page(
         fig(
             "Absent",
             reasons.days(m.days_absent) if m.days_absent is not None else "–",
-            f"usually every {reasons.days(m.usual_gap_days)}" if m.usual_gap_days else "",
+            "; ".join(
+                x
+                for x in (
+                    f"usually every {reasons.days(m.usual_gap_days)}" if m.usual_gap_days else "",
+                    no_gate_data_before(m, tz),
+                )
+                if x
+            ),
         ),
         fig(
             "Visits, last 4 weeks",

@@ -9,7 +9,7 @@ episode's history lists the actions of all its alerts.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -18,6 +18,7 @@ from sqlalchemy import and_, exists, or_, select, text
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
+from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, decode_cursor, encode_cursor, not_found
 from api.outcomes import ActionKind, EpisodeStatus, episode_status
 from lapse.auth import Principal
@@ -36,6 +37,12 @@ class AlertItem(Alert):
     """The alert as raised, plus when Lapse stored it (the order of the list)."""
 
     created_at: AwareDatetime
+    gate_data_since: AwareDatetime | None = Field(
+        default=None,
+        description="set when the absence was counted from the start of the site's gate "
+        "data rather than from the member's last visit or joining (its reasons then carry "
+        "days_since_gate_data_start): no gate data before it",
+    )
 
 
 class AlertPage(BaseModel):
@@ -82,8 +89,30 @@ class AlertDetail(AlertItem):
     episode: Episode
 
 
-def _item(row: AlertRow) -> AlertItem:
+CLIPPED = "days_since_gate_data_start"  # the figure of an absence clipped by coverage
+
+
+def _clipped_days(row: AlertRow) -> float | None:
+    for reason in row.payload.get("reasons") or ():
+        days = (reason.get("figures") or {}).get(CLIPPED)
+        if isinstance(days, int | float):
+            return float(days)
+    return None
+
+
+async def coverage_for(session: SessionDep, tenant_id: str, rows: list[AlertRow]) -> Coverage:
+    """The tenant's coverage if an alert needs it (one of them was clipped), else none."""
+    if any(_clipped_days(r) is not None for r in rows):
+        return await coverage_of(session, tenant_id)
+    return Coverage()
+
+
+def _item(row: AlertRow, coverage: Coverage | None = None) -> AlertItem:
     data: dict[str, Any] = {**row.payload, "created_at": row.created_at}
+    days = _clipped_days(row)
+    if days is not None and coverage is not None:
+        since = row.raised_at - timedelta(days=days)
+        data["gate_data_since"] = coverage.clipped_start(row.site_id, since)
     return AlertItem.model_validate(data)
 
 
@@ -188,8 +217,9 @@ async def list_alerts(
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
+    coverage = await coverage_for(session, principal.tenant_id, rows)
     return AlertPage(
-        items=[_item(r) for r in rows],
+        items=[_item(r, coverage) for r in rows],
         next_cursor=encode_cursor(last.created_at, last.alert_id) if last else None,
     )
 
@@ -220,6 +250,7 @@ async def load_episode(
         .where(ActionRow.tenant_id == principal.tenant_id, ActionRow.episode_id == episode_id)
         .order_by(ActionRow.taken_at, ActionRow.id)
     )
+    coverage = await coverage_for(session, principal.tenant_id, alerts)
     status = episode_status(a.type for a in alerts)
     closing = [a for a in alerts if a.type == status]
     rank = {"low": 0, "medium": 1, "high": 2}
@@ -232,7 +263,7 @@ async def load_episode(
         opened_at=alerts[0].raised_at,
         closed_at=closing[0].raised_at if closing else None,
         severity=max((a.severity for a in opening), key=lambda s: rank.get(s, 0)),
-        alerts=[_item(a) for a in alerts],
+        alerts=[_item(a, coverage) for a in alerts],
         actions=[_action_out(a) for a in actions],
     )
 
@@ -243,7 +274,8 @@ async def get_alert(alert_id: str, principal: AlertsReader, session: SessionDep)
     row = await _alert(session, principal, alert_id)
     episode = await load_episode(session, principal, row.episode_id)
     assert episode is not None
-    return AlertDetail(**_item(row).model_dump(), episode=episode)
+    item = _item(row, await coverage_for(session, principal.tenant_id, [row]))
+    return AlertDetail(**item.model_dump(), episode=episode)
 
 
 @router.post("/{alert_id}/actions", status_code=201, response_model=ActionOut)

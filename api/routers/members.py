@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
+from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, not_found
 from detector.core.cadence import usual_gap
 from detector.core.policy import COHORT_GAP_DAYS
@@ -55,6 +56,16 @@ class Member(BaseModel):
     )
     visits_last_4_weeks: int | None = Field(description="null when no visit history is kept")
     usual_visits_4_weeks: float | None = Field(description="28 days / usual gap")
+    gate_data_since: AwareDatetime | None = Field(
+        default=None,
+        description="since when Lapse sees the gate data of the member's site (their "
+        "tenant's with no site yet); no absence is counted before it. Null: none yet",
+    )
+    absence_clipped: bool = Field(
+        default=False,
+        description="absent_since is gate_data_since: the member's own last visit or joining "
+        'is earlier, before any gate data ("no gate data before ...")',
+    )
     updated_at: AwareDatetime
 
 
@@ -67,9 +78,17 @@ def _ts(value: Any) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
 
 
-def member_view(row: MemberStateRow, now: datetime) -> Member:
+def member_view(row: MemberStateRow, now: datetime, coverage: Coverage | None = None) -> Member:
     state = MemberState.from_dict(row.state)
     anchor = _ts(state.anchor) or row.last_visit
+    since = coverage.start(row.partition, row.site_id) if coverage is not None else None
+    last = state.last_visit
+    clipped = (
+        since is not None
+        and state.anchor is not None
+        and abs(state.anchor - since.timestamp()) < 1e-3
+        and not (last is not None and last >= state.anchor)
+    )
     episode_id = row.episode_id or state.episode_id
     severity = state.severity if episode_id and state.severity in RANK else None
     gap = usual_gap(state, COHORT_GAP_DAYS) if state.gap_n > 0 else None
@@ -93,6 +112,8 @@ def member_view(row: MemberStateRow, now: datetime) -> Member:
         usual_gap_days=round(gap, 2) if gap is not None else None,
         visits_last_4_weeks=visits_since(state, now.timestamp() - FOUR_WEEKS) if counted else None,
         usual_visits_4_weeks=round(28.0 / gap, 2) if gap else None,
+        gate_data_since=since,
+        absence_clipped=clipped,
         updated_at=row.updated_at,
     )
 
@@ -118,7 +139,8 @@ async def at_risk(
     if site_id is not None:
         query = query.where(MemberStateRow.site_id == site_id)
     now = datetime.now(UTC)
-    members = [member_view(r, now) for r in await session.scalars(query)]
+    coverage = await coverage_of(session, principal.tenant_id)
+    members = [member_view(r, now, coverage) for r in await session.scalars(query)]
     members.sort(
         key=lambda m: (-RANK.get(m.severity or "", -1), -(m.days_absent or 0.0), m.member_id)
     )
@@ -132,4 +154,4 @@ async def get_member(member_id: str, principal: AlertsReader, session: SessionDe
     )
     if row is None:
         raise not_found("member")
-    return member_view(row, datetime.now(UTC))
+    return member_view(row, datetime.now(UTC), await coverage_of(session, principal.tenant_id))

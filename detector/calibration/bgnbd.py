@@ -378,14 +378,16 @@ def fit_bgnbd(
             problems.append(f"{name} reached its upper bound {high:g}")
         elif not math.isfinite(value):
             problems.append(f"{name} is not finite")
+    if not math.isfinite(ll):
+        problems.append("log-likelihood is not finite")
+    if not problems:
+        # Also when the optimiser stopped early inside the bounds: a flat likelihood is the
+        # usual cause (its line search finds no descent), and the report should name it.
+        problems += _identification(z, d, max_log_standard_error)
     if not result.success:
         _, final_grad = objective(z)
         if not float(np.max(np.abs(final_grad))) < GRADIENT_TOLERANCE:
             problems.append(f"optimiser stopped: {str(result.message).strip()}")
-    if not math.isfinite(ll):
-        problems.append("log-likelihood is not finite")
-    if not problems:
-        problems += _identification(z, d, max_log_standard_error)
     if problems:
         message = "; ".join(problems) + ": not usable, fall back to the defaults"
     else:

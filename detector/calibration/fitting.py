@@ -170,7 +170,9 @@ class Replayer:
         *,
         lateness: float = 86_400.0,
         visits: VisitRules | None = None,
+        coverage_start: float | None = None,
     ) -> None:
+        self.coverage_start = coverage_start  # given: ``Detector.cover`` on each replay
         self.files = files
         self.tenant_id = tenant_id
         self.lateness = lateness
@@ -192,6 +194,8 @@ class Replayer:
                 ]
             files = self._cut[until]
         detector = Detector(policy, visits=self.visits)
+        if self.coverage_start is not None:
+            detector.cover(self.tenant_id, self.coverage_start)
         merged = heapq.merge(*files, key=lambda e: e.occurred_at)
         alerts = list(
             replay(merged, policy, self.lateness, until=until, flush=True, detector=detector)

@@ -53,9 +53,14 @@ class MemberHistory:
 
 @dataclass(slots=True)
 class Histories:
+    """The members' histories over ``[start, end]``: the time the gate data covers (from
+    the first access event, or the coverage start given), not the membership rows before
+    it, which only say who was a member. ``first_event`` is the earliest row of any kind."""
+
     members: dict[str, MemberHistory]
     start: float
     end: float
+    first_event: float | None = None
 
     @property
     def days(self) -> float:
@@ -63,12 +68,18 @@ class Histories:
 
 
 def build_histories(
-    events: Iterable[AccessEvent | MembershipEvent], rules: VisitRules | None = None
+    events: Iterable[AccessEvent | MembershipEvent],
+    rules: VisitRules | None = None,
+    coverage_start: float | None = None,
 ) -> Histories:
+    """``coverage_start``: from when the gate data is complete (default: the first access
+    event); the histories' ``start`` is never before it (the detector's rule, see
+    ``Detector.cover``): time before it is not counted as anyone's absence or the club's."""
     rules = rules or VisitRules()
     access: dict[str, list[tuple[float, str, str]]] = {}
     members: dict[str, MemberHistory] = {}
     start, end = float("inf"), float("-inf")
+    first_access = float("inf")
     for event in events:
         t = event.occurred_at.timestamp()
         start, end = min(start, t), max(end, t)
@@ -76,6 +87,7 @@ def build_histories(
         if m is None:
             m = members[event.member_id] = MemberHistory(event.member_id)
         if isinstance(event, AccessEvent):
+            first_access = min(first_access, t)
             if event.kind == "entry_denied":
                 m.denied.append(t)
             elif event.kind in VISIT_KINDS:
@@ -118,4 +130,5 @@ def build_histories(
         m.denied.sort()
     if start > end:
         raise ValueError("the history holds no events")
-    return Histories(members, start, end)
+    covered = coverage_start if coverage_start is not None else first_access
+    return Histories(members, min(max(start, covered), end), end, first_event=start)

@@ -5,6 +5,10 @@
   false alarm.
 - recall: of the members who dropped out, the share alerted after their true last visit and
   before they cancelled (or before the history ends, when they had not cancelled yet).
+- recall with lead: the same, counting only alerts at least ``LEAD_DAYS`` (14) before the
+  cancellation (a member who has not cancelled by the end of the history counts: the
+  cancellation is beyond the unscored horizon). Two weeks is the time a call needs to be
+  made before the member's decision is final.
 - detection delay: days from the true last visit to that alert; lead time: days from the
   alert to the cancellation.
 - alerts per 1,000 members per week: the load on the front desk.
@@ -25,6 +29,7 @@ from pathlib import Path
 from schemas import Alert
 
 DAY = 86_400.0
+LEAD_DAYS = 14.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +80,7 @@ class Score:
     true_alerts: int = 0
     dropouts: int = 0
     caught: int = 0
+    caught_early: int = 0  # caught at least LEAD_DAYS before cancelling
     delays: list[float] = field(default_factory=list)
     leads: list[float] = field(default_factory=list)
 
@@ -85,6 +91,11 @@ class Score:
     @property
     def recall(self) -> float | None:
         return self.caught / self.dropouts if self.dropouts else None
+
+    @property
+    def recall_early(self) -> float | None:
+        """Dropouts alerted at least ``LEAD_DAYS`` before they cancelled."""
+        return self.caught_early / self.dropouts if self.dropouts else None
 
     @property
     def median_delay(self) -> float | None:
@@ -114,6 +125,7 @@ class Score:
             "alerts": self.alerts,
             "precision": self.precision,
             "recall": self.recall,
+            "recall_14d_lead": self.recall_early,
             "median_delay_days": self.median_delay,
             "p90_delay_days": self.p90_delay,
             "median_lead_days": self.median_lead,
@@ -173,4 +185,6 @@ def score(
         result.delays.append((caught - out.last_visit) / DAY)
         if out.cancelled is not None:
             result.leads.append((out.cancelled - caught) / DAY)
+        if out.cancelled is None or out.cancelled - caught >= LEAD_DAYS * DAY:
+            result.caught_early += 1
     return result

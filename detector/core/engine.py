@@ -144,10 +144,150 @@ class Detector:
         self._queue: deque[Held] = deque()
         self._seq = itertools.count()
         self._dirty: set[int] = set()
+        # The latest coverage start in force anywhere: an anchor before it may need clipping
+        # (one float compare on a visit instead of a look-up). Never lowered.
+        self._cover_top = -math.inf
+        self.coverage_changed = False  # since the last ``take_coverage`` (checkpoints)
+
+    # -- coverage: since when each tenant's and site's gate data is seen -------------------
+
+    def cover(self, tenant: str, start: float, site: str | None = None) -> None:
+        """Gate data of ``tenant`` (of one ``site``, or of all its sites without a start of
+        their own) is complete from ``start`` on: a start given explicitly (an import, a
+        replay's ``--coverage-start``), which wins over the first access event seen.
+
+        Members of the scope are rescheduled at once, their anchors clipped to the new start
+        (or, when the start moves earlier, unclipped back toward their own start): a one-off
+        pass over the tenant's members per call, the only other one besides a scope's first
+        coverage (``_seen``). Nothing else scans members.
+        """
+        m = self.store
+        tno = m.tenant_code(tenant)
+        code = 0 if site is None else m.site_code(site)
+        m.cover_given[tno][code] = float(start)
+        self._resolve(tno, pass_any=True)
+
+    def coverage(self) -> list[tuple[str, str | None, float | None, float | None]]:
+        """Every scope's coverage: ``(tenant, site or None, first seen, given start)``, by
+        tenant and site."""
+        m = self.store
+        out: list[tuple[str, str | None, float | None, float | None]] = []
+        for tno, tenant in enumerate(m.tenants):
+            seen, given = m.cover_seen[tno], m.cover_given[tno]
+            for code in set(seen) | set(given):
+                out.append((tenant, m.sites[code], seen.get(code), given.get(code)))
+        out.sort(key=lambda row: (row[0], row[1] or ""))  # whatever order codes were made in
+        return out
+
+    def take_coverage(self) -> list[tuple[str, str | None, float | None, float | None]] | None:
+        """``coverage()`` if it changed since the last call (what a checkpoint writes)."""
+        if not self.coverage_changed:
+            return None
+        self.coverage_changed = False
+        return self.coverage()
+
+    def restore_coverage(
+        self, rows: Iterable[tuple[str, str | None, float | None, float | None]]
+    ) -> None:
+        """Coverage as a checkpoint left it (``coverage()``'s rows), before ``load``: the
+        loaded states' anchors were clipped already, so no member is rescheduled here."""
+        m = self.store
+        for tenant, site, seen, given in rows:
+            tno = m.tenant_code(tenant)
+            code = 0 if site is None else m.site_code(site)
+            if seen is not None:
+                m.cover_seen[tno][code] = seen
+            if given is not None:
+                m.cover_given[tno][code] = given
+        for tno in range(len(m.tenants)):
+            self._resolve(tno, pass_any=None)
+        self.coverage_changed = False  # as stored: nothing to write again
+
+    def coverage_start(self, tenant: str, site: str | None = None) -> float | None:
+        """The coverage start in force for a site (its tenant's with no site), if any: what
+        the API and the page show ("no gate data before ...")."""
+        m = self.store
+        tno = m.tenant_no.get(tenant)
+        if tno is None:
+            return None
+        code = m.site_no.get(site)
+        start = None if code is None else m.cover[tno].get(code)
+        # A site with no gate data of its own yet: the tenant's start, if one was given.
+        return start if start is not None else m.cover_given[tno].get(0)
+
+    def _seen(self, tno: int, code: int, t: float) -> None:
+        """An access event of this tenant at this site: the first seen moves back to it."""
+        m = self.store
+        seen = m.cover_seen[tno]
+        for c in (code, 0) if code else (0,):
+            first = seen.get(c)
+            if first is None or t < first:
+                seen[c] = t
+        self._resolve(tno, pass_any=False)
+
+    def _resolve(self, tno: int, *, pass_any: bool | None) -> None:
+        """Recompute the starts in force of a tenant's scopes; reschedule the members of a
+        scope that changed: every change (``pass_any``, an explicit start), only a scope's
+        first coverage (False: a first-seen event; a later, earlier event lowers the start
+        for anchors set from now on, not for those already clipped), or none (None)."""
+        m = self.store
+        seen, given, cover = m.cover_seen[tno], m.cover_given[tno], m.cover[tno]
+        changed: dict[int, float] = {}
+        for code in set(seen) | set(given) | {0}:
+            start = given.get(code)
+            if start is None and code:
+                start = given.get(0)
+            if start is None:
+                start = seen.get(code)
+            if start is None:
+                continue
+            old = cover.get(code, math.nan)
+            if old == start:
+                continue
+            cover[code] = start
+            self.coverage_changed = True
+            if start > self._cover_top:
+                self._cover_top = start
+            if pass_any or (pass_any is False and old != old):
+                changed[code] = old
+        if changed:
+            self._cover_pass(tno, changed)
+
+    def _cover_pass(self, tno: int, changed: dict[int, float]) -> None:
+        """The one-off pass of a scope whose coverage start changed: each of the tenant's
+        members of that scope gets their anchor clipped to it and is rescheduled."""
+        m = self.store
+        cover = m.cover[tno]
+        for slot in list(m.index[m.tenants[tno]].values()):
+            code = m.site[slot]
+            if code not in changed:
+                continue
+            old, new = changed[code], cover[code]
+            a = m.anchor[slot]
+            if a == a:
+                if a == old and new < old and not m.last_visit[slot] >= old:
+                    # Clipped by the old start: back to the member's own start.
+                    own = [x for x in (m.last_visit[slot], m.joined_at[slot]) if x == x]
+                    if m.status[slot] == ACTIVE and m.status_at[slot] == m.status_at[slot]:
+                        own.append(m.status_at[slot])
+                    a = max(own) if own else new
+                if a < new:
+                    a = new
+                m.anchor[slot] = a
+            self._dirty.add(slot)
+            self._reschedule(slot)
+
+    def _clip(self, slot: int, t: float) -> float:
+        """An absence clock starting at ``t``, moved to the member's coverage start if
+        that is later: absence is never counted over time with no gate data."""
+        start = self.store.coverage_of(slot)
+        return start if start > t else t
 
     # -- state ownership (rebalances, restarts) --------------------------------------------
 
     def load(self, states: Iterable[MemberState]) -> None:
+        """Take these states (a restart or rebalance), their timers rescheduled: restore the
+        partition's coverage first (``restore_coverage``), as a member's timer depends on it."""
         store = self.store
         for state in states:
             slot = store.put(state)
@@ -298,6 +438,7 @@ class Detector:
             return alerts
         kind = event.kind
         if kind not in VISIT_KINDS:
+            self._see(slot, event, t)
             if kind != "entry_denied":
                 return []
             warn = policy.warnings
@@ -313,6 +454,8 @@ class Detector:
             # commonest event of all): the deadline stays.
             if t > last_seen:
                 store.last_seen[slot] = t
+            elif t < last_seen:  # an earlier scan (late): it may be the first one seen
+                self._see(slot, event, t)
             if kind in ENDS:
                 last = store.last_visit[slot]
                 if last == last and t >= last:
@@ -320,16 +463,30 @@ class Detector:
                     if minutes <= self._max_minutes:
                         store.visit_minutes[slot] = minutes
             return []
+        site = event.site_id  # type: ignore[union-attr]  # an AccessEvent (type() above)
+        code = store.site[slot]
+        if store.sites[code] != site:
+            code = store.site_code(site)
+        first = store.cover_seen[store.tenant[slot]].get(code)
+        if first is None or t < first:
+            self._seen(store.tenant[slot], code, t)
         if not observe_at(store, slot, kind, t, self.visit_rules):
             return []  # an old visit arriving very late: history only
-        site = event.site_id  # type: ignore[union-attr]  # an AccessEvent (type() above)
-        if store.sites[store.site[slot]] != site:
-            store.site[slot] = store.site_code(site)
+        store.site[slot] = code
         alerts = []
         if store.status[slot] == ACTIVE:
             alerts = self._visit(slot, policy, t)
         self._reschedule(slot, policy)
         return alerts
+
+    def _see(self, slot: int, event: Event, t: float) -> None:
+        """An access event off the visit path: record it as seen gate data if it is the
+        first of its site (its tenant's coverage follows)."""
+        store = self.store
+        code = store.site_code(event.site_id)  # type: ignore[union-attr]  # an AccessEvent
+        first = store.cover_seen[store.tenant[slot]].get(code)
+        if first is None or t < first:
+            self._seen(store.tenant[slot], code, t)
 
     def _visit(self, slot: int, policy: Policy, t: float) -> list[Alert]:
         """A new visit of an active member: it ends an open episode (``recovered``), unless
@@ -349,7 +506,7 @@ class Detector:
                 alerts.append(self._close(slot, policy, "recovered", t))
         anchor = m.anchor[slot]
         if anchor != anchor or t > anchor:
-            m.anchor[slot] = t
+            m.anchor[slot] = t if t >= self._cover_top else self._clip(slot, t)
         if alerts or start is not None:
             return alerts  # no early warning while an episode stays open
         warning = self._early_warning(slot, policy, t)
@@ -376,12 +533,13 @@ class Detector:
             if status == CANCELLED and left is not None:
                 m.departures[slot] = replace(left, winback="won", won_at=t, winback_due=None)
             m.status[slot] = ACTIVE
-            m.joined_at[slot] = m.anchor[slot] = t
+            m.joined_at[slot] = t
+            m.anchor[slot] = self._clip(slot, t)
         elif kind == "frozen" and status == ACTIVE:
             m.status[slot] = FROZEN
         elif kind == "unfrozen" and status == FROZEN:
             m.status[slot] = ACTIVE
-            m.anchor[slot] = t if anchor != anchor else max(anchor, t)
+            m.anchor[slot] = self._clip(slot, t if anchor != anchor else max(anchor, t))
         elif kind == "cancelled" and status != CANCELLED:
             m.status[slot] = CANCELLED
             if self._episode_open(slot):
@@ -465,8 +623,10 @@ class Detector:
     def _warn(
         self, slot: int, policy: Policy, reason: tuple[str, dict[str, float]], t: float
     ) -> list[Alert]:
-        """Open a low episode with this reason, unless one is open already."""
-        if self._episode_open(slot):
+        """Open a low episode with this reason, unless one is open already or the member's
+        site (or tenant) has no gate data at ``t``: before coverage nothing is monitored,
+        so a failed payment from years before the gate log raises nothing either."""
+        if self._episode_open(slot) or not self.store.coverage_of(slot) <= t:
             return []
         tenant, member = self.store.key(slot)
         eid = episode_id(tenant, member, t)
@@ -550,6 +710,14 @@ class Detector:
         if policy is None:
             policy = self._policy or self.policy_for(m.tenants[m.tenant[slot]])
         deadline = policy.deadline(m, slot)
+        # Never seen at a gate: no absence is counted until the member's site (or tenant)
+        # has gate data. (A member seen at a gate has a site that has.)
+        if (
+            deadline is not None
+            and m.last_visit[slot] != m.last_visit[slot]
+            and m.coverage_of(slot) != m.coverage_of(slot)
+        ):
+            deadline = None
         m.deadline[slot] = math.nan if deadline is None else deadline
         timers = self.timers
         status = m.status[slot]
@@ -636,6 +804,10 @@ class Detector:
         anchor = m.anchor[slot]
         if anchor == anchor:
             figures["days_absent"] = round((at - anchor) / DAY, 1)
+            if anchor == m.coverage_of(slot) and not m.last_visit[slot] >= anchor:
+                # The absence was clipped: counted from the start of gate data, not from
+                # the member's last visit or joining (which may be long before).
+                figures["days_since_gate_data_start"] = figures["days_absent"]
         if m.gap_n[slot]:
             gap = policy.usual_gap_days(m, slot)
             figures["usual_gap_days"] = round(gap, 1)

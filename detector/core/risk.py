@@ -159,7 +159,12 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     tenure = REFERENCE_TENURE
     if joined == joined and anchor == anchor:
         tenure = math.log1p((anchor - joined if anchor > joined else 0.0) / (30.0 * DAY))
-    fresh = 1.0 if anchor == anchor and (last != last or anchor > last) else 0.0
+    # Joined, or back from a freeze, and not come since (an anchor moved to the start of the
+    # gate data is neither: nothing is known of that member's absence before it).
+    fresh = 0.0
+    if anchor == anchor and (last != last or anchor > last):
+        if anchor == joined or anchor == m.status_at[slot]:
+            fresh = 1.0
     return [
         lg - LOG_WEEK,
         decline,

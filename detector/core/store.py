@@ -65,6 +65,9 @@ class MemberStore:
     __slots__ = (
         "anchor",
         "count",
+        "cover",
+        "cover_given",
+        "cover_seen",
         "deadline",
         "departures",
         "episodes",
@@ -133,6 +136,14 @@ class MemberStore:
         self.departures: dict[int, Departure] = {}
         self.timers = TimerWheel(self.key)
         self.count = 0
+        # Gate-data coverage, per tenant (by tenant code) and site code (0: the tenant as a
+        # whole): the first access event seen (the minimum), a start given explicitly, and
+        # the start in force (``cover``: the given one if any, else the first seen). A few
+        # entries per tenant and site, none per member: a member reads its site's (or, with
+        # no site yet, its tenant's) through its ``tenant`` and ``site`` columns.
+        self.cover_seen: list[dict[int, float]] = []
+        self.cover_given: list[dict[int, float]] = []
+        self.cover: list[dict[int, float]] = []
 
     def __len__(self) -> int:
         return self.count
@@ -160,16 +171,28 @@ class MemberStore:
         members = self.index.get(tenant)
         return None if members is None else members.get(member)
 
-    def add(self, tenant: str, member: str) -> int:
-        """A new member with an empty state (as ``MemberState(tenant, member)``)."""
+    def tenant_code(self, tenant: str) -> int:
+        """The tenant's code, registering a tenant not seen before."""
         no = self.tenant_no.get(tenant)
         if no is None:
             tenant = sys.intern(tenant)
             no = self.tenant_no[tenant] = len(self.tenants)
             self.tenants.append(tenant)
             self.index[tenant] = {}
-        else:
-            tenant = self.tenants[no]
+            self.cover_seen.append({})
+            self.cover_given.append({})
+            self.cover.append({})
+        return no
+
+    def coverage_of(self, slot: int) -> float:
+        """Since when the member's gate data is seen: their site's coverage start, or their
+        tenant's while they have no site; NaN while there is none."""
+        return self.cover[self.tenant[slot]].get(self.site[slot], NAN)
+
+    def add(self, tenant: str, member: str) -> int:
+        """A new member with an empty state (as ``MemberState(tenant, member)``)."""
+        no = self.tenant_code(tenant)
+        tenant = self.tenants[no]
         if self.free:
             slot = self.free.pop()
             self.ids[slot] = member

@@ -72,6 +72,24 @@ class ConsumerOffset(Base):
     updated_at: Mapped[datetime]
 
 
+class GateCoverage(Base):
+    """Since when a detector partition sees a tenant's (``site_id`` empty) or a site's gate
+    data: the first access event it applied and a start given explicitly (which wins).
+    Written with the partition's checkpoint, loaded before its member states; the api reads
+    the earliest per tenant and site ("no gate data before ...")."""
+
+    __tablename__ = "gate_coverage"
+
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # "": the tenant
+    first_seen: Mapped[datetime | None]
+    given_start: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_gate_coverage_tenant", "tenant_id", "site_id"),)
+
+
 class AlertRow(Base):
     """An alert, also the outbox for webhook fan-out."""
 

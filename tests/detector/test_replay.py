@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from detector.core import CadencePolicy
 from detector.core.replay import replay
 from detector.simulate import simulate_club
@@ -71,3 +73,40 @@ def test_replay_is_deterministic_and_reads_json_lines(tmp_path, capsys) -> None:
     main(["replay", "--tenant", "club", "--policy", "fixed", "-o", str(out), str(path)])
     assert out.read_text() == first
     assert all(json.loads(line)["policy"] == "fixed" for line in first.splitlines())
+
+
+def _membership_before_gate_log(days_before: int = 730, days_after: int = 120):
+    """A club whose membership rows start ``days_before`` days before its access log: a
+    simulated club over the whole span, its access rows before the log start dropped."""
+    events, _ = simulate_club("club", T0, members=40, days=days_before + days_after, duplicates=0.0)
+    log_start = T0 + timedelta(days=days_before)
+    kept = [e for e in events if not isinstance(e, AccessEvent) or e.occurred_at >= log_start]
+    return kept, log_start
+
+
+@pytest.mark.parametrize("policy", ["fixed", "cadence"])
+def test_replay_counts_no_absence_before_the_access_log_starts(tmp_path, capsys, policy) -> None:
+    events, log_start = _membership_before_gate_log()
+    first_access = min(e.occurred_at for e in events if isinstance(e, AccessEvent))
+    joined_before = {
+        e.member_id for e in events if e.kind == "joined" and e.occurred_at < log_start
+    }
+    assert len(joined_before) > 10
+    access, members = write_csvs(tmp_path, events)
+    end = (log_start + timedelta(days=150)).isoformat()
+    args = ["--tenant", "club", "--policy", policy, "--until", end, str(access), str(members)]
+    alerts, _ = run_replay(capsys, *args)
+    at_risk = [a for a in alerts if a.type == "at_risk"]
+    assert at_risk, "members absent since the log started are still alerted"
+    assert min(a.raised_at for a in alerts) >= first_access
+    clipped = [a for a in at_risk if "days_since_gate_data_start" in a.reasons[0].figures]
+    assert clipped and {a.member_id for a in clipped} <= joined_before
+    for a in clipped:
+        figures = a.reasons[0].figures
+        assert figures["days_since_gate_data_start"] == figures["days_absent"]
+        assert a.raised_at - timedelta(days=float(figures["days_absent"])) >= first_access
+        assert float(figures["tenure_days"]) > float(figures["days_absent"])  # from joining
+    # A coverage start given explicitly wins over the first access event.
+    later = first_access + timedelta(days=20)
+    alerts, _ = run_replay(capsys, *args, "--coverage-start", later.isoformat())
+    assert min(a.raised_at for a in alerts if a.type == "at_risk") >= later

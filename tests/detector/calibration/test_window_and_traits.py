@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 
-from detector.calibration.members import DAY, Histories, MemberHistory
+from detector.calibration.members import DAY, Histories, MemberHistory, build_histories
 from detector.calibration.traits import find_traits
 from detector.calibration.window import choose_window
+from schemas import AccessEvent, MembershipEvent
 
 START = 1_735_689_600.0  # 2025-01-01
 DAYS = 365
@@ -88,3 +91,70 @@ def test_leavers_who_stop_coming_show_a_strong_absence() -> None:
     assert absence.low > 0.8
     assert traits.strong == [absence]
     assert traits.verdict.startswith("Strong: days since the last visit")
+
+
+def _as_events(h: Histories, years_before: float) -> list[AccessEvent | MembershipEvent]:
+    """The club's rows as an export holds them, its membership file going back
+    ``years_before`` years before the access log: every member joined in those years."""
+    rng = np.random.default_rng(5)
+    events: list[AccessEvent | MembershipEvent] = []
+
+    def at(t: float) -> datetime:
+        return datetime.fromtimestamp(t, UTC)
+
+    for m in h.members.values():
+        joined = START - float(rng.uniform(0, years_before * 365)) * DAY
+        events.append(
+            MembershipEvent(
+                event_id=f"{m.member_id}-joined",
+                tenant_id="club",
+                member_id=m.member_id,
+                kind="joined",
+                occurred_at=at(joined),
+            )
+        )
+        for v in m.visits:
+            events.append(
+                AccessEvent(
+                    event_id=f"{m.member_id}-{v}",
+                    tenant_id="club",
+                    member_id=m.member_id,
+                    site_id="s1",
+                    kind="gate_entry",
+                    occurred_at=at(v),
+                )
+            )
+        for c in m.cancellations:
+            events.append(
+                MembershipEvent(
+                    event_id=f"{m.member_id}-cancelled-{c}",
+                    tenant_id="club",
+                    member_id=m.member_id,
+                    kind="cancelled",
+                    occurred_at=at(c),
+                )
+            )
+    events.sort(key=lambda e: e.occurred_at)
+    return events
+
+
+def test_window_ignores_the_years_before_the_gate_data() -> None:
+    """Membership rows two years older than the access log: those years hold no visits,
+    which is no change in the club. The window is judged on covered time only."""
+    club = _club(1, members=600)
+    assert not choose_window(club).differs  # the steady club, as the log sees it
+    events = _as_events(club, 2.0)
+    h = build_histories(events)
+    first_access = min(e.occurred_at for e in events if isinstance(e, AccessEvent))
+    assert h.start == first_access.timestamp()
+    assert h.first_event is not None and h.first_event < START - 365 * DAY
+    decision = choose_window(h)
+    assert not decision.differs, [(d.figure, d.why) for d in decision.differences if d.material]
+    assert decision.uses == "full" and decision.start == h.start
+    # The uncovered years taken as history (as before coverage): an empty stretch that
+    # looks like a change in the club.
+    uncovered = Histories(h.members, h.first_event, h.end)
+    assert choose_window(uncovered).differs
+    # A coverage start given explicitly sets the start (never before the first row).
+    given = build_histories(events, coverage_start=START + 30 * DAY)
+    assert given.start == START + 30 * DAY

@@ -70,7 +70,8 @@ def test_frozen_members_raise_nothing_until_unfrozen() -> None:
 def test_a_joined_member_who_never_comes_is_at_risk() -> None:
     d = Detector(POLICY)
     d.offer(membership("m1", 0, "joined"))
-    assert types(d.advance(at(10))) == [("at_risk", "m1")]
+    d.offer(visit("m2", 0))  # the club's gates log from day 0 on
+    assert types(d.advance(at(10))) == [("at_risk", "m1"), ("at_risk", "m2")]
 
 
 def test_denied_entries_are_not_visits() -> None:

@@ -1,0 +1,345 @@
+"""Rules side by side on clubs of different shapes: does calibration find the best rule on a
+club's own history, whatever the club?
+
+    .venv/bin/python bench/clubs_bench.py [--profiles city,studio] [--members 3000]
+        [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
+        [--markdown FILE] [--json] [--keep DIR]
+
+For each club profile of ``lapse simulate`` (``detector.simulate.PROFILES``):
+
+1. Simulate the club (``simulate_files``: ``--members``, ``--months`` × 30.44 days from
+   2025-01-01, ``--seed``, the profile's parameters and sites) into a temporary directory.
+2. Run ``lapse calibrate``'s API (``detector.calibrate.calibrate``, the full grid or
+   ``--quick``'s small one) on the club's access and membership files, with ``truth.csv``
+   for the held-out score only: it fits on the history before its split (60 % of the
+   window) and scores its choice on the months after it.
+3. Replay the whole history with each compared policy (``Replayer``, the replay calibrate
+   uses) and score it with ``score_period`` (calibrate's scoring) on the **same held-out
+   months** against the truth: the fixed 30/45/60-day rules, the cadence and BG/NBD
+   policies with their defaults, every ``--policy`` spec, and every ``--fitter``'s policy.
+
+Figures (``detector.calibration.scoring``): precision (at-risk alerts whose member did not
+come back), recall (dropouts alerted after their true last visit and before cancelling),
+recall with lead (the alert at least 14 days before cancelling), median days from the true
+last visit to the alert, and episodes per 1,000 member-weeks (at-risk alerts, each opens
+one episode, over the members active in the held-out months × its weeks). Alerts and
+dropouts in the last 30 days are not scored (the history cannot tell yet).
+
+Extra policies. ``--policy SPEC`` takes ``lapse evaluate``'s spec strings (``fixed:42``,
+``cadence:z=2,floor_days=7``) or a JSON object of the configuration file
+(``{"policy": "cadence", "z": 2}``), optionally named ``LABEL=SPEC``. ``--fitter
+pkg.module:function`` names a function that receives a :class:`TrainingClub` (the club's
+events, calibrate's split and report) and returns ``(label, spec)``: a fitted policy, which
+must be fitted on events before ``split`` only (the bench scores after it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from detector.calibrate import calibrate, read_files  # noqa: E402
+from detector.calibration.fitting import SMALL_GRID, Grid, Replayer, score_period  # noqa: E402
+from detector.calibration.report import Calibration  # noqa: E402
+from detector.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
+from detector.evaluate import parse_spec  # noqa: E402
+from detector.simulate import PROFILES, simulate_files  # noqa: E402
+from schemas import AccessEvent, MembershipEvent  # noqa: E402
+
+Event = AccessEvent | MembershipEvent
+Spec = dict[str, Any]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+MONTH_DAYS = 30.44
+TENANT = "club"
+# The rules every club is scored with: the fixed rules a club could write by hand, and the
+# detector's policies as shipped (no calibration).
+BASE_POLICIES: tuple[tuple[str, Spec], ...] = (
+    ("fixed:30", {"policy": "fixed", "absence_days": 30.0}),
+    ("fixed:45", {"policy": "fixed", "absence_days": 45.0}),
+    ("fixed:60", {"policy": "fixed", "absence_days": 60.0}),
+    ("cadence (default)", {"policy": "cadence"}),
+    ("bgnbd (default)", {"policy": "bgnbd"}),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingClub:
+    """What a ``--fitter`` gets: fit on events before ``split`` only."""
+
+    profile: str
+    tenant_id: str
+    paths: tuple[str, ...]
+    files: Sequence[Sequence[Event]]  # each file's events in file order, the whole history
+    window_start: float  # calibrate's window (POSIX seconds)
+    split: float  # training ends, held-out scoring starts
+    end: float
+    calibration: Calibration
+
+
+Fitter = Callable[[TrainingClub], tuple[str, Spec]]
+
+
+@dataclass(slots=True)
+class Result:
+    profile: str
+    label: str
+    score: Score
+    kind: str  # "rule", "calibrate", "extra", "fitted"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "label": self.label, "kind": self.kind,
+                **self.score.as_dict()}  # fmt: skip
+
+
+@dataclass(slots=True)
+class ClubRun:
+    profile: str
+    events: int
+    members: int
+    held_out_days: float
+    chosen: str
+    results: list[Result] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def parse_policy_arg(text: str) -> tuple[str, Spec]:
+    """``[LABEL=]SPEC``: an evaluate-style spec string or a JSON object."""
+    label = ""
+    body = text
+    if not text.lstrip().startswith("{") and "=" in text.split(":", 1)[0]:
+        label, _, body = text.partition("=")
+    if body.lstrip().startswith("{"):
+        spec: Spec = json.loads(body)
+        return (label or json.dumps(spec, sort_keys=True)), spec
+    return (label or body), dict(parse_spec(body))
+
+
+def load_fitter(name: str) -> Fitter:
+    module, _, func = name.partition(":")
+    fitter: Fitter = getattr(importlib.import_module(module), func)
+    return fitter
+
+
+def run_club(
+    profile: str,
+    *,
+    members: int,
+    days: int,
+    seed: int,
+    grid: Grid,
+    extra: Sequence[tuple[str, Spec]] = (),
+    fitters: Sequence[Fitter] = (),
+    directory: Path,
+    say: Callable[[str], None] = lambda _text: None,
+) -> ClubRun:
+    """Simulate one club, calibrate on it, score every policy on calibrate's held-out months."""
+    prof = PROFILES[profile]
+    out = directory / profile
+    t0 = time.perf_counter()
+    summary = simulate_files(
+        str(out),
+        members=members,
+        days=days,
+        seed=seed,
+        start=START,
+        sites=prof.sites,
+        params=prof.params,
+        tenant_id=TENANT,
+        profile=profile,
+    )
+    paths = (str(out / "access.csv"), str(out / "membership.csv"))
+    truth_path = str(out / "truth.csv")
+    t1 = time.perf_counter()
+    say(f"{profile}: simulated {summary.events:,} events in {t1 - t0:.1f} s; calibrating")
+    c = calibrate(paths, TENANT, truth_path=truth_path, grid=grid)
+    t2 = time.perf_counter()
+    fit = c.fit
+    say(f"{profile}: calibrate chose {c.chosen.label} ({fit.replays} replays, {t2 - t1:.0f} s)")
+    files, _ = read_files(paths, TENANT)
+    replayer = Replayer(files, TENANT)
+    truth = read_truth(truth_path)
+    run = ClubRun(
+        profile=profile,
+        events=summary.events,
+        members=members,
+        held_out_days=(fit.end - fit.split) / 86_400.0,
+        chosen=c.chosen.label,
+    )
+
+    def held_out(label: str, spec: Spec, kind: str) -> None:
+        alerts, detector = replayer.run(spec)
+        s = score_period(label, alerts, detector, truth, fit.split, fit.end)
+        run.results.append(Result(profile, label, s, kind))
+
+    for label, spec in BASE_POLICIES:
+        held_out(label, spec, "rule")
+    for label, spec in extra:
+        held_out(label, spec, "extra")
+    club = TrainingClub(profile, TENANT, paths, files, c.window.start, fit.split, fit.end, c)
+    for fitter in fitters:
+        label, spec = fitter(club)
+        held_out(label, spec, "fitted")
+    assert c.chosen.test is not None  # calibrate scores its choice on the held-out months
+    run.results.append(Result(profile, f"calibrate → {c.chosen.label}", c.chosen.test,
+                              "calibrate"))  # fmt: skip
+    t3 = time.perf_counter()
+    run.seconds = {"simulate": t1 - t0, "calibrate": t2 - t1, "score": t3 - t2}
+    say(f"{profile}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
+    return run
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+COLUMNS = (
+    "precision",
+    "recall",
+    f"recall (≥ {LEAD_DAYS:g} d before cancelling)",
+    "median days after last visit",
+    "episodes / 1,000 member-weeks",
+    "alerts",
+    "dropouts",
+)
+
+
+def _cells(s: Score) -> list[str]:
+    return [
+        _f(s.precision),
+        _f(s.recall),
+        _f(s.recall_early),
+        _f(s.median_delay, 0),
+        _f(s.alerts_per_1000_week, 1),
+        f"{s.alerts:,}",
+        f"{s.dropouts:,}",
+    ]
+
+
+def markdown(runs: Sequence[ClubRun], how: str) -> str:
+    """One table, grouped by profile; then a compact one with a column per profile."""
+    lines = [
+        "| profile | policy | " + " | ".join(COLUMNS) + " |",
+        "|---|---|" + "---:|" * len(COLUMNS),
+    ]
+    for run in runs:
+        for r in run.results:
+            lines.append(f"| {run.profile} | `{r.label}` | " + " | ".join(_cells(r.score)) + " |")
+    labels: list[str] = []
+    for run in runs:
+        for r in run.results:
+            key = "calibrate's choice" if r.kind == "calibrate" else r.label
+            if key not in labels:
+                labels.append(key)
+    lines += [
+        "",
+        "Side by side: precision / recall with ≥ 14 days' lead / median days after the last "
+        "visit / episodes per 1,000 member-weeks.",
+        "",
+        "| policy | " + " | ".join(run.profile for run in runs) + " |",
+        "|---|" + "---|" * len(runs),
+    ]
+    for key in labels:
+        cells = []
+        for run in runs:
+            found = [
+                r
+                for r in run.results
+                if (r.kind == "calibrate" and key == "calibrate's choice") or r.label == key
+            ]
+            if not found:
+                cells.append("")
+                continue
+            s = found[0].score
+            cells.append(
+                f"{_f(s.precision)} / {_f(s.recall_early)} / {_f(s.median_delay, 0)} / "
+                f"{_f(s.alerts_per_1000_week, 1)}"
+            )
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines += ["", "Calibrate's choices: " + "; ".join(f"{r.profile}: `{r.chosen}`" for r in runs)]
+    return how + "\n\n" + "\n".join(lines) + "\n"
+
+
+def describe(args: argparse.Namespace, days: int) -> str:
+    return (
+        f"Measured with `bench/clubs_bench.py --members {args.members} --months {args.months:g} "
+        f"--seed {args.seed}{' --quick' if args.quick else ''}`: each profile simulated "
+        f"({args.members:,} members, {days} days from {START.date()}, seed {args.seed}), "
+        "`lapse calibrate` run on its access and membership files (fit before its split, 60 % "
+        "of the window), and every policy replayed over the whole history and scored against "
+        "`truth.csv` on calibrate's held-out months only (the last 30 days unscored)."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated names")
+    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--months", type=float, default=18.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="calibrate's small grid")
+    parser.add_argument("--policy", action="append", default=[], help="[LABEL=]SPEC, repeatable")
+    parser.add_argument("--fitter", action="append", default=[], help="MODULE:FUNC, repeatable")
+    parser.add_argument("--markdown", help="write the tables here (Markdown)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON, last")
+    parser.add_argument("--keep", help="simulate into this directory and keep the files")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.profiles.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PROFILES]
+    if unknown:
+        parser.error(f"unknown profile(s) {unknown}; known: {', '.join(PROFILES)}")
+    days = round(args.months * MONTH_DAYS)
+    extra = [parse_policy_arg(p) for p in args.policy]
+    fitters = [load_fitter(f) for f in args.fitter]
+    grid = SMALL_GRID if args.quick else Grid()
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    runs: list[ClubRun] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="clubs-bench-") as tmp:
+        directory = Path(args.keep) if args.keep else Path(tmp)
+        for name in names:
+            runs.append(
+                run_club(
+                    name,
+                    members=args.members,
+                    days=days,
+                    seed=args.seed,
+                    grid=grid,
+                    extra=extra,
+                    fitters=fitters,
+                    directory=directory,
+                    say=say,
+                )
+            )
+    how = describe(args, days)
+    table = markdown(runs, how)
+    print(table)
+    for run in runs:
+        print(
+            f"{run.profile}: {run.events:,} events, held-out {run.held_out_days:.0f} days; "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in run.seconds.items())
+        )
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.markdown:
+        Path(args.markdown).write_text(table, encoding="utf-8")
+    if args.json:
+        print(json.dumps({"clubs": [r.as_dict() for run in runs for r in run.results]}))
+    return runs
+
+
+if __name__ == "__main__":
+    main()
