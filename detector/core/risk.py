@@ -162,9 +162,8 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     # Joined, or back from a freeze, and not come since (an anchor moved to the start of the
     # gate data is neither: nothing is known of that member's absence before it).
     fresh = 0.0
-    if anchor == anchor and (last != last or anchor > last):
-        if anchor == joined or anchor == m.status_at[slot]:
-            fresh = 1.0
+    if (last != last or anchor > last) and (anchor == joined or anchor == m.status_at[slot]):
+        fresh = 1.0  # (False for a NaN anchor: NaN equals nothing)
     return [
         lg - LOG_WEEK,
         decline,

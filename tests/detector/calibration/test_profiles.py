@@ -55,9 +55,7 @@ def _f(s: Score) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_calibrate_beats_every_fixed_rule_on_held_out_months(
-    profile: str, tmp_path: Path
-) -> None:
+def test_calibrate_beats_every_fixed_rule_on_held_out_months(profile: str, tmp_path: Path) -> None:
     out = tmp_path / profile
     simulate_files(
         str(out),
