@@ -28,7 +28,13 @@ import numpy as np
 
 from detector.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from detector.calibration.members import DAY, Histories
-from detector.calibration.scoring import Outcome, Score, outcomes_from_history, score
+from detector.calibration.scoring import (
+    LEAD_DAYS,
+    Outcome,
+    Score,
+    outcomes_from_history,
+    score,
+)
 from detector.config import build_policy
 from detector.core import Detector, Policy, Status
 from detector.core.replay import replay
@@ -44,7 +50,7 @@ WARMUP_DAYS = 28.0  # a replay starting from nothing knows no rhythm yet: not sc
 HORIZON_DAYS = 30.0
 # A leaver counts as caught only by an alert at least two weeks before they cancel: later,
 # a call rarely changes anything (issue 18's recall).
-MIN_LEAD_DAYS = 14.0
+MIN_LEAD_DAYS = LEAD_DAYS
 
 
 # Early warnings as the detector defines them, and the two variants tried against them:
@@ -73,7 +79,9 @@ class Grid:
     risk_floor_days: tuple[float, ...] = (14.0, 28.0)
 
 
-SMALL_GRID = Grid((42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.15, 0.3, 0.5), (14.0, 28.0))
+SMALL_GRID = Grid(
+    (42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7), (14.0,)
+)
 # The fixed rules every report shows on the held-out months, beside what was chosen.
 REFERENCE_DAYS = (30.0, 45.0, 60.0)
 
