@@ -75,12 +75,16 @@ class Grid:
     p_alive: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35)
     # The fitted risk policy's thresholds: the modelled probability that the member will not
     # come back, per day of an absence (most absences end in a return, so these are low).
-    risk_threshold: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    risk_threshold: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     risk_floor_days: tuple[float, ...] = (14.0, 28.0)
+    # Early warnings of the risk family: the payment signs (which also feed its payment
+    # term), or none (a club whose members who stay often fail a payment: each failure would
+    # be a false alarm); swept at the lowest floor, the first only at the others.
+    risk_warnings: tuple[str, ...] = ("payments", "none")
 
 
 SMALL_GRID = Grid(
-    (42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7), (14.0,)
+    (42, 60, 75), (3.5,), (35,), (90,), (0.2,), (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), (14.0,)
 )
 # The fixed rules every report shows on the held-out months, beside what was chosen.
 REFERENCE_DAYS = (30.0, 45.0, 60.0)
@@ -450,9 +454,18 @@ def fit_policies(
         )
     if progress:
         progress(f"  {risk_note}")
-    for floor in grid.risk_floor_days:
-        for p in grid.risk_threshold:
-            trial("risk", {**coefficients, "threshold": float(p), "floor_days": float(floor)})
+    for k, floor in enumerate(grid.risk_floor_days):
+        for variant in grid.risk_warnings if k == 0 else grid.risk_warnings[:1]:
+            for p in grid.risk_threshold:
+                trial(
+                    "risk",
+                    {
+                        **coefficients,
+                        "threshold": float(p),
+                        "floor_days": float(floor),
+                        "warnings": WARNING_VARIANTS[variant],
+                    },
+                )
     refs: dict[str, Trial] = {}
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}

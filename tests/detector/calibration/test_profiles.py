@@ -1,12 +1,12 @@
 """Calibration on clubs unlike each other: its choice beats the fixed rules on held-out data.
 
-Each profile is a simulated club with its own habits (how many leavers fade before they
-stop, how many holidays and how long, how informative payments are, how soon leavers
-cancel). ``lapse calibrate`` sees only the club's files (no truth); its choice and the fixed
-30/45/60-day rules are then scored on the held-out months against the simulator's truth.
-Its choice must not be matched by any fixed rule: no fixed rule as precise catches as many
-leavers, and no fixed rule catching as many is as precise.
-"""
+Each profile of ``lapse simulate --profile`` is a club with its own habits (how regular
+members are, how many holidays and how long, how many leavers fade before they stop, how
+soon they cancel, how informative payments are, membership records older than the gate log;
+docs/simulator.md). ``lapse calibrate``'s fitting sees only the club's files (no truth); its
+choice and the fixed 30/45/60-day rules are then scored on the held-out months against the
+simulator's truth. Its choice must not be matched by any fixed rule: no fixed rule as
+precise catches as many leavers, and no fixed rule catching as many is as precise."""
 
 from __future__ import annotations
 
@@ -20,23 +20,8 @@ from detector.calibrate import read_files
 from detector.calibration.fitting import Grid, Replayer, fit_policies, score_period
 from detector.calibration.members import build_histories
 from detector.calibration.scoring import Score, read_truth
-from detector.simulate import SimParams, simulate_files
+from detector.simulate import PROFILES, simulate_files
 
-PROFILES = {
-    # The simulator's own defaults (docs/simulator.md).
-    "default": SimParams(),
-    # Most leavers fade over weeks first; failed payments come with many cancellations.
-    "faders": SimParams(gradual_share=0.8, payment_trouble_share=0.6, holidays_per_year=1.0),
-    # Leavers stop at once and cancel sooner; members take long, frequent holidays; payments
-    # say little.
-    "holidays": SimParams(
-        gradual_share=0.3,
-        payment_trouble_share=0.2,
-        holidays_per_year=3.0,
-        holiday_days=(7, 35),
-        gap_mean_days=50.0,
-    ),
-}
 # Small enough for CI: a few fixed rules, one cadence point, no BG/NBD, four risk thresholds.
 GRID = Grid(
     fixed_days=(30, 45, 60),
@@ -44,10 +29,11 @@ GRID = Grid(
     cadence_floor_days=(35,),
     cadence_cap_days=(90,),
     p_alive=(),
-    risk_threshold=(0.2, 0.3, 0.5, 0.7),
+    risk_threshold=(0.2, 0.3, 0.5, 0.7, 0.9),
     risk_floor_days=(14.0,),
 )
 TOLERANCE = 0.02
+MEMBERS = 800
 
 
 def _f(s: Score) -> tuple[float, float]:
@@ -59,11 +45,12 @@ def test_calibrate_beats_every_fixed_rule_on_held_out_months(profile: str, tmp_p
     out = tmp_path / profile
     simulate_files(
         str(out),
-        members=1200,
+        members=MEMBERS,
         days=365,
         seed=5,
         start=datetime(2025, 1, 6, tzinfo=UTC),
-        params=PROFILES[profile],
+        params=PROFILES[profile].params,
+        sites=PROFILES[profile].sites,
     )
     files, _ = read_files([str(out / "access.csv"), str(out / "membership.csv")], "club")
     h = build_histories(e for f in files for e in f)
