@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
 from api.page import routes as page
 from api.relay import run_relay
-from api.routers import actions, alerts, leavers, members, webhooks, winback
+from api.routers import actions, alerts, external_ids, leavers, members, webhooks, winback
 from api.routers import forget as forget_routes
-from lapse import health, problems
+from lapse import health, openapi, problems
 from lapse.db.engine import create_engine, session_factory
+from lapse.http_metrics import API_REQUEST_SECONDS, RequestMetrics
+from lapse.import_metrics import import_metrics
 from lapse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,11 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
         client = delivery_client(settings)
         sessions = session_factory(engine)
         dispatcher = Dispatcher(settings, sessions, client)
+        if not dispatcher.sealer.enabled:
+            log.warning(
+                "LAPSE_SECRET_KEY is not set: webhook secrets are stored unencrypted "
+                "(docs/webhooks.md, `lapse secrets new-key`)"
+            )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = sessions
@@ -99,16 +108,37 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
             return "database unreachable"
         return None
 
-    app = FastAPI(title="Lapse API", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Lapse API",
+        version=openapi.package_version(),
+        summary="Alerts, members, actions and webhooks; the staff page under /staff.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     problems.install(app)
-    app.include_router(health.service_router(ready))
+    openapi.install_docs(app)
+    app.add_middleware(RequestMetrics, histogram=API_REQUEST_SECONDS)
+    app.include_router(health.service_router(ready, before_scrape=import_metrics(app)))
     app.include_router(alerts.router)
     app.include_router(alerts.episodes_router)
     app.include_router(actions.router)
     app.include_router(members.router)
+    app.include_router(external_ids.router)
     app.include_router(webhooks.router)
     app.include_router(leavers.router)
     app.include_router(winback.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.finish(
+                get_openapi(
+                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     return app

@@ -32,6 +32,7 @@ from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
 from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from lapse.db.types import UTCDateTime
 from lapse.db.upsert import insert
+from lapse.sealing import Sealer
 from lapse.settings import Settings
 from schemas import Alert, AlertCloudEvent
 from schemas.ids import uuid5
@@ -173,6 +174,8 @@ class Dispatcher:
         self.settings = settings
         self.sessions = sessions
         self.client = client
+        # Secrets are stored sealed (lapse.sealing) and opened only to sign.
+        self.sealer = Sealer.from_settings(settings)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.batch_size = batch_size
         self.concurrency = concurrency
@@ -347,12 +350,13 @@ class Dispatcher:
 
     async def _deliver(self, item: _Claimed) -> None:
         attempted_at = self.now()
+        previous = item.previous_secret
         result = await self.attempt(
             item.url,
             item.id,
-            item.secret,
+            self.sealer.open(item.secret),
             alert_body(item.payload),
-            previous=item.previous_secret,
+            previous=self.sealer.open(previous) if previous is not None else None,
         )
         await self._record(item, result, attempted_at)
         log.log(
@@ -577,14 +581,15 @@ class Dispatcher:
             "data": {"subscription_id": subscription.id},
         }
         body = json.dumps(event, separators=(",", ":")).encode()
+        previous = self.previous_secret(
+            subscription.previous_secret, subscription.previous_secret_until, self.now()
+        )
         return await self.attempt(
             subscription.url,
             msg_id,
-            subscription.secret,
+            self.sealer.open(subscription.secret),
             body,
-            previous=self.previous_secret(
-                subscription.previous_secret, subscription.previous_secret_until, self.now()
-            ),
+            previous=self.sealer.open(previous) if previous is not None else None,
             observe=False,
         )
 

@@ -25,10 +25,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lapse.db.models import AlertRow
-from lapse.kafka import make_producer
+from lapse.kafka import start_producer
 from lapse.settings import Settings
 from schemas import Alert
-from schemas.alerts import cloudevent_type
+from schemas.alerts import ALERT_DATASCHEMA, cloudevent_type
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def record_headers(payload: dict[str, Any]) -> list[tuple[str, bytes]]:
         "ce_type": cloudevent_type(payload["type"]),
         "ce_time": payload["raised_at"],
         "ce_subject": f"members/{payload['member_id']}",
+        "ce_dataschema": ALERT_DATASCHEMA,
         "content-type": "application/json",
     }
     return [(k, v.encode()) for k, v in attrs.items()]
@@ -130,12 +131,10 @@ async def run_relay(settings: Settings, sessions: async_sessionmaker[AsyncSessio
     """Start a producer (retrying until the broker answers) and relay until cancelled."""
     backoff = 0.5
     while True:
-        producer = make_producer(settings)
         try:
-            await producer.start()
+            producer = await start_producer(settings)
         except Exception as exc:
-            log.warning("alerts relay: broker unreachable (%s); retrying in %.1fs", exc, backoff)
-            await producer.stop()
+            log.warning("alerts relay: broker unreachable (%r); retrying in %.1fs", exc, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
             continue

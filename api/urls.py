@@ -54,10 +54,48 @@ def parse(url: str) -> httpx.URL:
     return parsed
 
 
+# IPv6 addresses that carry an IPv4 address a router or a host on the way unwraps: the
+# embedded address decides where the request goes, so it is checked as if it were the target
+# (``http://[2002:7f00:1::1]/`` is 127.0.0.1 to any host with a 6to4 interface or relay).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052's well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: the operator's own NAT64
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT's IPv4-translated (RFC 2765)
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # IPv4-compatible, deprecated (RFC 4291 §2.5.5.1)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, list[ipaddress.IPv4Address]] | None:
+    """The kind of wrapper and the IPv4 address(es) an IPv6 address carries, or None."""
+    if ip.ipv4_mapped is not None:
+        return "IPv4-mapped", [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return "6to4", [ip.sixtofour]
+    if ip.teredo is not None:
+        server, client = ip.teredo
+        return "Teredo", [server, client]
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in _NAT64 or ip in _NAT64_LOCAL:
+        return "NAT64", [low]
+    if ip in _TRANSLATED:
+        return "IPv4-translated", [low]
+    if ip in _COMPATIBLE and int(ip) > 1:  # not :: or ::1, which are themselves
+        return "IPv4-compatible", [low]
+    return None
+
+
 def unsafe_reason(ip: IPAddress) -> str | None:
     """Why an address is not a public unicast one, or None if it is."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        wrapped = embedded_ipv4(ip)
+        if wrapped is not None:
+            kind, inner = wrapped
+            if kind == "IPv4-compatible" or ip in _NAT64_LOCAL:
+                return f"{kind} (deprecated or local-use) IPv6"
+            for v4 in inner:
+                reason = unsafe_reason(v4)
+                if reason is not None:
+                    return f"{reason} (IPv4 {v4} wrapped in {kind} IPv6)"
+            if kind == "IPv4-mapped":
+                return None  # the IPv4 address itself, public
     checks = (
         ("unspecified", ip.is_unspecified),
         ("loopback", ip.is_loopback),

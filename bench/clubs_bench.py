@@ -55,7 +55,7 @@ from detector.calibration.fitting import SMALL_GRID, Grid, Replayer, score_perio
 from detector.calibration.report import Calibration  # noqa: E402
 from detector.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
 from detector.evaluate import parse_spec  # noqa: E402
-from detector.simulate import PROFILES, simulate_files  # noqa: E402
+from detector.simulate import PROFILES, simulate_profile  # noqa: E402
 from schemas import AccessEvent, MembershipEvent  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
@@ -146,19 +146,10 @@ def run_club(
     say: Callable[[str], None] = lambda _text: None,
 ) -> ClubRun:
     """Simulate one club, calibrate on it, score every policy on calibrate's held-out months."""
-    prof = PROFILES[profile]
     out = directory / profile
     t0 = time.perf_counter()
-    summary = simulate_files(
-        str(out),
-        members=members,
-        days=days,
-        seed=seed,
-        start=START,
-        sites=prof.sites,
-        params=prof.params,
-        tenant_id=TENANT,
-        profile=profile,
+    summary = simulate_profile(
+        str(out), profile, members=members, days=days, seed=seed, start=START, tenant_id=TENANT
     )
     paths = (str(out / "access.csv"), str(out / "membership.csv"))
     truth_path = str(out / "truth.csv")

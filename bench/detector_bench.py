@@ -199,7 +199,7 @@ async def _e2e(args: argparse.Namespace) -> None:
     from lapse.broker import LocalBroker
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
-    from lapse.kafka import ensure_topics, make_producer
+    from lapse.kafka import ensure_topics, start_producer
     from lapse.runtime import tune_gc
 
     pg = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -215,8 +215,7 @@ async def _e2e(args: argparse.Namespace) -> None:
             members = max(1000, args.events // 40)
             events, _ = simulate_club("club", T0, members=members, days=120, duplicates=0.0)
             events = events[: args.events]
-            producer = make_producer(s)
-            await producer.start()
+            producer = await start_producer(s, bulk=True)  # patient: a bulk load
             futures = [
                 await producer.send(
                     s.events_topic, e.model_dump_json().encode(), key=e.key.encode()

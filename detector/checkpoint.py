@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import MemberState
@@ -22,6 +22,7 @@ from lapse.db.models import (
     ExitInterview,
     GateCoverage,
     MemberStateRow,
+    SiteDataUntil,
     WinbackPlanRow,
 )
 from lapse.db.outbox import add_alerts
@@ -59,6 +60,10 @@ class Checkpoint:
     alerts: list[Alert] = field(default_factory=list)
     # Per partition, its coverage when it changed (``Detector.take_coverage``): all of it.
     coverage: dict[int, Coverage] = field(default_factory=dict)
+    # Per partition whose offset is written: how far each site's data had reached, as its
+    # ticks said (``Detector.data_until``), as (tenant, site, seconds); only where it changed
+    # since the last checkpoint (a partition not here keeps what was written before).
+    data_until: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
 
@@ -71,6 +76,7 @@ class Restored:
     offset: int | None = None
     time: float | None = None
     coverage: Coverage = field(default_factory=list)  # ``Detector.restore_coverage``
+    data_until: list[tuple[str, str, float]] = field(default_factory=list)
 
 
 class CheckpointStore:
@@ -114,6 +120,7 @@ class CheckpointStore:
             for o in offs:
                 out[o.partition].offset = o.next_offset
                 out[o.partition].time = o.watermark.timestamp() if o.watermark else None
+                out[o.partition].data_until = [(t, s, float(u)) for t, s, u in o.data_until or ()]
             covered = await session.scalars(
                 select(GateCoverage)
                 .where(GateCoverage.partition.in_(list(out)))
@@ -129,6 +136,14 @@ class CheckpointStore:
                     )
                 )
         return out
+
+    async def load_data_until(self) -> list[tuple[str, str, datetime]]:
+        """How far each site's gate data has reached, as ingest recorded it (for ticks)."""
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(SiteDataUntil.tenant_id, SiteDataUntil.site_id, SiteDataUntil.data_until)
+            )
+            return [(t, s, until) for t, s, until in rows]
 
     async def save(self, cp: Checkpoint) -> None:
         now = datetime.now(UTC)
@@ -159,6 +174,9 @@ class CheckpointStore:
                         "partition": p,
                         "next_offset": off,
                         "watermark": _dt(t),
+                        "data_until": [list(c) for c in cp.data_until[p]]
+                        if p in cp.data_until
+                        else None,
                         "updated_at": now,
                     }
                     for p, (off, t) in cp.offsets.items()
@@ -170,6 +188,10 @@ class CheckpointStore:
                         set_={
                             "next_offset": stmt.excluded.next_offset,
                             "watermark": stmt.excluded.watermark,
+                            # Unchanged (none given): the one written before stays.
+                            "data_until": func.coalesce(
+                                stmt.excluded.data_until, ConsumerOffset.__table__.c.data_until
+                            ),
                             "updated_at": stmt.excluded.updated_at,
                         },
                     ),

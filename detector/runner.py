@@ -1,9 +1,13 @@
-"""The imperative shell around the core: consume, offer, advance, checkpoint.
+"""The imperative shell around the core: consume, apply, tick, checkpoint.
 
 One instance owns the partitions Kafka's group assigns it, and runs one core per
-partition, each with its own clock reading: with the event clock every partition has its
-own watermark, so how fast one partition is read never makes another's events look late,
-and the alerts of a partition are exactly those a replay of its events raises.
+partition, each with its own clock: the latest time the partition's records carry (event
+times, and with the wall clock the ticks this instance writes to the partitions it owns
+every ``LAPSE_TICK_SECONDS``) less the allowed lateness, moved after each record
+(``detector.core.partition.apply_records``, replay's own loop). So how fast one partition
+is read never makes another's events look late, how records are split into fetches
+changes nothing, and the alerts of a partition are exactly those a replay of its records
+raises: time never moves because a fetch happened to return at some moment.
 
 Each checkpoint writes the changed member states, the positions to resume from and the
 new alerts in one database transaction; Kafka's committed offsets are informational only
@@ -28,6 +32,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
@@ -38,16 +43,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector import metrics
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.config import policies
-from detector.core import Clock, Detector, Policy, WallClock, Watermark
-from detector.core.engine import PolicyFor
+from detector.core import Clock, Detector, Policy, Watermark
+from detector.core.engine import PolicyFor, Source
+from detector.core.partition import Record, apply_records, restore_clock, resume_position
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from lapse.forget import member_hash
-from lapse.kafka import make_consumer, make_producer
+from lapse.kafka import make_consumer, start_producer
 from lapse.runtime import tune_gc
 from lapse.settings import Settings
-from schemas import Alert
+from schemas import TICK_KEY, Alert, SiteDataUntil, Tick, parse_tick, tick_record
+from schemas.events import refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +72,15 @@ class Partition:
     """One owned partition: its core, its clock and the next offset to read."""
 
     detector: Detector
-    clock: Clock
+    clock: Watermark
     next_offset: int | None = None
     # Records consumed since this partition's last checkpoint was taken.
     unsaved: int = 0
     # Kafka timestamps (ms) of the oldest and newest record of each batch fetched since the
     # last checkpoint: a sample for the end-to-end latency histogram, never one per event.
     stamps: list[int] = field(default_factory=list)
+    # The ``data_until_version`` of the detector the last checkpoint taken wrote.
+    data_until_written: int = 0
 
 
 @dataclass(slots=True)
@@ -81,6 +90,35 @@ class _Write:
     checkpoint: Checkpoint
     events: int  # records it covers (consumed since the checkpoint before)
     stamps: list[int]
+
+
+def _decode(
+    records: list[ConsumerRecord], poison: list[tuple[ConsumerRecord, Exception]]
+) -> tuple[list[ConsumerRecord], list[Record]]:
+    """The records that are member events or ticks, and what they hold, in order; the
+    others go to ``poison``. Ticks are told apart by their key (``TICK_KEY``) before any
+    parsing; the member events of a batch are parsed in one call when all are valid."""
+    plain = [record for record in records if record.key != TICK_KEY]
+    events = decode_member_events([record.value for record in plain])
+    if events is not None and len(plain) == len(records):
+        return records, list(events)
+    applied: list[ConsumerRecord] = []
+    decoded: list[Record] = []
+    parsed = iter(events) if events is not None else None
+    for record in records:
+        try:
+            if record.key == TICK_KEY:
+                item: Record = parse_tick(record.value)
+            elif parsed is not None:
+                item = next(parsed)
+            else:  # some are not member events: which, and why
+                item = decode_member_event(record.value)
+        except _POISON as exc:
+            poison.append((record, exc))
+        else:
+            applied.append(record)
+            decoded.append(item)
+    return applied, decoded
 
 
 def _kind_of_error(exc: Exception) -> str:
@@ -107,7 +145,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 class DetectorRunner:
     """Runs the core on this instance's partitions until ``stop()``.
 
-    ``clock`` overrides the clock of every partition (tests move it by hand).
+    ``clock`` is the wall clock the ticks read (tests move it by hand); the time itself by
+    default. ``poll_records`` overrides how many records one fetch returns at most.
     """
 
     def __init__(
@@ -117,6 +156,7 @@ class DetectorRunner:
         *,
         clock: Clock | None = None,
         policy: Policy | PolicyFor | None = None,
+        poll_records: int | None = None,
     ) -> None:
         self.settings = settings
         self.store = CheckpointStore(
@@ -132,6 +172,10 @@ class DetectorRunner:
         self.policy = policy or policies(settings)
         self.visit_rules = VisitRules(window_seconds=settings.visit_window_seconds)
         self._clock = clock
+        # With the wall clock, ticks move each partition's clock (this instance writes them);
+        # with the event clock they are skipped, and the clock is the events' watermark.
+        self._ticks = settings.clock == "wall"
+        self._tick_task: asyncio.Task[None] | None = None
         self.parts: dict[int, Partition] = {}
         self.pending_alerts: list[Alert] = []
         self._last_checkpoint = time.monotonic()
@@ -155,18 +199,14 @@ class DetectorRunner:
         self._lag_gauges: dict[int, Gauge] = {}
         # A checkpoint holds at most ``checkpoint_max_events`` records: it is taken once the
         # records read since the last one are more than this, before a poll could overshoot.
-        self._poll_records = max(1, min(POLL_RECORDS, settings.checkpoint_max_events // 2))
+        self._poll_records = poll_records or max(
+            1, min(POLL_RECORDS, settings.checkpoint_max_events // 2)
+        )
         self._checkpoint_at = settings.checkpoint_max_events - self._poll_records
         self.started = asyncio.Event()
 
-    def _new_clock(self, restored_time: float | None) -> Clock:
-        lateness = self.settings.allowed_lateness_seconds
-        if self._clock is not None:
-            return self._clock
-        if self.settings.clock == "wall":
-            return WallClock(lateness)
-        start = restored_time + lateness if restored_time is not None else None
-        return Watermark(lateness, start)
+    def _wall_time(self) -> float:
+        return self._clock.now() if self._clock is not None else time.time()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -187,7 +227,7 @@ class DetectorRunner:
 
     async def run(self) -> None:
         s = self.settings
-        self._producer = make_producer(s)
+        self._producer = await start_producer(s)  # the broker may refuse idempotence: auto
         self._consumer = make_consumer(
             s,
             group_id=s.detector_group,
@@ -195,18 +235,23 @@ class DetectorRunner:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
-        await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([s.events_topic], listener=_Rebalance(self))
         # Member states live in arrays the collector never walks; what it would walk again
         # and again is start-up's (modules, engine, clients): frozen, thresholds raised.
         tune_gc()
+        if self._ticks and s.tick_seconds > 0:
+            self._tick_task = asyncio.create_task(self._tick_loop())
         self.started.set()
         try:
             while not self._stopping.is_set():
                 await self._poll_once()
             await self.checkpoint(wait=True)
         finally:
+            if self._tick_task is not None:
+                self._tick_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._tick_task
             writing = self._writing
             if writing is not None and not writing.done():  # failed or cancelled: give up
                 writing.cancel()
@@ -263,10 +308,6 @@ class DetectorRunner:
             async with self._lock:
                 await self._dead_letter(poison)
         self._measure_lag()
-        for part in self.parts.values():
-            alerts = part.detector.advance(part.clock.now())
-            if alerts:
-                self._collect(alerts)
         if self._to_commit:
             await self._commit_offsets()
         unsaved = sum(p.unsaved for p in self.parts.values())
@@ -293,45 +334,67 @@ class DetectorRunner:
         records: list[ConsumerRecord],
         poison: list[tuple[ConsumerRecord, Exception]],
     ) -> None:
-        """Parse and offer one partition's records; no await per record. Records that are
-        not member events are set aside in ``poison`` (dead-lettered after the batch)."""
+        """Parse and apply one partition's records; no await per record. Records that are
+        neither member events nor ticks are set aside in ``poison`` (dead-lettered after
+        the batch)."""
+        applied, decoded = _decode(records, poison)
         p = records[0].partition
-        events = decode_member_events([record.value for record in records])
-        applied = records
-        if events is None:  # some are not member events: which, and why
-            applied, events = [], []
-            for record in records:
-                try:
-                    event = decode_member_event(record.value)
-                except _POISON as exc:
-                    poison.append((record, exc))
-                else:
-                    applied.append(record)
-                    events.append(event)
-        # One call for the batch: each event's time is read once, observed on the event
-        # clock if that is the clock, and the clock is advanced after the batch (``step``).
-        clock = part.clock
-        alerts = part.detector.offer_many(
-            events,
-            clock if isinstance(clock, Watermark) else None,
-            step=False,
-            sources=[(p, record.offset) for record in applied],
-        )
-        if alerts:
-            self._collect(alerts)
+        self._apply(part, decoded, [(p, record.offset) for record in applied])
         part.next_offset = records[-1].offset + 1
         part.unsaved += len(records)
-        self._applied.inc(len(events))
         first, last = records[0].timestamp, records[-1].timestamp
         if first > 0:  # -1: a record without a timestamp
             part.stamps += (first, last)
+
+    def _apply(self, part: Partition, records: list[Record], sources: list[Source]) -> None:
+        """Apply one partition's records in order, the clock moving after each record
+        (replay's loop): the same records give the same alerts however they were fetched."""
+        alerts = apply_records(part.detector, part.clock, records, sources, ticks=self._ticks)
+        if alerts:
+            self._collect(alerts)
+        self._applied.inc(sum(1 for r in records if type(r) is not Tick))
+
+    # -- ticks -----------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        """Write the wall time to every partition this instance owns, every
+        ``LAPSE_TICK_SECONDS``: what moves time on for members who send nothing, recorded
+        where a restart re-reads it. With several instances only a partition's owner ticks
+        it (a tick from a former owner is harmless: the clock takes the latest)."""
+        every = self.settings.tick_seconds
+        while not self._stopping.is_set():
+            try:
+                await self._tick()
+            except Exception:  # the broker is away: the next tick will say the time
+                log.warning("writing ticks failed; retrying in %.1fs", every, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), every)
+
+    async def _tick(self) -> None:
+        assert self._consumer is not None and self._producer is not None
+        topic = self.settings.events_topic
+        owned = sorted(tp.partition for tp in self._consumer.assignment() if tp.topic == topic)
+        if not owned:
+            return
+        at = datetime.fromtimestamp(self._wall_time(), UTC)
+        try:  # ingest records it after the broker's ack: what it counts is on the partitions
+            sites = await self.store.load_data_until()
+        except Exception:  # the database is away: a tick that only says the time
+            log.warning(
+                "reading how far sites' data reached failed; ticking without", exc_info=True
+            )
+            sites = []
+        data_until = [SiteDataUntil(tenant_id=t, site_id=s, until=u) for t, s, u in sites]
+        key, value = tick_record(Tick(at=at, data_until=data_until))
+        sent = [await self._producer.send(topic, value, key=key, partition=p) for p in owned]
+        await asyncio.gather(*sent)
 
     async def _dead_letter(self, poison: list[tuple[ConsumerRecord, Exception]]) -> None:
         """Send a batch's poison records to the DLQ, in order, and wait until all are in."""
         assert self._producer is not None
         sent = []
         for record, exc in poison:
-            reason = str(exc).replace("\n", " ")[:1000]
+            reason = refusal_reason(exc)[:1000]
             headers = [
                 ("lapse-reason", reason.encode()),
                 ("lapse-source-topic", record.topic.encode()),
@@ -354,7 +417,7 @@ class DetectorRunner:
                 "poison message at partition %s offset %s: %s",
                 record.partition,
                 record.offset,
-                reason,
+                str(exc).replace("\n", " ")[:1000],
             )
         await asyncio.gather(*sent)
         self._dead_lettered.inc(len(poison))
@@ -412,9 +475,14 @@ class DetectorRunner:
             if coverage is not None:
                 cp.coverage[p] = coverage
             if part.next_offset is not None and part.unsaved:
-                held = part.detector.pending_sources().get(p, part.next_offset)
                 t = part.detector.time
-                cp.offsets[p] = (min(held, part.next_offset), t if math.isfinite(t) else None)
+                position = resume_position(part.detector, p, part.next_offset)
+                cp.offsets[p] = (position, t if math.isfinite(t) else None)
+                version = part.detector.data_until_version
+                if version != part.data_until_written:  # ticks moved it: write it again
+                    data_until = part.detector.data_until.items()
+                    cp.data_until[p] = [(*key, until) for key, until in data_until]
+                    part.data_until_written = version
             events += part.unsaved
             part.unsaved = 0
             stamps += part.stamps
@@ -453,17 +521,34 @@ class DetectorRunner:
         """Write one checkpoint; retry until it lands."""
         cp = write.checkpoint
         delay = 0.2
+        failures, first_failure = 0, 0.0
         while True:
             started = time.perf_counter()
             try:
                 await self.store.save(cp)
                 break
-            except Exception:
+            except Exception as exc:
                 self._write_failing = True
                 metrics.CHECKPOINT_FAILURES.inc()
-                log.exception("checkpoint failed; retrying in %.1fs", delay)
+                failures += 1
+                if failures == 1:  # the traceback once; then one line per retry
+                    first_failure = started
+                    log.exception("checkpoint failed; retrying in %.1fs", delay)
+                else:
+                    log.warning(
+                        "checkpoint failed again (%d attempts, %s); retrying in %.1fs",
+                        failures,
+                        type(exc).__name__,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        if failures:
+            log.warning(
+                "checkpoint recovered after %d failed attempt(s) over %.1fs",
+                failures,
+                time.perf_counter() - first_failure,
+            )
         self._write_failing = False
         self._writing_events = 0
         metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
@@ -558,8 +643,14 @@ class DetectorRunner:
                 )
                 detector.restore_coverage(r.coverage)  # before the states: their timers
                 detector.load(r.states)
+                detector.data_reached(r.data_until, start)  # as this partition's ticks left it
                 members += len(r.states)
-                self.parts[p] = Partition(detector, self._new_clock(r.time), r.offset)
+                self.parts[p] = Partition(
+                    detector,
+                    restore_clock(r.time, self.settings.allowed_lateness_seconds),
+                    r.offset,
+                    data_until_written=detector.data_until_version,
+                )
                 # No stored position: from the start (a real cluster resets to its earliest).
                 self._consumer.seek(TopicPartition(topic, p), r.offset or 0)
             self._to_load -= set(loaded)

@@ -1,6 +1,6 @@
 """A simulated club with ground truth: history files for replay, calibration and benchmarks.
 
-Every default in :class:`SimParams` is either a published figure (``../shared/REFERENCES.md``,
+Every default in :class:`SimParams` is either a published figure (``docs/references.md``,
 "How gyms lose members") or a stated assumption; ``docs/simulator.md`` lists each with its
 source. The point of the simulator is to be *hard in the right ways*: retained members go on
 holiday for weeks, low-frequency members are silent for a month as a matter of course, clubs
@@ -26,9 +26,10 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import IO
+from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from schemas import AccessEvent, MembershipEvent
@@ -965,6 +966,7 @@ def simulate_files(
     tenant_id: str = "club",
     run_lines: int = 1_000_000,
     profile: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
 
@@ -1024,6 +1026,8 @@ def simulate_files(
                     summary.gap_n += 1
             if t.returned is not None:
                 summary.returned += 1
+            if progress is not None and i % 1000 == 999:
+                progress(i + 1)  # members simulated (lapse/progress.py draws the bar)
         with open(os.path.join(out_dir, "access.csv"), "w", encoding="utf-8", newline="") as out:
             out.write("member_id,site_id,occurred_at,kind\n")
             access.write(out)
@@ -1048,6 +1052,34 @@ def simulate_files(
         out.write("\n")
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def simulate_profile(
+    out_dir: str,
+    profile: str,
+    *,
+    members: int,
+    days: int,
+    seed: int,
+    start: datetime = datetime(2025, 1, 1, tzinfo=UTC),
+    tenant_id: str = "club",
+    **overrides: Any,
+) -> Summary:
+    """``lapse simulate --profile``: one of :data:`PROFILES` with its sites, any
+    :class:`SimParams` field overridden by keyword (``membership_years_before=2``)."""
+    prof = PROFILES[profile]
+    params = replace(prof.params, **overrides) if overrides else prof.params
+    return simulate_files(
+        out_dir,
+        members=members,
+        days=days,
+        seed=seed,
+        start=start,
+        sites=prof.sites,
+        params=params,
+        tenant_id=tenant_id,
+        profile=profile,
+    )
 
 
 def _with_width(club: _Club, members: int) -> _Club:
@@ -1171,4 +1203,5 @@ __all__ = [
     "simulate_files",
     "simulate_former",
     "simulate_member",
+    "simulate_profile",
 ]

@@ -23,6 +23,7 @@ from schemas.events import (
     EventBatch,
     MemberEvent,
     MembershipEvent,
+    pattern_message,
 )
 
 Event = AccessEvent | MembershipEvent
@@ -146,7 +147,10 @@ def _errors(exc: ValidationError, raw: object, prefix: Loc) -> list[dict[str, An
             loc = ("kind",)
         elif loc and kind is not None and loc[0] == kind:
             loc = loc[1:]
-        errs.append({"loc": prefix + loc, "msg": err["msg"]})
+        message = err["msg"]
+        if err["type"] == "string_pattern_mismatch" and loc:
+            message = pattern_message(loc[-1]) or message
+        errs.append({"loc": prefix + loc, "msg": message})
     return validation_errors(errs)
 
 

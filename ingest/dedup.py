@@ -14,7 +14,7 @@ events).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,13 +26,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from lapse.db.engine import create_engine
-from lapse.db.models import IngestedEvent
+from lapse.db.models import IngestedEvent, SiteDataUntil
 from lapse.db.types import UTCDateTime
+from lapse.db.upsert import insert
 
 _table = IngestedEvent.__table__
 
 Key = tuple[str, str]
 """``(tenant_id, event_id)``: ids are unique per tenant."""
+Site = tuple[str, str]
+"""``(tenant_id, site_id)``."""
 
 
 # On PostgreSQL the batch's ids travel as one array parameter: the statements stay the same
@@ -129,6 +132,10 @@ class Store(Protocol):
 
     async def remember(self, keys: Sequence[Key], at: datetime) -> None: ...
 
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+        """Record how far each site's gate data has reached (``site_data_until``): the latest
+        event time acknowledged, never moved back."""
+
     async def close(self) -> None: ...
 
 
@@ -147,6 +154,28 @@ class SessionStore:
     async def remember(self, keys: Sequence[Key], at: datetime) -> None:
         for tenant, ids in _by_tenant(keys).items():
             await remember(self.sessions, tenant, ids, at)
+
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+        if not latest:
+            return
+        table = SiteDataUntil.__table__
+        rows = [
+            {"tenant_id": t, "site_id": s, "data_until": until, "updated_at": at}
+            for (t, s), until in sorted(latest.items())
+        ]
+        async with self.sessions() as session, session.begin():
+            stmt = insert(session, table)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "site_id"],
+                    set_={
+                        "data_until": stmt.excluded.data_until,
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                    where=table.c.data_until < stmt.excluded.data_until,
+                ),
+                rows,
+            )
 
     async def close(self) -> None:
         return None
@@ -191,6 +220,14 @@ _PG_INSERT_TENANT = (
     "SELECT $1, k.event_id, $3 FROM unnest($2::varchar[]) AS k(event_id)"
 )
 _ON_CONFLICT = " ON CONFLICT DO NOTHING"
+# Coverage only moves forward: a batch of old events (an upload) never moves it back.
+_PG_COVER = (
+    "INSERT INTO site_data_until (tenant_id, site_id, data_until, updated_at) "
+    "SELECT k.t, k.s, k.u, $4 FROM unnest($1::varchar[], $2::varchar[], $3::timestamptz[]) "
+    "AS k(t, s, u) ON CONFLICT (tenant_id, site_id) DO UPDATE "
+    "SET data_until = excluded.data_until, updated_at = excluded.updated_at "
+    "WHERE site_data_until.data_until < excluded.data_until"
+)
 # Session settings of the store's own connections, fixed at connect time:
 # - plan for each array as it is (a generic plan cached while the table was small is a
 #   sequential scan, and it stays one while the table grows: 2 s a lookup at 100k rows where
@@ -247,6 +284,13 @@ class PgStore:
             if not isinstance(exc.__cause__, asyncpg.UniqueViolationError):
                 raise
             await self._call("execute", statement + _ON_CONFLICT, *args)
+
+    async def data_reached(self, latest: Mapping[Site, datetime], at: datetime) -> None:
+        if not latest:
+            return
+        sites = sorted(latest)  # one order: concurrent upserts never wait for each other
+        tenants, ids = [t for t, _ in sites], [s for _, s in sites]
+        await self._call("execute", _PG_COVER, tenants, ids, [latest[k] for k in sites], at)
 
     async def _call(self, method: str, *args: Any) -> Any:
         """Run one statement on the asyncpg connection under a pooled SQLAlchemy one.

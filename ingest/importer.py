@@ -136,6 +136,7 @@ class Progress:
         self.every = every if every is not None else (0.25 if self.tty else 5.0)
         self.started = time.monotonic()
         self.last = 0.0
+        self._from: dict[str, tuple[float, int]] = {}  # per file: when and where it started
 
     def update(self, name: str, rows: int, done: int, total: int, s: ImportSummary) -> None:
         now = time.monotonic()
@@ -156,8 +157,22 @@ class Progress:
         pct = 100.0 * done / total if total else 100.0
         return (
             f"{name}: {pct:5.1f}% of {total:,} bytes, {rows:,} rows read ({rate:,.0f}/s), "
-            f"{s.accepted:,} accepted, {s.rejected:,} rejected"
+            f"{s.accepted:,} accepted, {s.rejected:,} rejected{self._eta(name, done, total, now)}"
         )
+
+    def _eta(self, name: str, done: int, total: int, now: float) -> str:
+        """``, ETA 3m05s`` from this file's byte rate since this run reached it (a resumed
+        run starts mid-file); empty until there is a rate to go by."""
+        at, start = self._from.setdefault(name, (now, done))
+        if done >= total:
+            return ""
+        if now - at < 1.0 or done <= start:
+            return ", ETA …"
+        left = (total - done) * (now - at) / (done - start)
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        return f", ETA {clock}"
 
 
 # --- the import ------------------------------------------------------------------------------
@@ -299,7 +314,7 @@ class Importer:
     async def _send(self, events: Sequence[Event], last_line: int, s: ImportSummary) -> None:
         if not events:
             return
-        within = self.settings.kafka_request_timeout_ms / 1000 + 0.5 + len(events) / 20_000
+        within = self.settings.kafka_bulk_request_timeout_ms / 1000 + 0.5 + len(events) / 20_000
         delay = self.retry_delay
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -387,7 +402,7 @@ async def run_import(settings: Settings, args: Any) -> int:
     """``lapse import``; returns the exit status (0 all accepted, 1 some rejected, 2 failed)."""
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
-    from lapse.kafka import ensure_topics, make_producer
+    from lapse.kafka import ensure_topics, start_producer
 
     if not settings.kafka_bootstrap:
         sys.stderr.write(
@@ -396,13 +411,13 @@ async def run_import(settings: Settings, args: Any) -> int:
         )
         return 2
     engine = create_engine(settings.database_url)
-    producer = make_producer(settings)
+    producer: AIOKafkaProducer | None = None
     rejects_file: IO[str] | None = None
     status = 0
     try:
         await upgrade(engine)
         await ensure_topics(settings)
-        await producer.start()
+        producer = await start_producer(settings, bulk=True)  # patient: a bulk load
         writer = None
         if args.rejects:
             rejects_file = open(args.rejects, "a", newline="", encoding="utf-8")  # noqa: SIM115,ASYNC230
@@ -433,6 +448,7 @@ async def run_import(settings: Settings, args: Any) -> int:
     finally:
         if rejects_file is not None:
             rejects_file.close()
-        await producer.stop()
+        if producer is not None:
+            await producer.stop()
         await engine.dispose()
     return status

@@ -67,7 +67,7 @@ SITE_LAST_EVENT = Gauge(
 # Sites need no registration, so a client could send endless site ids: past this many
 # (tenant, site) series per process, new ones are not tracked (a warning says so once).
 MAX_SITE_SERIES = 10_000
-# Rejections logged one by one per request; the rest are summed up in one line.
+# Event ids named in the one log line that sums up a request's rejections.
 LOGGED_REJECTIONS = 10
 
 # Failures of the dedup table are not the client's problem (see the module docstring).
@@ -79,8 +79,12 @@ def utcnow() -> datetime:
 
 
 def produce_deadline(settings: Settings) -> float:
-    """Seconds to wait for the broker: its request timeout plus slack for the metadata wait."""
-    return settings.kafka_request_timeout_ms / 1000 + 0.5
+    """Seconds to wait for the broker's acknowledgement before answering 503.
+
+    ``LAPSE_INGEST_ACK_TIMEOUT_SECONDS``, not the Kafka client's request timeout: the client
+    goes on retrying a busy broker for longer (a record that lands late is deduplicated).
+    """
+    return settings.ingest_ack_timeout_seconds
 
 
 @dataclass(slots=True)
@@ -192,7 +196,7 @@ class Intake:
         """
         valid, rejected = self.check(items, principal, prefix)
         _count(rejected, "rejected")
-        _log_rejections(rejected, principal)
+        _log_rejections(rejected, principal, len(items))
         admission = Admission(accepted=valid, rejected=rejected)
         if not valid:
             return admission
@@ -264,8 +268,30 @@ class Writer:
                     len(fresh),
                     type(exc).__name__,
                 )
+            try:
+                await self.store.data_reached(data_until_of(fresh), self.now())
+            except _DB_ERRORS as exc:
+                log.warning(
+                    "could not record how far the sites' data has reached (%s): their "
+                    "members' absence waits until a later batch records it",
+                    type(exc).__name__,
+                )
         _count(dupes, "duplicate")
         return flags
+
+
+def data_until_of(events: Sequence[Event]) -> dict[tuple[str, str], datetime]:
+    """Per (tenant, site), the latest time among these access events: how far that site's
+    gate data has reached once the broker acknowledged them (the detector's ticks carry it:
+    absence at a site is not counted past its data, so a controller's late upload is history
+    rather than alerts)."""
+    latest: dict[tuple[str, str], datetime] = {}
+    for e in events:
+        if isinstance(e, AccessEvent):
+            key = (e.tenant_id, e.site_id)
+            if key not in latest or e.occurred_at > latest[key]:
+                latest[key] = e.occurred_at
+    return latest
 
 
 def _count(items: Sequence[Event | Rejection], outcome: str) -> None:
@@ -274,22 +300,44 @@ def _count(items: Sequence[Event | Rejection], outcome: str) -> None:
         EVENTS.labels(kind, outcome).inc(n)
 
 
-def _log_rejections(rejected: Sequence[Rejection], principal: Principal) -> None:
-    """One line per refused event with its ``event_id`` (field names, never their values)."""
-    for refused in rejected[:LOGGED_REJECTIONS]:
-        log.info(
-            "event rejected (%s) for key %s: %s",
-            refused.reason,
-            principal.key_id,
-            ", ".join(str(e.get("field") or "body") for e in refused.errors[:5]),
-            extra={"event_id": refused.event_id},
-        )
-    if len(rejected) > LOGGED_REJECTIONS:
-        log.info(
-            "%d more event(s) rejected for key %s",
-            len(rejected) - LOGGED_REJECTIONS,
-            principal.key_id,
-        )
+def _field_name(field: object) -> str:
+    """``events.3.site_id`` -> ``site_id``: the field, without the item it was in."""
+    parts = str(field or "body").split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[i + 1 :]) or "body"
+    return ".".join(parts)
+
+
+def _log_rejections(rejected: Sequence[Rejection], principal: Principal, total: int) -> None:
+    """One line per request that refused events, however many: counts by reason with the
+    fields at fault (names, never values) and the first event ids, so a batch of 1,000 bad
+    events is one line, not 1,000. A single rejection carries its ``event_id`` as the
+    correlation id of the JSON line."""
+    if not rejected:
+        return
+    reasons: collections.Counter[str] = collections.Counter()
+    fields: dict[str, collections.Counter[str]] = {}
+    for refused in rejected:
+        reasons[refused.reason] += 1
+        named = fields.setdefault(refused.reason, collections.Counter())
+        named.update(sorted({_field_name(e.get("field")) for e in refused.errors}))
+    parts = []
+    for reason, n in reasons.most_common():
+        top = ", ".join(f"{f} {c}" if c > 1 else f for f, c in fields[reason].most_common(5))
+        parts.append(f"{reason} {n} ({top})")
+    ids = [r.event_id for r in rejected if r.event_id][:LOGGED_REJECTIONS]
+    more = len(rejected) - len(ids)
+    log.info(
+        "rejected %d of %d event(s) for key %s: %s; event ids %s%s",
+        len(rejected),
+        total,
+        principal.key_id,
+        "; ".join(parts),
+        ", ".join(ids) or "none",
+        f" and {more} more" if more > 0 and ids else "",
+        extra={"event_id": rejected[0].event_id if len(rejected) == 1 else None},
+    )
 
 
 @dataclass(slots=True)

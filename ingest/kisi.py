@@ -7,20 +7,35 @@ an API key in the URL would end up in every proxy's access log, so the endpoint
 ``POST /v1/vendors/kisi/{tenant_id}/events`` authenticates by the signature alone: each
 tenant's Kisi organisation is a row of ``vendor_integrations`` holding the signing key and
 the map from Kisi ``place_id`` to our ``site_id``. The key is required here (Kisi makes it
-optional; without it anyone could post unlocks). A tenant may have several Kisi
+optional; without it anyone could post unlocks), and stored sealed with ``LAPSE_SECRET_KEY``
+(lapse/sealing.py) like webhook secrets. A tenant may have several Kisi
 organisations: the signature picks the integration. Kisi signs no timestamp, so a captured
 request can be replayed; the replay carries the same ``uuid`` and dedup absorbs it.
 
 Mapping (``lock.unlock`` only; other types are acknowledged with 204 and ignored):
 
 - ``success: true`` → ``gate_entry``, ``success: false`` → ``entry_denied``;
-- ``actor_id`` → ``member_id`` (Kisi's user id: the club's member id where the club
-  provisions Kisi users from its member system); ``place_id`` → ``site_id`` through the map;
+- ``actor_id`` → ``member_id``: the club's member that the member directory maps this Kisi
+  user id to (``PUT /v1/members/{member_id}/external-ids/kisi``, lapse/directory.py); a user
+  id the directory does not map is taken as the member id itself (right where the club
+  provisions Kisi users with its member ids), unless the integration requires a mapping
+  (``lapse kisi map --require-mapping on``): then the event is acknowledged and counted as
+  ``unmapped_user``. The mapping is applied here, once: the Kafka record carries the member id,
+  so replays read what live ingest wrote; ``place_id`` → ``site_id`` through the map;
   ``object_id`` (the lock) → ``device_id``; ``created_at`` → ``occurred_at``;
 - ``uuid`` → ``event_id`` as ``kisi-{uuid}``, so Kisi's duplicate deliveries are deduplicated.
 
 The event then takes the same admission path as ``POST /v1/events``
 (:class:`ingest.intake.Intake`): schema, tenant and site, clock skew, dedup, acks=all.
+
+A signed event Lapse cannot use (no actor, a place not mapped to a site, a user not mapped
+to a member when the integration requires it, a field it cannot read, an event the contract
+refuses) is acknowledged ``200`` with the reason, counted in
+``lapse_ingest_kisi_ignored_total{reason}`` and logged (tenant, integration, reason, Kisi's
+event uuid and field names; never the actor's id or name). Answering an error would not make
+Kisi send a better event, and Kisi switches off integrations whose deliveries keep failing:
+one unmapped door would cut the whole club off. Only a bad signature (401), a body too large
+(413) and an outage (503, Kisi resends) are errors. See docs/integrations/kisi.md.
 
 Mount on the ingest app with ``app.include_router(kisi_router(settings))``.
 """
@@ -38,23 +53,43 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ingest.body import error, parse_json, read_body
+from ingest.body import parse_json, read_body
 from ingest.deps import StateDep, intake_for, unavailable
 from ingest.producer import BrokerUnavailable
 from lapse import problems
 from lapse.auth import Principal
 from lapse.db.models import VendorIntegration
+from lapse.directory import ExternalIdCache
 from lapse.problems import Problem, validation_errors
+from lapse.sealing import Sealer, SecretUnavailable
 from lapse.settings import Settings
 
 log = logging.getLogger(__name__)
 
 VENDOR = "kisi"
+IGNORED = Counter(
+    "lapse_ingest_kisi_ignored",
+    "Signed Kisi events acknowledged without becoming a member event, by reason "
+    "(not_an_unlock, no_actor, unmapped_place, unmapped_user, invalid, refused, malformed).",
+    ["reason"],
+)
+MEMBER_IDS = Counter(
+    "lapse_ingest_kisi_members",
+    "Kisi unlocks admitted, by how the member id was found: mapped (the member directory) or "
+    "kisi_user_id (no mapping: Kisi's user id taken as the member id).",
+    ["how"],
+)
+# How loudly each reason is logged: a non-unlock is routine (Kisi sends many kinds), an
+# unlock with no user is expected now and then (a remote or scheduled unlock); the others
+# say the integration or Kisi's payload needs looking at.
+_LEVEL = {"not_an_unlock": logging.DEBUG, "no_actor": logging.INFO, "unmapped_user": logging.INFO}
 SIGNATURE_HEADER = "X-Signature"
 # Our event fields, named as Kisi names them, so an error points at the field Kisi sent.
 KISI_FIELD = {
@@ -86,6 +121,18 @@ class KisiAccepted(BaseModel):
     accepted: int
     event_ids: list[str]
     duplicates: int = Field(description="Received before (Kisi resends): not written again.")
+
+
+class KisiIgnored(BaseModel):
+    """A signed event acknowledged without becoming a member event (Kisi must not retry it
+    nor count it as a failure)."""
+
+    accepted: int = 0
+    ignored: str = Field(
+        description="Why: `no_actor`, `unmapped_place`, `unmapped_user`, `invalid`, `refused` "
+        "or `malformed`."
+    )
+    detail: str = Field(description="What to change, naming Kisi's fields (never values).")
 
 
 # --- signatures and configuration ------------------------------------------------------------
@@ -128,11 +175,15 @@ async def add_kisi_integration(
     tenant_id: str,
     places: dict[str, str],
     secret: str | None = None,
+    *,
+    sealer: Sealer | None = None,
+    require_mapping: bool = False,
 ) -> tuple[str, VendorIntegration]:
     """Add a Kisi organisation to ``tenant_id`` (the caller commits); returns the secret.
 
     ``places`` maps Kisi ``place_id`` (as a string) to our ``site_id``. Without ``secret`` a
-    random one is made, to paste into Kisi's "signature key" field.
+    random one is made, to paste into Kisi's "signature key" field. It is stored sealed by
+    ``sealer`` (in clear without one, or when it has no key: ``lapse migrate`` seals it later).
     """
     if not places:
         raise ValueError("map at least one Kisi place_id to a site_id")
@@ -141,17 +192,43 @@ async def add_kisi_integration(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         vendor=VENDOR,
-        secret=secret,
+        secret=sealer.seal(secret) if sealer is not None else secret,
         sites=dict(places),
         enabled=True,
         created_at=datetime.now(UTC),
+        require_mapping=require_mapping,
     )
     session.add(row)
     return secret, row
 
 
+class _Opener:
+    """Stored (sealed) signature keys opened once each: Fernet costs tens of microseconds, a
+    dictionary look-up nothing. Keyed by the stored value, so a rotated or resealed key is
+    opened afresh; bounded (cleared when full) since stored values only ever change."""
+
+    LIMIT = 1024
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+        self._opened: dict[str, str] = {}
+
+    def __call__(self, stored: str) -> str:
+        opened = self._opened.get(stored)
+        if opened is None:
+            opened = self.sealer.open(stored)  # SecretUnavailable: a key is missing
+            if len(self._opened) >= self.LIMIT:
+                self._opened.clear()
+            self._opened[stored] = opened
+        return opened
+
+
 async def _signed_by(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, body: bytes, header: str | None
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    body: bytes,
+    header: str | None,
+    opener: _Opener,
 ) -> VendorIntegration | None:
     if not header:
         return None
@@ -164,7 +241,7 @@ async def _signed_by(
             )
         )
         for row in rows:
-            if verify(row.secret, body, header):
+            if verify(opener(row.secret), body, header):
                 return row
     return None
 
@@ -172,11 +249,10 @@ async def _signed_by(
 # --- the route -------------------------------------------------------------------------------
 
 
-def _invalid(errors: list[dict[str, Any]]) -> Problem:
-    fields = ", ".join(e["field"] or "body" for e in errors[:5])
-    return Problem(
-        422, "Invalid request", f"invalid field(s): {fields}", type_="validation", errors=errors
-    )
+def _describe(errors: list[dict[str, Any]]) -> str:
+    """The Kisi fields at fault, by name only: messages may quote a value (an actor id)."""
+    fields = sorted({str(e.get("field") or "body") for e in errors})
+    return "invalid field(s): " + ", ".join(fields[:5])
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -210,17 +286,22 @@ def _problem_doc(description: str) -> dict[str, Any]:
 def kisi_router(settings: Settings) -> APIRouter:
     """The Kisi webhook route, to include in the ingest app."""
     router = APIRouter(tags=["vendors"])
+    opener = _Opener(Sealer.from_settings(settings))
+    directories: dict[int, ExternalIdCache] = {}  # one per session factory (one per app)
 
     @router.post(
         "/v1/vendors/kisi/{tenant_id}/events",
         status_code=202,
         response_model=KisiAccepted,
         responses={
+            200: {
+                "model": KisiIgnored,
+                "description": "Signed, but Lapse cannot use it (no actor, an unmapped place, "
+                "an invalid field): acknowledged, counted and logged, not written.",
+            },
             204: {"description": "Not a `lock.unlock` event: acknowledged and ignored."},
-            400: _problem_doc("Malformed JSON."),
             401: _problem_doc("Missing or wrong `X-Signature` (or no Kisi integration)."),
             413: _problem_doc("Body larger than the configured limit."),
-            422: _problem_doc("A field is missing or invalid, or `place_id` is not mapped."),
             503: _problem_doc("Kafka or the database is unavailable; Kisi may resend."),
         },
     )
@@ -235,34 +316,84 @@ def kisi_router(settings: Settings) -> APIRouter:
         body = await read_body(request, settings.max_body_bytes)
         try:
             integration = await _signed_by(
-                state.sessions, tenant_id, body, request.headers.get(SIGNATURE_HEADER)
+                state.sessions, tenant_id, body, request.headers.get(SIGNATURE_HEADER), opener
             )
         except (SQLAlchemyError, OSError) as exc:
             log.warning("Kisi integration lookup failed: %s", type(exc).__name__)
             raise unavailable("integrations cannot be checked right now; retry later") from None
+        except SecretUnavailable as exc:
+            # A deployment without the key the signature keys were sealed with: Kisi resends.
+            log.error("Kisi signature keys of tenant %s cannot be opened: %s", tenant_id, exc)
+            raise unavailable("integrations cannot be checked right now; retry later") from None
         if integration is None:
             raise _unauthorized()
-        raw = parse_json(body)
+
+        def ignored(reason: str, detail: str, kisi_uuid: object = None) -> JSONResponse:
+            IGNORED.labels(reason).inc()
+            log.log(
+                _LEVEL.get(reason, logging.WARNING),
+                "Kisi event ignored (%s) for tenant %s, integration %s: %s",
+                reason,
+                tenant_id,
+                integration.id,
+                detail,
+                extra={"event_id": f"kisi-{kisi_uuid}" if isinstance(kisi_uuid, str) else None},
+            )
+            doc = KisiIgnored(ignored=reason, detail=detail).model_dump()
+            return JSONResponse(doc, status_code=200)
+
+        try:
+            raw = parse_json(body)
+        except Problem:
+            return ignored("malformed", "the body is not JSON")
         if not isinstance(raw, dict):
-            raise _invalid([{"pointer": "", "field": "body", "message": "expected an object"}])
+            return ignored("malformed", "the body is not a JSON object")
         kind = raw.get("type")
+        event_uuid = raw.get("uuid")
         if not isinstance(kind, str):
-            raise _invalid([error(("type",), "Field required (a string)")])
+            return ignored("malformed", "no `type`", event_uuid)
         if kind != "lock.unlock":
+            ignored("not_an_unlock", f"type {kind[:64]!r}", event_uuid)
             return Response(status_code=204)
+        if raw.get("actor_id") in (None, ""):
+            # An unlock with no user behind it (a schedule, a button, an admin's remote
+            # unlock): nobody's visit.
+            return ignored("no_actor", "`actor_id` is empty: no member to count", event_uuid)
         try:
             unlock = KisiUnlock.model_validate(raw)
         except ValidationError as exc:
-            raise _invalid(_field_errors(exc)) from None
+            return ignored("invalid", _describe(_field_errors(exc)), event_uuid)
         site = integration.sites.get(str(unlock.place_id))
         if not isinstance(site, str):
-            raise _invalid(
-                [error(("place_id",), f"place {unlock.place_id} is not mapped to a site")]
+            # Place ids are Kisi's, not personal data: named so ops can map it.
+            return ignored(
+                "unmapped_place",
+                f"`place_id` {str(unlock.place_id)[:64]} is not mapped to a site of the "
+                "integration (docs/integrations/kisi.md)",
+                unlock.uuid,
+            )
+        user = str(unlock.actor_id)
+        directory = directories.get(id(state.sessions))
+        if directory is None:
+            directory = directories[id(state.sessions)] = ExternalIdCache(state.sessions, VENDOR)
+        try:
+            member = await directory.member_of(tenant_id, user)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("member directory lookup failed: %s", type(exc).__name__)
+            raise unavailable(
+                "the member directory cannot be read right now; retry later"
+            ) from None
+        if member is None and integration.require_mapping:
+            return ignored(
+                "unmapped_user",
+                "`actor_id` is mapped to no member (PUT /v1/members/{member_id}/external-ids/"
+                "kisi; docs/integrations/kisi.md)",
+                unlock.uuid,
             )
         item: dict[str, Any] = {
             "event_id": f"kisi-{unlock.uuid}",
             "tenant_id": tenant_id,
-            "member_id": str(unlock.actor_id),
+            "member_id": member if member is not None else user,
             "site_id": site,
             "kind": "gate_entry" if unlock.success else "entry_denied",
             "occurred_at": unlock.created_at.isoformat(),
@@ -278,12 +409,15 @@ def kisi_router(settings: Settings) -> APIRouter:
                 "Kafka did not acknowledge the event in time; retry later", "broker-unavailable"
             ) from None
         if admission.rejected:
+            refused = admission.rejected[0]
             errors = []
-            for e in admission.rejected[0].errors:
+            for e in refused.errors:
                 ours = (e["field"] or "body").split(".")[0]
                 theirs = KISI_FIELD.get(ours, ours)
                 errors.append({"pointer": f"/{theirs}", "field": theirs, "message": e["message"]})
-            raise _invalid(errors)
+            return ignored("refused", f"{refused.reason}: {_describe(errors)}", unlock.uuid)
+        if admission.accepted:
+            MEMBER_IDS.labels("mapped" if member is not None else "kisi_user_id").inc()
         return KisiAccepted(
             accepted=len(admission.accepted),
             event_ids=admission.event_ids,
@@ -293,28 +427,75 @@ def kisi_router(settings: Settings) -> APIRouter:
     return router
 
 
+def _places(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        place, sep, site = pair.partition("=")
+        if not sep or not place.strip() or not site.strip():
+            raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
+        mapping[place.strip()] = site.strip()
+    return mapping
+
+
+def _describe_integration(row: VendorIntegration) -> str:
+    """One line of ``lapse kisi list`` (never the signature key)."""
+    return (
+        f"{row.id}  {'enabled' if row.enabled else 'disabled'}  "
+        f"{'require-mapping' if row.require_mapping else 'user-id-as-member'}  "
+        + " ".join(f"{p}={s}" for p, s in sorted(row.sites.items()))
+    )
+
+
 async def run_kisi_command(
-    settings: Settings, action: str, tenant_id: str, places: list[str]
+    settings: Settings,
+    action: str,
+    tenant_id: str,
+    places: list[str],
+    integration_id: str | None = None,
+    require_mapping: bool | None = None,
 ) -> str:
-    """``lapse kisi add|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs."""
+    """``lapse kisi add|map|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs;
+    ``map`` adds them to (or changes them in) ``integration_id``'s map, same signature key,
+    and sets ``require_mapping`` when given (a Kisi user must be mapped to a member)."""
     from lapse.db.engine import create_engine, session_factory
     from lapse.db.migrate import upgrade
 
+    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
         async with session_factory(engine)() as session:
-            if action == "add":
-                mapping = {}
-                for pair in places:
-                    place, sep, site = pair.partition("=")
-                    if not sep or not place.strip() or not site.strip():
-                        raise ValueError(f"--place takes PLACE_ID=SITE_ID, not {pair!r}")
-                    mapping[place.strip()] = site.strip()
-                secret, row = await add_kisi_integration(session, tenant_id, mapping)
+            if action == "map":
+                mapping = _places(places)
+                if not (mapping or require_mapping is not None) or not integration_id:
+                    raise ValueError(
+                        "map takes --integration ID and one --place or more (or --require-mapping)"
+                    )
+                found = await session.get(VendorIntegration, integration_id)
+                if found is None or found.tenant_id != tenant_id or found.vendor != VENDOR:
+                    raise ValueError(f"no Kisi integration {integration_id} for {tenant_id}")
+                found.sites = {**found.sites, **mapping}
+                if require_mapping is not None:
+                    found.require_mapping = require_mapping
                 await session.commit()
+                return _describe_integration(found)
+            if action == "add":
+                mapping = _places(places)
+                secret, row = await add_kisi_integration(
+                    session,
+                    tenant_id,
+                    mapping,
+                    sealer=sealer,
+                    require_mapping=bool(require_mapping),
+                )
+                await session.commit()
+                stored = (
+                    "stored encrypted with LAPSE_SECRET_KEY"
+                    if sealer.enabled
+                    else "stored in clear: set LAPSE_SECRET_KEY and run `lapse migrate`"
+                )
                 return (
-                    f"Kisi integration {row.id} for tenant {tenant_id}\n"
+                    f"Kisi integration {row.id} for tenant {tenant_id} ({stored})\n"
                     f"webhook URL: <ingest base URL>/v1/vendors/kisi/{tenant_id}/events\n"
                     f"signature key (shown once; paste it into Kisi's integration): {secret}"
                 )
@@ -323,10 +504,6 @@ async def run_kisi_command(
                     VendorIntegration.tenant_id == tenant_id, VendorIntegration.vendor == VENDOR
                 )
             )
-            return "\n".join(
-                f"{r.id}  {'enabled' if r.enabled else 'disabled'}  "
-                + " ".join(f"{p}={s}" for p, s in sorted(r.sites.items()))
-                for r in rows
-            )
+            return "\n".join(_describe_integration(r) for r in rows)
     finally:
         await engine.dispose()

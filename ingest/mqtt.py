@@ -51,10 +51,11 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.body import Event
-from ingest.intake import Intake
+from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
 from lapse.auth import Principal
 from lapse.settings import Settings
+from schemas.events import joined_reason
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class Bridge:
             accepted = admission.accepted
             for r in admission.rejected:
                 item = payload if r.index is None else json.dumps(decoded.items[r.index]).encode()
-                reason = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in r.errors)
+                reason = joined_reason([(e["field"] or "body", e["message"]) for e in r.errors])
                 refused.append((item, f"{r.reason}: {reason}"))
         for value, reason in refused:
             await self._retrying(self._dead_letter, topic, value, reason)
@@ -223,7 +224,7 @@ class Bridge:
             ("lapse-mqtt-topic", topic[:500].encode()),
         ]
         try:
-            async with asyncio.timeout(self.settings.kafka_request_timeout_ms / 1000 + 0.5):
+            async with asyncio.timeout(produce_deadline(self.settings)):
                 await self.producer.send_and_wait(self.settings.dlq_topic, value, headers=headers)
         except (KafkaError, TimeoutError) as exc:
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from lapse.kafka import make_producer
+from lapse import kafka
 from lapse.settings import Settings
 from schemas.events import AccessEvent, MembershipEvent
 
@@ -97,15 +97,10 @@ async def start_producer(settings: Settings) -> AIOKafkaProducer:
     """A started producer; retries with backoff until the broker answers (or cancelled)."""
     delay = 0.5
     while True:
-        producer = make_producer(settings)
         try:
-            await producer.start()
+            producer = await kafka.start_producer(settings)
         except KafkaError as exc:
             log.warning("kafka producer did not start (%r); retrying in %.1fs", exc, delay)
-            try:
-                await producer.stop()
-            except Exception:  # the failed client may be half built; it is discarded anyway
-                log.debug("stopping a producer that failed to start", exc_info=True)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
             continue

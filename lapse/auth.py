@@ -12,10 +12,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lapse.db.models import ApiKey
+from schemas.events import Id
 
 KEY_PREFIX = "lapse_"
 SCOPES = ("events:write", "alerts:read", "webhooks:manage", "admin")
@@ -38,6 +40,9 @@ class Principal:
         return scope in self.scopes or "admin" in self.scopes
 
 
+_ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
 async def create_key(
     session: AsyncSession,
     tenant_id: str,
@@ -50,6 +55,15 @@ async def create_key(
     unknown = set(scopes) - set(SCOPES)
     if unknown:
         raise ValueError(f"unknown scopes: {sorted(unknown)}")
+    # A key for a tenant (or site) the contract's id grammar refuses could send no valid event.
+    for what, value in (("tenant", tenant_id), ("site", site_id)):
+        if value is not None:
+            try:
+                _ID.validate_python(value)
+            except ValidationError:
+                raise ValueError(
+                    f"{what} id {value!r} breaks the id grammar (docs/ingest.md#ids)"
+                ) from None
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         id=str(uuid.uuid4()),

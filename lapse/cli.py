@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -27,12 +28,38 @@ COVERAGE_HELP = (
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from lapse.sealing import Sealer, reseal_all
+
+    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        # The data step: secrets stored in clear (or under an old key) sealed with the key.
+        sealed = await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
     print("database at the latest revision")
+    if sealed:
+        print(f"{sealed} stored secret(s) (webhooks, Kisi) encrypted with LAPSE_SECRET_KEY")
+
+
+async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse secrets new-key|reseal`` (docs/webhooks.md: encryption at rest, rotation)."""
+    from lapse.sealing import Sealer, new_key, reseal_all
+
+    if args.action == "new-key":
+        print(new_key())
+        return
+    sealer = Sealer.from_settings(settings)
+    if not sealer.enabled:
+        sys.exit("LAPSE_SECRET_KEY is not set: nothing to encrypt with")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        sealed = await reseal_all(session_factory(engine), sealer)
+    finally:
+        await engine.dispose()
+    print(f"{sealed} stored secret(s) (webhooks, Kisi) re-encrypted with LAPSE_SECRET_KEY")
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> None:
@@ -42,9 +69,12 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         async with session_factory(engine)() as session:
             if args.action == "create":
                 scopes = tuple(args.scope or SCOPES)
-                plain, row = await create_key(
-                    session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
-                )
+                try:
+                    plain, row = await create_key(
+                        session, args.tenant, scopes=scopes, site_id=args.site, name=args.name
+                    )
+                except ValueError as exc:
+                    sys.exit(str(exc))
                 await session.commit()
                 print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
                 print(f"{plain}\n(shown once: store it now)")
@@ -71,12 +101,18 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
-async def _broker(_settings: Settings, _args: argparse.Namespace) -> None:
+async def _broker(_settings: Settings, args: argparse.Namespace) -> None:
+    """The embedded broker in the foreground, until SIGINT or SIGTERM (which stop it too)."""
     from lapse.broker import LocalBroker
 
-    with LocalBroker() as broker:
-        print(f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
-        await asyncio.Event().wait()
+    stop = _until_signalled()
+    with LocalBroker(args.port) as broker:
+        print(
+            f"local broker (memory only) on {broker.bootstrap}; Ctrl-C stops it\n"
+            f"  export LAPSE_KAFKA_BOOTSTRAP={broker.bootstrap}",
+            flush=True,
+        )
+        await stop.wait()
 
 
 def _until_signalled() -> asyncio.Event:
@@ -158,6 +194,8 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     if args.config:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
+    from lapse.progress import watch_reads
+
     report = ReplayReport()
     tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
@@ -170,11 +208,12 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         report=report,
         coverage_start=_coverage_start(args.coverage_start),
     )
-    if args.output:
-        with open(args.output, "w") as out:
-            write_alerts(alerts, out)
-    else:
-        write_alerts(alerts, sys.stdout)
+    with watch_reads("replay", args.files):
+        if args.output:
+            with open(args.output, "w") as out:
+                write_alerts(alerts, out)
+        else:
+            write_alerts(alerts, sys.stdout)
     print_report(report)
 
 
@@ -189,13 +228,32 @@ def _coverage_start(text: str | None) -> datetime | None:
 async def _kisi(settings: Settings, args: argparse.Namespace) -> None:
     from ingest.kisi import run_kisi_command
 
-    print(await run_kisi_command(settings, args.action, args.tenant, args.place or []))
+    try:
+        require = None if args.require_mapping is None else args.require_mapping == "on"
+        text = await run_kisi_command(
+            settings, args.action, args.tenant, args.place or [], args.integration, require
+        )
+    except ValueError as exc:
+        sys.exit(f"lapse kisi: {exc}")
+    print(text)
+
+
+def _zone(name: str) -> str:
+    """An IANA zone name the simulator can use, refused at parse time otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"unknown time zone {name!r}") from e
+    return name
 
 
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from detector.simulate import PROFILES, print_summary, simulate_files
+    from lapse.progress import progress_bar
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -207,18 +265,20 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, membership_years_before=args.membership_years_before)
     if args.timezone is not None:
         params = replace(params, timezone=args.timezone)
-    summary = await asyncio.to_thread(
-        simulate_files,
-        args.out,
-        members=args.members,
-        days=args.days,
-        seed=args.seed,
-        start=datetime.fromisoformat(args.start),
-        sites=args.sites if args.sites is not None else profile.sites,
-        params=params,
-        tenant_id=args.tenant,
-        profile=args.profile,
-    )
+    with progress_bar("simulate (members)", args.members) as update:
+        summary = await asyncio.to_thread(
+            simulate_files,
+            args.out,
+            members=args.members,
+            days=args.days,
+            seed=args.seed,
+            start=datetime.fromisoformat(args.start),
+            sites=args.sites if args.sites is not None else profile.sites,
+            params=params,
+            tenant_id=args.tenant,
+            profile=args.profile,
+            progress=update,
+        )
     print_summary(summary, args.out)
 
 
@@ -242,22 +302,25 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
     from detector.calibration.fitting import SMALL_GRID, Grid, Objective
+    from lapse.progress import watch_reads
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
-    result = await asyncio.to_thread(
-        calibrate,
-        args.files,
-        args.tenant,
-        truth_path=args.truth,
-        grid=SMALL_GRID if args.quick else Grid(),
-        lateness=args.lateness,
-        progress=say,
-        objective=Objective(args.precision, args.alerts_per_week),
-        coverage_start=_coverage_start(args.coverage_start),
-    )
+    # The bar follows the reading of the files; the fitting's stages are printed above it.
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+            objective=Objective(args.precision, args.alerts_per_week),
+            coverage_start=_coverage_start(args.coverage_start),
+        )
     out = Path(args.out)
     page = write_outputs(result, out)
     print_summary(result, out)
@@ -266,10 +329,42 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
         print(f"stored as calibration report {row}", file=sys.stderr)
 
 
+async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse members map-ids``: a CSV of (member_id, external_id) into the member directory
+    (docs/integrations/kisi.md); the whole file or nothing."""
+    from pathlib import Path
+
+    from lapse.directory import MappingFileError, import_mappings, read_mappings
+
+    try:
+        rows = read_mappings(Path(args.file))
+    except (MappingFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        sys.exit(f"lapse members map-ids: {exc}")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            try:
+                changed = await import_mappings(session, args.tenant, args.system, rows)
+            except MappingFileError as exc:
+                await session.rollback()
+                sys.exit(f"lapse members map-ids: {exc}")
+            await session.commit()
+        print(
+            f"{len(rows)} {args.system} id(s) of tenant {args.tenant} in the file, "
+            f"{changed} new or changed; ingest applies them within 30 s"
+        )
+    finally:
+        await engine.dispose()
+
+
 async def _members(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
     from lapse.forget import erase
 
+    if args.action == "map-ids":
+        await _map_ids(settings, args)
+        return
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
@@ -308,7 +403,17 @@ def parser() -> argparse.ArgumentParser:
     kr = kact.add_parser("revoke")
     kr.add_argument("--tenant", required=True)
     kr.add_argument("key_id")
-    sub.add_parser("broker", help="run the embedded local broker").set_defaults(run=_broker)
+    brk = sub.add_parser("broker", help="run the embedded local broker (memory only)")
+    brk.set_defaults(run=_broker)
+    brk.add_argument("--port", type=int, help="loopback port (default: a free one)")
+    sec = sub.add_parser("secrets", help="the key webhook and Kisi secrets are encrypted with")
+    sec.set_defaults(run=_secrets)
+    sec.add_argument(
+        "action",
+        choices=["new-key", "reseal"],
+        help="new-key: print a fresh LAPSE_SECRET_KEY; reseal: re-encrypt every stored "
+        "secret with LAPSE_SECRET_KEY (after a rotation, or once a key is set)",
+    )
     sub.add_parser("detector", help="run a detector instance").set_defaults(run=_detector)
     sub.add_parser("ingest", help="run the ingest HTTP service").set_defaults(run=_ingest)
     sub.add_parser("api", help="run the api (alerts, webhooks, delivery)").set_defaults(run=_api)
@@ -410,11 +515,28 @@ def parser() -> argparse.ArgumentParser:
     forget = mact.add_parser("forget", help="erase one member everywhere Lapse can (a tombstone)")
     forget.add_argument("--tenant", required=True)
     forget.add_argument("--member", required=True)
+    mapids = mact.add_parser(
+        "map-ids",
+        help="map members to their ids in another system (Kisi) from a CSV with the columns "
+        "member_id,external_id; the whole file or nothing",
+    )
+    mapids.add_argument("--tenant", required=True)
+    mapids.add_argument("--system", default="kisi", help="default: kisi")
+    mapids.add_argument("file", metavar="FILE")
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
-    kisi.add_argument("action", choices=["add", "list"])
+    kisi.add_argument("action", choices=["add", "map", "list"])
     kisi.add_argument("--tenant", required=True)
-    kisi.add_argument("--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add")
+    kisi.add_argument(
+        "--place", action="append", metavar="PLACE_ID=SITE_ID", help="for add and map"
+    )
+    kisi.add_argument("--integration", metavar="ID", help="for map: the integration to change")
+    kisi.add_argument(
+        "--require-mapping",
+        choices=["on", "off"],
+        help="for add and map: on, a Kisi user the member directory does not map to a member "
+        "is acknowledged and counted (unmapped_user), not taken as a member id (default off)",
+    )
     from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
@@ -444,7 +566,11 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         help="membership records (joined rows) going back this many years before the gate log",
     )
-    sim.add_argument("--timezone", help="the club's IANA time zone (times written with offsets)")
+    sim.add_argument(
+        "--timezone",
+        type=_zone,
+        help="the club's IANA time zone, e.g. Europe/Berlin (times written with offsets)",
+    )
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
     ).set_defaults(run=_mqtt_bridge)

@@ -4,7 +4,11 @@ Shared by ``lapse members forget`` and ``DELETE /v1/members/{id}`` (the api may 
 ``lapse``; the CLI may not import the api). Everything keyed by the member is deleted in one
 transaction: the detector's state (visits, tenures and exit facts live in it), episodes
 (they are the member's alerts), alerts, actions, webhook deliveries and their attempt logs,
-exit interviews and their history. Deliveries and attempt logs are deleted rather than
+exit interviews and their history, the member's ids in other systems (a Kisi user id is
+personal data; once it is gone that user's Kisi events are no longer this member's: with the
+integration's ``require_mapping`` they are dropped, otherwise they are taken under the Kisi
+user id as before any mapping, so the person must leave Kisi too: docs/after-they-leave.md).
+Deliveries and attempt logs are deleted rather than
 redacted: their rows carry the alert payload by reference and response excerpts that may
 echo the member, and a redacted log row no longer tells an integrator anything.
 
@@ -31,6 +35,7 @@ from lapse.db.models import (
     DeliveryAttempt,
     ExitInterview,
     ExitInterviewChange,
+    ExternalId,
     ForgottenMember,
     MemberStateRow,
     WebhookDelivery,
@@ -120,6 +125,12 @@ async def erase(
         "exit_interview_changes",
         delete(ExitInterviewChange).where(
             ExitInterviewChange.tenant_id == tenant_id, ExitInterviewChange.member_id == member_id
+        ),
+    )
+    await gone(
+        "member_external_ids",
+        delete(ExternalId).where(
+            ExternalId.tenant_id == tenant_id, ExternalId.member_id == member_id
         ),
     )
     if not any(counts.values()):

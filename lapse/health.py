@@ -10,10 +10,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from lapse.problems import problem_response
 
 ReadyCheck = Callable[[], Awaitable[str | None]]
+BeforeScrape = Callable[[], Awaitable[None]]
 
 
-def service_router(ready: ReadyCheck, registry: CollectorRegistry = REGISTRY) -> APIRouter:
-    """``ready`` returns None when the service can take traffic, else the reason it cannot."""
+def service_router(
+    ready: ReadyCheck,
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    before_scrape: BeforeScrape | None = None,
+) -> APIRouter:
+    """``ready`` returns None when the service can take traffic, else the reason it cannot.
+
+    ``before_scrape`` refreshes metrics read from elsewhere (the database) before
+    ``/metrics`` answers; it must not raise (a scrape still answers with what it has).
+    """
     router = APIRouter(include_in_schema=False)
 
     @router.get("/healthz")
@@ -29,6 +39,8 @@ def service_router(ready: ReadyCheck, registry: CollectorRegistry = REGISTRY) ->
 
     @router.get("/metrics")
     async def metrics() -> Response:
+        if before_scrape is not None:
+            await before_scrape()
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -71,7 +73,48 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
     return out
 
 
+class RefuseNul:
+    """ASGI middleware: a URL holding NUL (``%00``) is answered before any route runs.
+
+    PostgreSQL's text cannot hold NUL, so a path or query value with one, compared with a
+    column, failed the request with a 500. No stored id can hold one (the contract refuses
+    it), so a path with NUL names nothing (404), and a query parameter with NUL is invalid (422,
+    naming it), both documented on every operation.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            response: JSONResponse | None = None
+            path = scope.get("path", "")
+            if "\x00" in path:
+                response = problem_response(404, "Not found", "no such resource", instance=None)
+            else:
+                query = scope.get("query_string", b"").decode("latin-1")
+                bad = [k for k, v in parse_qsl(query, keep_blank_values=True) if "\x00" in k + v]
+                if bad:
+                    errors = [
+                        {"pointer": f"/{k}", "field": k, "message": "must not contain NUL"}
+                        for k in dict.fromkeys(bad)
+                    ]
+                    response = problem_response(
+                        422,
+                        "Invalid request",
+                        "invalid field(s): " + ", ".join(e["field"] for e in errors),
+                        type_=TYPE_BASE + "validation",
+                        errors=errors,
+                    )
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def install(app: FastAPI) -> None:
+    app.add_middleware(RefuseNul)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(

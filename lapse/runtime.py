@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -38,11 +40,37 @@ async def kafka_ready(settings: Settings) -> AsyncIterator[Settings]:
 
 
 class _Server(uvicorn.Server):
-    """Leaves signals to the command: several servers share one process in the demo."""
+    """Leaves signals to the command: several servers share one process in the demo.
+
+    Logs where it listens once bound (uvicorn's own line is below our log level), and when
+    it stops, so ops can see from the log alone which service answers where.
+    """
+
+    name = "http"
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return  # uvicorn logged why (the address in use) and stops
+        bound = [
+            _address(sock.getsockname())
+            for server in getattr(self, "servers", [])
+            for sock in server.sockets or ()
+        ]
+        log.info("%s listening on %s", self.name, ", ".join(bound) or "?")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        log.info("%s stopped", self.name)
+
+
+def _address(sockname: Any) -> str:
+    host, port = sockname[0], sockname[1]
+    return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
 
 
 def http_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
@@ -51,7 +79,9 @@ def http_server(app: FastAPI, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", lifespan="on", log_config=None
     )
-    return _Server(config)
+    server = _Server(config)
+    server.name = getattr(app, "title", "http")  # "Lapse ingest", "Lapse API", ...
+    return server
 
 
 GC_THRESHOLD = (20_000, 20, 20)

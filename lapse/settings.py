@@ -20,10 +20,33 @@ class Settings(BaseSettings):
 
     # Kafka. Empty bootstrap means "start the embedded local broker" (demo only).
     kafka_bootstrap: str = ""
-    # Idempotent producer: keep it on for a real cluster. The local Tansu broker rejects it
-    # with aiokafka, so the commands that start the embedded broker switch it off.
-    kafka_idempotence: Literal["on", "off"] = "on"
-    kafka_request_timeout_ms: int = 5000
+    # --- Kafka clients: idempotence, timeouts, TLS and SASL (lapse/kafka.py, issue 21) ---
+    # Idempotent producer. "auto" asks for it and falls back to a plain producer, with a
+    # warning, when the broker refuses it (the embedded local broker does); "on" requires it.
+    kafka_idempotence: Literal["auto", "on", "off"] = "auto"
+    # The client's request timeout: how long a produce request (and a record awaiting
+    # delivery) is retried, every kafka_retry_backoff_ms, before it fails. Apache Kafka's
+    # request.timeout.ms default (30 s): a busy broker is held, not given up on.
+    kafka_request_timeout_ms: int = 30_000
+    kafka_retry_backoff_ms: int = 250
+    # Bulk producers (`lapse import`, the benches) wait longer: Apache Kafka's
+    # delivery.timeout.ms default (2 min), since nobody waits on a single record there.
+    kafka_bulk_request_timeout_ms: int = 120_000
+    # How long ingest (HTTP, Kisi, the MQTT bridge) waits for the broker's acknowledgement
+    # before answering 503 with Retry-After. Separate from the client's timeout: a device or
+    # a webhook sender should hear back in seconds; the record may still land (dedup by
+    # event_id absorbs the client's retry).
+    ingest_ack_timeout_seconds: float = 5.0
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_check_hostname: bool = True
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # --- end of the Kafka clients block ---
     events_topic: str = "lapse.member-events.v1"
     alerts_topic: str = "lapse.alerts.v1"
     dlq_topic: str = "lapse.dlq.v1"
@@ -74,6 +97,12 @@ class Settings(BaseSettings):
     # at once as late events.
     clock: Literal["wall", "event"] = "wall"
     allowed_lateness_seconds: float = 300.0
+    # With the wall clock, how often the detector writes the wall time to each partition it
+    # owns (a tick record): a partition's clock moves only with the records read from it, so
+    # a restart re-reading them decides the same. Alerts come due at most this much late;
+    # 15 s is far below anything a member's absence (days) is measured in, and 12
+    # partitions cost under one record a second. 0 writes none (something else ticks).
+    tick_seconds: float = 15.0
     checkpoint_max_events: int = 5000
     checkpoint_interval_seconds: float = 1.0
     # After they leave (docs/after-they-leave.md): how often the detector re-reads win-back
@@ -109,6 +138,13 @@ class Settings(BaseSettings):
     session_secret: SecretStr = SecretStr("")
     # How long a staff page session lasts before logging in again.
     session_hours: float = 12.0
+
+    # Secrets at rest (docs/webhooks.md): webhook signing secrets are stored encrypted with
+    # this key (Fernet; `lapse secrets new-key` prints one). Empty stores them in clear, with a
+    # warning at start. To rotate, the old keys go in secret_keys_old (a JSON list): they still
+    # open what they sealed until `lapse secrets reseal` re-encrypts it with the new key.
+    secret_key: SecretStr = SecretStr("")
+    secret_keys_old: list[SecretStr] = Field(default_factory=list)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

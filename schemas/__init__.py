@@ -10,11 +10,13 @@ from schemas.events import (
     MembershipEvent,
     parse_member_event,
 )
+from schemas.ticks import TICK_KEY, SiteDataUntil, Tick, parse_tick, tick_record
 
 __all__ = [
     "ACCESS_KINDS",
     "ALERT_TYPES",
     "MEMBERSHIP_KINDS",
+    "TICK_KEY",
     "AccessEvent",
     "Alert",
     "AlertCloudEvent",
@@ -23,5 +25,9 @@ __all__ = [
     "MemberEvent",
     "MembershipEvent",
     "Reason",
+    "SiteDataUntil",
+    "Tick",
     "parse_member_event",
+    "parse_tick",
+    "tick_record",
 ]

@@ -6,7 +6,7 @@ topic ``lapse.alerts.v1`` uses the Kafka protocol binding.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -15,6 +15,10 @@ AlertType = Literal["at_risk", "escalated", "recovered", "churned", "win_back_du
 # member's time to be asked back came, docs/after-they-leave.md) is opt-in: name it.
 ALERT_TYPES: tuple[AlertType, ...] = ("at_risk", "escalated", "recovered", "churned")
 Severity = Literal["low", "medium", "high"]
+# The JSON Schema of an alert (the ``data``), schemas/json/alert.v1.json, at its ``$id``. Every
+# envelope names it: CloudEvents 1.0 allows ``dataschema`` to be absent but not null (the
+# SDK's strict readers refuse ``"dataschema": null``), and a receiver can validate by it.
+ALERT_DATASCHEMA: Final = "https://lapse.io/schemas/alert.v1.json"
 
 
 def cloudevent_type(alert_type: str) -> str:
@@ -62,7 +66,7 @@ class AlertCloudEvent(BaseModel):
     subject: str
     time: AwareDatetime
     datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str | None = None
+    dataschema: Literal["https://lapse.io/schemas/alert.v1.json"] = ALERT_DATASCHEMA
     data: Alert
 
     @classmethod

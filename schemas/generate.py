@@ -11,8 +11,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
 
-from schemas.alerts import AlertCloudEvent
+from schemas.alerts import Alert, AlertCloudEvent
 from schemas.events import AccessEvent, EventBatch, MemberEvent, MembershipEvent
+from schemas.ticks import Tick
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -23,6 +24,8 @@ def documents() -> dict[str, dict[str, object]]:
         "membership-event.v1.json": MembershipEvent,
         "event-batch.v1.json": EventBatch,
         "alert-cloudevent.v1.json": AlertCloudEvent,
+        "alert.v1.json": Alert,
+        "tick.v1.json": Tick,
     }
     docs = {name: model.model_json_schema() for name, model in models.items()}
     docs["member-event.v1.json"] = TypeAdapter(MemberEvent).json_schema()

@@ -43,10 +43,12 @@ from schemas.events import (
     EARLIEST,
     LATEST,
     MEMBERSHIP_KINDS,
+    RESERVED_MEMBER_IDS,
     AccessEvent,
     CancelReason,
     MemberEvent,
     MembershipEvent,
+    pattern_message,
 )
 from schemas.ids import uuid5
 
@@ -149,8 +151,12 @@ def parse_occurred_at(text: str) -> datetime | RowError:
 def _schema_error(exc: ValidationError) -> RowError:
     parts = []
     for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        loc = ".".join(str(p) for p in err["loc"] if p not in ACCESS_KINDS + MEMBERSHIP_KINDS)
-        parts.append(f"{loc or 'event'}: {err['msg']}")
+        path = [p for p in err["loc"] if p not in ACCESS_KINDS + MEMBERSHIP_KINDS]
+        loc = ".".join(str(p) for p in path)
+        message = err["msg"]
+        if err["type"] == "string_pattern_mismatch" and path:
+            message = pattern_message(path[-1]) or message
+        parts.append(f"{loc or 'event'}: {message}")
     return RowError("invalid_value", "; ".join(parts)[:500])
 
 
@@ -349,10 +355,11 @@ _KNOWN_IDS_MAX = 1 << 16
 
 
 def _fast_id(value: str) -> bool:
-    """True only if ``value`` surely matches the ``Id`` type (1–128 chars, ``^[^\\s:]+$``).
+    """True only if ``value`` surely matches the ``Id`` types (1–128 chars, no whitespace, ``:``,
+    ``/`` or control, not ``.``, ``..`` or a reserved member id).
 
-    Printable ASCII other than space and ``:`` is whitespace in no regex flavour. Anything
-    else (non-ASCII ids included) is left to the models, which decide.
+    Printable ASCII other than space is whitespace, control or invisible in no regex flavour.
+    Anything else (non-ASCII ids included) is left to the models, which decide.
     """
     return (
         0 < len(value) <= 128
@@ -360,6 +367,10 @@ def _fast_id(value: str) -> bool:
         and value.isprintable()
         and " " not in value
         and ":" not in value
+        and "/" not in value
+        and value != "."
+        and value != ".."
+        and value not in RESERVED_MEMBER_IDS
     )
 
 
@@ -465,7 +476,7 @@ def _fast_rows(
                     note = (raw[i_note].strip() or None) if i_note is not None else None
                     extra_ok = (reason is None or reason in _CANCEL_REASONS) and (
                         note is None
-                        or (len(note) <= 2000 and note.isascii() and "\x00" not in note)
+                        or (len(note) <= 2000 and note.isascii() and note.isprintable())
                     )
                 if kind in kinds and extra_ok and (known_member is not None or _fast_id(member)):
                     text = raw[i_at].strip()

@@ -103,6 +103,7 @@ def settings(pg_url: str, broker: LocalBroker) -> Settings:
         kafka_bootstrap=broker.bootstrap,
         kafka_idempotence="off",
         kafka_request_timeout_ms=2000,
+        ingest_ack_timeout_seconds=2.5,
         events_topic=f"lapse.member-events.v1.{tag}",
         alerts_topic=f"lapse.alerts.v1.{tag}",
         dlq_topic=f"lapse.dlq.v1.{tag}",

@@ -2,7 +2,7 @@
 api → a CRM's HTTP endpoint, whose signature verifies with the ``standardwebhooks`` package.
 
 The detector runs in this process with a hand-moved clock: absence is 45 days, and the
-test moves time on instead of sleeping.
+test moves time on instead of sleeping (the detector's ticks carry it to the partitions).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ async def test_a_gate_event_becomes_a_signed_webhook(settings, fresh_pg_url, ten
             "allowed_lateness_seconds": 0.0,
             "checkpoint_interval_seconds": 0.1,
             "delivery_poll_seconds": 0.05,
+            # The wall clock reaches the detector as ticks on its partitions: often here.
+            "tick_seconds": 0.1,
         }
     )
     await ensure_topics(s)
@@ -79,10 +81,16 @@ async def test_a_gate_event_becomes_a_signed_webhook(settings, fresh_pg_url, ten
                 return runner.members == 2
 
             await until(members_known, within=30)
+            # Cal's visits are the site's gate data: absence is counted only as far as the
+            # site's data reaches (a site that sends nothing may be offline).
+            r = await http.post(f"{ingest}/v1/events", json=gate(tenant, "cal", 44.9))
+            assert r.status_code == 202
             clock.set((T0 + timedelta(days=44.9)).timestamp())
             await asyncio.sleep(0.5)
             assert receiver.requests == []  # nobody is absent 45 days yet
 
+            r = await http.post(f"{ingest}/v1/events", json=gate(tenant, "cal", 46))
+            assert r.status_code == 202
             clock.set((T0 + timedelta(days=46)).timestamp())  # ann passes 45 days; bob not
             first = await until(lambda: _received(receiver, 1), within=15)
             verified = Webhook(secret).verify(first[0].body, first[0].headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,10 +33,13 @@ from lapse.auth import Principal, authenticate
 from lapse.db.models import AlertRow, ApiKey
 from lapse.problems import Problem
 from lapse.settings import Settings
+from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)
 BASE = views.BASE
 router = APIRouter(prefix=BASE, include_in_schema=False)
+# A note is free text, but not terminal escapes or other controls (the contract's rule).
+_NOTE = re.compile(NOTE_PATTERN)
 
 # Scripts only from this origin (no inline script, no eval); styles only from the stylesheet.
 CSP = (
@@ -360,6 +364,8 @@ async def acknowledge(alert_id: str, request: Request, db: SessionDep) -> Respon
         return _refuse(request, 422, "Invalid request", "Choose what you did.")
     if note is not None and len(note) > 2000:
         return _refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
+    if note is not None and not _NOTE.fullmatch(note):
+        return _refuse(request, 422, "Invalid request", "The note holds control characters.")
     action_kind: ActionKind = kind
     try:
         action = await record_action(

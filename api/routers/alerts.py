@@ -26,6 +26,7 @@ from lapse.db.models import ActionRow, AlertRow
 from lapse.problems import Problem
 from schemas import Alert, AlertType
 from schemas.alerts import Severity
+from schemas.events import NOTE_PATTERN
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 episodes_router = APIRouter(prefix="/v1/episodes", tags=["alerts"])
@@ -54,7 +55,7 @@ class ActionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: ActionKind
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Annotated[str, Field(max_length=2000, pattern=NOTE_PATTERN)] | None = None
     taken_at: AwareDatetime | None = Field(
         default=None, description="When staff acted; defaults to now. Not in the future."
     )

@@ -28,8 +28,9 @@ from lapse.db.models import (
     MemberStateRow,
     WebhookDelivery,
 )
+from lapse.openapi import problem_response
 from lapse.problems import Problem
-from schemas.events import CancelReason
+from schemas.events import NOTE_PATTERN, CancelReason
 
 router = APIRouter(tags=["leavers"])
 
@@ -50,7 +51,7 @@ class ExitInterviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: CancelReason
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Annotated[str, Field(max_length=2000, pattern=NOTE_PATTERN)] | None = None
     contact_ok: bool | None = Field(
         default=None, description="whether the member agrees to be contacted again"
     )
@@ -108,7 +109,11 @@ async def _interview_out(
     )
 
 
-@router.put("/v1/members/{member_id}/exit-interview", response_model=ExitInterviewOut)
+@router.put(
+    "/v1/members/{member_id}/exit-interview",
+    response_model=ExitInterviewOut,
+    responses={409: problem_response("The member never cancelled: no exit interview.")},
+)
 async def put_exit_interview(
     member_id: str, body: ExitInterviewIn, principal: AlertsReader, session: SessionDep
 ) -> ExitInterviewOut:

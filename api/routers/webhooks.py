@@ -27,8 +27,11 @@ from api.signing import generate_secret
 from api.urls import UnsafeUrl, check_url
 from lapse.auth import Principal
 from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from lapse.openapi import problem_response
 from lapse.problems import Problem
+from lapse.sealing import Sealer
 from schemas import ALERT_TYPES, AlertType
+from schemas.events import NOTE_PATTERN
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -47,7 +50,7 @@ class WebhookCreate(BaseModel):
     url: Url
     event_types: EventTypes = Field(default_factory=lambda: list(ALERT_TYPES))
     site_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=NOTE_PATTERN)] | None = None
 
     _types = field_validator("event_types")(_dedupe)
 
@@ -57,7 +60,7 @@ class WebhookUpdate(BaseModel):
 
     url: Url | None = None
     event_types: EventTypes | None = None
-    description: Annotated[str, Field(max_length=500)] | None = None
+    description: Annotated[str, Field(max_length=500, pattern=NOTE_PATTERN)] | None = None
     enabled: bool | None = Field(
         default=None,
         description="false disables (deliveries wait); true re-enables and clears the failure "
@@ -250,13 +253,15 @@ async def create_webhook(
             )
         site_id = principal.site_id
     url = await _checked_url(body.url, settings)
+    secret = generate_secret()
+    sealer = Sealer.from_settings(settings)
     sub = WebhookSubscription(
         id=str(uuid.uuid4()),
         tenant_id=principal.tenant_id,
         url=url,
         event_types=list(body.event_types),
         site_id=site_id,
-        secret=generate_secret(),
+        secret=sealer.seal(secret),
         enabled=True,
         description=body.description,
         failed_deliveries_in_row=0,
@@ -264,7 +269,7 @@ async def create_webhook(
     )
     session.add(sub)
     await session.commit()
-    return WebhookCreated(**_out(sub).model_dump(), secret=sub.secret)
+    return WebhookCreated(**_out(sub).model_dump(), secret=secret)
 
 
 @router.get("", response_model=WebhookList)
@@ -328,12 +333,18 @@ async def rotate_secret(
         sub.previous_secret_until = now + timedelta(seconds=overlap)
     else:
         sub.previous_secret = sub.previous_secret_until = None
-    sub.secret = generate_secret()
+    secret = generate_secret()
+    sub.secret = Sealer.from_settings(settings).seal(secret)
     await session.commit()
-    return RotatedSecret(secret=sub.secret, previous_secret_expires_at=sub.previous_secret_until)
+    return RotatedSecret(secret=secret, previous_secret_expires_at=sub.previous_secret_until)
 
 
-@router.post("/{webhook_id}/recover", status_code=202, response_model=Recovered)
+@router.post(
+    "/{webhook_id}/recover",
+    status_code=202,
+    response_model=Recovered,
+    responses={409: problem_response("The webhook is disabled: enable it first.")},
+)
 async def recover(
     webhook_id: str,
     principal: WebhooksManager,
@@ -416,7 +427,12 @@ async def list_deliveries(
 
 
 @router.post(
-    "/{webhook_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryOut
+    "/{webhook_id}/deliveries/{delivery_id}/retry",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses={
+        409: problem_response("The delivery is being attempted now, or the webhook is disabled.")
+    },
 )
 async def retry_delivery(
     webhook_id: str,

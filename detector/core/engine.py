@@ -55,6 +55,9 @@ NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
 _NS = NAMESPACE.bytes  # ids are uuid5(NAMESPACE, ...)
 FOUR_WEEKS = 28 * DAY
 NEXT = {"low": "medium", "medium": "high"}
+# A site's gate data counts as caught up with the clock when it reaches this close to it: an
+# hour covers a quiet evening hour at a busy site and the tick interval many times over.
+CAUGHT_UP = 3600.0
 # Events at the same instant are applied in this order, then by event id, so the order they
 # arrived in never matters: a member joins before entering, enters before leaving.
 RANK = {
@@ -148,6 +151,12 @@ class Detector:
         # (one float compare on a visit instead of a look-up). Never lowered.
         self._cover_top = -math.inf
         self.coverage_changed = False  # since the last ``take_coverage`` (checkpoints)
+        # Per (tenant, site), how far its gate data has reached (``data_reached``: the ticks carry
+        # it live); empty in replay. Absence timers of a member of a site whose data has not
+        # reached them wait in ``_parked`` (slot: due) instead of firing.
+        self.data_until: dict[tuple[str, str], float] = {}
+        self.data_until_version = 0  # counts the changes (a checkpoint writes it when changed)
+        self._parked: dict[int, float] = {}
 
     # -- coverage: since when each tenant's and site's gate data is seen -------------------
 
@@ -302,6 +311,7 @@ class Detector:
             if slot is not None:
                 store.remove(slot)
                 self._dirty.discard(slot)
+                self._parked.pop(slot, None)
         if lost:
             self._pending = [p for p in self._pending if p[5] is None or p[5][0] not in lost]
             heapq.heapify(self._pending)
@@ -338,8 +348,9 @@ class Detector:
 
     @property
     def pending_timers(self) -> int:
-        """Timers set and not yet fired (deadlines, escalations, win-backs): a gauge."""
-        return len(self.timers)
+        """Timers set and not yet fired (deadlines, escalations, win-backs, those waiting
+        for their site's data): a gauge."""
+        return len(self.timers) + len(self._parked)
 
     def get(self, tenant_id: str, member_id: str) -> MemberState | None:
         slot = self.store.slot(tenant_id, member_id)
@@ -444,6 +455,8 @@ class Detector:
             warn = policy.warnings
             if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
                 return []
+            if self.data_until and self._uploading(tenant, event.site_id, t):  # type: ignore[union-attr]
+                return []
             alerts = self._warn(slot, policy, ("entry_denied", {}), t)
             if alerts:
                 self._reschedule(slot, policy)
@@ -456,11 +469,12 @@ class Detector:
                 store.last_seen[slot] = t
             elif t < last_seen:  # an earlier scan (late): it may be the first one seen
                 self._see(slot, event, t)
-            if kind in ENDS:
+            if kind in ENDS:  # the duration runs to the latest exit (``observe_at``)
                 last = store.last_visit[slot]
-                if last == last and t >= last:
+                if last == last and t > last:
                     minutes = (t - last) / 60.0
-                    if minutes <= self._max_minutes:
+                    current = store.visit_minutes[slot]
+                    if minutes <= self._max_minutes and not minutes <= current:
                         store.visit_minutes[slot] = minutes
             return []
         site = event.site_id  # type: ignore[union-attr]  # an AccessEvent (type() above)
@@ -509,6 +523,8 @@ class Detector:
             m.anchor[slot] = t if t >= self._cover_top else self._clip(slot, t)
         if alerts or start is not None:
             return alerts  # no early warning while an episode stays open
+        if self.data_until and self._uploading(m.tenants[m.tenant[slot]], m.sites[m.site[slot]], t):
+            return alerts
         warning = self._early_warning(slot, policy, t)
         return [] if warning is None else self._warn(slot, policy, warning, t)
 
@@ -656,23 +672,74 @@ class Detector:
                 # Timers strictly before the event fire first: a visit exactly at a
                 # deadline arrives in time.
                 if timers.next_at < t:
-                    alerts.extend(self._fire_until(math.nextafter(t, -math.inf)))
+                    alerts.extend(self._fire_until(math.nextafter(t, -math.inf), now))
                 got = self._apply(event, t)
                 if got:
                     alerts.extend(got)
         if timers.next_at <= now:
-            alerts.extend(self._fire_until(now))
+            alerts.extend(self._fire_until(now, now))
         if now > self.time:
             self.time = now
         return alerts
 
-    def _fire_until(self, now: float) -> list[Alert]:
+    def _fire_until(self, until: float, now: float) -> list[Alert]:
+        """Fire the timers due up to ``until`` in order, the clock reading ``now``; those of
+        members whose site's data has not reached them wait (``_waits``)."""
         alerts: list[Alert] = []
+        gated = bool(self.data_until)
         # Firing may schedule a later timer that is also due (at risk, then escalated).
-        while due_timers := self.timers.pop_due(now):
+        while due_timers := self.timers.pop_due(until):
             for slot, due in due_timers:
-                alerts.extend(self._fire(slot, due))
+                if gated and self._waits(slot, due, now):
+                    self._parked[slot] = due
+                else:
+                    alerts.extend(self._fire(slot, due))
         return alerts
+
+    # -- how far each site's data has reached: late uploads ---------------------------------
+
+    def data_reached(self, sites: Iterable[tuple[str, str, float]], now: float) -> None:
+        """How far each (tenant, site)'s gate data has reached (the latest event time ingest
+        acknowledged from it, carried by a tick), taken as the latest of what was seen;
+        then the waiting timers this releases are due again (the next ``advance`` fires them
+        in order). A site never reported is not gated (events that came another way)."""
+        data_until = self.data_until
+        moved = False
+        for tenant, site, until in sites:
+            key = (tenant, site)
+            if until > data_until.get(key, -math.inf):
+                data_until[key] = until
+                moved = True
+        if moved:
+            self.data_until_version += 1
+        if not moved or not self._parked:
+            return
+        for slot, due in sorted(self._parked.items(), key=lambda item: item[1]):
+            if not self._waits(slot, due, now):
+                del self._parked[slot]
+                self.timers.schedule(slot, due)
+
+    def _uploading(self, tenant: str, site: str | None, t: float) -> bool:
+        """Whether an event at ``t`` comes while its site's data is still catching up (a
+        controller uploading what it buffered): it updates history, but an early warning
+        from it would be out of date before it is sent (the rest of the upload may show the
+        member back). The event's own time counts as the site's data too."""
+        until = self.data_until.get((tenant, site or ""))
+        return until is not None and max(until, t) < self.time - CAUGHT_UP
+
+    def _waits(self, slot: int, due: float, now: float) -> bool:
+        """Whether an absence timer of an active member must wait for the data of their site
+        (the site of their latest visit): until that data reaches the deadline and has
+        caught up with the clock. So a controller that was offline holds back the timers of
+        its members until what it buffered is in (a late visit then moves the deadline: no
+        alert it contradicts), and a late upload in several parts raises nothing before
+        its last part is in (no alert already out of date when sent)."""
+        store = self.store
+        if store.status[slot] != ACTIVE:
+            return False  # win-back timers count no absence
+        key = (store.tenants[store.tenant[slot]], store.sites[store.site[slot]] or "")
+        until = self.data_until.get(key)
+        return until is not None and (until < due or until < now - CAUGHT_UP)
 
     def _fire(self, slot: int, due: float) -> list[Alert]:
         store = self.store
@@ -706,6 +773,8 @@ class Detector:
         return [alert]
 
     def _reschedule(self, slot: int, policy: Policy | None = None) -> None:
+        if self._parked:
+            self._parked.pop(slot, None)  # its timer is set again from its state
         m = self.store
         if policy is None:
             policy = self._policy or self.policy_for(m.tenants[m.tenant[slot]])

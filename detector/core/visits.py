@@ -35,9 +35,13 @@ def observe(state: MemberState, kind: str, t: float, rules: VisitRules) -> bool:
     if state.last_seen is not None and t <= state.last_seen + rules.window_seconds:
         if t > state.last_seen:
             state.last_seen = t
-        if kind in ENDS and state.last_visit is not None and t >= state.last_visit:
+        # The duration runs to the visit's last exit or locker close: the latest, whatever
+        # order they come in, so a scan applied twice (a restart re-reads it) changes nothing.
+        if kind in ENDS and state.last_visit is not None and t > state.last_visit:
             minutes = (t - state.last_visit) / 60.0
-            if minutes <= rules.max_minutes:
+            if minutes <= rules.max_minutes and (
+                state.visit_minutes is None or minutes > state.visit_minutes
+            ):
                 state.visit_minutes = minutes
         return False
     if state.last_visit is not None and t < state.last_visit:
@@ -69,9 +73,10 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
             m.last_seen[slot] = t
         if kind in ENDS:
             last = m.last_visit[slot]
-            if last == last and t >= last:
+            if last == last and t > last:
                 minutes = (t - last) / 60.0
-                if minutes <= rules.max_minutes:
+                current = m.visit_minutes[slot]
+                if minutes <= rules.max_minutes and not minutes <= current:  # NaN: none yet
                     m.visit_minutes[slot] = minutes
         return False
     last = m.last_visit[slot]

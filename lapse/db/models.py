@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lapse.db.types import UTCDateTime
@@ -67,8 +67,11 @@ class ConsumerOffset(Base):
     topic: Mapped[str] = mapped_column(String(200), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
-    # The event-time watermark reached on this partition (event clock only).
+    # The clock reading reached on this partition (the latest record time less the lateness).
     watermark: Mapped[datetime | None]
+    # How far each site's gate data had reached, as the partition's ticks said (live, wall
+    # clock): [[tenant, site, seconds], ...]; restored with the state (migration 0007_time).
+    data_until: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     updated_at: Mapped[datetime]
 
 
@@ -124,7 +127,9 @@ class WebhookSubscription(Base):
     url: Mapped[str] = mapped_column(Text)
     event_types: Mapped[list[str]]
     site_id: Mapped[str | None] = mapped_column(String(128))
-    # Needed in clear to sign; never logged nor returned after creation.
+    # Needed to sign, so encrypted rather than hashed: ``fernet:<token>`` under
+    # LAPSE_SECRET_KEY (lapse/sealing.py), or in clear when no key is set. Never logged nor
+    # returned after creation. ``previous_secret`` likewise.
     secret: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
@@ -196,6 +201,20 @@ class IngestedEvent(Base):
     __table_args__ = (Index("ix_ingested_events_received_at", "received_at"),)
 
 
+class SiteDataUntil(Base):
+    """How far a site's gate data has reached: the latest event time ingest acknowledged from
+    it. Written after the broker acknowledged those events, read by the detector into its
+    ticks, so a tick never says a site is covered before its events are on the partitions
+    (a controller back from offline uploads first; its members' absence waits for that)."""
+
+    __tablename__ = "site_data_until"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data_until: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Site(Base):
     """One club of a tenant, with its IANA time zone (for opening hours and local days)."""
 
@@ -258,8 +277,11 @@ class ImportRun(Base):
 class VendorIntegration(Base):
     """A vendor webhook feeding a tenant (migration 0003_import), e.g. one Kisi organisation.
 
-    ``secret`` signs the vendor's requests (HMAC), so it is kept in clear like webhook secrets:
-    never logged nor returned. ``sites`` maps the vendor's place ids to our site ids.
+    ``secret`` checks the vendor's requests (HMAC), so it must be read back: it is sealed with
+    ``LAPSE_SECRET_KEY`` like webhook secrets (lapse/sealing.py), never logged nor returned.
+    ``sites`` maps the vendor's place ids to our site ids. ``require_mapping`` (migration
+    0008_external_ids): a user the tenant's member directory does not map is not taken as a
+    member id but acknowledged and counted (``unmapped_user``).
     """
 
     __tablename__ = "vendor_integrations"
@@ -267,12 +289,34 @@ class VendorIntegration(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(128))
     vendor: Mapped[str] = mapped_column(String(32))
-    secret: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(400))
     sites: Mapped[dict[str, Any]]
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    require_mapping: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_vendor_integrations_tenant_vendor", "tenant_id", "vendor"),)
+
+
+class ExternalId(Base):
+    """A member's id in another system of the club (migration 0008_external_ids), e.g. their
+    Kisi user id: events that system sends about that id land on the club's member.
+
+    One id per member and system, and one member per id and system (both unique per tenant).
+    Personal data: erased with the member (lapse/forget.py), never logged.
+    """
+
+    __tablename__ = "member_external_ids"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    system: Mapped[str] = mapped_column(String(32), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ux_member_external_ids_member", "tenant_id", "system", "member_id", unique=True),
+    )
 
 
 class ExitInterview(Base):

@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 from api.app import create_app, delivery_client
 from api.delivery import Dispatcher
 from detector.core.state import MemberState
-from lapse.db.models import ActionRow, WebhookDelivery, WebhookSubscription
+from lapse.db.models import ActionRow, ExternalId, WebhookDelivery, WebhookSubscription
+from lapse.directory import set_external_id
 from lapse.settings import Settings
 from tests.api.support import api, episode, make_key, store_alerts, until
 from tests.api.test_members import store_states
@@ -35,8 +36,7 @@ PUBLIC = {
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
-    ("GET", "/redoc"),
+    ("GET", "/docs/assets/{name}"),  # Swagger UI's own files, served locally
 }
 
 
@@ -105,6 +105,16 @@ CALLS: dict[tuple[str, str], list[Call]] = {
     ("GET", "/v1/winback/candidates"): [Call("/v1/winback/candidates", "empty")],
     ("GET", "/v1/winback/summary"): [Call("/v1/winback/summary", "empty")],
     ("DELETE", "/v1/members/{member_id}"): [Call("/v1/members/{member}", "forbidden")],
+    # The member directory's external ids (A's member has a Kisi id); B's key cannot write.
+    ("GET", "/v1/members/{member_id}/external-ids"): [
+        Call("/v1/members/{member}/external-ids", "404")
+    ],
+    ("PUT", "/v1/members/{member_id}/external-ids/{system}"): [
+        Call("/v1/members/{member}/external-ids/kisi", "forbidden", {"external_id": "b-1"})
+    ],
+    ("DELETE", "/v1/members/{member_id}/external-ids/{system}"): [
+        Call("/v1/members/{member}/external-ids/kisi", "forbidden")
+    ],
 }
 
 
@@ -140,6 +150,9 @@ async def test_another_tenants_key_sees_nothing_of_tenant_a(
     state = MemberState(tenant, member, site_id="site-1", last_visit=1.7e9, anchor=1.7e9)
     state.episode_id, state.episode_start, state.severity = alerts[0].episode_id, 1.7e9, "high"
     await store_states(sessions, [state])
+    async with sessions() as s:
+        await set_external_id(s, tenant, member, "kisi", f"kisi-of-{member}")
+        await s.commit()
     b_key = await make_key(sessions, f"{tenant}-b")
     async with api(create_app(settings, deliver=False), key) as a:
         created = (await a.post("/v1/webhooks", json={"url": receiver.url})).json()
@@ -234,8 +247,16 @@ async def snapshot(s, wid: str) -> dict[str, Any]:
     actions = await s.scalar(
         select(func.count()).select_from(ActionRow).where(ActionRow.note == "B was here")
     )
+    external = (
+        await s.execute(
+            select(ExternalId.tenant_id, ExternalId.member_id, ExternalId.external_id).where(
+                ExternalId.external_id.like("kisi-of-%") | (ExternalId.external_id == "b-1")
+            )
+        )
+    ).all()
     return {
         "sub": (sub.url, sub.enabled, sub.secret, sub.previous_secret, sub.disabled_reason),
         "deliveries": deliveries,
         "b_actions": actions,
+        "external_ids": sorted(tuple(row) for row in external),
     }

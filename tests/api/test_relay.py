@@ -64,6 +64,7 @@ async def test_each_alert_once_on_the_topic_across_restarts_and_two_instances(
                 "ce_type": f"io.lapse.member.{alert.type}.v1",
                 "ce_time": headers["ce_time"],
                 "ce_subject": f"members/{alert.member_id}",
+                "ce_dataschema": "https://lapse.io/schemas/alert.v1.json",
                 "content-type": "application/json",
             }
             assert datetime.fromisoformat(headers["ce_time"]) == alert.raised_at

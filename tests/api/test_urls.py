@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -44,6 +45,50 @@ def fake_resolver(table: dict[str, list[str]]) -> Resolver:
 async def test_private_addresses_are_refused(url):
     with pytest.raises(UnsafeUrl):
         await check_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "embedded"),
+    [
+        ("http://[2002:7f00:1::1]/", "127.0.0.1 wrapped in 6to4"),
+        ("http://[2002:a00:1::]/", "10.0.0.1 wrapped in 6to4"),
+        ("http://[2002:a9fe:a9fe::1]/", "169.254.169.254 wrapped in 6to4"),
+        ("http://[64:ff9b::7f00:1]/", "127.0.0.1 wrapped in NAT64"),
+        ("http://[64:ff9b::a9fe:a9fe]/", "169.254.169.254 wrapped in NAT64"),
+        ("http://[::ffff:0:7f00:1]/", "127.0.0.1 wrapped in IPv4-translated"),
+        ("http://[::ffff:192.168.0.1]/", "192.168.0.1 wrapped in IPv4-mapped"),
+        # Teredo: the server 65.54.227.120, the client 127.0.0.1 (stored inverted).
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "127.0.0.1 wrapped in Teredo"),
+    ],
+)
+async def test_addresses_that_embed_a_private_one_are_refused(url, embedded):
+    with pytest.raises(UnsafeUrl, match=re.escape(embedded)):
+        await check_url(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::127.0.0.1]/",  # IPv4-compatible: deprecated, never routed
+        "http://[::93.184.216.34]/",
+        "http://[64:ff9b:1::5db8:d822]/",  # the local-use NAT64 prefix
+        "http://[2001:0:4136:e378:8000:63bf:a247:27dd]/",  # Teredo around public addresses
+    ],
+)
+async def test_deprecated_and_local_wrappers_are_refused_whatever_they_carry(url):
+    with pytest.raises(UnsafeUrl):
+        await check_url(url, allow_private=False)
+
+
+async def test_a_name_resolving_to_6to4_around_loopback_is_refused():
+    resolver = fake_resolver({"sneaky.example": ["2002:7f00:1::1"]})
+    with pytest.raises(UnsafeUrl, match=re.escape("127.0.0.1 wrapped in 6to4")):
+        await resolve_target("http://sneaky.example/", allow_private=False, resolver=resolver)
+
+
+async def test_public_ipv6_and_6to4_around_a_public_address_are_allowed():
+    for url in ("http://[2606:4700::1111]/h", "http://[2002:5db8:d822::1]/h"):
+        assert await check_url(url, allow_private=False) == url
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,29 @@ def test_grafana_is_provisioned_with_the_datasource_and_dashboard(compose):
     assert home == f"{path}/lapse.json"
     datasource = load_yaml(DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
     assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_the_shared_secrets_are_required_and_reach_every_lapse_service(compose):
+    """Unset, compose stops with the message (``${VAR:?...}``) rather than starting replicas
+    that disagree, or webhook secrets stored in clear."""
+    for name in LAPSE_SERVICES:
+        env = compose["services"][name]["environment"]
+        for var in ("LAPSE_SESSION_SECRET", "LAPSE_FORGET_PEPPER", "LAPSE_SECRET_KEY"):
+            assert env[var].startswith(f"${{{var}:?"), (name, var)
+
+
+def test_tls_fronts_ingest_and_the_api_and_the_plain_ports_stay_local(compose):
+    services = compose["services"]
+    tls = services["tls"]
+    assert {"80:80", "443:443"} <= set(tls["ports"])
+    caddyfile = (COMPOSE.parent / "caddy" / "Caddyfile").read_text()
+    assert "reverse_proxy ingest:8080" in caddyfile and "reverse_proxy api:8080" in caddyfile
+    gate = re.search(r"@gate path (.+)", caddyfile)
+    assert gate and gate.group(1).split() == [
+        "/v1/events",
+        "/v1/events/batch",
+        "/v1/vendors/kisi/*",
+    ]
+    for name in ("ingest", "api"):
+        for port in services[name]["ports"]:
+            assert port.startswith("127.0.0.1:"), (name, port)

@@ -11,6 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from lapse.sealing import Sealer
 from tests.deploy.support import DEPLOY, load_yaml, load_yaml_all, setting_variables
 
 K8S = DEPLOY / "k8s"
@@ -142,6 +143,56 @@ def test_migration_job_and_settings(objects):
     known = setting_variables()
     assert set(config["data"]) <= known, set(config["data"]) - known
     assert set(secret["stringData"]) == {"LAPSE_DATABASE_URL"}
-    for _obj, pod in pod_specs(objects):
+    shared = find(objects, "Secret", "lapse-secrets")
+    assert set(shared["stringData"]) <= known
+    # Ingest needs none of the shared secrets but the key (below); the others all of them.
+    wanted = {
+        "lapse-ingest": {"lapse-config", "lapse-db"},
+        "lapse-api": {"lapse-config", "lapse-db", "lapse-secrets"},
+        "lapse-detector": {"lapse-config", "lapse-db", "lapse-secrets"},
+        "lapse-migrate": {"lapse-config", "lapse-db", "lapse-secrets"},
+    }
+    for obj, pod in pod_specs(objects):
         refs = {next(iter(v.values()))["name"] for c in pod["containers"] for v in c["envFrom"]}
-        assert refs == {"lapse-config", "lapse-db"}
+        assert refs == wanted[obj["metadata"]["name"]], obj["metadata"]["name"]
+    # Ingest opens the Kisi signature keys, sealed with LAPSE_SECRET_KEY: that key alone.
+    (ingest,) = [
+        pod for obj, pod in pod_specs(objects) if obj["metadata"]["name"] == "lapse-ingest"
+    ]
+    env_refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for c in ingest["containers"] for e in c["env"]
+    }
+    assert env_refs["LAPSE_SECRET_KEY"] == {"name": "lapse-secrets", "key": "LAPSE_SECRET_KEY"}
+    assert env_refs["LAPSE_SECRET_KEYS_OLD"]["optional"] is True
+    assert set(env_refs) == {"LAPSE_SECRET_KEY", "LAPSE_SECRET_KEYS_OLD"}
+
+
+def test_replicas_share_the_session_secret_pepper_and_secret_key(objects):
+    """Several api replicas must agree on these (a session, a tombstone, a sealed secret made
+    by one is read by another): from one Secret, and the placeholder key cannot go live."""
+    shared = find(objects, "Secret", "lapse-secrets")["stringData"]
+    assert set(shared) == {"LAPSE_SESSION_SECRET", "LAPSE_FORGET_PEPPER", "LAPSE_SECRET_KEY"}
+    assert find(objects, "HorizontalPodAutoscaler", "lapse-api")["spec"]["maxReplicas"] > 1
+    with pytest.raises(ValueError, match="Fernet keys"):
+        Sealer([shared["LAPSE_SECRET_KEY"]])
+
+
+def test_the_ingress_serves_tls_and_only_the_event_endpoints_of_ingest(objects):
+    ingress = find(objects, "Ingress", "lapse")
+    spec = ingress["spec"]
+    hosts = {r["host"]: r["http"]["paths"] for r in spec["rules"]}
+    (tls,) = spec["tls"]
+    assert set(tls["hosts"]) == set(hosts) and tls["secretName"]
+    services = {s["metadata"]["name"]: s for s in objects if s["kind"] == "Service"}
+    exposed = set()
+    for paths in hosts.values():
+        for p in paths:
+            backend = p["backend"]["service"]
+            ports = {port["name"] for port in services[backend["name"]]["spec"]["ports"]}
+            assert backend["port"]["name"] in ports, backend
+            exposed.add((backend["name"], p["path"]))
+    ingest = {path for name, path in exposed if name == "lapse-ingest"}
+    # The gate's and Kisi's endpoints; not /v1/sites (admin), not / (metrics, docs).
+    assert ingest == {"/v1/events", "/v1/vendors/kisi"}
+    assert ("lapse-api", "/") in exposed
+    assert "lapse-detector" not in {name for name, _ in exposed}

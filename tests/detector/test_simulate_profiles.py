@@ -8,13 +8,13 @@ import itertools
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from detector.simulate import PROFILES, SimParams, simulate_files
+from detector.simulate import PROFILES, SimParams, simulate_files, simulate_profile
 from lapse.cli import main
 from schemas.history import RowError, read_history
 from tests.detector.test_simulate import DAY, FILES, START, access_disorder, rows, ts, visits
@@ -256,9 +256,12 @@ def test_the_command_takes_a_profile_and_the_years_of_records(tmp_path: Path) ->
             "simulate",
             *("--members", "200", "--days", "60", "--seed", "4", "--tenant", "club"),
             *("--out", str(out), "--profile", "city", "--membership-years-before", "1"),
+            *("--timezone", "Asia/Tokyo"),
         ]
     )
     meta = json.loads((out / "simulation.json").read_text())
+    assert meta["params"]["timezone"] == "Asia/Tokyo"
+    assert {a["occurred_at"][-6:] for a in rows(out / "access.csv")} == {"+09:00"}
     assert meta["profile"] == "city" and meta["sites"] == ["site1", "site2"]
     assert meta["params"]["membership_years_before"] == 1.0
     assert meta["params"]["visits_per_month"] == PROFILES["city"].params.visits_per_month
@@ -269,3 +272,48 @@ def test_the_command_takes_a_profile_and_the_years_of_records(tmp_path: Path) ->
         <= datetime.fromtimestamp(first, UTC)
         < start - (timedelta(days=300))
     )
+
+
+def test_the_command_refuses_an_unknown_time_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "simulate",
+                *("--members", "10", "--days", "10", "--tenant", "club"),
+                *("--out", str(tmp_path / "sim"), "--timezone", "Mars/Olympus"),
+            ]
+        )
+    assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
+    assert not (tmp_path / "sim").exists()
+
+
+def test_simulate_profile_takes_the_profile_and_overrides(tmp_path: Path) -> None:
+    summary = simulate_profile(
+        str(tmp_path), "studio", members=100, days=30, seed=1, membership_years_before=1.0
+    )
+    meta = json.loads((tmp_path / "simulation.json").read_text())
+    assert meta["profile"] == "studio" and summary.members == 100
+    assert meta["params"] == {
+        **json.loads(json.dumps(asdict(PROFILES["studio"].params))),
+        "membership_years_before": 1.0,
+    }
+
+
+def test_profiles_differ_in_how_long_leavers_take_to_cancel(clubs: dict[str, Path]) -> None:
+    def mean_gap(club: Path) -> float:
+        """Days from the last visit to the cancellation, over cancellations in the window."""
+        gaps = [
+            ((ts(t["cancelled_at"]) or 0.0) - (ts(t["last_visit_at"]) or 0.0)) / DAY
+            for t in rows(club / "truth.csv")
+            if t["cancelled_at"]
+            and t["last_visit_at"]
+            and (ts(t["cancelled_at"]) or 0.0) >= START.timestamp()
+        ]
+        return statistics.mean(gaps)
+
+    order = ["studio", "city", "default", "legacy", "irregular"]
+    gaps = [mean_gap(clubs[name]) for name in order]
+    assert gaps == sorted(gaps), dict(zip(order, gaps, strict=True))
+    assert gaps[-1] > 3 * gaps[0]

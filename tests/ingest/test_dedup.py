@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import String, bindparam, text
+from sqlalchemy import String, bindparam, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import dedup
 from lapse.db.engine import create_engine, session_factory
+from lapse.db.migrate import upgrade
+from lapse.db.models import SiteDataUntil
 
 
 async def test_one_tenant_and_mixed_tenants_find_and_remember_the_same_keys(fresh_pg_url):
@@ -79,3 +82,38 @@ async def test_a_batch_lookup_probes_the_index_even_where_a_hash_join_looks_chea
             await engine.dispose()
     finally:
         await store.close()
+
+
+async def test_site_data_until_keeps_the_latest_event_time_on_both_stores(fresh_pg_url, tmp_path):
+    """How far a site's gate data has reached only moves forward: an upload of old events
+    (a controller back from offline) never moves it back; each site keeps its own."""
+    t0 = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    sqlite_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/cov.db")
+    await upgrade(sqlite_engine)
+    pg_engine = create_engine(fresh_pg_url)
+    stores: list[tuple[dedup.Store, AsyncEngine]] = [
+        (dedup.PgStore.connect(fresh_pg_url), pg_engine),
+        (dedup.SessionStore(session_factory(sqlite_engine)), sqlite_engine),
+    ]
+    try:
+        for store, engine in stores:
+            await store.data_reached({("club", "north"): t0, ("club", "south"): t0}, t0)
+            await store.data_reached({("club", "north"): t0 - timedelta(days=3)}, t0)  # old upload
+            await store.data_reached({("club", "south"): t0 + timedelta(hours=1)}, t0)
+            await store.data_reached({("other", "north"): t0 - timedelta(days=1)}, t0)
+            await store.data_reached({}, t0)
+            async with session_factory(engine)() as db:
+                got = {
+                    (r.tenant_id, r.site_id): r.data_until
+                    for r in await db.scalars(select(SiteDataUntil))
+                }
+            assert got == {
+                ("club", "north"): t0,
+                ("club", "south"): t0 + timedelta(hours=1),
+                ("other", "north"): t0 - timedelta(days=1),
+            }
+    finally:
+        for store, _ in stores:
+            await store.close()
+        await sqlite_engine.dispose()
+        await pg_engine.dispose()

@@ -238,7 +238,7 @@ async def test_paused_broker_answers_503_with_retry_after(ingest, broker):
     assert r.status_code == 503, r.text
     assert r.headers["content-type"] == PROBLEM
     assert int(r.headers["retry-after"]) > 0
-    assert elapsed < 5, elapsed  # request_timeout_ms=2000 plus slack
+    assert elapsed < 5, elapsed  # ingest_ack_timeout_seconds=2.5 plus slack
     assert batch.status_code == 503
     assert "retry-after" in batch.headers
 
@@ -255,7 +255,9 @@ async def test_metrics_count_outcomes_by_kind_and_time_routes(ingest):
     text = (await ingest.client.get("/metrics")).text
     assert 'lapse_ingest_events_total{kind="cancelled",outcome="accepted"}' in text
     assert 'lapse_ingest_events_total{kind="unknown",outcome="rejected"}' in text
-    assert 'lapse_ingest_request_duration_seconds_count{route="/v1/events"}' in text
+    assert 'lapse_ingest_request_duration_seconds_count{route="/v1/events",status="202"}' in text
+    # No JSON content type: 415, counted under its own status.
+    assert 'lapse_ingest_request_duration_seconds_count{route="/v1/events",status="415"}' in text
     assert "m-43" not in text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
+from prometheus_client import REGISTRY
+from sqlalchemy import select
 
 from ingest.app import create_app
-from ingest.kisi import add_kisi_integration
+from ingest.kisi import add_kisi_integration, run_kisi_command
+from lapse.db.models import VendorIntegration
 from lapse.kafka import ensure_topics
 from lapse.settings import Settings
 from schemas.events import parse_member_event
@@ -152,29 +157,71 @@ async def test_wrong_missing_or_foreign_signatures_are_401(kisi, sessions):
     assert await read_topic(kisi.settings, expected=0, deadline=0.5) == []
 
 
-async def test_malformed_events_are_problems_naming_the_kisi_field(kisi):
-    cases = {
-        "actor_id": unlock(actor_id=None),
-        "created_at": unlock(created_at="2024-03-01T18:30:00"),  # naive
-        "place_id": unlock(place_id=777),  # not mapped to a site
-        "success": unlock(success="yes"),
+def _ignored(reason: str) -> float:
+    return REGISTRY.get_sample_value("lapse_ingest_kisi_ignored_total", {"reason": reason}) or 0.0
+
+
+async def test_events_lapse_cannot_use_are_acknowledged_counted_and_logged(kisi, caplog):
+    """Kisi disables integrations whose deliveries keep failing: a signed event Lapse cannot
+    use is answered 200 with the reason (never 4xx), counted by reason, and logged with the
+    Kisi field names, never the actor's id or name."""
+    caplog.set_level(logging.DEBUG, logger="ingest.kisi")
+    cases: dict[str, list[Any]] = {
+        "no_actor": [unlock(actor_id=None), unlock(actor_id="")],
+        "unmapped_place": [unlock(place_id=777)],
+        "invalid": [
+            unlock(created_at="2024-03-01T18:30:00"),  # naive
+            unlock(success="yes"),
+        ],
+        # A member id our contract refuses (whitespace): named by the Kisi field.
+        "refused": [unlock(actor_id="Ada Lovelace")],
+        "malformed": [{"uuid": "x"}, [1, 2]],
     }
-    for field_name, event in cases.items():
-        r = await kisi.post(event)
-        assert r.status_code == 422, (field_name, r.text)
-        assert r.headers["content-type"].startswith(PROBLEM)
-        assert field_name in {e["field"] for e in r.json()["errors"]}, (field_name, r.json())
-    # A member id our schema refuses (whitespace) is named by the Kisi field it came from.
-    r = await kisi.post(unlock(actor_id="a b"))
-    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"actor_id"}
-    notype = await kisi.post({"uuid": "x"})
-    assert notype.status_code == 422 and notype.json()["errors"][0]["field"] == "type"
+    before = {reason: _ignored(reason) for reason in cases}
+    for reason, events in cases.items():
+        for event in events:
+            r = await kisi.post(event)
+            assert r.status_code == 200, (reason, r.text)
+            assert r.json()["accepted"] == 0 and r.json()["ignored"] == reason, r.json()
+        assert _ignored(reason) - before[reason] == len(events), reason
+    assert "place_id" in (await kisi.post(unlock(place_id=777))).json()["detail"]
+    refused = await kisi.post(unlock(actor_id="Ada Lovelace"))
+    assert "actor_id" in refused.json()["detail"]
+    assert "created_at" in (await kisi.post(unlock(created_at="2024-03-01"))).json()["detail"]
+
     body = b"{not json"
     sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     r = await kisi.client.post(
         f"/v1/vendors/kisi/{kisi.tenant}/events", content=body, headers={"X-Signature": sig}
     )
-    assert r.status_code == 400
+    assert r.status_code == 200 and r.json()["ignored"] == "malformed"
+    # Not an unlock: 204, counted, logged at debug only (Kisi sends many kinds of event).
+    routine = _ignored("not_an_unlock")
+    other = await kisi.post({"uuid": str(uuid.uuid4()), "type": "user.sign_in", "actor_id": 1})
+    assert other.status_code == 204 and _ignored("not_an_unlock") == routine + 1
+
+    lines = [r for r in caplog.records if r.name == "ingest.kisi"]
+    assert {r.levelno for r in lines if "unmapped_place" in r.getMessage()} == {logging.WARNING}
+    for record in lines:
+        text = record.getMessage()
+        assert kisi.tenant in text
+        assert "Ada" not in text and "Lovelace" not in text and "4711" not in text, text
     started = time.monotonic()
     assert await read_topic(kisi.settings, expected=0, deadline=0.5) == []
     assert time.monotonic() - started < 5
+
+
+async def test_an_unmapped_place_is_mapped_later_without_a_new_key(kisi, sessions):
+    assert (await kisi.post(unlock(place_id=777))).json()["ignored"] == "unmapped_place"
+    async with sessions() as session:
+        (row,) = await session.scalars(
+            select(VendorIntegration).where(VendorIntegration.tenant_id == kisi.tenant)
+        )
+    text = await run_kisi_command(kisi.settings, "map", kisi.tenant, ["777=south"], row.id)
+    assert text.endswith("501=north 777=south")
+    r = await kisi.post(unlock(place_id=777))  # same signature key
+    assert r.status_code == 202, r.text
+    (record,) = await read_topic(kisi.settings, expected=1)
+    assert parse_member_event(record.value).model_dump()["site_id"] == "south"
+    with pytest.raises(ValueError, match="no Kisi integration"):
+        await run_kisi_command(kisi.settings, "map", "another-tenant", ["1=x"], row.id)

@@ -147,6 +147,16 @@ async def test_invalid_messages_go_to_the_dlq_with_a_reason(mqtt):
     assert [parse_member_event(r.value).event_id for r in events] == [good["event_id"]]
 
 
+async def test_a_dlq_reason_names_the_field_and_its_rule_in_words(mqtt):
+    bad = access_event(mqtt.tenant, site_id="north", member_id="Ada\u200bLovelace")
+    await mqtt.publish("north", bad)
+    (record,) = await dlq(mqtt.settings, expected=1)
+    reason = dict(record.headers)["lapse-reason"].decode()
+    assert reason.startswith("invalid: member_id: not a valid id"), reason
+    assert "[^" not in reason and "\\x" not in reason and "Ada" not in reason, reason
+    assert len(reason) < 300
+
+
 async def test_payload_tenant_or_site_other_than_the_topics_is_refused(mqtt):
     other_tenant = access_event("club-other", site_id="north")
     other_site = access_event(mqtt.tenant, site_id="south")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import quote
 
 from ingest.app import create_app
 from schemas.events import parse_member_event
@@ -70,12 +71,24 @@ async def test_sites_store_their_time_zone_per_tenant(ingest):
         ("south", "America/New_York"),
     ]
 
-    for zone in ("Mars/Olympus", "CET; DROP TABLE sites", "../../etc/passwd", ""):
+    # Not canonical IANA zones: names of no place that zoneinfo can nevertheless load
+    # (``localtime`` is the host's own zone, ``Factory`` is "-00"), copies, and aliases (which
+    # are answered with their zone's name).
+    for zone in (
+        *("Mars/Olympus", "CET; DROP TABLE sites", "../../etc/passwd", ""),
+        *("localtime", "Factory", "posixrules", "posix/Europe/Berlin", "right/UTC", "EST5EDT"),
+    ):
         r = await put("/v1/sites/north", json={"time_zone": zone}, headers=admin)
         assert r.status_code == 422, (zone, r.text)
         assert [e["field"] for e in r.json()["errors"]] == ["time_zone"]
-    r = await put("/v1/sites/a:b", json={"time_zone": "UTC"}, headers=admin)
-    assert r.status_code == 422
+    for alias, zone in (("Asia/Calcutta", "Asia/Kolkata"), ("Etc/UTC", "UTC")):
+        r = await put("/v1/sites/north", json={"time_zone": alias}, headers=admin)
+        assert r.status_code == 422 and zone in r.json()["errors"][0]["message"], r.text
+    # Site ids follow the contract's id grammar (a site stored is one events can name; "/"
+    # and ".." cannot even reach the route).
+    for site in ("a:b", "s\u202e1", "s\u200b", "s\x85"):
+        r = await put(f"/v1/sites/{quote(site, safe='')}", json={"time_zone": "UTC"}, headers=admin)
+        assert r.status_code == 422, (site, r.text)
 
     # A writer key may not manage sites; another tenant sees none of these.
     r = await put("/v1/sites/north", json={"time_zone": "UTC"}, headers=ingest.auth())

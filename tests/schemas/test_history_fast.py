@@ -73,6 +73,14 @@ ids = st.sampled_from(
         "m\x851",  # NEL
         "m\u30001",  # ideographic space
         "m\u200b1",  # zero-width space: not whitespace
+        "m/1",  # a path separator: no route could address it
+        "m\\1",  # accepted: addressable once percent-encoded
+        "at-risk",  # a reserved member id, a valid site id
+        ".",
+        "..",
+        "...",  # not a dot segment: accepted
+        "m\u202e1",  # a bidi override
+        "m\ue0001",  # private use
         "müller",  # non-ASCII, valid
         "m\x001",  # NUL
         "m\x7f",  # DEL
@@ -122,7 +130,10 @@ reasons = st.sampled_from([*CANCEL_REASONS, "", "too expensive", "Price"])
 free = st.sampled_from(
     # Control characters: NUL is refused everywhere (PostgreSQL cannot store it), the others
     # in labels such as device_id but not in a note.
-    ["", "d1", "x" * 128, "x" * 129, "é", "y" * 2000, "y" * 2001, "ü" * 3, "a\x00b", "a\tb", "\x7f"]
+    [
+        *("", "d1", "x" * 128, "x" * 129, "é", "y" * 2000, "y" * 2001, "ü" * 3, "a\x00b"),
+        *("a\tb", "\x7f", "\x1b[31mred", "a\x9bb", "a\r\nb"),
+    ]
 )
 garbage = st.text(alphabet='ab,: "\r\n\x00é\t', max_size=12)
 
