@@ -71,6 +71,7 @@ BASE_POLICIES: tuple[tuple[str, Spec], ...] = (
     ("fixed:60", {"policy": "fixed", "absence_days": 60.0}),
     ("cadence (default)", {"policy": "cadence"}),
     ("bgnbd (default)", {"policy": "bgnbd"}),
+    ("risk (default)", {"policy": "risk"}),
 )
 
 

@@ -43,6 +43,7 @@ from detector.core import (
     Watermark,
 )
 from detector.core.policy import Policy
+from detector.core.risk import RiskPolicy
 from detector.simulate import simulate_club
 from schemas import AccessEvent, MembershipEvent
 
@@ -103,6 +104,7 @@ def bench_core(args: argparse.Namespace) -> None:
         ("fixed", "fixed policy (baseline rule)", FixedPolicy()),
         ("cadence", "cadence policy + warnings", CadencePolicy()),
         ("bgnbd", "bgnbd policy + warnings", BgNbdPolicy()),
+        ("risk", "risk policy (default model)", RiskPolicy()),
     ]
     rows = [
         ("floor", "floor: dict update per event", _floor),
@@ -119,6 +121,10 @@ def bench_core(args: argparse.Namespace) -> None:
         base = base or rate
         rates[key] = rate
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
+    # Issue 18's budget: the fitted risk policy within 25 % of the cadence policy's rate.
+    for suffix in ("", "_batch"):
+        ratio = rates[f"risk{suffix}"] / rates[f"cadence{suffix}"]
+        print(f"  risk{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
     _emit(
         args,
         {
@@ -133,8 +139,12 @@ def bench_core(args: argparse.Namespace) -> None:
 def bench_memory(args: argparse.Namespace) -> None:
     n = args.members
     rnd = random.Random(1)
-    print(f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector")
-    policy = CadencePolicy()
+    # The default policy (risk) reads only the store's columns: no state of its own.
+    policy: Policy = RiskPolicy() if args.policy == "risk" else CadencePolicy()
+    print(
+        f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector, "
+        f"{policy.name} policy"
+    )
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     detector = Detector(policy)
@@ -754,6 +764,7 @@ def main() -> None:
     c.add_argument("--repeat", type=int, default=2)
     m = sub.add_parser("memory")
     m.add_argument("--members", type=int, default=1_000_000)
+    m.add_argument("--policy", choices=["risk", "cadence"], default="risk")
     e = sub.add_parser("e2e")
     e.add_argument("--events", type=int, default=200_000)
     e.add_argument(

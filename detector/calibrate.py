@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detector.calibration.fitting import Grid, Replayer, config_spec, fit_policies
+from detector.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from detector.calibration.members import build_histories
 from detector.calibration.report import Calibration, render, summary
 from detector.calibration.scoring import read_truth
@@ -56,6 +56,7 @@ def calibrate(
     visits: VisitRules | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    objective: Objective | None = None,
     coverage_start: datetime | None = None,
 ) -> Calibration:
     """``coverage_start``: from when the files' gate data is complete (default: their first
@@ -83,6 +84,7 @@ def calibrate(
         truth=read_truth(truth_path) if truth_path else None,
         grid=grid or Grid(),
         progress=say,
+        objective=objective,
     )
     return Calibration(
         tenant_id=tenant_id,

@@ -20,6 +20,7 @@ from typing import Any
 
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.engine import PolicyFor
+from detector.core.risk import RiskPolicy
 from lapse.settings import Settings
 
 
@@ -28,7 +29,7 @@ class ConfigError(ValueError):
 
 
 def _fields(cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "name"}
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "name" and f.init}
     unknown = set(params) - known
     if unknown:
         raise ConfigError(f"{where}: unknown parameter(s) {sorted(unknown)} for {cls.__name__}")
@@ -56,7 +57,14 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
             fb.pop("policy", None)
             params["fallback"] = CadencePolicy(**_fields(CadencePolicy, fb, f"{where}.fallback"))
         return BgNbdPolicy(**_fields(BgNbdPolicy, params, where))
-    raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd)")
+    if kind == "risk":
+        if "absence" in params:
+            params["absence"] = tuple(float(s) for s in params["absence"])
+        try:
+            return RiskPolicy(**_fields(RiskPolicy, params, where))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from e
+    raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk)")
 
 
 def policies(settings: Settings) -> PolicyFor:

@@ -290,7 +290,7 @@ async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
         run_cli,
         args.files,
         args.tenant,
-        args.policy or ["cadence", "bgnbd"],
+        args.policy or ["risk", "cadence", "bgnbd"],
         truth_path=args.truth,
         json_path=args.json,
         lateness=args.lateness,
@@ -302,7 +302,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from detector.calibrate import calibrate, print_summary, store, write_outputs
-    from detector.calibration.fitting import SMALL_GRID, Grid
+    from detector.calibration.fitting import SMALL_GRID, Grid, Objective
     from lapse.progress import watch_reads
 
     def say(text: str) -> None:
@@ -319,6 +319,7 @@ async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
             grid=SMALL_GRID if args.quick else Grid(),
             lateness=args.lateness,
             progress=say,
+            objective=Objective(args.precision, args.alerts_per_week),
             coverage_start=_coverage_start(args.coverage_start),
         )
     out = Path(args.out)
@@ -434,7 +435,9 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.set_defaults(run=_replay)
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
-    rep.add_argument("--policy", choices=["fixed", "cadence", "bgnbd"], help="default policy")
+    rep.add_argument(
+        "--policy", choices=["fixed", "cadence", "bgnbd", "risk"], help="default policy"
+    )
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
         "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"
@@ -477,6 +480,17 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
     cal.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
+    cal.add_argument(
+        "--precision",
+        type=float,
+        default=0.8,
+        help="the club's objective: at least this share of alerts right (default 0.8)",
+    )
+    cal.add_argument(
+        "--alerts-per-week",
+        type=float,
+        help="the club's objective instead: at most this many alerts a week (the desk's time)",
+    )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     cal.add_argument("files", nargs="+", metavar="FILE")

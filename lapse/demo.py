@@ -198,6 +198,7 @@ REASON_TEXT = {
     "absent_beyond_usual_rhythm": "away far longer than their usual rhythm",
     "absent_beyond_threshold": "no visit within the fixed rule",
     "probability_active_low": "unlikely to still be active",
+    "risk_of_leaving": "likely not coming back",
     "visit_frequency_decline": "coming much less often than usual",
     "visit_duration_decline": "visits much shorter than usual",
     "entry_denied": "denied at the gate",
@@ -211,7 +212,7 @@ def _describe(alert: dict[str, Any]) -> str:
     reason = alert["reasons"][0]
     f = reason["figures"]
     text = str(REASON_TEXT.get(reason["code"], reason["code"]))
-    if "days_absent" in f and reason["code"].startswith(("absent", "probability")):
+    if "days_absent" in f and reason["code"].startswith(("absent", "probability", "risk")):
         usual = f" (usual gap {f['usual_gap_days']} d)" if "usual_gap_days" in f else ""
         return f"{text}: absent {f['days_absent']:g} days{usual}"
     return text

@@ -79,9 +79,11 @@ class Settings(BaseSettings):
     mqtt_tenants: list[str] = Field(default_factory=list)
     mqtt_client_id: str = "lapse-mqtt-bridge"
 
-    # Detector. The default policy for tenants the configuration file does not name:
+    # Detector. The default policy for tenants the configuration file does not name: "risk"
+    # (the modelled risk that the member will not come back, with reasoned defaults until
+    # `lapse calibrate` fits the club's own; it does not flood an uncalibrated club),
     # "cadence" (the member's own rhythm), "fixed" (no visit in N days) or "bgnbd".
-    policy: Literal["fixed", "cadence", "bgnbd"] = "cadence"
+    policy: Literal["fixed", "cadence", "bgnbd", "risk"] = "risk"
     # A JSON file of per-tenant policies and parameters (`lapse calibrate` writes one).
     detector_config: str = ""
     # The fixed rule: a member with no visit for this many days is at risk. The founding case

@@ -14,6 +14,7 @@ TITLES = {
     "absent_beyond_usual_rhythm": "Absent longer than usual for them",
     "absent_beyond_threshold": "Absent longer than the club's limit",
     "probability_active_low": "Unlikely to still be active",
+    "risk_of_leaving": "Likely not coming back",
     "visit_frequency_decline": "Visiting less often",
     "visit_duration_decline": "Shorter visits",
     "entry_denied": "Refused entry at the gate",
@@ -61,6 +62,8 @@ def detail(code: str, figures: Figures) -> str:
         shown = "?" if p is None else f"{p:.0%}"
         text = f"Estimated chance they still visit: {shown}"
         return text + (f" (alert below {limit:.0%})." if limit is not None else ".")
+    if code == "risk_of_leaving":
+        return _risk(f)
     if code == "visit_frequency_decline":
         return (
             f"{_count(f.get('visits_last_4_weeks'))} visits in the last 4 weeks; "
@@ -81,3 +84,32 @@ def detail(code: str, figures: Figures) -> str:
         return "They cancelled their membership."
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items())
     return f"Reason code {code}" + (f": {shown}." if shown else ".")
+
+
+def _risk(f: Mapping[str, float | None]) -> str:
+    """The risk policy's reason: the risk, then the terms that raised it most, in the order
+    the detector ranked them (its figures come in that order)."""
+    risk, limit = f.get("risk"), f.get("risk_threshold")
+    text = f"Estimated chance they will not come back: {'?' if risk is None else f'{risk:.0%}'}"
+    text += f" (alert from {limit:.0%})." if limit is not None else "."
+    absent = f.get("days_absent")
+    if absent is not None:
+        text += f" Away {days(absent)}"
+        usual = f.get("usual_gap_days")
+        text += f"; usually every {days(usual)}." if usual is not None else "."
+    for key in f:
+        if key == "warning_days_ago":
+            text += f" A failed payment or a refused entry {days(f[key])} ago."
+        elif key == "visits_6_weeks_before":
+            text += (
+                f" Came {_count(f[key])} times in the 6 weeks before; "
+                f"usually {_count(f.get('usual_visits_6_weeks'))}."
+            )
+        elif key == "gap_before_last_visit_days":
+            text += f" {days(f[key])} between their last two visits."
+        elif key == "recent_minutes":
+            text += (
+                f" Recent visits about {_count(f[key])} min; "
+                f"usually {_count(f.get('usual_minutes'))} min."
+            )
+    return text

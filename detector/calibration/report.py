@@ -45,15 +45,20 @@ class Calibration:
     def shown(self) -> list[Trial]:
         """The fixed 60-day rule, the choice, and each family's best, once each."""
         seen: dict[str, Trial] = {}
-        for t in [self.fit.baseline, self.fit.chosen, *self.fit.best_per_family.values()]:
+        fit = self.fit
+        families, refs = fit.best_per_family.values(), fit.references.values()
+        for t in [fit.baseline, fit.chosen, *families, *refs]:
             seen.setdefault(t.label, t)
         return list(seen.values())
 
     def scores(self) -> dict[str, Any]:
         """Everything the staff page or a script needs, as JSON."""
         return {
-            "objective": "max recall with training precision less one standard error >= "
-            "the fixed 60-day rule's; ties by median delay",
+            "objective": f"max recall with {self.fit.objective.words()} on the training "
+            "months (precision less one standard error); else, if no setting reaches it, "
+            "training precision at least the fixed 60-day rule's; ties by median delay",
+            "objective_met": self.fit.objective_met,
+            "risk": self.fit.risk_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
             "held_out": {"start": _iso(self.fit.test_start), "end": _iso(self.fit.end)},
@@ -134,6 +139,13 @@ def describe(spec: dict[str, Any]) -> str:
             f"(never sooner than {spec.get('floor_days', 21):g} days, always by "
             f"{spec.get('cap_days', 60):g} days)"
         )
+    elif kind == "risk":
+        text = (
+            "members whose risk of not coming back (a model fitted on your own members' "
+            "absences: days away, how often they came in the weeks before against their usual, "
+            "their usual gap, tenure, failed payments) passes "
+            f"{100 * spec.get('threshold', 0.5):.0f}%"
+        )
     else:
         fb = spec.get("fallback", {})
         text = (
@@ -167,6 +179,17 @@ def summary(c: Calibration) -> str:
         f"The usual 60-day rule caught {_pct(b.recall)} at {_num(b.median_delay, 0)} days, "
         f"with {_pct(b.precision)} of its alerts right."
     )
+    goal = c.fit.objective.words()
+    if c.fit.objective_met:
+        text += (
+            f" It was chosen because it catches the most leavers, earliest, of the settings "
+            f"that met your objective ({goal}) on the training months."
+        )
+    else:
+        text += (
+            f" No setting met your objective ({goal}) on the training months, so the one "
+            "catching the most leavers at least as precisely as the 60-day rule was chosen."
+        )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
     return text
@@ -347,7 +370,12 @@ def frontier_chart(trials: Sequence[Trial]) -> str:
                     f'text-anchor="middle">{i / 4:.0%}</text>')  # fmt: skip
     body.append(f'<text x="{ML + plot_w / 2:.0f}" y="{H - MB + 30}" font-size="11" '
                 'text-anchor="middle">precision (training)</text>')  # fmt: skip
-    family_colour = {"fixed": PALETTE[0], "cadence": PALETTE[2], "bgnbd": PALETTE[3]}
+    family_colour = {
+        "fixed": PALETTE[0],
+        "cadence": PALETTE[2],
+        "bgnbd": PALETTE[3],
+        "risk": PALETTE[1],
+    }
     for t in trials:
         p, r = t.train.precision or 0.0, t.train.recall or 0.0
         x, y = ML + plot_w * p, H - MB - plot_h * r
@@ -517,8 +545,11 @@ def render(c: Calibration) -> str:
         f"against {'the ground truth file' if c.truth_used else 'the cancellations'}. "
         "Alerts and leavers of the last 30 days are not scored: the history cannot yet tell "
         "whether those members came back. Objective: catch the most leavers among the "
-        "settings at least as precise as the 60-day rule on the training history, with a "
-        "margin of one standard error; ties go to the earliest (median delay).</p>",
+        f"settings with {_e(fit.objective.words())} on the training history (precision less "
+        "one standard error); if none does, among those at least as precise as the 60-day "
+        "rule; ties go to the earliest (median delay). "
+        + ("A setting met the objective." if fit.objective_met else "None met it.")
+        + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "
         f"days, spread {fit.cohort_spread:g}. {_e(fit.bgnbd_note)}. Early warnings chosen: "
         + _e(
@@ -541,6 +572,25 @@ def render(c: Calibration) -> str:
             "Training history (fitted)",
             SCORE_HEAD,
             [_score_row(t.label, t.train) for t in c.shown()],
+        ),
+        f"<p>{_e(fit.risk_note[:1].upper() + fit.risk_note[1:])}. "
+        + _e(
+            "What moved the risk most (weight times spread): "
+            + ", ".join(f"{name} {value:+.2f}" for name, value in fit.risk_importance[:6])
+            if fit.risk_importance
+            else ""
+        )
+        + "</p>",
+        _table(
+            "The risk policy at each threshold beside the fixed rules, held-out history",
+            SCORE_HEAD,
+            [
+                _score_row(t.label, t.test)
+                for t in [
+                    *fit.references.values(),
+                    *(t for t in fit.trials if t.family == "risk" and t.test is not None),
+                ]
+            ],
         ),
         "<figure>",
         frontier_chart(fit.trials),

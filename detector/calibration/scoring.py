@@ -135,11 +135,12 @@ class Score:
         }
 
 
-def _in_time(out: Outcome, t: float) -> bool:
-    """After the member's true last visit, and not after they cancelled."""
+def _in_time(out: Outcome, t: float, min_lead_days: float = 0.0) -> bool:
+    """After the member's true last visit, and not after they cancelled (at least
+    ``min_lead_days`` before it: a call the day before cancelling rarely saves anyone)."""
     if out.last_visit is None or t <= out.last_visit:
         return False
-    return out.cancelled is None or t <= out.cancelled
+    return out.cancelled is None or t <= out.cancelled - min_lead_days * DAY
 
 
 def score(
@@ -151,8 +152,10 @@ def score(
     start: float,
     end: float,
     horizon_days: float = 30.0,
+    min_lead_days: float = 0.0,
 ) -> Score:
-    """Score one policy's alerts. ``last_visits`` is each member's final last visit."""
+    """Score one policy's alerts. ``last_visits`` is each member's final last visit; a
+    leaver counts as caught only by an alert at least ``min_lead_days`` before cancelling."""
     cutoff = end - horizon_days * DAY
     members = set(last_visits) | set(outcomes)
     result = Score(policy, len(members), max((end - start) / (7 * DAY), 1e-9))
@@ -168,7 +171,7 @@ def score(
         if last is None or last < t:
             result.true_alerts += 1
         out = outcomes.get(alert.member_id)
-        if out is not None and _in_time(out, t):
+        if out is not None and _in_time(out, t, min_lead_days):
             prev = first_after.get(alert.member_id)
             first_after[alert.member_id] = t if prev is None else min(prev, t)
     for member, out in outcomes.items():

@@ -35,6 +35,7 @@ from detector.core import engine  # noqa: E402  (after the check, deliberately)
 from detector.core.clock import Clock, ManualClock, WallClock, Watermark  # noqa: E402
 from detector.core.engine import Detector  # noqa: E402
 from detector.core.policy import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings  # noqa: E402
+from detector.core.risk import RiskPolicy  # noqa: E402
 from detector.core.state import MemberState, Status  # noqa: E402
 
 # Whether the core runs compiled (mypyc) or interpreted.
@@ -50,6 +51,7 @@ __all__ = [
     "ManualClock",
     "MemberState",
     "Policy",
+    "RiskPolicy",
     "Status",
     "WallClock",
     "Warnings",

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from detector.config import ConfigError, build_policy, policies
-from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy
+from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, RiskPolicy
 from lapse.settings import Settings
 
 
@@ -32,7 +32,8 @@ def test_tenants_get_their_own_policy_and_others_the_default(tmp_path) -> None:
 
 def test_without_a_file_the_settings_choose() -> None:
     assert policies(Settings(policy="fixed", fixed_absence_days=12))("x") == FixedPolicy(12)
-    assert isinstance(policies(Settings())("x"), CadencePolicy)
+    # The default: the risk policy with its reasoned coefficients (it does not flood).
+    assert policies(Settings())("x") == RiskPolicy()
 
 
 @pytest.mark.parametrize(

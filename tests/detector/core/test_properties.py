@@ -8,12 +8,14 @@ from hypothesis import strategies as st
 
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy
 from detector.core.replay import replay
+from detector.core.risk import RiskPolicy
 from tests.detector.core.events import DAY, at, visit
 
 POLICIES = [
     FixedPolicy(absence_days=7),
     CadencePolicy(floor_days=4, new_member_cap_days=8),
     BgNbdPolicy(fallback=CadencePolicy(floor_days=4, cap_days=30)),
+    RiskPolicy(floor_days=4, cap_days=30),
 ]
 by_name = pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 LATENESS = 2 * DAY

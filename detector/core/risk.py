@@ -1,0 +1,430 @@
+"""The fitted risk policy: the probability that a member away d days will not come back.
+
+An additive logistic model of what the core already knows about the member when their
+absence began (the anchor), plus a term in the days absent:
+
+    logit P(gone | away d days) = intercept + sum_k w_k * x_k + A(log d) [+ w_payment]
+
+``A`` is piecewise linear in log d between fixed knots (7 days to 120) with slopes that are
+never negative, so the risk only rises while no visit comes: the day it crosses the tenant's
+threshold is found exactly by inverting ``A`` once per event (a timer; nothing scans
+members). The member terms ``x_k`` are read from the member's slot (``features``), the same
+function for the live detector and for ``lapse calibrate``'s fitting, so what is fitted is
+what runs.
+
+The terms, all measured at the anchor:
+
+- ``gap``: log of the usual gap against a week (a member who comes every fortnight is less
+  worrying after three weeks away than a daily one);
+- ``decline``: visits in the six weeks before the absence against the member's usual count
+  for six weeks (log, with half a visit added to each), the sharpest early sign we know;
+- ``trend``: visits in the last three of those weeks against the three before;
+- ``last_gap``: the gap that ended at the last visit against the usual gap (log): long gaps
+  before the final visit are how a fade looks;
+- ``duration``: recent visit length against the usual (log);
+- ``tenure``: log(1 + months since joining), a known joining day only (an export that starts
+  mid-membership says nothing about tenure: then a year is assumed);
+- ``history``: log(1 + gaps seen): how much of the member's rhythm is known;
+- ``fresh``: 1 when the absence counts from a joining day or the end of a freeze, not a
+  visit (joined and not come: Hillsdon & Bedford's late first visit);
+- ``spread``: how irregular the member's gaps are (mean absolute deviation of log gaps);
+- ``payment``: from the moment a failed payment or a denied entry opened an early warning
+  during the absence (the episode remembers when; no column is needed).
+
+Defaults (``RiskPolicy()``): set by reasoning from published figures, not fitted (see
+docs/detector.md, "The risk policy's defaults"); ``lapse calibrate`` fits the club's own.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from detector.core.cadence import WARMUP
+from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
+from detector.core.visits import RECENT
+
+if TYPE_CHECKING:
+    from detector.core.store import MemberStore
+
+# Knots of the absence term, in days. Below the first, the absence term is flat (a week away
+# says nothing on its own); beyond the last, the last slope goes on.
+KNOTS: tuple[float, ...] = (7.0, 14.0, 21.0, 28.0, 42.0, 60.0, 90.0, 120.0)
+LOG_KNOTS: tuple[float, ...] = tuple(math.log(k) for k in KNOTS)
+FEATURES: tuple[str, ...] = (
+    "gap",
+    "decline",
+    "trend",
+    "last_gap",
+    "duration",
+    "tenure",
+    "history",
+    "fresh",
+    "spread",
+)
+LOG_WEEK = math.log(7.0)
+SIX_WEEKS = 42 * DAY
+THREE_WEEKS = 21 * DAY
+# The member the defaults are set around: a year in, a visit a week, gaps of typical
+# irregularity, no change of rhythm (terms measured from there).
+REFERENCE_TENURE = math.log1p(365.0 / 30.0)
+# ... who, away this many days, is as likely gone as not: the seed article's 60-day rule,
+# the later end of the 45-60 days commercial tools use (a steady member a year in has the
+# habit, and comes back from longer breaks than most). The terms move it from there.
+REFERENCE_DAYS = 60.0
+# Early warnings of the risk policy: only the membership signs (a failed payment, a denied
+# entry). The falling visit rate and shorter visits are terms of the model instead.
+PAYMENT_WARNINGS = Warnings(min_usual_visits=1e9, duration_ratio=0.0)
+WARNING_CAUSES = frozenset(("payment_failed", "entry_denied"))
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS) -> list[float]:
+    """The member terms ``x_k`` (in ``FEATURES`` order) from the member's slot, at the anchor.
+
+    Read by the live policy at each event and by calibration's fitting, so both see the
+    same figures. Visits are counted on the ring of the latest ``RECENT`` visit starts; when
+    the ring is full and all of it lies within the six weeks, the member came at least that
+    often, so no decline or trend is read from a truncated window. Written for the hot path
+    (one call per visit): no list of times, clipping inlined.
+    """
+    n = m.gap_n[slot]
+    mu = m.gap_mu[slot]
+    if n >= 2 * WARMUP:
+        lg = mu
+        s = m.gap_s[slot]
+    elif n == 0:
+        lg, s = math.log(cohort_gap_days), 0.9
+    else:
+        w = n / (n + WARMUP)
+        lg = w * mu + (1 - w) * math.log(cohort_gap_days)
+        s = 0.9 if n < 2 else w * m.gap_s[slot] + (1 - w) * 0.9
+    anchor = m.anchor[slot]
+    last = m.last_visit[slot]
+    ref = last if last == last else anchor
+    decline = trend = last_gap = 0.0
+    # The ring in time order (oldest first), as one slice: counted by bisection.
+    exact = m.exact.get(slot)
+    if exact is not None:
+        ordered: Sequence[float] = exact
+    else:
+        rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
+        if rn < RECENT:
+            ordered = rec[base : base + rn]
+        else:
+            ordered = rec[base + p : base + RECENT] + rec[base : base + p]
+    rn = len(ordered)
+    if rn and ref == ref:
+        six, three = ref - SIX_WEEKS, ref - THREE_WEEKS
+        before = bisect_left(ordered, ref)  # the last visit itself is not counted: only
+        c6 = before - bisect_right(ordered, six)  # the weeks that led to it
+        c3 = before - bisect_right(ordered, three)
+        if c3 < 0:
+            c3 = 0
+        if not (rn >= RECENT and c6 + 1 >= rn and ordered[0] > six):
+            # The usual count of six weeks at the member's long-run rate (visits over the
+            # span of their history): the running usual gap follows a fade within a few
+            # gaps, so against it the fade would hardly show. Until the history spans
+            # twelve weeks, the usual gap (a typical, log-scale gap: a log-normal's mean is
+            # exp(sigma^2 / 2) times its median, sigma about 1.25 times the spread).
+            first, count = m.first_visit[slot], m.visits[slot]
+            span = (ref - first) / DAY if first == first else 0.0
+            if span >= 84.0 and count >= 3:
+                usual6 = 42.0 * (count - 1) / span
+            else:
+                sigma = 1.25 * (s if s < 1.2 else 1.2)
+                usual6 = 42.0 / math.exp(lg + 0.5 * sigma * sigma)
+            if usual6 > RECENT:
+                usual6 = float(RECENT)
+            x = math.log((c6 + 0.5) / (usual6 + 0.5))
+            decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
+            x = math.log((c3 + 0.5) / (c6 - c3 + 0.5))
+            trend = -3.0 if x < -3.0 else 3.0 if x > 3.0 else x
+        if rn >= 2:
+            prev = (ordered[rn - 1] - ordered[rn - 2]) / DAY
+            x = math.log(prev if prev > 0.25 else 0.25) - lg
+            last_gap = -2.0 if x < -2.0 else 3.0 if x > 3.0 else x
+    usual_min, recent_min = m.usual_minutes[slot], m.recent_minutes[slot]
+    duration = 0.0
+    if usual_min > 0 and recent_min > 0:  # (False for NaN)
+        x = math.log(recent_min / usual_min)
+        duration = -2.0 if x < -2.0 else 1.0 if x > 1.0 else x
+    joined = m.joined_at[slot]
+    tenure = REFERENCE_TENURE
+    if joined == joined and anchor == anchor:
+        tenure = math.log1p((anchor - joined if anchor > joined else 0.0) / (30.0 * DAY))
+    # Joined, or back from a freeze, and not come since (an anchor moved to the start of the
+    # gate data is neither: nothing is known of that member's absence before it).
+    fresh = 0.0
+    if (last != last or anchor > last) and (anchor == joined or anchor == m.status_at[slot]):
+        fresh = 1.0  # (False for a NaN anchor: NaN equals nothing)
+    return [
+        lg - LOG_WEEK,
+        decline,
+        trend,
+        last_gap,
+        duration,
+        tenure,
+        math.log1p(n),
+        fresh,
+        s if s < 2.0 else 2.0,
+    ]
+
+
+def absence_value(slopes: tuple[float, ...], days: float) -> float:
+    """The absence term A at ``days`` (0 up to the first knot)."""
+    u = math.log(max(days, KNOTS[0]))
+    total = 0.0
+    last = len(LOG_KNOTS) - 1
+    for j in range(len(slopes)):
+        lo = LOG_KNOTS[j]
+        hi = LOG_KNOTS[j + 1] if j < last else math.inf
+        if u <= lo:
+            break
+        total += slopes[j] * (min(u, hi) - lo)
+    return total
+
+
+def absence_days_at(slopes: tuple[float, ...], value: float) -> float:
+    """The fewest days at which the absence term reaches ``value`` (inf: never)."""
+    if value <= 0.0:
+        return KNOTS[0]
+    total = 0.0
+    last = len(LOG_KNOTS) - 1
+    for j in range(len(slopes)):
+        s = slopes[j]
+        lo = LOG_KNOTS[j]
+        width = LOG_KNOTS[j + 1] - lo if j < last else math.inf
+        if s > 0.0:
+            need = (value - total) / s
+            if need <= width:
+                u = lo + need  # a tiny last slope may put it beyond any float
+                return math.exp(u) if u < 700.0 else math.inf
+            total += s * width
+    return math.inf
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+# Default absence slopes (log-odds per unit of log days), from: a member a year in who comes
+# weekly, away two weeks, is nearly always on holiday (P gone ~0.1: two holidays a year of one
+# to three weeks); away four weeks, one in four is gone; away six to seven weeks as likely
+# gone as not (the 45-60-day rules commercial tools use); away three months, most are gone.
+DEFAULT_SLOPES: tuple[float, ...] = (1.5, 1.6, 1.6, 2.3, 2.3, 2.5, 2.5, 2.5)
+
+
+def reference_intercept(w_tenure: float, w_spread: float, slopes: tuple[float, ...]) -> float:
+    """The intercept that puts the reference member at even odds after REFERENCE_DAYS."""
+    return round(
+        -(w_tenure * REFERENCE_TENURE + w_spread * 0.7 + absence_value(slopes, REFERENCE_DAYS)),
+        6,
+    )
+
+
+# New members come back less often after an absence (Wodify: 48 % after 10 days away in the
+# first month, 92 % in month 18), but tenure hazards are nearly flat in IHRSA's figures: half
+# of Wodify's implied -1.1 per unit of log(1 + months).
+DEFAULT_W_TENURE = -0.5
+# Irregular members' absences are longer by nature.
+DEFAULT_W_SPREAD = -1.0
+DEFAULT_INTERCEPT = reference_intercept(DEFAULT_W_TENURE, DEFAULT_W_SPREAD, DEFAULT_SLOPES)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskPolicy:
+    """Alert when the modelled risk that the member will not come back passes ``threshold``.
+
+    ``intercept`` and the ``w_*`` weights are the additive logistic model's (one per term of
+    ``FEATURES``, plus ``w_payment``); ``absence`` the slopes of the absence term between
+    ``KNOTS``. The deadline is kept within ``floor_days`` (a failed payment may go below it)
+    and ``cap_days``; escalation comes at twice the days of the deadline.
+    """
+
+    # The defaults, by reasoning (docs/detector.md has the figures). The reference member is
+    # at even odds of being gone after REFERENCE_DAYS away; near there the absence term
+    # rises about 2.3 per unit of log days, so a term worth +0.7 shortens the deadline by
+    # about a quarter. Terms with published support but an unknown size, read from a few
+    # weeks of noisy counts, get half the weight a first guess would give them: the default
+    # has to be right on average before it is sharp.
+    threshold: float = 0.5
+    # The reference member (a year in, weekly, spread 0.7, steady) is at even odds of being
+    # gone after REFERENCE_DAYS away: DEFAULT_INTERCEPT, computed from the defaults below.
+    intercept: float = DEFAULT_INTERCEPT
+    # A member who comes every fortnight is less worrying after three weeks away than a
+    # weekly one (deadline about as the usual gap to the power 0.4).
+    w_gap: float = -0.9
+    # Visits in the six weeks before against usual: halving them shortens the deadline by a
+    # quarter (the strongest early sign we know of, DESIGN.md; Poisson noise in a six-week
+    # count of a weekly member is about 40 %, so no more than that).
+    w_decline: float = -1.0
+    w_trend: float = -0.3
+    w_last_gap: float = 0.3
+    w_duration: float = -0.5
+    w_tenure: float = DEFAULT_W_TENURE
+    w_history: float = 0.0
+    # Joined (or back from a freeze) and not come: Hillsdon & Bedford's late first visit.
+    w_fresh: float = 1.0
+    w_spread: float = DEFAULT_W_SPREAD
+    # A failed payment or a denied entry during the absence: Xplor finds 40 % of
+    # cancellations show up as one; the deadline falls to about a third.
+    w_payment: float = 2.7
+    absence: tuple[float, ...] = DEFAULT_SLOPES
+    # Four weeks: longer than the one-to-three-week holidays every member takes, so no term
+    # alone raises an alert inside a holiday; a failed payment may go below it.
+    floor_days: float = 28.0
+    cap_days: float = 120.0
+    cohort_gap_days: float = COHORT_GAP_DAYS
+    name: str = "risk"
+    warnings: Warnings | None = field(default=PAYMENT_WARNINGS)
+
+    def __post_init__(self) -> None:
+        if len(self.absence) != len(KNOTS):
+            raise ValueError(f"absence needs {len(KNOTS)} slopes (one per knot)")
+        if any(s < 0 for s in self.absence):
+            raise ValueError("absence slopes must not be negative (the risk only rises)")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must be a probability strictly between 0 and 1")
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return (
+            self.w_gap,
+            self.w_decline,
+            self.w_trend,
+            self.w_last_gap,
+            self.w_duration,
+            self.w_tenure,
+            self.w_history,
+            self.w_fresh,
+            self.w_spread,
+        )
+
+    def base(self, m: MemberStore, slot: int) -> float:
+        """The log-odds of the member terms (the absence and payment terms left out)."""
+        g, de, tr, lg, du, te, hi, fr, sp = features(m, slot, self.cohort_gap_days)
+        return (
+            self.intercept
+            + self.w_gap * g
+            + self.w_decline * de
+            + self.w_trend * tr
+            + self.w_last_gap * lg
+            + self.w_duration * du
+            + self.w_tenure * te
+            + self.w_history * hi
+            + self.w_fresh * fr
+            + self.w_spread * sp
+        )
+
+    def payment_since(self, m: MemberStore, slot: int) -> float | None:
+        episode = m.episodes.get(slot)
+        if episode is None or episode[2] not in WARNING_CAUSES:
+            return None
+        start = episode[1]
+        return None if start is None or isinstance(start, str) else float(start)
+
+    def crossing(self, m: MemberStore, slot: int, p: float) -> float | None:
+        """When the risk passes ``p`` (POSIX seconds), kept within the floor and cap."""
+        a = m.anchor[slot]
+        if a != a:
+            return None
+        base = self.base(m, slot)
+        target = _logit(p) - base
+        days = _clip(absence_days_at(self.absence, target), self.floor_days, self.cap_days)
+        at = a + days * DAY
+        since = self.payment_since(m, slot)
+        if since is not None and since < at:
+            paid = absence_days_at(self.absence, target - self.w_payment)
+            at = min(at, max(a + min(paid, self.cap_days) * DAY, since))
+        return at
+
+    def deadline(self, m: MemberStore, slot: int) -> float | None:
+        return self.crossing(m, slot, self.threshold)
+
+    def escalation(self, m: MemberStore, slot: int) -> float | None:
+        """Twice the deadline's days. The engine sets the deadline column just before it asks
+        (``_reschedule``), so it is read from there rather than computed again."""
+        a = m.anchor[slot]
+        if a != a:
+            return None
+        at = m.deadline[slot]
+        if at != at:
+            found = self.crossing(m, slot, self.threshold)
+            if found is None:
+                return None
+            at = found
+        return a + 2 * (at - a)
+
+    def usual_gap_days(self, m: MemberStore, slot: int) -> float:
+        n = m.gap_n[slot]
+        if n >= 2 * WARMUP:
+            return math.exp(m.gap_mu[slot])
+        if n == 0:
+            return self.cohort_gap_days
+        w = n / (n + WARMUP)
+        return math.exp(w * m.gap_mu[slot] + (1 - w) * math.log(self.cohort_gap_days))
+
+    def risk_at(self, m: MemberStore, slot: int, now: float) -> float:
+        """The modelled probability that the member will not come back, at ``now``."""
+        a = m.anchor[slot]
+        if a != a:
+            return 0.0
+        z = self.base(m, slot) + absence_value(self.absence, (now - a) / DAY)
+        since = self.payment_since(m, slot)
+        if since is not None and since <= now:
+            z += self.w_payment
+        return 1.0 / (1.0 + math.exp(-_clip(z, -700.0, 700.0)))
+
+    def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
+        """``risk_of_leaving`` with the risk, the threshold and the figures of the terms that
+        raised the risk most against the reference member (the page reads them as
+        sentences: "came 3 times in the 6 weeks before, usually 9")."""
+        x = features(m, slot, self.cohort_gap_days)
+        figures: dict[str, float] = {
+            "risk": round(self.risk_at(m, slot, now), 3),
+            "risk_threshold": self.threshold,
+        }
+        reference = (0.0, 0.0, 0.0, 0.0, 0.0, REFERENCE_TENURE, x[6], 0.0, 0.7)
+        pushes = sorted(
+            (
+                (w * (v - r), i)
+                for i, (w, v, r) in enumerate(zip(self.weights, x, reference, strict=True))
+            ),
+            reverse=True,
+        )
+        top = [i for push, i in pushes[:3] if push > 0.25]
+        ranked = [FEATURES[i] for i in top]
+        since = self.payment_since(m, slot)
+        if since is not None and since <= now and self.w_payment > 0:
+            ranked.insert(0, "payment")
+            figures["warning_days_ago"] = round((now - since) / DAY, 1)
+        for name in ranked:
+            if name in ("decline", "trend"):
+                last = m.last_visit[slot]
+                ref = last if last == last else m.anchor[slot]
+                gap = self.usual_gap_days(m, slot)
+                # As the term counts them: the last visit itself left out.
+                seen = _count_since(m, slot, ref - SIX_WEEKS)
+                figures["visits_6_weeks_before"] = seen - 1 if last == last and seen else seen
+                figures["usual_visits_6_weeks"] = round(42.0 / gap, 1)
+            elif name == "last_gap":
+                figures["gap_before_last_visit_days"] = round(
+                    math.exp(x[3]) * self.usual_gap_days(m, slot), 1
+                )
+            elif name == "duration":
+                figures["usual_minutes"] = round(m.usual_minutes[slot])
+                figures["recent_minutes"] = round(m.recent_minutes[slot])
+        return "risk_of_leaving", figures
+
+
+def _count_since(m: MemberStore, slot: int, since: float) -> float:
+    from detector.core.visits import visits_since_at
+
+    return float(visits_since_at(m, slot, since))

@@ -1,0 +1,154 @@
+"""The fitted risk policy: an exact timer, terms read from the slot, reasons in figures."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.page.reasons import detail, title
+from detector.config import ConfigError, build_policy
+from detector.core import MemberState
+from detector.core.risk import (
+    DEFAULT_SLOPES,
+    FEATURES,
+    KNOTS,
+    RiskPolicy,
+    absence_days_at,
+    absence_value,
+    features,
+)
+from detector.core.store import MemberStore
+from detector.core.visits import VisitRules, observe
+from tests.detector.core.events import DAY, at, membership, visit
+from tests.detector.core.test_policies import first, regular, run
+
+
+def slot_with(visits: list[float], joined: float | None = None) -> tuple[MemberStore, int]:
+    s = MemberState("club", "m1")
+    for d in visits:
+        observe(s, "gate_entry", at(d), VisitRules())
+    s.anchor = s.last_visit
+    if joined is not None:
+        s.joined_at = at(joined)
+    store = MemberStore()
+    return store, store.put(s)
+
+
+slopes = st.lists(
+    st.floats(min_value=0.0, max_value=5.0), min_size=len(KNOTS), max_size=len(KNOTS)
+).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(slopes, st.floats(min_value=-2.0, max_value=12.0))
+def test_the_absence_term_is_inverted_exactly(s: tuple[float, ...], value: float) -> None:
+    days = absence_days_at(s, value)
+    if value <= 0:
+        assert days == KNOTS[0]
+    elif math.isinf(days):
+        assert absence_value(s, 10_000.0) < value or s[-1] == 0.0
+    else:
+        assert absence_value(s, days) == pytest.approx(value, abs=1e-9)
+        # the fewest days: a day less is below it (unless a flat stretch ends right there)
+        assert absence_value(s, days * 0.99) <= value + 1e-12
+
+
+def test_the_deadline_is_where_the_risk_crosses_the_threshold() -> None:
+    p = RiskPolicy(threshold=0.6, floor_days=0.0, cap_days=10_000.0, warnings=None)
+    m, slot = slot_with([float(d) for d in range(0, 120, 7)], joined=-30)
+    deadline = p.deadline(m, slot)
+    assert deadline is not None and deadline > m.anchor[slot]
+    assert p.risk_at(m, slot, deadline) == pytest.approx(0.6, abs=1e-9)
+    assert p.risk_at(m, slot, deadline - DAY) < 0.6 < p.risk_at(m, slot, deadline + DAY)
+    escalation = p.escalation(m, slot)
+    a = m.anchor[slot]
+    assert escalation == pytest.approx(a + 2 * (deadline - a))
+
+
+def test_deadline_is_kept_between_floor_and_cap() -> None:
+    high = RiskPolicy(threshold=0.999, floor_days=28.0, cap_days=90.0, warnings=None)
+    low = RiskPolicy(threshold=0.001, floor_days=28.0, cap_days=90.0, warnings=None)
+    m, slot = slot_with([float(d) for d in range(0, 60, 3)])
+    a = m.anchor[slot]
+    assert high.deadline(m, slot) == pytest.approx(a + 90 * DAY)
+    assert low.deadline(m, slot) == pytest.approx(a + 28 * DAY)
+
+
+def test_a_member_whose_visits_fell_away_is_flagged_sooner_than_a_steady_one() -> None:
+    p = RiskPolicy(warnings=None)
+    steady, s1 = slot_with([float(d) for d in range(0, 365, 7)], joined=-1)
+    # Weekly for most of a year, then twice in the last six weeks.
+    fading, s2 = slot_with([*(float(d) for d in range(0, 322, 7)), 340.0, 364.0], joined=-1)
+    x1, x2 = features(steady, s1), features(fading, s2)
+    decline = FEATURES.index("decline")
+    assert x1[decline] == pytest.approx(0.0, abs=0.35)  # as usual
+    assert x2[decline] < -0.8  # well under
+    d1 = p.deadline(steady, s1)
+    d2 = p.deadline(fading, s2)
+    assert d1 is not None and d2 is not None
+    assert (d2 - fading.anchor[s2]) < (d1 - steady.anchor[s1])
+
+
+def test_default_reference_member_is_at_even_odds_after_60_days() -> None:
+    """The default's anchor (docs/detector.md): a weekly member a year in, steady."""
+    p = RiskPolicy(warnings=None)
+    m, slot = slot_with([float(d) for d in range(0, 365, 7)], joined=-1)
+    x = features(m, slot)
+    assert x[FEATURES.index("gap")] == pytest.approx(0.0, abs=0.01)
+    assert x[FEATURES.index("tenure")] == pytest.approx(math.log1p(365 / 30), abs=0.01)
+    # The reference member's terms, with this member's own spread and history.
+    z = p.intercept + p.w_tenure * math.log1p(365 / 30) + p.w_spread * 0.7
+    assert z + absence_value(DEFAULT_SLOPES, 60.0) == pytest.approx(0.0, abs=1e-5)
+    assert RiskPolicy(intercept=-1.5).intercept == -1.5
+
+
+def test_a_failed_payment_pulls_the_deadline_in_and_reasons_say_so() -> None:
+    p = RiskPolicy()
+    events = [*regular("m1", 7, 364), membership("m1", 371, "payment_failed")]
+    events.insert(0, membership("m1", -1, "joined"))
+    _, alerts = run(p, events, 500)
+    warned = first(alerts, "at_risk")
+    assert warned.reasons[0].code == "payment_failed"
+    escalated = first(alerts, "escalated")
+    away = (escalated.raised_at.timestamp() - at(364)) / DAY
+    # Without the payment the steady member waits about 60 days; with it, far less.
+    _, plain = run(p, regular("m1", 7, 364), 500)
+    plain_away = (first(plain, "at_risk").raised_at.timestamp() - at(364)) / DAY
+    assert away < 0.7 * plain_away
+    reason = escalated.reasons[0]
+    assert reason.code == "risk_of_leaving"
+    assert reason.figures["warning_days_ago"] == pytest.approx(away - 7, abs=0.1)
+    assert reason.figures["risk"] >= p.threshold - 1e-3
+    text = detail(reason.code, reason.figures)
+    assert "failed payment" in text and f"{p.threshold:.0%}" in text
+    assert title("risk_of_leaving") == "Likely not coming back"
+
+
+def test_reasons_name_the_fall_in_visits_in_figures() -> None:
+    p = RiskPolicy(warnings=None)
+    events = [*regular("m1", 3.5, 300), visit("m1", 320), visit("m1", 335)]
+    _, alerts = run(p, events, 500)
+    reason = first(alerts, "at_risk").reasons[0]
+    assert reason.code == "risk_of_leaving"
+    f = reason.figures
+    # Days 294, 297.5 and 320 (335 is the last visit itself), against the usual count of
+    # six weeks at the member's usual gap (which the two long gaps stretched a little).
+    assert f["visits_6_weeks_before"] == 3
+    assert f["usual_visits_6_weeks"] == pytest.approx(42 / f["usual_gap_days"], abs=0.2)
+    assert f["usual_visits_6_weeks"] > 2.5 * 3
+    text = detail(reason.code, f)
+    assert f"Came 3 times in the 6 weeks before; usually {f['usual_visits_6_weeks']:g}." in text
+
+
+def test_config_builds_the_risk_policy_and_refuses_a_falling_absence_term() -> None:
+    spec = {"policy": "risk", "threshold": 0.3, "absence": [1.0] * len(KNOTS), "w_gap": -0.2}
+    p = build_policy(spec)
+    assert isinstance(p, RiskPolicy) and p.absence == (1.0,) * len(KNOTS)
+    assert p.threshold == 0.3 and p.w_gap == -0.2
+    with pytest.raises(ConfigError, match="must not be negative"):
+        build_policy({**spec, "absence": [1.0, -0.5, *[1.0] * (len(KNOTS) - 2)]})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        build_policy({**spec, "b0": 1.0})
