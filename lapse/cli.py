@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -22,23 +22,33 @@ from lapse.db.models import ApiKey
 from lapse.settings import Settings
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
+if TYPE_CHECKING:
+    from lapse.sealing import Sealer
+
 COVERAGE_HELP = (
     "ISO date from which the files' gate data is complete (default: the first access event "
     "in the files); no absence is counted before it"
 )
 
 
-async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
-    from lapse.sealing import Sealer, reseal_all
+async def _upgrade_and_reseal(settings: Settings, sealer: Sealer) -> int:
+    """Migrate, then the data step: secrets stored in clear (or under an old key) sealed
+    with the current key. How many secrets were sealed."""
+    from lapse.sealing import reseal_all
 
-    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
-        # The data step: secrets stored in clear (or under an old key) sealed with the key.
-        sealed = await reseal_all(session_factory(engine), sealer)
+        return await reseal_all(session_factory(engine), sealer)
     finally:
         await engine.dispose()
+
+
+async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from lapse.sealing import Sealer
+
+    sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
+    sealed = await _upgrade_and_reseal(settings, sealer)
     print("database at the latest revision")
     if sealed:
         print(f"{sealed} stored secret(s) (webhooks, Kisi) encrypted with LAPSE_SECRET_KEY")
@@ -46,7 +56,7 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse secrets new-key|reseal`` (docs/webhooks.md: encryption at rest, rotation)."""
-    from lapse.sealing import Sealer, new_key, reseal_all
+    from lapse.sealing import Sealer, new_key
 
     if args.action == "new-key":
         print(new_key())
@@ -54,12 +64,7 @@ async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
     sealer = Sealer.from_settings(settings)
     if not sealer.enabled:
         sys.exit("LAPSE_SECRET_KEY is not set: nothing to encrypt with")
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        sealed = await reseal_all(session_factory(engine), sealer)
-    finally:
-        await engine.dispose()
+    sealed = await _upgrade_and_reseal(settings, sealer)
     print(f"{sealed} stored secret(s) (webhooks, Kisi) re-encrypted with LAPSE_SECRET_KEY")
 
 
