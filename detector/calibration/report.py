@@ -547,7 +547,10 @@ def render(c: Calibration) -> str:
         "whether those members came back. Objective: catch the most leavers among the "
         f"settings with {_e(fit.objective.words())} on the training history (precision less "
         "one standard error); if none does, among those at least as precise as the 60-day "
-        "rule; ties go to the earliest (median delay). "
+        "rule; ties go to the earliest (median delay). The risk policy's thresholds are "
+        f"scored only from {_day(fit.risk_select_start)}, on training months its "
+        "coefficients were not fitted on (fitted before that day, refitted on all the "
+        "training months once the threshold was chosen). "
         + ("A setting met the objective." if fit.objective_met else "None met it.")
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "
