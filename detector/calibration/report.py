@@ -192,6 +192,15 @@ def summary(c: Calibration) -> str:
         )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
+    w = c.window
+    if w.differs and w.uses == "full":
+        changed = ", ".join(d.figure for d in w.differences if d.material)
+        text += (
+            f" Your last quarter differs from the months before it ({changed}), but holds "
+            f"only {w.recent_train_leavers} leavers to learn from (at least {w.min_leavers} "
+            "needed), so this rule comes from your whole history: calibrate again once the "
+            "recent months hold more leavers."
+        )
     return text
 
 
