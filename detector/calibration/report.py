@@ -61,6 +61,11 @@ class Calibration:
             "risk": self.fit.risk_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
+            # The risk thresholds' training figures: months its first fit never saw.
+            "risk_threshold_chosen_on": {
+                "start": _iso(self.fit.risk_select_start),
+                "end": _iso(self.fit.split),
+            },
             "held_out": {"start": _iso(self.fit.test_start), "end": _iso(self.fit.end)},
             "held_out_scored_against": "ground truth" if self.truth_used else "cancellations",
             "chosen": self.chosen.label,
