@@ -5,6 +5,12 @@ so nothing after the split leaks into the fit, not even whether an alerted membe
 back); the policies chosen there are then replayed over the whole history and scored only
 on what happens after the split (held-out).
 
+The fitted risk policy has coefficients learnt from data, so its threshold is never chosen
+on the months those coefficients were fitted on: the training months are split again in
+time (the same share), the coefficients fitted on the earlier part, each threshold scored
+on the later part, and the chosen setting's coefficients refitted on all the training
+months. The held-out months are used for nothing but the final score.
+
 Objective: the highest recall (leavers alerted after their last visit, before they cancel)
 among the grid points whose training precision, less one standard error, is at least the
 fixed 60-day rule's on the same training data; recall is compared to two decimals and
@@ -22,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -144,6 +151,9 @@ class Fit:
     objective_met: bool = False
     risk_note: str = ""
     risk_leavers: int = 0
+    # The risk thresholds are scored on [risk_select_start, split): after the months their
+    # coefficients were fitted on (the other families score on [train_start, split)).
+    risk_select_start: float = 0.0
     risk_importance: list[tuple[str, float]] = field(default_factory=list)
     references: dict[str, Trial] = field(default_factory=dict)
     replays: int = 0
@@ -341,10 +351,10 @@ def fit_policies(
     trials: list[Trial] = []
     baseline_precision = 0.0
 
-    def trial(family: str, spec: Spec) -> Trial:
+    def trial(family: str, spec: Spec, since: float | None = None) -> Trial:
         alerts, det = replayer.run(spec, until=split)
         label = _label(spec)
-        s = score_period(label, alerts, det, None, train_start, split)
+        s = score_period(label, alerts, det, None, train_start if since is None else since, split)
         t = Trial(label, family, spec, s)
         t.eligible = _margin(s) >= baseline_precision and bool(s.recall)
         trials.append(t)
@@ -422,55 +432,76 @@ def fit_policies(
                             "warnings": WARNINGS_PAYMENTS})  # fmt: skip
         btop = best("bgnbd") or min((t for t in trials if t.family == "bgnbd"), key=_key)
         try_warnings("bgnbd", btop)
-    # The fitted risk policy: coefficients from the training months' own absences, then
-    # its threshold swept like any other setting.
+    # The fitted risk policy. Its threshold is chosen out of sample: coefficients fitted on
+    # the earlier part of the training months (before ``inner``), each threshold scored on
+    # the later part only (which that fit never saw), then the coefficients refitted on all
+    # the training months for the chosen threshold. The held-out months stay untouched.
     from detector.calibration import risk as fitted
 
-    data = fitted.collect(h, replayer, split, train_start, gap)
+    inner = train_start + train_share * (split - train_start)
     prior = RiskPolicy(cohort_gap_days=gap)
     needed = fitted.EVENTS_PER_PARAMETER * fitted.parameters()
-    failed = ""
-    if data.leavers >= fitted.MIN_LEAVERS:
-        try:
-            coefficients = fitted.fit(data, prior)
-        except fitted.FitError as e:
-            failed = str(e)
-    if data.leavers >= fitted.MIN_LEAVERS and not failed:
-        importance = fitted.importance(coefficients, data)
-        risk_note = (
-            f"risk model fitted on {data.absences:,} absences of {data.members:,} members "
-            f"in the training months, {data.leavers:,} of them ending with the member gone"
-            + (
-                ""
-                if data.leavers >= needed
-                else f" (fewer than the {needed} a model of {fitted.parameters()} terms "
-                "learns from freely: it stays close to the reasoned defaults)"
-            )
-        )
-    else:
-        coefficients = {"policy": "risk", "cohort_gap_days": gap}
-        importance = []
-        risk_note = (
-            f"{failed}: the reasoned default coefficients were tried instead"
+
+    def fit_risk(until: float, months: str) -> tuple[Spec, fitted.RiskData, str]:
+        """Coefficients from the absences of [train start, until), with a note in words."""
+        data = fitted.collect(h, replayer, until, train_start, gap)
+        failed = ""
+        if data.leavers >= fitted.MIN_LEAVERS:
+            try:
+                spec = fitted.fit(data, prior)
+            except fitted.FitError as e:
+                failed = str(e)
+            else:
+                return (
+                    spec,
+                    data,
+                    (
+                        f"risk model fitted on {data.absences:,} absences of {data.members:,} "
+                        f"members in {months}, {data.leavers:,} of them ending with the member gone"
+                        + (
+                            ""
+                            if data.leavers >= needed
+                            else f" (fewer than the {needed} a model of {fitted.parameters()} "
+                            "terms learns from freely: it stays close to the reasoned defaults)"
+                        )
+                    ),
+                )
+        note = (
+            f"{failed}: the reasoned default coefficients were used for {months}"
             if failed
-            else f"only {data.leavers} absences in the training months ended with the member "
-            f"gone; at least {fitted.MIN_LEAVERS} are needed to fit anything ({needed} to fit "
-            "all terms freely): the reasoned default coefficients were tried instead"
+            else f"only {data.leavers} absences in {months} ended with the member gone; at "
+            f"least {fitted.MIN_LEAVERS} are needed to fit anything ({needed} to fit all terms "
+            "freely): the reasoned default coefficients were used"
         )
+        return {"policy": "risk", "cohort_gap_days": gap}, data, note
+
+    early, _early_data, early_note = fit_risk(inner, "the earlier training months")
     if progress:
-        progress(f"  {risk_note}")
+        progress(f"  {early_note}; thresholds chosen on the later training months")
     for k, floor in enumerate(grid.risk_floor_days):
         for variant in grid.risk_warnings if k == 0 else grid.risk_warnings[:1]:
             for p in grid.risk_threshold:
-                trial(
-                    "risk",
-                    {
-                        **coefficients,
-                        "threshold": float(p),
-                        "floor_days": float(floor),
-                        "warnings": WARNING_VARIANTS[variant],
-                    },
-                )
+                setting = {
+                    "threshold": float(p),
+                    "floor_days": float(floor),
+                    "warnings": WARNING_VARIANTS[variant],
+                }
+                trial("risk", {**early, **setting}, since=inner)
+    # Refitted on all the training months; every threshold keeps its out-of-sample score.
+    coefficients, data, refit_note = fit_risk(split, "all the training months")
+    importance = fitted.importance(coefficients, data) if "w_payment" in coefficients else []
+    risk_note = (
+        f"{early_note}, and each threshold scored on the later training months (from "
+        f"{_day(inner)}), which that fit never saw; then {refit_note}"
+    )
+    if progress:
+        progress(f"  {refit_note}")
+    for t in trials:
+        if t.family == "risk":
+            t.spec = {
+                **coefficients,
+                **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
+            }
     refs: dict[str, Trial] = {}
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}
@@ -513,11 +544,16 @@ def fit_policies(
         objective_met=bool(meeting),
         risk_note=risk_note,
         risk_leavers=data.leavers,
+        risk_select_start=inner,
         risk_importance=importance,
         references=refs,
         replays=replayer.count,
         seconds=time.perf_counter() - started,
     )
+
+
+def _day(t: float) -> str:
+    return f"{datetime.fromtimestamp(t, UTC):%Y-%m-%d}"
 
 
 def _f(value: float | None, digits: int = 2) -> str:

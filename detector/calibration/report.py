@@ -61,6 +61,11 @@ class Calibration:
             "risk": self.fit.risk_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
+            # The risk thresholds' training figures: months its first fit never saw.
+            "risk_threshold_chosen_on": {
+                "start": _iso(self.fit.risk_select_start),
+                "end": _iso(self.fit.split),
+            },
             "held_out": {"start": _iso(self.fit.test_start), "end": _iso(self.fit.end)},
             "held_out_scored_against": "ground truth" if self.truth_used else "cancellations",
             "chosen": self.chosen.label,
@@ -192,6 +197,15 @@ def summary(c: Calibration) -> str:
         )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
+    w = c.window
+    if w.differs and w.uses == "full":
+        changed = ", ".join(d.figure for d in w.differences if d.material)
+        text += (
+            f" Your last quarter differs from the months before it ({changed}), but holds "
+            f"only {w.recent_train_leavers} leavers to learn from (at least {w.min_leavers} "
+            "needed), so this rule comes from your whole history: calibrate again once the "
+            "recent months hold more leavers."
+        )
     return text
 
 
@@ -547,7 +561,10 @@ def render(c: Calibration) -> str:
         "whether those members came back. Objective: catch the most leavers among the "
         f"settings with {_e(fit.objective.words())} on the training history (precision less "
         "one standard error); if none does, among those at least as precise as the 60-day "
-        "rule; ties go to the earliest (median delay). "
+        "rule; ties go to the earliest (median delay). The risk policy's thresholds are "
+        f"scored only from {_day(fit.risk_select_start)}, on training months its "
+        "coefficients were not fitted on (fitted before that day, refitted on all the "
+        "training months once the threshold was chosen). "
         + ("A setting met the objective." if fit.objective_met else "None met it.")
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "

@@ -3,7 +3,11 @@
 A rule fitted on members who left under other conditions (another price, a new competitor,
 a refurbishment) fits the wrong club. Without a record of the business's changes, the last
 quarter is compared with the history before it; when they differ materially, the club
-changed and calibration uses the recent window, if it holds enough leavers to learn from.
+changed and calibration uses the recent window, if it holds enough leavers to learn from:
+the window is later split in time (``fitting.TRAIN_SHARE`` fitted, the rest held out), and
+the part that is fitted must hold at least the leavers the risk fit needs to learn anything
+(``risk.MIN_LEAVERS``). A recent window below that would starve the fit (and leave the
+held-out part nearly empty), so the whole covered history is used and the change is flagged.
 
 Material (documented in docs/calibration.md): the monthly cancellation rate differs by at
 least 25% *and* by two standard errors (Poisson), visits per member-month by at least 15%,
@@ -18,7 +22,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from detector.calibration.fitting import TRAIN_SHARE
 from detector.calibration.members import DAY, Histories
+from detector.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, parameters
 
 QUARTER_DAYS = 91.0
 MONTH_DAYS = 30.44
@@ -27,7 +33,6 @@ RATE_Z = 2.0
 VISITS_RATIO = 1.15
 GAP_RATIO = 1.25
 MIN_GAPS = 20
-MIN_LEAVERS = 30  # cancellations the recent window needs before it is used alone
 # A cancellation this close to the start of the history may have its last visit before the
 # history: its gap would be cut short (or missing), biasing the early median down.
 GAP_LOOKBACK_DAYS = 120.0
@@ -74,6 +79,10 @@ class WindowDecision:
     end: float = 0.0
     uses: str = "full"  # "full" or "recent"
     reason: str = ""
+    # Leavers (cancellations) in the fitted part of the recent window and of the whole one.
+    recent_train_leavers: int = 0
+    full_train_leavers: int = 0
+    min_leavers: int = MIN_LEAVERS
 
     @property
     def differs(self) -> bool:
@@ -153,36 +162,68 @@ def compare(recent: PeriodStats, earlier: PeriodStats) -> list[Difference]:
     return out
 
 
-def choose_window(h: Histories, quarter_days: float = QUARTER_DAYS) -> WindowDecision:
-    """Compare the last quarter with the history before it and pick the window."""
+def train_leavers(h: Histories, start: float, end: float, share: float = TRAIN_SHARE) -> int:
+    """Leavers a fit on [start, end) could learn from: cancellations in its fitted part (its
+    first ``share``) whose absence began inside the window (the last visit before the
+    cancellation, or the joining day without one). The risk fit takes its examples from the
+    absences that start in the window, so a member who stopped coming before it teaches
+    nothing there."""
+    split = start + share * (end - start)
+    n = 0
+    for m in h.members.values():
+        for c in m.cancellations:
+            if start <= c < split:
+                last = m.last_visit_before(c)
+                anchor = last if last is not None else m.first_seen
+                n += anchor is not None and anchor >= start
+    return n
+
+
+def choose_window(
+    h: Histories,
+    quarter_days: float = QUARTER_DAYS,
+    *,
+    min_leavers: int = MIN_LEAVERS,
+    train_share: float = TRAIN_SHARE,
+) -> WindowDecision:
+    """Compare the last quarter with the history before it and pick the window: the recent
+    one only when the club changed *and* its fitted part holds ``min_leavers`` leavers."""
     split = max(h.start, h.end - quarter_days * DAY)
     decision = WindowDecision(
         full=period_stats(h, h.start, h.end),
         earlier=period_stats(h, h.start, split),
         recent=period_stats(h, split, h.end),
+        recent_train_leavers=train_leavers(h, split, h.end, train_share),
+        full_train_leavers=train_leavers(h, h.start, h.end, train_share),
+        min_leavers=min_leavers,
     )
     decision.differences = compare(decision.recent, decision.earlier)
     changed = [d.figure for d in decision.differences if d.material]
     decision.end = h.end
+    n, full = decision.recent_train_leavers, decision.full_train_leavers
     if not changed:
         decision.start, decision.uses = h.start, "full"
         decision.reason = (
             "The last quarter looks like the history before it (no figure differs "
             "materially), so the whole history is used: more leavers, steadier estimates."
         )
-    elif decision.recent.cancellations >= MIN_LEAVERS:
+    elif n >= min_leavers:
         decision.start, decision.uses = split, "recent"
+        freely = EVENTS_PER_PARAMETER * parameters()
         decision.reason = (
             f"The last quarter differs materially ({', '.join(changed)}): the club has "
-            "changed, so only members who left in the last quarter are used; older history "
-            "only warms up each member's rhythm."
+            f"changed, so only the last quarter is used ({n} leavers in its training months, "
+            f"at least {min_leavers} needed"
+            + (f"; the risk model learns freely from {freely}" if n < freely else "")
+            + "); older history only warms up each member's rhythm."
         )
     else:
         decision.start, decision.uses = h.start, "full"
         decision.reason = (
-            f"The last quarter differs materially ({', '.join(changed)}), but it holds only "
-            f"{decision.recent.cancellations} cancellations (fewer than {MIN_LEAVERS}), too few "
-            "to calibrate on alone: the whole history is used. Re-run calibration when the "
-            "recent window has more leavers."
+            f"The last quarter differs materially ({', '.join(changed)}), but its training "
+            f"months hold only {n} leavers (the fit needs at least {min_leavers}); "
+            f"calibrating on the whole covered history ({full} leavers in its training "
+            "months) and flagging the change: the rule may lag the club's new behaviour. "
+            "Re-run calibration when the recent months hold more leavers."
         )
     return decision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,13 +13,15 @@ from sqlalchemy import select
 
 from detector.calibrate import calibrate, store, write_outputs
 from detector.calibration.fitting import Grid
-from detector.calibration.report import Calibration
+from detector.calibration.report import Calibration, summary
+from detector.calibration.window import choose_window
 from detector.config import build_policy, policies
 from detector.simulate import simulate_files
 from lapse.cli import parser
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import CalibrationReport
 from lapse.settings import Settings
+from tests.detector.calibration.test_window_and_traits import _club
 
 TENANT = "club-cal"
 # One point per family (plus the early-warning variants): the test proves the command, not
@@ -129,6 +132,22 @@ def test_report_is_self_contained_html_with_charts(
     assert checker.urls == []
     assert "http://" not in page and "https://" not in page
     assert "Monitor " in page and "fixed:60" in page
+
+
+def test_the_summary_flags_a_changed_quarter_too_small_to_calibrate_on(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    result, _, _ = calibrated
+    assert "Your last quarter differs" not in summary(result)
+    assert result.scores()["risk_threshold_chosen_on"]["end"] == result.scores()["split"]
+    # The same report, had the window check found a change in a quarter with few leavers.
+    small = choose_window(_club(1, recent_churn=0.06))
+    assert small.differs and small.uses == "full"
+    text = summary(replace(result, window=small))
+    assert (
+        "Your last quarter differs from the months before it (cancellations a month), but "
+        f"holds only {small.recent_train_leavers} leavers to learn from (at least 30 needed)"
+    ) in text
 
 
 async def test_store_writes_a_row_the_staff_page_can_read(

@@ -3,15 +3,22 @@ live policy's code, a fit that recovers what separates leavers, and the club's o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
+from detector.calibrate import read_files
+from detector.calibration import fitting
 from detector.calibration import risk as fitted
-from detector.calibration.fitting import Objective, Replayer
+from detector.calibration.fitting import Grid, Objective, Replayer
 from detector.calibration.members import build_histories
 from detector.calibration.scoring import Score
 from detector.config import build_policy
 from detector.core.risk import FEATURES, KNOTS, RiskPolicy, features
+from detector.simulate import simulate_files
 from schemas import AccessEvent, MembershipEvent
 from tests.detector.core.events import DAY, at, membership, visit
 
@@ -102,3 +109,55 @@ def test_days_are_kept_in_the_knots() -> None:
     assert fitted._ramps(7.0) == [0.0] * len(KNOTS)
     assert sum(fitted._ramps(60.0)) == pytest.approx(np.log(60.0 / 7.0))
     assert DAY == 86_400.0
+
+
+def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Coefficients fitted before ``inner``, thresholds scored on [inner, split) only, then
+    refitted on all the training months; the held-out months serve only the final score."""
+    simulate_files(
+        str(tmp_path), members=1000, days=365, seed=2, start=datetime(2025, 1, 6, tzinfo=UTC)
+    )
+    files, _ = read_files([str(tmp_path / "access.csv"), str(tmp_path / "membership.csv")], "c")
+    h = build_histories(e for f in files for e in f)
+    collected: list[float] = []
+    scored: list[tuple[str, float, float]] = []
+    refits: list[dict[str, object]] = []
+    collect, fit, score_period = fitted.collect, fitted.fit, fitting.score_period
+
+    def recording_collect(*args: Any, **kwargs: Any) -> fitted.RiskData:
+        collected.append(args[2])
+        return collect(*args, **kwargs)
+
+    def recording_fit(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        spec = fit(*args, **kwargs)
+        refits.append(spec)
+        return spec
+
+    def recording_score(label: str, *args: Any, **kwargs: Any) -> Score:
+        scored.append((label, args[3], args[4]))
+        return score_period(label, *args, **kwargs)
+
+    monkeypatch.setattr(fitted, "collect", recording_collect)
+    monkeypatch.setattr(fitted, "fit", recording_fit)
+    monkeypatch.setattr(fitting, "score_period", recording_score)
+    grid = Grid((60,), (3.5,), (35,), (90,), (), (0.2, 0.5), (14.0,), ("payments",))
+    result = fitting.fit_policies(h, Replayer(files, "c"), h.start, grid=grid)
+    inner, split = result.risk_select_start, result.split
+    assert result.train_start < inner < split
+    assert collected == [inner, split]  # never past the split
+    risk = [t for t in result.trials if t.family == "risk"]
+    assert len(risk) == 2
+    for t in risk:
+        training = [(s, e) for label, s, e in scored if label == t.label and e == split]
+        assert training == [(inner, split)]  # chosen only on months the first fit never saw
+        assert t.test is not None  # held-out: scored from the split only
+        assert [(s, e) for label, s, e in scored if label == t.label][-1] == (split, result.end)
+    fixed = next(t for t in result.trials if t.family == "fixed")
+    assert (fixed.label, result.train_start, split) in scored
+    # The settings kept carry the coefficients refitted on all the training months.
+    assert len(refits) == 2 and refits[0] != refits[1]
+    final = {k: v for k, v in refits[1].items()}
+    for t in risk:
+        assert {k: t.spec[k] for k in final} == final

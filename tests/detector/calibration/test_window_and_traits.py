@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from detector.calibration import risk as fitted
 from detector.calibration.members import DAY, Histories, MemberHistory, build_histories
 from detector.calibration.traits import find_traits
 from detector.calibration.window import choose_window
@@ -63,7 +64,9 @@ def test_window_reports_a_last_quarter_with_doubled_churn() -> None:
     steady = choose_window(_club(1))
     assert not steady.differs
     assert steady.uses == "full"
-    changed = choose_window(_club(1, recent_churn=0.06))
+    # A club large enough that the recent quarter's training months hold the leavers the
+    # risk fit needs (leavers whose absence began inside the quarter).
+    changed = choose_window(_club(1, members=4000, recent_churn=0.06))
     assert changed.differs
     rate = next(d for d in changed.differences if d.figure == "cancellations a month")
     assert rate.material
@@ -72,6 +75,25 @@ def test_window_reports_a_last_quarter_with_doubled_churn() -> None:
     assert changed.uses == "recent"
     assert changed.start == changed.end - 91 * DAY
     assert "differs materially" in changed.reason
+    assert changed.recent_train_leavers >= fitted.MIN_LEAVERS
+    assert f"{changed.recent_train_leavers} leavers" in changed.reason
+
+
+def test_a_changed_quarter_too_small_to_learn_from_keeps_the_whole_history() -> None:
+    """The same change in a smaller club: the quarter holds plenty of cancellations (the old
+    rule took it), but few leavers whose absence began inside it, too few for the fit."""
+    h = _club(1, recent_churn=0.06)
+    decision = choose_window(h)
+    assert decision.differs  # the change is still flagged
+    assert decision.recent.cancellations >= fitted.MIN_LEAVERS
+    assert decision.recent_train_leavers < fitted.MIN_LEAVERS
+    assert decision.uses == "full" and decision.start == h.start
+    assert decision.full_train_leavers >= fitted.MIN_LEAVERS
+    assert f"only {decision.recent_train_leavers} leavers" in decision.reason
+    assert f"whole covered history ({decision.full_train_leavers} leavers" in decision.reason
+    # Asking for fewer leavers than that quarter holds takes the recent window again.
+    lenient = choose_window(h, min_leavers=decision.recent_train_leavers)
+    assert lenient.uses == "recent"
 
 
 def test_random_leavers_have_no_strong_trait() -> None:
