@@ -115,7 +115,8 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
         if error is not None
         else ""
     )
-    described = (
+    described = ' aria-describedby="login-error"' if error else ""
+    key_described = (
         ' aria-describedby="login-error key-hint"' if error else ' aria-describedby="key-hint"'
     )
     main = (
@@ -123,13 +124,22 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
         f"{alert}"
         f'<form method="post" action="{BASE}/login" class="stack">'
         f'<input type="hidden" name="login_token" value="{e(token)}">'
-        '<label for="api_key">API key</label>'
-        '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
+        '<label for="login">Email or user name</label>'
+        '<input id="login" name="login" type="text" autocomplete="username" '
         f'spellcheck="false" autocapitalize="off"{described}>'
+        '<label for="password">Password</label>'
+        f'<input id="password" name="password" type="password" '
+        f'autocomplete="current-password"{described}>'
+        '<button type="submit" class="primary">Log in</button></form>'
+        f'<form method="post" action="{BASE}/login" class="stack">'
+        f'<input type="hidden" name="login_token" value="{e(token)}">'
+        '<label for="api_key">Or an API key (set-up and machines)</label>'
+        '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
+        f'spellcheck="false" autocapitalize="off"{key_described}>'
         '<p class="hint" id="key-hint">A key of your club with the <code>alerts:read</code> '
         "scope (<code>lapse keys create</code>). It stays on the server: the browser keeps "
-        "only a signed session cookie.</p>"
-        '<button type="submit" class="primary">Log in</button></form></div>'
+        "only a session cookie.</p>"
+        '<button type="submit">Log in with the key</button></form></div>'
     )
     return layout("Log in", main, assets=assets)
 
