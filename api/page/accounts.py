@@ -12,6 +12,8 @@ replica can check it, and logout or disabling the account revokes it at once.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import secrets
 import uuid
@@ -47,19 +49,30 @@ class Role(StrEnum):
 
 
 _HASHER = PasswordHasher()
-# Verified against when no account matches, so unknown names cost the same time as known ones.
-_DUMMY = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified against when no account matches, so unknown names cost what known ones do
+    (made on first use: an api that no one logs into by password never pays for it)."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
-def _verify(stored: str, password: str) -> bool:
+def _verify_now(stored: str, password: str) -> bool:
     try:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+async def _verify(stored: str, password: str) -> bool:
+    """Argon2 takes tens of milliseconds of CPU and memory on purpose: off the event loop,
+    so other requests of this api are not held up by a login."""
+    return await asyncio.to_thread(_verify_now, stored, password)
 
 
 def normal_login(login: str) -> str:
@@ -114,9 +127,9 @@ async def check_password(
         select(StaffAccount).where(StaffAccount.login == normal_login(login)).with_for_update()
     )
     if row is None:
-        _verify(_DUMMY, password)
+        await _verify(_dummy(), password)
         return None
-    good = _verify(row.password_hash, password)
+    good = await _verify(row.password_hash, password)
     locked = row.locked_until is not None and row.locked_until > now
     if row.disabled or locked:
         await db.rollback()
@@ -131,7 +144,7 @@ async def check_password(
     row.failed_attempts = 0
     row.locked_until = None
     if _HASHER.check_needs_rehash(row.password_hash):
-        row.password_hash = hash_password(password)
+        row.password_hash = await asyncio.to_thread(hash_password, password)
     await db.commit()
     return row
 

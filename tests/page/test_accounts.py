@@ -243,3 +243,31 @@ def test_staff_cli_adds_lists_and_disables_without_echoing_the_password(
     cli.main(["staff", "disable", "--tenant", tenant, "desk@example.org"])
     cli.main(["staff", "list", "--tenant", tenant])
     assert capsys.readouterr().out.splitlines()[-1].split()[2] == "disabled"
+
+
+async def test_every_refusal_costs_one_argon2_verification(sessions, tenant, monkeypatch):
+    """Same work whether the account exists, is locked, disabled or the password wrong, so
+    the answer's timing does not tell them apart."""
+    calls: list[str] = []
+    real = accounts._verify_now
+
+    def counting(stored: str, password: str) -> bool:
+        calls.append(stored[:9])
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "_verify_now", counting)
+    login = await add(sessions, tenant)
+    now = datetime.now(UTC)
+    async with sessions() as db:
+        assert await accounts.check_password(db, f"x{login}", PASSWORD, now) is None
+        assert await accounts.check_password(db, login, "wrong password", now) is None
+        assert await accounts.check_password(db, login, PASSWORD, now) is not None
+        assert calls == ["$argon2id"] * 3  # unknown name, wrong password, right password
+        for _ in range(accounts.MAX_FAILURES):
+            await accounts.check_password(db, login, "wrong password", now)
+        calls.clear()
+        assert await accounts.check_password(db, login, PASSWORD, now) is None  # locked
+        assert await accounts.disable_account(db, tenant, login, now)
+        later = now + accounts.LOCK * 2
+        assert await accounts.check_password(db, login, PASSWORD, later) is None  # disabled
+    assert calls == ["$argon2id"] * 2
