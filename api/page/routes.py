@@ -242,11 +242,12 @@ SiteQuery = Annotated[str | None, Query(max_length=128)]
 # -- login and logout ----------------------------------------------------------------------
 
 
-def _login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _login_form(
+    request: Request, error: str | None = None, status: int = 200, *, key_error: bool = False
+) -> Response:
     nonce = session.login_nonce()
-    response = html(
-        views.login(session.login_token(_key(request), nonce), error, ASSET_VERSION), status
-    )
+    token = session.login_token(_key(request), nonce)
+    response = html(views.login(token, error, ASSET_VERSION, key_error=key_error), status)
     response.set_cookie(
         session.LOGIN_COOKIE,
         nonce,
@@ -281,9 +282,11 @@ async def login(request: Request, db: SessionDep) -> Response:
     if api_key:
         principal = await authenticate(db, api_key)
         if principal is None:
-            return _login_form(request, "That API key is unknown or revoked.", 401)
+            return _login_form(request, "That API key is unknown or revoked.", 401, key_error=True)
         if not principal.allows("alerts:read"):
-            return _login_form(request, "That API key lacks the alerts:read scope.", 403)
+            return _login_form(
+                request, "That API key lacks the alerts:read scope.", 403, key_error=True
+            )
         token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
         log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
     else:

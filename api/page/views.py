@@ -109,7 +109,7 @@ def layout(
 # -- login ---------------------------------------------------------------------------------
 
 
-def login(token: str, error: str | None = None, assets: str = "") -> str:
+def login(token: str, error: str | None = None, assets: str = "", key_error: bool = False) -> str:
     alert = (
         f'<p class="error" role="alert" id="login-error">{e(error)}</p>'
         if error is not None
@@ -131,6 +131,8 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
         f'<input id="password" name="password" type="password" '
         f'autocomplete="current-password"{described}>'
         '<button type="submit" class="primary">Log in</button></form>'
+        # Machines and set-up only: folded away so a person sees name and password first.
+        f"<details{' open' if key_error else ''}><summary>Log in with an API key instead</summary>"
         f'<form method="post" action="{BASE}/login" class="stack">'
         f'<input type="hidden" name="login_token" value="{e(token)}">'
         '<label for="api_key">Or an API key (set-up and machines)</label>'
@@ -139,7 +141,7 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
         '<p class="hint" id="key-hint">A key of your club with the <code>alerts:read</code> '
         "scope (<code>lapse keys create</code>). It stays on the server: the browser keeps "
         "only a session cookie.</p>"
-        '<button type="submit">Log in with the key</button></form></div>'
+        '<button type="submit">Log in with the key</button></form></details></div>'
     )
     return layout("Log in", main, assets=assets)
 

@@ -90,6 +90,7 @@ async def log_in(page: Page, base: str, key: str) -> None:
     assert page.url.endswith("/staff/login")
     await accessible(page, "login")
     await shot(page, "login-tablet")
+    await page.get_by_text("Log in with an API key instead").click()
     await page.get_by_label("API key").fill(key)
     await page.get_by_role("button", name="Log in with the key").click()
     await page.wait_for_url(f"{base}/staff/")
