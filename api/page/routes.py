@@ -116,6 +116,11 @@ class Staff:
     # The account's login session token (None for a key session): logout revokes it.
     token: str | None = None
 
+    @property
+    def opens_reports(self) -> bool:
+        """Whether the page offers the reports link (the ``Manager`` check refuses it too)."""
+        return self.role.at_least(Role.MANAGER)
+
 
 async def _staff(request: Request, db: SessionDep) -> Staff | None:
     """The logged-in staff member, or None (no cookie, forged, expired, revoked, disabled)."""
@@ -354,6 +359,7 @@ async def worklist(
         zones=await repository.site_zones(db, p.tenant_id),
         notice=notice,
         assets=ASSET_VERSION,
+        reports=staff.opens_reports,
     )
     return html(page)
 
@@ -369,7 +375,11 @@ async def member_page(
     row = await repository.member_row(db, p, member_id)
     if row is None:
         page = views.not_found_page(
-            "member", tenant=p.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+            "member",
+            tenant=p.tenant_id,
+            csrf=staff.csrf,
+            assets=ASSET_VERSION,
+            reports=staff.opens_reports,
         )
         return html(page, 404)
     now = datetime.now(UTC)
@@ -415,6 +425,7 @@ async def member_page(
         csrf=staff.csrf,
         notice=notice,
         assets=ASSET_VERSION,
+        reports=staff.opens_reports,
     )
     return html(page)
 
@@ -448,7 +459,11 @@ async def acknowledge(
         if _wants_json(request):
             return _refuse(request, 404, "Not found", "no such alert")
         page = views.not_found_page(
-            "alert", tenant=staff.principal.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+            "alert",
+            tenant=staff.principal.tenant_id,
+            csrf=staff.csrf,
+            assets=ASSET_VERSION,
+            reports=staff.opens_reports,
         )
         return html(page, 404)
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)

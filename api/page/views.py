@@ -75,10 +75,15 @@ def layout(
     csrf: str | None = None,
     current: str = "",
     assets: str = "",
+    reports: bool = True,
 ) -> str:
+    """The page around ``main``; ``reports``: whether the person's role opens the reports
+    (a front-desk account is not offered a link it would be refused)."""
     nav = ""
     if tenant is not None:
-        links = [("todo", f"{BASE}/", "To do"), ("reports", f"{BASE}/reports", "Reports")]
+        links = [("todo", f"{BASE}/", "To do")]
+        if reports:
+            links.append(("reports", f"{BASE}/reports", "Reports"))
         items = "".join(
             f'<li><a href="{href}"{CURRENT if key == current else ""}>{label}</a></li>'
             for key, href, label in links
@@ -274,6 +279,7 @@ def worklist_page(
     zones: dict[str, str],
     notice: str | None,
     assets: str,
+    reports: bool = True,
 ) -> str:
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
@@ -304,7 +310,15 @@ def worklist_page(
         "member comes back or cancels.</p>"
         f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
     )
-    return layout("At-risk members", main, tenant=tenant, csrf=csrf, current="todo", assets=assets)
+    return layout(
+        "At-risk members",
+        main,
+        tenant=tenant,
+        csrf=csrf,
+        current="todo",
+        assets=assets,
+        reports=reports,
+    )
 
 
 # -- a member ------------------------------------------------------------------------------
@@ -323,6 +337,7 @@ def member_page(
     csrf: str,
     notice: str | None,
     assets: str,
+    reports: bool = True,
 ) -> str:
     def fig(name: str, value: str, extra: str = "") -> str:
         vs = f' <span class="vs">{e(extra)}</span>' if extra else ""
@@ -402,7 +417,9 @@ def member_page(
         '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
         f"{eps or '<p>No episode so far.</p>'}</section>"
     )
-    return layout(f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout(
+        f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports
+    )
 
 
 def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
@@ -492,12 +509,14 @@ def reports_page(
     return layout("Reports", main, tenant=tenant, csrf=csrf, current="reports", assets=assets)
 
 
-def not_found_page(what: str, *, tenant: str | None, csrf: str | None, assets: str) -> str:
+def not_found_page(
+    what: str, *, tenant: str | None, csrf: str | None, assets: str, reports: bool = True
+) -> str:
     main = (
         f"<h1>Not found</h1><p>There is no such {e(what)}.</p>"
         f'<p><a href="{BASE}/">Back to the list</a></p>'
     )
-    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports)
 
 
 def problem_page(title: str, detail: str, *, assets: str) -> str:
