@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lapse.db.models import StaffAccount, StaffSession
@@ -152,7 +152,14 @@ async def check_password(
 async def open_session(
     db: AsyncSession, account: StaffAccount, now: datetime, lifetime: timedelta
 ) -> str:
-    """A new session for the account (committed): the cookie's value."""
+    """A new session for the account (committed): the cookie's value. The account's ended
+    sessions (expired or revoked) are deleted here, so the table holds live ones only."""
+    await db.execute(
+        delete(StaffSession).where(
+            StaffSession.account_id == account.id,
+            or_(StaffSession.expires_at <= now, StaffSession.revoked_at.is_not(None)),
+        )
+    )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.add(
         StaffSession(

@@ -143,6 +143,16 @@ async def test_logout_and_disabling_revoke_sessions_on_the_server(settings, sess
         assert (await log_in(client, login, PASSWORD)).status_code == 303
         assert (await client.get("/staff/")).status_code == 200
         async with sessions() as db:
+            rows = list(
+                await db.scalars(
+                    select(StaffSession)
+                    .join(StaffAccount, StaffAccount.id == StaffSession.account_id)
+                    .where(StaffAccount.login == login)
+                )
+            )
+        # The revoked session was cleared at this login: the live one only.
+        assert [r.revoked_at for r in rows] == [None]
+        async with sessions() as db:
             assert await accounts.disable_account(db, tenant, login, datetime.now(UTC))
         assert (await client.get("/staff/")).status_code == 303
         assert (await log_in(client, login, PASSWORD)).status_code == 401
