@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(winback.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
+    app.add_exception_handler(page.PageRefusal, page.refusal_handler)
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,7 +1,11 @@
 """``/staff``: the front desk's and the manager's page, served by the api itself.
 
-Staff log in with an API key of their club; the browser then holds only a signed session
-cookie (``api.page.session``), checked against the key on every request. Reads and the
+Staff log in with their own account (``api.page.accounts``: a name, a password, a role);
+the browser then holds only a random session token, checked against the ``staff_sessions``
+table on every request. An API key of the club still logs in (machines, set-up): that
+session is an HMAC-signed cookie naming the key (``api.page.session``), checked against the
+key on every request. What a person may open is decided in one place, the ``FrontDesk`` and
+``Manager`` dependencies below. Reads and the
 acknowledge action go through the same functions as the JSON api (``api.routers``), so the
 page shows exactly what the api would, scoped to the key's tenant (and site).
 """
@@ -12,20 +16,22 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import repository, session, timeline, views
+from api.page import accounts, repository, session, timeline, views
+from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
 from api.routers.members import member_view
@@ -95,19 +101,44 @@ def _key(request: Request) -> bytes:
     return session.session_key(_settings(request).session_secret.get_secret_value())
 
 
+def _now(request: Request) -> datetime:
+    """The page's clock: ``app.state.page_clock`` if a test set one (lockout expiry)."""
+    clock: Callable[[], datetime] | None = getattr(request.app.state, "page_clock", None)
+    return clock() if clock is not None else datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Staff:
     principal: Principal
     csrf: str
     session: session.Session
+    role: Role
+    # The account's login session token (None for a key session): logout revokes it.
+    token: str | None = None
+
+    @property
+    def opens_reports(self) -> bool:
+        """Whether the page offers the reports link (the ``Manager`` check refuses it too)."""
+        return self.role.at_least(Role.MANAGER)
 
 
 async def _staff(request: Request, db: SessionDep) -> Staff | None:
-    """The logged-in staff member, or None (no cookie, forged, expired, key revoked)."""
+    """The logged-in staff member, or None (no cookie, forged, expired, revoked, disabled)."""
     token = request.cookies.get(session.COOKIE)
     if not token:
         return None
     key = _key(request)
+    if token.startswith(accounts.TOKEN_PREFIX):
+        live = await accounts.session_of(db, token, _now(request))
+        if live is None:
+            return None
+        account = live.account
+        # Actions are recorded as taken by the account (its id, as a key's id would be).
+        principal = Principal(account.id, account.tenant_id, None, frozenset({"alerts:read"}))
+        # The CSRF token is bound to this session (its digest) and the server's secret.
+        bound = session.Session(f"staff:{account.id}", live.expires_at.timestamp(), live.digest)
+        role = Role(account.role)
+        return Staff(principal, session.csrf_token(key, bound), bound, role, token)
     held = session.verify(key, token, time.time())
     if held is None:
         return None
@@ -117,7 +148,9 @@ async def _staff(request: Request, db: SessionDep) -> Staff | None:
     principal = Principal(row.id, row.tenant_id, row.site_id, frozenset(row.scopes))
     if not principal.allows("alerts:read"):
         return None
-    return Staff(principal, session.csrf_token(key, held), held)
+    # A key reaches what it always did (reports too); an admin key also the admin role.
+    role = Role.ADMIN if principal.allows("admin") else Role.MANAGER
+    return Staff(principal, session.csrf_token(key, held), held, role)
 
 
 def _wants_json(request: Request) -> bool:
@@ -169,6 +202,40 @@ def _to_login(request: Request) -> Response:
     return redirect(f"{BASE}/login")
 
 
+class PageRefusal(Exception):
+    """Raised by the role dependencies: the answer to send instead of the page."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("staff page refusal")
+        self.response = response
+
+
+async def refusal_handler(_request: Request, exc: Exception) -> Response:
+    """Registered on the app (api/app.py) for ``PageRefusal``."""
+    assert isinstance(exc, PageRefusal)
+    return exc.response
+
+
+def _role(minimum: Role) -> Callable[[Request, SessionDep], Awaitable[Staff]]:
+    """The one place the page decides who may open what: logged in, with ``minimum`` role."""
+
+    async def check(request: Request, db: SessionDep) -> Staff:
+        staff = await _staff(request, db)
+        if staff is None:
+            raise PageRefusal(_to_login(request))
+        if not staff.role.at_least(minimum):
+            raise PageRefusal(
+                _refuse(request, 403, "Forbidden", "Your role does not open this page.")
+            )
+        return staff
+
+    return check
+
+
+FrontDesk = Annotated[Staff, Depends(_role(Role.FRONT_DESK))]
+Manager = Annotated[Staff, Depends(_role(Role.MANAGER))]
+
+
 def _site(staff: Staff, requested: str | None) -> str | None:
     if staff.principal.site_id is not None:
         return staff.principal.site_id
@@ -180,11 +247,12 @@ SiteQuery = Annotated[str | None, Query(max_length=128)]
 # -- login and logout ----------------------------------------------------------------------
 
 
-def _login_form(request: Request, error: str | None = None, status: int = 200) -> Response:
+def _login_form(
+    request: Request, error: str | None = None, status: int = 200, *, key_error: bool = False
+) -> Response:
     nonce = session.login_nonce()
-    response = html(
-        views.login(session.login_token(_key(request), nonce), error, ASSET_VERSION), status
-    )
+    token = session.login_token(_key(request), nonce)
+    response = html(views.login(token, error, ASSET_VERSION, key_error=key_error), status)
     response.set_cookie(
         session.LOGIN_COOKIE,
         nonce,
@@ -214,13 +282,27 @@ async def login(request: Request, db: SessionDep) -> Response:
         key, request.cookies.get(session.LOGIN_COOKIE), form.get("login_token", "")
     ):
         return _login_form(request, "The login form expired; please try again.", 400)
-    principal = await authenticate(db, form.get("api_key", "").strip())
-    if principal is None:
-        return _login_form(request, "That API key is unknown or revoked.", 401)
-    if not principal.allows("alerts:read"):
-        return _login_form(request, "That API key lacks the alerts:read scope.", 403)
     lifetime = _settings(request).session_hours * 3600.0
-    token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
+    api_key = form.get("api_key", "").strip()
+    if api_key:
+        principal = await authenticate(db, api_key)
+        if principal is None:
+            return _login_form(request, "That API key is unknown or revoked.", 401, key_error=True)
+        if not principal.allows("alerts:read"):
+            return _login_form(
+                request, "That API key lacks the alerts:read scope.", 403, key_error=True
+            )
+        token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
+        log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
+    else:
+        now = _now(request)
+        account = await accounts.check_password(
+            db, form.get("login", ""), form.get("password", ""), now
+        )
+        if account is None:
+            return _login_form(request, accounts.REFUSAL, 401)
+        token = await accounts.open_session(db, account, now, timedelta(seconds=lifetime))
+        log.info("staff page login of account %s of tenant %s", account.id, account.tenant_id)
     response = redirect(f"{BASE}/")
     response.set_cookie(
         session.COOKIE,
@@ -232,7 +314,6 @@ async def login(request: Request, db: SessionDep) -> Response:
         secure=request.url.scheme == "https",
     )
     response.delete_cookie(session.LOGIN_COOKIE, path=BASE)
-    log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
     return response
 
 
@@ -244,6 +325,8 @@ async def logout(request: Request, db: SessionDep) -> Response:
         _key(request), staff.session, form.get("csrf", "")
     ):
         return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    if staff is not None and staff.token is not None:
+        await accounts.revoke_session(db, staff.token, _now(request))
     response = redirect(f"{BASE}/login")
     response.delete_cookie(session.COOKIE, path=BASE)
     return response
@@ -254,15 +337,12 @@ async def logout(request: Request, db: SessionDep) -> Response:
 
 @router.get("/")
 async def worklist(
-    request: Request,
+    staff: FrontDesk,
     db: SessionDep,
     site: SiteQuery = None,
     recorded: Annotated[str | None, Query(max_length=16)] = None,
     member: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
-    staff = await _staff(request, db)
-    if staff is None:
-        return _to_login(request)
     p = staff.principal
     chosen = _site(staff, site)
     work = await repository.worklist(db, p, chosen)
@@ -279,6 +359,7 @@ async def worklist(
         zones=await repository.site_zones(db, p.tenant_id),
         notice=notice,
         assets=ASSET_VERSION,
+        reports=staff.opens_reports,
     )
     return html(page)
 
@@ -286,18 +367,19 @@ async def worklist(
 @router.get("/members/{member_id}")
 async def member_page(
     member_id: str,
-    request: Request,
+    staff: FrontDesk,
     db: SessionDep,
     recorded: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    staff = await _staff(request, db)
-    if staff is None:
-        return _to_login(request)
     p = staff.principal
     row = await repository.member_row(db, p, member_id)
     if row is None:
         page = views.not_found_page(
-            "member", tenant=p.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+            "member",
+            tenant=p.tenant_id,
+            csrf=staff.csrf,
+            assets=ASSET_VERSION,
+            reports=staff.opens_reports,
         )
         return html(page, 404)
     now = datetime.now(UTC)
@@ -343,16 +425,16 @@ async def member_page(
         csrf=staff.csrf,
         notice=notice,
         assets=ASSET_VERSION,
+        reports=staff.opens_reports,
     )
     return html(page)
 
 
 @router.post("/alerts/{alert_id}/actions")
-async def acknowledge(alert_id: str, request: Request, db: SessionDep) -> Response:
+async def acknowledge(
+    alert_id: str, request: Request, staff: FrontDesk, db: SessionDep
+) -> Response:
     """Record what staff did: a plain form POST (redirects back) or, from the script, JSON."""
-    staff = await _staff(request, db)
-    if staff is None:
-        return _to_login(request)
     form = await _form(request)
     if form is None or _cross_origin(request):
         return _refuse(request, 400, "Bad request", "The form could not be read.")
@@ -377,7 +459,11 @@ async def acknowledge(alert_id: str, request: Request, db: SessionDep) -> Respon
         if _wants_json(request):
             return _refuse(request, 404, "Not found", "no such alert")
         page = views.not_found_page(
-            "alert", tenant=staff.principal.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+            "alert",
+            tenant=staff.principal.tenant_id,
+            csrf=staff.csrf,
+            assets=ASSET_VERSION,
+            reports=staff.opens_reports,
         )
         return html(page, 404)
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
@@ -410,10 +496,7 @@ async def acknowledge(alert_id: str, request: Request, db: SessionDep) -> Respon
 
 
 @router.get("/reports")
-async def reports(request: Request, db: SessionDep, site: SiteQuery = None) -> Response:
-    staff = await _staff(request, db)
-    if staff is None:
-        return _to_login(request)
+async def reports(staff: Manager, db: SessionDep, site: SiteQuery = None) -> Response:
     p = staff.principal
     chosen = _site(staff, site)
     summary = await action_summary(p, db, since=None, until=None, site_id=chosen)
@@ -431,11 +514,8 @@ async def reports(request: Request, db: SessionDep, site: SiteQuery = None) -> R
 
 
 @router.get("/reports/calibration/{report_id}")
-async def calibration_report(report_id: str, request: Request, db: SessionDep) -> Response:
+async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> Response:
     """The stored report's own HTML, sandboxed by its CSP (framed by the reports page)."""
-    staff = await _staff(request, db)
-    if staff is None:
-        return _to_login(request)
     body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
     if body is None:
         page = views.not_found_page(

@@ -75,10 +75,15 @@ def layout(
     csrf: str | None = None,
     current: str = "",
     assets: str = "",
+    reports: bool = True,
 ) -> str:
+    """The page around ``main``; ``reports``: whether the person's role opens the reports
+    (a front-desk account is not offered a link it would be refused)."""
     nav = ""
     if tenant is not None:
-        links = [("todo", f"{BASE}/", "To do"), ("reports", f"{BASE}/reports", "Reports")]
+        links = [("todo", f"{BASE}/", "To do")]
+        if reports:
+            links.append(("reports", f"{BASE}/reports", "Reports"))
         items = "".join(
             f'<li><a href="{href}"{CURRENT if key == current else ""}>{label}</a></li>'
             for key, href, label in links
@@ -109,13 +114,14 @@ def layout(
 # -- login ---------------------------------------------------------------------------------
 
 
-def login(token: str, error: str | None = None, assets: str = "") -> str:
+def login(token: str, error: str | None = None, assets: str = "", key_error: bool = False) -> str:
     alert = (
         f'<p class="error" role="alert" id="login-error">{e(error)}</p>'
         if error is not None
         else ""
     )
-    described = (
+    described = ' aria-describedby="login-error"' if error else ""
+    key_described = (
         ' aria-describedby="login-error key-hint"' if error else ' aria-describedby="key-hint"'
     )
     main = (
@@ -123,13 +129,24 @@ def login(token: str, error: str | None = None, assets: str = "") -> str:
         f"{alert}"
         f'<form method="post" action="{BASE}/login" class="stack">'
         f'<input type="hidden" name="login_token" value="{e(token)}">'
-        '<label for="api_key">API key</label>'
-        '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
+        '<label for="login">Email or user name</label>'
+        '<input id="login" name="login" type="text" autocomplete="username" '
         f'spellcheck="false" autocapitalize="off"{described}>'
+        '<label for="password">Password</label>'
+        f'<input id="password" name="password" type="password" '
+        f'autocomplete="current-password"{described}>'
+        '<button type="submit" class="primary">Log in</button></form>'
+        # Machines and set-up only: folded away so a person sees name and password first.
+        f"<details{' open' if key_error else ''}><summary>Log in with an API key instead</summary>"
+        f'<form method="post" action="{BASE}/login" class="stack">'
+        f'<input type="hidden" name="login_token" value="{e(token)}">'
+        '<label for="api_key">Or an API key (set-up and machines)</label>'
+        '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
+        f'spellcheck="false" autocapitalize="off"{key_described}>'
         '<p class="hint" id="key-hint">A key of your club with the <code>alerts:read</code> '
         "scope (<code>lapse keys create</code>). It stays on the server: the browser keeps "
-        "only a signed session cookie.</p>"
-        '<button type="submit" class="primary">Log in</button></form></div>'
+        "only a session cookie.</p>"
+        '<button type="submit">Log in with the key</button></form></details></div>'
     )
     return layout("Log in", main, assets=assets)
 
@@ -262,6 +279,7 @@ def worklist_page(
     zones: dict[str, str],
     notice: str | None,
     assets: str,
+    reports: bool = True,
 ) -> str:
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
@@ -292,7 +310,15 @@ def worklist_page(
         "member comes back or cancels.</p>"
         f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
     )
-    return layout("At-risk members", main, tenant=tenant, csrf=csrf, current="todo", assets=assets)
+    return layout(
+        "At-risk members",
+        main,
+        tenant=tenant,
+        csrf=csrf,
+        current="todo",
+        assets=assets,
+        reports=reports,
+    )
 
 
 # -- a member ------------------------------------------------------------------------------
@@ -311,6 +337,7 @@ def member_page(
     csrf: str,
     notice: str | None,
     assets: str,
+    reports: bool = True,
 ) -> str:
     def fig(name: str, value: str, extra: str = "") -> str:
         vs = f' <span class="vs">{e(extra)}</span>' if extra else ""
@@ -390,7 +417,9 @@ def member_page(
         '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
         f"{eps or '<p>No episode so far.</p>'}</section>"
     )
-    return layout(f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout(
+        f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports
+    )
 
 
 def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
@@ -480,12 +509,14 @@ def reports_page(
     return layout("Reports", main, tenant=tenant, csrf=csrf, current="reports", assets=assets)
 
 
-def not_found_page(what: str, *, tenant: str | None, csrf: str | None, assets: str) -> str:
+def not_found_page(
+    what: str, *, tenant: str | None, csrf: str | None, assets: str, reports: bool = True
+) -> str:
     main = (
         f"<h1>Not found</h1><p>There is no such {e(what)}.</p>"
         f'<p><a href="{BASE}/">Back to the list</a></p>'
     )
-    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports)
 
 
 def problem_page(title: str, detail: str, *, assets: str) -> str:

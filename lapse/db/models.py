@@ -419,3 +419,38 @@ class CalibrationReport(Base):
     report_html: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_calibration_reports_tenant_created", "tenant_id", "created_at"),)
+
+
+class StaffAccount(Base):
+    """A person who logs into the staff page (api/page/accounts.py): one login name across
+    the installation, bound to one tenant; the password only as an Argon2id hash."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), index=True)
+    login: Mapped[str] = mapped_column(String(254), unique=True)  # an email or a user name
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # front_desk | manager | admin
+    password_hash: Mapped[str] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None]
+    # The page's language for this person (issue 20: Hebrew and English); None: the browser's.
+    language: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class StaffSession(Base):
+    """A logged-in browser: the cookie holds a random token, this row only its SHA-256, so
+    any api replica can check it and logout or disabling the account revokes it at once."""
+
+    __tablename__ = "staff_sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

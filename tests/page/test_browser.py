@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from api.app import create_app
+from api.page import accounts
 from lapse.db.models import ActionRow
 from tests.api.support import make_key, serve
 from tests.page.support import make_club
@@ -88,8 +90,9 @@ async def log_in(page: Page, base: str, key: str) -> None:
     assert page.url.endswith("/staff/login")
     await accessible(page, "login")
     await shot(page, "login-tablet")
+    await page.get_by_text("Log in with an API key instead").click()
     await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("button", name="Log in with the key").click()
     await page.wait_for_url(f"{base}/staff/")
 
 
@@ -221,3 +224,41 @@ async def test_the_accessibility_check_finds_what_it_looks_for(browser):
         'contrast 1.92 < 4.5: "faint text"',
     ):
         assert fault in text, (fault, problems)
+
+
+async def test_a_front_desk_account_logs_in_by_name_and_is_refused_the_reports(
+    browser, settings, sessions, tenant
+):
+    await make_club(sessions, tenant)
+    async with sessions() as db:
+        await accounts.add_account(
+            db,
+            tenant,
+            f"dana-{tenant}@club.example",
+            "correct horse battery",
+            role=accounts.Role.FRONT_DESK,
+            display_name="Dana",
+            now=datetime.now(UTC),
+        )
+        await db.commit()
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=PHONE)
+        page = await context.new_page()
+        await page.goto(f"{base}/staff/")
+        await page.get_by_label("Email or user name").fill(f"dana-{tenant}@club.example")
+        await page.get_by_label("Password").fill("not her password")
+        await page.get_by_role("button", name="Log in", exact=True).click()
+        assert "do not match an active account" in await page.locator("#login-error").inner_text()
+        await accessible(page, "login error")
+        await page.get_by_label("Email or user name").fill(f"DANA-{tenant}@club.example")
+        await page.get_by_label("Password").fill("correct horse battery")
+        await page.get_by_role("button", name="Log in", exact=True).click()
+        await page.wait_for_url(f"{base}/staff/")
+        await page.goto(f"{base}/staff/?site=north")
+        assert await todo(page) == ["ben", "ana", "cara", "gia"]
+        await shot(page, "account-list-phone")
+        answer = await page.goto(f"{base}/staff/reports")
+        assert answer is not None and answer.status == 403
+        assert "Your role does not open this page." in await page.content()
+        await accessible(page, "refused")
+        await context.close()
