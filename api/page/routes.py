@@ -28,7 +28,7 @@ from api.outcomes import ACTION_KINDS, ActionKind
 from api.page import repository, session, timeline, views
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
-from api.routers.members import member_view
+from api.routers.members import member_view, with_profiles
 from lapse.auth import Principal, authenticate
 from lapse.db.models import AlertRow, ApiKey
 from lapse.problems import Problem
@@ -302,6 +302,7 @@ async def member_page(
         return html(page, 404)
     now = datetime.now(UTC)
     member = member_view(row, now, await coverage_of(db, p.tenant_id))
+    await with_profiles(db, p.tenant_id, [member])
     episodes = await repository.member_episodes(db, p, member_id)
     zones = await repository.site_zones(db, p.tenant_id)
     tz = views.zone(zones.get(member.site_id or ""))

@@ -213,6 +213,30 @@ def action_line(kind: str, taken_at: datetime, note: str | None, tz: ZoneInfo) -
     return f"<li>{e(text)}{note_html}</li>"
 
 
+def member_name(m: Member) -> str:
+    """The name the staff call the member by, else the member id."""
+    return m.display_name or m.member_id
+
+
+def contact_links(m: Member) -> str:
+    """One-tap call, text and email links from the member's profile (nothing when none).
+
+    The phone and email were validated when set (lapse/profiles.py: digits and a leading +; an
+    address with no quote, space or bracket), and are escaped here all the same.
+    """
+    p = m.profile
+    if p is None or not (p.phone or p.email):
+        return ""
+    links = []
+    name = member_name(m)
+    if p.phone:
+        links.append(f'<a class="contact" href="tel:{e(p.phone)}">Call {e(name)}</a>')
+        links.append(f'<a class="contact" href="sms:{e(p.phone)}">Text</a>')
+    if p.email:
+        links.append(f'<a class="contact" href="mailto:{e(p.email)}">Email</a>')
+    return f'<p class="contacts">{" ".join(links)}</p>'
+
+
 def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
     m = item.member
     uid = f"m{i}"
@@ -232,8 +256,8 @@ def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo)
         f'<li class="member" data-member="{e(m.member_id)}">'
         f'<article aria-labelledby="{uid}-h">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
-        f"{e(m.member_id)}</a> {severity_badge(m.severity)}</h3>"
-        f"{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
+        f"{e(member_name(m))}</a> {severity_badge(m.severity)}</h3>"
+        f"{contact_links(m)}{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
     )
 
 
@@ -368,10 +392,16 @@ def member_page(
         else "<p>No visit on record.</p>"
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    known = [f"Member id {m.member_id}"]
+    if m.profile is not None:
+        known += [f"Plan {m.profile.plan}"] if m.profile.plan else []
+        known += [f"CRM id {m.profile.crm_id}"] if m.profile.crm_id else []
+    ident = f'<p class="ident">{e(" · ".join(known))}</p>' if m.display_name else ""
     eps = "".join(episode_block(ep, i, csrf, tz, m.site_id) for i, ep in enumerate(episodes))
     main = (
         f'<p class="back"><a href="{e(list_url(None))}">Back to the list</a></p>'
-        f"<h1>Member {e(m.member_id)} {severity_badge(m.severity)}</h1>{notice_html}"
+        f"<h1>{e(member_name(m))} {severity_badge(m.severity)}</h1>{ident}{notice_html}"
+        f"{contact_links(m)}"
         f'<dl class="figures wide">{"".join(facts)}</dl>'
         '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Visit timeline</h2>'
         '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
@@ -390,7 +420,7 @@ def member_page(
         '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
         f"{eps or '<p>No episode so far.</p>'}</section>"
     )
-    return layout(f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout(f"Member {member_name(m)}", main, tenant=tenant, csrf=csrf, assets=assets)
 
 
 def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
