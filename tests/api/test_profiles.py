@@ -228,3 +228,34 @@ async def test_lapse_members_import_profiles_is_all_or_nothing(
     )
     assert "2 profile(s)" in capsys.readouterr().out
     assert await stored() == {"m-1": ("Dana Levi", PHONE_STORED), "m-2": ("Ben", None)}
+
+
+async def test_webhook_bodies_never_carry_the_profile(
+    fast_settings, sessions, tenant, key, receiver
+):
+    from api.app import delivery_client
+    from api.delivery import Dispatcher
+    from tests.api.support import make_alert, store_alerts, until
+    from tests.api.test_delivery import fanned_out, subscribe
+
+    alert = make_alert(tenant)
+    writer = await make_key(sessions, tenant, scopes=WRITE)
+    async with api(create_app(fast_settings, deliver=False), key) as client:
+        await subscribe(client, receiver.url)
+        r = await client.put(
+            f"/v1/members/{alert.member_id}/profile",
+            json=PROFILE,
+            headers={"authorization": f"Bearer {writer}"},
+        )
+        assert r.status_code == 200
+    await store_alerts(sessions, [alert])
+    async with delivery_client(fast_settings) as http:
+        dispatcher = Dispatcher(fast_settings, sessions, http)
+        await dispatcher.fan_out()
+        await until(fanned_out(sessions, tenant))
+        await dispatcher.deliver_due()
+    [request] = receiver.requests
+    body = request.body.decode()
+    assert alert.member_id in body  # the member, by id
+    for value in ("Dana Levi", PHONE_STORED, EMAIL, "CRM-0042", "Unlimited", "profile"):
+        assert value not in body, value
