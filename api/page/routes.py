@@ -259,13 +259,14 @@ async def worklist(
     site: SiteQuery = None,
     recorded: Annotated[str | None, Query(max_length=16)] = None,
     member: Annotated[str | None, Query(max_length=128)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     staff = await _staff(request, db)
     if staff is None:
         return _to_login(request)
     p = staff.principal
     chosen = _site(staff, site)
-    work = await repository.worklist(db, p, chosen)
+    work = repository.matching(await repository.worklist(db, p, chosen), q or "")
     notice = None
     if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
         notice = f"Recorded: {views.ACTION_BUTTONS[recorded]} for member {member}."
@@ -279,6 +280,7 @@ async def worklist(
         zones=await repository.site_zones(db, p.tenant_id),
         notice=notice,
         assets=ASSET_VERSION,
+        query=(q or "").strip(),
     )
     return html(page)
 

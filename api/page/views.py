@@ -275,6 +275,24 @@ def site_picker(sites: Sequence[str], site: str | None, action: str, fixed: bool
     )
 
 
+def search_form(site: str | None, query: str) -> str:
+    """Find a member on the list by name or id (a plain GET form: works without the script)."""
+    keep_site = f'<input type="hidden" name="site" value="{e(site)}">' if site else ""
+    shown = (
+        f'<p class="search-note">Members whose name or id contains “{e(query)}”. '
+        f'<a href="{e(list_url(site))}">Show everyone</a></p>'
+        if query
+        else ""
+    )
+    return (
+        f'<form class="site-picker search" role="search" method="get" action="{e(BASE)}/">'
+        f'{keep_site}<label for="q">Find a member</label>'
+        f'<input id="q" name="q" type="search" maxlength="100" value="{e(query)}" '
+        'autocomplete="off" placeholder="Name or id">'
+        f'<button type="submit">Find</button></form>{shown}'
+    )
+
+
 def worklist_page(
     work: Worklist,
     *,
@@ -286,6 +304,7 @@ def worklist_page(
     zones: dict[str, str],
     notice: str | None,
     assets: str,
+    query: str = "",
 ) -> str:
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
@@ -301,7 +320,8 @@ def worklist_page(
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
     main = (
         "<h1>At-risk members today</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site)}{notice_html}"
+        f"{site_picker(sites, site, BASE + '/', fixed_site)}{search_form(site, query)}"
+        f"{notice_html}"
         '<div class="columns">'
         '<section aria-labelledby="todo-h" class="todo">'
         f'<h2 id="todo-h">To do <span class="count" id="todo-count">{len(work.todo)}</span></h2>'

@@ -19,6 +19,7 @@ from lapse.profiles import ProfileFileError, read_profiles
 from tests.api.support import api, make_key
 from tests.api.test_members import store_states
 from tests.page.support import login, make_club
+from tests.page.test_http import member_ids
 
 PHONE = "+972 50-555-0147"
 PHONE_STORED = "+972505550147"
@@ -171,6 +172,13 @@ async def test_the_staff_page_shows_the_name_and_one_tap_contact_links(settings,
             assert ">Ana &lt;b&gt;</a>" in work  # escaped; no phone: no call link for her
             assert work.count('href="tel:') == 1
             assert ">cara</a>" in work  # no profile: the id
+            # Search by name or id, case-insensitively, across both lists.
+            found = (await browser.get("/staff/", params={"q": "dana"})).text
+            assert member_ids("todo-list", found) == ["ben"]
+            assert member_ids("contacted-list", found) == []
+            assert 'value="dana"' in found and "Show everyone" in found
+            found = (await browser.get("/staff/", params={"q": "CAR"})).text
+            assert member_ids("todo-list", found) == ["cara"]
             page = (await browser.get("/staff/members/ben")).text
             assert "<h1>Dana Levi " in page and f'href="tel:{PHONE_STORED}"' in page
             assert "Member id ben" in page and "Plan Unlimited" in page
