@@ -417,10 +417,11 @@ def member_page(
         known += [f"Plan {m.profile.plan}"] if m.profile.plan else []
         known += [f"CRM id {m.profile.crm_id}"] if m.profile.crm_id else []
     ident = f'<p class="ident">{e(" · ".join(known))}</p>' if m.display_name else ""
+    title = m.display_name or f"Member {m.member_id}"
     eps = "".join(episode_block(ep, i, csrf, tz, m.site_id) for i, ep in enumerate(episodes))
     main = (
         f'<p class="back"><a href="{e(list_url(None))}">Back to the list</a></p>'
-        f"<h1>{e(member_name(m))} {severity_badge(m.severity)}</h1>{ident}{notice_html}"
+        f"<h1>{e(title)} {severity_badge(m.severity)}</h1>{ident}{notice_html}"
         f"{contact_links(m)}"
         f'<dl class="figures wide">{"".join(facts)}</dl>'
         '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Visit timeline</h2>'
@@ -440,7 +441,7 @@ def member_page(
         '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
         f"{eps or '<p>No episode so far.</p>'}</section>"
     )
-    return layout(f"Member {member_name(m)}", main, tenant=tenant, csrf=csrf, assets=assets)
+    return layout(title, main, tenant=tenant, csrf=csrf, assets=assets)
 
 
 def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
