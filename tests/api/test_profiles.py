@@ -143,6 +143,7 @@ async def test_logs_never_carry_profile_fields(settings, sessions, tenant, caplo
         await client.get("/v1/members/at-risk")
         assert (await login(client, key)).status_code == 303
         assert "tel:" in (await client.get("/staff/members/ben")).text
+        assert "Dana Levi" in (await client.get("/staff/", params={"q": "Dana Levi"})).text
         r = await client.delete(
             "/v1/members/ben",
             headers={"authorization": f"Bearer {await make_key(sessions, tenant, ('admin',))}"},
