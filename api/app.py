@@ -16,7 +16,16 @@ from sqlalchemy import text
 from api.delivery import USER_AGENT, Dispatcher
 from api.page import routes as page
 from api.relay import run_relay
-from api.routers import actions, alerts, external_ids, leavers, members, webhooks, winback
+from api.routers import (
+    actions,
+    alerts,
+    external_ids,
+    leavers,
+    members,
+    profiles,
+    webhooks,
+    winback,
+)
 from api.routers import forget as forget_routes
 from lapse import health, openapi, problems
 from lapse.db.engine import create_engine, session_factory
@@ -125,6 +134,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(members.router)
     app.include_router(external_ids.router)
+    app.include_router(profiles.router)
     app.include_router(webhooks.router)
     app.include_router(leavers.router)
     app.include_router(winback.router)

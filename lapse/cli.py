@@ -420,12 +420,37 @@ async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
         await engine.dispose()
 
 
+async def _import_profiles(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse members import-profiles``: a CSV of member profiles (lapse/profiles.py); the
+    whole file or nothing, errors by line and field, never a value (personal data)."""
+    from pathlib import Path
+
+    from lapse.profiles import ProfileFileError, import_profiles, read_profiles
+
+    try:
+        rows = read_profiles(Path(args.file))
+    except (ProfileFileError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        sys.exit(f"lapse members import-profiles: {exc}")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            count = await import_profiles(session, args.tenant, rows)
+            await session.commit()
+        print(f"{count} profile(s) of tenant {args.tenant} set")
+    finally:
+        await engine.dispose()
+
+
 async def _members(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
     from lapse.forget import erase
 
     if args.action == "map-ids":
         await _map_ids(settings, args)
+        return
+    if args.action == "import-profiles":
+        await _import_profiles(settings, args)
         return
     engine = create_engine(settings.database_url)
     try:
@@ -590,7 +615,10 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     imp.add_argument("files", nargs="+", metavar="FILE")
-    mem = sub.add_parser("members", help="members of a tenant: the right to be forgotten")
+    mem = sub.add_parser(
+        "members",
+        help="members of a tenant: the directory (ids, profiles) and the right to be forgotten",
+    )
     mem.set_defaults(run=_members)
     mact = mem.add_subparsers(dest="action", required=True)
     forget = mact.add_parser("forget", help="erase one member everywhere Lapse can (a tombstone)")
@@ -604,6 +632,14 @@ def parser() -> argparse.ArgumentParser:
     mapids.add_argument("--tenant", required=True)
     mapids.add_argument("--system", default="kisi", help="default: kisi")
     mapids.add_argument("file", metavar="FILE")
+    profiles = mact.add_parser(
+        "import-profiles",
+        help="set member profiles from a CSV with the column member_id and any of "
+        "display_name,phone,email,plan,photo_url,crm_id; each row replaces the member's "
+        "profile; the whole file or nothing",
+    )
+    profiles.add_argument("--tenant", required=True)
+    profiles.add_argument("file", metavar="FILE")
     kisi = sub.add_parser("kisi", help="Kisi webhook integrations of a tenant")
     kisi.set_defaults(run=_kisi)
     kisi.add_argument("action", choices=["add", "map", "list"])

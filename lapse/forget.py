@@ -37,6 +37,7 @@ from lapse.db.models import (
     ExitInterviewChange,
     ExternalId,
     ForgottenMember,
+    MemberProfile,
     MemberStateRow,
     WebhookDelivery,
 )
@@ -131,6 +132,12 @@ async def erase(
         "member_external_ids",
         delete(ExternalId).where(
             ExternalId.tenant_id == tenant_id, ExternalId.member_id == member_id
+        ),
+    )
+    await gone(
+        "member_profiles",
+        delete(MemberProfile).where(
+            MemberProfile.tenant_id == tenant_id, MemberProfile.member_id == member_id
         ),
     )
     if not any(counts.values()):

@@ -160,3 +160,18 @@ async def calibration_html(session: AsyncSession, tenant_id: str, report_id: str
         )
     )
     return html
+
+
+def matching(work: Worklist, query: str) -> Worklist:
+    """The work list's members whose name or id contains ``query`` (case and accents as typed
+    are compared case-insensitively; the list's order kept). Filtered here, not in SQL: the
+    list is the tenant's open episodes (hundreds at most), already loaded with their names."""
+    needle = query.strip().casefold()
+
+    def hit(item: WorkItem) -> bool:
+        m = item.member
+        return needle in m.member_id.casefold() or needle in (m.display_name or "").casefold()
+
+    if not needle:
+        return work
+    return Worklist([i for i in work.todo if hit(i)], [i for i in work.contacted if hit(i)])

@@ -34,7 +34,7 @@ from api.page import accounts, repository, session, timeline, views
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
-from api.routers.members import member_view
+from api.routers.members import member_view, with_profiles
 from lapse.auth import Principal, authenticate
 from lapse.db.models import AlertRow, ApiKey
 from lapse.problems import Problem
@@ -342,10 +342,11 @@ async def worklist(
     site: SiteQuery = None,
     recorded: Annotated[str | None, Query(max_length=16)] = None,
     member: Annotated[str | None, Query(max_length=128)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     p = staff.principal
     chosen = _site(staff, site)
-    work = await repository.worklist(db, p, chosen)
+    work = repository.matching(await repository.worklist(db, p, chosen), q or "")
     notice = None
     if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
         notice = f"Recorded: {views.ACTION_BUTTONS[recorded]} for member {member}."
@@ -360,6 +361,7 @@ async def worklist(
         notice=notice,
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
+        query=(q or "").strip(),
     )
     return html(page)
 
@@ -384,6 +386,7 @@ async def member_page(
         return html(page, 404)
     now = datetime.now(UTC)
     member = member_view(row, now, await coverage_of(db, p.tenant_id))
+    await with_profiles(db, p.tenant_id, [member])
     episodes = await repository.member_episodes(db, p, member_id)
     zones = await repository.site_zones(db, p.tenant_id)
     tz = views.zone(zones.get(member.site_id or ""))

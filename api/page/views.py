@@ -230,6 +230,30 @@ def action_line(kind: str, taken_at: datetime, note: str | None, tz: ZoneInfo) -
     return f"<li>{e(text)}{note_html}</li>"
 
 
+def member_name(m: Member) -> str:
+    """The name the staff call the member by, else the member id."""
+    return m.display_name or m.member_id
+
+
+def contact_links(m: Member) -> str:
+    """One-tap call, text and email links from the member's profile (nothing when none).
+
+    The phone and email were validated when set (lapse/profiles.py: digits and a leading +; an
+    address with no quote, space or bracket), and are escaped here all the same.
+    """
+    p = m.profile
+    if p is None or not (p.phone or p.email):
+        return ""
+    links = []
+    name = member_name(m)
+    if p.phone:
+        links.append(f'<a class="contact" href="tel:{e(p.phone)}">Call {e(name)}</a>')
+        links.append(f'<a class="contact" href="sms:{e(p.phone)}">Text</a>')
+    if p.email:
+        links.append(f'<a class="contact" href="mailto:{e(p.email)}">Email</a>')
+    return f'<p class="contacts">{" ".join(links)}</p>'
+
+
 def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
     m = item.member
     uid = f"m{i}"
@@ -249,8 +273,8 @@ def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo)
         f'<li class="member" data-member="{e(m.member_id)}">'
         f'<article aria-labelledby="{uid}-h">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
-        f"{e(m.member_id)}</a> {severity_badge(m.severity)}</h3>"
-        f"{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
+        f"{e(member_name(m))}</a> {severity_badge(m.severity)}</h3>"
+        f"{contact_links(m)}{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
     )
 
 
@@ -268,6 +292,24 @@ def site_picker(sites: Sequence[str], site: str | None, action: str, fixed: bool
     )
 
 
+def search_form(site: str | None, query: str) -> str:
+    """Find a member on the list by name or id (a plain GET form: works without the script)."""
+    keep_site = f'<input type="hidden" name="site" value="{e(site)}">' if site else ""
+    shown = (
+        f'<p class="search-note">Members whose name or id contains “{e(query)}”. '
+        f'<a href="{e(list_url(site))}">Show everyone</a></p>'
+        if query
+        else ""
+    )
+    return (
+        f'<form class="site-picker search" role="search" method="get" action="{e(BASE)}/">'
+        f'{keep_site}<label for="q">Find a member</label>'
+        f'<input id="q" name="q" type="search" maxlength="100" value="{e(query)}" '
+        'autocomplete="off" placeholder="Name or id">'
+        f'<button type="submit">Find</button></form>{shown}'
+    )
+
+
 def worklist_page(
     work: Worklist,
     *,
@@ -280,6 +322,7 @@ def worklist_page(
     notice: str | None,
     assets: str,
     reports: bool = True,
+    query: str = "",
 ) -> str:
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
@@ -295,7 +338,8 @@ def worklist_page(
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
     main = (
         "<h1>At-risk members today</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site)}{notice_html}"
+        f"{site_picker(sites, site, BASE + '/', fixed_site)}{search_form(site, query)}"
+        f"{notice_html}"
         '<div class="columns">'
         '<section aria-labelledby="todo-h" class="todo">'
         f'<h2 id="todo-h">To do <span class="count" id="todo-count">{len(work.todo)}</span></h2>'
@@ -395,10 +439,17 @@ def member_page(
         else "<p>No visit on record.</p>"
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    known = [f"Member id {m.member_id}"]
+    if m.profile is not None:
+        known += [f"Plan {m.profile.plan}"] if m.profile.plan else []
+        known += [f"CRM id {m.profile.crm_id}"] if m.profile.crm_id else []
+    ident = f'<p class="ident">{e(" · ".join(known))}</p>' if m.display_name else ""
+    title = m.display_name or f"Member {m.member_id}"
     eps = "".join(episode_block(ep, i, csrf, tz, m.site_id) for i, ep in enumerate(episodes))
     main = (
         f'<p class="back"><a href="{e(list_url(None))}">Back to the list</a></p>'
-        f"<h1>Member {e(m.member_id)} {severity_badge(m.severity)}</h1>{notice_html}"
+        f"<h1>{e(title)} {severity_badge(m.severity)}</h1>{ident}{notice_html}"
+        f"{contact_links(m)}"
         f'<dl class="figures wide">{"".join(facts)}</dl>'
         '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Visit timeline</h2>'
         '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
@@ -417,9 +468,7 @@ def member_page(
         '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
         f"{eps or '<p>No episode so far.</p>'}</section>"
     )
-    return layout(
-        f"Member {m.member_id}", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports
-    )
+    return layout(title, main, tenant=tenant, csrf=csrf, assets=assets, reports=reports)
 
 
 def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, not_found
@@ -24,6 +25,7 @@ from detector.core.state import MemberState
 from detector.core.visits import visits_since
 from lapse.auth import Principal
 from lapse.db.models import MemberStateRow
+from lapse.profiles import Profile, profile_of_row, profiles_of
 from schemas.alerts import Severity
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
@@ -67,6 +69,13 @@ class Member(BaseModel):
         'is earlier, before any gate data ("no gate data before ...")',
     )
     updated_at: AwareDatetime
+    display_name: str | None = Field(
+        default=None, description="the profile's name; null when none is set (show the id)"
+    )
+    profile: Profile | None = Field(
+        default=None,
+        description="the member's profile (PUT /v1/members/{member_id}/profile); null: none",
+    )
 
 
 class AtRiskList(BaseModel):
@@ -118,6 +127,19 @@ def member_view(row: MemberStateRow, now: datetime, coverage: Coverage | None = 
     )
 
 
+async def with_profiles(
+    session: AsyncSession, tenant_id: str, members: list[Member]
+) -> list[Member]:
+    """The members with their profiles (one query per thousand members)."""
+    rows = await profiles_of(session, tenant_id, [m.member_id for m in members])
+    for m in members:
+        row = rows.get(m.member_id)
+        if row is not None:
+            m.profile = profile_of_row(row)
+            m.display_name = row.display_name
+    return members
+
+
 def _scoped(principal: Principal) -> list[Any]:
     conds: list[Any] = [MemberStateRow.tenant_id == principal.tenant_id]
     if principal.site_id is not None:
@@ -141,6 +163,7 @@ async def at_risk(
     now = datetime.now(UTC)
     coverage = await coverage_of(session, principal.tenant_id)
     members = [member_view(r, now, coverage) for r in await session.scalars(query)]
+    await with_profiles(session, principal.tenant_id, members)
     members.sort(
         key=lambda m: (-RANK.get(m.severity or "", -1), -(m.days_absent or 0.0), m.member_id)
     )
@@ -154,4 +177,5 @@ async def get_member(member_id: str, principal: AlertsReader, session: SessionDe
     )
     if row is None:
         raise not_found("member")
-    return member_view(row, datetime.now(UTC), await coverage_of(session, principal.tenant_id))
+    member = member_view(row, datetime.now(UTC), await coverage_of(session, principal.tenant_id))
+    return (await with_profiles(session, principal.tenant_id, [member]))[0]

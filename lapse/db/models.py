@@ -454,3 +454,24 @@ class StaffSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class MemberProfile(Base):
+    """A member's optional profile for the staff (migration 0009_profiles): the name, phone,
+    email, plan, photo and the club's CRM id that let the front desk call a person, not an id.
+
+    Every field is optional (null: not known). Personal data: erased with the member
+    (lapse/forget.py), never logged, never in webhook payloads (lapse/profiles.py).
+    """
+
+    __tablename__ = "member_profiles"
+
+    tenant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    plan: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    photo_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    crm_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    updated_at: Mapped[datetime]

@@ -21,8 +21,15 @@ from sqlalchemy import func, select
 from api.app import create_app, delivery_client
 from api.delivery import Dispatcher
 from detector.core.state import MemberState
-from lapse.db.models import ActionRow, ExternalId, WebhookDelivery, WebhookSubscription
+from lapse.db.models import (
+    ActionRow,
+    ExternalId,
+    MemberProfile,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from lapse.directory import set_external_id
+from lapse.profiles import ProfileIn, set_profile
 from lapse.settings import Settings
 from tests.api.support import api, episode, make_key, store_alerts, until
 from tests.api.test_members import store_states
@@ -115,6 +122,11 @@ CALLS: dict[tuple[str, str], list[Call]] = {
     ("DELETE", "/v1/members/{member_id}/external-ids/{system}"): [
         Call("/v1/members/{member}/external-ids/kisi", "forbidden")
     ],
+    # The member's profile (A's member has one); B's key cannot write.
+    ("GET", "/v1/members/{member_id}/profile"): [Call("/v1/members/{member}/profile", "404")],
+    ("PUT", "/v1/members/{member_id}/profile"): [
+        Call("/v1/members/{member}/profile", "forbidden", {"display_name": "B was here"})
+    ],
 }
 
 
@@ -152,6 +164,7 @@ async def test_another_tenants_key_sees_nothing_of_tenant_a(
     await store_states(sessions, [state])
     async with sessions() as s:
         await set_external_id(s, tenant, member, "kisi", f"kisi-of-{member}")
+        await set_profile(s, tenant, member, ProfileIn(display_name=f"name-of-{member}"))
         await s.commit()
     b_key = await make_key(sessions, f"{tenant}-b")
     async with api(create_app(settings, deliver=False), key) as a:
@@ -254,7 +267,18 @@ async def snapshot(s, wid: str) -> dict[str, Any]:
             )
         )
     ).all()
+    profiles = (
+        await s.execute(
+            select(
+                MemberProfile.tenant_id, MemberProfile.member_id, MemberProfile.display_name
+            ).where(
+                MemberProfile.display_name.like("name-of-%")
+                | (MemberProfile.display_name == "B was here")
+            )
+        )
+    ).all()
     return {
+        "profiles": sorted(tuple(row) for row in profiles),
         "sub": (sub.url, sub.enabled, sub.secret, sub.previous_secret, sub.disabled_reason),
         "deliveries": deliveries,
         "b_actions": actions,

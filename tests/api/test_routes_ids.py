@@ -136,6 +136,8 @@ async def test_every_accepted_id_routes_to_its_route_and_every_refused_one_could
         ("GET", "/v1/members/{member_id}/external-ids"),
         ("PUT", "/v1/members/{member_id}/external-ids/{system}"),
         ("DELETE", "/v1/members/{member_id}/external-ids/{system}"),
+        ("GET", "/v1/members/{member_id}/profile"),
+        ("PUT", "/v1/members/{member_id}/profile"),
     } <= set(routes)
     for member in AWKWARD:
         assert _contract_accepts(member), member
@@ -184,6 +186,8 @@ async def test_every_member_route_answers_an_awkward_id_as_it_answers_a_plain_on
                     body = (
                         {"external_id": f"kisi-{n}"}
                         if "{system}" in template
+                        else {"display_name": f"name {n}"}
+                        if template.endswith("/profile")
                         else {"reason": "moved", "note": "n"}
                     )
                 r = await client.request(method, path, json=body)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from api.app import create_app
 from api.page import accounts
 from lapse.db.models import ActionRow
+from lapse.profiles import ProfileIn, set_profile
 from tests.api.support import make_key, serve
 from tests.page.support import make_club
 
@@ -98,6 +99,10 @@ async def log_in(page: Page, base: str, key: str) -> None:
 
 async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, sessions, tenant):
     await make_club(sessions, tenant)
+    async with sessions() as s:  # one member with a profile: a name and contact links
+        profile = ProfileIn(display_name="Ben Ari", phone="+972501234567", email="ben@example.org")
+        await set_profile(s, tenant, "ben", profile)
+        await s.commit()
     key = await make_key(sessions, tenant, scopes=("alerts:read",))
     errors: list[str] = []
     async with serve(create_app(settings, deliver=False)) as base:
@@ -148,9 +153,17 @@ async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, s
         assert await contacted(page) == ["ana"]
 
         # A member's timeline.
-        await page.get_by_role("link", name="ben", exact=True).click()
+        # Found by name (the profile's), with a one-tap call link.
+        ben = page.locator("#todo-list > li[data-member='ben']")
+        assert await ben.get_by_role("link", name="Call Ben Ari").get_attribute("href") == (
+            "tel:+972501234567"
+        )
+        await page.get_by_role("link", name="Ben Ari", exact=True).click()
         await page.wait_for_url(f"{base}/staff/members/ben")
-        assert await page.locator("h1").inner_text() == "Member ben High risk"
+        assert await page.locator("h1").inner_text() == "Ben Ari High risk"
+        assert await page.get_by_role("link", name="Email").get_attribute("href") == (
+            "mailto:ben@example.org"
+        )
         assert await page.locator("svg#timeline rect.tl-visit").count() == 12
         assert await page.locator("svg#timeline .tl-deadline").count() == 1
         assert await page.locator("svg#timeline rect.tl-ep-open").count() == 1
