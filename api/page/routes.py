@@ -30,13 +30,13 @@ from sqlalchemy import select
 from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, repository, session, timeline, views
+from api.page import accounts, i18n, repository, session, timeline, views
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
 from api.routers.members import member_view, with_profiles
 from lapse.auth import Principal, authenticate
-from lapse.db.models import AlertRow, ApiKey
+from lapse.db.models import AlertRow, ApiKey, StaffAccount
 from lapse.problems import Problem
 from lapse.settings import Settings
 from schemas.events import NOTE_PATTERN
@@ -115,6 +115,8 @@ class Staff:
     role: Role
     # The account's login session token (None for a key session): logout revokes it.
     token: str | None = None
+    # The page's language: the account's choice, else the key session's, else the browser's.
+    lang: str = i18n.DEFAULT
 
     @property
     def opens_reports(self) -> bool:
@@ -138,7 +140,8 @@ async def _staff(request: Request, db: SessionDep) -> Staff | None:
         # The CSRF token is bound to this session (its digest) and the server's secret.
         bound = session.Session(f"staff:{account.id}", live.expires_at.timestamp(), live.digest)
         role = Role(account.role)
-        return Staff(principal, session.csrf_token(key, bound), bound, role, token)
+        lang = _lang(request, account.language)
+        return Staff(principal, session.csrf_token(key, bound), bound, role, token, lang)
     held = session.verify(key, token, time.time())
     if held is None:
         return None
@@ -150,7 +153,23 @@ async def _staff(request: Request, db: SessionDep) -> Staff | None:
         return None
     # A key reaches what it always did (reports too); an admin key also the admin role.
     role = Role.ADMIN if principal.allows("admin") else Role.MANAGER
-    return Staff(principal, session.csrf_token(key, held), held, role)
+    return Staff(principal, session.csrf_token(key, held), held, role, lang=_lang(request))
+
+
+# A key session's chosen language (an account's is stored on the account): not a secret,
+# only ever one of the catalogue's codes, read back through ``i18n.lang_of``.
+LANG_COOKIE = "lapse_lang"
+
+
+def _lang(request: Request, chosen: str | None = None) -> str:
+    """The page's language: ``chosen`` (an account's stored choice), else the one this
+    browser chose with a key session or on the login page, else ``Accept-Language``."""
+    if chosen in i18n.CATALOGUES:
+        return i18n.lang_of(chosen)
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in i18n.CATALOGUES:
+        return i18n.lang_of(cookie)
+    return i18n.from_accept_language(request.headers.get("accept-language"))
 
 
 def _wants_json(request: Request) -> bool:
@@ -250,9 +269,12 @@ SiteQuery = Annotated[str | None, Query(max_length=128)]
 def _login_form(
     request: Request, error: str | None = None, status: int = 200, *, key_error: bool = False
 ) -> Response:
+    """The login page; ``error``: a catalogue key (``api.page.i18n``)."""
     nonce = session.login_nonce()
     token = session.login_token(_key(request), nonce)
-    response = html(views.login(token, error, ASSET_VERSION, key_error=key_error), status)
+    lang = _lang(request)
+    text = None if error is None else i18n.t(lang, error)
+    response = html(views.login(token, text, ASSET_VERSION, key_error=key_error, lang=lang), status)
     response.set_cookie(
         session.LOGIN_COOKIE,
         nonce,
@@ -277,21 +299,19 @@ async def login(request: Request, db: SessionDep) -> Response:
     form = await _form(request)
     key = _key(request)
     if form is None or _cross_origin(request):
-        return _login_form(request, "The form could not be read; please try again.", 400)
+        return _login_form(request, "error.form", 400)
     if not session.login_ok(
         key, request.cookies.get(session.LOGIN_COOKIE), form.get("login_token", "")
     ):
-        return _login_form(request, "The login form expired; please try again.", 400)
+        return _login_form(request, "error.expired", 400)
     lifetime = _settings(request).session_hours * 3600.0
     api_key = form.get("api_key", "").strip()
     if api_key:
         principal = await authenticate(db, api_key)
         if principal is None:
-            return _login_form(request, "That API key is unknown or revoked.", 401, key_error=True)
+            return _login_form(request, "error.key.unknown", 401, key_error=True)
         if not principal.allows("alerts:read"):
-            return _login_form(
-                request, "That API key lacks the alerts:read scope.", 403, key_error=True
-            )
+            return _login_form(request, "error.key.scope", 403, key_error=True)
         token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
         log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
     else:
@@ -300,7 +320,7 @@ async def login(request: Request, db: SessionDep) -> Response:
             db, form.get("login", ""), form.get("password", ""), now
         )
         if account is None:
-            return _login_form(request, accounts.REFUSAL, 401)
+            return _login_form(request, "error.refused", 401)
         token = await accounts.open_session(db, account, now, timedelta(seconds=lifetime))
         log.info("staff page login of account %s of tenant %s", account.id, account.tenant_id)
     response = redirect(f"{BASE}/")
@@ -332,6 +352,45 @@ async def logout(request: Request, db: SessionDep) -> Response:
     return response
 
 
+@router.post("/language")
+async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) -> Response:
+    """Switch the page's language: stored on the staff account (so it follows the person to
+    any device and api replica), or, for a key session, kept in this browser's cookie."""
+    form = await _form(request)
+    if form is None or _cross_origin(request):
+        return _refuse(request, 400, "Bad request", "The form could not be read.")
+    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
+        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    chosen = form.get("language", "")
+    if chosen not in i18n.CATALOGUES:
+        return _refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
+    response = redirect(_back_to(request))
+    if staff.token is not None:
+        account = await db.get(StaffAccount, staff.principal.key_id)
+        if account is not None and account.tenant_id == staff.principal.tenant_id:
+            account.language = chosen
+            await db.commit()
+    else:
+        response.set_cookie(
+            LANG_COOKIE,
+            chosen,
+            max_age=365 * 86_400,
+            path=BASE,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
+def _back_to(request: Request) -> str:
+    """The page the switch was made on, when it is one of ours (never an open redirect)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.headers.get("host", "") and referer.path.startswith(BASE + "/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return f"{BASE}/"
+
+
 # -- pages ---------------------------------------------------------------------------------
 
 
@@ -349,7 +408,12 @@ async def worklist(
     work = repository.matching(await repository.worklist(db, p, chosen), q or "")
     notice = None
     if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
-        notice = f"Recorded: {views.ACTION_BUTTONS[recorded]} for member {member}."
+        notice = i18n.t(
+            staff.lang,
+            "notice.recorded_for",
+            action=views.action_word(recorded, staff.lang),
+            member=member,
+        )
     page = views.worklist_page(
         work,
         tenant=p.tenant_id,
@@ -362,6 +426,7 @@ async def worklist(
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
         query=(q or "").strip(),
+        lang=staff.lang,
     )
     return html(page)
 
@@ -382,6 +447,7 @@ async def member_page(
             csrf=staff.csrf,
             assets=ASSET_VERSION,
             reports=staff.opens_reports,
+            lang=staff.lang,
         )
         return html(page, 404)
     now = datetime.now(UTC)
@@ -411,11 +477,13 @@ async def member_page(
     )
 
     def label(t: float) -> str:
-        return datetime.fromtimestamp(t, tz).strftime("%-d %b")
+        return i18n.short_date(staff.lang, datetime.fromtimestamp(t, tz), tz)
 
     notice = None
     if recorded in ACTION_KINDS:
-        notice = f"Recorded: {views.ACTION_BUTTONS[recorded]}."
+        notice = i18n.t(
+            staff.lang, "notice.recorded", action=views.action_word(recorded, staff.lang)
+        )
     page = views.member_page(
         member,
         state=state,
@@ -429,6 +497,7 @@ async def member_page(
         notice=notice,
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
+        lang=staff.lang,
     )
     return html(page)
 
@@ -467,6 +536,7 @@ async def acknowledge(
             csrf=staff.csrf,
             assets=ASSET_VERSION,
             reports=staff.opens_reports,
+            lang=staff.lang,
         )
         return html(page, 404)
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
@@ -482,11 +552,23 @@ async def acknowledge(
             {
                 "member_id": action.member_id,
                 "action": action.action,
-                "label": views.ACTION_BUTTONS[action.action],
+                "label": views.action_word(action.action, staff.lang),
                 "taken_at": action.taken_at.isoformat(),
                 # As the server writes times on the page: in the site's time zone.
-                "taken_at_text": views.moment(action.taken_at, tz),
+                "taken_at_text": views.moment(action.taken_at, tz, staff.lang),
                 "note": action.note,
+                # What the script announces, in the page's language.
+                "recorded_text": i18n.t(
+                    staff.lang,
+                    "notice.recorded",
+                    action=views.action_word(action.action, staff.lang),
+                ),
+                "moved_text": i18n.t(
+                    staff.lang,
+                    "notice.moved",
+                    action=views.action_word(action.action, staff.lang),
+                    member=action.member_id,
+                ),
             },
             status_code=201,
             headers=_headers(),

@@ -15,7 +15,8 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.outcomes import ACTION_KINDS
-from api.page import charts, reasons
+from api.page import charts, i18n, reasons
+from api.page.i18n import t
 from api.page.repository import WorkItem, Worklist
 from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
@@ -34,6 +35,34 @@ SEVERITY_WORDS = {"high": "High risk", "medium": "Medium risk", "low": "Low risk
 STATUS_WORDS = {"open": "open", "recovered": "came back", "churned": "cancelled"}
 
 
+def action_word(kind: str, lang: str = "en") -> str:
+    return t(lang, f"action.{kind}") if kind in ACTION_BUTTONS else kind
+
+
+def severity_word(severity: str, lang: str = "en") -> str:
+    return t(lang, f"severity.{severity}") if severity in SEVERITY_WORDS else severity
+
+
+def status_word(status: str, lang: str = "en") -> str:
+    return t(lang, f"status.{status}") if status in STATUS_WORDS else status
+
+
+def alert_word(kind: str, lang: str = "en") -> str:
+    known = ("at_risk", "escalated", "recovered", "churned", "win_back_due")
+    return t(lang, f"alert.{kind}") if kind in known else kind.replace("_", " ")
+
+
+def member_status(status: str, lang: str = "en") -> str:
+    known = ("active", "frozen", "cancelled")
+    return t(lang, f"member.{status}") if status in known else status
+
+
+def ltr(value: object) -> str:
+    """An id or figure isolated from the text around it (``<bdi>``), so that an id such as
+    ``m000099`` or ``12:30`` keeps its order inside a right-to-left sentence."""
+    return f'<bdi dir="ltr">{e(value)}</bdi>'
+
+
 def e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
@@ -45,17 +74,17 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def day(value: datetime | None, tz: ZoneInfo) -> str:
+def day(value: datetime | None, tz: ZoneInfo, lang: str = "en") -> str:
     if value is None:
         return "–"
-    return value.astimezone(tz).strftime("%a %-d %b %Y")
+    return i18n.date_text(lang, value, tz, weekday=True)
 
 
-def moment(value: datetime | None, tz: ZoneInfo) -> str:
+def moment(value: datetime | None, tz: ZoneInfo, lang: str = "en") -> str:
     if value is None:
         return "–"
     local = value.astimezone(tz)
-    return local.strftime("%-d %b %Y, %H:%M ") + (local.tzname() or "")
+    return f"{i18n.date_text(lang, value, tz)}, {local:%H:%M} {local.tzname() or ''}".rstrip()
 
 
 def member_url(member_id: str) -> str:
@@ -76,34 +105,38 @@ def layout(
     current: str = "",
     assets: str = "",
     reports: bool = True,
+    lang: str = "en",
 ) -> str:
     """The page around ``main``; ``reports``: whether the person's role opens the reports
-    (a front-desk account is not offered a link it would be refused)."""
+    (a front-desk account is not offered a link it would be refused). ``lang`` sets
+    ``<html lang dir>``: the stylesheet uses logical properties, so the layout mirrors."""
     nav = ""
     if tenant is not None:
-        links = [("todo", f"{BASE}/", "To do")]
+        links = [("todo", f"{BASE}/", t(lang, "nav.todo"))]
         if reports:
-            links.append(("reports", f"{BASE}/reports", "Reports"))
+            links.append(("reports", f"{BASE}/reports", t(lang, "nav.reports")))
         items = "".join(
             f'<li><a href="{href}"{CURRENT if key == current else ""}>{label}</a></li>'
             for key, href, label in links
         )
         nav = (
-            f'<nav aria-label="Main"><ul>{items}</ul></nav>'
+            f'<nav aria-label="{e(t(lang, "nav.main"))}"><ul>{items}</ul></nav>'
+            f"{language_form(lang, csrf)}"
             f'<form class="logout" method="post" action="{BASE}/logout">'
             f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-            '<button type="submit">Log out</button></form>'
+            f'<button type="submit">{e(t(lang, "logout"))}</button></form>'
         )
-    who = f' <span class="tenant">· {e(tenant)}</span>' if tenant else ""
+    who = f' <span class="tenant">· <bdi>{e(tenant)}</bdi></span>' if tenant else ""
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html>\n<html lang="{e(lang)}" dir="{i18n.direction(lang)}"><head>'
+        '<meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{e(title)} · Lapse</title>"
         '<link rel="icon" href="data:,">'
         f'<link rel="stylesheet" href="{BASE}/assets/page.css?v={e(assets)}">'
         f'<script src="{BASE}/assets/page.js?v={e(assets)}" defer></script>'
         "</head><body>"
-        '<a class="skip" href="#main">Skip to main content</a>'
+        f'<a class="skip" href="#main">{e(t(lang, "skip"))}</a>'
         f'<header class="top"><p class="brand">Lapse{who}</p>{nav}</header>'
         f'<main id="main" tabindex="-1">{main}</main>'
         '<div id="announce" class="visually-hidden" role="status" aria-live="polite"></div>'
@@ -111,10 +144,32 @@ def layout(
     )
 
 
+def language_form(lang: str, csrf: str | None) -> str:
+    """The small control that switches the page's language (stored on the staff account, or
+    in a key session's cookie); each option is named in its own language."""
+    options = "".join(
+        f'<option value="{code}" lang="{code}"{" selected" if code == lang else ""}>{name}</option>'
+        for code, name in (("en", "English"), ("he", "עברית"))
+    )
+    return (
+        f'<form class="language" method="post" action="{BASE}/language">'
+        f'<input type="hidden" name="csrf" value="{e(csrf)}">'
+        f'<label for="lang-pick">{e(t(lang, "language"))}</label>'
+        f'<select id="lang-pick" name="language">{options}</select>'
+        f'<button type="submit">{e(t(lang, "language.change"))}</button></form>'
+    )
+
+
 # -- login ---------------------------------------------------------------------------------
 
 
-def login(token: str, error: str | None = None, assets: str = "", key_error: bool = False) -> str:
+def login(
+    token: str,
+    error: str | None = None,
+    assets: str = "",
+    key_error: bool = False,
+    lang: str = "en",
+) -> str:
     alert = (
         f'<p class="error" role="alert" id="login-error">{e(error)}</p>'
         if error is not None
@@ -125,108 +180,114 @@ def login(token: str, error: str | None = None, assets: str = "", key_error: boo
         ' aria-describedby="login-error key-hint"' if error else ' aria-describedby="key-hint"'
     )
     main = (
-        '<h1>Log in</h1><div class="card narrow">'
+        f'<h1>{e(t(lang, "login.title"))}</h1><div class="card narrow">'
         f"{alert}"
         f'<form method="post" action="{BASE}/login" class="stack">'
         f'<input type="hidden" name="login_token" value="{e(token)}">'
-        '<label for="login">Email or user name</label>'
+        f'<label for="login">{e(t(lang, "login.login"))}</label>'
         '<input id="login" name="login" type="text" autocomplete="username" '
-        f'spellcheck="false" autocapitalize="off"{described}>'
-        '<label for="password">Password</label>'
+        f'spellcheck="false" autocapitalize="off" dir="auto"{described}>'
+        f'<label for="password">{e(t(lang, "login.password"))}</label>'
         f'<input id="password" name="password" type="password" '
         f'autocomplete="current-password"{described}>'
-        '<button type="submit" class="primary">Log in</button></form>'
+        f'<button type="submit" class="primary">{e(t(lang, "login.submit"))}</button></form>'
         # Machines and set-up only: folded away so a person sees name and password first.
-        f"<details{' open' if key_error else ''}><summary>Log in with an API key instead</summary>"
+        f"<details{' open' if key_error else ''}>"
+        f"<summary>{e(t(lang, 'login.key.summary'))}</summary>"
         f'<form method="post" action="{BASE}/login" class="stack">'
         f'<input type="hidden" name="login_token" value="{e(token)}">'
-        '<label for="api_key">Or an API key (set-up and machines)</label>'
+        f'<label for="api_key">{e(t(lang, "login.key.label"))}</label>'
         '<input id="api_key" name="api_key" type="password" autocomplete="off" required '
-        f'spellcheck="false" autocapitalize="off"{key_described}>'
-        '<p class="hint" id="key-hint">A key of your club with the <code>alerts:read</code> '
-        "scope (<code>lapse keys create</code>). It stays on the server: the browser keeps "
-        "only a session cookie.</p>"
-        '<button type="submit">Log in with the key</button></form></details></div>'
+        f'spellcheck="false" autocapitalize="off" dir="ltr"{key_described}>'
+        f'<p class="hint" id="key-hint">{e(t(lang, "login.key.hint.1"))} '
+        '<code dir="ltr">alerts:read</code> '
+        f'(<code dir="ltr">lapse keys create</code>). {e(t(lang, "login.key.hint.3"))}</p>'
+        f'<button type="submit">{e(t(lang, "login.key.submit"))}</button></form></details></div>'
     )
-    return layout("Log in", main, assets=assets)
+    return layout(t(lang, "login.title"), main, assets=assets, lang=lang)
 
 
 # -- the work list -------------------------------------------------------------------------
 
 
-def no_gate_data_before(m: Member, tz: ZoneInfo) -> str:
+def no_gate_data_before(m: Member, tz: ZoneInfo, lang: str = "en") -> str:
     """Where the member's absence was counted from the start of gate data (their own last
     visit or joining is earlier): say so, as the absence is not longer than that."""
     if not m.absence_clipped or m.gate_data_since is None:
         return ""
-    return f"no gate data before {m.gate_data_since.astimezone(tz).strftime('%-d %b %Y')}"
+    return t(lang, "fig.no_gate_data", date=i18n.date_text(lang, m.gate_data_since, tz))
 
 
-def _figures(m: Member, tz: ZoneInfo) -> str:
-    absent = reasons.days(m.days_absent) if m.days_absent is not None else "–"
+def _figures(m: Member, tz: ZoneInfo, lang: str = "en") -> str:
+    absent = reasons.days(m.days_absent, lang) if m.days_absent is not None else "–"
     usual_gap = (
-        f"usually every {reasons.days(m.usual_gap_days)}"
+        t(lang, "fig.usually_every", days=reasons.days(m.usual_gap_days, lang))
         if m.usual_gap_days is not None
-        else "no usual rhythm yet"
+        else t(lang, "fig.no_rhythm")
     )
-    clipped = no_gate_data_before(m, tz)
+    clipped = no_gate_data_before(m, tz, lang)
     if clipped:
         usual_gap = f"{usual_gap}; {clipped}"
     visits = "–" if m.visits_last_4_weeks is None else str(m.visits_last_4_weeks)
     usual_visits = (
-        f"usually about {m.usual_visits_4_weeks:.0f}"
+        t(lang, "fig.usually_about", n=f"{m.usual_visits_4_weeks:.0f}")
         if m.usual_visits_4_weeks is not None
-        else "no usual count yet"
+        else t(lang, "fig.no_count")
     )
     return (
         '<dl class="figures">'
-        f'<div><dt>Absent</dt><dd><strong>{e(absent)}</strong> <span class="vs">'
-        f"{e(usual_gap)}</span></dd></div>"
-        f"<div><dt>Visits, last 4 weeks</dt><dd><strong>{e(visits)}</strong> "
+        f"<div><dt>{e(t(lang, 'fig.absent'))}</dt><dd><strong>{e(absent)}</strong> "
+        f'<span class="vs">{e(usual_gap)}</span></dd></div>'
+        f"<div><dt>{e(t(lang, 'fig.visits4'))}</dt><dd><strong>{e(visits)}</strong> "
         f'<span class="vs">{e(usual_visits)}</span></dd></div>'
         "</dl>"
     )
 
 
-def reason_items(item: WorkItem) -> str:
+def reason_items(item: WorkItem, lang: str = "en") -> str:
     if not item.reasons:
         return ""
     lis = "".join(
-        f"<li><strong>{e(reasons.title(r.code))}.</strong> {e(reasons.detail(r.code, r.figures))}"
-        "</li>"
+        f"<li><strong>{e(reasons.title(r.code, lang))}.</strong> "
+        f"{e(reasons.detail(r.code, r.figures, lang))}</li>"
         for r in item.reasons
     )
-    return f'<ul class="reasons" aria-label="Reasons">{lis}</ul>'
+    return f'<ul class="reasons" aria-label="{e(t(lang, "reasons"))}">{lis}</ul>'
 
 
-def severity_badge(severity: str | None) -> str:
+def severity_badge(severity: str | None, lang: str = "en") -> str:
     if severity is None:
         return ""
-    return f'<span class="sev sev-{e(severity)}">{e(SEVERITY_WORDS.get(severity, severity))}</span>'
+    return f'<span class="sev sev-{e(severity)}">{e(severity_word(severity, lang))}</span>'
 
 
-def ack_form(alert_id: str, csrf: str, *, uid: str, site: str | None, back: str) -> str:
+def ack_form(
+    alert_id: str, csrf: str, *, uid: str, site: str | None, back: str, lang: str = "en"
+) -> str:
     buttons = "".join(
-        f'<button type="submit" name="action" value="{k}">{e(ACTION_BUTTONS[k])}</button>'
+        f'<button type="submit" name="action" value="{k}">{e(action_word(k, lang))}</button>'
         for k in ACTION_KINDS
     )
     return (
         f'<form class="ack" method="post" action="{BASE}/alerts/{e(quote(alert_id, safe=""))}'
-        f'/actions" data-enhance="ack">'
+        f'/actions" data-enhance="ack" data-actions="{e(t(lang, "actions.taken"))}" '
+        f'data-failed="{e(t(lang, "ack.failed"))}" data-retry="{e(t(lang, "ack.retry"))}">'
         f'<input type="hidden" name="csrf" value="{e(csrf)}">'
         f'<input type="hidden" name="site" value="{e(site)}">'
         f'<input type="hidden" name="back" value="{e(back)}">'
-        f'<label for="note-{uid}">Note (optional)</label>'
-        f'<textarea id="note-{uid}" name="note" rows="2" maxlength="2000"></textarea>'
-        f'<fieldset><legend>Acknowledge with what you did</legend><div class="buttons">{buttons}'
-        "</div></fieldset>"
+        f'<label for="note-{uid}">{e(t(lang, "note.optional"))}</label>'
+        f'<textarea id="note-{uid}" name="note" rows="2" maxlength="2000" dir="auto"></textarea>'
+        f"<fieldset><legend>{e(t(lang, 'ack.legend'))}</legend>"
+        f'<div class="buttons">{buttons}</div></fieldset>'
         '<p class="form-status" role="status"></p></form>'
     )
 
 
-def action_line(kind: str, taken_at: datetime, note: str | None, tz: ZoneInfo) -> str:
-    text = f"{ACTION_BUTTONS.get(kind, kind)} · {moment(taken_at, tz)}"
-    note_html = f' <q class="note">{e(note)}</q>' if note else ""
+def action_line(
+    kind: str, taken_at: datetime, note: str | None, tz: ZoneInfo, lang: str = "en"
+) -> str:
+    text = f"{action_word(kind, lang)} · {moment(taken_at, tz, lang)}"
+    note_html = f' <q class="note" dir="auto">{e(note)}</q>' if note else ""
     return f"<li>{e(text)}{note_html}</li>"
 
 
@@ -235,7 +296,7 @@ def member_name(m: Member) -> str:
     return m.display_name or m.member_id
 
 
-def contact_links(m: Member) -> str:
+def contact_links(m: Member, lang: str = "en") -> str:
     """One-tap call, text and email links from the member's profile (nothing when none).
 
     The phone and email were validated when set (lapse/profiles.py: digits and a leading +; an
@@ -245,68 +306,78 @@ def contact_links(m: Member) -> str:
     if p is None or not (p.phone or p.email):
         return ""
     links = []
-    name = member_name(m)
+    name = e(member_name(m))
     if p.phone:
-        links.append(f'<a class="contact" href="tel:{e(p.phone)}">Call {e(name)}</a>')
-        links.append(f'<a class="contact" href="sms:{e(p.phone)}">Text</a>')
+        call = e(t(lang, "contact.call", name="\0")).replace("\0", f"<bdi>{name}</bdi>")
+        links.append(f'<a class="contact" href="tel:{e(p.phone)}">{call}</a>')
+        links.append(f'<a class="contact" href="sms:{e(p.phone)}">{e(t(lang, "contact.text"))}</a>')
     if p.email:
-        links.append(f'<a class="contact" href="mailto:{e(p.email)}">Email</a>')
+        links.append(
+            f'<a class="contact" href="mailto:{e(p.email)}">{e(t(lang, "contact.email"))}</a>'
+        )
     return f'<p class="contacts">{" ".join(links)}</p>'
 
 
-def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
+def work_item(
+    item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo, lang: str = "en"
+) -> str:
     m = item.member
     uid = f"m{i}"
     opened = (
-        f'<p class="episode">Episode open since {e(day(item.opened_at, tz))}</p>'
+        f'<p class="episode">'
+        f"{e(t(lang, 'episode.open_since', date=day(item.opened_at, tz, lang)))}</p>"
         if item.opened_at
         else ""
     )
     if item.actions:
-        done = "".join(action_line(a.action, a.taken_at, a.note, tz) for a in item.actions)
-        tail = f'<ul class="actions" aria-label="Actions taken">{done}</ul>'
+        done = "".join(action_line(a.action, a.taken_at, a.note, tz, lang) for a in item.actions)
+        tail = f'<ul class="actions" aria-label="{e(t(lang, "actions.taken"))}">{done}</ul>'
     elif item.alert_id is not None:
-        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list")
+        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list", lang=lang)
     else:
-        tail = '<p class="hint">The alert of this episode is not stored yet.</p>'
+        tail = f'<p class="hint">{e(t(lang, "alert.not_stored"))}</p>'
     return (
         f'<li class="member" data-member="{e(m.member_id)}">'
         f'<article aria-labelledby="{uid}-h">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
-        f"{e(member_name(m))}</a> {severity_badge(m.severity)}</h3>"
-        f"{contact_links(m)}{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
+        f"<bdi>{e(member_name(m))}</bdi></a> {severity_badge(m.severity, lang)}</h3>"
+        f"{contact_links(m, lang)}{_figures(m, tz, lang)}{opened}{reason_items(item, lang)}"
+        f"{tail}</article></li>"
     )
 
 
-def site_picker(sites: Sequence[str], site: str | None, action: str, fixed: bool) -> str:
+def site_picker(
+    sites: Sequence[str], site: str | None, action: str, fixed: bool, lang: str = "en"
+) -> str:
     if fixed:
-        return f'<p class="site-fixed">Site: <strong>{e(site)}</strong></p>'
-    options = ['<option value="">All sites</option>'] + [
+        return f'<p class="site-fixed">{e(t(lang, "site"))}: <strong>{ltr(site)}</strong></p>'
+    options = [f'<option value="">{e(t(lang, "site.all"))}</option>'] + [
         f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(s)}</option>' for s in sites
     ]
     return (
         f'<form class="site-picker" method="get" action="{e(action)}">'
-        '<label for="site">Site</label>'
+        f'<label for="site">{e(t(lang, "site"))}</label>'
         f'<select id="site" name="site">{"".join(options)}</select>'
-        '<button type="submit">Show</button></form>'
+        f'<button type="submit">{e(t(lang, "site.show"))}</button></form>'
     )
 
 
-def search_form(site: str | None, query: str) -> str:
+def search_form(site: str | None, query: str, lang: str = "en") -> str:
     """Find a member on the list by name or id (a plain GET form: works without the script)."""
     keep_site = f'<input type="hidden" name="site" value="{e(site)}">' if site else ""
     shown = (
-        f'<p class="search-note">Members whose name or id contains “{e(query)}”. '
-        f'<a href="{e(list_url(site))}">Show everyone</a></p>'
+        '<p class="search-note">'
+        + e(t(lang, "search.note", query="\0")).replace("\0", f"<bdi>{e(query)}</bdi>")
+        + f' <a href="{e(list_url(site))}">{e(t(lang, "search.everyone"))}</a></p>'
         if query
         else ""
     )
     return (
         f'<form class="site-picker search" role="search" method="get" action="{e(BASE)}/">'
-        f'{keep_site}<label for="q">Find a member</label>'
+        f'{keep_site}<label for="q">{e(t(lang, "search.label"))}</label>'
         f'<input id="q" name="q" type="search" maxlength="100" value="{e(query)}" '
-        'autocomplete="off" placeholder="Name or id">'
-        f'<button type="submit">Find</button></form>{shown}'
+        f'autocomplete="off" dir="auto" placeholder="{e(t(lang, "search.placeholder"))}">'
+        f'<button type="submit">{e(t(lang, "search.submit"))}</button></form>{shown}'
     )
 
 
@@ -323,45 +394,44 @@ def worklist_page(
     assets: str,
     reports: bool = True,
     query: str = "",
+    lang: str = "en",
 ) -> str:
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
 
-    todo = "".join(work_item(it, i, csrf, site, tz(it)) for i, it in enumerate(work.todo))
+    todo = "".join(work_item(it, i, csrf, site, tz(it), lang) for i, it in enumerate(work.todo))
     offset = len(work.todo)
     contacted = "".join(
-        work_item(it, offset + i, csrf, site, tz(it)) for i, it in enumerate(work.contacted)
+        work_item(it, offset + i, csrf, site, tz(it), lang) for i, it in enumerate(work.contacted)
     )
-    empty_todo = (
-        '<p class="empty" data-empty="todo">Nothing to do: every open episode has an action.</p>'
-    )
+    empty_todo = f'<p class="empty" data-empty="todo">{e(t(lang, "list.todo.empty"))}</p>'
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
     main = (
-        "<h1>At-risk members today</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site)}{search_form(site, query)}"
+        f"<h1>{e(t(lang, 'list.h1'))}</h1>"
+        f"{site_picker(sites, site, BASE + '/', fixed_site, lang)}{search_form(site, query, lang)}"
         f"{notice_html}"
         '<div class="columns">'
         '<section aria-labelledby="todo-h" class="todo">'
-        f'<h2 id="todo-h">To do <span class="count" id="todo-count">{len(work.todo)}</span></h2>'
-        '<p class="hint">Members with an open episode nobody has acted on yet, highest risk '
-        "first. Acknowledge with what you did: they move to Contacted.</p>"
+        f'<h2 id="todo-h">{e(t(lang, "list.todo"))} '
+        f'<span class="count" id="todo-count">{len(work.todo)}</span></h2>'
+        f'<p class="hint">{e(t(lang, "list.todo.hint"))}</p>'
         f'<ol class="members" id="todo-list">{todo}</ol>'
         f"{'' if work.todo else empty_todo}</section>"
         '<section aria-labelledby="contacted-h" class="contacted">'
-        f'<h2 id="contacted-h">Contacted <span class="count" id="contacted-count">'
-        f"{len(work.contacted)}</span></h2>"
-        '<p class="hint">Open episodes someone has acted on; they leave the list when the '
-        "member comes back or cancels.</p>"
+        f'<h2 id="contacted-h">{e(t(lang, "list.contacted"))} '
+        f'<span class="count" id="contacted-count">{len(work.contacted)}</span></h2>'
+        f'<p class="hint">{e(t(lang, "list.contacted.hint"))}</p>'
         f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
     )
     return layout(
-        "At-risk members",
+        t(lang, "list.title"),
         main,
         tenant=tenant,
         csrf=csrf,
         current="todo",
         assets=assets,
         reports=reports,
+        lang=lang,
     )
 
 
@@ -382,122 +452,139 @@ def member_page(
     notice: str | None,
     assets: str,
     reports: bool = True,
+    lang: str = "en",
 ) -> str:
-    def fig(name: str, value: str, extra: str = "") -> str:
+    def fig(key: str, value: str, extra: str = "") -> str:
         vs = f' <span class="vs">{e(extra)}</span>' if extra else ""
-        return f"<div><dt>{e(name)}</dt><dd><strong>{e(value)}</strong>{vs}</dd></div>"
+        return f"<div><dt>{e(t(lang, key))}</dt><dd><strong>{e(value)}</strong>{vs}</dd></div>"
 
     deadline_note = ""
     if m.deadline is not None:
         passed = m.deadline <= datetime.now(UTC)
-        deadline_note = "passed" if passed else "when this absence stops being normal"
+        deadline_note = t(lang, "member.deadline.passed" if passed else "member.deadline.future")
     first = state.get("first_visit")
     total = state.get("visits")
     usual_minutes = state.get("usual_minutes")
     first_dt = datetime.fromtimestamp(first, UTC) if isinstance(first, int | float) else None
     facts = [
-        fig("Status", m.status),
-        fig("Site", m.site_id or "–"),
+        fig("member.status", member_status(m.status, lang)),
+        fig("site", m.site_id or "–"),
         fig(
-            "Absent",
-            reasons.days(m.days_absent) if m.days_absent is not None else "–",
+            "fig.absent",
+            reasons.days(m.days_absent, lang) if m.days_absent is not None else "–",
             "; ".join(
                 x
                 for x in (
-                    f"usually every {reasons.days(m.usual_gap_days)}" if m.usual_gap_days else "",
-                    no_gate_data_before(m, tz),
+                    t(lang, "fig.usually_every", days=reasons.days(m.usual_gap_days, lang))
+                    if m.usual_gap_days
+                    else "",
+                    no_gate_data_before(m, tz, lang),
                 )
                 if x
             ),
         ),
         fig(
-            "Visits, last 4 weeks",
+            "fig.visits4",
             "–" if m.visits_last_4_weeks is None else str(m.visits_last_4_weeks),
-            f"usually about {m.usual_visits_4_weeks:.0f}" if m.usual_visits_4_weeks else "",
+            t(lang, "fig.usually_about", n=f"{m.usual_visits_4_weeks:.0f}")
+            if m.usual_visits_4_weeks
+            else "",
         ),
-        fig("Last visit", day(m.last_visit, tz)),
-        fig("Deadline", day(m.deadline, tz), deadline_note),
-        fig("First visit", day(first_dt, tz)),
-        fig("Visits in all", str(total) if isinstance(total, int) else "–"),
+        fig("member.last_visit", day(m.last_visit, tz, lang)),
+        fig("member.deadline", day(m.deadline, tz, lang), deadline_note),
+        fig("member.first_visit", day(first_dt, tz, lang)),
+        fig("member.visits_all", str(total) if isinstance(total, int) else "–"),
         fig(
-            "Usual visit length",
-            f"{usual_minutes:.0f} min" if isinstance(usual_minutes, int | float) else "unknown",
+            "member.visit_length",
+            t(lang, "member.minutes", n=f"{usual_minutes:.0f}")
+            if isinstance(usual_minutes, int | float)
+            else t(lang, "member.unknown"),
         ),
     ]
     rows = []
     previous: datetime | None = None
     for v in visits:
-        gap = "–" if previous is None else reasons.days((v - previous).total_seconds() / 86_400)
-        rows.append(f"<tr><td>{e(moment(v, tz))}</td><td>{e(gap)}</td></tr>")
+        gap = (
+            "–" if previous is None else reasons.days((v - previous).total_seconds() / 86_400, lang)
+        )
+        rows.append(f"<tr><td>{e(moment(v, tz, lang))}</td><td>{e(gap)}</td></tr>")
         previous = v
     visit_table = (
-        '<div class="table-wrap"><table><caption>Recent visits kept by the detector'
-        '</caption><thead><tr><th scope="col">Visit started</th>'
-        '<th scope="col">Gap since the previous</th></tr></thead>'
+        f'<div class="table-wrap"><table><caption>{e(t(lang, "member.visits.caption"))}'
+        f'</caption><thead><tr><th scope="col">{e(t(lang, "member.visits.started"))}</th>'
+        f'<th scope="col">{e(t(lang, "member.visits.gap"))}</th></tr></thead>'
         f"<tbody>{''.join(reversed(rows))}</tbody></table></div>"
         if rows
-        else "<p>No visit on record.</p>"
+        else f"<p>{e(t(lang, 'member.visits.none'))}</p>"
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
-    known = [f"Member id {m.member_id}"]
+    known = [t(lang, "member.id", id=m.member_id)]
     if m.profile is not None:
-        known += [f"Plan {m.profile.plan}"] if m.profile.plan else []
-        known += [f"CRM id {m.profile.crm_id}"] if m.profile.crm_id else []
+        known += [t(lang, "member.plan", plan=m.profile.plan)] if m.profile.plan else []
+        known += [t(lang, "member.crm", id=m.profile.crm_id)] if m.profile.crm_id else []
     ident = f'<p class="ident">{e(" · ".join(known))}</p>' if m.display_name else ""
-    title = m.display_name or f"Member {m.member_id}"
-    eps = "".join(episode_block(ep, i, csrf, tz, m.site_id) for i, ep in enumerate(episodes))
-    main = (
-        f'<p class="back"><a href="{e(list_url(None))}">Back to the list</a></p>'
-        f"<h1>{e(title)} {severity_badge(m.severity)}</h1>{ident}{notice_html}"
-        f"{contact_links(m)}"
-        f'<dl class="figures wide">{"".join(facts)}</dl>'
-        '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Visit timeline</h2>'
-        '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
-        f'aria-label="Visit timeline (scrolls sideways on small screens)">{timeline_svg}</div>'
-        f"<figcaption>{e(timeline_text)}</figcaption></figure>"
-        '<ul class="legend" aria-label="Legend">'
-        '<li><span class="key key-visit" aria-hidden="true"></span>a visit (start time)</li>'
-        '<li><span class="key key-open" aria-hidden="true"></span>episode open</li>'
-        '<li><span class="key key-recovered" aria-hidden="true"></span>came back</li>'
-        '<li><span class="key key-churned" aria-hidden="true"></span>cancelled</li>'
-        '<li><span class="key key-action" aria-hidden="true"></span>action taken</li>'
-        '<li><span class="key key-deadline" aria-hidden="true"></span>deadline</li></ul>'
-        '<p class="hint">Lapse keeps the start times of the last 12 visits, the first and last '
-        "visit and the visit count, not every visit nor each visit's length.</p>"
-        f"{visit_table}</section>"
-        '<section aria-labelledby="episodes-h"><h2 id="episodes-h">Episodes</h2>'
-        f"{eps or '<p>No episode so far.</p>'}</section>"
+    title = m.display_name or t(lang, "member.title", id=m.member_id)
+    eps = "".join(episode_block(ep, i, csrf, tz, m.site_id, lang) for i, ep in enumerate(episodes))
+    legend = "".join(
+        f'<li><span class="key key-{k}" aria-hidden="true"></span>{e(t(lang, f"legend.{k}"))}</li>'
+        for k in ("visit", "open", "recovered", "churned", "action", "deadline")
     )
-    return layout(title, main, tenant=tenant, csrf=csrf, assets=assets, reports=reports)
+    main = (
+        f'<p class="back"><a href="{e(list_url(None))}">{e(t(lang, "member.back"))}</a></p>'
+        f"<h1><bdi>{e(title)}</bdi> {severity_badge(m.severity, lang)}</h1>{ident}{notice_html}"
+        f"{contact_links(m, lang)}"
+        f'<dl class="figures wide">{"".join(facts)}</dl>'
+        f'<section aria-labelledby="timeline-h"><h2 id="timeline-h">{e(t(lang, "timeline"))}</h2>'
+        '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
+        f'aria-label="{e(t(lang, "timeline.region"))}">{timeline_svg}</div>'
+        f"<figcaption>{e(timeline_text)}</figcaption></figure>"
+        f'<ul class="legend" aria-label="{e(t(lang, "legend"))}">{legend}</ul>'
+        f'<p class="hint">{e(t(lang, "timeline.hint"))}</p>'
+        f"{visit_table}</section>"
+        f'<section aria-labelledby="episodes-h"><h2 id="episodes-h">{e(t(lang, "episodes"))}</h2>'
+        f"{eps or '<p>' + e(t(lang, 'episodes.none')) + '</p>'}</section>"
+    )
+    return layout(title, main, tenant=tenant, csrf=csrf, assets=assets, reports=reports, lang=lang)
 
 
-def episode_block(ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None) -> str:
+def episode_block(
+    ep: Episode, i: int, csrf: str, tz: ZoneInfo, site: str | None, lang: str = "en"
+) -> str:
     alerts = "".join(
-        f"<li>{e(day(a.raised_at, tz))}: {e(a.type.replace('_', ' '))} ({e(a.severity)})"
+        f"<li>{e(day(a.raised_at, tz, lang))}: {e(alert_word(a.type, lang))} "
+        f"({e(severity_word(a.severity, lang))})"
         + "".join(
-            f" — {e(reasons.title(r.code))}: {e(reasons.detail(r.code, r.figures))}"
+            f" — {e(reasons.title(r.code, lang))}: {e(reasons.detail(r.code, r.figures, lang))}"
             for r in a.reasons
         )
         + "</li>"
         for a in ep.alerts
     )
-    actions = "".join(action_line(a.action, a.taken_at, a.note, tz) for a in ep.actions)
-    actions_html = f'<ul class="actions">{actions}</ul>' if actions else "<p>None yet.</p>"
-    closed = f" to {day(ep.closed_at, tz)}" if ep.closed_at else ""
-    heading = (
-        f"{day(ep.opened_at, tz)}{closed}: {STATUS_WORDS.get(ep.status, ep.status)}, "
-        f"{SEVERITY_WORDS.get(ep.severity, ep.severity).lower()}"
+    actions = "".join(action_line(a.action, a.taken_at, a.note, tz, lang) for a in ep.actions)
+    actions_html = (
+        f'<ul class="actions">{actions}</ul>'
+        if actions
+        else f"<p>{e(t(lang, 'episode.none_yet'))}</p>"
     )
+    start = day(ep.opened_at, tz, lang)
+    span = (
+        t(lang, "episode.to", start=start, end=day(ep.closed_at, tz, lang))
+        if ep.closed_at
+        else start
+    )
+    heading = f"{span}: {status_word(ep.status, lang)}, {severity_word(ep.severity, lang)}"
     form = ""
     if ep.status == "open":
         opening = [a for a in ep.alerts if a.type not in ("recovered", "churned")]
         if opening:
-            form = ack_form(opening[-1].alert_id, csrf, uid=f"e{i}", site=site, back="member")
+            form = ack_form(
+                opening[-1].alert_id, csrf, uid=f"e{i}", site=site, back="member", lang=lang
+            )
     return (
         f'<article class="episode-card ep-{e(ep.status)}" aria-labelledby="ep{i}-h">'
         f'<h3 id="ep{i}-h">{e(heading)}</h3>'
-        f'<h4>Alerts</h4><ul class="alerts">{alerts}</ul>'
-        f"<h4>Actions</h4>{actions_html}"
+        f'<h4>{e(t(lang, "episode.alerts"))}</h4><ul class="alerts">{alerts}</ul>'
+        f"<h4>{e(t(lang, 'episode.actions'))}</h4>{actions_html}"
         f"{form}</article>"
     )
 
@@ -559,13 +646,28 @@ def reports_page(
 
 
 def not_found_page(
-    what: str, *, tenant: str | None, csrf: str | None, assets: str, reports: bool = True
+    what: str,
+    *,
+    tenant: str | None,
+    csrf: str | None,
+    assets: str,
+    reports: bool = True,
+    lang: str = "en",
 ) -> str:
+    """``what``: "member" or "report"."""
     main = (
-        f"<h1>Not found</h1><p>There is no such {e(what)}.</p>"
-        f'<p><a href="{BASE}/">Back to the list</a></p>'
+        f"<h1>{e(t(lang, 'notfound.title'))}</h1><p>{e(t(lang, f'notfound.{what}'))}</p>"
+        f'<p><a href="{BASE}/">{e(t(lang, "member.back"))}</a></p>'
     )
-    return layout("Not found", main, tenant=tenant, csrf=csrf, assets=assets, reports=reports)
+    return layout(
+        t(lang, "notfound.title"),
+        main,
+        tenant=tenant,
+        csrf=csrf,
+        assets=assets,
+        reports=reports,
+        lang=lang,
+    )
 
 
 def problem_page(title: str, detail: str, *, assets: str) -> str:

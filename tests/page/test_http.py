@@ -110,7 +110,7 @@ async def test_headers_csp_without_inline_script_and_assets(settings, sessions, 
             assert r.headers["x-content-type-options"] == "nosniff"
             assert r.headers["referrer-policy"] == "same-origin"
             assert "<script>" not in r.text and " style=" not in r.text  # nothing inline
-            assert '<html lang="en">' in r.text
+            assert '<html lang="en" dir="ltr">' in r.text
         css = await client.get("/staff/assets/page.css")
         js = await client.get("/staff/assets/page.js")
         assert css.headers["content-type"].startswith("text/css") and ":focus-visible" in css.text
@@ -228,6 +228,7 @@ ISOLATION_CASES = {
     ("POST", "/staff/alerts/{alert_id}/actions"): "404 (form and JSON)",
     ("GET", "/staff/reports"): "no episodes, no sites of A",
     ("GET", "/staff/reports/calibration/{report_id}"): "404 (also test_calibration_*)",
+    ("POST", "/staff/language"): "changes only the caller's own account (test_i18n_http)",
 }
 NO_TENANT_DATA = {
     ("GET", "/staff/login"),

@@ -34,11 +34,11 @@
     var contacted = document.getElementById("contacted-list");
     var list = document.createElement("ul");
     list.className = "actions";
-    list.setAttribute("aria-label", "Actions taken");
+    list.setAttribute("aria-label", form.getAttribute("data-actions") || "Actions taken");
     list.appendChild(actionLine(data));
     form.replaceWith(list);
     if (!item || !contacted || !item.closest("#todo-list")) {
-      announce("Recorded: " + data.label + ".");
+      announce(data.recorded_text || "Recorded: " + data.label + ".");
       return;
     }
     // Focus goes to the next member to do (or the list heading), not lost with the item.
@@ -51,7 +51,7 @@
       if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
       target.focus();
     }
-    announce("Recorded: " + data.label + " for member " + data.member_id +
+    announce(data.moved_text || "Recorded: " + data.label + " for member " + data.member_id +
       ". Moved to Contacted.");
   }
 
@@ -61,6 +61,9 @@
       if (!submitter || submitter.name !== "action") return; // let the browser handle it
       event.preventDefault();
       var status = form.querySelector(".form-status");
+      // The page's language: the server wrote these words on the form.
+      var failed = form.getAttribute("data-failed") || "The action was not recorded.";
+      var retry = form.getAttribute("data-retry") || "Please try again.";
       var buttons = form.querySelectorAll("button");
       var body = new URLSearchParams(new FormData(form, submitter));
       buttons.forEach(function (b) { b.disabled = true; });
@@ -73,12 +76,12 @@
       }).then(function (response) {
         return response.json().then(function (data) { return { ok: response.ok, data: data }; });
       }).then(function (result) {
-        if (!result.ok) throw new Error(result.data.detail || "The action was not recorded.");
+        if (!result.ok) throw new Error(result.data.detail || failed);
         acknowledged(form, result.data);
       }).catch(function (error) {
         buttons.forEach(function (b) { b.disabled = false; });
-        var text = error && error.message ? error.message : "The action was not recorded.";
-        if (status) status.textContent = text + " Please try again.";
+        var text = error && error.message ? error.message : failed;
+        if (status) status.textContent = text + " " + retry;
         announce(text);
       });
     });

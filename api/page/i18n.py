@@ -1,0 +1,430 @@
+"""The staff page's words in English and Hebrew (issue 20: the studios' staff work in Hebrew).
+
+A catalogue is a plain dict per language with the same keys (a test checks it). Values are
+``str.format`` templates; counts go through :func:`plural`, which knows each language's
+forms (English "1 alert" / "2 alerts"; Hebrew has a dual for some nouns, "יומיים"). Numbers
+stay in Western digits in both languages, as Israeli staff write them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, Literal
+from zoneinfo import ZoneInfo
+
+Lang = Literal["en", "he"]
+LANGS: Final[tuple[Lang, ...]] = ("en", "he")
+DEFAULT: Final[Lang] = "en"
+RTL: Final[frozenset[str]] = frozenset({"he"})
+
+EN: Final[dict[str, str]] = {
+    "brand": "Lapse",
+    "nav.main": "Main",
+    "nav.todo": "To do",
+    "nav.reports": "Reports",
+    "logout": "Log out",
+    "skip": "Skip to main content",
+    "language": "Language",
+    "language.change": "Change",
+    "login.title": "Log in",
+    "login.login": "Email or user name",
+    "login.password": "Password",
+    "login.submit": "Log in",
+    "login.key.summary": "Log in with an API key instead",
+    "login.key.label": "Or an API key (set-up and machines)",
+    "login.key.hint.1": "A key of your club with the",
+    "login.key.hint.2": "scope",
+    "login.key.hint.3": "It stays on the server: the browser keeps only a session cookie.",
+    "login.key.submit": "Log in with the key",
+    "error.form": "The form could not be read; please try again.",
+    "error.expired": "The login form expired; please try again.",
+    "error.key.unknown": "That API key is unknown or revoked.",
+    "error.key.scope": "That API key lacks the alerts:read scope.",
+    # The same words for a wrong password, an unknown name and a locked account (no oracle).
+    "error.refused": "That name and password do not match an active account.",
+    "action.call": "Called",
+    "action.message": "Messaged",
+    "action.incentive": "Offered incentive",
+    "action.other": "Other",
+    "severity.high": "High risk",
+    "severity.medium": "Medium risk",
+    "severity.low": "Low risk",
+    "status.open": "open",
+    "status.recovered": "came back",
+    "status.churned": "cancelled",
+    "member.active": "active",
+    "member.frozen": "frozen",
+    "member.cancelled": "cancelled",
+    "alert.at_risk": "at risk",
+    "alert.escalated": "escalated",
+    "alert.recovered": "recovered",
+    "alert.churned": "churned",
+    "alert.win_back_due": "win-back due",
+    "fig.absent": "Absent",
+    "fig.visits4": "Visits, last 4 weeks",
+    "fig.usually_every": "usually every {days}",
+    "fig.no_rhythm": "no usual rhythm yet",
+    "fig.usually_about": "usually about {n}",
+    "fig.no_count": "no usual count yet",
+    "fig.no_gate_data": "no gate data before {date}",
+    "reasons": "Reasons",
+    "note.optional": "Note (optional)",
+    "ack.legend": "Acknowledge with what you did",
+    "contact.call": "Call {name}",
+    "contact.text": "Text",
+    "contact.email": "Email",
+    "episode.open_since": "Episode open since {date}",
+    "actions.taken": "Actions taken",
+    "alert.not_stored": "The alert of this episode is not stored yet.",
+    "site": "Site",
+    "site.all": "All sites",
+    "site.show": "Show",
+    "search.label": "Find a member",
+    "search.placeholder": "Name or id",
+    "search.submit": "Find",
+    "search.note": "Members whose name or id contains “{query}”.",
+    "search.everyone": "Show everyone",
+    "list.title": "At-risk members",
+    "list.h1": "At-risk members today",
+    "list.todo": "To do",
+    "list.todo.hint": "Members with an open episode nobody has acted on yet, highest risk "
+    "first. Acknowledge with what you did: they move to Contacted.",
+    "list.todo.empty": "Nothing to do: every open episode has an action.",
+    "list.contacted": "Contacted",
+    "list.contacted.hint": "Open episodes someone has acted on; they leave the list when the "
+    "member comes back or cancels.",
+    "notice.recorded_for": "Recorded: {action} for member {member}.",
+    "notice.recorded": "Recorded: {action}.",
+    "notice.moved": "Recorded: {action} for member {member}. Moved to Contacted.",
+    "ack.failed": "The action was not recorded.",
+    "ack.retry": "Please try again.",
+    "member.title": "Member {id}",
+    "member.back": "Back to the list",
+    "member.id": "Member id {id}",
+    "member.plan": "Plan {plan}",
+    "member.crm": "CRM id {id}",
+    "member.status": "Status",
+    "member.last_visit": "Last visit",
+    "member.deadline": "Deadline",
+    "member.deadline.passed": "passed",
+    "member.deadline.future": "when this absence stops being normal",
+    "member.first_visit": "First visit",
+    "member.visits_all": "Visits in all",
+    "member.visit_length": "Usual visit length",
+    "member.minutes": "{n} min",
+    "member.unknown": "unknown",
+    "member.visits.caption": "Recent visits kept by the detector",
+    "member.visits.started": "Visit started",
+    "member.visits.gap": "Gap since the previous",
+    "member.visits.none": "No visit on record.",
+    "timeline": "Visit timeline",
+    "timeline.region": "Visit timeline (scrolls sideways on small screens)",
+    "legend": "Legend",
+    "legend.visit": "a visit (start time)",
+    "legend.open": "episode open",
+    "legend.recovered": "came back",
+    "legend.churned": "cancelled",
+    "legend.action": "action taken",
+    "legend.deadline": "deadline",
+    "timeline.hint": "Lapse keeps the start times of the last 12 visits, the first and last "
+    "visit and the visit count, not every visit nor each visit's length.",
+    "episodes": "Episodes",
+    "episodes.none": "No episode so far.",
+    "episode.alerts": "Alerts",
+    "episode.actions": "Actions",
+    "episode.none_yet": "None yet.",
+    "episode.to": "{start} to {end}",
+    "notfound.title": "Not found",
+    "notfound.member": "There is no such member.",
+    "notfound.report": "There is no such report.",
+    "notfound.alert": "There is no such alert.",
+    "back": "Back",
+    # reasons (api/page/reasons.py)
+    "reason.absent_beyond_usual_rhythm": "Absent longer than usual for them",
+    "reason.absent_beyond_threshold": "Absent longer than the club's limit",
+    "reason.probability_active_low": "Unlikely to still be active",
+    "reason.risk_of_leaving": "Likely not coming back",
+    "reason.visit_frequency_decline": "Visiting less often",
+    "reason.visit_duration_decline": "Shorter visits",
+    "reason.entry_denied": "Refused entry at the gate",
+    "reason.payment_failed": "A payment failed",
+    "reason.member_recovered": "Came back",
+    "reason.member_churned": "Cancelled",
+    "why.raised_after": "Raised after {days} without a visit",
+    "why.usually_every": "; usually every {days}",
+    "why.normal_up_to": " (normal for them: up to {days})",
+    "why.club_limit": "Raised after {days} without a visit; the club's limit is {limit}.",
+    "why.p_alive": "Estimated chance they still visit: {p}",
+    "why.alert_below": " (alert below {p}).",
+    "why.frequency": "{visits} in the last 4 weeks; usually {usual}.",
+    "why.duration": "Recent visits last about {recent} min; usually {usual} min.",
+    "why.entry_denied": "The gate refused their card (check the membership or payment).",
+    "why.payment_failed": "Their last payment did not go through.",
+    "why.recovered": "They visited again: the episode is closed.",
+    "why.churned": "They cancelled their membership.",
+    "why.risk": "Estimated chance they will not come back: {p}",
+    "why.alert_from": " (alert from {p}).",
+    "why.away": " Away {days}",
+    "why.warning": " A failed payment or a refused entry {days} ago.",
+    "why.before6": " Came {times} in the 6 weeks before; usually {usual}.",
+    "why.gap_before": " {days} between their last two visits.",
+    "why.recent_minutes": " Recent visits about {recent} min; usually {usual} min.",
+    "why.unknown": "Reason code {code}",
+}
+
+HE: Final[dict[str, str]] = {
+    "brand": "Lapse",
+    "nav.main": "ראשי",
+    "nav.todo": "לטיפול",
+    "nav.reports": "דוחות",
+    "logout": "יציאה",
+    "skip": "דילוג לתוכן הראשי",
+    "language": "שפה",
+    "language.change": "החלפה",
+    "login.title": "כניסה",
+    "login.login": "דוא״ל או שם משתמש",
+    "login.password": "סיסמה",
+    "login.submit": "כניסה",
+    "login.key.summary": "כניסה עם מפתח API במקום זאת",
+    "login.key.label": "או מפתח API (להגדרה ולמערכות)",
+    "login.key.hint.1": "מפתח של המועדון שלך עם ההרשאה",
+    "login.key.hint.2": "הרשאה",
+    "login.key.hint.3": "המפתח נשאר בשרת: הדפדפן שומר רק עוגיית התחברות.",
+    "login.key.submit": "כניסה עם המפתח",
+    "error.form": "לא ניתן היה לקרוא את הטופס; נא לנסות שוב.",
+    "error.expired": "תוקף טופס הכניסה פג; נא לנסות שוב.",
+    "error.key.unknown": "מפתח ה־API הזה אינו מוכר או שבוטל.",
+    "error.key.scope": "למפתח ה־API הזה אין את ההרשאה alerts:read.",
+    "error.refused": "השם והסיסמה אינם תואמים חשבון פעיל.",
+    "action.call": "התקשרתי",
+    "action.message": "שלחתי הודעה",
+    "action.incentive": "הצעתי הטבה",
+    "action.other": "אחר",
+    "severity.high": "סיכון גבוה",
+    "severity.medium": "סיכון בינוני",
+    "severity.low": "סיכון נמוך",
+    "status.open": "פתוח",
+    "status.recovered": "חזר/ה",
+    "status.churned": "ביטל/ה",
+    "member.active": "פעיל/ה",
+    "member.frozen": "מוקפא/ת",
+    "member.cancelled": "בוטל",
+    "alert.at_risk": "בסיכון",
+    "alert.escalated": "הסלמה",
+    "alert.recovered": "חזר/ה",
+    "alert.churned": "ביטל/ה",
+    "alert.win_back_due": "הגיע הזמן להחזיר",
+    "fig.absent": "היעדרות",
+    "fig.visits4": "ביקורים ב־4 השבועות האחרונים",
+    "fig.usually_every": "בדרך כלל כל {days}",
+    "fig.no_rhythm": "עדיין אין קצב קבוע",
+    "fig.usually_about": "בדרך כלל בערך {n}",
+    "fig.no_count": "עדיין אין מספר רגיל",
+    "fig.no_gate_data": "אין נתוני כניסה לפני {date}",
+    "reasons": "סיבות",
+    "note.optional": "הערה (לא חובה)",
+    "ack.legend": "אישור עם מה שעשית",
+    "contact.call": "להתקשר אל {name}",
+    "contact.text": "הודעה",
+    "contact.email": "דוא״ל",
+    "episode.open_since": "אירוע פתוח מאז {date}",
+    "actions.taken": "פעולות שבוצעו",
+    "alert.not_stored": "ההתראה של האירוע הזה עדיין לא נשמרה.",
+    "site": "סניף",
+    "site.all": "כל הסניפים",
+    "site.show": "הצגה",
+    "search.label": "חיפוש מנוי",
+    "search.placeholder": "שם או מזהה",
+    "search.submit": "חיפוש",
+    "search.note": "מנויים ששמם או המזהה שלהם מכילים “{query}”.",
+    "search.everyone": "הצגת כולם",
+    "list.title": "מנויים בסיכון",
+    "list.h1": "מנויים בסיכון היום",
+    "list.todo": "לטיפול",
+    "list.todo.hint": "מנויים עם אירוע פתוח שאיש עוד לא טיפל בו, מהסיכון הגבוה ביותר. "
+    "אשרו עם מה שעשיתם: הם עוברים ל„נוצר קשר”.",
+    "list.todo.empty": "אין מה לעשות: לכל אירוע פתוח יש פעולה.",
+    "list.contacted": "נוצר קשר",
+    "list.contacted.hint": "אירועים פתוחים שמישהו כבר טיפל בהם; הם יורדים מהרשימה כשהמנוי "
+    "חוזר או מבטל.",
+    "notice.recorded_for": "נרשם: {action} עבור המנוי {member}.",
+    "notice.recorded": "נרשם: {action}.",
+    "notice.moved": "נרשם: {action} עבור המנוי {member}. עבר ל„נוצר קשר”.",
+    "ack.failed": "הפעולה לא נרשמה.",
+    "ack.retry": "נא לנסות שוב.",
+    "member.title": "מנוי {id}",
+    "member.back": "חזרה לרשימה",
+    "member.id": "מזהה מנוי {id}",
+    "member.plan": "מסלול {plan}",
+    "member.crm": "מזהה CRM {id}",
+    "member.status": "מצב",
+    "member.last_visit": "ביקור אחרון",
+    "member.deadline": "מועד אחרון",
+    "member.deadline.passed": "עבר",
+    "member.deadline.future": "מתי ההיעדרות הזאת מפסיקה להיות רגילה",
+    "member.first_visit": "ביקור ראשון",
+    "member.visits_all": "סך כל הביקורים",
+    "member.visit_length": "משך ביקור רגיל",
+    "member.minutes": "{n} דק׳",
+    "member.unknown": "לא ידוע",
+    "member.visits.caption": "ביקורים אחרונים שהמערכת שומרת",
+    "member.visits.started": "תחילת הביקור",
+    "member.visits.gap": "פער מהביקור הקודם",
+    "member.visits.none": "אין ביקורים רשומים.",
+    "timeline": "ציר הביקורים",
+    "timeline.region": "ציר הביקורים (נגלל לצדדים במסכים קטנים)",
+    "legend": "מקרא",
+    "legend.visit": "ביקור (שעת התחלה)",
+    "legend.open": "אירוע פתוח",
+    "legend.recovered": "חזר/ה",
+    "legend.churned": "ביטל/ה",
+    "legend.action": "פעולה שבוצעה",
+    "legend.deadline": "מועד אחרון",
+    "timeline.hint": "המערכת שומרת את שעות ההתחלה של 12 הביקורים האחרונים, את הביקור הראשון "
+    "והאחרון ואת מספר הביקורים, לא כל ביקור ולא את משך כל ביקור.",
+    "episodes": "אירועים",
+    "episodes.none": "עדיין אין אירועים.",
+    "episode.alerts": "התראות",
+    "episode.actions": "פעולות",
+    "episode.none_yet": "עדיין אין.",
+    "episode.to": "{start} עד {end}",
+    "notfound.title": "לא נמצא",
+    "notfound.member": "אין מנוי כזה.",
+    "notfound.report": "אין דוח כזה.",
+    "notfound.alert": "אין התראה כזאת.",
+    "back": "חזרה",
+    "reason.absent_beyond_usual_rhythm": "נעדר/ת יותר מהרגיל אצלו/ה",
+    "reason.absent_beyond_threshold": "נעדר/ת יותר מהגבול של המועדון",
+    "reason.probability_active_low": "כנראה כבר לא פעיל/ה",
+    "reason.risk_of_leaving": "כנראה לא יחזור/תחזור",
+    "reason.visit_frequency_decline": "מגיע/ה פחות",
+    "reason.visit_duration_decline": "ביקורים קצרים יותר",
+    "reason.entry_denied": "נדחה/תה בכניסה",
+    "reason.payment_failed": "תשלום נכשל",
+    "reason.member_recovered": "חזר/ה",
+    "reason.member_churned": "ביטל/ה",
+    "why.raised_after": "הותרע אחרי {days} בלי ביקור",
+    "why.usually_every": "; בדרך כלל כל {days}",
+    "why.normal_up_to": " (רגיל אצלו/ה: עד {days})",
+    "why.club_limit": "הותרע אחרי {days} בלי ביקור; הגבול של המועדון הוא {limit}.",
+    "why.p_alive": "הסיכוי המוערך שעוד יגיע/תגיע: {p}",
+    "why.alert_below": " (התראה מתחת ל־{p}).",
+    "why.frequency": "{visits} ב־4 השבועות האחרונים; בדרך כלל {usual}.",
+    "why.duration": "הביקורים האחרונים נמשכים בערך {recent} דק׳; בדרך כלל {usual} דק׳.",
+    "why.entry_denied": "השער דחה את הכרטיס (כדאי לבדוק את המנוי או התשלום).",
+    "why.payment_failed": "התשלום האחרון לא עבר.",
+    "why.recovered": "הגיע/ה שוב: האירוע נסגר.",
+    "why.churned": "ביטל/ה את המנוי.",
+    "why.risk": "הסיכוי המוערך שלא יחזור/תחזור: {p}",
+    "why.alert_from": " (התראה מ־{p}).",
+    "why.away": " נעדר/ת {days}",
+    "why.warning": " תשלום שנכשל או כניסה שנדחתה לפני {days}.",
+    "why.before6": " הגיע/ה {times} ב־6 השבועות שלפני; בדרך כלל {usual}.",
+    "why.gap_before": " {days} בין שני הביקורים האחרונים.",
+    "why.recent_minutes": " ביקורים אחרונים בערך {recent} דק׳; בדרך כלל {usual} דק׳.",
+    "why.unknown": "קוד סיבה {code}",
+}
+
+CATALOGUES: Final[dict[str, dict[str, str]]] = {"en": EN, "he": HE}
+
+# Counted nouns: (one, two, many) per language; English uses "many" for two as well, Hebrew
+# has a dual for days and times ("יומיים", "פעמיים"); the "one" form carries no number.
+NOUNS: Final[dict[str, dict[str, tuple[str, str, str]]]] = {
+    "en": {
+        "day": ("1 day", "{n} days", "{n} days"),
+        "visit": ("1 visit", "{n} visits", "{n} visits"),
+        "time": ("once", "twice", "{n} times"),
+        "alert": ("1 alert", "{n} alerts", "{n} alerts"),
+        "member": ("1 member", "{n} members", "{n} members"),
+    },
+    "he": {
+        "day": ("יום אחד", "יומיים", "{n} ימים"),
+        "visit": ("ביקור אחד", "{n} ביקורים", "{n} ביקורים"),
+        "time": ("פעם אחת", "פעמיים", "{n} פעמים"),
+        "alert": ("התראה אחת", "{n} התראות", "{n} התראות"),
+        "member": ("מנוי אחד", "{n} מנויים", "{n} מנויים"),
+    },
+}
+
+MONTHS_HE: Final[tuple[str, ...]] = (
+    "ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני",
+    "יולי", "אוגוסט", "ספטמבר", "אוקטובר", "נובמבר", "דצמבר",
+)  # fmt: skip
+DAYS_HE: Final[tuple[str, ...]] = (
+    "יום ב׳",
+    "יום ג׳",
+    "יום ד׳",
+    "יום ה׳",
+    "יום ו׳",
+    "שבת",
+    "יום א׳",
+)
+
+
+def lang_of(value: str | None) -> Lang:
+    """A supported language from a stored or posted value; anything else is the default."""
+    return "he" if value == "he" else "en" if value == "en" else DEFAULT
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    """The text of ``key`` in ``lang`` (English when the key is missing: never a blank)."""
+    template = CATALOGUES.get(lang, EN).get(key) or EN[key]
+    return template.format(**values) if values else template
+
+
+def plural(lang: str, noun: str, n: float) -> str:
+    """``n`` of ``noun`` with the language's form: a whole 1 and 2 take the singular and the
+    dual; fractions ("1.5 days") and other counts the plural, in Western digits."""
+    one, two, many = NOUNS.get(lang, NOUNS["en"])[noun]
+    shown = f"{n:.0f}" if n >= 10 or n == int(n) else f"{n:.1f}"
+    if shown == "1":
+        return one
+    if shown == "2":
+        return two.format(n=shown)
+    return many.format(n=shown)
+
+
+def direction(lang: str) -> str:
+    return "rtl" if lang in RTL else "ltr"
+
+
+def from_accept_language(header: str | None) -> Lang:
+    """The browser's first supported language by quality (RFC 9110 §12.5.4), else English."""
+    best: tuple[float, int, Lang] | None = None
+    for i, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary == "iw":  # the old code for Hebrew, still sent by some Android browsers
+            primary = "he"
+        if primary not in CATALOGUES:
+            continue
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        if best is None or (q, -i) > (best[0], best[1]):
+            best = (q, -i, lang_of(primary))
+    return best[2] if best else DEFAULT
+
+
+def date_text(lang: str, value: datetime, tz: ZoneInfo, *, weekday: bool = False) -> str:
+    """A date in the language's words: "Sat 5 Dec 2026", "שבת, 5 בדצמבר 2026"."""
+    local = value.astimezone(tz)
+    if lang == "he":
+        text = f"{local.day} ב{MONTHS_HE[local.month - 1]} {local.year}"
+        return f"{DAYS_HE[local.weekday()]}, {text}" if weekday else text
+    return local.strftime("%a %-d %b %Y" if weekday else "%-d %b %Y")
+
+
+def short_date(lang: str, value: datetime, tz: ZoneInfo) -> str:
+    """Day and month only (timeline ticks)."""
+    local = value.astimezone(tz)
+    if lang == "he":
+        return f"{local.day} ב{MONTHS_HE[local.month - 1]}"
+    return local.strftime("%-d %b")
