@@ -12,6 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from api.page.i18n import plural
+from api.page.i18n import t as say
+
 DAY = 86_400.0
 WIDTH, HEIGHT = 960, 230
 LEFT, RIGHT = 16, 944
@@ -42,9 +45,9 @@ class TimelineData:
 Label = Callable[[float], str]  # a time as the reader's date
 
 
-def _days(seconds: float) -> str:
+def _days(seconds: float, lang: str = "en") -> str:
     d = seconds / DAY
-    return f"{d:.0f} d" if d >= 10 else f"{d:.1f} d"
+    return say(lang, "tl.days", n=f"{d:.0f}" if d >= 10 else f"{d:.1f}")
 
 
 def span(data: TimelineData) -> tuple[float, float]:
@@ -61,7 +64,7 @@ def span(data: TimelineData) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str:
+def render(data: TimelineData, label: Label, *, svg_id: str = "timeline", lang: str = "en") -> str:
     lo, hi = span(data)
 
     def x(t: float) -> float:
@@ -92,9 +95,16 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
         end = ep.end if ep.end is not None else data.now
         x0, x1 = x(ep.start), x(end)
         w = max(x1 - x0, 3.0)
-        words = {"open": "open", "recovered": "came back", "churned": "cancelled"}
-        name = f"Episode {words.get(ep.status, ep.status)}, {ep.severity} risk"
-        tip = f"{name}: {label(ep.start)} to {label(end) if ep.end is not None else 'now'}"
+        known = ("open", "recovered", "churned")
+        words = {k: say(lang, f"status.{k}") for k in known}
+        severity = (
+            say(lang, f"severity.{ep.severity}")
+            if ep.severity in ("high", "medium", "low")
+            else ep.severity
+        )
+        name = say(lang, "tl.episode", status=words.get(ep.status, ep.status), severity=severity)
+        until = label(end) if ep.end is not None else say(lang, "tl.now")
+        tip = f"{name}: " + say(lang, "episode.to", start=label(ep.start), end=until)
         parts.append(
             f'<rect class="tl-episode tl-ep-{escape(ep.status)}" x="{x0}" y="{EPISODE_TOP}" '
             f'width="{round(w, 1)}" height="{EPISODE_H}"><title>{escape(tip)}</title></rect>'
@@ -106,9 +116,10 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
             )
         for at, kind in ep.actions:
             ax = x(at)
+            did = say(lang, "tl.action", action=_action(kind, lang), date=label(at))
             parts.append(
                 f'<path class="tl-action" d="M{ax} {EPISODE_TOP + EPISODE_H + 2} l-6 10 h12 z">'
-                f"<title>{escape(f'{kind} on {label(at)}')}</title></path>"
+                f"<title>{escape(did)}</title></path>"
             )
 
     # Gaps between kept visits, labelled where there is room.
@@ -119,20 +130,21 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
             mid = round((xa + xb) / 2, 1)
             parts.append(
                 f'<text class="tl-gap" x="{mid}" y="{VISIT_Y - 16}" text-anchor="middle">'
-                f"{_days(b - a)}</text>"
+                f"{_days(b - a, lang)}</text>"
             )
     # The absence so far: from the last visit to today.
     if visits:
         xa, xn = x(visits[-1]), x(data.now)
         parts.append(
             f'<line class="tl-absence" x1="{xa}" y1="{VISIT_Y}" x2="{xn}" y2="{VISIT_Y}">'
-            f"<title>{escape('absent for ' + _days(data.now - visits[-1]))}</title></line>"
+            f"<title>{escape(say(lang, 'tl.absent_for', days=_days(data.now - visits[-1], lang)))}"
+            "</title></line>"
         )
         if xn - xa >= 60:
             parts.append(
                 f'<text class="tl-gap tl-gap-now" x="{round((xa + xn) / 2, 1)}" '
                 f'y="{VISIT_Y - 16}" text-anchor="middle">'
-                f"absent {_days(data.now - visits[-1])}</text>"
+                f"{escape(say(lang, 'tl.absent', days=_days(data.now - visits[-1], lang)))}</text>"
             )
     # Visits: a mark each, as wide as the usual visit when that is known (it is tiny at this
     # scale, so never thinner than a readable mark).
@@ -140,7 +152,7 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
     for v in visits:
         vx = x(v)
         w = max(x(v + length) - vx, 5.0)
-        tip = f"visit {label(v)}"
+        tip = say(lang, "tl.visit", date=label(v))
         parts.append(
             f'<rect class="tl-visit" x="{round(vx - 2.5, 1)}" y="{VISIT_Y - 9}" '
             f'width="{round(w, 1)}" height="18" rx="2"><title>{escape(tip)}</title></rect>'
@@ -151,7 +163,7 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
     parts.append(f'<line class="tl-now" x1="{xn}" y1="6" x2="{xn}" y2="{AXIS_Y}"/>')
     parts.append(
         f'<text class="tl-label tl-now-text" x="{xn - 4}" y="{VISIT_Y + 34}" '
-        f'text-anchor="end">today</text>'
+        f'text-anchor="end">{escape(say(lang, "tl.today"))}</text>'
     )
     if data.deadline is not None:
         xd = x(data.deadline)
@@ -159,40 +171,53 @@ def render(data: TimelineData, label: Label, *, svg_id: str = "timeline") -> str
         dx = -4 if anchor == "end" else 4
         parts.append(
             f'<line class="tl-deadline" x1="{xd}" y1="6" x2="{xd}" y2="{AXIS_Y}">'
-            f"<title>{escape('deadline ' + label(data.deadline))}</title></line>"
+            f"<title>{escape(say(lang, 'tl.deadline_on', date=label(data.deadline)))}"
+            "</title></line>"
         )
         parts.append(
             f'<text class="tl-label tl-deadline-text" x="{xd + dx}" y="{VISIT_Y + 52}" '
-            f'text-anchor="{anchor}">deadline</text>'
+            f'text-anchor="{anchor}">{escape(say(lang, "legend.deadline"))}</text>'
         )
 
-    title = "Visit timeline"
-    desc = describe(data, label)
+    title = say(lang, "timeline")
+    desc = describe(data, label, lang)
     return (
         f'<svg id="{escape(svg_id)}" class="timeline" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-labelledby="{escape(svg_id)}-title {escape(svg_id)}-desc" '
-        f'preserveAspectRatio="xMinYMin meet">'
+        # Time runs left to right in both languages (as on Hebrew calendars' charts); the
+        # drawing keeps that direction, so its text anchors do not flip in a Hebrew page.
+        f'preserveAspectRatio="xMinYMin meet" direction="ltr">'
         f'<title id="{escape(svg_id)}-title">{escape(title)}</title>'
         f'<desc id="{escape(svg_id)}-desc">{escape(desc)}</desc>' + "".join(parts) + "</svg>"
     )
 
 
-def describe(data: TimelineData, label: Label) -> str:
+def _action(kind: str, lang: str) -> str:
+    known = ("call", "message", "incentive", "other")
+    return say(lang, f"action.{kind}") if kind in known else kind
+
+
+def describe(data: TimelineData, label: Label, lang: str = "en") -> str:
     """The chart in one paragraph, for screen readers and as its caption."""
     bits: list[str] = []
     visits = sorted(data.visits)
     if visits:
         bits.append(
-            f"{len(visits)} recent visit{'s' if len(visits) != 1 else ''} "
-            f"from {label(visits[0])} to {label(visits[-1])}"
+            say(
+                lang,
+                "tl.d.visits",
+                visits=plural(lang, "recent_visit", len(visits)),
+                start=label(visits[0]),
+                end=label(visits[-1]),
+            )
         )
-        bits.append(f"absent {_days(data.now - visits[-1])} since the last one")
+        bits.append(say(lang, "tl.d.absent", days=_days(data.now - visits[-1], lang)))
     else:
-        bits.append("no visit on record")
+        bits.append(say(lang, "tl.d.none"))
     if data.deadline is not None:
-        bits.append(f"deadline {label(data.deadline)}")
+        bits.append(say(lang, "tl.deadline_on", date=label(data.deadline)))
     if data.episodes:
         opened = sum(1 for e in data.episodes if e.status == "open")
-        n = len(data.episodes)
-        bits.append(f"{n} episode{'s' if n != 1 else ''} ({opened} open)")
+        episodes = plural(lang, "episode", len(data.episodes))
+        bits.append(say(lang, "tl.d.episodes", episodes=episodes, open=opened))
     return "; ".join(bits) + "."

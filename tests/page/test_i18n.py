@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
-from api.page import i18n, reasons, views
+from api.page import i18n, reasons, timeline, views
 from api.page.repository import WorkItem, Worklist
 from api.routers.alerts import ActionOut, AlertItem, Episode
 from api.routers.members import Member
@@ -77,12 +77,12 @@ class _Text(HTMLParser):
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("code", "bdi", "title", "option"):
+        if tag in ("code", "bdi", "option"):
             self._skip += 1
         self.words += [v for k, v in attrs if k in self.SPOKEN and v]
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("code", "bdi", "title", "option"):
+        if tag in ("code", "bdi", "option"):
             self._skip -= 1
 
     def handle_data(self, data: str) -> None:
@@ -252,6 +252,25 @@ def test_the_member_page_in_hebrew_has_no_english_left():
         ),
     ]
     visits = [NOW - timedelta(days=44), NOW - timedelta(days=42), NOW - timedelta(days=40)]
+    data = timeline.TimelineData(
+        now=NOW.timestamp(),
+        visits=[v.timestamp() for v in visits],
+        deadline=(NOW - timedelta(days=10)).timestamp(),
+        usual_minutes=55.0,
+        episodes=[
+            timeline.EpisodeSpan(
+                (NOW - timedelta(days=30)).timestamp(),
+                None,
+                "open",
+                "high",
+                [((NOW - timedelta(days=1)).timestamp(), "call")],
+            )
+        ],
+    )
+
+    def label(t: float) -> str:
+        return i18n.short_date("he", datetime.fromtimestamp(t, UTC), TLV)
+
     html = views.member_page(
         m,
         state={
@@ -260,8 +279,8 @@ def test_the_member_page_in_hebrew_has_no_english_left():
             "usual_minutes": 55.0,
         },
         episodes=episodes,
-        timeline_svg="",
-        timeline_text="",
+        timeline_svg=timeline.render(data, label, lang="he"),
+        timeline_text=timeline.describe(data, label, "he"),
         visits=visits,
         tz=TLV,
         tenant="club",
@@ -273,6 +292,7 @@ def test_the_member_page_in_hebrew_has_no_english_left():
     assert '<html lang="he" dir="rtl">' in html
     assert english_left(html, "m000099", "club", "north", "Left a message") == []
     assert "<bdi>מנוי m000099</bdi>" in html  # the id isolated inside the Hebrew title
+    assert "3 ביקורים אחרונים מ־22 באוקטובר עד 26 באוקטובר" in html  # the chart's caption
 
 
 def test_the_login_page_in_hebrew_has_no_english_left():
