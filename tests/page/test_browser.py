@@ -275,3 +275,59 @@ async def test_a_front_desk_account_logs_in_by_name_and_is_refused_the_reports(
         assert "Your role does not open this page." in await page.content()
         await accessible(page, "refused")
         await context.close()
+
+
+async def test_hebrew_right_to_left_on_a_phone_and_the_switch_to_english(
+    browser, settings, sessions, tenant
+):
+    """A Hebrew browser gets the page in Hebrew, right to left and mirrored; the account's
+    switch to English is kept; the accessibility check passes in both languages."""
+    await make_club(sessions, tenant)
+    login = f"noa-{tenant}@club.example"
+    async with sessions() as db:
+        await accounts.add_account(
+            db,
+            tenant,
+            login,
+            "correct horse battery",
+            role=accounts.Role.FRONT_DESK,
+            display_name="Noa",
+            now=datetime.now(UTC),
+        )
+        await db.commit()
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=PHONE, locale="he-IL")
+        page = await context.new_page()
+        await page.goto(f"{base}/staff/")
+        assert await page.get_attribute("html", "dir") == "rtl"
+        await accessible(page, "login, Hebrew")
+        await shot(page, "login-he-phone")
+        await page.get_by_label("דוא״ל או שם משתמש").fill(login)
+        await page.get_by_label("סיסמה").fill("correct horse battery")
+        await page.get_by_role("button", name="כניסה", exact=True).click()
+        await page.wait_for_url(f"{base}/staff/")
+        await page.goto(f"{base}/staff/?site=north")
+        assert await page.get_attribute("html", "lang") == "he"
+        assert await todo(page) == ["ben", "ana", "cara", "gia"]
+        assert await page.locator("h1").inner_text() == "מנויים בסיכון היום"
+        # Mirrored: the first acknowledge button sits to the right of the second.
+        buttons = page.locator("#todo-list > li").first.locator(".buttons button")
+        first, second = await buttons.nth(0).bounding_box(), await buttons.nth(1).bounding_box()
+        assert first is not None and second is not None and first["x"] > second["x"]
+        await accessible(page, "list, Hebrew")
+        await shot(page, "list-he-phone")
+        await page.goto(f"{base}/staff/members/ben")
+        assert "ימים" in await page.locator("dl.figures").inner_text()
+        await accessible(page, "member, Hebrew")
+        await shot(page, "member-he-phone")
+        # The switch: stored on the account, it wins over the Hebrew browser from now on.
+        await page.get_by_label("שפה").select_option("en")
+        await page.get_by_role("button", name="החלפה").click()
+        await page.wait_for_url(f"{base}/staff/members/ben")
+        assert await page.get_attribute("html", "dir") == "ltr"
+        assert "Visit timeline" in await page.content()
+        await accessible(page, "member, English")
+        await page.goto(f"{base}/staff/")
+        assert await page.get_attribute("html", "lang") == "en"
+        await accessible(page, "list, English")
+        await context.close()
