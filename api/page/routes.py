@@ -594,6 +594,7 @@ async def reports(staff: Manager, db: SessionDep, site: SiteQuery = None) -> Res
         site=chosen,
         fixed_site=p.site_id is not None,
         assets=ASSET_VERSION,
+        lang=staff.lang,
     )
     return html(page)
 

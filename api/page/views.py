@@ -606,7 +606,11 @@ def reports_page(
     site: str | None,
     fixed_site: bool,
     assets: str,
+    lang: str = "en",
 ) -> str:
+    """The reports, in English for now: in a Hebrew page the header and navigation follow
+    the person's language and the reports' body is marked ``lang="en" dir="ltr"`` (read and
+    laid out as English, not as misread Hebrew)."""
     utc = ZoneInfo("UTC")
     if report is None:
         calibration = (
@@ -642,7 +646,17 @@ def reports_page(
         '<section aria-labelledby="calibration-h"><h2 id="calibration-h">Latest calibration'
         f"</h2>{calibration}</section>"
     )
-    return layout("Reports", main, tenant=tenant, csrf=csrf, current="reports", assets=assets)
+    if lang != "en":
+        main = f'<div lang="en" dir="ltr">{main}</div>'
+    return layout(
+        t(lang, "nav.reports"),
+        main,
+        tenant=tenant,
+        csrf=csrf,
+        current="reports",
+        assets=assets,
+        lang=lang,
+    )
 
 
 def not_found_page(
