@@ -139,6 +139,21 @@ EN: Final[dict[str, str]] = {
     "notfound.report": "There is no such report.",
     "notfound.alert": "There is no such alert.",
     "back": "Back",
+    # refusal pages (api/page/routes.py, _refuse): the English text is the key's value
+    "refusal.bad_request": "Bad request",
+    "refusal.invalid": "Invalid request",
+    "refusal.forbidden": "Forbidden",
+    "refusal.logged_out": "Logged out",
+    "refusal.not_found": "Not found",
+    "refusal.choose_language": "Choose English or Hebrew.",
+    "refusal.choose_action": "Choose what you did.",
+    "refusal.form_unreadable": "The form could not be read.",
+    "refusal.csrf": "The form's security token did not match.",
+    "refusal.note_control": "The note holds control characters.",
+    "refusal.note_long": "The note is longer than 2000 characters.",
+    "refusal.role": "Your role does not open this page.",
+    "refusal.session_ended": "Your session ended: log in again.",
+    "refusal.no_alert": "no such alert",
     # the visit timeline (api/page/timeline.py)
     "tl.days": "{n} d",
     "tl.episode": "Episode {status}, {severity}",
@@ -307,6 +322,20 @@ HE: Final[dict[str, str]] = {
     "notfound.report": "אין דוח כזה.",
     "notfound.alert": "אין התראה כזאת.",
     "back": "חזרה",
+    "refusal.bad_request": "בקשה שגויה",
+    "refusal.invalid": "בקשה לא תקינה",
+    "refusal.forbidden": "אין הרשאה",
+    "refusal.logged_out": "יצאת מהמערכת",
+    "refusal.not_found": "לא נמצא",
+    "refusal.choose_language": "נא לבחור אנגלית או עברית.",
+    "refusal.choose_action": "נא לבחור מה עשית.",
+    "refusal.form_unreadable": "לא ניתן היה לקרוא את הטופס.",
+    "refusal.csrf": "אסימון האבטחה של הטופס לא תאם.",
+    "refusal.note_control": "ההערה מכילה תווי בקרה.",
+    "refusal.note_long": "ההערה ארוכה מ־2000 תווים.",
+    "refusal.role": "התפקיד שלך אינו פותח את הדף הזה.",
+    "refusal.session_ended": "החיבור הסתיים: נא להיכנס שוב.",
+    "refusal.no_alert": "אין התראה כזאת",
     "tl.days": "{n} ימ׳",
     "tl.episode": "אירוע {status}, {severity}",
     "tl.now": "עכשיו",
@@ -390,6 +419,15 @@ DAYS_HE: Final[tuple[str, ...]] = (
     "שבת",
     "יום א׳",
 )
+
+
+def refusal(lang: str, english: str) -> str:
+    """A refusal's words (written in English where it is raised) in ``lang``; a text with no
+    entry stays as written."""
+    for key, text in EN.items():
+        if key.startswith("refusal.") and text == english:
+            return t(lang, key)
+    return english
 
 
 def lang_of(value: str | None) -> Lang:

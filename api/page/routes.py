@@ -141,6 +141,7 @@ async def _staff(request: Request, db: SessionDep) -> Staff | None:
         bound = session.Session(f"staff:{account.id}", live.expires_at.timestamp(), live.digest)
         role = Role(account.role)
         lang = _lang(request, account.language)
+        request.state.page_lang = lang  # for a refusal page later in this request
         return Staff(principal, session.csrf_token(key, bound), bound, role, token, lang)
     held = session.verify(key, token, time.time())
     if held is None:
@@ -212,7 +213,12 @@ def _refuse(request: Request, status: int, title: str, detail: str) -> Response:
             media_type="application/problem+json",
             headers=_headers(),
         )
-    return html(views.problem_page(title, detail, assets=ASSET_VERSION), status)
+    # The page (not the JSON, the API's contract) in the person's language.
+    lang = getattr(request.state, "page_lang", None) or _lang(request)
+    page = views.problem_page(
+        i18n.refusal(lang, title), i18n.refusal(lang, detail), assets=ASSET_VERSION, lang=lang
+    )
+    return html(page, status)
 
 
 def _to_login(request: Request) -> Response:

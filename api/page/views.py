@@ -684,6 +684,6 @@ def not_found_page(
     )
 
 
-def problem_page(title: str, detail: str, *, assets: str) -> str:
-    main = f'<h1>{e(title)}</h1><p>{e(detail)}</p><p><a href="{BASE}/">Back</a></p>'
-    return layout(title, main, assets=assets)
+def problem_page(title: str, detail: str, *, assets: str, lang: str = "en") -> str:
+    main = f'<h1>{e(title)}</h1><p>{e(detail)}</p><p><a href="{BASE}/">{e(t(lang, "back"))}</a></p>'
+    return layout(title, main, assets=assets, lang=lang)

@@ -8,9 +8,10 @@ import re
 import string
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api.page import i18n, reasons, timeline, views
+from api.page import i18n, reasons, routes, timeline, views
 from api.page.repository import WorkItem, Worklist
 from api.routers.alerts import ActionOut, AlertItem, Episode
 from api.routers.members import Member
@@ -317,3 +318,13 @@ def test_the_reports_in_a_hebrew_page_are_marked_english():
     )
     assert '<html lang="he" dir="rtl">' in html and "<title>דוחות · Lapse</title>" in html
     assert '<main id="main" tabindex="-1"><div lang="en" dir="ltr"><h1>Reports</h1>' in html
+
+
+def test_every_refusal_the_routes_write_has_its_hebrew_words():
+    source = Path(routes.__file__).read_text()
+    refusals = re.findall(r'_refuse\(\s*request,\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', source)
+    assert len(refusals) >= 10
+    for title, detail in refusals:
+        for text in (title, detail):
+            assert i18n.refusal("he", text) != text, text
+    assert i18n.refusal("he", "something new") == "something new"

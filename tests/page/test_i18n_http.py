@@ -79,9 +79,15 @@ async def test_a_key_session_keeps_its_choice_and_bad_requests_are_refused(
         home = await client.get("/staff/")
         token = csrf_of(home.text)
         bad = await client.post("/staff/language", data={"csrf": token, "language": "fr"})
-        assert bad.status_code == 422
+        assert bad.status_code == 422 and "נא לבחור אנגלית או עברית." in bad.text
         forged = await client.post("/staff/language", data={"csrf": "x", "language": "en"})
-        assert forged.status_code == 403
+        assert forged.status_code == 403 and '<html lang="he" dir="rtl">' in forged.text
+        json = await client.post(
+            "/staff/language",
+            data={"csrf": "x", "language": "en"},
+            headers={"Accept": "application/json"},
+        )
+        assert json.json()["title"] == "Forbidden"  # the API's answer stays as documented
         assert 'dir="rtl"' in (await client.get("/staff/")).text
 
 
