@@ -30,7 +30,7 @@ from sqlalchemy import select
 from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, repository, session, timeline, views
+from api.page import accounts, export, repository, session, timeline, views
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
@@ -335,6 +335,28 @@ async def logout(request: Request, db: SessionDep) -> Response:
 # -- pages ---------------------------------------------------------------------------------
 
 
+SortQuery = Annotated[str, Query(max_length=16)]
+SeverityQuery = Annotated[str | None, Query(max_length=16)]
+PageQuery = Annotated[int, Query(ge=1, le=10_000)]
+
+
+def _order(sort: str, severity: str | None) -> tuple[str, str | None]:
+    """An unknown sort is the default (risk); an unknown risk level is no filter."""
+    return (
+        sort if sort in repository.SORTS else "risk",
+        severity if severity in repository.SEVERITIES else None,
+    )
+
+
+async def _arranged_list(
+    db: SessionDep, staff: Staff, site: str | None, q: str | None, sort: str, severity: str | None
+) -> repository.Worklist:
+    """The list as the page and the export show it: the key's scope, the search, the risk
+    level and the order (one function, so the CSV is the list on the screen)."""
+    work = await repository.worklist(db, staff.principal, site)
+    return repository.arranged(repository.matching(work, q or ""), sort=sort, severity=severity)
+
+
 @router.get("/")
 async def worklist(
     staff: FrontDesk,
@@ -343,15 +365,20 @@ async def worklist(
     recorded: Annotated[str | None, Query(max_length=16)] = None,
     member: Annotated[str | None, Query(max_length=128)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: SortQuery = "risk",
+    severity: SeverityQuery = None,
+    page: PageQuery = 1,
 ) -> Response:
     p = staff.principal
     chosen = _site(staff, site)
-    work = repository.matching(await repository.worklist(db, p, chosen), q or "")
+    sort, level = _order(sort, severity)
+    work = await _arranged_list(db, staff, chosen, q, sort, level)
     notice = None
     if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
         notice = f"Recorded: {views.ACTION_BUTTONS[recorded]} for member {member}."
-    page = views.worklist_page(
-        work,
+    shown, paging = repository.paged(work, page, repository.PER_PAGE)
+    body = views.worklist_page(
+        shown,
         tenant=p.tenant_id,
         csrf=staff.csrf,
         sites=await repository.sites(db, p),
@@ -362,8 +389,38 @@ async def worklist(
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
         query=(q or "").strip(),
+        names=await repository.site_names(db, p.tenant_id),
+        sort=sort,
+        severity=level,
+        paging=paging,
+        counts=(len(work.todo), len(work.contacted)),
     )
-    return html(page)
+    return html(body)
+
+
+@router.get("/export.csv")
+async def export_csv(
+    staff: FrontDesk,
+    db: SessionDep,
+    site: SiteQuery = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: SortQuery = "risk",
+    severity: SeverityQuery = None,
+) -> Response:
+    """The work list as CSV: the same role check, scope, search, filter and order as the
+    page, every page at once. Cells a spreadsheet would run as a formula are quoted."""
+    p = staff.principal
+    chosen = _site(staff, site)
+    sort, level = _order(sort, severity)
+    work = await _arranged_list(db, staff, chosen, q, sort, level)
+    body = export.worklist_csv(
+        work,
+        zones=await repository.site_zones(db, p.tenant_id),
+        names=await repository.site_names(db, p.tenant_id),
+    )
+    log.info("staff page: work list exported by %s of tenant %s", p.key_id, p.tenant_id)
+    headers = _headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/members/{member_id}")

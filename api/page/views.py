@@ -8,7 +8,7 @@ every form works as a plain POST, and the layout loads one same-origin script fi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, urlencode
@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.outcomes import ACTION_KINDS
 from api.page import charts, reasons
-from api.page.repository import WorkItem, Worklist
+from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
 from api.routers.members import Member
@@ -254,7 +254,69 @@ def contact_links(m: Member) -> str:
     return f'<p class="contacts">{" ".join(links)}</p>'
 
 
+# The work list's own words (one place, for the translation of the page).
+LIST_WORDS = {
+    "sort": "Sort by",
+    "sort_risk": "Risk",
+    "sort_absent": "Days absent",
+    "sort_contact": "Last contact",
+    "severity": "Risk level",
+    "any_severity": "Any",
+    "apply": "Apply",
+    "more": "More",
+    "more_about": "about {name}",
+    "absent": "absent {days}",
+    "never": "not contacted yet",
+    "contacted": "last contact {when}",
+    "previous": "Previous page",
+    "next": "Next page",
+    "page": "Page {page} of {pages} ({total} members)",
+    "export": "Download this list (CSV)",
+    "zone_site": "Times are in each site's own time zone: {zones}.",
+    "zone_utc": "{sites}: no time zone is set for the site, so its times are in UTC.",
+}
+
+
+def row_summary(item: WorkItem, tz: ZoneInfo) -> str:
+    """The compact row: days absent and last contact (the name, badge and call link sit
+    beside it, outside the fold: a link inside a ``<summary>`` is nested interactive)."""
+    m = item.member
+    absent = reasons.days(m.days_absent) if m.days_absent is not None else "–"
+    contact = max((a.taken_at for a in item.actions), default=None)
+    when = (
+        LIST_WORDS["contacted"].format(when=moment(contact, tz))
+        if contact is not None
+        else LIST_WORDS["never"]
+    )
+    return (
+        f'<p class="row-facts"><span>{e(LIST_WORDS["absent"].format(days=absent))}</span> '
+        f'<span class="last-contact">{e(when)}</span></p>'
+    )
+
+
+def call_link(m: Member) -> str:
+    p = m.profile
+    if p is None or not p.phone:
+        return ""
+    return f'<a class="contact" href="tel:{e(p.phone)}">Call {e(member_name(m))}</a>'
+
+
+def other_contacts(m: Member) -> str:
+    """Text and email links (inside the fold; the call link is on the row itself)."""
+    p = m.profile
+    if p is None or not (p.phone or p.email):
+        return ""
+    links = []
+    if p.phone:
+        links.append(f'<a class="contact" href="sms:{e(p.phone)}">Text</a>')
+    if p.email:
+        links.append(f'<a class="contact" href="mailto:{e(p.email)}">Email</a>')
+    return f'<p class="contacts">{" ".join(links)}</p>'
+
+
 def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
+    """One member as a compact row that opens on tap (``<details>``): the row shows the name,
+    risk, days absent, last contact and a one-tap call; the note and buttons are inside."""
     m = item.member
     uid = f"m{i}"
     opened = (
@@ -269,20 +331,45 @@ def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo)
         tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list")
     else:
         tail = '<p class="hint">The alert of this episode is not stored yet.</p>'
+    call = call_link(m)
+    call_html = f'<p class="call">{call}</p>' if call else ""
     return (
         f'<li class="member" data-member="{e(m.member_id)}">'
         f'<article aria-labelledby="{uid}-h">'
+        '<div class="row">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
         f"{e(member_name(m))}</a> {severity_badge(m.severity)}</h3>"
-        f"{contact_links(m)}{_figures(m, tz)}{opened}{reason_items(item)}{tail}</article></li>"
+        f"{row_summary(item, tz)}{call_html}</div>"
+        f"<details><summary>{e(LIST_WORDS['more'])}"
+        f'<span class="visually-hidden"> {e(LIST_WORDS["more_about"].format(name=member_name(m)))}'
+        "</span></summary>"
+        f"{other_contacts(m)}{_figures(m, tz)}{opened}{reason_items(item)}{tail}"
+        "</details></article></li>"
     )
 
 
-def site_picker(sites: Sequence[str], site: str | None, action: str, fixed: bool) -> str:
+def site_label(site: str, names: Mapping[str, str]) -> str:
+    """A site as staff know it: its name, with the id when a name is set."""
+    name = names.get(site)
+    return f"{name} ({site})" if name else site
+
+
+def site_picker(
+    sites: Sequence[str],
+    site: str | None,
+    action: str,
+    fixed: bool,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    names = names or {}
     if fixed:
-        return f'<p class="site-fixed">Site: <strong>{e(site)}</strong></p>'
+        return (
+            f'<p class="site-fixed">Site: <strong>{e(site_label(site or "", names))}</strong></p>'
+        )
     options = ['<option value="">All sites</option>'] + [
-        f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(s)}</option>' for s in sites
+        f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(site_label(s, names))}'
+        "</option>"
+        for s in sorted(sites, key=lambda s: (names.get(s, s).casefold(), s))
     ]
     return (
         f'<form class="site-picker" method="get" action="{e(action)}">'
@@ -310,6 +397,78 @@ def search_form(site: str | None, query: str) -> str:
     )
 
 
+def list_query(
+    site: str | None, query: str, sort: str, severity: str | None, page: int = 1
+) -> dict[str, str]:
+    """The list's query string without defaults: what paging and the export link keep."""
+    out = {"site": site or "", "q": query, "severity": severity or ""}
+    out["sort"] = "" if sort == "risk" else sort
+    out["page"] = "" if page <= 1 else str(page)
+    return {k: v for k, v in out.items() if v}
+
+
+def order_form(site: str | None, query: str, sort: str, severity: str | None) -> str:
+    """Sort and risk level (a plain GET form, keeping the site and the search)."""
+    keep = "".join(
+        f'<input type="hidden" name="{k}" value="{e(v)}">'
+        for k, v in (("site", site or ""), ("q", query))
+        if v
+    )
+    sorts = "".join(
+        f'<option value="{k}"{" selected" if k == sort else ""}>{e(LIST_WORDS["sort_" + k])}'
+        "</option>"
+        for k in ("risk", "absent", "contact")
+    )
+    levels = f'<option value="">{e(LIST_WORDS["any_severity"])}</option>' + "".join(
+        f'<option value="{k}"{" selected" if k == severity else ""}>{e(SEVERITY_WORDS[k])}</option>'
+        for k in ("high", "medium", "low")
+    )
+    return (
+        f'<form class="site-picker order" method="get" action="{e(BASE)}/">{keep}'
+        f'<label for="sort">{e(LIST_WORDS["sort"])}</label>'
+        f'<select id="sort" name="sort">{sorts}</select>'
+        f'<label for="severity">{e(LIST_WORDS["severity"])}</label>'
+        f'<select id="severity" name="severity">{levels}</select>'
+        f'<button type="submit">{e(LIST_WORDS["apply"])}</button></form>'
+    )
+
+
+def pager(paging: Paging, params: dict[str, str]) -> str:
+    """Previous/next links keeping the query (nothing when the list fits one page)."""
+    if paging.pages <= 1:
+        return ""
+
+    def href(page: int) -> str:
+        query = {k: v for k, v in params.items() if k != "page"}
+        if page > 1:
+            query["page"] = str(page)
+        return f"{BASE}/" + (f"?{urlencode(query)}" if query else "")
+
+    links = []
+    if paging.page > 1:
+        links.append(
+            f'<a rel="prev" href="{e(href(paging.page - 1))}">{e(LIST_WORDS["previous"])}</a>'
+        )
+    text = LIST_WORDS["page"].format(page=paging.page, pages=paging.pages, total=paging.total)
+    links.append(f'<span aria-current="page">{e(text)}</span>')
+    if paging.page < paging.pages:
+        links.append(f'<a rel="next" href="{e(href(paging.page + 1))}">{e(LIST_WORDS["next"])}</a>')
+    return f'<nav class="pager" aria-label="Pages of the list">{" ".join(links)}</nav>'
+
+
+def zone_note(sites: Sequence[str], zones: Mapping[str, str], names: Mapping[str, str]) -> str:
+    """Say in which time zone the list's times are: each site's own, or UTC where a site
+    has none set (there is no tenant-wide zone to fall back to)."""
+    zoned = [f"{site_label(s, names)}: {zones[s]}" for s in sites if zones.get(s)]
+    bare = [site_label(s, names) for s in sites if not zones.get(s)]
+    parts = []
+    if zoned:
+        parts.append(LIST_WORDS["zone_site"].format(zones="; ".join(zoned)))
+    if bare:
+        parts.append(LIST_WORDS["zone_utc"].format(sites=", ".join(bare)))
+    return f'<p class="hint zones">{e(" ".join(parts))}</p>' if parts else ""
+
+
 def worklist_page(
     work: Worklist,
     *,
@@ -323,7 +482,16 @@ def worklist_page(
     assets: str,
     reports: bool = True,
     query: str = "",
+    names: Mapping[str, str] | None = None,
+    sort: str = "risk",
+    severity: str | None = None,
+    paging: Paging | None = None,
+    counts: tuple[int, int] | None = None,
 ) -> str:
+    """``work``: the members on this page; ``counts``: the to-do and contacted totals of the
+    whole (filtered) list, shown in the headings (the page's own counts when not given)."""
+    names = names or {}
+
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
 
@@ -332,27 +500,37 @@ def worklist_page(
     contacted = "".join(
         work_item(it, offset + i, csrf, site, tz(it)) for i, it in enumerate(work.contacted)
     )
+    n_todo, n_contacted = counts if counts is not None else (len(work.todo), len(work.contacted))
     empty_todo = (
         '<p class="empty" data-empty="todo">Nothing to do: every open episode has an action.</p>'
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    params = list_query(site, query, sort, severity, paging.page if paging else 1)
+    export_query = {k: v for k, v in params.items() if k != "page"}
+    export = f"{BASE}/export.csv" + (f"?{urlencode(export_query)}" if export_query else "")
+    shown_sites = [site] if site else list(sites)
+    pages = pager(paging, params) if paging is not None else ""
     main = (
         "<h1>At-risk members today</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site)}{search_form(site, query)}"
+        f"{site_picker(sites, site, BASE + '/', fixed_site, names)}{search_form(site, query)}"
+        f"{order_form(site, query, sort, severity)}"
+        f"{zone_note(shown_sites, zones, names)}"
+        f'<p class="export"><a href="{e(export)}" download>{e(LIST_WORDS["export"])}</a></p>'
         f"{notice_html}"
         '<div class="columns">'
         '<section aria-labelledby="todo-h" class="todo">'
-        f'<h2 id="todo-h">To do <span class="count" id="todo-count">{len(work.todo)}</span></h2>'
-        '<p class="hint">Members with an open episode nobody has acted on yet, highest risk '
-        "first. Acknowledge with what you did: they move to Contacted.</p>"
+        f'<h2 id="todo-h">To do <span class="count" id="todo-count">{n_todo}</span></h2>'
+        '<p class="hint">Members with an open episode nobody has acted on yet. Acknowledge '
+        "with what you did: they move to Contacted.</p>"
         f'<ol class="members" id="todo-list">{todo}</ol>'
-        f"{'' if work.todo else empty_todo}</section>"
+        f"{'' if n_todo else empty_todo}</section>"
         '<section aria-labelledby="contacted-h" class="contacted">'
         f'<h2 id="contacted-h">Contacted <span class="count" id="contacted-count">'
-        f"{len(work.contacted)}</span></h2>"
+        f"{n_contacted}</span></h2>"
         '<p class="hint">Open episodes someone has acted on; they leave the list when the '
         "member comes back or cancels.</p>"
         f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
+        f"{pages}"
     )
     return layout(
         "At-risk members",
