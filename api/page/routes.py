@@ -543,6 +543,10 @@ async def acknowledge(
                 "taken_at": action.taken_at.isoformat(),
                 # As the server writes times on the page: in the site's time zone.
                 "taken_at_text": views.moment(action.taken_at, tz),
+                # The row's "last contact" after the script moves it (the page's own words).
+                "last_contact_text": views.LIST_WORDS["contacted"].format(
+                    when=views.moment(action.taken_at, tz)
+                ),
                 "note": action.note,
             },
             status_code=201,

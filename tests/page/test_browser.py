@@ -143,6 +143,8 @@ async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, s
         assert await page.evaluate("window.notReloaded") is True
         done = await page.locator("#contacted-list > li[data-member='ana'] .actions").inner_text()
         assert done.startswith("Called · ") and done.endswith("UTC Left a voicemail"), done
+        moved = page.locator("#contacted-list > li[data-member='ana'] .last-contact")
+        assert (await moved.inner_text()).startswith("last contact ")
         focused = await page.evaluate("document.activeElement.closest('li').dataset.member")
         assert focused == "cara"  # focus moved to the next member to do
         await shot(page, "list-after-ack-tablet")
