@@ -357,6 +357,20 @@ async def _arranged_list(
     return repository.arranged(repository.matching(work, q or ""), sort=sort, severity=severity)
 
 
+def _kept(keep: str) -> dict[str, str]:
+    """The list's place (search, order, level, page) carried by a plain acknowledge form:
+    only those keys, of sane length, and a page that is a number (anything else is dropped,
+    never an error: the action is already recorded)."""
+    try:
+        parsed = parse_qs(keep[:400], max_num_fields=8)
+    except ValueError:
+        return {}
+    out = {k: v[0][:100] for k, v in parsed.items() if k in ("q", "sort", "severity", "page")}
+    if not out.get("page", "1").isdigit() or len(out.get("page", "")) > 5:
+        out.pop("page", None)
+    return out
+
+
 @router.get("/")
 async def worklist(
     staff: FrontDesk,
@@ -555,7 +569,9 @@ async def acknowledge(
     if form.get("back") == "member":
         return redirect(f"{views.member_url(action.member_id)}?recorded={action.action}")
     site = _site(staff, form.get("site") or None)
-    target = views.list_url(site, recorded=action.action, member=action.member_id)
+    target = views.list_url(
+        site, **_kept(form.get("keep", "")), recorded=action.action, member=action.member_id
+    )
     return redirect(target + "#contacted-h")
 
 

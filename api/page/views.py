@@ -205,7 +205,11 @@ def severity_badge(severity: str | None) -> str:
     return f'<span class="sev sev-{e(severity)}">{e(SEVERITY_WORDS.get(severity, severity))}</span>'
 
 
-def ack_form(alert_id: str, csrf: str, *, uid: str, site: str | None, back: str) -> str:
+def ack_form(
+    alert_id: str, csrf: str, *, uid: str, site: str | None, back: str, keep: str = ""
+) -> str:
+    """``keep``: the list's query (search, order, level, page) to return to after a plain
+    POST, so acknowledging does not lose the person's place."""
     buttons = "".join(
         f'<button type="submit" name="action" value="{k}">{e(ACTION_BUTTONS[k])}</button>'
         for k in ACTION_KINDS
@@ -216,7 +220,8 @@ def ack_form(alert_id: str, csrf: str, *, uid: str, site: str | None, back: str)
         f'<input type="hidden" name="csrf" value="{e(csrf)}">'
         f'<input type="hidden" name="site" value="{e(site)}">'
         f'<input type="hidden" name="back" value="{e(back)}">'
-        f'<label for="note-{uid}">Note (optional)</label>'
+        + (f'<input type="hidden" name="keep" value="{e(keep)}">' if keep else "")
+        + f'<label for="note-{uid}">Note (optional)</label>'
         f'<textarea id="note-{uid}" name="note" rows="2" maxlength="2000"></textarea>'
         f'<fieldset><legend>Acknowledge with what you did</legend><div class="buttons">{buttons}'
         "</div></fieldset>"
@@ -314,7 +319,9 @@ def other_contacts(m: Member) -> str:
     return f'<p class="contacts">{" ".join(links)}</p>'
 
 
-def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo) -> str:
+def work_item(
+    item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo, keep: str = ""
+) -> str:
     """One member as a compact row that opens on tap (``<details>``): the row shows the name,
     risk, days absent, last contact and a one-tap call; the note and buttons are inside."""
     m = item.member
@@ -328,7 +335,7 @@ def work_item(item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo)
         done = "".join(action_line(a.action, a.taken_at, a.note, tz) for a in item.actions)
         tail = f'<ul class="actions" aria-label="Actions taken">{done}</ul>'
     elif item.alert_id is not None:
-        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list")
+        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list", keep=keep)
     else:
         tail = '<p class="hint">The alert of this episode is not stored yet.</p>'
     call = call_link(m)
@@ -495,17 +502,18 @@ def worklist_page(
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
 
-    todo = "".join(work_item(it, i, csrf, site, tz(it)) for i, it in enumerate(work.todo))
+    params = list_query(site, query, sort, severity, paging.page if paging else 1)
+    keep = urlencode({k: v for k, v in params.items() if k != "site"})
+    todo = "".join(work_item(it, i, csrf, site, tz(it), keep) for i, it in enumerate(work.todo))
     offset = len(work.todo)
     contacted = "".join(
-        work_item(it, offset + i, csrf, site, tz(it)) for i, it in enumerate(work.contacted)
+        work_item(it, offset + i, csrf, site, tz(it), keep) for i, it in enumerate(work.contacted)
     )
     n_todo, n_contacted = counts if counts is not None else (len(work.todo), len(work.contacted))
     empty_todo = (
         '<p class="empty" data-empty="todo">Nothing to do: every open episode has an action.</p>'
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
-    params = list_query(site, query, sort, severity, paging.page if paging else 1)
     export_query = {k: v for k, v in params.items() if k != "page"}
     export = f"{BASE}/export.csv" + (f"?{urlencode(export_query)}" if export_query else "")
     shown_sites = [site] if site else list(sites)

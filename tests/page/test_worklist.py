@@ -194,3 +194,41 @@ async def test_another_tenants_staff_export_nothing(settings, sessions, tenant):
         await login(client, south)
         got = rows((await client.get("/staff/export.csv", params={"site": "north"})).text)
         assert [g["member_id"] for g in got] == ["fay"]
+
+
+async def test_a_plain_acknowledge_returns_to_the_same_place(settings, sessions, tenant):
+    await make_club(sessions, tenant)
+    key = await make_key(sessions, tenant, scopes=("alerts:read",))
+    async with browser_like(settings) as client:
+        await login(client, key)
+        params = {"site": "north", "sort": "absent", "severity": "medium", "q": "a"}
+        page = (await client.get("/staff/", params=params)).text
+        assert member_ids("todo-list", page) == ["ana", "cara"]
+        block = page.split('data-member="cara"', 1)[1]
+        action = re.search(r'<form class="ack" method="post" action="([^"]+)"', block)
+        keep = re.search(r'name="keep" value="([^"]+)"', block)
+        assert action and keep
+        r = await client.post(
+            action.group(1),
+            data={
+                "csrf": csrf_of(page),
+                "action": "call",
+                "site": "north",
+                "keep": keep.group(1).replace("&amp;", "&"),
+            },
+        )
+        assert r.status_code == 303
+        back = r.headers["location"]
+        for part in ("site=north", "sort=absent", "severity=medium", "q=a", "recorded=call"):
+            assert part in back, back
+        landed = (await client.get(back)).text
+        assert member_ids("contacted-list", landed) == ["cara"]
+        assert "Recorded: Called for member cara." in landed
+        # A forged place is dropped, not an error.
+        r = await client.post(
+            action.group(1),
+            data={"csrf": csrf_of(page), "action": "other", "keep": "page=x&evil=1&sort=absent"},
+        )
+        assert r.status_code == 303
+        assert "evil" not in r.headers["location"] and "page=" not in r.headers["location"]
+        assert "sort=absent" in r.headers["location"]
