@@ -386,9 +386,15 @@ def site_picker(
     )
 
 
-def search_form(site: str | None, query: str) -> str:
-    """Find a member on the list by name or id (a plain GET form: works without the script)."""
-    keep_site = f'<input type="hidden" name="site" value="{e(site)}">' if site else ""
+def search_form(
+    site: str | None, query: str, sort: str = "risk", severity: str | None = None
+) -> str:
+    """Find a member on the list by name or id (a plain GET form: works without the script);
+    the site, order and risk level chosen are kept."""
+    keep_site = "".join(
+        f'<input type="hidden" name="{k}" value="{e(v)}">'
+        for k, v in list_query(site, "", sort, severity).items()
+    )
     shown = (
         f'<p class="search-note">Members whose name or id contains “{e(query)}”. '
         f'<a href="{e(list_url(site))}">Show everyone</a></p>'
@@ -520,7 +526,8 @@ def worklist_page(
     pages = pager(paging, params) if paging is not None else ""
     main = (
         "<h1>At-risk members today</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site, names)}{search_form(site, query)}"
+        f"{site_picker(sites, site, BASE + '/', fixed_site, names)}"
+        f"{search_form(site, query, sort, severity)}"
         f"{order_form(site, query, sort, severity)}"
         f"{zone_note(shown_sites, zones, names)}"
         f'<p class="export"><a href="{e(export)}" download>{e(LIST_WORDS["export"])}</a></p>'

@@ -50,6 +50,8 @@ async def test_sort_orders_and_the_risk_filter(settings, sessions, tenant):
         absent = (await client.get("/staff/", params={"sort": "absent"})).text
         assert member_ids("todo-list", absent) == ["ben", "fay", "ana", "cara", "gia"]
         assert '<option value="absent" selected>' in absent
+        search = absent.split('role="search"', 1)[1].split("</form>", 1)[0]
+        assert '<input type="hidden" name="sort" value="absent">' in search
         for level, expected in (("high", ["ben"]), ("medium", ["ana", "cara"]), ("low", ["gia"])):
             page = (await client.get("/staff/", params={"site": "north", "severity": level})).text
             assert member_ids("todo-list", page) == expected, level
