@@ -30,7 +30,7 @@ from sqlalchemy import select
 from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, i18n, repository, session, timeline, views
+from api.page import accounts, export, i18n, repository, session, timeline, views
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
@@ -400,6 +400,42 @@ def _back_to(request: Request) -> str:
 # -- pages ---------------------------------------------------------------------------------
 
 
+SortQuery = Annotated[str, Query(max_length=16)]
+SeverityQuery = Annotated[str | None, Query(max_length=16)]
+PageQuery = Annotated[int, Query(ge=1, le=10_000)]
+
+
+def _order(sort: str, severity: str | None) -> tuple[str, str | None]:
+    """An unknown sort is the default (risk); an unknown risk level is no filter."""
+    return (
+        sort if sort in repository.SORTS else "risk",
+        severity if severity in repository.SEVERITIES else None,
+    )
+
+
+async def _arranged_list(
+    db: SessionDep, staff: Staff, site: str | None, q: str | None, sort: str, severity: str | None
+) -> repository.Worklist:
+    """The list as the page and the export show it: the key's scope, the search, the risk
+    level and the order (one function, so the CSV is the list on the screen)."""
+    work = await repository.worklist(db, staff.principal, site)
+    return repository.arranged(repository.matching(work, q or ""), sort=sort, severity=severity)
+
+
+def _kept(keep: str) -> dict[str, str]:
+    """The list's place (search, order, level, page) carried by a plain acknowledge form:
+    only those keys, of sane length, and a page that is a number (anything else is dropped,
+    never an error: the action is already recorded)."""
+    try:
+        parsed = parse_qs(keep[:400], max_num_fields=8)
+    except ValueError:
+        return {}
+    out = {k: v[0][:100] for k, v in parsed.items() if k in ("q", "sort", "severity", "page")}
+    if not out.get("page", "1").isdigit() or len(out.get("page", "")) > 5:
+        out.pop("page", None)
+    return out
+
+
 @router.get("/")
 async def worklist(
     staff: FrontDesk,
@@ -408,10 +444,14 @@ async def worklist(
     recorded: Annotated[str | None, Query(max_length=16)] = None,
     member: Annotated[str | None, Query(max_length=128)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: SortQuery = "risk",
+    severity: SeverityQuery = None,
+    page: PageQuery = 1,
 ) -> Response:
     p = staff.principal
     chosen = _site(staff, site)
-    work = repository.matching(await repository.worklist(db, p, chosen), q or "")
+    sort, level = _order(sort, severity)
+    work = await _arranged_list(db, staff, chosen, q, sort, level)
     notice = None
     if recorded in ACTION_KINDS and any(i.member.member_id == member for i in work.contacted):
         notice = i18n.t(
@@ -420,8 +460,9 @@ async def worklist(
             action=views.action_word(recorded, staff.lang),
             member=member,
         )
-    page = views.worklist_page(
-        work,
+    shown, paging = repository.paged(work, page, repository.PER_PAGE)
+    body = views.worklist_page(
+        shown,
         tenant=p.tenant_id,
         csrf=staff.csrf,
         sites=await repository.sites(db, p),
@@ -432,9 +473,39 @@ async def worklist(
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
         query=(q or "").strip(),
+        names=await repository.site_names(db, p.tenant_id),
+        sort=sort,
+        severity=level,
+        paging=paging,
+        counts=(len(work.todo), len(work.contacted)),
         lang=staff.lang,
     )
-    return html(page)
+    return html(body)
+
+
+@router.get("/export.csv")
+async def export_csv(
+    staff: FrontDesk,
+    db: SessionDep,
+    site: SiteQuery = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: SortQuery = "risk",
+    severity: SeverityQuery = None,
+) -> Response:
+    """The work list as CSV: the same role check, scope, search, filter and order as the
+    page, every page at once. Cells a spreadsheet would run as a formula are quoted."""
+    p = staff.principal
+    chosen = _site(staff, site)
+    sort, level = _order(sort, severity)
+    work = await _arranged_list(db, staff, chosen, q, sort, level)
+    body = export.worklist_csv(
+        work,
+        zones=await repository.site_zones(db, p.tenant_id),
+        names=await repository.site_names(db, p.tenant_id),
+    )
+    log.info("staff page: work list exported by %s of tenant %s", p.key_id, p.tenant_id)
+    headers = _headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/members/{member_id}")
@@ -562,6 +633,12 @@ async def acknowledge(
                 "taken_at": action.taken_at.isoformat(),
                 # As the server writes times on the page: in the site's time zone.
                 "taken_at_text": views.moment(action.taken_at, tz, staff.lang),
+                # The row's "last contact" after the script moves it (the page's own words).
+                "last_contact_text": i18n.t(
+                    staff.lang,
+                    "list.last_contact",
+                    when=views.moment(action.taken_at, tz, staff.lang),
+                ),
                 "note": action.note,
                 # What the script announces, in the page's language.
                 "recorded_text": i18n.t(
@@ -582,7 +659,9 @@ async def acknowledge(
     if form.get("back") == "member":
         return redirect(f"{views.member_url(action.member_id)}?recorded={action.action}")
     site = _site(staff, form.get("site") or None)
-    target = views.list_url(site, recorded=action.action, member=action.member_id)
+    target = views.list_url(
+        site, **_kept(form.get("keep", "")), recorded=action.action, member=action.member_id
+    )
     return redirect(target + "#contacted-h")
 
 

@@ -8,7 +8,7 @@ every form works as a plain POST, and the layout loads one same-origin script fi
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, urlencode
@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from api.outcomes import ACTION_KINDS
 from api.page import charts, i18n, reasons
 from api.page.i18n import t
-from api.page.repository import WorkItem, Worklist
+from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
 from api.routers.members import Member
@@ -262,8 +262,17 @@ def severity_badge(severity: str | None, lang: str = "en") -> str:
 
 
 def ack_form(
-    alert_id: str, csrf: str, *, uid: str, site: str | None, back: str, lang: str = "en"
+    alert_id: str,
+    csrf: str,
+    *,
+    uid: str,
+    site: str | None,
+    back: str,
+    keep: str = "",
+    lang: str = "en",
 ) -> str:
+    """``keep``: the list's query (search, order, level, page) to return to after a plain
+    POST, so acknowledging does not lose the person's place."""
     buttons = "".join(
         f'<button type="submit" name="action" value="{k}">{e(action_word(k, lang))}</button>'
         for k in ACTION_KINDS
@@ -275,7 +284,8 @@ def ack_form(
         f'<input type="hidden" name="csrf" value="{e(csrf)}">'
         f'<input type="hidden" name="site" value="{e(site)}">'
         f'<input type="hidden" name="back" value="{e(back)}">'
-        f'<label for="note-{uid}">{e(t(lang, "note.optional"))}</label>'
+        + (f'<input type="hidden" name="keep" value="{e(keep)}">' if keep else "")
+        + f'<label for="note-{uid}">{e(t(lang, "note.optional"))}</label>'
         f'<textarea id="note-{uid}" name="note" rows="2" maxlength="2000" dir="auto"></textarea>'
         f"<fieldset><legend>{e(t(lang, 'ack.legend'))}</legend>"
         f'<div class="buttons">{buttons}</div></fieldset>'
@@ -318,9 +328,63 @@ def contact_links(m: Member, lang: str = "en") -> str:
     return f'<p class="contacts">{" ".join(links)}</p>'
 
 
+def row_summary(item: WorkItem, tz: ZoneInfo, lang: str = "en") -> str:
+    """The compact row: days absent and last contact (the name, badge and call link sit
+    beside it, outside the fold: a link inside a ``<summary>`` is nested interactive)."""
+    m = item.member
+    absent = reasons.days(m.days_absent, lang) if m.days_absent is not None else "–"
+    contact = max((a.taken_at for a in item.actions), default=None)
+    when = (
+        t(lang, "list.last_contact", when=moment(contact, tz, lang))
+        if contact is not None
+        else t(lang, "list.never")
+    )
+    return (
+        f'<p class="row-facts"><span>{e(t(lang, "list.absent", days=absent))}</span> '
+        f'<span class="last-contact">{e(when)}</span></p>'
+    )
+
+
+def _with_name(text: str, name: str) -> str:
+    """``text`` (escaped) with the ``\\0`` placeholder replaced by ``name`` in ``<bdi>``, so
+    a Latin name keeps its order inside a right-to-left sentence."""
+    return e(text).replace("\0", f"<bdi>{e(name)}</bdi>")
+
+
+def call_link(m: Member, lang: str = "en") -> str:
+    p = m.profile
+    if p is None or not p.phone:
+        return ""
+    call = _with_name(t(lang, "contact.call", name="\0"), member_name(m))
+    return f'<a class="contact" href="tel:{e(p.phone)}">{call}</a>'
+
+
+def other_contacts(m: Member, lang: str = "en") -> str:
+    """Text and email links (inside the fold; the call link is on the row itself)."""
+    p = m.profile
+    if p is None or not (p.phone or p.email):
+        return ""
+    links = []
+    if p.phone:
+        links.append(f'<a class="contact" href="sms:{e(p.phone)}">{e(t(lang, "contact.text"))}</a>')
+    if p.email:
+        links.append(
+            f'<a class="contact" href="mailto:{e(p.email)}">{e(t(lang, "contact.email"))}</a>'
+        )
+    return f'<p class="contacts">{" ".join(links)}</p>'
+
+
 def work_item(
-    item: WorkItem, i: int, csrf: str, site: str | None, tz: ZoneInfo, lang: str = "en"
+    item: WorkItem,
+    i: int,
+    csrf: str,
+    site: str | None,
+    tz: ZoneInfo,
+    keep: str = "",
+    lang: str = "en",
 ) -> str:
+    """One member as a compact row that opens on tap (``<details>``): the row shows the name,
+    risk, days absent, last contact and a one-tap call; the note and buttons are inside."""
     m = item.member
     uid = f"m{i}"
     opened = (
@@ -333,26 +397,48 @@ def work_item(
         done = "".join(action_line(a.action, a.taken_at, a.note, tz, lang) for a in item.actions)
         tail = f'<ul class="actions" aria-label="{e(t(lang, "actions.taken"))}">{done}</ul>'
     elif item.alert_id is not None:
-        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list", lang=lang)
+        tail = ack_form(item.alert_id, csrf, uid=uid, site=site, back="list", keep=keep, lang=lang)
     else:
         tail = f'<p class="hint">{e(t(lang, "alert.not_stored"))}</p>'
+    call = call_link(m, lang)
+    call_html = f'<p class="call">{call}</p>' if call else ""
+    more_about = _with_name(t(lang, "list.more_about", name="\0"), member_name(m))
     return (
         f'<li class="member" data-member="{e(m.member_id)}">'
         f'<article aria-labelledby="{uid}-h">'
+        '<div class="row">'
         f'<h3 id="{uid}-h" tabindex="-1"><a href="{e(member_url(m.member_id))}">'
         f"<bdi>{e(member_name(m))}</bdi></a> {severity_badge(m.severity, lang)}</h3>"
-        f"{contact_links(m, lang)}{_figures(m, tz, lang)}{opened}{reason_items(item, lang)}"
-        f"{tail}</article></li>"
+        f"{row_summary(item, tz, lang)}{call_html}</div>"
+        f"<details><summary>{e(t(lang, 'list.more'))}"
+        f'<span class="visually-hidden"> {more_about}</span></summary>'
+        f"{other_contacts(m, lang)}{_figures(m, tz, lang)}{opened}{reason_items(item, lang)}"
+        f"{tail}</details></article></li>"
     )
 
 
+def site_label(site: str, names: Mapping[str, str]) -> str:
+    """A site as staff know it: its name, with the id when a name is set."""
+    name = names.get(site)
+    return f"{name} ({site})" if name else site
+
+
 def site_picker(
-    sites: Sequence[str], site: str | None, action: str, fixed: bool, lang: str = "en"
+    sites: Sequence[str],
+    site: str | None,
+    action: str,
+    fixed: bool,
+    lang: str = "en",
+    names: Mapping[str, str] | None = None,
 ) -> str:
+    names = names or {}
     if fixed:
-        return f'<p class="site-fixed">{e(t(lang, "site"))}: <strong>{ltr(site)}</strong></p>'
+        label = f"<bdi>{e(site_label(site or '', names))}</bdi>"
+        return f'<p class="site-fixed">{e(t(lang, "site"))}: <strong>{label}</strong></p>'
     options = [f'<option value="">{e(t(lang, "site.all"))}</option>'] + [
-        f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(s)}</option>' for s in sites
+        f'<option value="{e(s)}"{" selected" if s == site else ""}>{e(site_label(s, names))}'
+        "</option>"
+        for s in sorted(sites, key=lambda s: (names.get(s, s).casefold(), s))
     ]
     return (
         f'<form class="site-picker" method="get" action="{e(action)}">'
@@ -362,9 +448,19 @@ def site_picker(
     )
 
 
-def search_form(site: str | None, query: str, lang: str = "en") -> str:
-    """Find a member on the list by name or id (a plain GET form: works without the script)."""
-    keep_site = f'<input type="hidden" name="site" value="{e(site)}">' if site else ""
+def search_form(
+    site: str | None,
+    query: str,
+    sort: str = "risk",
+    severity: str | None = None,
+    lang: str = "en",
+) -> str:
+    """Find a member on the list by name or id (a plain GET form: works without the script);
+    the site, order and risk level chosen are kept."""
+    keep_site = "".join(
+        f'<input type="hidden" name="{k}" value="{e(v)}">'
+        for k, v in list_query(site, "", sort, severity).items()
+    )
     shown = (
         '<p class="search-note">'
         + e(t(lang, "search.note", query="\0")).replace("\0", f"<bdi>{e(query)}</bdi>")
@@ -381,6 +477,97 @@ def search_form(site: str | None, query: str, lang: str = "en") -> str:
     )
 
 
+def list_query(
+    site: str | None, query: str, sort: str, severity: str | None, page: int = 1
+) -> dict[str, str]:
+    """The list's query string without defaults: what paging and the export link keep."""
+    out = {"site": site or "", "q": query, "severity": severity or ""}
+    out["sort"] = "" if sort == "risk" else sort
+    out["page"] = "" if page <= 1 else str(page)
+    return {k: v for k, v in out.items() if v}
+
+
+def order_form(
+    site: str | None, query: str, sort: str, severity: str | None, lang: str = "en"
+) -> str:
+    """Sort and risk level (a plain GET form, keeping the site and the search)."""
+    keep = "".join(
+        f'<input type="hidden" name="{k}" value="{e(v)}">'
+        for k, v in (("site", site or ""), ("q", query))
+        if v
+    )
+    sorts = "".join(
+        f'<option value="{k}"{" selected" if k == sort else ""}>{e(t(lang, "list.sort." + k))}'
+        "</option>"
+        for k in ("risk", "absent", "contact")
+    )
+    levels = f'<option value="">{e(t(lang, "list.any_severity"))}</option>' + "".join(
+        f'<option value="{k}"{" selected" if k == severity else ""}>'
+        f"{e(severity_word(k, lang))}</option>"
+        for k in ("high", "medium", "low")
+    )
+    return (
+        f'<form class="site-picker order" method="get" action="{e(BASE)}/">{keep}'
+        f'<label for="sort">{e(t(lang, "list.sort"))}</label>'
+        f'<select id="sort" name="sort">{sorts}</select>'
+        f'<label for="severity">{e(t(lang, "list.severity"))}</label>'
+        f'<select id="severity" name="severity">{levels}</select>'
+        f'<button type="submit">{e(t(lang, "list.apply"))}</button></form>'
+    )
+
+
+def pager(paging: Paging, params: dict[str, str], lang: str = "en") -> str:
+    """Previous/next links keeping the query (nothing when the list fits one page)."""
+    if paging.pages <= 1:
+        return ""
+
+    def href(page: int) -> str:
+        query = {k: v for k, v in params.items() if k != "page"}
+        if page > 1:
+            query["page"] = str(page)
+        return f"{BASE}/" + (f"?{urlencode(query)}" if query else "")
+
+    links = []
+    if paging.page > 1:
+        links.append(
+            f'<a rel="prev" href="{e(href(paging.page - 1))}">{e(t(lang, "list.previous"))}</a>'
+        )
+    text = t(
+        lang,
+        "list.page",
+        page=paging.page,
+        pages=paging.pages,
+        members=i18n.plural(lang, "member", paging.total),
+    )
+    links.append(f'<span aria-current="page">{e(text)}</span>')
+    if paging.page < paging.pages:
+        links.append(
+            f'<a rel="next" href="{e(href(paging.page + 1))}">{e(t(lang, "list.next"))}</a>'
+        )
+    label = e(t(lang, "list.pages"))
+    return f'<nav class="pager" aria-label="{label}">{" ".join(links)}</nav>'
+
+
+def zone_note(
+    sites: Sequence[str], zones: Mapping[str, str], names: Mapping[str, str], lang: str = "en"
+) -> str:
+    """Say in which time zone the list's times are: each site's own, or UTC where a site
+    has none set (there is no tenant-wide zone to fall back to). Site names and zone ids are
+    the club's data, isolated in ``<bdi>`` inside the sentence."""
+
+    def bdi(value: str) -> str:
+        return f"<bdi>{e(value)}</bdi>"
+
+    zoned = [f"{bdi(site_label(s, names))}: {bdi(zones[s])}" for s in sites if zones.get(s)]
+    bare = [bdi(site_label(s, names)) for s in sites if not zones.get(s)]
+    parts = []
+    if zoned:
+        parts.append(e(t(lang, "list.zone_site", zones="\0")).replace("\0", "; ".join(zoned)))
+    if bare:
+        parts.append(e(t(lang, "list.zone_utc", sites="\0")).replace("\0", ", ".join(bare)))
+    return f'<p class="hint zones">{" ".join(parts)}</p>' if parts else ""
+
+
 def worklist_page(
     work: Worklist,
     *,
@@ -394,34 +581,58 @@ def worklist_page(
     assets: str,
     reports: bool = True,
     query: str = "",
+    names: Mapping[str, str] | None = None,
+    sort: str = "risk",
+    severity: str | None = None,
+    paging: Paging | None = None,
+    counts: tuple[int, int] | None = None,
     lang: str = "en",
 ) -> str:
+    """``work``: the members on this page; ``counts``: the to-do and contacted totals of the
+    whole (filtered) list, shown in the headings (the page's own counts when not given)."""
+    names = names or {}
+
     def tz(item: WorkItem) -> ZoneInfo:
         return zone(zones.get(item.member.site_id or ""))
 
-    todo = "".join(work_item(it, i, csrf, site, tz(it), lang) for i, it in enumerate(work.todo))
+    params = list_query(site, query, sort, severity, paging.page if paging else 1)
+    keep = urlencode({k: v for k, v in params.items() if k != "site"})
+    todo = "".join(
+        work_item(it, i, csrf, site, tz(it), keep, lang) for i, it in enumerate(work.todo)
+    )
     offset = len(work.todo)
     contacted = "".join(
-        work_item(it, offset + i, csrf, site, tz(it), lang) for i, it in enumerate(work.contacted)
+        work_item(it, offset + i, csrf, site, tz(it), keep, lang)
+        for i, it in enumerate(work.contacted)
     )
+    n_todo, n_contacted = counts if counts is not None else (len(work.todo), len(work.contacted))
     empty_todo = f'<p class="empty" data-empty="todo">{e(t(lang, "list.todo.empty"))}</p>'
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    export_query = {k: v for k, v in params.items() if k != "page"}
+    export = f"{BASE}/export.csv" + (f"?{urlencode(export_query)}" if export_query else "")
+    shown_sites = [site] if site else list(sites)
+    pages = pager(paging, params, lang) if paging is not None else ""
     main = (
         f"<h1>{e(t(lang, 'list.h1'))}</h1>"
-        f"{site_picker(sites, site, BASE + '/', fixed_site, lang)}{search_form(site, query, lang)}"
+        f"{site_picker(sites, site, BASE + '/', fixed_site, lang, names)}"
+        f"{search_form(site, query, sort, severity, lang)}"
+        f"{order_form(site, query, sort, severity, lang)}"
+        f"{zone_note(shown_sites, zones, names, lang)}"
+        f'<p class="export"><a href="{e(export)}" download>{e(t(lang, "list.export"))}</a></p>'
         f"{notice_html}"
         '<div class="columns">'
         '<section aria-labelledby="todo-h" class="todo">'
         f'<h2 id="todo-h">{e(t(lang, "list.todo"))} '
-        f'<span class="count" id="todo-count">{len(work.todo)}</span></h2>'
+        f'<span class="count" id="todo-count">{n_todo}</span></h2>'
         f'<p class="hint">{e(t(lang, "list.todo.hint"))}</p>'
         f'<ol class="members" id="todo-list">{todo}</ol>'
-        f"{'' if work.todo else empty_todo}</section>"
+        f"{'' if n_todo else empty_todo}</section>"
         '<section aria-labelledby="contacted-h" class="contacted">'
         f'<h2 id="contacted-h">{e(t(lang, "list.contacted"))} '
-        f'<span class="count" id="contacted-count">{len(work.contacted)}</span></h2>'
+        f'<span class="count" id="contacted-count">{n_contacted}</span></h2>'
         f'<p class="hint">{e(t(lang, "list.contacted.hint"))}</p>'
         f'<ol class="members" id="contacted-list">{contacted}</ol></section></div>'
+        f"{pages}"
     )
     return layout(
         t(lang, "list.title"),

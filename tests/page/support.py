@@ -112,3 +112,25 @@ def csrf_of(page: str) -> str:
     match = CSRF.search(page)
     assert match, page[:500]
     return match.group(1)
+
+
+async def make_crowd(
+    sessions: async_sessionmaker[AsyncSession], tenant: str, n: int
+) -> list[Alert]:
+    """``n`` members of one site who came every 3 days and stopped 30 to 30 + 2n days ago
+    (each with an open episode), stored as a checkpoint stores them: a long work list."""
+    now = time.time()
+    start = now - 200 * DAY
+    events: list[AccessEvent | MembershipEvent] = []
+    for i in range(n):
+        events += _visits(tenant, f"m{i:03d}", "north", start, now - (30 + 2 * i) * DAY, 3.0)
+    detector = Detector(CadencePolicy())
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        detector.offer(event)
+    alerts = detector.advance(now - 60)
+    table = StateRows()
+    table.add(detector.store, list(detector.store.slots()), 0)
+    await CheckpointStore(sessions, "page-tests", "page-tests").save(
+        Checkpoint(table=table, alerts=alerts)
+    )
+    return alerts

@@ -21,7 +21,7 @@ from api.page import accounts
 from lapse.db.models import ActionRow
 from lapse.profiles import ProfileIn, set_profile
 from tests.api.support import make_key, serve
-from tests.page.support import make_club
+from tests.page.support import make_club, make_crowd
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
@@ -131,6 +131,9 @@ async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, s
         # Acknowledge ana with one click and a note: no reload, she moves to Contacted.
         await page.evaluate("window.notReloaded = true")
         ana = page.locator("#todo-list > li[data-member='ana']")
+        # The row is compact: the note and the buttons open on tap.
+        assert not await ana.get_by_label("Note (optional)").is_visible()
+        await ana.get_by_text("More").click()
         await ana.get_by_label("Note (optional)").fill("Left a voicemail")
         await ana.get_by_role("button", name="Called").click()
         await page.locator("#contacted-list > li[data-member='ana']").wait_for()
@@ -140,6 +143,8 @@ async def test_front_desk_acknowledges_and_opens_a_timeline(browser, settings, s
         assert await page.evaluate("window.notReloaded") is True
         done = await page.locator("#contacted-list > li[data-member='ana'] .actions").inner_text()
         assert done.startswith("Called · ") and done.endswith("UTC Left a voicemail"), done
+        moved = page.locator("#contacted-list > li[data-member='ana'] .last-contact")
+        assert (await moved.inner_text()).startswith("last contact ")
         focused = await page.evaluate("document.activeElement.closest('li').dataset.member")
         assert focused == "cara"  # focus moved to the next member to do
         await shot(page, "list-after-ack-tablet")
@@ -198,6 +203,7 @@ async def test_acknowledge_works_without_javascript(browser, settings, sessions,
         await log_in(page, base, key)
         await page.goto(f"{base}/staff/?site=north")
         cara = page.locator("#todo-list > li[data-member='cara']")
+        await cara.get_by_text("More").click()  # <details> opens without a script
         await cara.get_by_role("button", name="Messaged").click()
         await page.wait_for_url("**/staff/?site=north&recorded=message&member=cara*")
         assert await todo(page) == ["ben", "ana", "gia"]
@@ -310,8 +316,12 @@ async def test_hebrew_right_to_left_on_a_phone_and_the_switch_to_english(
         assert await page.get_attribute("html", "lang") == "he"
         assert await todo(page) == ["ben", "ana", "cara", "gia"]
         assert await page.locator("h1").inner_text() == "מנויים בסיכון היום"
-        # Mirrored: the first acknowledge button sits to the right of the second.
-        buttons = page.locator("#todo-list > li").first.locator(".buttons button")
+        # Mirrored: the first acknowledge button sits to the right of the second (in the
+        # row's fold, opened by its Hebrew "more").
+        row = page.locator("#todo-list > li").first
+        await row.locator("summary").click()
+        assert await row.get_by_label("הערה (לא חובה)").is_visible()
+        buttons = row.locator(".buttons button")
         first, second = await buttons.nth(0).bounding_box(), await buttons.nth(1).bounding_box()
         assert first is not None and second is not None and first["x"] > second["x"]
         await accessible(page, "list, Hebrew")
@@ -331,3 +341,35 @@ async def test_hebrew_right_to_left_on_a_phone_and_the_switch_to_english(
         assert await page.get_attribute("html", "lang") == "en"
         await accessible(page, "list, English")
         await context.close()
+
+
+async def page_height(page: Page) -> int:
+    height: int = await page.evaluate("document.documentElement.scrollHeight")
+    return height
+
+
+async def test_twenty_three_members_fit_a_couple_of_screens(browser, settings, sessions, tenant):
+    """Issue 20 measured 9,926 px at 1024x768 and 14,076 px on a phone for 23 cards; the
+    compact rows (details open on tap) must keep the list to a few screens."""
+    await make_crowd(sessions, tenant, 23)
+    key = await make_key(sessions, tenant, scopes=("alerts:read",))
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=TABLET)
+        page = await context.new_page()
+        await log_in(page, base, key)
+        assert len(await todo(page)) == 23
+        tablet = await page_height(page)
+        await accessible(page, "23 rows")
+        await shot(page, "list-23-tablet")
+        await page.set_viewport_size(PHONE)
+        phone = await page_height(page)
+        await shot(page, "list-23-phone")
+        # Opening one row shows its note box and buttons (and makes the page taller).
+        first = page.locator("#todo-list > li").first
+        await first.get_by_text("More").click()
+        assert await first.get_by_label("Note (optional)").is_visible()
+        assert await page_height(page) > phone
+        await context.close()
+    print(f"23 members: {tablet} px at 1024x768, {phone} px at 390x844")
+    assert tablet <= 3 * TABLET["height"], tablet
+    assert phone <= 5 * PHONE["height"], phone

@@ -229,6 +229,7 @@ ISOLATION_CASES = {
     ("GET", "/staff/reports"): "no episodes, no sites of A",
     ("GET", "/staff/reports/calibration/{report_id}"): "404 (also test_calibration_*)",
     ("POST", "/staff/language"): "changes only the caller's own account (test_i18n_http)",
+    ("GET", "/staff/export.csv"): "header only (test_worklist.py)",
 }
 NO_TENANT_DATA = {
     ("GET", "/staff/login"),

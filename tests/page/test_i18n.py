@@ -12,9 +12,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from api.page import i18n, reasons, routes, timeline, views
-from api.page.repository import WorkItem, Worklist
+from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.alerts import ActionOut, AlertItem, Episode
 from api.routers.members import Member
+from lapse.db.models import ActionRow
 from lapse.profiles import Profile
 from schemas.alerts import Reason
 
@@ -169,8 +170,22 @@ def test_the_work_list_in_hebrew_has_no_english_left():
         usual_visits_4_weeks=None,
         severity="medium",
     )
+    called = ActionRow(
+        id="x1",
+        tenant_id="club",
+        episode_id="ep2",
+        alert_id="a2",
+        member_id="m8",
+        action="call",
+        note=None,
+        taken_at=NOW - timedelta(days=1),
+        taken_by="k1",
+    )
+    contacted = WorkItem(_member("m8", severity="low"), "a2", NOW, actions=[called])
+    # The whole work list: compact rows, a contacted row (its last contact), site names, a
+    # site with a zone and one without, an order and risk level chosen, two pages.
     html = views.worklist_page(
-        Worklist([todo, WorkItem(clipped, None, NOW)], []),
+        Worklist([todo, WorkItem(clipped, None, NOW)], [contacted]),
         tenant="club",
         csrf="tok",
         sites=["north", "south"],
@@ -180,10 +195,17 @@ def test_the_work_list_in_hebrew_has_no_english_left():
         notice=None,
         assets="1",
         query="Dana",
+        names={"north": "North Club"},
+        sort="absent",
+        severity="high",
+        paging=Paging(1, 2, 30, 25),
+        counts=(29, 1),
         lang="he",
     )
     assert html.startswith('<!doctype html>\n<html lang="he" dir="rtl">')
-    assert english_left(html, "Dana Levi", "m000099", "club") == []
+    assert english_left(html, "Dana Levi", "m000099", "m8", "club") == []
+    assert "עמוד 1 מתוך 2 (30 מנויים)" in html and "נעדר/ת 40 ימים" in html
+    assert "קשר אחרון" in html and "<bdi>Dana Levi</bdi>" in html
     assert "לפני 40 ימים" not in html and "40 ימים" in html and "כל יומיים" in html
     assert "יום ד׳, 2 בדצמבר 2026" in html  # the episode's start, in Hebrew words
     # The same page in English says it all in English (the scan would see a miss).

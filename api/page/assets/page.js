@@ -37,6 +37,8 @@
     list.setAttribute("aria-label", form.getAttribute("data-actions") || "Actions taken");
     list.appendChild(actionLine(data));
     form.replaceWith(list);
+    var last = item ? item.querySelector(".last-contact") : null;
+    if (last && data.last_contact_text) last.textContent = data.last_contact_text;
     if (!item || !contacted || !item.closest("#todo-list")) {
       announce(data.recorded_text || "Recorded: " + data.label + ".");
       return;
