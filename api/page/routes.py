@@ -205,6 +205,17 @@ async def _form(request: Request) -> dict[str, str] | None:
     return {k: v[0] for k, v in parsed.items()}
 
 
+async def _staff_form(request: Request, staff: Staff) -> dict[str, str] | Response:
+    """A form a logged-in person posted from the page: readable, same-origin and carrying
+    their session's token; else the refusal to send back."""
+    form = await _form(request)
+    if form is None or _cross_origin(request):
+        return _refuse(request, 400, "Bad request", "The form could not be read.")
+    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
+        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    return form
+
+
 def _refuse(request: Request, status: int, title: str, detail: str) -> Response:
     if _wants_json(request):
         return JSONResponse(
@@ -362,11 +373,9 @@ async def logout(request: Request, db: SessionDep) -> Response:
 async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) -> Response:
     """Switch the page's language: stored on the staff account (so it follows the person to
     any device and api replica), or, for a key session, kept in this browser's cookie."""
-    form = await _form(request)
-    if form is None or _cross_origin(request):
-        return _refuse(request, 400, "Bad request", "The form could not be read.")
-    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
-        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    form = await _staff_form(request, staff)
+    if isinstance(form, Response):
+        return form
     chosen = form.get("language", "")
     if chosen not in i18n.CATALOGUES:
         return _refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
@@ -584,11 +593,9 @@ async def acknowledge(
     alert_id: str, request: Request, staff: FrontDesk, db: SessionDep
 ) -> Response:
     """Record what staff did: a plain form POST (redirects back) or, from the script, JSON."""
-    form = await _form(request)
-    if form is None or _cross_origin(request):
-        return _refuse(request, 400, "Bad request", "The form could not be read.")
-    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
-        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+    form = await _staff_form(request, staff)
+    if isinstance(form, Response):
+        return form
     kind = form.get("action", "")
     note = form.get("note", "").strip() or None
     if kind not in ACTION_KINDS:
