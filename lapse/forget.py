@@ -110,36 +110,28 @@ async def erase(
         delete(ActionRow).where(ActionRow.tenant_id == tenant_id, ActionRow.member_id == member_id),
     )
     await gone("alerts", delete(AlertRow).where(AlertRow.alert_id.in_(alert_ids)))
-    await gone(
-        "member_states",
-        delete(MemberStateRow).where(
-            MemberStateRow.tenant_id == tenant_id, MemberStateRow.member_id == member_id
-        ),
+    # Every other table keyed by the member, in this order (the counts are reported by name).
+    keyed: tuple[
+        tuple[
+            str,
+            type[MemberStateRow]
+            | type[ExitInterview]
+            | type[ExitInterviewChange]
+            | type[ExternalId]
+            | type[MemberProfile],
+        ],
+        ...,
+    ] = (
+        ("member_states", MemberStateRow),
+        ("exit_interviews", ExitInterview),
+        ("exit_interview_changes", ExitInterviewChange),
+        ("member_external_ids", ExternalId),
+        ("member_profiles", MemberProfile),
     )
-    await gone(
-        "exit_interviews",
-        delete(ExitInterview).where(
-            ExitInterview.tenant_id == tenant_id, ExitInterview.member_id == member_id
-        ),
-    )
-    await gone(
-        "exit_interview_changes",
-        delete(ExitInterviewChange).where(
-            ExitInterviewChange.tenant_id == tenant_id, ExitInterviewChange.member_id == member_id
-        ),
-    )
-    await gone(
-        "member_external_ids",
-        delete(ExternalId).where(
-            ExternalId.tenant_id == tenant_id, ExternalId.member_id == member_id
-        ),
-    )
-    await gone(
-        "member_profiles",
-        delete(MemberProfile).where(
-            MemberProfile.tenant_id == tenant_id, MemberProfile.member_id == member_id
-        ),
-    )
+    for table, model in keyed:
+        await gone(
+            table, delete(model).where(model.tenant_id == tenant_id, model.member_id == member_id)
+        )
     if not any(counts.values()):
         return None
     await session.execute(
