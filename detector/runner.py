@@ -45,7 +45,13 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.config import policies
 from detector.core import Clock, Detector, Policy, Watermark
 from detector.core.engine import PolicyFor, Source
-from detector.core.partition import Record, apply_records, restore_clock, resume_position
+from detector.core.partition import (
+    Record,
+    apply_records,
+    restore,
+    restore_clock,
+    resume_position,
+)
 from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
@@ -655,9 +661,8 @@ class DetectorRunner:
                     winback=self._plan_for,
                     is_forgotten=self._is_forgotten,
                 )
-                detector.restore_coverage(r.coverage)  # before the states: their timers
-                detector.load(self.onboarding.restore(p, r.onboarding, r.states))
-                detector.data_reached(r.data_until, start)  # as this partition's ticks left it
+                states = self.onboarding.restore(p, r.onboarding, r.states)
+                restore(detector, r.coverage, states, r.data_until)
                 members += len(r.states)
                 self.parts[p] = Partition(
                     detector,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
+from detector.core.partition import restore
 from detector.core.replay import replay
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.migrate import upgrade
@@ -63,8 +64,7 @@ async def restart_gives_the_same_answer(url: str) -> None:
             ("club", "south"),
         }
         again = Detector(POLICY, restored.time if restored.time is not None else 0.0)
-        again.restore_coverage(restored.coverage)
-        again.load(restored.states)
+        restore(again, restored.coverage, restored.states, restored.data_until)
         assert again.coverage_start("club") == at(0)
         assert again.coverage_start("club", "south") == at(5)
         rest = list(replay(tail, POLICY, 0.0, flush=True, until=until, detector=again))

@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 
 from detector.checkpoint import Checkpoint
 from detector.core import CadencePolicy, Detector, MemberState
+from detector.core.partition import restore
 from detector.decode import decode_member_event
 from detector.onboarding import Onboarding
 from detector.replay import replay_files
@@ -161,8 +162,8 @@ class Instance:
                 for (tenant, member), text in db.states.items()
                 if partition_for(f"{tenant}:{member}".encode(), list(range(PARTITIONS))) == p
             ]
-            self.live[p].restore_coverage(db.coverage.get(p, []))
-            self.live[p].load(self.onboarding.restore(p, rows, states))
+            states = self.onboarding.restore(p, rows, states)
+            restore(self.live[p], db.coverage.get(p, []), states, ())  # no ticks here
 
     def consume(self, p: int, records: list[ConsumerRecord], db: Database) -> None:
         rest = self.onboarding.route(p, records, self.live[p])

@@ -24,7 +24,13 @@ from hypothesis import strategies as st
 
 import detector.core as core
 from detector.core import Detector, MemberState, Policy
-from detector.core.partition import Record, apply_records, restore_clock, resume_position
+from detector.core.partition import (
+    Record,
+    apply_records,
+    restore,
+    restore_clock,
+    resume_position,
+)
 from detector.core.replay import replay
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
@@ -186,9 +192,8 @@ class Partition:
         """A new instance loads the partition (``DetectorRunner._load_gained``)."""
         start = self.time if self.time is not None else -math.inf
         self.detector = _detector(self.policy, start)
-        self.detector.restore_coverage(self.coverage)  # before the states: their timers
-        self.detector.load(MemberState.from_dict(json.loads(text)) for text in self.rows.values())
-        self.detector.data_reached(self.data_until, start)
+        states = (MemberState.from_dict(json.loads(text)) for text in self.rows.values())
+        restore(self.detector, self.coverage, states, self.data_until)
         self.clock = restore_clock(self.time, LATENESS)
         self.next_offset = self.position or 0
         self.unsaved = 0
