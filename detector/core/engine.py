@@ -385,16 +385,15 @@ class Detector:
         events: Iterable[Event],
         watermark: Watermark | None = None,
         *,
-        step: bool = True,
         sources: Iterable[Source | None] | None = None,
     ) -> list[Alert]:
         """Offer events in order, and return their alerts in order: one call per batch.
 
-        With ``watermark``, each event's time is observed on it; with ``step`` too, the clock
-        then advances to the watermark after each event. That is replay's loop (``observe``,
-        ``offer``, ``advance(watermark.now())`` per event) and gives the same alerts and
-        states; ``step=False`` leaves advancing to the caller (the runner advances once per
-        batch). ``sources`` go with the events one for one (see ``offer``).
+        With ``watermark``, each event's time is observed on it and the clock then advances to
+        the watermark after each event: replay's loop (``observe``, ``offer``,
+        ``advance(watermark.now())`` per event), and so the same alerts and states whatever
+        the batches (the runner's too: ``detector.core.partition.apply_records``). ``sources``
+        go with the events one for one (see ``offer``).
 
         The same work as those calls, less their per-event overhead: each event's time is
         read once (``occurred_at.timestamp()`` is not cheap), no empty list is made per call,
@@ -424,7 +423,7 @@ class Detector:
                     queue.append(entry)
                 else:
                     heapq.heappush(pending, entry)
-            if watermark is None or not step:
+            if watermark is None:
                 continue
             now = watermark.max_seen - lateness
             if (

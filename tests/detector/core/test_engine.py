@@ -167,20 +167,17 @@ def test_offer_many_is_offer_then_advance_to_the_watermark_per_event() -> None:
         assert _states(many) == _states(one)
 
 
-def test_offer_many_without_stepping_leaves_the_clock_to_the_caller() -> None:
+def test_offer_many_keeps_each_events_source_as_offer_does() -> None:
     events = _club()
     sources = [(3, n) for n in range(len(events))]
     one, clock = Detector(POLICY), Watermark(3600.0)
     many, watermark = Detector(POLICY), Watermark(3600.0)
     expected, got = [], []
-    for i in range(0, len(events), 500):  # the runner: offer a batch, then advance once
+    for i in range(0, len(events), 500):  # after each batch, the same events held back
         for e, src in zip(events[i : i + 500], sources[i : i + 500], strict=True):
             clock.observe(e.occurred_at.timestamp())
-            expected += one.offer(e, src)
-        expected += one.advance(clock.now())
-        batch = events[i : i + 500]
-        got += many.offer_many(batch, watermark, step=False, sources=sources[i : i + 500])
-        got += many.advance(watermark.now())
+            expected += one.offer(e, src) + one.advance(clock.now())
+        got += many.offer_many(events[i : i + 500], watermark, sources=sources[i : i + 500])
         assert many.pending_sources() == one.pending_sources()
     assert got == expected and expected
     assert _states(many) == _states(one)
