@@ -1,7 +1,2 @@
-"""Shared plumbing for Lapse: settings, database, Kafka helpers, logging, metrics, the CLI.
-
-Kept small on purpose; the services live in the top-level packages
-``ingest``, ``detector`` and ``api``, the contracts in ``schemas``.
-"""
-
-__version__ = "0.1.0"
+"""The entry points: the ``lapse`` command (each subcommand's arguments and printing) and the
+demo. The top floor: it may import every room, and no room imports it."""
