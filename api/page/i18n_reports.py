@@ -46,8 +46,8 @@ EN: Final[dict[str, str]] = {
     "rep.action.other": "Other action",
     "rep.action.none": "No action (baseline)",
     "cal.h2": "Who Lapse flags, and why",
-    "cal.none": "No calibration report yet. A manager runs “lapse calibrate” on the club's "
-    "own history; its report then shows here.",
+    "cal.none": "No calibration report yet. A manager runs {command} on the club's own "
+    "history; its report then shows here.",
     "cal.made": "Chosen on {date} from your club's history of {start} to {end}.",
     "cal.chosen": "Lapse flags {policy}.",
     "cal.for_staff": "What it means for the front desk",
@@ -62,8 +62,8 @@ EN: Final[dict[str, str]] = {
     "{days} after the last visit.",
     "cal.same_as_baseline": "No other rule did better on your history, so the usual 60-day "
     "rule stays.",
-    "cal.unreadable": "This report holds no figures the page can read; run “lapse "
-    "calibrate” again to make a new one.",
+    "cal.unreadable": "This report holds no figures the page can read; run {command} again "
+    "to make a new one.",
     "cal.tested": "Measured on the latest months of your history ({start} to {end}), which "
     "the choice never saw.",
     "cal.policy.fixed": "members who have not visited for {days}",
@@ -119,14 +119,14 @@ EN: Final[dict[str, str]] = {
     "cal.strength.weak": "weak",
     "cal.yes": "yes",
     "cal.no": "no",
-    "cal.full": "The full report as “lapse calibrate” wrote it (in English, for analysts)",
+    "cal.full": "The full report as {command} wrote it (in English, for analysts)",
     "cal.table_region": "{caption} (scrolls sideways on small screens)",
 }
 
 HE: Final[dict[str, str]] = {
     "rep.h1": "דוחות",
     "rep.trends.h2": "שבוע אחר שבוע",
-    "rep.trends.hint": "{weeks} האחרונים, מיום שני עד יום ראשון לפי השעון המקומי של כל "
+    "rep.trends.hint": "{weeks} אחרונים, מיום שני עד יום ראשון לפי השעון המקומי של כל "
     "סניף (תאריכי השבועות לפי {zone}). אירוע נספר בשבוע שבו נפתח, שבו טופל לראשונה או "
     "שבו נסגר.",
     "rep.trends.caption": "מנויים שנכנסו לסיכון, שנוצר איתם קשר, שחזרו או שביטלו, בכל שבוע",
@@ -160,8 +160,8 @@ HE: Final[dict[str, str]] = {
     "rep.action.other": "פעולה אחרת",
     "rep.action.none": "ללא פעולה (קו בסיס)",
     "cal.h2": "את מי המערכת מסמנת, ולמה",
-    "cal.none": "עדיין אין דוח כיול. מנהל/ת מריצים „lapse calibrate” על ההיסטוריה של "
-    "המועדון, והדוח יופיע כאן.",
+    "cal.none": "עדיין אין דוח כיול. מנהל/ת מריצים {command} על ההיסטוריה של המועדון, "
+    "והדוח יופיע כאן.",
     "cal.made": "נבחר ב־{date} מתוך ההיסטוריה של המועדון מ־{start} עד {end}.",
     "cal.chosen": "המערכת מסמנת {policy}.",
     "cal.for_staff": "מה זה אומר לדלפק הקבלה",
@@ -175,8 +175,8 @@ HE: Final[dict[str, str]] = {
     "שהוא מסמן באמת עוזבים, {found} מכל 10 עוזבים נמצאים, {days} אחרי הביקור האחרון.",
     "cal.same_as_baseline": "שום כלל אחר לא עשה טוב יותר על ההיסטוריה שלכם, ולכן הכלל "
     "הרגיל של 60 יום נשאר.",
-    "cal.unreadable": "הדוח הזה אינו מכיל נתונים שהדף יכול לקרוא; הריצו „lapse calibrate” "
-    "שוב כדי ליצור דוח חדש.",
+    "cal.unreadable": "הדוח הזה אינו מכיל נתונים שהדף יכול לקרוא; הריצו {command} שוב כדי "
+    "ליצור דוח חדש.",
     "cal.tested": "נמדד על החודשים האחרונים של ההיסטוריה שלכם ({start} עד {end}), שהבחירה לא ראתה.",
     "cal.policy.fixed": "מנויים שלא הגיעו במשך {days}",
     "cal.policy.cadence": "מנויים שנעדרים הרבה יותר מהפער הרגיל שלהם בין ביקורים (אחרי "
@@ -230,7 +230,7 @@ HE: Final[dict[str, str]] = {
     "cal.strength.weak": "חלשה",
     "cal.yes": "כן",
     "cal.no": "לא",
-    "cal.full": "הדוח המלא כפי ש־„lapse calibrate” כתב אותו (באנגלית, לאנליסטים)",
+    "cal.full": "הדוח המלא כפי ש־{command} כתב אותו (באנגלית, לאנליסטים)",
     "cal.table_region": "{caption} (נגלל לצדדים במסכים קטנים)",
 }
 

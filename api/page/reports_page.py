@@ -20,6 +20,11 @@ from api.trends import WeekTrend
 from lapse.db.models import CalibrationReport
 
 
+def _with_command(lang: str, key: str) -> str:
+    """A sentence naming the command that makes the report, the command as code."""
+    return e(t(lang, key, command="\0")).replace("\0", '<code dir="ltr">lapse calibrate</code>')
+
+
 def trends_section(trends: Sequence[WeekTrend], zone_name: str, lang: str) -> str:
     hint = bdi_t(
         lang, "rep.trends.hint", weeks=i18n.plural(lang, "week", len(trends)), zone=zone_name
@@ -57,7 +62,7 @@ def calibration_section(report: CalibrationReport | None, tz: ZoneInfo, lang: st
     if report is None:
         return (
             f'<section aria-labelledby="calibration-h">{head}'
-            f"<p>{e(t(lang, 'cal.none'))}</p></section>"
+            f"<p>{_with_command(lang, 'cal.none')}</p></section>"
         )
     made = bdi_t(
         lang,
@@ -67,10 +72,10 @@ def calibration_section(report: CalibrationReport | None, tz: ZoneInfo, lang: st
         end=i18n.date_text(lang, report.window_end, tz),
     )
     src = f"{BASE}/reports/calibration/{quote(str(report.id), safe='')}"
-    full = f'<p><a href="{e(src)}">{e(t(lang, "cal.full"))}</a></p>'
+    full = f'<p><a href="{e(src)}">{_with_command(lang, "cal.full")}</a></p>'
     facts = calibration.read(report.policy, report.scores)
     if facts is None:
-        body = f'<p class="hint">{made}</p><p>{e(t(lang, "cal.unreadable"))}</p>{full}'
+        body = f'<p class="hint">{made}</p><p>{_with_command(lang, "cal.unreadable")}</p>{full}'
     else:
         body = (
             f'<div class="cal-plain">{calibration.plain_words(facts, lang)}</div>'
