@@ -55,7 +55,7 @@ CSP = (
     "base-uri 'none'"
 )
 # A stored calibration report is shown as it was written (it may carry inline styles), in a
-# sandbox: an opaque origin, no script, no form, no network, framed only by this page.
+# sandbox: an opaque origin, no script, no form, no network, framed by nothing but this page.
 REPORT_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
@@ -714,7 +714,8 @@ async def reports(
 
 @router.get("/reports/calibration/{report_id}")
 async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> Response:
-    """The stored report's own HTML, sandboxed by its CSP (framed by the reports page)."""
+    """The stored report's own HTML (English, for analysts), sandboxed by its CSP; the
+    reports page links to it below its own plain-words reading of the same figures."""
     body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
     if body is None:
         page = views.not_found_page(
