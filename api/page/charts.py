@@ -154,7 +154,7 @@ def outcome_table(rows: Sequence[SummaryRow], lang: str = "en") -> str:
 def table_wrap(caption: str, table: str, lang: str = "en") -> str:
     """A table that scrolls sideways inside its own box on a narrow screen (the page does
     not): a named, focusable region so a keyboard can scroll it too."""
-    label = e(t(lang, "cal.table_region", caption=caption))
+    label = e(t(lang, "rep.table_region", caption=caption))
     return f'<div class="table-wrap" role="region" tabindex="0" aria-label="{label}">{table}</div>'
 
 

@@ -120,7 +120,7 @@ EN: Final[dict[str, str]] = {
     "cal.yes": "yes",
     "cal.no": "no",
     "cal.full": "The full report as {command} wrote it (in English, for analysts)",
-    "cal.table_region": "{caption} (scrolls sideways on small screens)",
+    "rep.table_region": "{caption} (scrolls sideways on small screens)",
 }
 
 HE: Final[dict[str, str]] = {
@@ -231,7 +231,7 @@ HE: Final[dict[str, str]] = {
     "cal.yes": "כן",
     "cal.no": "לא",
     "cal.full": "הדוח המלא כפי ש־{command} כתב אותו (באנגלית, לאנליסטים)",
-    "cal.table_region": "{caption} (נגלל לצדדים במסכים קטנים)",
+    "rep.table_region": "{caption} (נגלל לצדדים במסכים קטנים)",
 }
 
 # Counted nouns of the reports: (one, two, many), as ``api.page.i18n.NOUNS``.

@@ -16,7 +16,7 @@ from api.page import calibration, charts, i18n
 from api.page.charts import bdi_t, e
 from api.page.i18n import t
 from api.page.views import BASE, layout, site_picker
-from api.trends import WeekTrend
+from api.trends import MEASURES, WeekTrend
 from lapse.db.models import CalibrationReport
 
 
@@ -29,9 +29,7 @@ def trends_section(trends: Sequence[WeekTrend], zone_name: str, lang: str) -> st
     hint = bdi_t(
         lang, "rep.trends.hint", weeks=i18n.plural(lang, "week", len(trends)), zone=zone_name
     )
-    empty = not any(
-        w.count(m) for w in trends for m in ("at_risk", "contacted", "came_back", "cancelled")
-    )
+    empty = not any(w.count(m) for w in trends for m in MEASURES)
     note = f'<p class="empty">{e(t(lang, "rep.trends.empty"))}</p>' if empty else ""
     return (
         '<section aria-labelledby="trends-h">'
