@@ -224,7 +224,8 @@ def trend_table(trends: Sequence[WeekTrend], lang: str = "en") -> str:
     utc = ZoneInfo("UTC")
     rows = []
     for w in reversed(trends):
-        when = i18n.date_text(lang, datetime.combine(w.monday, datetime.min.time(), utc), utc)
+        # Day and month (the ISO week beside it carries the year): fits a phone's column.
+        when = i18n.short_date(lang, datetime.combine(w.monday, datetime.min.time(), utc), utc)
         cells = "".join(f"<td>{w.count(m)}</td>" for m in MEASURES)
         rows.append(
             f'<tr><th scope="row"><bdi>{e(when)}</bdi> <span class="iso">'
