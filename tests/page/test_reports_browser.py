@@ -162,7 +162,11 @@ async def test_a_manager_reads_the_trends_and_the_calibration_in_english_and_heb
         await _fits(page, "reports, phone")
         await page.locator("details.cal-details summary").click()
         await _fits(page, "reports with the statistics open, phone")
-        # The rule's table scrolls inside its own box, not the page.
+        # Tables wider than a phone scroll in their own focusable box, never the page.
+        boxes = page.locator(".table-wrap")
+        assert await boxes.evaluate_all(
+            "els => els.every(el => el.tabIndex === 0 && el.getAttribute('role') === 'region')"
+        )
         wide = page.locator(".cal-details .table-wrap").first
         assert await wide.evaluate("el => el.scrollWidth > el.clientWidth") is True
         await accessible(page, "reports on a phone")
