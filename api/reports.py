@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.outcomes import ActionStats, EpisodeFacts, EpisodeStatus, episode_status, summarise
 from api.routers.alerts import CLOSING, scoped
 from api.trends import Happening, WeekTrend, ZoneOf, weekly
-from lapse.auth import Principal
-from lapse.db.models import ActionRow, AlertRow
+from records.api_keys import Principal
+from records.tables import ActionRow, AlertRow
 
 
 async def action_summary(

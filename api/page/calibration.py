@@ -2,7 +2,7 @@
 was chosen, what it means for the front desk), the statistics behind a fold.
 
 Read from the figures ``lapse calibrate --store`` keeps beside its report
-(``Calibration.scores`` in detector/calibration/report.py, the ``scores`` column), never from
+(``Calibration.scores`` in offline/calibration/report.py, the ``scores`` column), never from
 its English HTML, so every word is the page's own, in the person's language. Pure: a stored
 row's JSON in, markup out. A report whose figures cannot be read says so (older reports).
 """
@@ -195,7 +195,7 @@ def policy_words(spec: Mapping[str, Any], label: str, lang: str = "en") -> str:
         )
     else:
         return t(lang, "cal.policy.unknown", name=label)
-    # As detector/calibration/report.py reads a spec: no key on a fixed rule means none,
+    # As offline/calibration/report.py reads a spec: no key on a fixed rule means none,
     # on the others all of them; a zero duration ratio keeps payments and refused entries.
     warnings = spec.get("warnings", None if kind == "fixed" else {})
     if warnings == {}:

@@ -17,7 +17,7 @@ from api.page.charts import bdi_t, e
 from api.page.i18n import t
 from api.page.views import BASE, layout, site_picker
 from api.trends import MEASURES, WeekTrend
-from lapse.db.models import CalibrationReport
+from records.tables import CalibrationReport
 
 
 def _with_command(lang: str, key: str) -> str:

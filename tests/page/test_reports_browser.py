@@ -18,7 +18,7 @@ from api.app import create_app
 from api.page import accounts
 from api.routers.alerts import CLOSING
 from api.trends import monday_of
-from lapse.db.models import ActionRow, CalibrationReport
+from records.tables import ActionRow, CalibrationReport
 from tests.api.support import serve
 from tests.page.support import Club, make_club
 from tests.page.test_browser import TABLET, accessible, browser, shot  # noqa: F401

@@ -1,6 +1,6 @@
 """The manager's reports page, pure: the calibration report in plain words from a real
 report's stored figures (``calibration_scores.json``: ``lapse calibrate`` on a simulated
-club of 900 members, as tests/detector/calibration/test_calibrate.py runs it), the
+club of 900 members, as tests/offline/calibration/test_calibrate.py runs it), the
 statistics behind a fold, no raw JSON, and in Hebrew no English word left."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from api.outcomes import ActionStats
 from api.page import calibration, i18n
 from api.page.reports_page import reports_page
 from api.trends import WeekTrend
-from lapse.db.models import CalibrationReport
+from records.tables import CalibrationReport
 from tests.page.test_i18n import english_left
 
 STORED = json.loads((Path(__file__).parent / "calibration_scores.json").read_text())

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import reports
 from api.page import views
 from api.trends import Happening, WeekTrend, recent_weeks, shared_zone, weekly
-from lapse.auth import Principal
-from lapse.db.models import ActionRow, AlertRow
+from records.api_keys import Principal
+from records.tables import ActionRow, AlertRow
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)  # a Saturday; its ISO week starts 30 Nov
 ZONES = {"tlv": "Asia/Jerusalem", "ny": "America/New_York"}
