@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from api.page import i18n_reports
+
 Lang = Literal["en", "he"]
 LANGS: Final[tuple[Lang, ...]] = ("en", "he")
 DEFAULT: Final[Lang] = "en"
@@ -418,6 +420,9 @@ HE: Final[dict[str, str]] = {
     "why.unknown": "קוד סיבה {code}",
 }
 
+# The reports' words (api/page/i18n_reports.py) belong to the same catalogue.
+EN.update(i18n_reports.EN)
+HE.update(i18n_reports.HE)
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"en": EN, "he": HE}
 
 # Counted nouns: (one, two, many) per language; English uses "many" for two as well, Hebrew
@@ -442,6 +447,9 @@ NOUNS: Final[dict[str, dict[str, tuple[str, str, str]]]] = {
         "episode": ("אירוע אחד", "{n} אירועים", "{n} אירועים"),
     },
 }
+
+NOUNS["en"].update(i18n_reports.NOUNS_EN)
+NOUNS["he"].update(i18n_reports.NOUNS_HE)
 
 MONTHS_HE: Final[tuple[str, ...]] = (
     "ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני",

@@ -27,12 +27,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from api import reports as reads
+from api import trends
 from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, export, i18n, repository, session, timeline, views
+from api.page import accounts, export, i18n, reports_page, repository, session, timeline, views
 from api.page.accounts import Role
-from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
 from api.routers.members import member_view, with_profiles
 from plumbing.problems import Problem
@@ -54,7 +55,7 @@ CSP = (
     "base-uri 'none'"
 )
 # A stored calibration report is shown as it was written (it may carry inline styles), in a
-# sandbox: an opaque origin, no script, no form, no network, framed only by this page.
+# sandbox: an opaque origin, no script, no form, no network, framed by nothing but this page.
 REPORT_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
@@ -672,19 +673,39 @@ async def acknowledge(
     return redirect(target + "#contacted-h")
 
 
+# How many ISO weeks the reports' trends show (a quarter, to the current week).
+TREND_WEEKS = 12
+
+
 @router.get("/reports")
-async def reports(staff: Manager, db: SessionDep, site: SiteQuery = None) -> Response:
+async def reports(
+    request: Request, staff: Manager, db: SessionDep, site: SiteQuery = None
+) -> Response:
+    """The manager's reports: read through ``api.reports`` (the JSON api's own reads),
+    scoped to the person's tenant (and site), drawn by ``api.page.reports_page``."""
     p = staff.principal
     chosen = _site(staff, site)
-    summary = await action_summary(p, db, since=None, until=None, site_id=chosen)
-    page = views.reports_page(
-        summary.items,
+    zones = await repository.site_zones(db, p.tenant_id)
+    sites = await repository.sites(db, p)
+    tz = views.zone(trends.shared_zone([chosen] if chosen else sites, zones))
+    weekly = await reads.weekly_trends(
+        db,
+        p,
+        mondays=trends.recent_weeks(_now(request), tz, TREND_WEEKS),
+        zone_of=lambda s: views.zone(zones.get(s or "")),
+        site_id=chosen,
+    )
+    page = reports_page.reports_page(
+        await reads.action_summary(db, p, site_id=chosen),
+        weekly,
         await repository.latest_calibration(db, p.tenant_id),
+        zone_name=tz.key,
         tenant=p.tenant_id,
         csrf=staff.csrf,
-        sites=await repository.sites(db, p),
+        sites=sites,
         site=chosen,
         fixed_site=p.site_id is not None,
+        names=await repository.site_names(db, p.tenant_id),
         assets=ASSET_VERSION,
         lang=staff.lang,
     )
@@ -693,11 +714,16 @@ async def reports(staff: Manager, db: SessionDep, site: SiteQuery = None) -> Res
 
 @router.get("/reports/calibration/{report_id}")
 async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> Response:
-    """The stored report's own HTML, sandboxed by its CSP (framed by the reports page)."""
+    """The stored report's own HTML (English, for analysts), sandboxed by its CSP; the
+    reports page links to it below its own plain-words reading of the same figures."""
     body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
     if body is None:
         page = views.not_found_page(
-            "report", tenant=staff.principal.tenant_id, csrf=staff.csrf, assets=ASSET_VERSION
+            "report",
+            tenant=staff.principal.tenant_id,
+            csrf=staff.csrf,
+            assets=ASSET_VERSION,
+            lang=staff.lang,
         )
         return html(page, 404)
     return HTMLResponse(body, headers=_headers(REPORT_CSP))

@@ -7,7 +7,6 @@ every form works as a plain POST, and the layout loads one same-origin script fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -15,13 +14,11 @@ from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.outcomes import ACTION_KINDS
-from api.page import charts, i18n, reasons
+from api.page import i18n, reasons
 from api.page.i18n import t
 from api.page.repository import Paging, WorkItem, Worklist
-from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
 from api.routers.members import Member
-from records.tables import CalibrationReport
 
 BASE = "/staff"
 ACTION_BUTTONS = {
@@ -797,76 +794,6 @@ def episode_block(
         f'<h4>{e(t(lang, "episode.alerts"))}</h4><ul class="alerts">{alerts}</ul>'
         f"<h4>{e(t(lang, 'episode.actions'))}</h4>{actions_html}"
         f"{form}</article>"
-    )
-
-
-# -- reports -------------------------------------------------------------------------------
-
-
-def _json_block(value: object) -> str:
-    return f"<pre>{e(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
-
-
-def reports_page(
-    summary: Sequence[ActionSummaryRow],
-    report: CalibrationReport | None,
-    *,
-    tenant: str,
-    csrf: str,
-    sites: Sequence[str],
-    site: str | None,
-    fixed_site: bool,
-    assets: str,
-    lang: str = "en",
-) -> str:
-    """The reports, in English for now: in a Hebrew page the header and navigation follow
-    the person's language and the reports' body is marked ``lang="en" dir="ltr"`` (read and
-    laid out as English, not as misread Hebrew)."""
-    utc = ZoneInfo("UTC")
-    if report is None:
-        calibration = (
-            "<p>No calibration report yet. <code>lapse calibrate</code> measures the policies "
-            "on the club's own history and stores its report here.</p>"
-        )
-    else:
-        window = f"{day(report.window_start, utc)} to {day(report.window_end, utc)}"
-        src = f"{BASE}/reports/calibration/{quote(str(report.id), safe='')}"
-        calibration = (
-            f'<dl class="figures"><div><dt>Made</dt><dd>{e(moment(report.created_at, utc))}'
-            f"</dd></div><div><dt>History used</dt><dd>{e(window)}</dd></div></dl>"
-            f"<details><summary>Policy chosen</summary>{_json_block(report.policy)}</details>"
-            f"<details><summary>Scores</summary>{_json_block(report.scores)}</details>"
-            f'<iframe class="report" src="{e(src)}" title="Calibration report" sandbox '
-            'loading="lazy"></iframe>'
-            f'<p><a href="{e(src)}">Open the calibration report on its own</a></p>'
-        )
-    has_data = any(r.episodes for r in summary)
-    outcomes = (
-        charts.outcome_bars(summary) + charts.outcome_table(summary)
-        if has_data
-        else "<p>No episodes yet.</p>"
-    )
-    main = (
-        "<h1>Reports</h1>"
-        '<section aria-labelledby="outcomes-h"><h2 id="outcomes-h">Which actions bring members '
-        "back</h2>"
-        f"{site_picker(sites, site, BASE + '/reports', fixed_site)}"
-        '<p class="hint">Episodes by the action staff took; "no action" is the baseline to '
-        "beat. These are associations, not causes: staff choose whom to call.</p>"
-        f'<figure class="chart-wrap">{outcomes}</figure></section>'
-        '<section aria-labelledby="calibration-h"><h2 id="calibration-h">Latest calibration'
-        f"</h2>{calibration}</section>"
-    )
-    if lang != "en":
-        main = f'<div lang="en" dir="ltr">{main}</div>'
-    return layout(
-        t(lang, "nav.reports"),
-        main,
-        tenant=tenant,
-        csrf=csrf,
-        current="reports",
-        assets=assets,
-        lang=lang,
     )
 
 

@@ -131,18 +131,26 @@ def _num(v: float | None, digits: int = 1) -> str:
     return "—" if v is None or math.isnan(v) else f"{v:,.{digits}f}"
 
 
+def _count(n: float | None, one: str, many: str | None = None) -> str:
+    """``n`` (rounded to a whole number) with the noun agreeing: "1 leaver", "2 leavers"."""
+    if n is None or math.isnan(n):
+        return f"— {many or one + 's'}"
+    whole = round(n)
+    return f"{whole:,} {one if whole == 1 else many or one + 's'}"
+
+
 # --- plain language --------------------------------------------------------------------------
 
 
 def describe(spec: dict[str, Any]) -> str:
     kind = spec["policy"]
     if kind == "fixed":
-        text = f"members who have not visited for {spec['absence_days']:g} days"
+        text = f"members who have not visited for {_count(spec['absence_days'], 'day')}"
     elif kind == "cadence":
         text = (
             "members absent much longer than their own usual gap between visits "
-            f"(never sooner than {spec.get('floor_days', 21):g} days, always by "
-            f"{spec.get('cap_days', 60):g} days)"
+            f"(never sooner than {_count(spec.get('floor_days', 21), 'day')}, always by "
+            f"{_count(spec.get('cap_days', 60), 'day')})"
         )
     elif kind == "risk":
         text = (
@@ -156,8 +164,8 @@ def describe(spec: dict[str, Any]) -> str:
         text = (
             "members whose chance of still being active (a BG/NBD model of your members' "
             f"visits) falls below {100 * spec['p_alive']:.0f}% (never sooner than "
-            f"{fb.get('floor_days', 21):g} days after their last visit, always by "
-            f"{fb.get('cap_days', 60):g} days)"
+            f"{_count(fb.get('floor_days', 21), 'day')} after their last visit, always by "
+            f"{_count(fb.get('cap_days', 60), 'day')})"
         )
     warnings = spec.get("warnings", None if kind == "fixed" else {})
     if warnings == {}:
@@ -177,11 +185,11 @@ def summary(c: Calibration) -> str:
     text = (
         f"Monitor {describe(t.spec)}. On the most recent part of your history, held out from "
         f"the fit, this caught {_pct(s.recall)} of the members who stopped coming before "
-        f"they cancelled, a median of {_num(s.median_delay, 0)} days after their last visit "
-        f"and {_num(s.median_lead, 0)} days before they cancelled; {_pct(s.precision)} of "
+        f"they cancelled, a median of {_count(s.median_delay, 'day')} after their last visit "
+        f"and {_count(s.median_lead, 'day')} before they cancelled; {_pct(s.precision)} of "
         f"its alerts were about members who did not come back. That is about "
-        f"{weekly:.0f} alerts a week for your {s.members:,} members. "
-        f"The usual 60-day rule caught {_pct(b.recall)} at {_num(b.median_delay, 0)} days, "
+        f"{_count(weekly, 'alert')} a week for your {_count(s.members, 'member')}. "
+        f"The usual 60-day rule caught {_pct(b.recall)} at {_count(b.median_delay, 'day')}, "
         f"with {_pct(b.precision)} of its alerts right."
     )
     goal = c.fit.objective.words()
@@ -202,9 +210,9 @@ def summary(c: Calibration) -> str:
         changed = ", ".join(d.figure for d in w.differences if d.material)
         text += (
             f" Your last quarter differs from the months before it ({changed}), but holds "
-            f"only {w.recent_train_leavers} leavers to learn from (at least {w.min_leavers} "
-            "needed), so this rule comes from your whole history: calibrate again once the "
-            "recent months hold more leavers."
+            f"only {_count(w.recent_train_leavers, 'leaver')} to learn from (at least "
+            f"{w.min_leavers} needed), so this rule comes from your whole history: calibrate "
+            "again once the recent months hold more leavers."
         )
     return text
 
@@ -422,8 +430,10 @@ def _table(caption: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> 
         ) + "</tr>"
         for r in rows
     )  # fmt: skip
-    return f"<table><caption>{_e(caption)}</caption><thead><tr>{th}</tr></thead>" \
-        f"<tbody>{body}</tbody></table>"  # fmt: skip
+    # Scrolls sideways inside its own box on a phone (the page itself does not).
+    return f'<div class="wrap" role="region" tabindex="0" aria-label="{_e(caption)}">' \
+        f"<table><caption>{_e(caption)}</caption><thead><tr>{th}</tr></thead>" \
+        f"<tbody>{body}</tbody></table></div>"  # fmt: skip
 
 
 def _score_row(label: str, s: Score | None) -> list[str]:
@@ -454,6 +464,7 @@ th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 th[scope=row],thead th{text-align:left}
 .summary{background:#f3f6fa;border-left:4px solid #2166ac;padding:.8rem 1rem;font-size:1.05rem}
 .note{color:#444;font-size:.9rem}figure{margin:1rem 0}
+.wrap{overflow-x:auto;max-width:100%}code{overflow-wrap:anywhere}
 """
 
 
@@ -468,7 +479,8 @@ def render(c: Calibration) -> str:
         f"<style>{CSS}</style></head><body><main>",
         f"<h1>Calibration for {_e(c.tenant_id)}</h1>",
         f'<p class="note">Made {_e(c.created_at.strftime("%d %b %Y %H:%M UTC"))} from '
-        f"{c.events:,} events of {c.members:,} members ({c.rejected:,} rows rejected), "
+        f"{_count(c.events, 'event')} of {_count(c.members, 'member')} "
+        f"({_count(c.rejected, 'row')} rejected), "
         f"history {_day(w.full.start)} to {_day(w.full.end)}; took {c.seconds:.0f} s.</p>",
         '<h2 id="summary">In short</h2>',
         f'<p class="summary">{_e(summary(c))}</p>',
@@ -502,11 +514,12 @@ def render(c: Calibration) -> str:
         "apart (with at least 20 cancellations in the quarter).</p>",
         # 2. traits
         '<h2 id="traits">2. What leavers share</h2>',
-        f"<p>{tr.leavers:,} leavers (looked at on the day they cancelled) against "
-        f"{tr.stayers:,} members who stayed (looked at on a random day of their membership). "
-        f"{tr.leavers_without_visits:,} leavers had no visit in the history and are left "
-        "out. AUC: the chance that a random leaver is further along the trait than a random "
-        "stayer (0.5: no difference; strong from 0.70 with the interval above 0.60).</p>",
+        f"<p>{_count(tr.leavers, 'leaver')} (looked at on the day they cancelled) against "
+        f"{_count(tr.stayers, 'member')} who stayed (looked at on a random day of their "
+        f"membership). {_count(tr.leavers_without_visits, 'leaver')} with no visit in the "
+        "history left out. AUC: the chance that a random leaver is further along the trait "
+        "than a random stayer (0.5: no difference; strong from 0.70 with the interval above "
+        "0.60).</p>",
         _table(
             "Traits of leavers against stayers",
             ("trait", "leavers", "stayers", "AUC", "95% interval", "strength", "direction"),

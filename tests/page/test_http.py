@@ -20,6 +20,7 @@ from plumbing.settings import Settings
 from records.tables import ActionRow, ApiKey, CalibrationReport
 from tests.api.support import make_key, serve
 from tests.page.support import csrf_of, login, make_club
+from tests.page.test_reports_page import STORED
 
 
 @asynccontextmanager
@@ -303,15 +304,17 @@ async def test_calibration_section_without_and_with_a_report(settings, sessions,
                         created_at=at,
                         window_start=at - timedelta(days=90),
                         window_end=at,
-                        policy={"policy": "cadence", "floor_days": 21},
-                        scores={"cadence": {"precision": 0.62}},
+                        policy=STORED["policy"],
+                        scores=STORED["scores"],
                         report_html=body,
                     )
                 )
             await s.commit()
         page = (await client.get("/staff/reports")).text
-        assert "floor_days" in page and "precision" in page
-        src = re.search(r'<iframe class="report" src="([^"]+)"[^>]* sandbox', page)
+        # The latest report in plain words (its figures, not its JSON), the rest a link away.
+        assert "Lapse flags members away much longer than their own usual gap" in page
+        assert "&quot;floor_days&quot;" not in page and "<iframe" not in page
+        src = re.search(r'<a href="(/staff/reports/calibration/[^"]+)">The full report', page)
         assert src and src.group(1) == f"/staff/reports/calibration/{report_id}", page
         r = await client.get(src.group(1))
         assert r.status_code == 200 and "Cadence wins" in r.text

@@ -127,13 +127,26 @@ class Row:
 
 def test_outcome_bars_are_as_long_as_the_rate_and_absent_without_closed_episodes():
     rows = [
-        Row("call", 10, 6, 2, 2, 0.75, 4.0),
+        Row("call", 1654, 1622, 32, 0, 0.98, 4.0),
         Row("message", 3, 0, 0, 3, None, None),
         Row("none", 20, 5, 5, 10, 0.5, None),
     ]
     svg = charts.outcome_bars(rows)
-    widths = dict(re.findall(r'class="ch-bar ch-(\w+)" x="\d+" y="[\d.]+" width="([\d.]+)"', svg))
-    assert widths == {"call": str(0.75 * charts.BAR_W), "none": str(0.5 * charts.BAR_W)}
-    assert "no closed episode yet" in svg and "75% came back (6 of 8)" in svg
+    bars = re.findall(r'class="ch-bar ch-(\w+)" x="([\d.]+)%" y="[\d.]+" width="([\d.]+)%"', svg)
+    assert bars == [
+        ("call", "0", f"{0.98 * charts.BAR_MAX:g}"),
+        ("none", "0", f"{0.5 * charts.BAR_MAX:g}"),
+    ]
+    # The whole count on the name's own line (issue 20: "98% came back (1622 of 1" was cut
+    # at the chart's edge), the share beside the bar, which leaves room for "100%".
+    assert "Called · 1622 of 1654 came back</text>" in svg and ">98%</text>" in svg
+    assert "no closed episode yet" in svg and charts.BAR_MAX <= 85
     table = charts.outcome_table(rows)
     assert table.count("<tr>") == 4 and "<caption>" in table and "<td>4.0</td>" in table
+
+
+def test_outcome_bars_grow_from_the_right_in_hebrew():
+    svg = charts.outcome_bars([Row("call", 10, 6, 2, 2, 0.75, 4.0)], lang="he")
+    start = 100 - 0.75 * charts.BAR_MAX
+    assert f'x="{start:g}%" y="26" width="{0.75 * charts.BAR_MAX:g}%"' in svg
+    assert 'direction="rtl"' in svg and "שיחת טלפון · 6 מתוך 8 חזרו" in svg

@@ -15,7 +15,7 @@ from detector.config import build_policy, policies
 from lapse.cli import parser
 from offline.calibrate import calibrate, store, write_outputs
 from offline.calibration.fitting import Grid
-from offline.calibration.report import Calibration, summary
+from offline.calibration.report import Calibration, describe, summary
 from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
@@ -186,3 +186,20 @@ def test_cli_has_calibrate() -> None:
         ["calibrate", "--tenant", "t", "--store", "--out", "d", "a.csv", "m.csv"]
     )
     assert args.store and args.files == ["a.csv", "m.csv"] and args.tenant == "t"
+
+
+def test_the_summary_counts_agree_with_their_nouns(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    """Issue 20 read "1 alerts a week" and "1 leavers" in the report's summary."""
+    result, _, _ = calibrated
+    chosen, held = result.chosen, result.chosen.test
+    assert held is not None
+    one_a_week = replace(held, alerts=max(1, round(held.weeks)))
+    fit = replace(result.fit, chosen=replace(chosen, test=one_a_week))
+    assert "That is about 1 alert a week for your" in summary(replace(result, fit=fit))
+    small = replace(choose_window(_club(1, recent_churn=0.06)), recent_train_leavers=1)
+    assert "holds only 1 leaver to learn from" in summary(replace(result, window=small))
+    assert describe({"policy": "fixed", "absence_days": 1.0}) == (
+        "members who have not visited for 1 day"
+    )

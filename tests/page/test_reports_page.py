@@ -1,0 +1,161 @@
+"""The manager's reports page, pure: the calibration report in plain words from a real
+report's stored figures (``calibration_scores.json``: ``lapse calibrate`` on a simulated
+club of 900 members, as tests/offline/calibration/test_calibrate.py runs it), the
+statistics behind a fold, no raw JSON, and in Hebrew no English word left."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from api.outcomes import ActionStats
+from api.page import calibration, i18n
+from api.page.reports_page import reports_page
+from api.trends import WeekTrend
+from records.tables import CalibrationReport
+from tests.page.test_i18n import english_left
+
+STORED = json.loads((Path(__file__).parent / "calibration_scores.json").read_text())
+NOW = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
+
+
+def stored_report(scores: dict[str, object] | None = None) -> CalibrationReport:
+    return CalibrationReport(
+        id="r1",
+        tenant_id="club",
+        created_at=NOW,
+        window_start=NOW - timedelta(days=365),
+        window_end=NOW,
+        policy=STORED["policy"],
+        scores=STORED["scores"] if scores is None else scores,
+        report_html="<p>the report</p>",
+    )
+
+
+SUMMARY = [
+    ActionStats("call", 12, 6, 2, 4, 0.75, 3.0),
+    ActionStats("message", 3, 0, 0, 3, None, None),
+    ActionStats("incentive", 0, 0, 0, 0, None, None),
+    ActionStats("other", 0, 0, 0, 0, None, None),
+    ActionStats("none", 20, 5, 5, 10, 0.5, None),
+]
+TRENDS = [
+    WeekTrend(date(2026, 9, 14) + timedelta(weeks=i), i % 4, i % 3, i % 2, int(i == 5))
+    for i in range(12)
+]
+
+
+def page(lang: str, report: CalibrationReport | None = None) -> str:
+    return reports_page(
+        SUMMARY,
+        TRENDS,
+        report or stored_report(),
+        zone_name="Asia/Jerusalem",
+        tenant="club",
+        csrf="tok",
+        sites=["north", "south"],
+        site=None,
+        fixed_site=False,
+        names={"north": "North Club"},
+        assets="1",
+        lang=lang,
+    )
+
+
+def held_out_of_chosen() -> dict[str, float]:
+    scores = STORED["scores"]
+    chosen = next(p for p in scores["policies"] if p["label"] == scores["chosen"])
+    held: dict[str, float] = chosen["held_out"]
+    return held
+
+
+def test_the_calibration_in_plain_words_first_with_the_figures_of_the_held_out_months():
+    html = page("en")
+    s = held_out_of_chosen()
+    weekly = round(s["alerts_per_1000_members_week"] * s["members"] / 1000)
+    plain = html[html.index('<div class="cal-plain">') : html.index("<details")]
+    assert "Lapse flags members away much longer than their own usual gap" in plain
+    assert f"About <bdi>{weekly} alerts</bdi> a week for your <bdi>{s['members']} members" in plain
+    assert f"about <bdi>{round(s['precision'] * 10)}</bdi> really are leaving" in plain
+    assert f"about <bdi>{round(s['median_delay_days'])} days</bdi> after their last visit" in plain
+    # Statistician's words only behind the fold: no AUC, no spec string, before it.
+    assert "AUC" not in plain and "cadence:" not in plain and "%" not in plain
+    details = html[html.index("<details") :]
+    assert '<th scope="col">AUC</th>' in details and "95% interval" in details
+    assert f'<code dir="ltr">{STORED["scores"]["chosen"].replace(",", ",<wbr>")}</code>' in details
+    # A table per family of settings tried, and the full report one link away.
+    assert details.count('class="cal-grid"') == 4
+    assert 'href="/staff/reports/calibration/r1"' in details
+
+
+def test_no_raw_json_anywhere():
+    for lang in ("en", "he"):
+        html = page(lang)
+        assert '{"' not in html and "&quot;policy&quot;" not in html and "<pre>" not in html
+        assert "floor_days&quot;" not in html and "'floor_days'" not in html
+
+
+def test_counts_agree_with_their_nouns():
+    """Issue 20 read "1 alerts a week" and "1 leavers": one alert, one leaver."""
+    one = json.loads(json.dumps(STORED["scores"]))
+    for p in one["policies"]:
+        if p["label"] == one["chosen"]:
+            p["held_out"]["alerts_per_1000_members_week"] = 1000 / p["held_out"]["members"]
+            p["held_out"]["median_delay_days"] = 1.2
+    html = page("en", stored_report(one))
+    assert "About <bdi>1 alert</bdi> a week" in html and "<bdi>1 day</bdi> after" in html
+    he = page("he", stored_report(one))
+    assert "בערך <bdi>התראה אחת</bdi> בשבוע" in he and "<bdi>יום אחד</bdi> אחרי" in he
+    assert (
+        i18n.plural("en", "leaver", 1) == "1 leaver" and i18n.plural("he", "week", 2) == "שבועיים"
+    )
+
+
+def test_the_reports_in_hebrew_have_no_english_left_and_read_right_to_left():
+    html = page("he")
+    assert '<html lang="he" dir="rtl">' in html and "<title>דוחות · Lapse</title>" in html
+    # Data and the words that stay Latin: the club, sites, the statistic's name, the model's.
+    assert english_left(html, "club", "North Club", "north", "south", "AUC", "BG/NBD") == []
+    # Dates and figures isolated inside Hebrew sentences; charts mirrored.
+    assert "<bdi>5 בדצמבר 2026</bdi>" in html
+    assert html.count('direction="rtl"') == 5  # four trend charts and the actions chart
+    assert "Went at risk" not in html and "נכנסו לסיכון" in html
+    # The English page, for contrast, is left to right with English words.
+    assert english_left(page("en"), "club") != [] and 'direction="rtl"' not in page("en")
+
+
+def test_trend_charts_run_with_the_reading_direction():
+    def first_week_x(html: str) -> float:
+        chart = html[html.index('id="trend-at_risk"') :]
+        return float(re.findall(r'class="tr-value" x="([\d.]+)%"', chart)[0])
+
+    # The oldest week is at the reading start: the left in English, the right in Hebrew.
+    assert first_week_x(page("en")) < 10 and first_week_x(page("he")) > 90
+
+
+def test_a_report_without_readable_figures_says_so():
+    html = page("en", stored_report({"cadence": {"precision": 0.62}}))
+    assert "holds no figures the page can read" in html and "precision" not in html
+    assert calibration.read({}, {"chosen": "x", "policies": [{"label": 1}]}) is None
+
+
+def test_policy_words_for_each_family():
+    words = calibration.policy_words
+    assert words({"policy": "fixed", "absence_days": 60.0}, "fixed:60") == (
+        "members who have not visited for 60 days"
+    )
+    assert words({"policy": "fixed", "absence_days": 1}, "fixed:1", "he") == (
+        "מנויים שלא הגיעו במשך יום אחד"
+    )
+    risk = words({"policy": "risk", "threshold": 0.15, "warnings": {}}, "risk")
+    assert "passes 15%" in risk and risk.endswith("refused entries)")
+    bg = {"policy": "bgnbd", "p_alive": 0.2, "fallback": {"floor_days": 35, "cap_days": 90}}
+    assert "below 20% (never before 35 days, always by 90 days)" in words(bg, "bgnbd")
+    assert words({"policy": "new"}, "new:1") == "members by the rule new:1"
+    tz = ZoneInfo("UTC")
+    facts = calibration.read(STORED["policy"], STORED["scores"])
+    assert facts is not None and facts.rule("fixed:60") is not None
+    assert "2025" in calibration.tested_on(facts, tz)
