@@ -134,13 +134,23 @@ async def set_share(
 
 
 async def stop(
-    session: AsyncSession, tenant_id: str, *, by: str, now: datetime | None = None
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    by: str,
+    reason: str | None = None,
+    now: datetime | None = None,
 ) -> HoldoutChange:
     """End the period in force at ``now``: episodes opened from then on are all contacted.
-    Nothing changes when the holdout is already off. The caller commits."""
+    ``reason`` is kept with the period ("stopped: ..."). Nothing changes when the holdout is
+    already off. The caller commits."""
     at = now or datetime.now(UTC)
     await _lock(session, tenant_id)
     closed = _close(await current(session, tenant_id), at, by)
+    if closed is not None and reason:
+        closed.reason = (
+            f"{closed.reason}; stopped: {reason}" if closed.reason else f"stopped: {reason}"
+        )
     await session.flush()
     return HoldoutChange(closed, None)
 
