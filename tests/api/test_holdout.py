@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from detector.core import ManualClock
+from detector.core.engine import departure_id
 from detector.core.holdout import in_control
 from detector.core.state import MemberState
 from detector.runner import DetectorRunner
@@ -28,6 +29,7 @@ from lapse.kafka import ensure_topics
 from lapse.profiles import ProfileIn, set_profile
 from lapse.settings import Settings
 from schemas import Alert
+from tests.api import leaver_support as leavers
 from tests.api.support import Receiver, api, episode, make_key, serve, store_alerts, until
 from tests.api.test_forget import _everywhere
 from tests.api.test_members import member, store_states
@@ -406,3 +408,41 @@ async def test_the_live_detector_draws_each_episode_and_only_contact_ones_are_se
         runner.stop()
         await asyncio.wait_for(detector, 15)
         await engine.dispose()
+
+
+async def test_win_back_episodes_are_drawn_the_same_and_held_back_from_the_candidates(own, tenant):
+    """A former member's win-back episode (one per cancellation) is drawn at its due time:
+    the candidates list leaves the control ones out before the detector raised anything, and
+    the ``win_back_due`` alerts it raises later carry the same arm (never sent)."""
+    settings, sessions, _ = own
+    await _set(sessions, tenant, 0.5, leavers.at(0))
+    names = [f"lv-{i:02d}" for i in range(16)]
+    events = [e for m in names for e in leavers.leaver(tenant, m, "price")]
+    cancelled = leavers.at(60).timestamp()
+    held = {m for m in names if in_control(departure_id(tenant, m, cancelled), 0.5)}
+    assert held and held != set(names)
+    key = await make_key(sessions, tenant, scopes=("alerts:read",))
+    as_of = {"as_of": leavers.at(120).isoformat()}
+    async with api(create_app(settings, deliver=False), key) as client:
+        d, _ = await leavers.checkpoint(sessions, events, 70)  # nothing due yet
+        before = (await client.get("/v1/winback/candidates", params=as_of)).json()["items"]
+        assert sorted(c["member_id"] for c in before) == sorted(set(names) - held)
+        assert {c["arm"] for c in before} == {"contact"}
+        _, cp = await leavers.checkpoint(sessions, [], 120, detector=d)
+        assert {a.member_id for a in cp.alerts if a.type == "win_back_due"} == set(names)
+        after = (await client.get("/v1/winback/candidates", params=as_of)).json()["items"]
+        assert after == before
+        kept = await client.get("/v1/winback/candidates", params=as_of | {"arm": "control"})
+        assert sorted(c["member_id"] for c in kept.json()["items"]) == sorted(held)
+    async with sessions() as s:
+        rows = (
+            await s.execute(
+                select(AlertRow.member_id, AlertRow.arm, AlertRow.fanned_out).where(
+                    AlertRow.tenant_id == tenant, AlertRow.type == "win_back_due"
+                )
+            )
+        ).all()
+    assert {m: arm for m, arm, _ in rows} == {
+        m: "control" if m in held else "contact" for m in names
+    }
+    assert {m for m, _, sent in rows if sent} == held  # stored as sent: never fanned out
