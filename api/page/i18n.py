@@ -163,6 +163,11 @@ EN: Final[dict[str, str]] = {
         "Control group: held back to measure whether reaching out helps ({share} of new "
         "episodes since {date}); not sent, not on the list."
     ),
+    "holdout.list": (
+        "Control group on: {share} of new episodes since {date} are held back to measure "
+        "whether reaching out helps. Their members are not on this list; each one's page "
+        "says so."
+    ),
     "notfound.title": "Not found",
     "notfound.member": "There is no such member.",
     "notfound.report": "There is no such report.",
@@ -372,6 +377,10 @@ HE: Final[dict[str, str]] = {
     "holdout.episode": (
         "קבוצת ביקורת: לא פונים כדי למדוד אם הפנייה עוזרת ({share} מהאירועים החדשים מאז "
         "{date}); לא נשלח ולא מופיע ברשימה."
+    ),
+    "holdout.list": (
+        "קבוצת ביקורת פעילה: {share} מהאירועים החדשים מאז {date} לא מטופלים כדי למדוד אם "
+        "הפנייה עוזרת. המנויים שלהם אינם ברשימה זו; בדף של כל אחד מהם כתוב זאת."
     ),
     "notfound.title": "לא נמצא",
     "notfound.member": "אין מנוי כזה.",

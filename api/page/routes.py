@@ -34,6 +34,7 @@ from api.page import accounts, export, i18n, repository, session, timeline, view
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
+from api.routers.holdout import holdout_in_force
 from api.routers.members import member_view, with_holdout, with_profiles
 from lapse.auth import Principal, authenticate
 from lapse.db.models import AlertRow, ApiKey, StaffAccount
@@ -488,6 +489,7 @@ async def worklist(
         paging=paging,
         counts=(len(work.todo), len(work.contacted)),
         lang=staff.lang,
+        holdout=await holdout_in_force(db, p.tenant_id),
     )
     return html(body)
 

@@ -588,9 +588,11 @@ def worklist_page(
     paging: Paging | None = None,
     counts: tuple[int, int] | None = None,
     lang: str = "en",
+    holdout: HoldoutNote | None = None,
 ) -> str:
     """``work``: the members on this page; ``counts``: the to-do and contacted totals of the
-    whole (filtered) list, shown in the headings (the page's own counts when not given)."""
+    whole (filtered) list, shown in the headings (the page's own counts when not given);
+    ``holdout``: the tenant's control group in force (its members are not on the list)."""
     names = names or {}
 
     def tz(item: WorkItem) -> ZoneInfo:
@@ -609,6 +611,9 @@ def worklist_page(
     n_todo, n_contacted = counts if counts is not None else (len(work.todo), len(work.contacted))
     empty_todo = f'<p class="empty" data-empty="todo">{e(t(lang, "list.todo.empty"))}</p>'
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    if holdout is not None:
+        held = holdout_text("holdout.list", holdout, ZoneInfo("UTC"), lang)
+        notice_html += f'<p class="holdout" role="note">{e(held)}</p>'
     export_query = {k: v for k, v in params.items() if k != "page"}
     export = f"{BASE}/export.csv" + (f"?{urlencode(export_query)}" if export_query else "")
     shown_sites = [site] if site else list(sites)

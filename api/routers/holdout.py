@@ -120,6 +120,15 @@ async def control_notes(
     return notes
 
 
+async def holdout_in_force(session: AsyncSession, tenant_id: str) -> HoldoutNote | None:
+    """The period in force as a note (the staff page's list says its members are held back),
+    None when the holdout is off."""
+    row = await holdout.current(session, tenant_id)
+    if row is None:
+        return None
+    return HoldoutNote(share=row.share, since=row.start, why=why(row.share, row.start))
+
+
 async def holdout_of(session: AsyncSession, tenant_id: str) -> HoldoutOut:
     rows = await holdout.period_rows(session, tenant_id)
     now = next((r for r in reversed(rows) if r.end is None), None)

@@ -293,6 +293,7 @@ async def test_control_members_are_off_the_contact_lists_and_said_why(settings, 
         await login(page, key)
         work = (await page.get("/staff/")).text
         assert sorted(member_ids("todo-list", work)) == reached
+        assert f"Control group on: 50 % of new episodes since {since.day} {since:%b %Y}" in work
         csv_rows = (await page.get("/staff/export.csv")).text
         assert not any(m in csv_rows for m in held)
         shown = (await page.get(f"/staff/members/{held[0]}")).text
