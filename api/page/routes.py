@@ -35,7 +35,8 @@ from api.outcomes import ACTION_KINDS, ActionKind
 from api.page import accounts, export, i18n, reports_page, repository, session, timeline, views
 from api.page.accounts import Role
 from api.routers.alerts import ActionCreate, record_action
-from api.routers.members import member_view, with_profiles
+from api.routers.holdout import holdout_in_force
+from api.routers.members import member_view, with_holdout, with_profiles
 from plumbing.problems import Problem
 from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
@@ -489,6 +490,7 @@ async def worklist(
         paging=paging,
         counts=(len(work.todo), len(work.contacted)),
         lang=staff.lang,
+        holdout=await holdout_in_force(db, p.tenant_id),
     )
     return html(body)
 
@@ -539,6 +541,7 @@ async def member_page(
         return html(page, 404)
     now = datetime.now(UTC)
     member = member_view(row, now, await coverage_of(db, p.tenant_id))
+    await with_holdout(db, p.tenant_id, [member])
     await with_profiles(db, p.tenant_id, [member])
     episodes = await repository.member_episodes(db, p, member_id)
     zones = await repository.site_zones(db, p.tenant_id)

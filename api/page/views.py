@@ -18,6 +18,7 @@ from api.page import i18n, reasons
 from api.page.i18n import t
 from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.alerts import Episode
+from api.routers.holdout import HoldoutNote, percent
 from api.routers.members import Member
 
 BASE = "/staff"
@@ -584,9 +585,11 @@ def worklist_page(
     paging: Paging | None = None,
     counts: tuple[int, int] | None = None,
     lang: str = "en",
+    holdout: HoldoutNote | None = None,
 ) -> str:
     """``work``: the members on this page; ``counts``: the to-do and contacted totals of the
-    whole (filtered) list, shown in the headings (the page's own counts when not given)."""
+    whole (filtered) list, shown in the headings (the page's own counts when not given);
+    ``holdout``: the tenant's control group in force (its members are not on the list)."""
     names = names or {}
 
     def tz(item: WorkItem) -> ZoneInfo:
@@ -605,6 +608,9 @@ def worklist_page(
     n_todo, n_contacted = counts if counts is not None else (len(work.todo), len(work.contacted))
     empty_todo = f'<p class="empty" data-empty="todo">{e(t(lang, "list.todo.empty"))}</p>'
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    if holdout is not None:
+        held = holdout_text("holdout.list", holdout, ZoneInfo("UTC"), lang)
+        notice_html += f'<p class="holdout" role="note">{e(held)}</p>'
     export_query = {k: v for k, v in params.items() if k != "page"}
     export = f"{BASE}/export.csv" + (f"?{urlencode(export_query)}" if export_query else "")
     shown_sites = [site] if site else list(sites)
@@ -726,6 +732,9 @@ def member_page(
         else f"<p>{e(t(lang, 'member.visits.none'))}</p>"
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    # Held back (the holdout's control group): said plainly, and no call links.
+    held = holdout_text("holdout.member", m.holdout, tz, lang) if m.holdout else ""
+    held_html = f'<p class="notice holdout" role="note">{e(held)}</p>' if held else ""
     known = [t(lang, "member.id", id=m.member_id)]
     if m.profile is not None:
         known += [t(lang, "member.plan", plan=m.profile.plan)] if m.profile.plan else []
@@ -740,7 +749,7 @@ def member_page(
     main = (
         f'<p class="back"><a href="{e(list_url(None))}">{e(t(lang, "member.back"))}</a></p>'
         f"<h1><bdi>{e(title)}</bdi> {severity_badge(m.severity, lang)}</h1>{ident}{notice_html}"
-        f"{contact_links(m, lang)}"
+        f"{held_html or contact_links(m, lang)}"
         f'<dl class="figures wide">{"".join(facts)}</dl>'
         f'<section aria-labelledby="timeline-h"><h2 id="timeline-h">{e(t(lang, "timeline"))}</h2>'
         '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
@@ -753,6 +762,12 @@ def member_page(
         f"{eps or '<p>' + e(t(lang, 'episodes.none')) + '</p>'}</section>"
     )
     return layout(title, main, tenant=tenant, csrf=csrf, assets=assets, reports=reports, lang=lang)
+
+
+def holdout_text(key: str, note: HoldoutNote, tz: ZoneInfo, lang: str) -> str:
+    """Why an episode is held back, in the page's language ("10 % of new episodes since
+    1 Dec 2026")."""
+    return t(lang, key, share=percent(note.share), date=i18n.date_text(lang, note.since, tz))
 
 
 def episode_block(
@@ -782,7 +797,11 @@ def episode_block(
     )
     heading = f"{span}: {status_word(ep.status, lang)}, {severity_word(ep.severity, lang)}"
     form = ""
-    if ep.status == "open":
+    held = ""
+    if ep.holdout is not None:
+        text = holdout_text("holdout.episode", ep.holdout, tz, lang)
+        held = f'<p class="holdout">{e(text)}</p>'
+    elif ep.status == "open":
         opening = [a for a in ep.alerts if a.type not in ("recovered", "churned")]
         if opening:
             form = ack_form(
@@ -790,7 +809,7 @@ def episode_block(
             )
     return (
         f'<article class="episode-card ep-{e(ep.status)}" aria-labelledby="ep{i}-h">'
-        f'<h3 id="ep{i}-h">{e(heading)}</h3>'
+        f'<h3 id="ep{i}-h">{e(heading)}</h3>{held}'
         f'<h4>{e(t(lang, "episode.alerts"))}</h4><ul class="alerts">{alerts}</ul>'
         f"<h4>{e(t(lang, 'episode.actions'))}</h4>{actions_html}"
         f"{form}</article>"
