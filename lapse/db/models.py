@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from lapse.db.types import UTCDateTime
@@ -135,6 +146,10 @@ class AlertRow(Base):
     # Raised while onboarding a club's history and not to be sent (migration 0007_onboarding):
     # stored as fanned out and relayed; released once if its episode is still open at the end.
     withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # The episode's arm of the tenant's holdout (migration 0010_holdout, issue 22): "control"
+    # episodes are stored and scored but never sent nor listed for contact. Drawn once when
+    # the episode opens (detector/core/holdout.py) and copied to its every later alert.
+    arm: Mapped[str] = mapped_column(String(8), default="contact", server_default="contact")
 
     __table_args__ = (
         Index("ix_alerts_tenant_created", "tenant_id", "created_at"),
@@ -475,3 +490,25 @@ class MemberProfile(Base):
     photo_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     crm_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     updated_at: Mapped[datetime]
+
+
+class HoldoutPeriodRow(Base):
+    """One setting of a tenant's holdout (migration 0010_holdout, issue 22): from ``start``
+    until ``end`` (null: in force), ``share`` of the episodes opened go to the control group.
+    A change closes the period in force and opens another; stopping closes it. Rows are
+    never rewritten otherwise, so a report can keep episodes drawn under different shares
+    apart. ``set_by``/``ended_by``: the API key or staff account id; ``reason``: the
+    manager's words."""
+
+    __tablename__ = "holdout_periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    start: Mapped[datetime]
+    end: Mapped[datetime | None]
+    share: Mapped[float] = mapped_column(Float)
+    set_by: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+    ended_by: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_holdout_periods_tenant_start", "tenant_id", "start"),)
