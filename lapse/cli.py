@@ -314,7 +314,7 @@ def _zone(name: str) -> str:
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from detector.simulate import PROFILES, print_summary, simulate_files
+    from detector.simulate import PROFILES, print_summary, read_contacts, simulate_files
     from lapse.progress import progress_bar
 
     profile = PROFILES[args.profile or "default"]
@@ -327,6 +327,13 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, membership_years_before=args.membership_years_before)
     if args.timezone is not None:
         params = replace(params, timezone=args.timezone)
+    if args.contact_effect is not None:
+        params = replace(params, contact_effect=args.contact_effect)
+    if args.holdout is not None:
+        params = replace(params, holdout=args.holdout)
+    if args.contact_after_days is not None:
+        params = replace(params, contact_after_days=args.contact_after_days)
+    contacts = read_contacts(args.contacts) if args.contacts else None
     with progress_bar("simulate (members)", args.members) as update:
         summary = await asyncio.to_thread(
             simulate_files,
@@ -340,6 +347,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
             tenant_id=args.tenant,
             profile=args.profile,
             progress=update,
+            contacts=contacts,
         )
     print_summary(summary, args.out)
 
@@ -687,6 +695,29 @@ def parser() -> argparse.ArgumentParser:
         "--timezone",
         type=_zone,
         help="the club's IANA time zone, e.g. Europe/Berlin (times written with offsets)",
+    )
+    sim.add_argument(
+        "--contact-effect",
+        type=float,
+        help="chance that a call or message brings back a member who stopped coming "
+        "(times the reason's and severity's factors; default 0: no effect)",
+    )
+    sim.add_argument(
+        "--holdout",
+        type=float,
+        help="share of stopped members the stand-in staff never contact (the control group, "
+        "drawn as detector/core/holdout.py draws episodes; default 0)",
+    )
+    sim.add_argument(
+        "--contact-after-days",
+        type=float,
+        help="stand-in staff reach a member this many days after their last visit (21)",
+    )
+    sim.add_argument(
+        "--contacts",
+        metavar="CSV",
+        help="member_id,contacted_at[,severity]: whom staff reached and when (e.g. the "
+        "contact-arm episodes of a replay), instead of the stand-in",
     )
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"
