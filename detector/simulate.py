@@ -428,8 +428,8 @@ class _Club:
     outages: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     tenant_id: str = "club"
     # Contacts given from outside (``--contacts``: a closed loop with the detector's own
-    # episodes and arms): member id -> (seconds of the first contact, the episode's severity).
-    contacts: dict[str, tuple[int, str]] | None = None
+    # episodes and arms): member id -> (seconds of each contact, the episode's severity).
+    contacts: dict[str, list[tuple[int, str]]] | None = None
 
     def epoch(self, seconds: int) -> float:
         """The instant (epoch seconds) of the run's seconds after the base midnight."""
@@ -718,10 +718,13 @@ def _reach_out(
     hazard, gap, rate, hour = member
     t = history.truth
     if club.contacts is not None:
-        given = club.contacts.get(t.member_id)
-        if given is None:
+        # The first contact after the member stopped coming (earlier ones found them
+        # only away, and changed nothing).
+        given = [c for c in club.contacts.get(t.member_id, ()) if c[0] > _s(last)]
+        if not given:
             return
-        due_s, severity, arm = given[0], given[1], "contact"
+        due_s, severity = min(given)
+        arm = "contact"
     else:
         from detector.core.engine import episode_id
         from detector.core.holdout import arm_for
@@ -1094,11 +1097,11 @@ def simulate_files(
     run_lines: int = 1_000_000,
     profile: str | None = None,
     progress: Callable[[int], None] | None = None,
-    contacts: dict[str, tuple[datetime, str]] | None = None,
+    contacts: dict[str, list[tuple[datetime, str]]] | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
 
-    ``contacts`` (member id -> when staff first reached them and the episode's severity,
+    ``contacts`` (member id -> when staff reached them and the episode's severity,
     ``--contacts``) replaces the simulator's stand-in for staff; with it, or a contact
     effect or holdout in ``params``, ``contacts.csv`` says whom staff reached and what it did.
 
@@ -1114,7 +1117,10 @@ def simulate_files(
     club = replace(club, tenant_id=tenant_id)
     if contacts is not None:
         club = replace(
-            club, contacts={m: (club.seconds(at), sev) for m, (at, sev) in contacts.items()}
+            club,
+            contacts={
+                m: sorted((club.seconds(at), sev) for at, sev in cs) for m, cs in contacts.items()
+            },
         )
     reaching = contacts is not None or bool(p.contact_effect) or bool(p.holdout)
     contact_lines: list[str] = []
@@ -1203,10 +1209,10 @@ def simulate_files(
     return summary
 
 
-def read_contacts(path: str) -> dict[str, tuple[datetime, str]]:
+def read_contacts(path: str) -> dict[str, list[tuple[datetime, str]]]:
     """``member_id,contacted_at[,severity]`` (ISO 8601 with offset; severity defaults to
-    medium): each member's first contact, for ``simulate_files(contacts=...)``."""
-    out: dict[str, tuple[datetime, str]] = {}
+    medium): each member's contacts, for ``simulate_files(contacts=...)``."""
+    out: dict[str, list[tuple[datetime, str]]] = {}
     with open(path, encoding="utf-8", newline="") as f:
         for n, row in enumerate(csv.DictReader(f), start=2):
             try:
@@ -1217,8 +1223,7 @@ def read_contacts(path: str) -> dict[str, tuple[datetime, str]]:
             if at.tzinfo is None:
                 raise ValueError(f"{path}:{n}: contacted_at needs a UTC offset")
             severity = (row.get("severity") or "medium").strip()
-            if member not in out or at < out[member][0]:
-                out[member] = (at, severity)
+            out.setdefault(member, []).append((at, severity))
     return out
 
 
