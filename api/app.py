@@ -20,6 +20,7 @@ from api.routers import (
     actions,
     alerts,
     external_ids,
+    holdout,
     leavers,
     members,
     profiles,
@@ -139,6 +140,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(leavers.router)
     app.include_router(winback.router)
+    app.include_router(holdout.router)
     app.include_router(uplift.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)

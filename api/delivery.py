@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
 from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
+from detector.core.holdout import CONTROL
 from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from lapse.db.types import UTCDateTime
 from lapse.db.upsert import insert
@@ -75,7 +76,9 @@ def delivery_id(subscription_id: str, alert_id: str) -> str:
 
 
 def matches(subscription: WebhookSubscription, alert: AlertRow) -> bool:
-    if alert.type not in subscription.event_types:
+    # The holdout's control group is never sent (stored as fanned out already; this guards
+    # any other way an unsent control alert could reach fan-out).
+    if alert.arm == CONTROL or alert.type not in subscription.event_types:
         return False
     return subscription.site_id is None or subscription.site_id == alert.site_id
 

@@ -24,6 +24,7 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from detector.core.holdout import CONTROL
 from lapse.db.models import AlertRow
 from lapse.kafka import start_producer
 from lapse.settings import Settings
@@ -90,6 +91,8 @@ class Relay:
             if not rows:
                 return 0
             topic = self.settings.alerts_topic
+            # The holdout's control group is never published (stored as relayed already; this
+            # guards any other way an unrelayed control alert could get here): marked, not sent.
             futures = [
                 await self.producer.send(
                     topic,
@@ -98,6 +101,7 @@ class Relay:
                     headers=record_headers(payload),
                 )
                 for _, payload in rows
+                if payload.get("arm") != CONTROL
             ]
             # Every record acknowledged (acks=all) before any is marked; else nothing is.
             await asyncio.gather(*futures)
@@ -106,8 +110,8 @@ class Relay:
                 .where(AlertRow.alert_id.in_([alert_id for alert_id, _ in rows]))
                 .values(relayed_at=self.now())
             )
-        RELAYED.inc(len(rows))
-        return len(rows)
+        RELAYED.inc(len(futures))
+        return len(futures)
 
     async def run(self) -> None:
         """Relay until cancelled; failures (broker or database down) are logged and retried."""

@@ -18,6 +18,9 @@ Severity = Literal["low", "medium", "high"]
 # Where an alert comes from: raised on the live stream, or while Lapse caught up with a club's
 # imported history (``lapse import``), when only the episodes still open at the end are sent.
 Origin = Literal["live", "history"]
+# The episode's arm of the tenant's holdout (issue 22, docs/webhooks.md "Control group"):
+# ``control`` episodes are held back (never sent); everything sent is ``contact``.
+Arm = Literal["contact", "control"]
 # The JSON Schema of an alert (the ``data``), schemas/json/alert.v1.json, at its ``$id``. Every
 # envelope names it: CloudEvents 1.0 allows ``dataschema`` to be absent but not null (the
 # SDK's strict readers refuse ``"dataschema": null``), and a receiver can validate by it.
@@ -62,6 +65,16 @@ class Alert(BaseModel):
             "(`lapse import`); such an alert is sent once, for an episode still open when the "
             "import caught up (the member is at risk today; `raised_at` may be long ago). "
             "`live`: raised on the live stream."
+        ),
+    )
+    arm: Arm = Field(
+        default="contact",
+        description=(
+            "The episode's group in the tenant's holdout, drawn once when the episode opened: "
+            "`contact` (staff are told; every alert sent to a webhook or the alerts topic) or "
+            "`control` (held back to measure whether reaching out helps: stored and listed "
+            "by the API as held back, never sent). Absent in alerts stored before the "
+            "holdout existed: read as `contact`."
         ),
     )
 

@@ -153,6 +153,16 @@ EN: Final[dict[str, str]] = {
     "episode.actions": "Actions",
     "episode.none_yet": "None yet.",
     "episode.to": "{start} to {end}",
+    # The holdout's control group (issue 22): why a member is not on the list.
+    "holdout.member": (
+        "In the control group: held back to measure whether reaching out helps ({share} of "
+        "new episodes since {date}). Please do not contact this member about this absence; "
+        "Lapse compares how many held-back members come back with the contacted ones."
+    ),
+    "holdout.episode": (
+        "Control group: held back to measure whether reaching out helps ({share} of new "
+        "episodes since {date}); not sent, not on the list."
+    ),
     "notfound.title": "Not found",
     "notfound.member": "There is no such member.",
     "notfound.report": "There is no such report.",
@@ -354,6 +364,15 @@ HE: Final[dict[str, str]] = {
     "episode.actions": "פעולות",
     "episode.none_yet": "עדיין אין.",
     "episode.to": "{start} עד {end}",
+    "holdout.member": (
+        "בקבוצת הביקורת: לא פונים אליו/ה כדי למדוד אם הפנייה עוזרת ({share} מהאירועים "
+        "החדשים מאז {date}). נא לא ליצור קשר עם המנוי/ה בעניין היעדרות זו; Lapse משווה "
+        "כמה מהמנויים שלא פנו אליהם חוזרים לעומת אלה שפנו אליהם."
+    ),
+    "holdout.episode": (
+        "קבוצת ביקורת: לא פונים כדי למדוד אם הפנייה עוזרת ({share} מהאירועים החדשים מאז "
+        "{date}); לא נשלח ולא מופיע ברשימה."
+    ),
     "notfound.title": "לא נמצא",
     "notfound.member": "אין מנוי כזה.",
     "notfound.report": "אין דוח כזה.",

@@ -20,6 +20,7 @@ from api.page.i18n import t
 from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
+from api.routers.holdout import HoldoutNote, percent
 from api.routers.members import Member
 from lapse.db.models import CalibrationReport
 
@@ -729,6 +730,9 @@ def member_page(
         else f"<p>{e(t(lang, 'member.visits.none'))}</p>"
     )
     notice_html = f'<p class="notice" role="status">{e(notice)}</p>' if notice else ""
+    # Held back (the holdout's control group): said plainly, and no call links.
+    held = holdout_text("holdout.member", m.holdout, tz, lang) if m.holdout else ""
+    held_html = f'<p class="notice holdout" role="note">{e(held)}</p>' if held else ""
     known = [t(lang, "member.id", id=m.member_id)]
     if m.profile is not None:
         known += [t(lang, "member.plan", plan=m.profile.plan)] if m.profile.plan else []
@@ -743,7 +747,7 @@ def member_page(
     main = (
         f'<p class="back"><a href="{e(list_url(None))}">{e(t(lang, "member.back"))}</a></p>'
         f"<h1><bdi>{e(title)}</bdi> {severity_badge(m.severity, lang)}</h1>{ident}{notice_html}"
-        f"{contact_links(m, lang)}"
+        f"{held_html or contact_links(m, lang)}"
         f'<dl class="figures wide">{"".join(facts)}</dl>'
         f'<section aria-labelledby="timeline-h"><h2 id="timeline-h">{e(t(lang, "timeline"))}</h2>'
         '<figure class="timeline-wrap"><div class="scroll" tabindex="0" role="region" '
@@ -756,6 +760,12 @@ def member_page(
         f"{eps or '<p>' + e(t(lang, 'episodes.none')) + '</p>'}</section>"
     )
     return layout(title, main, tenant=tenant, csrf=csrf, assets=assets, reports=reports, lang=lang)
+
+
+def holdout_text(key: str, note: HoldoutNote, tz: ZoneInfo, lang: str) -> str:
+    """Why an episode is held back, in the page's language ("10 % of new episodes since
+    1 Dec 2026")."""
+    return t(lang, key, share=percent(note.share), date=i18n.date_text(lang, note.since, tz))
 
 
 def episode_block(
@@ -785,7 +795,11 @@ def episode_block(
     )
     heading = f"{span}: {status_word(ep.status, lang)}, {severity_word(ep.severity, lang)}"
     form = ""
-    if ep.status == "open":
+    held = ""
+    if ep.holdout is not None:
+        text = holdout_text("holdout.episode", ep.holdout, tz, lang)
+        held = f'<p class="holdout">{e(text)}</p>'
+    elif ep.status == "open":
         opening = [a for a in ep.alerts if a.type not in ("recovered", "churned")]
         if opening:
             form = ack_form(
@@ -793,7 +807,7 @@ def episode_block(
             )
     return (
         f'<article class="episode-card ep-{e(ep.status)}" aria-labelledby="ep{i}-h">'
-        f'<h3 id="ep{i}-h">{e(heading)}</h3>'
+        f'<h3 id="ep{i}-h">{e(heading)}</h3>{held}'
         f'<h4>{e(t(lang, "episode.alerts"))}</h4><ul class="alerts">{alerts}</ul>'
         f"<h4>{e(t(lang, 'episode.actions'))}</h4>{actions_html}"
         f"{form}</article>"

@@ -21,11 +21,12 @@ from sqlalchemy.sql import ColumnElement
 from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, decode_cursor, encode_cursor, not_found
 from api.outcomes import ActionKind, EpisodeStatus, episode_status
+from api.routers.holdout import HoldoutNote, control_notes
 from lapse.auth import Principal
 from lapse.db.models import ActionRow, AlertRow
 from lapse.problems import Problem
 from schemas import Alert, AlertType
-from schemas.alerts import Severity
+from schemas.alerts import Arm, Severity
 from schemas.events import NOTE_PATTERN
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -84,6 +85,15 @@ class Episode(BaseModel):
     severity: Severity = Field(description="the highest severity it reached")
     alerts: list[AlertItem] = Field(description="oldest first")
     actions: list[ActionOut] = Field(description="oldest first")
+    arm: Arm = Field(
+        default="contact",
+        description="its group in the tenant's holdout, drawn when it opened (GET /v1/holdout)",
+    )
+    holdout: HoldoutNote | None = Field(
+        default=None,
+        description="set for a control episode: held back to measure whether reaching out "
+        "helps (not sent, not listed for contact), and why in plain words",
+    )
 
 
 class AlertDetail(AlertItem):
@@ -256,6 +266,11 @@ async def load_episode(
     closing = [a for a in alerts if a.type == status]
     rank = {"low": 0, "medium": 1, "high": 2}
     opening = [a for a in alerts if a.type not in CLOSING] or alerts
+    note = (
+        (await control_notes(session, principal.tenant_id, [episode_id])).get(episode_id)
+        if any(a.arm == "control" for a in alerts)
+        else None
+    )
     return Episode(
         episode_id=episode_id,
         member_id=alerts[0].member_id,
@@ -266,6 +281,8 @@ async def load_episode(
         severity=max((a.severity for a in opening), key=lambda s: rank.get(s, 0)),
         alerts=[_item(a, coverage) for a in alerts],
         actions=[_action_out(a) for a in actions],
+        arm="control" if note is not None else "contact",
+        holdout=note,
     )
 
 

@@ -19,14 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, not_found
+from api.routers.holdout import HoldoutNote, control_notes
 from detector.core.cadence import usual_gap
+from detector.core.holdout import CONTACT, CONTROL
 from detector.core.policy import COHORT_GAP_DAYS
 from detector.core.state import MemberState
 from detector.core.visits import visits_since
 from lapse.auth import Principal
 from lapse.db.models import MemberStateRow
 from lapse.profiles import Profile, profile_of_row, profiles_of
-from schemas.alerts import Severity
+from schemas.alerts import Arm, Severity
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
@@ -39,6 +41,11 @@ class OpenEpisode(BaseModel):
     episode_id: str
     started_at: AwareDatetime | None = Field(description="where the absence is counted from")
     severity: Severity | None
+    arm: Arm = Field(
+        default=CONTACT,
+        description="the episode's group in the tenant's holdout: control episodes are not "
+        "sent nor listed for contact (GET /v1/holdout)",
+    )
 
 
 class Member(BaseModel):
@@ -76,10 +83,17 @@ class Member(BaseModel):
         default=None,
         description="the member's profile (PUT /v1/members/{member_id}/profile); null: none",
     )
+    holdout: HoldoutNote | None = Field(
+        default=None,
+        description="set when the open episode is in the holdout's control group: held back "
+        "to measure whether reaching out helps, so do not contact the member about it; why, "
+        "in plain words. Null: not held back",
+    )
 
 
 class AtRiskList(BaseModel):
     site_id: str | None
+    arm: Arm = Field(description="the group listed: contact (the default) or control")
     items: list[Member] = Field(description="highest severity first, then longest absent")
 
 
@@ -127,6 +141,21 @@ def member_view(row: MemberStateRow, now: datetime, coverage: Coverage | None = 
     )
 
 
+async def with_holdout(
+    session: AsyncSession, tenant_id: str, members: list[Member]
+) -> list[Member]:
+    """The members with their open episode's group (control ones with the reason)."""
+    notes = await control_notes(
+        session, tenant_id, (m.open_episode.episode_id for m in members if m.open_episode)
+    )
+    for m in members:
+        note = notes.get(m.open_episode.episode_id) if m.open_episode else None
+        if m.open_episode is not None and note is not None:
+            m.open_episode.arm = CONTROL
+            m.holdout = note
+    return members
+
+
 async def with_profiles(
     session: AsyncSession, tenant_id: str, members: list[Member]
 ) -> list[Member]:
@@ -153,8 +182,16 @@ async def at_risk(
     session: SessionDep,
     site_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    arm: Annotated[
+        Arm,
+        Query(
+            description="contact: the members to reach (the default); control: those the "
+            "holdout holds back, not to be contacted"
+        ),
+    ] = CONTACT,
 ) -> AtRiskList:
-    """Members with an open episode now, for one site (or all the key may see)."""
+    """Members with an open episode now, for one site (or all the key may see); by default
+    only those to contact (episodes in the holdout's control group are left out)."""
     query = select(MemberStateRow).where(
         *_scoped(principal), MemberStateRow.episode_id.is_not(None)
     )
@@ -163,11 +200,13 @@ async def at_risk(
     now = datetime.now(UTC)
     coverage = await coverage_of(session, principal.tenant_id)
     members = [member_view(r, now, coverage) for r in await session.scalars(query)]
+    await with_holdout(session, principal.tenant_id, members)
+    members = [m for m in members if m.open_episode is not None and m.open_episode.arm == arm]
     await with_profiles(session, principal.tenant_id, members)
     members.sort(
         key=lambda m: (-RANK.get(m.severity or "", -1), -(m.days_absent or 0.0), m.member_id)
     )
-    return AtRiskList(site_id=site_id, items=members[:limit])
+    return AtRiskList(site_id=site_id, arm=arm, items=members[:limit])
 
 
 @router.get("/{member_id}", response_model=Member)
@@ -178,4 +217,5 @@ async def get_member(member_id: str, principal: AlertsReader, session: SessionDe
     if row is None:
         raise not_found("member")
     member = member_view(row, datetime.now(UTC), await coverage_of(session, principal.tenant_id))
+    await with_holdout(session, principal.tenant_id, [member])
     return (await with_profiles(session, principal.tenant_id, [member]))[0]

@@ -19,9 +19,13 @@ from sqlalchemy import func, select
 
 from api.deps import AlertsReader, SessionDep, require
 from api.leavers import Former, members
+from detector.core.engine import departure_id
+from detector.core.holdout import CONTACT, arm_for, share_at
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
+from lapse import holdout
 from lapse.auth import Principal
 from lapse.db.models import AlertRow, WinbackPlanRow
+from schemas.alerts import Arm
 
 router = APIRouter(prefix="/v1/winback", tags=["winback"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -103,6 +107,11 @@ class Candidate(BaseModel):
     visits_per_month: float = Field(description="in the three months before leaving")
     contact_ok: bool | None
     score: float = Field(description="return score in (0, 1); higher: likelier to come back")
+    arm: Arm = Field(
+        default=CONTACT,
+        description="the win-back episode's group in the tenant's holdout (drawn at its due "
+        "time): control candidates are held back, not to be contacted",
+    )
 
 
 class CandidateList(BaseModel):
@@ -146,11 +155,34 @@ async def list_candidates(
     site_id: Annotated[str | None, Query(max_length=128)] = None,
     as_of: Annotated[AwareDatetime | None, Query(description="default now")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    arm: Annotated[
+        Arm, Query(description="contact (the default): those to ask back; control: held back")
+    ] = CONTACT,
 ) -> CandidateList:
     at = as_of or datetime.now(UTC)
     plan, _ = await plan_of(session, principal.tenant_id)
     _, formers = await members(session, principal, site_id)
-    return CandidateList(as_of=at, items=candidates_of(formers, plan, at.timestamp())[:limit])
+    found = await with_arms(
+        session, principal.tenant_id, candidates_of(formers, plan, at.timestamp())
+    )
+    return CandidateList(as_of=at, items=[c for c in found if c.arm == arm][:limit])
+
+
+async def with_arms(session: SessionDep, tenant_id: str, found: list[Candidate]) -> list[Candidate]:
+    """The candidates with their win-back episode's group: as stored with its
+    ``win_back_due`` alert, else drawn as the detector will under the share in force at the
+    due time (the same draw: lapse/holdout.py)."""
+    periods = (await holdout.periods_of(session, [tenant_id])).get(tenant_id)
+    if not periods:
+        return found
+    episodes = {
+        c.member_id: departure_id(tenant_id, c.member_id, c.cancelled_at.timestamp()) for c in found
+    }
+    stored = await holdout.arms_of(session, tenant_id, episodes.values())
+    for c in found:
+        episode = episodes[c.member_id]
+        c.arm = stored.get(episode) or arm_for(episode, share_at(periods, c.due_at))
+    return found
 
 
 class ReasonOutcome(BaseModel):

@@ -17,9 +17,25 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final
 
-Arm = Literal["contact", "control"]
+from schemas.alerts import Arm
+
+__all__ = [
+    "ARMS",
+    "CONTACT",
+    "CONTROL",
+    "MAX_SHARE",
+    "Arm",
+    "HoldoutPeriod",
+    "arm_for",
+    "check_share",
+    "draw",
+    "in_control",
+    "period_at",
+    "share_at",
+]
+
 CONTACT: Final[Arm] = "contact"
 CONTROL: Final[Arm] = "control"
 ARMS: Final[tuple[Arm, ...]] = (CONTACT, CONTROL)

@@ -123,7 +123,9 @@ async def raw_payloads(session: AsyncSession, ids: list[str]) -> dict[str, str]:
 
 def expected(alert: Alert, created_at: datetime, withheld: bool = False) -> tuple[Any, ...]:
     """The known-good row: the columns, the payload as ``model_dump(mode="json")``; a
-    withheld alert is stored as already fanned out and relayed (never sent)."""
+    withheld alert, and an alert of the holdout's control group, is stored as already fanned
+    out and relayed (never sent)."""
+    unsent = withheld or alert.arm == "control"
     return (
         alert.alert_id,
         alert.tenant_id,
@@ -135,9 +137,10 @@ def expected(alert: Alert, created_at: datetime, withheld: bool = False) -> tupl
         alert.raised_at,
         alert.model_dump(mode="json"),
         created_at,
+        unsent,
+        created_at if unsent else None,
         withheld,
-        created_at if withheld else None,
-        withheld,
+        alert.arm,
     )
 
 
@@ -157,6 +160,7 @@ def test_expected_row_names_every_column() -> None:
         "fanned_out",
         "relayed_at",
         "withheld",
+        "arm",
     ]
 
 
@@ -175,14 +179,14 @@ async def test_withheld_alerts_are_stored_unsent_and_released_once(
             await release_alerts(session, ids[:2])
             after = await stored(session, ids)
             # Released: unsent again, so fan-out and the relay take it; the others stay held.
-            assert [after[i][-3:] for i in ids[:2]] == [(False, None, False)] * 2
-            assert [after[i][-3:] for i in ids[2:]] == [(True, now, True)] * (len(ids) - 2)
+            assert [after[i][-4:-1] for i in ids[:2]] == [(False, None, False)] * 2
+            assert [after[i][-4:-1] for i in ids[2:]] == [(True, now, True)] * (len(ids) - 2)
             # A second release (or of an alert never withheld) changes nothing.
             await session.execute(
                 update(AlertRow).values(fanned_out=True).where(AlertRow.alert_id == ids[0])
             )
             await release_alerts(session, ids[:1])
-            assert (await stored(session, ids[:1]))[ids[0]][-3:] == (True, None, False)
+            assert (await stored(session, ids[:1]))[ids[0]][-4:-1] == (True, None, False)
             await session.rollback()
 
 
@@ -385,3 +389,37 @@ async def test_no_alerts_no_statement(db: async_sessionmaker[AsyncSession], tena
         await add_alerts(session, [])
         await add_alerts(session, iter(()))
         assert not session.in_transaction()  # nothing was executed, not even a BEGIN
+
+
+async def test_control_alerts_are_stored_as_sent_and_stay_so_when_released(
+    sessions: async_sessionmaker[AsyncSession], tenant: str
+) -> None:
+    """The holdout's control group (issue 22): on either insert path a control alert is
+    stored as already fanned out and relayed, so neither webhooks nor the alerts topic take
+    it; releasing a withheld control alert clears ``withheld`` and still sends nothing."""
+    alerts = [
+        a.model_copy(update={"arm": "control"}) if i % 2 else a
+        for i, a in enumerate(variety(tenant))
+    ]
+    ids = [a.alert_id for a in alerts]
+    now = datetime.now(UTC)
+    for insert_rows in (_insert_alerts_many, _insert_alerts):
+        async with sessions() as session:
+            await insert_rows(session, alerts, now)
+            rows = await stored(session, ids)
+            assert rows == {a.alert_id: expected(a, now) for a in alerts}
+            assert [rows[i][-4:] for i in ids[:2]] == [
+                (False, None, False, "contact"),
+                (True, now, False, "control"),
+            ]
+            await session.rollback()
+            await insert_rows(session, alerts, now, True)
+            await release_alerts(session, ids)
+            after = await stored(session, ids)
+            assert {after[a.alert_id][-4:] for a in alerts if a.arm == "control"} == {
+                (True, now, False, "control")
+            }
+            assert {after[a.alert_id][-4:] for a in alerts if a.arm == "contact"} == {
+                (False, None, False, "contact")
+            }
+            await session.rollback()
