@@ -4,10 +4,13 @@ the manager's page, so all three give the same figures.
 
 An episode is the alerts sharing an ``episode_id`` that began with ``at_risk`` (win-back
 episodes have their own report): opened at its first alert, came back at its ``recovered``
-alert, cancelled at its ``churned`` alert, its highest severity, the policy and arm its
-opening alert carried. Only episodes opened inside one of the tenant's holdout periods
-count (``holdout_periods``): before the first period nobody was held back, so there is no
-control group to compare with. The first action staff took in it comes from ``actions``.
+alert, cancelled at its ``churned`` alert; the severity, policy and arm its opening alert
+carried. The severity is the one it opened with, not the highest it reached: escalating
+depends on whether contact worked (a member brought back never goes high), so groups by
+the highest severity would compare contacted members with unlike controls. Only episodes
+opened inside one of the tenant's holdout periods count (``holdout_periods``): before the
+first period nobody was held back, so there is no control group to compare with.
+The first action staff took in it comes from ``actions``.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from detector.core.holdout import CONTROL, HoldoutPeriod, period_at
 from detector.core.uplift import (
     DEFAULT_SETTLE_DAYS,
     DEFAULT_STAY_HORIZON_DAYS,
+    Comparison,
     Episode,
     UpliftReport,
     report,
 )
-from lapse.db.models import ActionRow, AlertRow, HoldoutPeriodRow
+from lapse.db.models import ActionRow, AlertRow
+from lapse.holdout import periods_of
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 RANK_SEVERITY = {v: k for k, v in SEVERITY_RANK.items()}
@@ -41,21 +46,12 @@ class UpliftRead:
     outside: int
 
 
-async def holdout_periods(session: AsyncSession, tenant_id: str) -> list[HoldoutPeriod]:
-    rows = await session.scalars(
-        select(HoldoutPeriodRow)
-        .where(HoldoutPeriodRow.tenant_id == tenant_id)
-        .order_by(HoldoutPeriodRow.start)
-    )
-    return [HoldoutPeriod(r.start, r.end, r.share) for r in rows]
-
-
 async def episodes(
     session: AsyncSession, tenant_id: str, site_id: str | None = None
 ) -> tuple[list[Episode], list[HoldoutPeriod], int]:
     """The tenant's at-risk episodes inside a holdout period, the periods, and how many
     episodes fell outside every period."""
-    periods = await holdout_periods(session, tenant_id)
+    periods = (await periods_of(session, [tenant_id])).get(tenant_id, [])
     conds: list[ColumnElement[bool]] = [AlertRow.tenant_id == tenant_id]
     if site_id is not None:
         conds.append(AlertRow.site_id == site_id)
@@ -69,7 +65,7 @@ async def episodes(
             opened,
             func.min(case((AlertRow.type == "recovered", AlertRow.raised_at))),
             func.min(case((AlertRow.type == "churned", AlertRow.raised_at))),
-            func.max(rank),
+            func.max(case((AlertRow.type == "at_risk", rank))),
             func.max(AlertRow.site_id),
             func.max(AlertRow.arm),
             func.max(case((AlertRow.type == "at_risk", AlertRow.payload["policy"].as_string()))),
@@ -136,3 +132,70 @@ async def read_uplift(
         periods,
         outside,
     )
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f} %"
+
+
+def _points(c: Comparison) -> str:
+    if c.difference is None or c.interval is None:
+        return "—"
+    return (
+        f"{c.difference * 100:+.1f} ({c.interval.low * 100:+.1f} to {c.interval.high * 100:+.1f})"
+    )
+
+
+def text_report(read: UpliftRead) -> str:
+    """The report in plain words and a table (``lapse uplift``, ``bench/uplift_bench.py``)."""
+    r = read.report
+    o = r.overall
+    out = [
+        o.verdict,
+        "",
+        f"settled episodes: {r.settled} (came back, cancelled or {r.settle_days:g} days "
+        f"passed); still within {r.settle_days:g} days: {r.pending}; opened while no holdout "
+        f"was in force: {read.outside}",
+    ]
+    for p in read.periods:
+        end = p.end.isoformat() if p.end is not None else "now"
+        out.append(f"holdout {p.share:.0%} from {p.start.isoformat()} to {end}")
+    if o.cancelled_difference is not None and o.cancelled_interval is not None:
+        out.append(
+            f"cancelled within {r.settle_days:g} days: contacted {_pct(o.contact.cancelled_share)}"
+            f", control {_pct(o.control.cancelled_share)} (difference "
+            f"{o.cancelled_difference * 100:+.1f} points, {o.cancelled_interval.low * 100:+.1f}"
+            f" to {o.cancelled_interval.high * 100:+.1f})"
+        )
+    if o.months_kept_per_100 is not None:
+        out.append(
+            f"revenue kept: about {o.months_kept_per_100:.0f} member-months per 100 contacted "
+            "episodes (months members stayed, contacted minus control, up to a year)"
+        )
+    out += [
+        "",
+        f"{'group':<28} {'contacted':>10} {'back':>8} {'control':>8} {'back':>8}  "
+        "difference in points (95 %)",
+    ]
+    sections = (
+        ("", [o]),
+        ("period ", r.by_period),
+        ("severity ", r.by_severity),
+        ("site ", r.by_site),
+        ("action* ", r.by_action),
+        ("policy ", r.by_policy),
+    )
+    for prefix, rows in sections:
+        for c in rows:
+            out.append(
+                f"{(prefix + (c.group or '—'))[:28]:<28} {c.contact.episodes:>10} "
+                f"{_pct(c.contact.back_share):>8} {c.control.episodes:>8} "
+                f"{_pct(c.control.back_share):>8}  {_points(c)}"
+            )
+    out += [
+        "",
+        "* per action: contacted episodes with that action against the whole control group; "
+        "staff choose the action, so only the arms are drawn at random.",
+        f"method: {r.method}",
+    ]
+    return "\n".join(out)

@@ -60,7 +60,9 @@ class Episode:
     opened_at: float
     returned_at: float | None  # the member came back (the episode's recovered alert)
     cancelled_at: float | None  # the member cancelled (its churned alert)
-    severity: str  # the highest severity the episode reached
+    # The severity it opened with: groups must be fixed before contact can change them (a
+    # member brought back never escalates), or they compare unlike members.
+    severity: str
     site: str | None
     action: str | None  # the first action taken in it (call, message, ...), None if none
     policy: str | None  # the policy that opened it
