@@ -352,6 +352,25 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     print_summary(summary, args.out)
 
 
+async def _uplift(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse uplift``: whether reaching out brings members back (docs/uplift.md)."""
+    from api.uplift import read_uplift, text_report
+
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
+    if as_of.tzinfo is None:
+        sys.exit("--as-of needs a UTC offset, e.g. 2026-01-01T00:00:00+00:00")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            read = await read_uplift(
+                session, args.tenant, as_of=as_of, site_id=args.site, settle_days=args.settle_days
+            )
+    finally:
+        await engine.dispose()
+    print(text_report(read))
+
+
 async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
     from detector.evaluate import run_cli
 
@@ -772,6 +791,21 @@ def parser() -> argparse.ArgumentParser:
         metavar="CSV",
         help="member_id,contacted_at[,severity]: whom staff reached and when (e.g. the "
         "contact-arm episodes of a replay), instead of the stand-in",
+    )
+    up = sub.add_parser(
+        "uplift",
+        help="whether reaching out brings members back: contacted against the control group",
+        description="The report of /v1/uplift in plain words and a table (docs/uplift.md).",
+    )
+    up.set_defaults(run=_uplift)
+    up.add_argument("--tenant", required=True)
+    up.add_argument("--site", help="one site only")
+    up.add_argument("--as-of", help="ISO 8601 moment of the report (default: now)")
+    up.add_argument(
+        "--settle-days",
+        type=float,
+        default=60.0,
+        help="an episode is settled this many days after it opened (default 60)",
     )
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"

@@ -118,3 +118,22 @@ async def test_tenant_and_site_scoped(settings, sessions, tenant, loop):
         r = await client.get("/v1/uplift", params={"settle_days": "0"})
         assert r.status_code == 422
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_lapse_uplift_says_it_in_plain_words(settings, sessions, tenant, loop, capsys):
+    from argparse import Namespace
+
+    from lapse.cli import _uplift
+
+    body = await _report(settings, sessions, loop, tenant)
+    args = Namespace(tenant=tenant, site=None, as_of=loop.end.isoformat(), settle_days=SETTLE)
+    await _uplift(settings, args)
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert first == body["overall"]["verdict"]
+    assert f"settled episodes: {body['settled']}" in out
+    assert "holdout 30% from 2025-01-01" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("all ")}
+    contact, control = body["overall"]["contact"], body["overall"]["control"]
+    assert rows["all"].split()[1:2] == [str(contact["episodes"])]
+    assert str(control["episodes"]) in rows["all"]
