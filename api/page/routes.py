@@ -34,7 +34,7 @@ from api.page import accounts, export, i18n, repository, session, timeline, view
 from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
-from api.routers.members import member_view, with_profiles
+from api.routers.members import member_view, with_holdout, with_profiles
 from lapse.auth import Principal, authenticate
 from lapse.db.models import AlertRow, ApiKey, StaffAccount
 from lapse.problems import Problem
@@ -538,6 +538,7 @@ async def member_page(
         return html(page, 404)
     now = datetime.now(UTC)
     member = member_view(row, now, await coverage_of(db, p.tenant_id))
+    await with_holdout(db, p.tenant_id, [member])
     await with_profiles(db, p.tenant_id, [member])
     episodes = await repository.member_episodes(db, p, member_id)
     zones = await repository.site_zones(db, p.tenant_id)

@@ -21,9 +21,11 @@ from sqlalchemy import func, select
 from api.app import create_app, delivery_client
 from api.delivery import Dispatcher
 from detector.core.state import MemberState
+from lapse import holdout
 from lapse.db.models import (
     ActionRow,
     ExternalId,
+    HoldoutPeriodRow,
     MemberProfile,
     WebhookDelivery,
     WebhookSubscription,
@@ -127,6 +129,9 @@ CALLS: dict[tuple[str, str], list[Call]] = {
     ("PUT", "/v1/members/{member_id}/profile"): [
         Call("/v1/members/{member}/profile", "forbidden", {"display_name": "B was here"})
     ],
+    # The holdout (A holds back a share): B sees its own, off; B's key cannot set one.
+    ("GET", "/v1/holdout"): [Call("/v1/holdout", "not_a")],
+    ("PUT", "/v1/holdout"): [Call("/v1/holdout", "forbidden", {"share": 0.5})],
 }
 
 
@@ -165,6 +170,7 @@ async def test_another_tenants_key_sees_nothing_of_tenant_a(
     async with sessions() as s:
         await set_external_id(s, tenant, member, "kisi", f"kisi-of-{member}")
         await set_profile(s, tenant, member, ProfileIn(display_name=f"name-of-{member}"))
+        await holdout.set_share(s, tenant, 0.1, by="a-manager", reason=f"pilot-of-{member}")
         await s.commit()
     b_key = await make_key(sessions, f"{tenant}-b")
     async with api(create_app(settings, deliver=False), key) as a:
@@ -207,6 +213,8 @@ async def test_another_tenants_key_sees_nothing_of_tenant_a(
                         params=fill(call.params, ids),
                     )
                     check(r, call, method)
+                    if call.path == "/v1/holdout" and method == "GET":
+                        assert r.json()["active"] is False, r.text
                     if r.status_code < 300:
                         for name in ("alert", "episode", "member", "wid", "did"):
                             assert ids[name] not in r.text, (method, call.path, name)
@@ -277,7 +285,15 @@ async def snapshot(s, wid: str) -> dict[str, Any]:
             )
         )
     ).all()
+    periods = (
+        await s.execute(
+            select(HoldoutPeriodRow.tenant_id, HoldoutPeriodRow.share, HoldoutPeriodRow.end).where(
+                HoldoutPeriodRow.reason.like("pilot-of-%")
+            )
+        )
+    ).all()
     return {
+        "holdout": sorted(tuple(row) for row in periods),
         "profiles": sorted(tuple(row) for row in profiles),
         "sub": (sub.url, sub.enabled, sub.secret, sub.previous_secret, sub.disabled_reason),
         "deliveries": deliveries,
