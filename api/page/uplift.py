@@ -6,8 +6,12 @@ value escaped on the way in.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from api.page.views import e
-from api.uplift import UpliftRead
+from api.uplift import UpliftRead, read_uplift
 from detector.core.uplift import Comparison
 
 
@@ -86,3 +90,10 @@ def section(read: UpliftRead) -> str:
         "control group; staff choose the action, so only the groups are drawn at random.</p>"
         + "</section>"
     )
+
+
+async def render(
+    session: AsyncSession, tenant_id: str, *, as_of: datetime, site_id: str | None = None
+) -> str:
+    """The section for one tenant (and site): what the reports page's handler calls."""
+    return section(await read_uplift(session, tenant_id, as_of=as_of, site_id=site_id))

@@ -268,7 +268,7 @@ def verdict(difference: float | None, interval: Interval | None, needed: int | N
         )
     if needed is None:
         return "not proven: contacted members came back no more often than the control group so far"
-    return f"not proven yet: need about {needed} more settled episodes"
+    return f"not proven yet: need about {needed:,} more settled episodes"
 
 
 # --- the report ---------------------------------------------------------------------------

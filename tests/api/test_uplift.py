@@ -137,3 +137,10 @@ async def test_lapse_uplift_says_it_in_plain_words(settings, sessions, tenant, l
     contact, control = body["overall"]["contact"], body["overall"]["control"]
     assert rows["all"].split()[1:2] == [str(contact["episodes"])]
     assert str(control["episodes"]) in rows["all"]
+    # The reports page's section reads the same figures.
+    from api.page.uplift import render
+
+    async with sessions() as session:
+        html = await render(session, tenant, as_of=loop.end)
+    assert body["overall"]["verdict"] in html
+    assert f"{body['settled']} settled episodes" in html
