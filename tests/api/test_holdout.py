@@ -4,6 +4,7 @@ receiver, the alerts topic (the local broker) nor the contact lists, and tenants
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,24 +12,29 @@ from typing import Any
 
 import httpx
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
+from detector.core import ManualClock
 from detector.core.holdout import in_control
 from detector.core.state import MemberState
+from detector.runner import DetectorRunner
+from ingest.app import create_app as ingest_app
 from lapse import holdout
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.models import AlertRow, ApiKey, HoldoutPeriodRow, WebhookDelivery
+from lapse.kafka import ensure_topics
 from lapse.profiles import ProfileIn, set_profile
 from lapse.settings import Settings
 from schemas import Alert
-from tests.api.support import api, episode, make_key, store_alerts, until
+from tests.api.support import Receiver, api, episode, make_key, serve, store_alerts, until
 from tests.api.test_forget import _everywhere
 from tests.api.test_members import member, store_states
 from tests.page.support import login
 from tests.page.test_http import browser_like, member_ids
-from tests.support import read_topic
+from tests.support import T0, read_topic
+from tests.test_end_to_end import gate
 
 Sessions = async_sessionmaker[AsyncSession]
 WHY = "held back to measure whether reaching out helps"
@@ -310,3 +316,93 @@ async def test_erasure_leaves_nothing_of_a_control_member(own, tenant):
         assert (await client.get("/v1/holdout")).json()["active"] is True
     assert await _everywhere(engine, gone[0].member_id) == []
     assert await _everywhere(engine, gone[0].episode_id) == []
+
+
+async def test_the_live_detector_draws_each_episode_and_only_contact_ones_are_sent(
+    settings, fresh_pg_url, tenant
+):
+    """All real: HTTP → ingest → the local broker → the detector (its checkpoint fixes each
+    episode's arm) → PostgreSQL → api → a CRM's HTTP endpoint, which gets the contact
+    episodes only; the control ones are stored as such."""
+    s = settings.model_copy(
+        update={
+            "database_url": fresh_pg_url,
+            "policy": "fixed",
+            "fixed_absence_days": 45.0,
+            "allowed_lateness_seconds": 0.0,
+            "checkpoint_interval_seconds": 0.1,
+            "delivery_poll_seconds": 0.05,
+            "tick_seconds": 0.1,
+        }
+    )
+    await ensure_topics(s)
+    engine = create_engine(s.database_url)
+    sessions = session_factory(engine)
+    key = await make_key(sessions, tenant, scopes=("admin",))
+    await _set(sessions, tenant, 0.5, T0)
+    clock = ManualClock(T0.timestamp())
+    runner = DetectorRunner(s, sessions, clock=clock)
+    receiver = Receiver()
+    members = [f"mem-{i:02d}" for i in range(16)]
+    detector = asyncio.create_task(runner.run())
+    try:
+        async with (
+            serve(ingest_app(s)) as ingest,
+            serve(create_app(s)) as base,
+            serve(receiver.app()) as crm,
+            httpx.AsyncClient(headers={"authorization": f"Bearer {key}"}, timeout=10) as http,
+        ):
+            hook = await http.post(f"{base}/v1/webhooks", json={"url": f"{crm}/hook"})
+            assert hook.status_code == 201, hook.text
+
+            async def ingest_ready() -> bool:
+                return (await http.get(f"{ingest}/readyz")).status_code == 200
+
+            await until(ingest_ready, within=15)
+            batch = [gate(tenant, m, 0) for m in members] + [gate(tenant, "keeper", 46)]
+            r = await http.post(f"{ingest}/v1/events/batch", json={"events": batch})
+            assert r.status_code == 202, r.text
+
+            async def known() -> bool:
+                return runner.members == len(members) + 1
+
+            await until(known, within=30)
+            clock.set((T0 + timedelta(days=46)).timestamp())
+
+            async def stored() -> dict[str, tuple[str, str]]:
+                async with sessions() as db:
+                    rows = await db.execute(
+                        select(AlertRow.member_id, AlertRow.episode_id, AlertRow.arm).where(
+                            AlertRow.tenant_id == tenant
+                        )
+                    )
+                    found = {m: (e, arm) for m, e, arm in rows}
+                return found if len(found) == len(members) else {}
+
+            arms = await until(stored, within=30)
+            contact = {m for m, (e, arm) in arms.items() if arm == "contact"}
+            assert {m for m, (e, arm) in arms.items() if arm == "control"} == {
+                m for m, (e, _) in arms.items() if in_control(e, 0.5)
+            }
+            assert contact and len(contact) < len(members)
+
+            async def sent() -> list[Any]:
+                return receiver.requests if len(receiver.requests) >= len(contact) else []
+
+            await until(sent, within=15)
+            await asyncio.sleep(0.5)  # time for any wrongly queued control alert to arrive
+            got = [json.loads(r.body)["data"] for r in receiver.requests]
+            assert sorted(d["member_id"] for d in got) == sorted(contact)
+            assert {d["arm"] for d in got} == {"contact"}
+            async with sessions() as db:
+                queued = await db.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .join(AlertRow, AlertRow.alert_id == WebhookDelivery.alert_id)
+                    .where(AlertRow.arm == "control")
+                )
+            assert queued == 0
+    finally:
+        runner.stop()
+        await asyncio.wait_for(detector, 15)
+        await engine.dispose()
