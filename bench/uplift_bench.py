@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.uplift import UpliftRead, read_uplift, text_report
 from detector.config import build_policy
-from detector.core.holdout import arm_for
+from detector.core.holdout import HoldoutPeriod, arm_for, share_at
 from detector.replay import DEFAULT_LATENESS, replay_files
 from detector.simulate import SimParams, simulate_files
 from lapse.db.models import ActionRow, HoldoutPeriodRow
@@ -63,6 +63,7 @@ class Loop:
     after: list[Alert]  # the second run's (with the calls and the effect)
     called: dict[str, datetime]  # episode id -> when staff called (contact arm)
     truth_before: str  # the first run's truth.csv
+    periods: list[HoldoutPeriod]  # the holdout's periods (shares) the arms were drawn under
 
 
 def _replay(directory: str, tenant: str, end: datetime) -> list[Alert]:
@@ -77,14 +78,17 @@ def closed_loop(
     members: int,
     days: int,
     seed: int,
-    share: float,
+    share: float | list[HoldoutPeriod],
     effect: float,
     tenant: str = "club",
     params: SimParams | None = None,
     start: datetime = START,
 ) -> Loop:
+    """``share``: one share from ``start`` on, or the holdout's periods (a manager who
+    changed the share: each episode drawn under the share in force when it opened)."""
     p = params or SimParams()
     end = start + timedelta(days=days)
+    periods = [HoldoutPeriod(start, None, share)] if isinstance(share, (int, float)) else share
     first = os.path.join(out_dir, "before")
     simulate_files(
         first,
@@ -99,7 +103,10 @@ def closed_loop(
     called: dict[str, datetime] = {}
     contacts: dict[str, list[tuple[datetime, str]]] = {}
     for a in before:
-        if a.type == "at_risk" and arm_for(a.episode_id, share) == "contact":
+        if (
+            a.type == "at_risk"
+            and arm_for(a.episode_id, share_at(periods, a.raised_at)) == "contact"
+        ):
             at = a.raised_at + CALL_AFTER
             called[a.episode_id] = at
             contacts.setdefault(a.member_id, []).append((at, a.severity))
@@ -115,7 +122,7 @@ def closed_loop(
         contacts=contacts,
     )
     after = _replay(second, tenant, end)
-    return Loop(start, end, before, after, called, os.path.join(first, "truth.csv"))
+    return Loop(start, end, before, after, called, os.path.join(first, "truth.csv"), periods)
 
 
 def _stamp(text: str) -> float | None:
@@ -139,11 +146,18 @@ def expected_difference(loop: Loop, effect: float, settle_days: float) -> float:
     return effect * stopped / len(opened) if opened else 0.0
 
 
-async def load(session: AsyncSession, loop: Loop, tenant: str, share: float) -> None:
-    """The second run's alerts under a holdout from the history's start, and the calls."""
-    session.add(
-        HoldoutPeriodRow(tenant_id=tenant, start=loop.start, end=None, share=share, set_by="bench")
-    )
+async def load(session: AsyncSession, loop: Loop, tenant: str) -> None:
+    """The second run's alerts under the loop's holdout periods, and the calls."""
+    for period in loop.periods:
+        session.add(
+            HoldoutPeriodRow(
+                tenant_id=tenant,
+                start=period.start,
+                end=period.end,
+                share=period.share,
+                set_by="bench",
+            )
+        )
     await session.flush()
     # Alert ids are keys across tenants: one of the tenant's own, the episode id kept (the
     # arm is drawn from it).
@@ -195,7 +209,7 @@ async def measure(args: argparse.Namespace, out_dir: str) -> tuple[UpliftRead, L
     try:
         await upgrade(engine)
         async with session_factory(engine)() as session:
-            await load(session, loop, "club", args.holdout)
+            await load(session, loop, "club")
             await session.commit()
             read = await read_uplift(session, "club", as_of=loop.end, settle_days=args.settle_days)
     finally:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from api.app import create_app
+from detector.core.holdout import HoldoutPeriod
 from detector.simulate import SimParams
 from tests.api.support import api, make_key
 
@@ -37,21 +39,24 @@ UNIFORM, closed_loop, expected_difference, load = (
     bench.load,
 )
 
-SHARE = 0.3
+SHARE = 0.3  # the first half year; then 0.4 (a manager raised it)
 EFFECT = 0.4
 SETTLE = 60.0
+START = datetime(2025, 1, 1, tzinfo=UTC)
+MID = datetime(2025, 7, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    # 1,500 members for a year: about 800 settled episodes, 30 % held back. Factors of 1,
-    # so the expected difference is the effect times the share of stopped members.
+    # 1,500 members for a year: about 800 settled episodes, 30 % then 40 % held back.
+    # Factors of 1, so the expected difference is the effect times the share of stopped
+    # members.
     return closed_loop(
         str(tmp_path_factory.mktemp("uplift")),
         members=1500,
         days=365,
         seed=1,
-        share=SHARE,
+        share=[HoldoutPeriod(START, MID, SHARE), HoldoutPeriod(MID, None, 0.4)],
         effect=EFFECT,
         params=replace(SimParams(), **UNIFORM),
     )
@@ -59,7 +64,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 async def _report(settings, sessions, loop: Any, tenant: str, **params: str) -> Any:
     async with sessions() as session:
-        await load(session, loop, tenant, SHARE)
+        await load(session, loop, tenant)
         await session.commit()
     key = await make_key(sessions, tenant)
     async with api(create_app(settings, deliver=False), key) as client:
@@ -77,11 +82,18 @@ async def test_report_recovers_the_simulated_effect(settings, sessions, tenant, 
     assert o["interval"]["low"] > 0
     assert o["verdict"].startswith("proven: reaching out brings back about")
     assert o["more_needed"] == 0
-    # The arms are the draw's: about 30 % of settled episodes held back (4 sd).
+    # The arms are the draw's: about 30 %, then 40 %, of settled episodes held back (4 sd);
+    # each period reported apart, and the whole weighted by their episodes, not pooled.
     n = o["contact"]["episodes"] + o["control"]["episodes"]
     assert n == body["settled"] > 500
-    sd = (SHARE * (1 - SHARE) / n) ** 0.5
-    assert abs(o["control"]["episodes"] / n - SHARE) < 4 * sd
+    periods = body["by_period"]
+    assert [p["group"] for p in periods] == [START.isoformat(), MID.isoformat()]
+    weighted = 0.0
+    for p, share in zip(periods, (SHARE, 0.4), strict=True):
+        k = p["contact"]["episodes"] + p["control"]["episodes"]
+        assert abs(p["control"]["episodes"] / k - share) < 4 * (share * (1 - share) / k) ** 0.5
+        weighted += k / n * p["difference"]
+    assert o["difference"] == pytest.approx(weighted)
     # Nobody in the control group was called: the per-action rows are contact-arm only.
     calls = next(c for c in body["by_action"] if c["group"] == "call")
     assert calls["contact"]["episodes"] > 0 and calls["randomised"] is False
@@ -132,7 +144,8 @@ async def test_lapse_uplift_says_it_in_plain_words(settings, sessions, tenant, l
     first = out.splitlines()[0]
     assert first == body["overall"]["verdict"]
     assert f"settled episodes: {body['settled']}" in out
-    assert "holdout 30% from 2025-01-01" in out
+    assert "holdout 30% from 2025-01-01T00:00:00+00:00 to 2025-07-01" in out
+    assert "holdout 40% from 2025-07-01T00:00:00+00:00 to now" in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("all ")}
     contact, control = body["overall"]["contact"], body["overall"]["control"]
     assert rows["all"].split()[1:2] == [str(contact["episodes"])]
