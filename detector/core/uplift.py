@@ -247,8 +247,10 @@ def more_needed(strata: Sequence[Stratum], z: float = Z95, limit: float = 1e6) -
 # --- plain words ------------------------------------------------------------------------
 
 
-def _per_100(x: float) -> int:
-    return round(abs(x) * 100)
+def _per_100(x: float) -> str:
+    """Members in 100, whole; one decimal below 1 (a bound of 0.3 is not 0: it excludes it)."""
+    v = abs(x) * 100
+    return f"{v:.0f}" if round(v) >= 1 else f"{v:.1f}"
 
 
 def verdict(difference: float | None, interval: Interval | None, needed: int | None) -> str:

@@ -161,3 +161,16 @@ def test_no_difference_reads_not_proven() -> None:
     nothing = report([ep(1, "contact", 0, None, None)], as_of=100 * DAY)
     assert nothing.overall.difference is None
     assert nothing.overall.verdict.startswith("not proven yet: no settled episodes")
+
+
+def test_a_bound_just_above_zero_is_not_written_as_zero() -> None:
+    from detector.core.uplift import Interval, verdict
+
+    text = verdict(0.074, Interval(0.003, 0.150), 0)
+    assert text == (
+        "proven: reaching out brings back about 7 more members in 100 (between 0.3 and 15)"
+    )
+    assert verdict(-0.1, Interval(-0.19, -0.05), 0) == (
+        "proven harmful: contacted members come back less often, about 10 fewer in 100 "
+        "(between 5 and 19)"
+    )
