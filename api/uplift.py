@@ -30,8 +30,8 @@ from detector.core.uplift import (
     UpliftReport,
     report,
 )
-from lapse.db.models import ActionRow, AlertRow
-from lapse.holdout import periods_of
+from records.holdout import periods_of
+from records.tables import ActionRow, AlertRow
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 RANK_SEVERITY = {v: k for k, v in SEVERITY_RANK.items()}

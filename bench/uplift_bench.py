@@ -43,11 +43,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.uplift import UpliftRead, read_uplift, text_report
 from detector.config import build_policy
 from detector.core.holdout import HoldoutPeriod, arm_for, share_at
-from detector.replay import DEFAULT_LATENESS, replay_files
-from detector.simulate import SimParams, simulate_files
-from lapse.db.models import ActionRow, HoldoutPeriodRow
-from lapse.db.outbox import add_alerts
+from offline.replay import DEFAULT_LATENESS, replay_files
+from records.outbox import add_alerts
+from records.tables import ActionRow, HoldoutPeriodRow
 from schemas import Alert
+from simulator.club import SimParams, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 CALL_AFTER = timedelta(days=1)
@@ -191,8 +191,8 @@ UNIFORM = {"contact_effect_by_reason": (), "contact_effect_by_severity": ()}
 
 
 async def measure(args: argparse.Namespace, out_dir: str) -> tuple[UpliftRead, Loop]:
-    from lapse.db.engine import create_engine, session_factory
-    from lapse.db.migrate import upgrade
+    from plumbing.database import create_engine, session_factory
+    from records.migrate import upgrade
 
     params = replace(SimParams(), **UNIFORM) if args.uniform else SimParams()  # type: ignore[arg-type]
     loop = await asyncio.to_thread(

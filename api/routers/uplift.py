@@ -14,8 +14,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import AlertsReader, SessionDep
 from api.uplift import read_uplift
 from detector.core.uplift import DEFAULT_SETTLE_DAYS, Comparison
-from lapse.openapi import problem_response
-from lapse.problems import Problem
+from plumbing.openapi import problem_response
+from plumbing.problems import Problem
 
 router = APIRouter(prefix="/v1/uplift", tags=["uplift"])
 

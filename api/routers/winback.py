@@ -22,9 +22,9 @@ from api.leavers import Former, members
 from detector.core.engine import departure_id
 from detector.core.holdout import CONTACT, arm_for, share_at
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
-from lapse import holdout
-from lapse.auth import Principal
-from lapse.db.models import AlertRow, WinbackPlanRow
+from records import holdout
+from records.api_keys import Principal
+from records.tables import AlertRow, WinbackPlanRow
 from schemas.alerts import Arm
 
 router = APIRouter(prefix="/v1/winback", tags=["winback"])
@@ -171,7 +171,7 @@ async def list_candidates(
 async def with_arms(session: SessionDep, tenant_id: str, found: list[Candidate]) -> list[Candidate]:
     """The candidates with their win-back episode's group: as stored with its
     ``win_back_due`` alert, else drawn as the detector will under the share in force at the
-    due time (the same draw: lapse/holdout.py)."""
+    due time (the same draw: records/holdout.py)."""
     periods = (await holdout.periods_of(session, [tenant_id])).get(tenant_id)
     if not periods:
         return found

@@ -21,12 +21,12 @@ from detector.core.holdout import in_control
 from detector.core.state import MemberState
 from detector.runner import DetectorRunner
 from ingest.app import create_app as ingest_app
-from lapse import holdout
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow, ApiKey, HoldoutPeriodRow, WebhookDelivery
-from lapse.kafka import ensure_topics
-from lapse.profiles import ProfileIn, set_profile
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
+from records import holdout
+from records.profiles import ProfileIn, set_profile
+from records.tables import AlertRow, ApiKey, HoldoutPeriodRow, WebhookDelivery
 from schemas import Alert
 from tests.api.support import Receiver, api, episode, make_key, serve, store_alerts, until
 from tests.api.test_forget import _everywhere

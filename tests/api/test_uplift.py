@@ -16,7 +16,7 @@ import pytest
 
 from api.app import create_app
 from detector.core.holdout import HoldoutPeriod
-from detector.simulate import SimParams
+from simulator.club import SimParams
 from tests.api.support import api, make_key
 
 

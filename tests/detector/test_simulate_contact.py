@@ -15,8 +15,8 @@ import pytest
 
 from detector.core.engine import episode_id
 from detector.core.holdout import arm_for
-from detector.simulate import SimParams, read_contacts, simulate_files
 from lapse.cli import main
+from simulator.club import SimParams, read_contacts, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 FILES = ("access.csv", "membership.csv", "truth.csv")
