@@ -25,6 +25,7 @@ from api.routers import (
     leavers,
     members,
     profiles,
+    uplift,
     webhooks,
     winback,
 )
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(leavers.router)
     app.include_router(winback.router)
     app.include_router(holdout.router)
+    app.include_router(uplift.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
     app.add_exception_handler(page.PageRefusal, page.refusal_handler)

@@ -315,7 +315,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from lapse.progress import progress_bar
-    from simulator.club import PROFILES, print_summary, simulate_files
+    from simulator.club import PROFILES, print_summary, read_contacts, simulate_files
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -327,6 +327,13 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
         params = replace(params, membership_years_before=args.membership_years_before)
     if args.timezone is not None:
         params = replace(params, timezone=args.timezone)
+    if args.contact_effect is not None:
+        params = replace(params, contact_effect=args.contact_effect)
+    if args.holdout is not None:
+        params = replace(params, holdout=args.holdout)
+    if args.contact_after_days is not None:
+        params = replace(params, contact_after_days=args.contact_after_days)
+    contacts = read_contacts(args.contacts) if args.contacts else None
     with progress_bar("simulate (members)", args.members) as update:
         summary = await asyncio.to_thread(
             simulate_files,
@@ -340,8 +347,28 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
             tenant_id=args.tenant,
             profile=args.profile,
             progress=update,
+            contacts=contacts,
         )
     print_summary(summary, args.out)
+
+
+async def _uplift(settings: Settings, args: argparse.Namespace) -> None:
+    """``lapse uplift``: whether reaching out brings members back (docs/uplift.md)."""
+    from api.uplift import read_uplift, text_report
+
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
+    if as_of.tzinfo is None:
+        sys.exit("--as-of needs a UTC offset, e.g. 2026-01-01T00:00:00+00:00")
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            read = await read_uplift(
+                session, args.tenant, as_of=as_of, site_id=args.site, settle_days=args.settle_days
+            )
+    finally:
+        await engine.dispose()
+    print(text_report(read))
 
 
 async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
@@ -741,6 +768,44 @@ def parser() -> argparse.ArgumentParser:
         "--timezone",
         type=_zone,
         help="the club's IANA time zone, e.g. Europe/Berlin (times written with offsets)",
+    )
+    sim.add_argument(
+        "--contact-effect",
+        type=float,
+        help="chance that a call or message brings back a member who stopped coming "
+        "(times the reason's and severity's factors; default 0: no effect)",
+    )
+    sim.add_argument(
+        "--holdout",
+        type=float,
+        help="share of stopped members the stand-in staff never contact (the control group, "
+        "drawn as detector/core/holdout.py draws episodes; default 0)",
+    )
+    sim.add_argument(
+        "--contact-after-days",
+        type=float,
+        help="stand-in staff reach a member this many days after their last visit (21)",
+    )
+    sim.add_argument(
+        "--contacts",
+        metavar="CSV",
+        help="member_id,contacted_at[,severity]: whom staff reached and when (e.g. the "
+        "contact-arm episodes of a replay), instead of the stand-in",
+    )
+    up = sub.add_parser(
+        "uplift",
+        help="whether reaching out brings members back: contacted against the control group",
+        description="The report of /v1/uplift in plain words and a table (docs/uplift.md).",
+    )
+    up.set_defaults(run=_uplift)
+    up.add_argument("--tenant", required=True)
+    up.add_argument("--site", help="one site only")
+    up.add_argument("--as-of", help="ISO 8601 moment of the report (default: now)")
+    up.add_argument(
+        "--settle-days",
+        type=float,
+        default=60.0,
+        help="an episode is settled this many days after it opened (default 60)",
     )
     sub.add_parser(
         "mqtt-bridge", help="bridge MQTT (LAPSE_MQTT_*) to the events topic"

@@ -17,6 +17,7 @@ which is what a gate export looks like (mostly in time order, a few rows late).
 
 from __future__ import annotations
 
+import csv
 import functools
 import heapq
 import json
@@ -155,6 +156,29 @@ class SimParams:
     # failed payments and cancellations) go back this many years before the window, with
     # no access rows before it; members who joined and left in those years are written too.
     membership_years_before: float = 0.0
+    # --- The effect of reaching out (issue 22); the defaults (no effect, no holdout, no
+    # contacts) leave the files unchanged. A contact (a call or message) brings back a member
+    # who has stopped coming but not yet cancelled with chance ``contact_effect`` times the
+    # factor of their reason and of the episode's severity; members who were only away come
+    # back anyway. Assumptions, like the factors: nobody talks a member who moved back in,
+    # health and a competitor's offer are harder to change, an episode gone high (long away)
+    # is harder than a fresh one.
+    contact_effect: float = 0.0
+    contact_effect_by_reason: tuple[tuple[str, float], ...] = (
+        ("moved", 0.0),
+        ("health", 0.5),
+        ("competitor", 0.5),
+    )
+    contact_effect_by_severity: tuple[tuple[str, float], ...] = (("high", 0.5),)
+    # A member brought back visits again this many days after the contact (uniform), and
+    # stays a member for a new membership drawn from their own hazard.
+    contact_return_days: tuple[float, float] = (1.0, 7.0)
+    # The simulator's own stand-in for staff, when no contacts file is given: every member
+    # who stopped coming is reached ``contact_after_days`` after their last visit (severity
+    # medium), unless the draw of detector.core.holdout on the id of the absence episode the
+    # detector opens at that last visit puts them in the control group (``holdout`` share).
+    holdout: float = 0.0
+    contact_after_days: float = 21.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +328,19 @@ class MemberHistory:
     truth: Truth
     access: list[tuple[int, int, str, str]] = field(default_factory=list)
     membership: list[tuple[int, str, str]] = field(default_factory=list)  # (at, event, reason)
+    contact: ContactTruth | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactTruth:
+    """Whether and when staff reached a member who had stopped coming, and what it did
+    (seconds after the run's base midnight, like :class:`Truth`)."""
+
+    due: int  # when staff reach out (or would have: a control member is never contacted)
+    severity: str
+    arm: str  # contact or control
+    chance: float  # the chance the contact had of bringing this member back
+    back: int | None  # the first visit after being brought back, None if not
 
 
 @dataclass(slots=True)
@@ -389,6 +426,24 @@ class _Club:
     former: int = 0  # people who may have joined and left before the window (candidates)
     # Per site: (from, to) seconds of each controller outage; rows are delivered at ``to``.
     outages: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    tenant_id: str = "club"
+    # Contacts given from outside (``--contacts``: a closed loop with the detector's own
+    # episodes and arms): member id -> (seconds of each contact, the episode's severity).
+    contacts: dict[str, list[tuple[int, str]]] | None = None
+
+    def epoch(self, seconds: int) -> float:
+        """The instant (epoch seconds) of the run's seconds after the base midnight."""
+        naive = datetime(self.base.year, self.base.month, self.base.day) + timedelta(
+            seconds=seconds
+        )
+        return naive.replace(tzinfo=self.zone or UTC).timestamp()
+
+    def seconds(self, when: datetime) -> int:
+        """The run's seconds after the base midnight of an instant (the inverse of epoch)."""
+        local = when.astimezone(self.zone or UTC).replace(tzinfo=None)
+        return round(
+            (local - datetime(self.base.year, self.base.month, self.base.day)).total_seconds()
+        )
 
 
 def _hazards(p: SimParams) -> tuple[float, float]:
@@ -635,8 +690,83 @@ def simulate_member(club: _Club, index: int) -> MemberHistory:
         # rest of the member's story is the same with or without them.
         until = last if last is not None else (cancelled if cancelled is not None else club.w1)
         _payment_noise(club, index, history, max(joined, club.records_start), until)
+    if last is not None and (club.contacts is not None or p.contact_effect or p.holdout):
+        _reach_out(club, index, history, last, cancel, reason, (hazard, gap, rate, hour), routine)
     history.membership[:] = [m for m in history.membership if _in_records(club, m[0])]
     return history
+
+
+def _factor(table: tuple[tuple[str, float], ...], key: str | None) -> float:
+    return next((f for k, f in table if k == key), 1.0)
+
+
+def _reach_out(
+    club: _Club,
+    index: int,
+    history: MemberHistory,
+    last: float,
+    cancel: float,
+    reason: str,
+    member: tuple[float, float, float, float],
+    routine: bool,
+) -> None:
+    """Staff reach a member who stopped coming (issue 22): with the contact's chance the
+    member comes back and the story from the contact on is rewritten (visits again, a new
+    membership from their own hazard); before the contact nothing changes, so the detector
+    sees the same history up to it. Draws come from a stream of the member's own."""
+    p = club.params
+    hazard, gap, rate, hour = member
+    t = history.truth
+    if club.contacts is not None:
+        # The first contact after the member stopped coming (earlier ones found them
+        # only away, and changed nothing).
+        given = [c for c in club.contacts.get(t.member_id, ()) if c[0] > _s(last)]
+        if not given:
+            return
+        due_s, severity = min(given)
+        arm = "contact"
+    else:
+        from detector.core.engine import episode_id
+        from detector.core.holdout import arm_for
+
+        due_s, severity = _s(last + p.contact_after_days), "medium"
+        # The absence episode the detector opens is keyed by the member's last visit.
+        arm = arm_for(episode_id(club.tenant_id, t.member_id, club.epoch(_s(last))), p.holdout)
+    due = due_s / DAY
+    if not (last < due < min(cancel, club.w1)):
+        return  # reached before they stopped, or after they cancelled, or after the window
+    chance = min(
+        1.0,
+        p.contact_effect
+        * _factor(p.contact_effect_by_reason, reason)
+        * _factor(p.contact_effect_by_severity, severity),
+    )
+    rnd = random.Random(f"lapse-simulate:{club.seed}:{index}:contact")
+    back: float | None = None
+    if arm == "contact" and rnd.random() < chance:
+        back = _open_day_at(club, due + rnd.uniform(*p.contact_return_days), hour, forward=True)
+    history.contact = ContactTruth(due_s, severity, arm, chance, None if back is None else _s(back))
+    if back is None or back >= club.w1:
+        return
+    history.access[:] = [a for a in history.access if a[0] < due_s]
+    history.membership[:] = [m for m in history.membership if m[0] < due_s]
+    new_cancel = back + rnd.expovariate(hazard) * MONTH
+    new_last = max(back, new_cancel - gap)
+    visits = [back]
+    stop = math.floor(new_last) if new_last < club.w1 else club.w1
+    _visit_days(rnd, club, visits, back + 1, stop, rate, routine, hour, set(club.closed), None)
+    for at in visits:
+        if at < club.w1:
+            _visit_rows(rnd, club, history, at, t.site_id)
+    again = new_last < club.w1
+    t.last_visit = _s(max(v for v in visits if v < club.w1)) if again else None
+    t.dropout = "sudden" if again else "none"
+    t.returned = None
+    t.cancelled = _s(new_cancel) if new_cancel < club.w1 else None
+    t.reason = reason if t.cancelled is not None else None
+    if t.cancelled is not None:
+        silent = rnd.random() < p.silent_share
+        history.membership.append((t.cancelled, "cancelled", "" if silent else reason))
 
 
 def _in_records(club: _Club, at: int) -> bool:
@@ -967,8 +1097,13 @@ def simulate_files(
     run_lines: int = 1_000_000,
     profile: str | None = None,
     progress: Callable[[int], None] | None = None,
+    contacts: dict[str, list[tuple[datetime, str]]] | None = None,
 ) -> Summary:
     """Write ``access.csv``, ``membership.csv``, ``truth.csv`` and ``simulation.json``.
+
+    ``contacts`` (member id -> when staff reached them and the episode's severity,
+    ``--contacts``) replaces the simulator's stand-in for staff; with it, or a contact
+    effect or holdout in ``params``, ``contacts.csv`` says whom staff reached and what it did.
 
     Members are simulated one by one; truth rows are written as they come (member order),
     access and membership rows go through an external sort by delivery time (runs of
@@ -979,6 +1114,16 @@ def simulate_files(
     site_ids = tuple(f"site{i + 1}" for i in range(sites)) if sites > 1 else ("site1",)
     club = _club(p, seed, start, days, site_ids, members=members)
     club = _with_width(club, members + club.former)
+    club = replace(club, tenant_id=tenant_id)
+    if contacts is not None:
+        club = replace(
+            club,
+            contacts={
+                m: sorted((club.seconds(at), sev) for at, sev in cs) for m, cs in contacts.items()
+            },
+        )
+    reaching = contacts is not None or bool(p.contact_effect) or bool(p.holdout)
+    contact_lines: list[str] = []
     os.makedirs(out_dir, exist_ok=True)
     fmt = _Times(club.base, club.zone)
     # Sort keys are non-negative: with records older than the window (or a zone east of
@@ -1014,6 +1159,12 @@ def simulate_files(
             summary.access_rows += len(h.access)
             summary.membership_rows += len(h.membership)
             truth.write(_truth_line(t, fmt))
+            c = h.contact
+            if c is not None:
+                back = fmt(c.back) if c.back is not None else ""
+                contact_lines.append(
+                    f"{mid},{fmt(c.due)},{c.severity},{c.arm},{c.chance:.4f},{back}\n"
+                )
             if i >= members:
                 summary.former += 1
                 continue
@@ -1036,6 +1187,10 @@ def simulate_files(
         ) as out:
             out.write("member_id,occurred_at,event,reason\n")
             membership.write(out)
+    if reaching:
+        with open(os.path.join(out_dir, "contacts.csv"), "w", encoding="utf-8", newline="") as out:
+            out.write("member_id,due_at,severity,arm,chance,back_at\n")
+            out.writelines(contact_lines)
     meta = {
         "tenant_id": tenant_id,
         "members": members,
@@ -1052,6 +1207,24 @@ def simulate_files(
         out.write("\n")
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def read_contacts(path: str) -> dict[str, list[tuple[datetime, str]]]:
+    """``member_id,contacted_at[,severity]`` (ISO 8601 with offset; severity defaults to
+    medium): each member's contacts, for ``simulate_files(contacts=...)``."""
+    out: dict[str, list[tuple[datetime, str]]] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        for n, row in enumerate(csv.DictReader(f), start=2):
+            try:
+                at = datetime.fromisoformat(row["contacted_at"])
+                member = row["member_id"]
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{n}: member_id and contacted_at wanted ({e})") from e
+            if at.tzinfo is None:
+                raise ValueError(f"{path}:{n}: contacted_at needs a UTC offset")
+            severity = (row.get("severity") or "medium").strip()
+            out.setdefault(member, []).append((at, severity))
+    return out
 
 
 def simulate_profile(
@@ -1199,6 +1372,7 @@ __all__ = [
     "closure_days",
     "easter",
     "print_summary",
+    "read_contacts",
     "simulate_club",
     "simulate_files",
     "simulate_former",

@@ -132,6 +132,8 @@ CALLS: dict[tuple[str, str], list[Call]] = {
     # The holdout (A holds back a share): B sees its own, off; B's key cannot set one.
     ("GET", "/v1/holdout"): [Call("/v1/holdout", "not_a")],
     ("PUT", "/v1/holdout"): [Call("/v1/holdout", "forbidden", {"share": 0.5})],
+    # The uplift report (A's episodes): B's reads its own, empty.
+    ("GET", "/v1/uplift"): [Call("/v1/uplift", "not_a")],
 }
 
 
