@@ -29,13 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
 from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
-from detector.core.holdout import CONTROL
 from plumbing.settings import Settings
 from records.sealing import Sealer
 from records.tables import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from records.types import UTCDateTime
 from records.upsert import insert
 from schemas import Alert, AlertCloudEvent
+from schemas.holdout import CONTROL
 from schemas.ids import uuid5
 
 log = logging.getLogger(__name__)

@@ -24,12 +24,12 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from detector.core.holdout import CONTROL
 from plumbing.kafka import start_producer
 from plumbing.settings import Settings
 from records.tables import AlertRow
 from schemas import Alert
 from schemas.alerts import ALERT_DATASCHEMA, cloudevent_type
+from schemas.holdout import CONTROL
 
 log = logging.getLogger(__name__)
 

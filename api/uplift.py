@@ -1,5 +1,5 @@
 """Read layer of the uplift report (issue 22): a tenant's episodes with their arm, as the pure
-report (``detector.core.uplift``) takes them. Shared by ``/v1/uplift``, ``lapse uplift`` and
+report (``api.uplift_stats``) takes them. Shared by ``/v1/uplift``, ``lapse uplift`` and
 the manager's page, so all three give the same figures.
 
 An episode is the alerts sharing an ``episode_id`` that began with ``at_risk`` (win-back
@@ -21,8 +21,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from detector.core.holdout import CONTROL, HoldoutPeriod, period_at
-from detector.core.uplift import (
+from api.uplift_stats import (
     DEFAULT_SETTLE_DAYS,
     DEFAULT_STAY_HORIZON_DAYS,
     Comparison,
@@ -32,6 +31,7 @@ from detector.core.uplift import (
 )
 from records.holdout import periods_of
 from records.tables import ActionRow, AlertRow
+from schemas.holdout import CONTROL, HoldoutPeriod, period_at
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
 RANK_SEVERITY = {v: k for k, v in SEVERITY_RANK.items()}

@@ -5,7 +5,7 @@
 
 1. Simulate the club with no effect of contact (``simulate_files``) and replay it with the
    default policy (``risk``): the episodes the detector opens.
-2. Each episode's arm is the holdout draw under ``--holdout`` (``detector.core.holdout``);
+2. Each episode's arm is the holdout draw under ``--holdout`` (``schemas.holdout``);
    staff call every contact-arm episode a day after it opens.
 3. Simulate the club again with those calls and ``--effect`` (``SimParams.contact_effect``,
    times its reason and severity factors; ``--uniform`` sets every factor to 1): a member
@@ -42,11 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.uplift import UpliftRead, read_uplift, text_report
 from detector.config import build_policy
-from detector.core.holdout import HoldoutPeriod, arm_for, share_at
 from offline.replay import DEFAULT_LATENESS, replay_files
 from records.outbox import add_alerts
 from records.tables import ActionRow, HoldoutPeriodRow
 from schemas import Alert
+from schemas.holdout import HoldoutPeriod, arm_for, share_at
 from simulator.club import SimParams, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

@@ -496,8 +496,8 @@ async def _members(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _share(text: str) -> float:
-    """A share as 0.1 or 10%: more than 0, at most 0.5 (detector/core/holdout.py)."""
-    from detector.core.holdout import check_share
+    """A share as 0.1 or 10%: more than 0, at most 0.5 (schemas/holdout.py)."""
+    from schemas.holdout import check_share
 
     try:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
@@ -779,7 +779,7 @@ def parser() -> argparse.ArgumentParser:
         "--holdout",
         type=float,
         help="share of stopped members the stand-in staff never contact (the control group, "
-        "drawn as detector/core/holdout.py draws episodes; default 0)",
+        "drawn as schemas/holdout.py draws episodes; default 0)",
     )
     sim.add_argument(
         "--contact-after-days",

@@ -1,6 +1,6 @@
 """A tenant's holdout in the database: its periods, their changes, and each episode's arm.
 
-The draw and the share in force are pure (detector/core/holdout.py); here the periods are
+The draw and the share in force are pure (schemas/holdout.py); here the periods are
 read and written (``holdout_periods``: one row per setting, closed when changed or stopped,
 never rewritten otherwise) and the arm of new alerts is fixed as they are stored
 (``assign_arms``, called by records/outbox.py): the arm an episode's first stored alert got,
@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from detector.core.holdout import (
+from records.tables import AlertRow, HoldoutPeriodRow
+from schemas import Alert
+from schemas.holdout import (
     CONTACT,
     CONTROL,
     Arm,
@@ -29,8 +31,6 @@ from detector.core.holdout import (
     check_share,
     share_at,
 )
-from records.tables import AlertRow, HoldoutPeriodRow
-from schemas import Alert
 
 __all__ = [
     "HoldoutChange",

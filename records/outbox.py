@@ -17,12 +17,12 @@ from pydantic import TypeAdapter
 from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from detector.core.holdout import CONTROL
 from records.holdout import assign_arms
 from records.tables import AlertRow
 from records.types import timestamp_from_micros as _ts
 from records.upsert import insert
 from schemas import Alert
+from schemas.holdout import CONTROL
 
 
 def alert_values(

@@ -148,7 +148,7 @@ class AlertRow(Base):
     withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     # The episode's arm of the tenant's holdout (migration 0010_holdout, issue 22): "control"
     # episodes are stored and scored but never sent nor listed for contact. Drawn once when
-    # the episode opens (detector/core/holdout.py) and copied to its every later alert.
+    # the episode opens (schemas/holdout.py) and copied to its every later alert.
     arm: Mapped[str] = mapped_column(String(8), default="contact", server_default="contact")
 
     __table_args__ = (

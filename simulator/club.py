@@ -175,7 +175,7 @@ class SimParams:
     contact_return_days: tuple[float, float] = (1.0, 7.0)
     # The simulator's own stand-in for staff, when no contacts file is given: every member
     # who stopped coming is reached ``contact_after_days`` after their last visit (severity
-    # medium), unless the draw of detector.core.holdout on the id of the absence episode the
+    # medium), unless the draw of schemas.holdout on the id of the absence episode the
     # detector opens at that last visit puts them in the control group (``holdout`` share).
     holdout: float = 0.0
     contact_after_days: float = 21.0
@@ -726,8 +726,8 @@ def _reach_out(
         due_s, severity = min(given)
         arm = "contact"
     else:
-        from detector.core.engine import episode_id
-        from detector.core.holdout import arm_for
+        from schemas.holdout import arm_for
+        from schemas.ids import episode_id
 
         due_s, severity = _s(last + p.contact_after_days), "medium"
         # The absence episode the detector opens is keyed by the member's last visit.

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.page.views import e
 from api.uplift import UpliftRead, read_uplift
-from detector.core.uplift import Comparison
+from api.uplift_stats import Comparison
 
 
 def _pct(x: float | None) -> str:

@@ -3,7 +3,7 @@
 A manager holds back a share of new episodes (``PUT``, admin scope, a key of the whole
 tenant): they are stored and scored but never sent to webhooks or the alerts topic, nor
 listed for contact, so the uplift report can compare them with the contacted ones
-(detector/core/holdout.py, records/holdout.py). ``share: 0`` stops it. Every change is a
+(schemas/holdout.py, records/holdout.py). ``share: 0`` stops it. Every change is a
 period of its own (``GET`` lists them), so a report never mixes episodes drawn under
 different shares. The members and episodes API and the staff page say plainly which
 episodes are held back and why (``HoldoutNote``).
@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AlertsReader, SessionDep, require
-from detector.core.holdout import CONTROL, MAX_SHARE, period_at
 from plumbing.problems import Problem
 from records import holdout
 from records.api_keys import Principal
 from records.tables import AlertRow, HoldoutPeriodRow
 from schemas.events import NOTE_PATTERN
+from schemas.holdout import CONTROL, MAX_SHARE, period_at
 
 router = APIRouter(prefix="/v1/holdout", tags=["holdout"])
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -21,7 +21,6 @@ from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, not_found
 from api.routers.holdout import HoldoutNote, control_notes
 from detector.core.cadence import usual_gap
-from detector.core.holdout import CONTACT, CONTROL
 from detector.core.policy import COHORT_GAP_DAYS
 from detector.core.state import MemberState
 from detector.core.visits import visits_since
@@ -29,6 +28,7 @@ from records.api_keys import Principal
 from records.profiles import Profile, profile_of_row, profiles_of
 from records.tables import MemberStateRow
 from schemas.alerts import Arm, Severity
+from schemas.holdout import CONTACT, CONTROL
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 

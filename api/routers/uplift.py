@@ -1,5 +1,5 @@
 """``/v1/uplift``: whether reaching out brings members back, measured against the control
-group (issue 22). Figures from ``api/uplift.py`` (read layer) and ``detector/core/uplift.py``
+group (issue 22). Figures from ``api/uplift.py`` (read layer) and ``api/uplift_stats.py``
 (the statistics, their method and why); a key bound to a site sees its site only."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import AlertsReader, SessionDep
 from api.uplift import read_uplift
-from detector.core.uplift import DEFAULT_SETTLE_DAYS, Comparison
+from api.uplift_stats import DEFAULT_SETTLE_DAYS, Comparison
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem
 

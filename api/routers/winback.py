@@ -19,13 +19,13 @@ from sqlalchemy import func, select
 
 from api.deps import AlertsReader, SessionDep, require
 from api.leavers import Former, members
-from detector.core.engine import departure_id
-from detector.core.holdout import CONTACT, arm_for, share_at
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
 from records import holdout
 from records.api_keys import Principal
 from records.tables import AlertRow, WinbackPlanRow
 from schemas.alerts import Arm
+from schemas.holdout import CONTACT, arm_for, share_at
+from schemas.ids import departure_id
 
 router = APIRouter(prefix="/v1/winback", tags=["winback"])
 Admin = Annotated[Principal, Depends(require("admin"))]

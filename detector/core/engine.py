@@ -18,7 +18,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -40,7 +39,7 @@ from detector.core.visits import (
 from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
-from schemas.ids import uuid5
+from schemas.ids import alert_id, departure_id, episode_id
 
 Key = tuple[str, str]
 Event = AccessEvent | MembershipEvent
@@ -51,8 +50,6 @@ Held = tuple[float, int, str, int, Event, Source | None]
 PolicyFor = Callable[[str], Policy]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
-NAMESPACE = uuid.UUID("6f1d3c8e-2b7a-5d4e-9c1f-0a8b7e6d5c4b")
-_NS = NAMESPACE.bytes  # ids are uuid5(NAMESPACE, ...)
 FOUR_WEEKS = 28 * DAY
 NEXT = {"low": "medium", "medium": "high"}
 # A site's gate data counts as caught up with the clock when it reaches this close to it: an
@@ -79,15 +76,6 @@ RANK = {
 }
 
 
-def episode_id(tenant_id: str, member_id: str, start: float) -> str:
-    return uuid5(_NS, f"episode:{tenant_id}:{member_id}:{start:.3f}".encode())
-
-
-def alert_id(episode: str, alert_type: str, severity: str | None = None) -> str:
-    tag = f"{alert_type}:{severity}" if alert_type == "escalated" and severity else alert_type
-    return uuid5(_NS, f"alert:{episode}:{tag}".encode())
-
-
 def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -98,11 +86,6 @@ def _constant(policy: Policy) -> PolicyFor:
 
 def _never(_tenant: str, _member: str) -> bool:
     return False
-
-
-def departure_id(tenant_id: str, member_id: str, cancelled_at: float) -> str:
-    """The id a win-back alert carries as its episode: one per cancellation."""
-    return uuid5(_NS, f"departure:{tenant_id}:{member_id}:{cancelled_at:.3f}".encode())
 
 
 class Detector:

@@ -17,8 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from detector.core import ManualClock
-from detector.core.engine import departure_id
-from detector.core.holdout import in_control
 from detector.core.state import MemberState
 from detector.runner import DetectorRunner
 from ingest.app import create_app as ingest_app
@@ -29,6 +27,8 @@ from records import holdout
 from records.profiles import ProfileIn, set_profile
 from records.tables import AlertRow, ApiKey, HoldoutPeriodRow, WebhookDelivery
 from schemas import Alert
+from schemas.holdout import in_control
+from schemas.ids import departure_id
 from tests.api import leaver_support as leavers
 from tests.api.support import Receiver, api, episode, make_key, serve, store_alerts, until
 from tests.api.test_forget import _everywhere

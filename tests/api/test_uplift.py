@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from detector.core.holdout import HoldoutPeriod
+from schemas.holdout import HoldoutPeriod
 from simulator.club import SimParams
 from tests.api.support import api, make_key
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from api.page.uplift import section
 from api.uplift import UpliftRead
-from detector.core.holdout import HoldoutPeriod
-from detector.core.uplift import DAY, Episode, report
+from api.uplift_stats import DAY, Episode, report
+from schemas.holdout import HoldoutPeriod
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ latest of their last visit, joining, unfreeze and that coverage start.
 from __future__ import annotations
 
 from detector.core import CadencePolicy, Detector, FixedPolicy
-from detector.core.engine import episode_id
 from detector.core.replay import replay
 from schemas import AccessEvent, MembershipEvent
+from schemas.ids import episode_id
 from tests.detector.core.events import at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10)

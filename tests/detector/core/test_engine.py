@@ -4,7 +4,7 @@ import zlib
 from datetime import UTC, datetime
 
 from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, MemberState, Watermark
-from detector.core.engine import alert_id, episode_id
+from schemas.ids import alert_id, episode_id
 from simulator.club import simulate_club
 from tests.detector.core.events import T0, at, membership, visit
 

@@ -2,7 +2,7 @@
 
 Issue 22. Staff choose whom to call, so comparing contacted members with the others proves
 nothing; a holdout does: a deterministic draw from each episode's id puts a share of the
-episodes in a control group nobody contacts (``detector.core.holdout``). This module compares
+episodes in a control group nobody contacts (``schemas.holdout``). This module compares
 the two arms among *settled* episodes. Pure: plain rows in, figures and plain words out.
 
 Settled, and the outcome, are read at a fixed horizon (``settle_days``, 60 by default): an

@@ -1,4 +1,4 @@
-"""The uplift statistics (detector/core/uplift.py): Newcombe's published cases, the
+"""The uplift statistics (api/uplift_stats.py): Newcombe's published cases, the
 interval's coverage on simulated binomials, settling at the horizon, periods as strata,
 episodes still needed, and the plain-words verdict."""
 
@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from detector.core.uplift import (
+from api.uplift_stats import (
     DAY,
     Episode,
     Stratum,
@@ -164,7 +164,7 @@ def test_no_difference_reads_not_proven() -> None:
 
 
 def test_a_bound_just_above_zero_is_not_written_as_zero() -> None:
-    from detector.core.uplift import Interval, verdict
+    from api.uplift_stats import Interval, verdict
 
     text = verdict(0.074, Interval(0.003, 0.150), 0)
     assert text == (

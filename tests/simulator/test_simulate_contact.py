@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from detector.core.engine import episode_id
-from detector.core.holdout import arm_for
 from lapse.cli import main
+from schemas.holdout import arm_for
+from schemas.ids import episode_id
 from simulator.club import SimParams, read_contacts, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)

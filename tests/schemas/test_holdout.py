@@ -1,4 +1,4 @@
-"""The holdout's draw and periods (detector/core/holdout.py), pure.
+"""The holdout's draw and periods (schemas/holdout.py), pure.
 
 The draw must be the same in every process and replay (it decides who is never contacted),
 and balanced: within chance, the same share of control episodes at every site and severity
@@ -18,8 +18,8 @@ import pytest
 from scipy.stats import binomtest, chi2
 
 from detector.core import CadencePolicy
-from detector.core.engine import episode_id
-from detector.core.holdout import (
+from detector.core.replay import replay
+from schemas.holdout import (
     HoldoutPeriod,
     arm_for,
     check_share,
@@ -28,7 +28,7 @@ from detector.core.holdout import (
     period_at,
     share_at,
 )
-from detector.core.replay import replay
+from schemas.ids import episode_id
 from simulator.club import simulate_club
 
 RANK = {"low": 0, "medium": 1, "high": 2}
@@ -39,7 +39,7 @@ def test_the_draw_is_the_same_in_another_process() -> None:
     ids = [episode_id("acme", f"m-{i}", 1_700_000_000.0 + i) for i in range(50)]
     here = [draw(i) for i in ids]
     code = (
-        "import json, sys; from detector.core.holdout import draw; "
+        "import json, sys; from schemas.holdout import draw; "
         "print(json.dumps([draw(i) for i in sys.argv[1:]]))"
     )
     env = os.environ | {"PYTHONHASHSEED": "12345"}
