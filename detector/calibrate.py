@@ -25,8 +25,9 @@ from detector.calibration.scoring import read_truth
 from detector.calibration.traits import find_traits
 from detector.calibration.window import choose_window
 from detector.core.visits import VisitRules
+from history import read_history
 from schemas import AccessEvent, MembershipEvent
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 
 Event = AccessEvent | MembershipEvent
 

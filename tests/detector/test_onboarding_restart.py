@@ -30,10 +30,11 @@ from detector.decode import decode_member_event
 from detector.onboarding import Onboarding
 from detector.replay import replay_files
 from detector.simulate import SimParams, simulate_files
+from history import HistoryReader
 from ingest.producer import partition_for
 from lapse.db.models import OnboardingRun
 from schemas import AccessEvent, Alert
-from schemas.history import HistoryReader, RowError
+from schemas.history import RowError
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
 TENANT = "club-r"

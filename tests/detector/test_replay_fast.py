@@ -17,8 +17,9 @@ from detector.core import CadencePolicy
 from detector.core.replay import replay
 from detector.replay import ReplayReport, replay_files
 from detector.simulate import simulate_club
+from history import read_history
 from schemas import AccessEvent, Alert
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 from tests.support import T0
 
 

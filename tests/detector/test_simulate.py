@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from detector.simulate import SimParams, closure_days, easter, simulate_club, simulate_files
+from history import read_history
 from lapse.cli import main
 from schemas import AccessEvent, MembershipEvent
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 from tests.support import T0
 
 DAY = 86_400.0

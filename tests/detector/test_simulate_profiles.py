@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from detector.simulate import PROFILES, SimParams, simulate_files, simulate_profile
+from history import read_history
 from lapse.cli import main
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 from tests.detector.test_simulate import DAY, FILES, START, access_disorder, rows, ts, visits
 
 SMALL = {"members": 400, "days": 240, "seed": 3, "start": START}
