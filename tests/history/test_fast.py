@@ -382,7 +382,7 @@ def test_aware_gives_the_time_and_its_utc_isoformat(text: str) -> None:
     assert type(got[0].tzinfo) is type(at.tzinfo)
 
 
-def test_fast_id_never_accepts_what_the_schema_refuses() -> None:
+def test_proven_id_never_accepts_what_the_schema_refuses() -> None:
     """Every one-character id the check lets through, the model accepts too."""
     for code in range(0x3000):
         c = chr(code)
