@@ -701,7 +701,7 @@ def bench_replay(args: argparse.Namespace) -> None:
     )
     from itertools import islice
 
-    from schemas.history import HistoryReader, read_history
+    from history import HistoryReader, read_history
 
     # Reading alone. The whole file by the fast path replay uses; then both paths of the
     # reader, the fast one and the reference one (every row through the pydantic models, as

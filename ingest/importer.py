@@ -4,7 +4,7 @@ Why straight to Kafka and not through the HTTP API: an export holds millions of 
 HTTP path would add a request, a JSON round trip and a rate-limit bucket per 1,000 events for
 nothing; the operator runs this command inside the trust boundary (it reads the database and
 the brokers' address from the same settings as the services). It still applies the edge's
-checks to every event: the schema (the same models, through :mod:`schemas.history`), the
+checks to every event: the schema (the same models, through :mod:`history`), the
 tenant (:func:`ingest.body.authorize` with the tenant given on the command line, which must
 hold an active API key so a typo cannot create a phantom tenant) and the clock
 (:func:`ingest.intake.too_far_ahead`). It does not write the ingest dedup table: history
@@ -42,6 +42,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from history import HistoryReader
 from ingest.body import Rejection, authorize
 from ingest.intake import too_far_ahead
 from ingest.producer import BrokerUnavailable, produce
@@ -49,7 +50,7 @@ from plumbing.settings import Settings
 from records.api_keys import Principal
 from records.tables import ApiKey, ImportRun
 from schemas.events import AccessEvent
-from schemas.history import Event, Format, HistoryReader, RowError
+from schemas.history import Event, Format, RowError
 from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
 
 HEAD_BYTES = 1 << 20

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.core.visits import VisitRules
+from history import read_history
 from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from offline.calibration.members import build_histories
 from offline.calibration.report import Calibration, render, summary
@@ -26,7 +27,7 @@ from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
 from schemas import AccessEvent, MembershipEvent
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 
 Event = AccessEvent | MembershipEvent
 

@@ -21,8 +21,9 @@ from detector.core.engine import Detector, PolicyFor
 from detector.core.policy import Policy
 from detector.core.replay import replay
 from detector.core.visits import VisitRules
+from history import HistoryReader
 from schemas import AccessEvent, Alert, MembershipEvent
-from schemas.history import HistoryReader, RowError
+from schemas.history import RowError
 from schemas.onboarding import HISTORY_LATENESS
 
 Event = AccessEvent | MembershipEvent

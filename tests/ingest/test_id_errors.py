@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 
+from history import read_history
 from ingest.body import Rejection, validate_event
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 
 BASE = {
     "event_id": "e1",

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
+from history import read_history
 from ingest.importer import Importer, ImportFailed, ImportInterrupted, Progress
 from ingest.producer import start_producer
 from plumbing.kafka import ensure_topics
@@ -27,7 +28,7 @@ from plumbing.settings import Settings
 from records.api_keys import create_key
 from records.tables import ImportRun
 from schemas.events import parse_member_event
-from schemas.history import Event, RowError, read_history
+from schemas.history import Event, RowError
 from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env

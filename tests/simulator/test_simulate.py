@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from history import read_history
 from lapse.cli import main
 from schemas import AccessEvent, MembershipEvent
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 from simulator.club import SimParams, closure_days, easter, simulate_club, simulate_files
 from tests.support import T0
 

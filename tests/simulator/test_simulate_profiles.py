@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from history import read_history
 from lapse.cli import main
-from schemas.history import RowError, read_history
+from schemas.history import RowError
 from simulator.club import PROFILES, SimParams, simulate_files, simulate_profile
 from tests.simulator.test_simulate import DAY, FILES, START, access_disorder, rows, ts, visits
 

@@ -1,4 +1,5 @@
-"""The CSV reader's fast path against its reference path (every row through pydantic).
+"""The CSV reader's fast path (history/fast.py) against its reference (history/reference.py,
+every row through pydantic).
 
 The fast path builds events without validation when cheap checks prove the models would
 accept the row unchanged, and hands every other row to the reference code. These tests feed
@@ -11,16 +12,30 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import schemas.history as history
-from schemas.events import ACCESS_KINDS, MEMBERSHIP_KINDS, AccessEvent, MembershipEvent
-from schemas.history import CANCEL_REASONS, HistoryFormatError, RowError, csv_event_id, read_history
+import history.fast as fast_path
+import history.reference as reference_path
+from history import read_history
+from history.reader import fast_path_agrees
+from schemas.events import (
+    ACCESS_KINDS,
+    EARLIEST,
+    LATEST,
+    MEMBERSHIP_KINDS,
+    AccessEvent,
+    MembershipEvent,
+)
+from schemas.history import CANCEL_REASONS, HistoryFormatError, RowError, csv_event_id
+from schemas.ids import uuid5
 
 T = "club-a"
 
@@ -43,7 +58,7 @@ def assert_same(fast: list[Any], slow: list[Any]) -> None:
             assert a == b, n
         else:
             assert isinstance(a, AccessEvent | MembershipEvent), (n, a)
-            assert history._same_event(a, b), (n, a, b)
+            assert fast_path.same_event(a, b), (n, a, b)
             assert a.model_dump() == b.model_dump()
             assert a.model_dump(exclude_unset=True) == b.model_dump(exclude_unset=True)
             assert hash(a) == hash(b)
@@ -52,7 +67,19 @@ def assert_same(fast: list[Any], slow: list[Any]) -> None:
 
 def test_the_fast_path_is_on() -> None:
     """Else every other test here compares the reference path with itself."""
-    assert history._FAST_CONSTRUCT
+    assert fast_path_agrees()
+
+
+def test_importing_the_reader_runs_no_check() -> None:
+    """The self-check runs when the first CSV is opened, not at import (a fresh interpreter)."""
+    code = (
+        "import history, history.reader as r; "
+        "assert r.fast_path_agrees.cache_info().misses == 0; "
+        "import io; header = io.StringIO('member_id,occurred_at,event\\n'); "
+        "list(history.read_history(header, 't')); "
+        "assert r.fast_path_agrees.cache_info().misses == 1"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 # --- rows made of the values that sit on either side of each check ------------------------
@@ -235,13 +262,13 @@ def test_typical_exports_take_the_fast_path_and_match(monkeypatch: pytest.Monkey
         '"m-2210","south","2024-03-01T17:02:00+00:00","locker_open",""\r\n'
     )
     calls: list[object] = []
-    original = history._access_row
+    original = reference_path.access_row
 
     def counted(*a: Any) -> Any:
         calls.append(a)
         return original(*a)
 
-    monkeypatch.setattr(history, "_access_row", counted)
+    monkeypatch.setattr(reference_path, "access_row", counted)
     fast = list(read_history(io.BytesIO(text.encode()), T))
     assert calls == [] and len(fast) == 4
     slow = list(read_history(io.BytesIO(text.encode()), T, reference=True))
@@ -306,14 +333,14 @@ def test_a_tenant_or_origin_the_fast_path_cannot_vouch_for_goes_to_the_models() 
 
 
 @given(st.text(max_size=20), st.text(max_size=20), st.text(max_size=30))
-def test_fast_event_id_is_csv_event_id(tenant: str, member: str, at: str) -> None:
+def test_the_event_id_prefix_makes_csv_event_id(tenant: str, member: str, at: str) -> None:
     tenant, member = tenant.replace("\ud800", ""), member.replace("\ud800", "")
     try:
         expected = csv_event_id(tenant, "membership", member, at, "joined")
     except UnicodeEncodeError:
         return  # lone surrogates: neither path builds an id of them
-    prefix = history._NAMESPACE_BYTES + f"{tenant}\x1fmembership\x1f".encode()
-    assert history._fast_event_id(prefix, f"{member}\x1f{at}\x1fjoined") == expected
+    prefix = fast_path.event_id_prefix(tenant, "membership")
+    assert uuid5(prefix, f"{member}\x1f{at}\x1fjoined".encode()) == expected
 
 
 shaped = st.builds(
@@ -339,25 +366,27 @@ shaped = st.builds(
         ),
     )
 )
-def test_utc_text_is_the_utc_isoformat(text: str) -> None:
+def test_aware_gives_the_time_and_its_utc_isoformat(text: str) -> None:
+    """What ``aware`` passes is what the models take, with the UTC form event ids are made of;
+    what it refuses the reference decides on."""
+    got = fast_path.aware(text)
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
+        assert got is None
         return
-    if at.tzinfo is None:
+    if at.tzinfo is None or not EARLIEST <= at < LATEST:
+        assert got is None
         return
-    try:
-        expected = at.astimezone(UTC).isoformat()
-    except OverflowError:  # year 1 or 9999 shifted out of range: the reader refuses it anyway
-        return
-    assert history._utc_text(text, at) == expected
+    assert got == (at, at.astimezone(UTC).isoformat())
+    assert type(got[0].tzinfo) is type(at.tzinfo)
 
 
-def test_fast_id_never_accepts_what_the_schema_refuses() -> None:
+def test_proven_id_never_accepts_what_the_schema_refuses() -> None:
     """Every one-character id the check lets through, the model accepts too."""
     for code in range(0x3000):
         c = chr(code)
-        if history._fast_id(c):
+        if fast_path.proven_id(c):
             AccessEvent(
                 event_id="e",
                 tenant_id=c,
