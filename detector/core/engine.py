@@ -386,7 +386,9 @@ class Detector:
     # -- events ----------------------------------------------------------------------------
 
     def offer(self, event: Event, source: Source | None = None) -> list[Alert]:
-        """Take an event: held back until the clock passes it, or applied now if late."""
+        """Take an event: held back until the clock passes it, or applied now if late.
+
+        The plain per-event form, and the reference of ``offer_many`` (see there)."""
         t = event.occurred_at.timestamp()
         if t <= self.time:
             return self._apply(event, t)
@@ -417,6 +419,10 @@ class Detector:
         read once (``occurred_at.timestamp()`` is not cheap), no empty list is made per call,
         and ``advance`` is entered only when something is due. The held-back queue logic is
         ``offer``'s, repeated here to stay inline.
+
+        Fast path; reference: ``offer`` then ``advance(watermark.now())`` per event; pinned by
+        tests/detector/core/test_engine.py::test_offer_many_is_offer_then_advance_to_the_watermark_per_event
+        and ::test_offer_many_keeps_each_events_source_as_offer_does.
         """
         alerts: list[Alert] = []
         queue, pending, timers = self._queue, self._pending, self.timers
@@ -457,6 +463,13 @@ class Detector:
         return alerts
 
     def _apply(self, event: Event, t: float) -> list[Alert]:
+        """Apply one event at its time ``t``: its alerts.
+
+        A repeat scan of the visit in course (the commonest event of all) is folded here, a
+        copy of ``observe_at``'s first case inlined. Fast path; reference: ``observe`` in
+        tests/detector/core/reference.py; pinned by
+        tests/detector/core/test_store_and_timers.py::test_visits_through_the_detector_are_visits_on_a_state.
+        """
         store = self.store
         tenant = event.tenant_id
         members = store.index.get(tenant)

@@ -17,6 +17,11 @@ building a ``datetime`` per row. PostgreSQL gets them as one JSON array of integ
 (cheaper to encode than asyncpg's ``timestamptz[]``), other databases as datetimes.
 
 Pure: columns in, text and integers out, no I/O; ``detector.checkpoint`` writes them.
+
+Fast path; reference: ``json.dumps(MemberState.to_dict())`` of ``MemberStore.state(slot)``;
+pinned by
+tests/detector/test_checkpoint_rows.py::test_rows_of_any_stored_states_are_their_state_rows
+(and the edge cases beside it).
 """
 
 from __future__ import annotations
