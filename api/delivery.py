@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
 from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
+from plumbing.retry import Backoff
 from plumbing.settings import Settings
 from records.sealing import Sealer
 from records.tables import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
@@ -601,16 +602,16 @@ class Dispatcher:
     async def run(self) -> None:
         """Fan out and deliver until cancelled; database errors are logged and backed off."""
         poll = self.settings.delivery_poll_seconds
-        backoff = poll
+        backoff = Backoff(poll, 30.0, floor=0.5)
         while True:
             try:
                 fanned = await self.fan_out()
                 sent = await self.deliver_due()
             except Exception:
-                log.exception("webhook delivery loop failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(max(backoff * 2, 0.5), 30.0)
+                delay = backoff.next()
+                log.exception("webhook delivery loop failed; retrying in %.1fs", delay)
+                await backoff.sleep(delay)
                 continue
-            backoff = poll
+            backoff.reset()
             if not fanned and not sent:
                 await asyncio.sleep(poll)

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.kafka import start_producer
+from plumbing.retry import Backoff, retry
 from plumbing.settings import Settings
 from records.tables import AlertRow
 from schemas import Alert
@@ -116,33 +117,31 @@ class Relay:
     async def run(self) -> None:
         """Relay until cancelled; failures (broker or database down) are logged and retried."""
         poll = self.settings.delivery_poll_seconds
-        backoff = poll
+        backoff = Backoff(poll, 30.0, floor=0.5)
         while True:
             try:
                 sent = await self.relay_once()
             except Exception:
                 RELAY_ERRORS.inc()
-                log.exception("alerts relay failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(max(backoff * 2, 0.5), 30.0)
+                delay = backoff.next()
+                log.exception("alerts relay failed; retrying in %.1fs", delay)
+                await backoff.sleep(delay)
                 continue
-            backoff = poll
+            backoff.reset()
             if not sent:
                 await asyncio.sleep(poll)
 
 
 async def run_relay(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
     """Start a producer (retrying until the broker answers) and relay until cancelled."""
-    backoff = 0.5
-    while True:
-        try:
-            producer = await start_producer(settings)
-        except Exception as exc:
-            log.warning("alerts relay: broker unreachable (%r); retrying in %.1fs", exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-            continue
-        try:
-            await Relay(settings, sessions, producer).run()
-        finally:
-            await producer.stop()
+    producer = await retry(
+        lambda: start_producer(settings),
+        Backoff(0.5, 30.0),
+        on_retry=lambda a: log.warning(
+            "alerts relay: broker unreachable (%r); retrying in %.1fs", a.error, a.delay
+        ),
+    )
+    try:
+        await Relay(settings, sessions, producer).run()
+    finally:
+        await producer.stop()

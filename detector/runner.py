@@ -57,6 +57,7 @@ from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from detector.onboarding import Onboarding
 from plumbing.kafka import make_consumer, start_producer
+from plumbing.retry import Attempt, Backoff, retry
 from plumbing.runtime import tune_gc
 from plumbing.settings import Settings
 from records.erasure import member_hash
@@ -539,29 +540,30 @@ class DetectorRunner:
     async def _write(self, write: _Write) -> None:
         """Write one checkpoint; retry until it lands."""
         cp = write.checkpoint
-        delay = 0.2
-        failures, first_failure = 0, 0.0
-        while True:
+        failures, first_failure, started = 0, 0.0, 0.0
+
+        async def save() -> None:
+            nonlocal started
             started = time.perf_counter()
-            try:
-                await self.store.save(cp)
-                break
-            except Exception as exc:
-                self._write_failing = True
-                metrics.CHECKPOINT_FAILURES.inc()
-                failures += 1
-                if failures == 1:  # the traceback once; then one line per retry
-                    first_failure = started
-                    log.exception("checkpoint failed; retrying in %.1fs", delay)
-                else:
-                    log.warning(
-                        "checkpoint failed again (%d attempts, %s); retrying in %.1fs",
-                        failures,
-                        type(exc).__name__,
-                        delay,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            await self.store.save(cp)
+
+        def failed(attempt: Attempt) -> None:
+            nonlocal failures, first_failure
+            self._write_failing = True
+            metrics.CHECKPOINT_FAILURES.inc()
+            failures = attempt.number
+            if failures == 1:  # the traceback once; then one line per retry
+                first_failure = started
+                log.exception("checkpoint failed; retrying in %.1fs", attempt.delay)
+            else:
+                log.warning(
+                    "checkpoint failed again (%d attempts, %s); retrying in %.1fs",
+                    failures,
+                    type(attempt.error).__name__,
+                    attempt.delay,
+                )
+
+        await retry(save, Backoff(0.2, 10.0), on_retry=failed)
         if failures:
             log.warning(
                 "checkpoint recovered after %d failed attempt(s) over %.1fs",
@@ -633,7 +635,9 @@ class DetectorRunner:
         assert self._consumer is not None
         async with self._lock:  # what this instance wrote last is durable before it reads
             await self._settle()
-        delay = 0.2
+        # Not ``retry``: the partitions wanted are read again before each attempt, and the
+        # loop ends when they are gone (a rebalance) or the runner stops.
+        backoff = Backoff(0.2, 10.0)
         while self._to_load and not self._stopping.is_set():
             wanted = sorted(self._to_load)
             try:
@@ -641,9 +645,9 @@ class DetectorRunner:
                 break
             except Exception:
                 metrics.CHECKPOINT_FAILURES.inc()
+                delay = backoff.next()
                 log.exception("loading partitions %s failed; retrying in %.1fs", wanted, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                await backoff.sleep(delay)
         else:
             return
         await self._read_leavers()

@@ -53,6 +53,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingest.body import Event
 from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
+from plumbing.retry import Backoff, retry
 from plumbing.settings import Settings
 from records.api_keys import Principal
 from schemas.events import joined_reason
@@ -231,20 +232,18 @@ class Bridge:
         log.warning("MQTT message on %s sent to the DLQ: %s", topic, reason[:200])
 
     async def _retrying(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
-        delay = 0.2
-        while True:
-            try:
-                return await call(*args)
-            except BrokerUnavailable as exc:
-                log.warning(
-                    "Kafka unavailable (%s); holding the message, retry in %.1fs", exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+        return await retry(
+            lambda: call(*args),
+            Backoff(0.2, RETRY_MAX_SECONDS),
+            retry_on=BrokerUnavailable,
+            on_retry=lambda a: log.warning(
+                "Kafka unavailable (%s); holding the message, retry in %.1fs", a.error, a.delay
+            ),
+        )
 
     async def run(self) -> None:
         """Connect, subscribe, bridge; reconnect with backoff when the MQTT broker goes away."""
-        delay = 0.5
+        backoff = Backoff(0.5, RETRY_MAX_SECONDS)
         while True:
             client = _mqtt_client(self.settings)
             try:
@@ -252,7 +251,7 @@ class Bridge:
                     await client.subscribe([(f, 1) for f in self.filters])
                     log.info("MQTT bridge subscribed to %s", ", ".join(self.filters))
                     self.subscribed.set()
-                    delay = 0.5
+                    backoff.reset()
                     async for message in client.messages:
                         payload = message.payload
                         body = payload if isinstance(payload, bytes) else str(payload).encode()
@@ -261,9 +260,9 @@ class Bridge:
                             client._client.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
                 self.subscribed.clear()
+                delay = backoff.next()
                 log.warning("MQTT connection lost (%s); reconnecting in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                await backoff.sleep(delay)
 
 
 async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:

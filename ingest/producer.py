@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from plumbing import kafka
+from plumbing.retry import Backoff, retry
 from plumbing.settings import Settings
 from schemas.events import AccessEvent, MembershipEvent
 
@@ -108,14 +109,13 @@ async def produce(
 
 async def start_producer(settings: Settings) -> AIOKafkaProducer:
     """A started producer; retries with backoff until the broker answers (or cancelled)."""
-    delay = 0.5
-    while True:
-        try:
-            producer = await kafka.start_producer(settings)
-        except KafkaError as exc:
-            log.warning("kafka producer did not start (%r); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            continue
-        log.info("kafka producer started (%s)", settings.kafka_bootstrap)
-        return producer
+    producer = await retry(
+        lambda: kafka.start_producer(settings),
+        Backoff(0.5, 10.0),
+        retry_on=KafkaError,
+        on_retry=lambda a: log.warning(
+            "kafka producer did not start (%r); retrying in %.1fs", a.error, a.delay
+        ),
+    )
+    log.info("kafka producer started (%s)", settings.kafka_bootstrap)
+    return producer

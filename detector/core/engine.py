@@ -22,11 +22,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from detector.core.clock import Watermark
 from detector.core.policy import DAY, Policy, Warnings
 from detector.core.state import Departure, MemberState
-from detector.core.store import ACTIVE, CANCELLED, FROZEN, MemberStore, MembersView
+from detector.core.store import ACTIVE, CANCELLED, FROZEN, Episode, MemberStore, MembersView
 from detector.core.timers import TimerWheel
 from detector.core.visits import (
     ENDS,
@@ -45,8 +46,21 @@ Key = tuple[str, str]
 Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
-# A held-back event: (time, rank of its kind, event id, arrival number, event, source).
-Held = tuple[float, int, str, int, Event, Source | None]
+
+
+class Held(NamedTuple):
+    """An event held back until the clock passes it. Compared as a tuple, the fields in
+    this order are the order of application: by time, then the rank of its kind (``RANK``),
+    the event id, and the arrival number (unique, so the event itself is never compared)."""
+
+    time: float
+    rank: int
+    event_id: str
+    arrival: int
+    event: Event
+    source: Source | None
+
+
 PolicyFor = Callable[[str], Policy]
 # Whether a member was erased (right to be forgotten): their events must not recreate them.
 IsForgotten = Callable[[str, str], bool]
@@ -292,7 +306,7 @@ class Detector:
     def held(self) -> list[Event]:
         """The events held back, in the order they will be applied (a checkpoint that keeps
         them, where re-reading their records is no option: ``detector.onboarding``)."""
-        return [h[4] for h in sorted(itertools.chain(self._pending, self._queue))]
+        return [h.event for h in sorted(itertools.chain(self._pending, self._queue))]
 
     def drop(self, keys: Iterable[Key], sources: Iterable[int] = ()) -> None:
         """Forget members (and held-back events of these sources) this instance lost."""
@@ -305,14 +319,18 @@ class Detector:
                 self._dirty.discard(slot)
                 self._parked.pop(slot, None)
         if lost:
-            self._pending = [p for p in self._pending if p[5] is None or p[5][0] not in lost]
+            kept = [p for p in self._pending if p.source is None or p.source[0] not in lost]
+            self._pending = kept
             heapq.heapify(self._pending)
-            self._queue = deque(p for p in self._queue if p[5] is None or p[5][0] not in lost)
+            self._queue = deque(
+                p for p in self._queue if p.source is None or p.source[0] not in lost
+            )
 
     def pending_sources(self) -> dict[int, int]:
         """Per source partition, the lowest offset still held back (where to resume from)."""
         low: dict[int, int] = {}
-        for *_, src in itertools.chain(self._pending, self._queue):
+        for held in itertools.chain(self._pending, self._queue):
+            src = held.source
             if src is not None and (src[0] not in low or src[1] < low[src[0]]):
                 low[src[0]] = src[1]
         return low
@@ -351,11 +369,13 @@ class Detector:
     # -- events ----------------------------------------------------------------------------
 
     def offer(self, event: Event, source: Source | None = None) -> list[Alert]:
-        """Take an event: held back until the clock passes it, or applied now if late."""
+        """Take an event: held back until the clock passes it, or applied now if late.
+
+        The plain per-event form, and the reference of ``offer_many`` (see there)."""
         t = event.occurred_at.timestamp()
         if t <= self.time:
             return self._apply(event, t)
-        entry = (t, RANK[event.kind], event.event_id, next(self._seq), event, source)
+        entry = Held(t, RANK[event.kind], event.event_id, next(self._seq), event, source)
         queue = self._queue
         if not queue or entry > queue[-1]:
             queue.append(entry)
@@ -382,6 +402,10 @@ class Detector:
         read once (``occurred_at.timestamp()`` is not cheap), no empty list is made per call,
         and ``advance`` is entered only when something is due. The held-back queue logic is
         ``offer``'s, repeated here to stay inline.
+
+        Fast path; reference: ``offer`` then ``advance(watermark.now())`` per event; pinned by
+        tests/detector/core/test_engine.py::test_offer_many_is_offer_then_advance_to_the_watermark_per_event
+        and ::test_offer_many_keeps_each_events_source_as_offer_does.
         """
         alerts: list[Alert] = []
         queue, pending, timers = self._queue, self._pending, self.timers
@@ -401,7 +425,7 @@ class Detector:
                 if got:
                     alerts.extend(got)
             else:
-                entry = (t, rank[event.kind], event.event_id, next(seq), event, source)
+                entry = Held(t, rank[event.kind], event.event_id, next(seq), event, source)
                 if not queue or entry > queue[-1]:
                     queue.append(entry)
                 else:
@@ -410,8 +434,8 @@ class Detector:
                 continue
             now = watermark.max_seen - lateness
             if (
-                (queue and queue[0][0] <= now)
-                or (pending and pending[0][0] <= now)
+                (queue and queue[0].time <= now)
+                or (pending and pending[0].time <= now)
                 or timers.next_at <= now
             ):
                 got = self.advance(now)
@@ -422,6 +446,13 @@ class Detector:
         return alerts
 
     def _apply(self, event: Event, t: float) -> list[Alert]:
+        """Apply one event at its time ``t``: its alerts.
+
+        A repeat scan of the visit in course (the commonest event of all) is folded here, a
+        copy of ``observe_at``'s first case inlined. Fast path; reference: ``observe`` in
+        tests/detector/core/reference.py; pinned by
+        tests/detector/core/test_store_and_timers.py::test_visits_through_the_detector_are_visits_on_a_state.
+        """
         store = self.store
         tenant = event.tenant_id
         members = store.index.get(tenant)
@@ -499,16 +530,19 @@ class Detector:
         open, it may raise an early warning. The anchor moves to it either way."""
         m = self.store
         episode = m.episodes.get(slot)
-        start = None if episode is None else episode[1]
+        start = None if episode is None else episode.start
         alerts: list[Alert] = []
-        if episode is not None and start is not None:  # an episode open
-            assert not isinstance(start, str)  # (id, start, cause, severity)
-            if t > start and (
-                episode[2] != "visit_frequency_decline"
+        if (
+            episode is not None
+            and start is not None  # an episode open
+            and t > start
+            and (
+                episode.cause != "visit_frequency_decline"
                 or not self._still_declining(slot, policy, t)
-            ):
-                # Closed before the anchor moves, so the alert says how long they were away.
-                alerts.append(self._close(slot, policy, "recovered", t))
+            )
+        ):
+            # Closed before the anchor moves, so the alert says how long they were away.
+            alerts.append(self._close(slot, policy, "recovered", t))
         anchor = m.anchor[slot]
         if anchor != anchor or t > anchor:
             m.anchor[slot] = t if t >= self._cover_top else self._clip(slot, t)
@@ -578,7 +612,7 @@ class Detector:
 
     def _episode_open(self, slot: int) -> bool:
         episode = self.store.episodes.get(slot)
-        return episode is not None and episode[1] is not None
+        return episode is not None and episode.start is not None
 
     def _still_declining(self, slot: int, policy: Policy, t: float) -> bool:
         warn = policy.warnings
@@ -637,7 +671,7 @@ class Detector:
             return []
         tenant, member = self.store.key(slot)
         eid = episode_id(tenant, member, t)
-        self.store.episodes[slot] = [eid, t, reason[0], "low"]
+        self.store.episodes[slot] = Episode(eid, t, reason[0], "low")
         return [self._alert(slot, policy, eid, "at_risk", "low", t, [reason])]
 
     # -- time ------------------------------------------------------------------------------
@@ -646,20 +680,20 @@ class Detector:
         """Move the clock to ``now``: apply held-back events and fire timers, in time order."""
         alerts: list[Alert] = []
         pending, queue, timers = self._pending, self._queue, self.timers
-        if (queue and queue[0][0] <= now) or (pending and pending[0][0] <= now):
+        if (queue and queue[0].time <= now) or (pending and pending[0].time <= now):
             # self._apply, not a local bound method: compiled (mypyc), that is a direct call.
             while True:
                 # The next held-back event in order: the queue's head or the heap's top.
-                if queue and queue[0][0] <= now:
+                if queue and queue[0].time <= now:
                     if pending and pending[0] < queue[0]:
                         held = heapq.heappop(pending)
                     else:
                         held = queue.popleft()
-                elif pending and pending[0][0] <= now:
+                elif pending and pending[0].time <= now:
                     held = heapq.heappop(pending)
                 else:
                     break
-                t, event = held[0], held[4]
+                t, event = held.time, held.event
                 # Timers strictly before the event fire first: a visit exactly at a
                 # deadline arrives in time.
                 if timers.next_at < t:
@@ -747,18 +781,18 @@ class Detector:
         reasons = [policy.reason(store, slot, due)]
         episode = store.episodes.get(slot)
         alert_type: AlertType
-        if episode is None or episode[1] is None:
+        if episode is None or episode.start is None:
             tenant, member = store.key(slot)
             eid = episode_id(tenant, member, anchor)
-            episode = store.episodes[slot] = [eid, anchor, "absence", "medium"]
+            episode = store.episodes[slot] = Episode(eid, anchor, "absence", "medium")
             alert_type = "at_risk"
-        elif episode[3] in NEXT:
-            episode = store.episodes[slot] = [*episode[:3], NEXT[str(episode[3])]]
+        elif episode.severity in NEXT:
+            episode = store.episodes[slot] = episode._replace(severity=NEXT[str(episode.severity)])
             alert_type = "escalated"
         else:
             return []
-        severity: Severity = episode[3]  # type: ignore[assignment]  # medium or high
-        alert = self._alert(slot, policy, str(episode[0]), alert_type, severity, due, reasons)
+        severity: Severity = episode.severity  # type: ignore[assignment]  # medium or high
+        alert = self._alert(slot, policy, str(episode.id), alert_type, severity, due, reasons)
         self._dirty.add(slot)
         self._reschedule(slot, policy)
         return [alert]
@@ -790,9 +824,9 @@ class Detector:
             return
         episode = m.episodes.get(slot)
         due: float | None
-        if episode is None or episode[1] is None or episode[3] == "low":
+        if episode is None or episode.start is None or episode.severity == "low":
             due = deadline
-        elif episode[3] == "medium":
+        elif episode.severity == "medium":
             due = policy.escalation(m, slot)
         else:
             due = None
@@ -840,8 +874,8 @@ class Detector:
     def _close(self, slot: int, policy: Policy, outcome: AlertType, t: float) -> Alert:
         """The alert that closes the open episode (``recovered`` or ``churned``)."""
         m = self.store
-        eid = m.episodes.pop(slot)[0]
-        assert isinstance(eid, str)
+        eid = m.episodes.pop(slot).id
+        assert eid is not None
         severity: Severity = "low" if outcome == "recovered" else "high"
         return self._alert(slot, policy, eid, outcome, severity, t, [(f"member_{outcome}", {})])
 

@@ -113,7 +113,12 @@ class CadencePolicy:
     warnings: Warnings | None = field(default_factory=Warnings)
 
     def threshold_of(self, n: int, mu: float, s: float, joined: float, anchor: float) -> float:
-        """The allowed absence in days from the figures it reads (NaN: not known)."""
+        """The allowed absence in days from the figures it reads (NaN: not known).
+
+        Fast path; reference: ``cadence.usual_gap_of`` (copied inline for the usual gap);
+        pinned by
+        tests/detector/core/test_visits_and_cadence.py::test_the_cadence_threshold_inlines_usual_gap_of.
+        """
         # usual_gap_of inlined (the hot path: the same arithmetic), and the member's spread
         # shrunk toward the cohort's the same way while their history is short.
         if n >= 2 * WARMUP:  # the commonest: the member's own figures alone (w = 1)

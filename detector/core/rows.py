@@ -17,6 +17,11 @@ building a ``datetime`` per row. PostgreSQL gets them as one JSON array of integ
 (cheaper to encode than asyncpg's ``timestamptz[]``), other databases as datetimes.
 
 Pure: columns in, text and integers out, no I/O; ``detector.checkpoint`` writes them.
+
+Fast path; reference: ``json.dumps(MemberState.to_dict())`` of ``MemberStore.state(slot)``;
+pinned by
+tests/detector/test_checkpoint_rows.py::test_rows_of_any_stored_states_are_their_state_rows
+(and the edge cases beside it).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from json.encoder import encode_basestring_ascii
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from detector.core.state import Departure
 from detector.core.store import STATUSES, MemberStore
@@ -193,8 +198,9 @@ class StateRows:
                 eid, start_text, cause, severity = _NO_EPISODE
                 episode_id: str | None = None
             else:
-                eid, start_text, cause, severity = (_value(v) for v in episode)
-                episode_id = cast(str | None, episode[0])  # a str, as in MemberState
+                eid, start_text = _value(episode.id), _value(episode.start)
+                cause, severity = _value(episode.cause), _value(episode.severity)
+                episode_id = episode.id
             departure = departures.get(key)
             last: float = last_visit[key]
             due: float = deadline[key]

@@ -15,6 +15,7 @@ import sys
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from typing import NamedTuple
 
 from detector.core.state import COUNT_MAX, Departure, MemberState, Status
 from detector.core.timers import TimerWheel
@@ -25,8 +26,21 @@ STATUSES = (Status.ACTIVE, Status.FROZEN, Status.CANCELLED)
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 ACTIVE, FROZEN, CANCELLED = 0, 1, 2
 Key = tuple[str, str]
-# (episode_id, episode_start, episode_cause, severity): set while an episode is open.
-Episode = list[str | float | None]
+
+
+class Episode(NamedTuple):
+    """A member's episode, held by slot while one is open (``MemberStore.episodes``): the
+    ``episode_*`` fields and ``severity`` of ``MemberState``. Open means ``start`` is set (a
+    state from elsewhere may carry the other fields alone). Replaced, never changed in place.
+    """
+
+    id: str | None
+    start: float | None
+    cause: str | None  # "absence" or the early warning that opened it
+    severity: str | None  # "low", "medium" or "high"
+
+
+NO_EPISODE = Episode(None, None, None, None)
 DOUBLES = (
     "status_at",
     "joined_at",
@@ -292,7 +306,8 @@ class MemberStore:
     def state(self, slot: int) -> MemberState:
         tenant, member = self.key(slot)
         episode = self.episodes.get(slot)
-        eid, start, cause, severity = episode if episode is not None else (None,) * 4
+        if episode is None:
+            episode = NO_EPISODE
         return MemberState(
             tenant_id=tenant,
             member_id=member,
@@ -313,10 +328,10 @@ class MemberStore:
             recent_minutes=_f(self.recent_minutes[slot]),
             anchor=_f(self.anchor[slot]),
             deadline=_f(self.deadline[slot]),
-            episode_id=eid,  # type: ignore[arg-type]
-            episode_start=start,  # type: ignore[arg-type]
-            episode_cause=cause,  # type: ignore[arg-type]
-            severity=severity,  # type: ignore[arg-type]
+            episode_id=episode.id,
+            episode_start=episode.start,
+            episode_cause=episode.cause,
+            severity=episode.severity,
             departure=_copy(self.departures.get(slot)),
         )
 
@@ -334,8 +349,8 @@ class MemberStore:
         self.status_at[slot] = _d(s.status_at)
         self.joined_at[slot] = _d(s.joined_at)
         self.anchor[slot] = _d(s.anchor)
-        episode = [s.episode_id, s.episode_start, s.episode_cause, s.severity]
-        if episode == [None] * 4:
+        episode = Episode(s.episode_id, s.episode_start, s.episode_cause, s.severity)
+        if episode == NO_EPISODE:
             self.episodes.pop(slot, None)
         else:
             self.episodes[slot] = episode

@@ -8,8 +8,7 @@ entries. Rescheduling writes the column and appends the slot to its day (nothing
 day is the same); entries that no longer match the column are skipped when their day comes.
 
 Firing order is exactly that of a heap of ``(deadline, (tenant, member))``: by deadline, ties
-by key. ``TimerQueue`` is the plain heap the wheel replaced, kept as the reference its
-property tests compare against.
+by key.
 """
 
 from __future__ import annotations
@@ -17,10 +16,8 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable
 
-K = TypeVar("K", bound=Hashable)
 DAY = 86_400.0
 NAN = math.nan
 # Tie-break of equal deadlines: the member's (tenant, member), as the heap of tuples had it.
@@ -40,6 +37,10 @@ class TimerWheel:
 
     Memory is the due column (8 bytes a slot) plus 4 bytes a bucket entry; stale entries are
     dropped when their day is reached, or all at once when they outnumber the live ones.
+
+    Fast path; reference: ``TimerQueue`` (the plain heap with lazy deletion the wheel
+    replaced) in tests/detector/core/reference.py; pinned by
+    tests/detector/core/test_store_and_timers.py::test_the_wheel_fires_what_a_heap_fires_in_the_same_order.
     """
 
     __slots__ = (
@@ -178,49 +179,3 @@ class TimerWheel:
         heapq.heapify(self._days)
         self._stored = self._live = len(heap) + sum(map(len, buckets.values()))
         self.next_at = self._lower_bound()
-
-
-class TimerQueue(Generic[K]):
-    """A binary heap with lazy deletion: the reference the wheel must match."""
-
-    __slots__ = ("_current", "_heap")
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, K]] = []
-        self._current: dict[K, float] = {}
-
-    def __len__(self) -> int:
-        return len(self._current)
-
-    def schedule(self, key: K, deadline: float) -> None:
-        if self._current.get(key) == deadline:
-            return
-        self._current[key] = deadline
-        heapq.heappush(self._heap, (deadline, key))
-        if len(self._heap) > 2 * len(self._current) + 1024:
-            self._compact()
-
-    def cancel(self, key: K) -> None:
-        self._current.pop(key, None)
-
-    def earliest(self) -> float:
-        """A lower bound of the next deadline (infinity when none): a cheap "anything due?"."""
-        return self._heap[0][0] if self._heap else math.inf
-
-    def deadline(self, key: K) -> float | None:
-        return self._current.get(key)
-
-    def pop_due(self, now: float) -> list[tuple[K, float]]:
-        """Remove and return the timers whose deadline is at or before ``now``, in order."""
-        due: list[tuple[K, float]] = []
-        heap, current = self._heap, self._current
-        while heap and heap[0][0] <= now:
-            deadline, key = heapq.heappop(heap)
-            if current.get(key) == deadline:
-                del current[key]
-                due.append((key, deadline))
-        return due
-
-    def _compact(self) -> None:
-        self._heap = [(d, k) for k, d in self._current.items()]
-        heapq.heapify(self._heap)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP, add_gap, add_minutes
+from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP
 from detector.core.state import COUNT_MAX, MemberState
 
 if TYPE_CHECKING:
@@ -30,42 +30,18 @@ class VisitRules:
     max_minutes: float = 6 * 60.0  # a forgotten exit scan is not a six-hour workout
 
 
-def observe(state: MemberState, kind: str, t: float, rules: VisitRules) -> bool:
-    """Fold one access event into the member's visits; True when it starts a new visit."""
-    if state.last_seen is not None and t <= state.last_seen + rules.window_seconds:
-        if t > state.last_seen:
-            state.last_seen = t
-        # The duration runs to the visit's last exit or locker close: the latest, whatever
-        # order they come in, so a scan applied twice (a restart re-reads it) changes nothing.
-        if kind in ENDS and state.last_visit is not None and t > state.last_visit:
-            minutes = (t - state.last_visit) / 60.0
-            if minutes <= rules.max_minutes and (
-                state.visit_minutes is None or minutes > state.visit_minutes
-            ):
-                state.visit_minutes = minutes
-        return False
-    if state.last_visit is not None and t < state.last_visit:
-        return False  # an old visit arriving very late: history only, the rhythm moves on
-    if state.visit_minutes is not None:
-        add_minutes(state, state.visit_minutes)
-        state.visit_minutes = None
-    if state.last_visit is not None:
-        add_gap(state, (t - state.last_visit) / DAY)
-    if state.first_visit is None:
-        state.first_visit = t
-    state.last_visit = state.last_seen = t
-    if state.visits < COUNT_MAX:
-        state.visits += 1
-    state.recent.append(t)
-    if len(state.recent) > RECENT:
-        del state.recent[0]
-    return True
-
-
 def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules) -> bool:
-    """``observe`` on the columnar store, with ``add_gap`` and ``add_minutes`` inlined.
+    """Fold one access event into the member's visits in the columnar store; True when it
+    starts a new visit. Scans less than ``rules.window_seconds`` apart are one visit, whose
+    duration runs to its latest exit or locker close (whatever order they come in, so a scan
+    applied twice changes nothing); a visit older than the latest is history only; a new
+    visit folds the last one's duration and the gap since it into the member's figures.
 
-    The same arithmetic in the same order (NaN stands for None), so the states match.
+    Fast path; reference: ``observe`` (with ``add_gap`` and ``add_minutes``) on a
+    ``MemberState``, in tests/detector/core/reference.py: the same arithmetic in the same
+    order (NaN stands for None); pinned by
+    tests/detector/core/test_store_and_timers.py::test_visits_on_the_columns_are_visits_on_a_state
+    and ::test_counts_saturate_alike_on_the_columns_and_on_a_state.
     """
     last_seen = m.last_seen[slot]
     if last_seen == last_seen and t <= last_seen + rules.window_seconds:
@@ -118,7 +94,11 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
 def visits_since_at(m: MemberStore, slot: int, since: float, limit: int = RECENT) -> int:
     """``visits_since`` on the columnar store's ring, counting no further than ``limit``
     (a caller asking "at most k?" stops at k + 1: a regular member's last four weeks hold
-    many visits, and the commonest answer is "more than k")."""
+    many visits, and the commonest answer is "more than k").
+
+    Fast path; reference: ``visits_since``; pinned by
+    tests/detector/core/test_store_and_timers.py::test_visits_on_the_columns_are_visits_on_a_state.
+    """
     exact = m.exact.get(slot)
     if exact is not None:
         n = 0

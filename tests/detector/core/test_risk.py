@@ -21,8 +21,9 @@ from detector.core.risk import (
     features,
 )
 from detector.core.store import MemberStore
-from detector.core.visits import VisitRules, observe
+from detector.core.visits import VisitRules
 from tests.detector.core.events import DAY, at, membership, visit
+from tests.detector.core.reference import observe
 from tests.detector.core.test_policies import first, regular, run
 
 

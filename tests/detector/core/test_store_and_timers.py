@@ -7,21 +7,24 @@ same order (ties by key), at the same times; the store must give back every stat
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.core import Detector, FixedPolicy
 from detector.core.state import COUNT_MAX, Departure, MemberState, Status
 from detector.core.store import MemberStore, MembersView
-from detector.core.timers import DAY, TimerQueue, TimerWheel
+from detector.core.timers import DAY, TimerWheel
 from detector.core.visits import (
     RECENT,
     VisitRules,
-    observe,
     observe_at,
     visits_since,
     visits_since_at,
 )
+from schemas import AccessEvent
+from tests.detector.core.reference import TimerQueue, observe
 
 KEYS = [("a", "m1"), ("a", "m2"), ("b", "m1"), ("a", "m0"), ("c", "z"), ("b", "a")]
 # Few distinct times, so that ties, same-day moves and day crossings are all common.
@@ -209,6 +212,55 @@ def test_visits_on_the_columns_are_visits_on_a_state(scans, far) -> None:
             for limit in (0, 1, 2, 5):  # counting stops there
                 assert visits_since_at(store, slot, since, limit) == min(count, limit)
     assert store.state(slot).to_dict() == state.to_dict()
+
+
+# What ``observe`` folds a scan into: the fields of a state it may change.
+VISIT_FIELDS = (
+    "first_visit",
+    "last_visit",
+    "last_seen",
+    "visits",
+    "recent",
+    "gap_n",
+    "gap_mu",
+    "gap_s",
+    "visit_minutes",
+    "usual_minutes",
+    "recent_minutes",
+)
+
+
+@given(SCANS, st.sampled_from([None, 2**32 + 5.0]))
+@settings(max_examples=200, deadline=None)
+def test_visits_through_the_detector_are_visits_on_a_state(scans, far) -> None:
+    """The detector's own path for scans, the repeat-scan copy inlined in ``_apply`` (the
+    commonest event) then ``observe_at``, folds each scan as ``observe`` does."""
+    rules = VisitRules()
+    state = MemberState("club", "m")
+    # Its clock at infinity: every event is applied at once, in the order offered.
+    d = Detector(FixedPolicy(), math.inf, visits=rules)
+    start = 1_767_600_000.0
+    times = [start + s + frac for _, s, frac in scans]
+    if far is not None and times:
+        times[-1] = far
+    for i, ((kind, _, _), t) in enumerate(zip(scans, times, strict=True)):
+        observe(state, kind, t, rules)
+        occurred = datetime.fromtimestamp(t, UTC)
+        assert occurred.timestamp() == t
+        event = AccessEvent(
+            event_id=f"e{i}",
+            tenant_id="club",
+            member_id="m",
+            site_id="s1",
+            kind=kind,
+            occurred_at=occurred,
+        )
+        d.offer(event)
+        got = d.get("club", "m")
+        assert got is not None
+        assert {f: getattr(got, f) for f in VISIT_FIELDS} == {
+            f: getattr(state, f) for f in VISIT_FIELDS
+        }
 
 
 def test_counts_saturate_alike_on_the_columns_and_on_a_state() -> None:

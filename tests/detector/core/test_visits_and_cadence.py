@@ -6,9 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detector.core import CadencePolicy, MemberState
-from detector.core.cadence import add_gap, usual_gap
-from detector.core.visits import VisitRules, observe, visits_since
+from detector.core.cadence import usual_gap, usual_gap_of
+from detector.core.visits import VisitRules, visits_since
 from tests.detector.core.events import at
+from tests.detector.core.reference import add_gap, observe
 
 RULES = VisitRules()
 
@@ -98,3 +99,18 @@ def test_visits_in_the_last_weeks_are_counted() -> None:
         observe(s, "gate_entry", at(d), RULES)
     assert visits_since(s, at(38) - 28 * 86_400) == 12  # capped by what is kept
     assert visits_since(s, at(38) - 7 * 86_400) == 4
+
+
+@given(
+    st.integers(0, 3 * 8),
+    st.floats(-3.0, 6.0),
+    st.floats(0.5, 60.0),
+    st.floats(0.0, 3.0),
+)
+def test_the_cadence_threshold_inlines_usual_gap_of(n, mu, cohort, spread) -> None:
+    """``CadencePolicy.threshold_of`` copies ``usual_gap_of`` inline: with no widening,
+    floor or cap, its threshold is the usual gap, to the last bit."""
+    p = CadencePolicy(
+        z=0.0, min_spread=0.0, floor_days=0.0, cap_days=math.inf, cohort_gap_days=cohort
+    )
+    assert p.threshold_of(n, mu, spread, math.nan, math.nan) == usual_gap_of(n, mu, cohort)
