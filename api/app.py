@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
+from api.page import admin as page_admin
 from api.page import routes as page
 from api.relay import run_relay
 from api.routers import (
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(winback.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
+    app.include_router(page_admin.router)  # its administration, /staff/admin
     app.add_exception_handler(page.PageRefusal, page.refusal_handler)
 
     def document() -> dict[str, Any]:

@@ -12,13 +12,12 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from lapse import logs
-from lapse.auth import SCOPES, create_key
+from lapse.auth import SCOPES, create_key, keys_of, revoke_key
 from lapse.db.engine import create_engine, session_factory
 from lapse.db.migrate import upgrade
-from lapse.db.models import ApiKey
 from lapse.settings import Settings
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
@@ -85,22 +84,13 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
                 print(f"{plain}\n(shown once: store it now)")
             elif args.action == "list":
-                rows = await session.scalars(
-                    select(ApiKey)
-                    .where(ApiKey.tenant_id == args.tenant)
-                    .order_by(ApiKey.created_at)
-                )
-                for r in rows:
+                for r in await keys_of(session, args.tenant):
                     state = "revoked" if r.revoked_at else "active"
                     print(f"{r.id}  {r.prefix}…  {state:8} {' '.join(r.scopes)}  {r.name}")
             else:
-                result = await session.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == args.key_id, ApiKey.tenant_id == args.tenant)
-                    .values(revoked_at=datetime.now(UTC))
-                )
+                found = await revoke_key(session, args.tenant, args.key_id, datetime.now(UTC))
                 await session.commit()
-                if result.rowcount == 0:  # type: ignore[attr-defined]
+                if not found:
                     sys.exit(f"no key {args.key_id} for tenant {args.tenant}")
                 print(f"revoked {args.key_id}")
     finally:

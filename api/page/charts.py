@@ -97,8 +97,10 @@ def outcome_table(rows: Sequence[SummaryRow]) -> str:
             f"<td>{r.still_open}</td><td>{rate}</td><td>{median}</td></tr>"
         )
     return (
-        '<div class="table-wrap"><table class="outcomes">'
-        "<caption>Episodes by the action taken (an episode counts under each kind of action "
+        # Focusable and named: on a phone the table scrolls sideways, by keyboard too.
+        '<div class="table-wrap" tabindex="0" role="region" aria-labelledby="outcomes-caption">'
+        '<table class="outcomes"><caption id="outcomes-caption">'
+        "Episodes by the action taken (an episode counts under each kind of action "
         "taken in it)</caption>"
         '<thead><tr><th scope="col">Action</th><th scope="col">Episodes</th>'
         '<th scope="col">Came back</th><th scope="col">Cancelled</th>'

@@ -488,6 +488,7 @@ async def worklist(
         paging=paging,
         counts=(len(work.todo), len(work.contacted)),
         lang=staff.lang,
+        admin=staff.role.at_least(Role.ADMIN),
     )
     return html(body)
 

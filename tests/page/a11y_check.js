@@ -31,7 +31,9 @@
   for (const el of document.querySelectorAll("a, button, select, input:not([type=hidden]), textarea, summary")) {
     if (!visible(el) || el.classList.contains("skip")) continue;
     if (el.tagName === "A" && el.closest("p, li, td, figcaption")) continue;
-    const r = el.getBoundingClientRect();
+    // A checkbox or radio button inside its label: the label is what a finger taps.
+    const box = el.type === "checkbox" || el.type === "radio" ? el.closest("label") || el : el;
+    const r = box.getBoundingClientRect();
     if (r.height < 44 || r.width < 44) {
       problems.push(`small target ${el.tagName} "${el.textContent.trim().slice(0, 30)}" ${Math.round(r.width)}x${Math.round(r.height)}`);
     }

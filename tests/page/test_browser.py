@@ -379,3 +379,63 @@ async def test_twenty_three_members_fit_a_couple_of_screens(browser, settings, s
     print(f"23 members: {tablet} px at 1024x768, {phone} px at 390x844")
     assert tablet <= 3 * TABLET["height"], tablet
     assert phone <= 5 * PHONE["height"], phone
+
+
+async def test_every_page_an_admin_opens_passes_axe_in_both_languages(
+    browser, settings, sessions, tenant
+):
+    """Login, list, member, reports and the administration (with a key and a webhook shown
+    once), in Hebrew and in English, on a tablet and a phone: axe and the house rules."""
+    await make_club(sessions, tenant)
+    login = f"ori-{tenant}@club.example"
+    async with sessions() as db:
+        await accounts.add_account(
+            db,
+            tenant,
+            login,
+            "correct horse battery",
+            role=accounts.Role.ADMIN,
+            display_name="Ori",
+            now=datetime.now(UTC),
+        )
+        await db.commit()
+    async with serve(create_app(settings, deliver=False)) as base:
+        context = await browser.new_context(viewport=TABLET, locale="he-IL")
+        page = await context.new_page()
+        await page.goto(f"{base}/staff/")
+        await page.get_by_label("דוא״ל או שם משתמש").fill(login)
+        await page.get_by_label("סיסמה").fill("correct horse battery")
+        await page.get_by_role("button", name="כניסה", exact=True).click()
+        await page.wait_for_url(f"{base}/staff/")
+        await page.get_by_role("link", name="ניהול").click()
+        await page.wait_for_url(f"{base}/staff/admin")
+        await page.get_by_label("שם (איזה מכשיר או שילוב)").fill("שער צפון")
+        await page.get_by_label("alerts:read").check()
+        await page.get_by_role("button", name="יצירת מפתח").click()
+        assert (await page.locator("#shown-once").inner_text()).startswith("lapse_")
+        await accessible(page, "admin with a new key, Hebrew")
+        await shot(page, "admin-key-he-tablet")
+        await page.get_by_label("כתובת (https)").fill("http://127.0.0.1:9/hooks")
+        await page.get_by_role("button", name="הוספת webhook").click()
+        assert (await page.locator("#shown-once").inner_text()).startswith("whsec_")
+        for lang, viewport in (("he", PHONE), ("he", TABLET), ("en", PHONE), ("en", TABLET)):
+            await page.set_viewport_size(viewport)
+            if lang == "en" and await page.get_attribute("html", "lang") == "he":
+                await page.get_by_label("שפה").select_option("en")
+                await page.get_by_role("button", name="החלפה").click()
+                await page.wait_for_load_state()
+            form = "phone" if viewport is PHONE else "tablet"
+            for path, name in (
+                ("/staff/?site=north", "list"),
+                ("/staff/members/ben", "member"),
+                ("/staff/reports", "reports"),
+                ("/staff/admin", "admin"),
+            ):
+                await page.goto(base + path)
+                assert await page.get_attribute("html", "lang") == lang
+                await accessible(page, f"{name}, {lang}, {form}")
+                if form == "phone":
+                    width = await page.evaluate("document.documentElement.scrollWidth")
+                    assert width <= PHONE["width"], f"{name} scrolls sideways: {width}px"
+            await shot(page, f"admin-{lang}-{form}")
+        await context.close()
