@@ -136,4 +136,8 @@ def test_outcome_bars_are_as_long_as_the_rate_and_absent_without_closed_episodes
     assert widths == {"call": str(0.75 * charts.BAR_W), "none": str(0.5 * charts.BAR_W)}
     assert "no closed episode yet" in svg and "75% came back (6 of 8)" in svg
     table = charts.outcome_table(rows)
-    assert table.count("<tr>") == 4 and "<caption>" in table and "<td>4.0</td>" in table
+    assert (
+        table.count("<tr>") == 4
+        and '<caption id="outcomes-caption">' in table
+        and "<td>4.0</td>" in table
+    )
