@@ -528,6 +528,7 @@ def _fast_rows(
                                 "kind": kind,
                                 "reason": reason,
                                 "note": note,
+                                "profile": None,  # a history file carries no profile
                             }
                         put(event, "__dict__", values)
                         put(event, "__pydantic_fields_set__", set(fields_set))
