@@ -1,7 +1,7 @@
 """A member's profile fields (issue 20: people, not ids), as a contract: the body of
 ``PUT /v1/members/{member_id}/profile``, the columns of ``lapse members import-profiles`` and
 the optional ``profile`` of a membership event (``schemas.events.MembershipEvent``) are all
-this model, so the three paths accept exactly the same values (lapse/profiles.py stores them).
+this model, so the three paths accept exactly the same values (records/profiles.py stores them).
 
 Validation is deliberately loose where the world is varied (names, plans) and strict where a
 link is built from the value: a phone becomes a ``tel:``/``sms:`` link (digits, an optional

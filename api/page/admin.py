@@ -5,7 +5,7 @@ accounts (add, change a role, disable), API keys (create, shown once; revoke) an
 One page with three sections, and one POST route per action, each a plain form carrying the
 session's CSRF token (``routes._staff_form``, as the acknowledge and language forms do), so
 it works without a script. The work itself is done by the functions the CLI and the JSON api
-use (``api.page.accounts``, ``lapse.auth``, ``api.routers.webhooks``), scoped to the admin's
+use (``api.page.accounts``, ``records.api_keys``, ``api.routers.webhooks``), scoped to the admin's
 tenant: another tenant's account, key or webhook is "no such", exactly like one that does not
 exist. Front desk and manager are refused (403) by the ``Admin`` dependency, as is a key bound
 to one site. A secret (the new key, the webhook's signing secret) is rendered once into the
@@ -40,9 +40,9 @@ from api.page.routes import (
 from api.page.views import e, layout, ltr
 from api.routers.webhooks import add_subscription, set_enabled, subscriptions_of
 from api.urls import UnsafeUrl
-from lapse.auth import SCOPES, create_key, keys_of, revoke_key
-from lapse.db.models import ApiKey, StaffAccount, WebhookSubscription
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.api_keys import SCOPES, create_key, keys_of, revoke_key
+from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from schemas import ALERT_TYPES
 from schemas.events import NOTE_PATTERN
 

@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from api.app import create_app
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import MemberProfile
-from lapse.kafka import ensure_topics
-from lapse.profiles import ProfileIn
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from records.profiles import ProfileIn
+from records.tables import MemberProfile
 from schemas import AccessEvent, MembershipEvent
 from tests.api.leaver_support import at, visit
 from tests.api.support import api, make_key, until
@@ -41,7 +41,7 @@ async def test_membership_events_set_profiles_per_tenant_and_forget_erases_them(
     settings, fresh_pg_url, tenant, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    # As the services set it (lapse/logs.py): aiokafka's debug lines quote record values.
+    # As the services set it (plumbing/logs.py): aiokafka's debug lines quote record values.
     caplog.set_level(logging.WARNING, logger="aiokafka")
     s = settings.model_copy(
         update={

@@ -15,7 +15,7 @@ import pytest
 
 from api.app import create_app
 from api.page import accounts
-from lapse.profiles import ProfileIn, set_profile
+from records.profiles import ProfileIn, set_profile
 from tests.api.support import serve
 from tests.page.support import make_club
 

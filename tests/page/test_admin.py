@@ -13,8 +13,8 @@ import httpx
 from sqlalchemy import select
 
 from api.page.accounts import Role
-from lapse.auth import authenticate, create_key
-from lapse.db.models import ApiKey, StaffAccount, WebhookSubscription
+from records.api_keys import authenticate, create_key
+from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from tests.api.support import make_key
 from tests.page.support import csrf_of, login
 from tests.page.test_accounts import PASSWORD, add, log_in, page
