@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
 from api.import_metrics import import_metrics
+from api.page import admin as page_admin
 from api.page import routes as page
 from api.relay import run_relay
 from api.routers import (
@@ -144,6 +145,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(uplift.router)
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
+    app.include_router(page_admin.router)  # its administration, /staff/admin
     app.add_exception_handler(page.PageRefusal, page.refusal_handler)
 
     def document() -> dict[str, Any]:

@@ -21,6 +21,7 @@ from detector.core.winback import WinbackPlan
 from detector.onboarding import load_runs, save_runs
 from records.erasure import forgotten_among, tombstones
 from records.outbox import add_alerts, release_alerts
+from records.profiles import merge_profile
 from records.tables import (
     ConsumerOffset,
     ExitInterview,
@@ -52,6 +53,17 @@ def _from_micros(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + timedelta(microseconds=us)
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    """The profile fields one membership event gave, nulls left out (``MembershipEvent.
+    profile``: personal data, never logged): set in ``member_profiles`` by the checkpoint that
+    covers the event, the member's other fields kept."""
+
+    tenant_id: str
+    member_id: str
+    fields: dict[str, str | None]
+
+
 @dataclass(slots=True)
 class Checkpoint:
     """What one commit writes: changed members (``table``, read from the member store
@@ -67,6 +79,8 @@ class Checkpoint:
     # ticks said (``Detector.data_until``), as (tenant, site, seconds); only where it changed
     # since the last checkpoint (a partition not here keeps what was written before).
     data_until: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
+    # Profile fields from the membership events covered, in the order they were applied.
+    profiles: list[ProfileUpdate] = field(default_factory=list)
     # Filled by ``save``: members found tombstoned (their state was not kept: drop them).
     forgotten: set[tuple[str, str]] = field(default_factory=set)
     # Onboarding a club's history (``detector.onboarding``): alerts stored and not sent, the
@@ -168,6 +182,7 @@ class CheckpointStore:
             # states go, and so do their alerts; win-back alerts respect consent.
             keys |= {(a.tenant_id, a.member_id) for a in cp.alerts}
             keys |= {(a.tenant_id, a.member_id) for a in cp.withheld}
+            keys |= {(u.tenant_id, u.member_id) for u in cp.profiles}
             cp.forgotten = await forgotten_among(session, keys, self.pepper)
             if cp.forgotten:
                 await session.execute(
@@ -178,6 +193,11 @@ class CheckpointStore:
                     )
                 )
             alerts = [a for a in cp.alerts if (a.tenant_id, a.member_id) not in cp.forgotten]
+            # Profiles in the same transaction as the offsets that cover their events: each
+            # event's fields set exactly once, and never for an erased member.
+            for u in cp.profiles:
+                if (u.tenant_id, u.member_id) not in cp.forgotten:
+                    await merge_profile(session, u.tenant_id, u.member_id, u.fields, now)
             alerts = await _with_consent(session, alerts)
             if cp.offsets:
                 values = [

@@ -41,7 +41,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector import metrics
-from detector.checkpoint import Checkpoint, CheckpointStore
+from detector.checkpoint import Checkpoint, CheckpointStore, ProfileUpdate
 from detector.config import policies
 from detector.core import Clock, Detector, Policy, Watermark
 from detector.core.engine import PolicyFor, Source
@@ -61,7 +61,15 @@ from plumbing.retry import Attempt, Backoff, retry
 from plumbing.runtime import tune_gc
 from plumbing.settings import Settings
 from records.erasure import member_hash
-from schemas import TICK_KEY, Alert, SiteDataUntil, Tick, parse_tick, tick_record
+from schemas import (
+    TICK_KEY,
+    Alert,
+    MembershipEvent,
+    SiteDataUntil,
+    Tick,
+    parse_tick,
+    tick_record,
+)
 from schemas.events import refusal_reason
 from schemas.onboarding import HISTORY_LATENESS
 
@@ -90,6 +98,8 @@ class Partition:
     stamps: list[int] = field(default_factory=list)
     # The ``data_until_version`` of the detector the last checkpoint taken wrote.
     data_until_written: int = 0
+    # Profile fields of the membership events applied since the last checkpoint taken.
+    profiles: list[ProfileUpdate] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -371,6 +381,12 @@ class DetectorRunner:
         alerts = apply_records(part.detector, part.clock, records, sources, ticks=self._ticks)
         if alerts:
             self._collect(alerts)
+        for r in records:
+            if type(r) is MembershipEvent and r.profile is not None:
+                # The fields it gives; a null is "not said here" (ingest writes every field).
+                given = {f: v for f, v in r.profile.model_dump().items() if v is not None}
+                if given:
+                    part.profiles.append(ProfileUpdate(r.tenant_id, r.member_id, given))
         self._applied.inc(sum(1 for r in records if type(r) is not Tick))
 
     # -- ticks -----------------------------------------------------------------------------
@@ -494,6 +510,8 @@ class DetectorRunner:
             if coverage is not None:
                 cp.coverage[p] = coverage
             self.onboarding.take(p, cp)  # onboarding hook
+            cp.profiles += part.profiles
+            part.profiles = []
             if part.next_offset is not None and part.unsaved:
                 t = part.detector.time
                 position = resume_position(part.detector, p, part.next_offset)
@@ -507,7 +525,9 @@ class DetectorRunner:
             part.unsaved = 0
             stamps += part.stamps
             part.stamps = []
-        if not (len(cp.table) or cp.offsets or cp.alerts or cp.coverage or cp.onboarding):
+        if not (
+            len(cp.table) or cp.offsets or cp.alerts or cp.coverage or cp.onboarding or cp.profiles
+        ):
             return None
         return _Write(cp, events, stamps)
 

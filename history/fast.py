@@ -215,6 +215,7 @@ def _membership_fields(
             "kind": kind,
             "reason": reason,
             "note": note,
+            "profile": None,  # a history file carries no profile
         }
 
     return fields

@@ -12,14 +12,13 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from plumbing import logs
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
-from records.api_keys import SCOPES, create_key
+from records.api_keys import SCOPES, create_key, keys_of, revoke_key
 from records.migrate import upgrade
-from records.tables import ApiKey
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
@@ -85,22 +84,13 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
                 print(f"key id {row.id} for tenant {row.tenant_id}, scopes {' '.join(scopes)}")
                 print(f"{plain}\n(shown once: store it now)")
             elif args.action == "list":
-                rows = await session.scalars(
-                    select(ApiKey)
-                    .where(ApiKey.tenant_id == args.tenant)
-                    .order_by(ApiKey.created_at)
-                )
-                for r in rows:
+                for r in await keys_of(session, args.tenant):
                     state = "revoked" if r.revoked_at else "active"
                     print(f"{r.id}  {r.prefix}…  {state:8} {' '.join(r.scopes)}  {r.name}")
             else:
-                result = await session.execute(
-                    update(ApiKey)
-                    .where(ApiKey.id == args.key_id, ApiKey.tenant_id == args.tenant)
-                    .values(revoked_at=datetime.now(UTC))
-                )
+                found = await revoke_key(session, args.tenant, args.key_id, datetime.now(UTC))
                 await session.commit()
-                if result.rowcount == 0:  # type: ignore[attr-defined]
+                if not found:
                     sys.exit(f"no key {args.key_id} for tenant {args.tenant}")
                 print(f"revoked {args.key_id}")
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.tables import ApiKey
@@ -87,3 +87,27 @@ async def authenticate(session: AsyncSession, presented: str) -> Principal | Non
     if row is None or row.revoked_at is not None:
         return None
     return Principal(row.id, row.tenant_id, row.site_id, frozenset(row.scopes))
+
+
+async def keys_of(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
+    """The tenant's keys, oldest first (revoked ones too: the record of who had access)."""
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return list(rows)
+
+
+async def revoke_key(session: AsyncSession, tenant_id: str, key_id: str, now: datetime) -> bool:
+    """Revoke the tenant's key (the caller commits); False if the tenant has no such key.
+    Revoking a revoked key keeps its first revocation time."""
+    found = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id)
+    )
+    if found is None:
+        return False
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return True

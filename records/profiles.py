@@ -4,8 +4,10 @@ Optional fields per member of a tenant (``member_profiles``, migration 0009_prof
 name, phone, email, plan, photo URL and the club's CRM id. The member's ids in other systems
 (Kisi) are the directory's other half (records/directory.py, ``member_external_ids``).
 
-Set through ``PUT /v1/members/{member_id}/profile`` (api/routers/profiles.py) and
-``lapse members import-profiles`` (a CSV, the whole file or nothing); shown on the staff page
+Set through ``PUT /v1/members/{member_id}/profile`` (api/routers/profiles.py),
+``lapse members import-profiles`` (a CSV, the whole file or nothing) and a membership event's
+optional ``profile`` (stored by the detector's checkpoint, :func:`merge_profile`); the fields
+and their rules are the contract's (schemas/profiles.py); shown on the staff page
 and in ``/v1/members``. Profiles are personal data, so:
 
 - error messages name the field and the line, never the value (a terminal or a log may keep
@@ -16,99 +18,29 @@ and in ``/v1/members``. Profiles are personal data, so:
   (it sent the ids), and a payload is stored in ``webhook_deliveries`` and retried, so a copy of
   a phone number there would outlive a change or an erasure of the profile.
 
-Validation is deliberately loose where the world is varied (names, plans) and strict where a
-link is built from the value: a phone becomes a ``tel:``/``sms:`` link (digits, an optional
-leading ``+``; separators removed), an email a ``mailto:`` link, a photo URL an ``<img>`` source
-(``https`` only, so a page served over https never loads mixed content or a ``javascript:`` URL).
+Validation (loose for names and plans, strict where a link is built) is in schemas/profiles.py.
 """
 
 from __future__ import annotations
 
 import csv
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.tables import MemberProfile
-from schemas.events import LABEL_PATTERN, MemberId
+from schemas.events import MemberId
+from schemas.profiles import FIELDS, ProfileIn
 
-FIELDS = ("display_name", "phone", "email", "plan", "photo_url", "crm_id")
+__all__ = ["FIELDS", "Profile", "ProfileIn"]
+
 _MEMBER: TypeAdapter[str] = TypeAdapter(MemberId)
-_SEPARATORS = re.compile(r"[\s().\-/]")
-_PHONE = re.compile(r"^\+?[0-9]{6,15}$")
-# One @, no spaces or characters that would break out of a mailto: link or an attribute.
-_EMAIL = re.compile(
-    r"^[^@\s<>\"'(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-
-
-def _phone(value: str | None) -> str | None:
-    """E.164-ish: an optional ``+`` and 6 to 15 digits once spaces, dots, dashes, slashes and
-    parentheses are removed (a national number without the ``+`` is kept: the desk dials it)."""
-    if value is None:
-        return None
-    compact = _SEPARATORS.sub("", value)
-    if not _PHONE.match(compact):
-        raise ValueError("not a phone number: digits with an optional leading +, 6 to 15 digits")
-    return compact
-
-
-def _email(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("not an email address")
-    return value
-
-
-def _photo(value: str | None) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or re.search(r"[\s\"'<>]", value):
-        raise ValueError("not an https URL")
-    return value
-
-
-Text = Annotated[str, Field(min_length=1, pattern=LABEL_PATTERN, strict=True)]
-
-
-class ProfileIn(BaseModel):
-    """A member's profile as written; every field optional (null or absent: not known). A PUT
-    replaces the whole profile."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    display_name: Annotated[Text, Field(max_length=200)] | None = Field(
-        default=None, description="The name the staff call the member by."
-    )
-    phone: Annotated[Text | None, Field(max_length=32), AfterValidator(_phone)] = Field(
-        default=None,
-        description="E.164 preferred (+972501234567); spaces, dots, dashes and parentheses are "
-        "removed; 6 to 15 digits.",
-    )
-    email: Annotated[Text | None, AfterValidator(_email)] = Field(
-        default=None, description="An email address (at most 254 characters)."
-    )
-    plan: Annotated[Text, Field(max_length=100)] | None = Field(
-        default=None, description="The membership plan, as the club names it."
-    )
-    photo_url: Annotated[Text | None, Field(max_length=500), AfterValidator(_photo)] = Field(
-        default=None, description="An https URL of the member's photo."
-    )
-    crm_id: Annotated[Text, Field(max_length=128)] | None = Field(
-        default=None, description="The member's id in the club's CRM."
-    )
-
-    def is_empty(self) -> bool:
-        return all(getattr(self, f) is None for f in FIELDS)
 
 
 class Profile(ProfileIn):
@@ -128,17 +60,34 @@ async def set_profile(
     session: AsyncSession, tenant_id: str, member_id: str, profile: ProfileIn
 ) -> MemberProfile | None:
     """Replace the member's profile (the caller commits); an empty profile deletes it."""
+    every = {f: getattr(profile, f) for f in FIELDS}
+    return await merge_profile(session, tenant_id, member_id, every, datetime.now(UTC))
+
+
+async def merge_profile(
+    session: AsyncSession,
+    tenant_id: str,
+    member_id: str,
+    fields: Mapping[str, str | None],
+    now: datetime,
+) -> MemberProfile | None:
+    """Set the ``fields`` given (None clears one) and keep the others (the caller commits):
+    a membership event's profile. A profile left with no field is deleted."""
     row = await session.get(MemberProfile, (tenant_id, member_id))
-    if profile.is_empty():
-        if row is not None:
-            await session.delete(row)
-        return None
     if row is None:
+        if all(v is None for v in fields.values()):
+            return None
         row = MemberProfile(tenant_id=tenant_id, member_id=member_id)
+        for f in FIELDS:
+            setattr(row, f, None)
         session.add(row)
-    for f in FIELDS:
-        setattr(row, f, getattr(profile, f))
-    row.updated_at = datetime.now(UTC)
+    for f, value in fields.items():
+        if f in FIELDS:
+            setattr(row, f, value)
+    if all(getattr(row, f) is None for f in FIELDS):
+        await session.delete(row)
+        return None
+    row.updated_at = now
     return row
 
 

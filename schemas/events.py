@@ -21,6 +21,12 @@ from pydantic import (
     ValidationError,
 )
 
+from schemas.profiles import ProfileIn
+
+# Re-exported: the patterns were defined here first and are imported from here.
+from schemas.text import LABEL_PATTERN as LABEL_PATTERN
+from schemas.text import NOTE_PATTERN as NOTE_PATTERN
+
 AccessKind = Literal["gate_entry", "gate_exit", "locker_open", "locker_close", "entry_denied"]
 MembershipKind = Literal["joined", "frozen", "unfrozen", "cancelled", "payment_failed"]
 CancelReason = Literal[
@@ -144,11 +150,7 @@ EventId = Annotated[
         json_schema_extra={"pattern": _EVENT_ID_PATTERN},
     ),
 ]
-# Labels and free text are shown, not matched: line breaks and tabs are fine in a note, no
-# other control (a terminal escape such as ``ESC [`` in a note would reach a log or a CSV).
-LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
 Label = Annotated[str, Field(max_length=128, pattern=LABEL_PATTERN)]
-NOTE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 
 
 _ID_FIELDS = frozenset(("tenant_id", "member_id", "site_id"))
@@ -267,6 +269,15 @@ class MembershipEvent(_Event):
     reason: CancelReason | None = None
     # Free text: line breaks and tabs are fine, other controls are not (see ``Label``).
     note: Annotated[str, Field(max_length=2000, pattern=NOTE_PATTERN)] | None = None
+    # Optional, and personal data: stored in ``member_profiles`` by the detector's checkpoint
+    # (the fields given are set, null or absent ones kept), erased by forget, never logged,
+    # never in a webhook (docs/ingest.md, "Profiles in membership events").
+    profile: ProfileIn | None = Field(
+        default=None,
+        description="The member's profile as the club's system knows it: each field given "
+        "(not null) is set, the others are kept (PUT /v1/members/{member_id}/profile "
+        "replaces or clears a profile).",
+    )
 
 
 MemberEvent = Annotated[AccessEvent | MembershipEvent, Field(discriminator="kind")]

@@ -51,3 +51,25 @@ if [ "${1:-}" = "--test" ]; then
     fi
   fi
 fi
+if [ "${1:-}" = "--test" ]; then
+  # axe-core for the browser tests' accessibility check (tests/page/a11y.py injects
+  # node_modules/axe-core/axe.min.js into each page), pinned by package-lock.json. `npm ci`
+  # takes it from npm's cache when it is there; it runs again only when the lock changed.
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      if ! apt-cache show npm >/dev/null 2>&1; then apt-get update -qq; fi
+      install_npm() { apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+      install_npm || { apt-get update -qq && install_npm; }
+    else
+      echo "setup.sh: npm is missing and this is not root with apt-get: install Node.js and" \
+        "npm, or the browser tests (tests/page/) will fail in CI and skip locally." >&2
+    fi
+  fi
+  stamp=node_modules/.lapse-lock.sha256
+  want=$(sha256sum package-lock.json | cut -d' ' -f1)
+  if [ ! -f node_modules/axe-core/axe.min.js ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$want" >"$stamp"
+  fi
+fi

@@ -230,3 +230,23 @@ async def disable_account(db: AsyncSession, tenant_id: str, login: str, now: dat
     )
     await db.commit()
     return True
+
+
+async def accounts_of(db: AsyncSession, tenant_id: str) -> list[StaffAccount]:
+    """The tenant's accounts by login name (disabled ones too)."""
+    rows = await db.scalars(
+        select(StaffAccount).where(StaffAccount.tenant_id == tenant_id).order_by(StaffAccount.login)
+    )
+    return list(rows)
+
+
+async def set_role(db: AsyncSession, tenant_id: str, login: str, role: Role) -> bool:
+    """Give the tenant's account ``role`` (committed); False if none. Its sessions go on: the
+    role is read from the account on every request, so the change holds at once."""
+    result = await db.execute(
+        update(StaffAccount)
+        .where(StaffAccount.tenant_id == tenant_id, StaffAccount.login == normal_login(login))
+        .values(role=role.value)
+    )
+    await db.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -491,6 +491,7 @@ async def worklist(
         counts=(len(work.todo), len(work.contacted)),
         lang=staff.lang,
         holdout=await holdout_in_force(db, p.tenant_id),
+        admin=staff.role.at_least(Role.ADMIN),
     )
     return html(body)
 

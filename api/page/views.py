@@ -104,15 +104,19 @@ def layout(
     assets: str = "",
     reports: bool = True,
     lang: str = "en",
+    admin: bool = False,
 ) -> str:
     """The page around ``main``; ``reports``: whether the person's role opens the reports
-    (a front-desk account is not offered a link it would be refused). ``lang`` sets
+    (a front-desk account is not offered a link it would be refused); ``admin``: whether it
+    opens the administration (staff, keys, webhooks). ``lang`` sets
     ``<html lang dir>``: the stylesheet uses logical properties, so the layout mirrors."""
     nav = ""
     if tenant is not None:
         links = [("todo", f"{BASE}/", t(lang, "nav.todo"))]
         if reports:
             links.append(("reports", f"{BASE}/reports", t(lang, "nav.reports")))
+        if admin:
+            links.append(("admin", f"{BASE}/admin", t(lang, "nav.admin")))
         items = "".join(
             f'<li><a href="{href}"{CURRENT if key == current else ""}>{label}</a></li>'
             for key, href, label in links
@@ -586,6 +590,7 @@ def worklist_page(
     counts: tuple[int, int] | None = None,
     lang: str = "en",
     holdout: HoldoutNote | None = None,
+    admin: bool = False,
 ) -> str:
     """``work``: the members on this page; ``counts``: the to-do and contacted totals of the
     whole (filtered) list, shown in the headings (the page's own counts when not given);
@@ -646,6 +651,7 @@ def worklist_page(
         assets=assets,
         reports=reports,
         lang=lang,
+        admin=admin,
     )
 
 

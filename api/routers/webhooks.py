@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
     DispatcherDep,
@@ -27,6 +28,7 @@ from api.signing import generate_secret
 from api.urls import UnsafeUrl, check_url
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem
+from plumbing.settings import Settings
 from records.api_keys import Principal
 from records.sealing import Sealer
 from records.tables import DeliveryAttempt, WebhookDelivery, WebhookSubscription
@@ -200,15 +202,79 @@ def _invalid_url(exc: UnsafeUrl) -> Problem:
     )
 
 
+async def guard_url(url: str, settings: Settings) -> str:
+    """The URL a subscription may deliver to (UnsafeUrl if refused: not https, or a private,
+    loopback or link-local address unless ``LAPSE_WEBHOOK_ALLOW_PRIVATE``)."""
+    return await check_url(
+        url,
+        allow_private=settings.webhook_allow_private,
+        resolve_seconds=settings.webhook_connect_timeout_seconds,
+    )
+
+
 async def _checked_url(url: str, settings: SettingsDep) -> str:
     try:
-        return await check_url(
-            url,
-            allow_private=settings.webhook_allow_private,
-            resolve_seconds=settings.webhook_connect_timeout_seconds,
-        )
+        return await guard_url(url, settings)
     except UnsafeUrl as exc:
         raise _invalid_url(exc) from exc
+
+
+async def add_subscription(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    tenant_id: str,
+    site_id: str | None,
+    url: str,
+    event_types: list[AlertType],
+    description: str | None,
+) -> tuple[WebhookSubscription, str]:
+    """A new enabled subscription added to the session (the caller commits) and its signing
+    secret in plain (shown once; stored sealed). UnsafeUrl if the URL is refused."""
+    checked = await guard_url(url, settings)
+    secret = generate_secret()
+    sub = WebhookSubscription(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        url=checked,
+        event_types=list(event_types),
+        site_id=site_id,
+        secret=Sealer.from_settings(settings).seal(secret),
+        enabled=True,
+        description=description,
+        failed_deliveries_in_row=0,
+        created_at=datetime.now(UTC),
+    )
+    session.add(sub)
+    return sub, secret
+
+
+def set_enabled(
+    sub: WebhookSubscription, enabled: bool, now: datetime, by: str = "the API"
+) -> None:
+    """Disable (deliveries wait; ``by``: through what, kept as the reason), or re-enable and
+    clear the failure record."""
+    if enabled and not sub.enabled:
+        sub.enabled = True
+        sub.disabled_reason = sub.disabled_at = sub.failing_since = None
+        sub.failed_deliveries_in_row = 0
+    elif not enabled and sub.enabled:
+        sub.enabled = False
+        sub.disabled_reason = f"disabled through {by}"
+        sub.disabled_at = now
+
+
+async def subscriptions_of(
+    session: AsyncSession, tenant_id: str, site_id: str | None
+) -> list[WebhookSubscription]:
+    """The tenant's subscriptions (only the site's for a site-bound caller), oldest first."""
+    query = select(WebhookSubscription).where(WebhookSubscription.tenant_id == tenant_id)
+    if site_id is not None:
+        query = query.where(WebhookSubscription.site_id == site_id)
+    rows = await session.scalars(
+        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    )
+    return list(rows)
 
 
 async def _subscription(
@@ -252,34 +318,25 @@ async def create_webhook(
                 403, "Forbidden", "this API key is bound to another site", type_="forbidden"
             )
         site_id = principal.site_id
-    url = await _checked_url(body.url, settings)
-    secret = generate_secret()
-    sealer = Sealer.from_settings(settings)
-    sub = WebhookSubscription(
-        id=str(uuid.uuid4()),
-        tenant_id=principal.tenant_id,
-        url=url,
-        event_types=list(body.event_types),
-        site_id=site_id,
-        secret=sealer.seal(secret),
-        enabled=True,
-        description=body.description,
-        failed_deliveries_in_row=0,
-        created_at=datetime.now(UTC),
-    )
-    session.add(sub)
+    try:
+        sub, secret = await add_subscription(
+            session,
+            settings,
+            tenant_id=principal.tenant_id,
+            site_id=site_id,
+            url=body.url,
+            event_types=list(body.event_types),
+            description=body.description,
+        )
+    except UnsafeUrl as exc:
+        raise _invalid_url(exc) from exc
     await session.commit()
     return WebhookCreated(**_out(sub).model_dump(), secret=secret)
 
 
 @router.get("", response_model=WebhookList)
 async def list_webhooks(principal: WebhooksManager, session: SessionDep) -> WebhookList:
-    query = select(WebhookSubscription).where(WebhookSubscription.tenant_id == principal.tenant_id)
-    if principal.site_id is not None:
-        query = query.where(WebhookSubscription.site_id == principal.site_id)
-    rows = await session.scalars(
-        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
-    )
+    rows = await subscriptions_of(session, principal.tenant_id, principal.site_id)
     return WebhookList(items=[_out(s) for s in rows])
 
 
@@ -305,14 +362,8 @@ async def update_webhook(
         sub.event_types = list(body.event_types)
     if body.description is not None:
         sub.description = body.description
-    if body.enabled is True and not sub.enabled:
-        sub.enabled = True
-        sub.disabled_reason = sub.disabled_at = sub.failing_since = None
-        sub.failed_deliveries_in_row = 0
-    elif body.enabled is False and sub.enabled:
-        sub.enabled = False
-        sub.disabled_reason = "disabled through the API"
-        sub.disabled_at = datetime.now(UTC)
+    if body.enabled is not None:
+        set_enabled(sub, body.enabled, datetime.now(UTC))
     await session.commit()
     return _out(sub)
 

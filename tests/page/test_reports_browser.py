@@ -20,8 +20,9 @@ from api.routers.alerts import CLOSING
 from api.trends import monday_of
 from records.tables import ActionRow, CalibrationReport
 from tests.api.support import serve
+from tests.page.a11y import accessible
 from tests.page.support import Club, make_club
-from tests.page.test_browser import TABLET, accessible, browser, shot  # noqa: F401
+from tests.page.test_browser import TABLET, browser, shot  # noqa: F401
 from tests.page.test_reports_page import STORED
 
 PHONE = {"width": 375, "height": 812}
