@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from detector.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
+from detector.calibration.hybrid import HybridGrid
 from detector.calibration.members import DAY, Histories
 from detector.calibration.scoring import (
     LEAD_DAYS,
@@ -88,6 +89,8 @@ class Grid:
     # term), or none (a club whose members who stay often fail a payment: each failure would
     # be a false alarm); swept at the lowest floor, the first only at the others.
     risk_warnings: tuple[str, ...] = ("payments", "none")
+    # The hybrid policy's search space (None: not tried); detector/calibration/hybrid.py.
+    hybrid: HybridGrid | None = field(default_factory=lambda: HybridGrid())
 
 
 SMALL_GRID = Grid(
@@ -155,6 +158,7 @@ class Fit:
     # coefficients were fitted on (the other families score on [train_start, split)).
     risk_select_start: float = 0.0
     risk_importance: list[tuple[str, float]] = field(default_factory=list)
+    hybrid_note: str = ""
     references: dict[str, Trial] = field(default_factory=dict)
     replays: int = 0
     seconds: float = 0.0
@@ -165,7 +169,12 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    keys = [k for k in ("z", "floor_days", "cap_days", "p_alive", "threshold") if k in spec]
+    keys = [
+        k
+        for k in ("z", "k", "floor_days", "cap_days", "decline_ratio", "decline_days",
+                  "p_alive", "threshold")  # fmt: skip
+        if k in spec
+    ]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
         fb = spec.get("fallback", {})
@@ -237,6 +246,24 @@ def score_period(
     min_lead_days: float = MIN_LEAD_DAYS,
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
+    last, kept = period_members(detector, outcomes, start, end)
+    return score(
+        label,
+        [a for a in alerts if a.raised_at.timestamp() >= start],
+        last,
+        kept,
+        start=start,
+        end=end,
+        horizon_days=horizon_days,
+        min_lead_days=min_lead_days,
+    )
+
+
+def period_members(
+    detector: Detector, outcomes: dict[str, Outcome] | None, start: float, end: float
+) -> tuple[dict[str, float | None], dict[str, Outcome]]:
+    """The members scored in [start, end] (their last visits) and the outcomes kept: read
+    once when many alert sets are scored on the same period (the hybrid search)."""
     states = list(detector.members.values())
     last = {s.member_id: s.last_visit for s in states}
     if outcomes is None:
@@ -257,16 +284,7 @@ def score_period(
         for m, o in outcomes.items()
         if m in active and (o.last_visit is None or o.last_visit >= start)
     }
-    return score(
-        label,
-        [a for a in alerts if a.raised_at.timestamp() >= start],
-        {m: last.get(m) for m in active},
-        kept,
-        start=start,
-        end=end,
-        horizon_days=horizon_days,
-        min_lead_days=min_lead_days,
-    )
+    return {m: last.get(m) for m in active}, kept
 
 
 def cohort_defaults(h: Histories, until: float) -> tuple[float, float]:
@@ -325,9 +343,14 @@ def _pareto(trials: list[Trial]) -> None:
         )
 
 
+def score_key(s: Score) -> tuple[float, float]:
+    """The objective's order: the most leavers caught (two decimals), then the earliest."""
+    delay = s.median_delay
+    return (-round(s.recall or 0.0, 2), delay if delay is not None else math.inf)
+
+
 def _key(t: Trial) -> tuple[float, float]:
-    delay = t.train.median_delay
-    return (-round(t.train.recall or 0.0, 2), delay if delay is not None else math.inf)
+    return score_key(t.train)
 
 
 def fit_policies(
@@ -502,25 +525,28 @@ def fit_policies(
                 **coefficients,
                 **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
             }
+    goal = objective or Objective()
+    hybrid_note = _search_hybrid(h, replayer, grid, goal, gap, split, train_start, inner, trial)
+    if progress and hybrid_note:
+        progress(f"  {hybrid_note}")
     refs: dict[str, Trial] = {}
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}
         found = next((t for t in trials if t.spec == spec), None)
         refs[_label(spec)] = found or trial("fixed", spec)
     _pareto(trials)
-    goal = objective or Objective()
     meeting = [t for t in trials if goal.met(t.train)]
     eligible = [t for t in trials if t.eligible]
     chosen = min(meeting or eligible, key=_key)
     families: dict[str, Trial] = {}
-    for family in ("fixed", "cadence", "bgnbd", "risk"):
+    for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
         pool = [t for t in meeting if t.family == family]
         b = min(pool, key=_key) if pool else best(family)
         if b is not None:
             families[family] = b
     # Held out: replay the whole history, score after the split (every risk threshold too:
     # the report draws its curve beside the fixed rules').
-    curve = [t for t in trials if t.family == "risk"]
+    curve = [t for t in trials if t.family in ("risk", "hybrid")]
     to_test = {id(t): t for t in [baseline, chosen, *families.values(), *refs.values(), *curve]}
     for t in to_test.values():
         alerts, det = replayer.run(t.spec)
@@ -546,9 +572,57 @@ def fit_policies(
         risk_leavers=data.leavers,
         risk_select_start=inner,
         risk_importance=importance,
+        hybrid_note=hybrid_note,
         references=refs,
         replays=replayer.count,
         seconds=time.perf_counter() - started,
+    )
+
+
+def _search_hybrid(
+    h: Histories,
+    replayer: Replayer,
+    grid: Grid,
+    goal: Objective,
+    gap: float,
+    split: float,
+    train_start: float,
+    inner: float,
+    trial: Callable[..., Trial],
+) -> str:
+    """The hybrid family: its grid searched offline on [train start, inner) from one
+    recorded replay (detector/calibration/hybrid.py), then the setting chosen for each
+    precision target replayed for real and scored on [inner, split) only, like the risk
+    policy's thresholds. Returns the note the report prints."""
+    if grid.hybrid is None:
+        return ""
+    from detector.calibration import hybrid
+
+    started = time.perf_counter()
+    ab = hybrid.record(h, replayer, split, gap)
+    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
+
+    def offline(label: str, alerts: list[Alert], start: float, end: float) -> Score:
+        if (start, end) not in cache:
+            cache[(start, end)] = period_members(ab.detector, None, start, end)
+        last, kept = cache[(start, end)]
+        kept_alerts = [a for a in alerts if a.raised_at.timestamp() >= start]
+        return score(label, kept_alerts, last, kept, start=start, end=end,
+                     horizon_days=HORIZON_DAYS, min_lead_days=MIN_LEAD_DAYS)  # fmt: skip
+
+    found = hybrid.search(ab, grid.hybrid, goal, offline, train_start, inner)
+    tried: list[Spec] = []
+    for spec in found.chosen.values():
+        if spec not in tried:
+            tried.append(spec)
+            trial("hybrid", {**hybrid.settings(spec), "cohort_gap_days": gap}, since=inner)
+    own = found.chosen.get(goal.precision if goal.alerts_per_week is None else -1.0)
+    words = "" if own is None else f"; for {goal.words()}: {hybrid.describe(own)}"
+    return (
+        f"{found.note} (to {_day(inner)}), in {time.perf_counter() - started:.0f} s{words}; "
+        f"the {len(tried)} settings chosen (one per precision target "
+        f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)} and the club's) scored on the "
+        "later training months, which the search never saw"
     )
 
 

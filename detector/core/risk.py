@@ -407,13 +407,7 @@ class RiskPolicy:
             figures["warning_days_ago"] = round((now - since) / DAY, 1)
         for name in ranked:
             if name in ("decline", "trend"):
-                last = m.last_visit[slot]
-                ref = last if last == last else m.anchor[slot]
-                gap = self.usual_gap_days(m, slot)
-                # As the term counts them: the last visit itself left out.
-                seen = _count_since(m, slot, ref - SIX_WEEKS)
-                figures["visits_6_weeks_before"] = seen - 1 if last == last and seen else seen
-                figures["usual_visits_6_weeks"] = round(42.0 / gap, 1)
+                figures.update(decline_figures(m, slot, self.usual_gap_days(m, slot)))
             elif name == "last_gap":
                 figures["gap_before_last_visit_days"] = round(
                     math.exp(x[3]) * self.usual_gap_days(m, slot), 1
@@ -424,7 +418,16 @@ class RiskPolicy:
         return "risk_of_leaving", figures
 
 
-def _count_since(m: MemberStore, slot: int, since: float) -> float:
+def decline_figures(m: MemberStore, slot: int, usual_gap_days: float) -> dict[str, float]:
+    """The figures behind the ``decline`` term, as staff read them: visits in the six weeks
+    before the absence (the last visit itself left out, as the term counts them) and the
+    member's usual count for six weeks."""
     from detector.core.visits import visits_since_at
 
-    return float(visits_since_at(m, slot, since))
+    last = m.last_visit[slot]
+    ref = last if last == last else m.anchor[slot]
+    seen = float(visits_since_at(m, slot, ref - SIX_WEEKS))
+    return {
+        "visits_6_weeks_before": seen - 1 if last == last and seen else seen,
+        "usual_visits_6_weeks": round(42.0 / usual_gap_days, 1),
+    }
