@@ -42,8 +42,8 @@ from detector.core import (
     MemberState,
     Watermark,
 )
-from detector.core.policy import Policy
 from detector.core.hybrid import HybridPolicy
+from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
 from detector.simulate import simulate_club
 from schemas import AccessEvent, MembershipEvent

@@ -169,12 +169,8 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    keys = [
-        k
-        for k in ("z", "k", "floor_days", "cap_days", "decline_ratio", "decline_days",
-                  "p_alive", "threshold")  # fmt: skip
-        if k in spec
-    ]
+    names = ("z", "k", "floor_days", "cap_days", "decline_ratio", "decline_days")
+    keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
         fb = spec.get("fallback", {})
@@ -526,7 +522,9 @@ def fit_policies(
                 **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
             }
     goal = objective or Objective()
-    hybrid_note = _search_hybrid(h, replayer, grid, goal, gap, split, train_start, inner, trial)
+    hybrid_note = _search_hybrid(
+        h, replayer, grid, goal, gap, (split, train_start, inner), baseline_precision, trial
+    )
     if progress and hybrid_note:
         progress(f"  {hybrid_note}")
     refs: dict[str, Trial] = {}
@@ -585,9 +583,8 @@ def _search_hybrid(
     grid: Grid,
     goal: Objective,
     gap: float,
-    split: float,
-    train_start: float,
-    inner: float,
+    times: tuple[float, float, float],
+    baseline_precision: float,
     trial: Callable[..., Trial],
 ) -> str:
     """The hybrid family: its grid searched offline on [train start, inner) from one
@@ -598,6 +595,7 @@ def _search_hybrid(
         return ""
     from detector.calibration import hybrid
 
+    split, train_start, inner = times
     started = time.perf_counter()
     ab = hybrid.record(h, replayer, split, gap)
     cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
@@ -610,7 +608,7 @@ def _search_hybrid(
         return score(label, kept_alerts, last, kept, start=start, end=end,
                      horizon_days=HORIZON_DAYS, min_lead_days=MIN_LEAD_DAYS)  # fmt: skip
 
-    found = hybrid.search(ab, grid.hybrid, goal, offline, train_start, inner)
+    found = hybrid.search(ab, grid.hybrid, goal, offline, train_start, inner, baseline_precision)
     tried: list[Spec] = []
     for spec in found.chosen.values():
         if spec not in tried:
@@ -620,9 +618,9 @@ def _search_hybrid(
     words = "" if own is None else f"; for {goal.words()}: {hybrid.describe(own)}"
     return (
         f"{found.note} (to {_day(inner)}), in {time.perf_counter() - started:.0f} s{words}; "
-        f"the {len(tried)} settings chosen (one per precision target "
-        f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)} and the club's) scored on the "
-        "later training months, which the search never saw"
+        f"the {len(tried)} distinct settings chosen (one per precision target "
+        f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)}, the 60-day rule's and the "
+        "club's) scored on the later training months, which the search never saw"
     )
 
 

@@ -75,7 +75,7 @@ class HybridGrid:
     warnings: tuple[str, ...] = ("payments", "none")
     # The precision targets whose best candidates are replayed for real (the club's own
     # objective is always added): the points of the curve the report shows.
-    targets: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
+    targets: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
     def candidates(self) -> list[Spec]:
         out: list[Spec] = []
@@ -257,9 +257,7 @@ def alerts_of(spec: Spec, ab: Absences) -> list[Alert]:
             (ab.member[i], float(ab.paid[i])) for i in np.flatnonzero(fires & (ab.paid < ab.end))
         }
         out += [
-            a
-            for a in ab.warning_alerts
-            if (a.member_id, a.raised_at.timestamp()) not in pre_empted
+            a for a in ab.warning_alerts if (a.member_id, a.raised_at.timestamp()) not in pre_empted
         ]
     return cast(list[Alert], out)
 
@@ -287,11 +285,14 @@ def search(
     score: Any,
     start: float,
     end: float,
+    baseline_precision: float = 0.0,
 ) -> Search:
     """Rank every candidate on [start, end) (the earlier training months) and pick, for the
-    club's objective and for each of the grid's precision targets, the best that meets it:
-    the most leavers caught (two decimals), then the earliest; with none meeting it, the most
-    precise by its lower bound. ``score(label, alerts, start, end)`` scores alerts."""
+    club's objective, for each of the grid's precision targets and for the baseline's
+    precision (the fixed 60-day rule's on the training months: calibrate's fallback when no
+    setting meets the objective), the best that meets it: the most leavers caught (two
+    decimals), then the earliest; with none meeting it, the most precise by its lower
+    bound. ``score(label, alerts, start, end)`` scores alerts."""
     from detector.calibration.fitting import Objective as Goal
     from detector.calibration.fitting import _margin, score_key
 
@@ -300,7 +301,7 @@ def search(
     for i, spec in enumerate(cands):
         scores[i] = score(f"hybrid#{i}", alerts_of(spec, ab), start, end)
     goals = {objective.precision if objective.alerts_per_week is None else -1.0: objective}
-    for p in grid.targets:
+    for p in (*grid.targets, round(baseline_precision, 3)):
         goals.setdefault(p, Goal(precision=p))
     chosen: dict[float, Spec] = {}
     for target, goal in goals.items():
@@ -317,20 +318,18 @@ def search(
     return Search(chosen, scores, cands, len(ab.anchor), note)
 
 
-
 def describe(spec: Spec) -> str:
-    """A setting in words, for the report and the progress lines."""
+    """A setting in words ("members ..." reads on): for the report and the notes."""
     text = (
-        f"alert after max({spec['floor_days']:g} days, {spec['k']:g} × the member's usual "
-        f"gap), at most {spec['cap_days']:g} days"
+        f"away for max({spec['floor_days']:g} days, {spec['k']:g} × their usual gap), "
+        f"at most {spec['cap_days']:g} days"
     )
     ratio = spec.get("decline_ratio", 0.0)
     if ratio:
         text += (
-            f"; after {spec['decline_days']:g} days for members who came less than "
-            f"{ratio:.0%} of their usual count in the six weeks before"
+            f", or {spec['decline_days']:g} days for those who came less than {ratio:.0%} "
+            "of their usual count in the six weeks before"
         )
-    warnings = spec.get("warnings")
-    if warnings == "payments" or (isinstance(warnings, dict) and warnings is not None):
-        text += "; a failed payment or a refused entry alerts at once"
+    if spec.get("warnings") == "payments":  # (the search's form; the report words its own)
+        text += ", and members with a failed payment or a refused entry at once"
     return text

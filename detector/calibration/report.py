@@ -59,6 +59,7 @@ class Calibration:
             "training precision at least the fixed 60-day rule's; ties by median delay",
             "objective_met": self.fit.objective_met,
             "risk": self.fit.risk_note,
+            "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
             # The risk thresholds' training figures: months its first fit never saw.
@@ -144,6 +145,10 @@ def describe(spec: dict[str, Any]) -> str:
             f"(never sooner than {spec.get('floor_days', 21):g} days, always by "
             f"{spec.get('cap_days', 60):g} days)"
         )
+    elif kind == "hybrid":
+        from detector.calibration.hybrid import describe as hybrid_words
+
+        text = "members " + hybrid_words(spec)
     elif kind == "risk":
         text = (
             "members whose risk of not coming back (a model fitted on your own members' "
@@ -389,6 +394,7 @@ def frontier_chart(trials: Sequence[Trial]) -> str:
         "cadence": PALETTE[2],
         "bgnbd": PALETTE[3],
         "risk": PALETTE[1],
+        "hybrid": PALETTE[4],
     }
     for t in trials:
         p, r = t.train.precision or 0.0, t.train.recall or 0.0
@@ -608,6 +614,26 @@ def render(c: Calibration) -> str:
                     *(t for t in fit.trials if t.family == "risk" and t.test is not None),
                 ]
             ],
+        ),
+        *(
+            [
+                f"<p>The hybrid policy (a personal deadline, a decline rule, payment "
+                f"warnings: the earliest wins): {_e(fit.hybrid_note)}.</p>",
+                _table(
+                    "The hybrid policy for each precision target beside the fixed rules, "
+                    "held-out history",
+                    SCORE_HEAD,
+                    [
+                        _score_row(t.label, t.test)
+                        for t in [
+                            *fit.references.values(),
+                            *(t for t in fit.trials if t.family == "hybrid" and t.test is not None),
+                        ]
+                    ],
+                ),
+            ]
+            if fit.hybrid_note
+            else []
         ),
         "<figure>",
         frontier_chart(fit.trials),

@@ -152,12 +152,12 @@ class HybridPolicy:
                 "warning_days_ago": round((now - since) / DAY, 1),
                 "threshold_days": self.payment_days,
             }
-        if a == a and self.decline_days < personal and self.declined(m, slot):
-            if now >= a + self.decline_days * DAY:
-                figures = decline_figures(m, slot, self.usual_gap_days(m, slot))
-                figures["decline_ratio"] = self.decline_ratio
-                figures["threshold_days"] = self.decline_days
-                return DECLINE, figures
+        early = a == a and self.decline_days < personal and now >= a + self.decline_days * DAY
+        if early and self.declined(m, slot):
+            figures = decline_figures(m, slot, self.usual_gap_days(m, slot))
+            figures["decline_ratio"] = self.decline_ratio
+            figures["threshold_days"] = self.decline_days
+            return DECLINE, figures
         figures = {"threshold_days": round(personal, 1), "gap_factor": self.k}
         longest = longest_return_days(m, slot)
         if longest == longest:
