@@ -255,6 +255,31 @@ def score_period(
     )
 
 
+def period_scorer(
+    detector: Detector, outcomes: dict[str, Outcome] | None = None
+) -> Callable[[str, list[Alert], float, float], Score]:
+    """``score_period`` for many alert sets of one replay: the members of each period are
+    read once (the hybrid search scores a thousand candidates)."""
+    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
+
+    def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
+        if (start, end) not in cache:
+            cache[(start, end)] = period_members(detector, outcomes, start, end)
+        last, kept = cache[(start, end)]
+        return score(
+            label,
+            [a for a in alerts if a.raised_at.timestamp() >= start],
+            last,
+            kept,
+            start=start,
+            end=end,
+            horizon_days=HORIZON_DAYS,
+            min_lead_days=MIN_LEAD_DAYS,
+        )
+
+    return scorer
+
+
 def period_members(
     detector: Detector, outcomes: dict[str, Outcome] | None, start: float, end: float
 ) -> tuple[dict[str, float | None], dict[str, Outcome]]:
@@ -598,17 +623,8 @@ def _search_hybrid(
     split, train_start, inner = times
     started = time.perf_counter()
     ab = hybrid.record(h, replayer, split, gap)
-    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
-
-    def offline(label: str, alerts: list[Alert], start: float, end: float) -> Score:
-        if (start, end) not in cache:
-            cache[(start, end)] = period_members(ab.detector, None, start, end)
-        last, kept = cache[(start, end)]
-        kept_alerts = [a for a in alerts if a.raised_at.timestamp() >= start]
-        return score(label, kept_alerts, last, kept, start=start, end=end,
-                     horizon_days=HORIZON_DAYS, min_lead_days=MIN_LEAD_DAYS)  # fmt: skip
-
-    found = hybrid.search(ab, grid.hybrid, goal, offline, train_start, inner, baseline_precision)
+    scorer = period_scorer(ab.detector)
+    found = hybrid.search(ab, grid.hybrid, goal, scorer, train_start, inner, baseline_precision)
     tried: list[Spec] = []
     for spec in found.chosen.values():
         if spec not in tried:
