@@ -217,6 +217,9 @@ EN: Final[dict[str, str]] = {
     "why.before6": " Came {times} in the 6 weeks before; usually {usual}.",
     "why.gap_before": " {days} between their last two visits.",
     "why.recent_minutes": " Recent visits about {recent} min; usually {usual} min.",
+    "why.beyond": " Away longer than any absence they came back from (the longest: {days}).",
+    "why.no_long_return": " Never came back from a long absence before.",
+    "why.long_returns": " Came back from a long absence only {times} before.",
     "why.unknown": "Reason code {code}",
 }
 
@@ -415,6 +418,9 @@ HE: Final[dict[str, str]] = {
     "why.before6": " הגיע/ה {times} ב־6 השבועות שלפני; בדרך כלל {usual}.",
     "why.gap_before": " {days} בין שני הביקורים האחרונים.",
     "why.recent_minutes": " ביקורים אחרונים בערך {recent} דק׳; בדרך כלל {usual} דק׳.",
+    "why.beyond": " נעדר/ת יותר מכל היעדרות שממנה חזר/ה (הארוכה ביותר: {days}).",
+    "why.no_long_return": " לא חזר/ה בעבר מהיעדרות ארוכה.",
+    "why.long_returns": " חזר/ה מהיעדרות ארוכה רק {times} בעבר.",
     "why.unknown": "קוד סיבה {code}",
 }
 
