@@ -212,8 +212,10 @@ def summary(c: Calibration) -> str:
         text += (
             f" Your last quarter differs from the months before it ({changed}), but holds "
             f"only {w.recent_train_leavers} leavers to learn from (at least {w.min_leavers} "
-            "needed), so this rule comes from your whole history: calibrate again once the "
-            "recent months hold more leavers."
+            f"needed) and {w.recent_select_leavers} and {w.recent_held_out_leavers} to judge "
+            f"rules with (at least {w.min_scored_leavers} each), and no recent window short "
+            "of your whole history holds enough, so this rule comes from your whole history: "
+            "calibrate again once the recent months hold more leavers."
         )
     return text
 

@@ -92,6 +92,7 @@ class WindowDecision:
     recent_select_leavers: int = 0
     recent_held_out_leavers: int = 0
     min_scored_leavers: int = MIN_SCORED_LEAVERS
+    recent_quarters: int = 0  # the recent window chosen, in quarters (0: the whole history)
 
     @property
     def differs(self) -> bool:
@@ -203,6 +204,7 @@ def choose_window(
     *,
     min_leavers: int = MIN_LEAVERS,
     train_share: float = TRAIN_SHARE,
+    min_scored_leavers: int = MIN_SCORED_LEAVERS,
 ) -> WindowDecision:
     """Compare the last quarter with the history before it and pick the window: the recent
     one only when the club changed *and* its fitted part holds ``min_leavers`` leavers, and
@@ -215,6 +217,7 @@ def choose_window(
         recent_train_leavers=train_leavers(h, split, h.end, train_share),
         full_train_leavers=train_leavers(h, h.start, h.end, train_share),
         min_leavers=min_leavers,
+        min_scored_leavers=min_scored_leavers,
     )
     decision.recent_select_leavers, decision.recent_held_out_leavers = scoreable_leavers(
         h, split, train_share
@@ -224,34 +227,62 @@ def choose_window(
     decision.end = h.end
     n, full = decision.recent_train_leavers, decision.full_train_leavers
     picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
-    scored = MIN_SCORED_LEAVERS
+    scored = min_scored_leavers
     if not changed:
         decision.start, decision.uses = h.start, "full"
         decision.reason = (
             "The last quarter looks like the history before it (no figure differs "
             "materially), so the whole history is used: more leavers, steadier estimates."
         )
-    elif n >= min_leavers and picked >= scored and held >= scored:
-        decision.start, decision.uses = split, "recent"
-        freely = EVENTS_PER_PARAMETER * parameters()
-        decision.reason = (
-            f"The last quarter differs materially ({', '.join(changed)}): the club has "
-            f"changed, so only the last quarter is used ({n} leavers in its training months, "
-            f"at least {min_leavers} needed; {picked} and {held} leavers to judge in the months "
-            f"settings are chosen on and in the held-out months, at least {scored} each"
-            + (f"; the risk model learns freely from {freely}" if n < freely else "")
-            + "); older history only warms up each member's rhythm."
-        )
     else:
-        decision.start, decision.uses = h.start, "full"
-        decision.reason = (
-            f"The last quarter differs materially ({', '.join(changed)}), but it holds too few "
-            f"leavers to learn and judge from: {n} in its training months (the fit needs at "
-            f"least {min_leavers}), {picked} to judge in the months settings are chosen on and "
-            f"{held} in its held-out months (at least {scored} each: leavers whose last visit "
-            f"is more than {HORIZON_DAYS:g} days before the end of those months); "
-            f"calibrating on the whole covered history ({full} leavers in its training "
-            "months) and flagging the change: the rule may lag the club's new behaviour. "
-            "Re-run calibration when the recent months hold more leavers."
-        )
+        # The shortest recent window, in whole quarters, that holds the leavers to learn from
+        # and to judge with: a quarter alone leaves the months settings are chosen on shorter
+        # than the 30 days a leaver needs to be judged. Older quarters than the changed one
+        # are a compromise (the rule may lag the change), said in the reason.
+        k = 1
+        while not (n >= min_leavers and picked >= scored and held >= scored):
+            k += 1
+            start = h.end - k * quarter_days * DAY
+            if start <= h.start + quarter_days * DAY:
+                k = 0  # no shorter window than (nearly) the whole history: use that
+                break
+            n = train_leavers(h, start, h.end, train_share)
+            picked, held = scoreable_leavers(h, start, train_share)
+        if k:
+            decision.recent_quarters = k
+            decision.recent_train_leavers = n
+            decision.recent_select_leavers, decision.recent_held_out_leavers = picked, held
+            decision.start, decision.uses = h.end - k * quarter_days * DAY, "recent"
+            freely = EVENTS_PER_PARAMETER * parameters()
+            used = (
+                "only the last quarter is used"
+                if k == 1
+                else (
+                    f"the last {k} quarters are used (the shortest recent window that holds the "
+                    "leavers below; the older of them may predate the change)"
+                )
+            )
+            decision.reason = (
+                f"The last quarter differs materially ({', '.join(changed)}): the club has "
+                f"changed, so {used} ({n} leavers in its training months, at least "
+                f"{min_leavers} needed; {picked} and {held} leavers to judge in the months "
+                f"settings are chosen on and in the held-out months, at least {scored} each"
+                + (f"; the risk model learns freely from {freely}" if n < freely else "")
+                + "); older history only warms up each member's rhythm."
+            )
+        else:
+            n = decision.recent_train_leavers
+            picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
+            decision.start, decision.uses = h.start, "full"
+            decision.reason = (
+                f"The last quarter differs materially ({', '.join(changed)}), but no recent "
+                f"window shorter than the whole history holds the leavers to learn and judge "
+                f"from (the last quarter: {n} in its training months, the fit needs at least "
+                f"{min_leavers}; {picked} to judge in the months settings are chosen on and "
+                f"{held} in its held-out months, at least {scored} each: leavers whose last "
+                f"visit is more than {HORIZON_DAYS:g} days before the end of those months); "
+                f"calibrating on the whole covered history ({full} leavers in its training "
+                "months) and flagging the change: the rule may lag the club's new behaviour. "
+                "Re-run calibration when the recent months hold more leavers."
+            )
     return decision
