@@ -226,6 +226,9 @@ EN: Final[dict[str, str]] = {
     "why.declined": "Came {times} in the 6 weeks before their last visit; usually {usual}. "
     "Away {days} (alert from {limit} when below {ratio} of usual).",
     "why.payment_absent": "A failed payment or a refused entry {days} ago; away {absent}.",
+    "why.beyond": " Away longer than any absence they came back from (the longest: {days}).",
+    "why.no_long_return": " Never came back from a long absence before.",
+    "why.long_returns": " Came back from a long absence only {times} before.",
     "why.unknown": "Reason code {code}",
 }
 
@@ -433,6 +436,9 @@ HE: Final[dict[str, str]] = {
     "why.declined": "הגיע/ה {times} ב־6 השבועות שלפני הביקור האחרון; בדרך כלל {usual}. "
     "נעדר/ת {days} (התראה מ־{limit} כשזה מתחת ל־{ratio} מהרגיל).",
     "why.payment_absent": "תשלום שנכשל או כניסה שנדחתה לפני {days}; נעדר/ת {absent}.",
+    "why.beyond": " נעדר/ת יותר מכל היעדרות שממנה חזר/ה (הארוכה ביותר: {days}).",
+    "why.no_long_return": " לא חזר/ה בעבר מהיעדרות ארוכה.",
+    "why.long_returns": " חזר/ה מהיעדרות ארוכה רק {times} בעבר.",
     "why.unknown": "קוד סיבה {code}",
 }
 

@@ -147,4 +147,13 @@ def _risk(f: Mapping[str, float | None], lang: str) -> str:
                 recent=_count(f[key]),
                 usual=_count(f.get("usual_minutes")),
             )
+        elif key == "longest_return_days":
+            text += t(lang, "why.beyond", days=days(f[key], lang))
+        elif key == "long_returns":
+            n = f[key]
+            text += (
+                t(lang, "why.no_long_return")
+                if not n
+                else t(lang, "why.long_returns", times=_counted(lang, "time", n))
+            )
     return text

@@ -38,7 +38,7 @@ import numpy as np
 from detector.calibration.members import DAY, Histories
 from detector.calibration.scoring import Score
 from detector.core.cadence import usual_gap_of
-from detector.core.hybrid import HybridPolicy
+from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
 from detector.core.risk import features
 from schemas import Alert
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from detector.core.store import MemberStore
 
 Spec = dict[str, Any]
+DEFAULT = HybridPolicy()
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
 
@@ -60,6 +61,8 @@ class HybridGrid:
       rarely travel) to two months (clubs whose members take long breaks and come back);
     - k: the personal deadline in usual gaps, from two (metronome-regular members) to eight
       (members whose gaps vary a lot); the cap keeps rare visitors' deadlines in reach;
+    - longest return: whether the deadline waits for the longest absence the member came
+      back from (a member's own longest holiday) or not;
     - decline: off, or the six weeks before the absence below 30 %, 50 % or 70 % of the
       usual count (Poisson noise in a six-week count of a weekly member is about 40 %: a
       ratio much above 0.7 would flag ordinary weeks), alerted after two to four weeks away;
@@ -70,6 +73,8 @@ class HybridGrid:
     floor_days: tuple[float, ...] = (21.0, 28.0, 35.0, 42.0, 49.0, 60.0)
     k: tuple[float, ...] = (2.0, 3.0, 4.0, 6.0, 8.0)
     cap_days: tuple[float, ...] = (60.0, 90.0)
+    # Never before the longest absence the member came back from (1), or regardless (0).
+    longest_factor: tuple[float, ...] = (0.0, 1.0)
     decline_ratio: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
     decline_days: tuple[float, ...] = (14.0, 21.0, 28.0)
     warnings: tuple[str, ...] = ("payments", "none")
@@ -80,10 +85,11 @@ class HybridGrid:
     def candidates(self) -> list[Spec]:
         out: list[Spec] = []
         seen: set[tuple[float, ...]] = set()
-        for floor, k, cap, ratio, days, warn in itertools.product(
+        for floor, k, cap, lf, ratio, days, warn in itertools.product(
             self.floor_days,
             self.k,
             self.cap_days,
+            self.longest_factor,
             self.decline_ratio,
             self.decline_days,
             self.warnings,
@@ -94,7 +100,7 @@ class HybridGrid:
                 days = self.decline_days[0]  # idle: one candidate, not one per day
             elif days >= floor:
                 continue  # never earlier than the personal deadline: the same as off
-            key = (floor, k, cap, ratio, days, float(warn == "payments"))
+            key = (floor, k, cap, lf, ratio, days, float(warn == "payments"))
             if key in seen:
                 continue
             seen.add(key)
@@ -104,6 +110,7 @@ class HybridGrid:
                     "floor_days": floor,
                     "k": k,
                     "cap_days": cap,
+                    "longest_factor": lf,
                     "decline_ratio": ratio,
                     "decline_days": days,
                     "warnings": warn,
@@ -121,7 +128,7 @@ class RecordingHybrid:
         self.name = "hybrid"
         self.cohort_gap_days = cohort_gap_days
         self.probe = HybridPolicy(cohort_gap_days=cohort_gap_days)
-        self.seen: dict[tuple[int, float], tuple[float, float, float, bool]] = {}
+        self.seen: dict[tuple[int, float], tuple[float, float, float, float, bool]] = {}
 
     @property
     def warnings(self) -> Warnings | None:
@@ -144,7 +151,8 @@ class RecordingHybrid:
             paid = math.inf if since is None else since
             if known is not None and known[2] < paid:
                 paid = known[2]
-            self.seen[(slot, a)] = (usual, decline, paid, blind)
+            longest = longest_return_days(m, slot)
+            self.seen[(slot, a)] = (usual, decline, paid, longest, blind)
         return None
 
     def escalation(self, m: MemberStore, slot: int) -> float | None:
@@ -167,6 +175,7 @@ class Absences:
     usual: Array
     decline: Array
     paid: Array  # when a payment warning opened during it (inf: none)
+    longest: Array  # the longest absence the member had come back from (0: none)
     warning_alerts: list[Alert]  # the recorder's (payment warnings), in order
     detector: Detector  # the recorder's, for the members' final figures
 
@@ -190,8 +199,8 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
     alerts, det = replayer.run_policy(recorder, until=split)
     store = det.store
     member: list[str] = []
-    rows: list[tuple[float, float, float, float, float]] = []
-    for (slot, a), (usual, decline, paid, blind) in recorder.seen.items():
+    rows: list[tuple[float, float, float, float, float, float]] = []
+    for (slot, a), (usual, decline, paid, longest, blind) in recorder.seen.items():
         mid = store.ids[slot]
         if blind or mid is None or mid not in h.members:
             continue
@@ -200,8 +209,8 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
         if end <= a:
             continue
         member.append(mid)
-        rows.append((a, end, usual, decline, paid))
-    cols = np.array(rows, dtype=np.float64).reshape(-1, 5)
+        rows.append((a, end, usual, decline, paid, longest))
+    cols = np.array(rows, dtype=np.float64).reshape(-1, 6)
     return Absences(
         member,
         cols[:, 0],
@@ -209,6 +218,7 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
         cols[:, 2],
         cols[:, 3],
         cols[:, 4],
+        cols[:, 5],
         [a for a in alerts if a.type == "at_risk"],
         det,
     )
@@ -228,11 +238,17 @@ def alert_days(spec: Spec, ab: Absences) -> Array:
     """The candidate's deadline per absence (POSIX seconds), from the recorded figures: the
     same arithmetic as ``HybridPolicy.deadline`` (without the payment rule, which moves only
     the medium alert when the warnings raise the at-risk one; idle without warnings)."""
-    floor, k, cap = spec["floor_days"], spec["k"], spec["cap_days"]
-    days = np.minimum(np.maximum(k * ab.usual, floor), cap)
-    ratio = spec["decline_ratio"]
+    p = DEFAULT  # what a spec leaves out, the policy's default
+    floor = spec.get("floor_days", p.floor_days)
+    k, cap = spec.get("k", p.k), spec.get("cap_days", p.cap_days)
+    days = np.maximum(k * ab.usual, floor)
+    lf = spec.get("longest_factor", p.longest_factor)
+    if lf > 0.0:
+        days = np.maximum(days, lf * ab.longest)
+    days = np.minimum(days, cap)
+    ratio = spec.get("decline_ratio", p.decline_ratio)
     if ratio > 0.0:
-        dd = spec["decline_days"]
+        dd = spec.get("decline_days", p.decline_days)
         declined = (ab.decline <= math.log(ratio)) & (dd < days)
         days = np.where(declined, dd, days)
     out: Array = ab.anchor + days * DAY
@@ -324,6 +340,8 @@ def describe(spec: Spec) -> str:
         f"away for max({spec['floor_days']:g} days, {spec['k']:g} × their usual gap), "
         f"at most {spec['cap_days']:g} days"
     )
+    if spec.get("longest_factor"):
+        text += " (never before the longest absence they came back from)"
     ratio = spec.get("decline_ratio", 0.0)
     if ratio:
         text += (

@@ -62,10 +62,19 @@ class Calibration:
             "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
-            # The risk thresholds' training figures: months its first fit never saw.
+            # Every family's training figures: months its first fit never saw.
             "risk_threshold_chosen_on": {
                 "start": _iso(self.fit.risk_select_start),
                 "end": _iso(self.fit.split),
+            },
+            "settings_chosen_on": {
+                "start": _iso(self.fit.risk_select_start),
+                "end": _iso(self.fit.split),
+            },
+            "leavers": {
+                "risk_fit": self.fit.risk_leavers,
+                "selection_scored": self.fit.select_leavers,
+                "held_out_scored": self.fit.held_out_leavers,
             },
             "held_out": {"start": _iso(self.fit.test_start), "end": _iso(self.fit.end)},
             "held_out_scored_against": "ground truth" if self.truth_used else "cancellations",
@@ -208,8 +217,10 @@ def summary(c: Calibration) -> str:
         text += (
             f" Your last quarter differs from the months before it ({changed}), but holds "
             f"only {w.recent_train_leavers} leavers to learn from (at least {w.min_leavers} "
-            "needed), so this rule comes from your whole history: calibrate again once the "
-            "recent months hold more leavers."
+            f"needed) and {w.recent_select_leavers} and {w.recent_held_out_leavers} to judge "
+            f"rules with (at least {w.min_scored_leavers} each), and no recent window short "
+            "of your whole history holds enough, so this rule comes from your whole history: "
+            "calibrate again once the recent months hold more leavers."
         )
     return text
 
@@ -567,10 +578,12 @@ def render(c: Calibration) -> str:
         "whether those members came back. Objective: catch the most leavers among the "
         f"settings with {_e(fit.objective.words())} on the training history (precision less "
         "one standard error); if none does, among those at least as precise as the 60-day "
-        "rule; ties go to the earliest (median delay). The risk policy's thresholds are "
-        f"scored only from {_day(fit.risk_select_start)}, on training months its "
-        "coefficients were not fitted on (fitted before that day, refitted on all the "
-        "training months once the threshold was chosen). "
+        "rule; ties go to the earliest (median delay). Every family's settings (the fixed "
+        f"rules too) are scored only from {_day(fit.risk_select_start)}, on training months "
+        "what it fits was not fitted on (the risk model's coefficients, BG/NBD's population, "
+        "the cohort's usual gap: fitted before that day, refitted on all the training months "
+        f"once the setting was chosen). Leavers the scores can judge: {fit.select_leavers:,} "
+        f"in those selection months, {fit.held_out_leavers:,} held out. "
         + ("A setting met the objective." if fit.objective_met else "None met it.")
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "

@@ -7,7 +7,7 @@ rules that each look at one sign can, and each is easy to say to staff:
 
 1. **personal deadline**: away at least ``max(floor_days, k × the usual gap,
    longest_factor × the longest absence the member came back from)`` days (at most
-   ``cap_days``): long enough for any holiday of theirs;
+   ``cap_days``): long enough for any break of theirs;
 2. **decline**: the member came fewer than ``decline_ratio`` × their usual count in the six
    weeks before the absence (the ``decline`` term of the risk policy, ``risk.features``: the
    same figure, computed by the same code) and has been away ``decline_days``;
@@ -42,11 +42,9 @@ PAYMENT = "absent_after_payment_problem"
 
 
 def longest_return_days(m: MemberStore, slot: int) -> float:
-    """The longest absence the member came back from, in days (NaN: not known).
-
-    A hook: the store holds no such column yet (a column ``longest_return_days`` is
-    planned); until then rule 1 rests on the usual gap alone."""
-    return math.nan
+    """The longest absence the member came back from, in days (0: none seen yet), as the
+    store keeps it (``visits``: counted from the anchor, never over a freeze)."""
+    return float(m.longest_return_days[slot])
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +61,8 @@ class HybridPolicy:
     k: float = 4.0
     floor_days: float = 28.0
     cap_days: float = 90.0
-    # Times the longest absence the member came back from (0: not used; see
-    # ``longest_return_days``).
+    # Times the longest absence the member came back from (0: not used): a member who once
+    # came back after seven weeks is not alerted at six.
     longest_factor: float = 1.0
     # 0 switches the decline rule off. Compared on the log scale, as the risk policy's
     # ``decline`` term measures it: log((visits + 0.5) / (usual + 0.5)) <= log(ratio).
@@ -91,7 +89,7 @@ class HybridPolicy:
         if days < self.floor_days:
             days = self.floor_days
         longest = self.longest_factor * longest_return_days(m, slot)
-        if longest > days:  # (False for NaN)
+        if longest > days:
             days = longest
         return days if days < self.cap_days else self.cap_days
 
@@ -160,6 +158,6 @@ class HybridPolicy:
             return DECLINE, figures
         figures = {"threshold_days": round(personal, 1), "gap_factor": self.k}
         longest = longest_return_days(m, slot)
-        if longest == longest:
+        if self.longest_factor > 0.0 and longest > 0.0:
             figures["longest_return_days"] = round(longest, 1)
         return PERSONAL, figures
