@@ -176,7 +176,7 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    names = ("z", "k", "floor_days", "cap_days", "decline_ratio", "decline_days")
+    names = ("z", "k", "floor_days", "cap_days", "longest_factor", "decline_ratio", "decline_days")
     keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
@@ -667,7 +667,7 @@ def _search_hybrid(
     words = "" if own is None else f"; for {goal.words()}: {hybrid.describe(own)}"
     return (
         f"{found.note} (to {_day(inner)}), in {time.perf_counter() - started:.0f} s{words}; "
-        f"the {len(tried)} distinct settings chosen (one per precision target "
+        f"the {len(tried)} distinct settings chosen (one per precision target reached of "
         f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)}, the 60-day rule's and the "
         "club's) scored on the later training months, which the search never saw"
     )

@@ -307,8 +307,9 @@ def search(
     club's objective, for each of the grid's precision targets and for the baseline's
     precision (the fixed 60-day rule's on the training months: calibrate's fallback when no
     setting meets the objective), the best that meets it: the most leavers caught (two
-    decimals), then the earliest; with none meeting it, the most precise by its lower
-    bound. ``score(label, alerts, start, end)`` scores alerts."""
+    decimals), then the earliest. A grid target none meets is skipped; for the club's own
+    objective and the baseline's, the most precise by its lower bound stands in.
+    ``score(label, alerts, start, end)`` scores alerts."""
     from detector.calibration.fitting import Objective as Goal
     from detector.calibration.fitting import _margin, score_key
 
@@ -320,12 +321,15 @@ def search(
     for p in (*grid.targets, round(baseline_precision, 3)):
         goals.setdefault(p, Goal(precision=p))
     chosen: dict[float, Spec] = {}
+    own = next(iter(goals))
     for target, goal in goals.items():
         meeting = [i for i, s in scores.items() if goal.met(s)]
         if meeting:
             best = min(meeting, key=lambda i: (score_key(scores[i]), i))
-        else:
+        elif target in (own, round(baseline_precision, 3)):
             best = max(scores, key=lambda i: (_margin(scores[i]), -i))
+        else:
+            continue  # a target no setting reaches adds no point to the curve
         chosen[target] = cands[best]
     note = (
         f"{len(cands):,} hybrid settings evaluated offline on {len(ab.anchor):,} absences "
