@@ -22,7 +22,7 @@ from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warni
 from detector.core.engine import PolicyFor
 from detector.core.hybrid import HybridPolicy
 from detector.core.risk import RiskPolicy
-from lapse.settings import Settings
+from plumbing.settings import Settings
 
 
 class ConfigError(ValueError):

@@ -19,7 +19,7 @@ member's slot at each event, so the alert day is their minimum: an exact timer; 
 scans members. With the payment warnings on (the default), the failure itself raises the
 early (low) alert as for every policy; rule 3 decides when that episode becomes a medium
 alert. ``lapse calibrate`` searches the parameters on the club's own history
-(``detector.calibration.hybrid``).
+(``offline.calibration.hybrid``).
 """
 
 from __future__ import annotations
