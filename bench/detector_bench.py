@@ -43,6 +43,7 @@ from detector.core import (
     MemberState,
     Watermark,
 )
+from detector.core.hybrid import HybridPolicy
 from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
 from schemas import AccessEvent, MembershipEvent
@@ -106,6 +107,7 @@ def bench_core(args: argparse.Namespace) -> None:
         ("cadence", "cadence policy + warnings", CadencePolicy()),
         ("bgnbd", "bgnbd policy + warnings", BgNbdPolicy()),
         ("risk", "risk policy (default model)", RiskPolicy()),
+        ("hybrid", "hybrid policy (defaults)", HybridPolicy()),
     ]
     rows = [
         ("floor", "floor: dict update per event", _floor),
@@ -124,8 +126,9 @@ def bench_core(args: argparse.Namespace) -> None:
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
     # Issue 18's budget: the fitted risk policy within 25 % of the cadence policy's rate.
     for suffix in ("", "_batch"):
-        ratio = rates[f"risk{suffix}"] / rates[f"cadence{suffix}"]
-        print(f"  risk{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
+        for key in ("risk", "hybrid"):
+            ratio = rates[f"{key}{suffix}"] / rates[f"cadence{suffix}"]
+            print(f"  {key}{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
     _emit(
         args,
         {
@@ -141,7 +144,9 @@ def bench_memory(args: argparse.Namespace) -> None:
     n = args.members
     rnd = random.Random(1)
     # The default policy (risk) reads only the store's columns: no state of its own.
-    policy: Policy = RiskPolicy() if args.policy == "risk" else CadencePolicy()
+    policy: Policy = {"risk": RiskPolicy, "hybrid": HybridPolicy, "cadence": CadencePolicy}[
+        args.policy
+    ]()
     print(
         f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector, "
         f"{policy.name} policy"
@@ -818,7 +823,7 @@ def main() -> None:
     c.add_argument("--repeat", type=int, default=2)
     m = sub.add_parser("memory")
     m.add_argument("--members", type=int, default=1_000_000)
-    m.add_argument("--policy", choices=["risk", "cadence"], default="risk")
+    m.add_argument("--policy", choices=["risk", "hybrid", "cadence"], default="risk")
     e = sub.add_parser("e2e")
     e.add_argument("--events", type=int, default=200_000)
     e.add_argument(
