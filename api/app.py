@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
+from api.import_metrics import import_metrics
 from api.page import routes as page
 from api.relay import run_relay
 from api.routers import (
@@ -27,11 +28,10 @@ from api.routers import (
     winback,
 )
 from api.routers import forget as forget_routes
-from lapse import health, openapi, problems
-from lapse.db.engine import create_engine, session_factory
-from lapse.http_metrics import API_REQUEST_SECONDS, RequestMetrics
-from lapse.import_metrics import import_metrics
-from lapse.settings import Settings
+from plumbing import health, openapi, problems
+from plumbing.database import create_engine, session_factory
+from plumbing.http_metrics import API_REQUEST_SECONDS, RequestMetrics
+from plumbing.settings import Settings
 
 log = logging.getLogger(__name__)
 

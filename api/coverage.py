@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lapse.db.models import GateCoverage
+from records.tables import GateCoverage
 
 Scope = tuple[int, str]  # (partition, site id; "" for the tenant as a whole)
 

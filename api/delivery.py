@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.signing import signature_headers
 from api.urls import UnresolvableHost, UnsafeUrl, resolve_target
-from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
-from lapse.db.types import UTCDateTime
-from lapse.db.upsert import insert
-from lapse.sealing import Sealer
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.sealing import Sealer
+from records.tables import AlertRow, DeliveryAttempt, WebhookDelivery, WebhookSubscription
+from records.types import UTCDateTime
+from records.upsert import insert
 from schemas import Alert, AlertCloudEvent
 from schemas.ids import uuid5
 
@@ -174,7 +174,7 @@ class Dispatcher:
         self.settings = settings
         self.sessions = sessions
         self.client = client
-        # Secrets are stored sealed (lapse.sealing) and opened only to sign.
+        # Secrets are stored sealed (records.sealing) and opened only to sign.
         self.sealer = Sealer.from_settings(settings)
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.batch_size = batch_size

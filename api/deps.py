@@ -14,9 +14,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.delivery import Dispatcher
-from lapse.auth import Principal, authenticate
-from lapse.problems import Problem
-from lapse.settings import Settings
+from plumbing.problems import Problem
+from plumbing.settings import Settings
+from records.api_keys import Principal, authenticate
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -53,7 +53,7 @@ def _unauthorized(detail: str) -> Problem:
 
 
 # Declared as FastAPI's bearer scheme so the OpenAPI document lists it on every operation that
-# takes a key (lapse.openapi then documents their 401 and 403); the errors stay ours.
+# takes a key (plumbing.openapi then documents their 401 and 403); the errors stay ours.
 _bearer = HTTPBearer(auto_error=False, description="An API key (`lapse keys create`).")
 CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 

@@ -16,8 +16,8 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from detector.core.state import Departure, MemberState, Status
-from lapse.auth import Principal
-from lapse.db.models import ExitInterview, MemberStateRow
+from records.api_keys import Principal
+from records.tables import ExitInterview, MemberStateRow
 
 
 def member_scope(principal: Principal, site_id: str | None = None) -> list[ColumnElement[bool]]:

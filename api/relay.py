@@ -24,9 +24,9 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lapse.db.models import AlertRow
-from lapse.kafka import start_producer
-from lapse.settings import Settings
+from plumbing.kafka import start_producer
+from plumbing.settings import Settings
+from records.tables import AlertRow
 from schemas import Alert
 from schemas.alerts import ALERT_DATASCHEMA, cloudevent_type
 

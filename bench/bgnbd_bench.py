@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bgnbd_bench.py [--members 1000000] [--subsample 100000] [--seed 1]
 
-Data: members drawn from the BG/NBD process itself (``detector.calibration.bgnbd.sample``)
+Data: members drawn from the BG/NBD process itself (``offline.calibration.bgnbd.sample``)
 with the published CDNOW parameters r = 0.243, alpha = 4.414, a = 0.793, b = 2.426. The
 time unit is the week (CDNOW's, so alpha is in weeks) and times are recorded at a one-day
 resolution (multiples of 1/7 week), as visits are. The window is 52 weeks: each member's
@@ -44,7 +44,7 @@ from scipy.special import gammaln
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detector.calibration.bgnbd import fit_bgnbd, sample, summarise  # noqa: E402
+from offline.calibration.bgnbd import fit_bgnbd, sample, summarise  # noqa: E402
 
 TRUE = (0.243, 4.414, 0.793, 2.426)
 NAMES = ("r", "alpha", "a", "b")

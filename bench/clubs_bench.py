@@ -5,11 +5,11 @@ club's own history, whatever the club?
         [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
         [--markdown FILE] [--json] [--keep DIR]
 
-For each club profile of ``lapse simulate`` (``detector.simulate.PROFILES``):
+For each club profile of ``lapse simulate`` (``simulator.club.PROFILES``):
 
 1. Simulate the club (``simulate_files``: ``--members``, ``--months`` × 30.44 days from
    2025-01-01, ``--seed``, the profile's parameters and sites) into a temporary directory.
-2. Run ``lapse calibrate``'s API (``detector.calibrate.calibrate``, the full grid or
+2. Run ``lapse calibrate``'s API (``offline.calibrate.calibrate``, the full grid or
    ``--quick``'s small one) on the club's access and membership files, with ``truth.csv``
    for the held-out score only: it fits on the history before its split (60 % of the
    window) and scores its choice on the months after it.
@@ -18,7 +18,7 @@ For each club profile of ``lapse simulate`` (``detector.simulate.PROFILES``):
    months** against the truth: the fixed 30/45/60-day rules, the cadence and BG/NBD
    policies with their defaults, every ``--policy`` spec, and every ``--fitter``'s policy.
 
-Figures (``detector.calibration.scoring``): precision (at-risk alerts whose member did not
+Figures (``offline.calibration.scoring``): precision (at-risk alerts whose member did not
 come back), recall (dropouts alerted after their true last visit and before cancelling),
 recall with lead (the alert at least 14 days before cancelling), median days from the true
 last visit to the alert, and episodes per 1,000 member-weeks (at-risk alerts, each opens
@@ -50,13 +50,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from detector.calibrate import calibrate, read_files  # noqa: E402
-from detector.calibration.fitting import SMALL_GRID, Grid, Replayer, score_period  # noqa: E402
-from detector.calibration.report import Calibration  # noqa: E402
-from detector.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
-from detector.evaluate import parse_spec  # noqa: E402
-from detector.simulate import PROFILES, simulate_profile  # noqa: E402
+from offline.calibrate import calibrate, read_files  # noqa: E402
+from offline.calibration.fitting import SMALL_GRID, Grid, Replayer, score_period  # noqa: E402
+from offline.calibration.report import Calibration  # noqa: E402
+from offline.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
+from offline.evaluate import parse_spec  # noqa: E402
 from schemas import AccessEvent, MembershipEvent  # noqa: E402
+from simulator.club import PROFILES, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]

@@ -44,11 +44,11 @@ from detector.core import (
 )
 from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
-from detector.simulate import simulate_club
 from schemas import AccessEvent, MembershipEvent
+from simulator.club import simulate_club
 
 if TYPE_CHECKING:
-    from lapse.settings import Settings
+    from plumbing.settings import Settings
 
 Event = AccessEvent | MembershipEvent
 
@@ -86,10 +86,10 @@ def _floor(events: list[Event]) -> float:
 
 def bench_core(args: argparse.Namespace) -> None:
     from detector.core import COMPILED
-    from lapse.runtime import tune_gc
+    from plumbing.runtime import tune_gc
 
     events, _ = simulate_club("club", T0, members=args.members, days=args.days, duplicates=0.0)
-    # The detector's processes run with the collector tuned (lapse.runtime.tune_gc); frozen
+    # The detector's processes run with the collector tuned (plumbing.runtime.tune_gc); frozen
     # with the rest, the pre-built events (which a stream never holds all at once) are not
     # walked again by every full collection the core's own allocations trigger.
     tune_gc()
@@ -178,7 +178,7 @@ def bench_memory(args: argparse.Namespace) -> None:
 
 def _e2e_settings(url: str, bootstrap: str, **more: Any) -> Settings:
     """The settings of the e2e bench's detector: the single instance and every worker."""
-    from lapse.settings import Settings
+    from plumbing.settings import Settings
 
     return Settings(
         database_url=url,
@@ -196,11 +196,11 @@ async def _e2e(args: argparse.Namespace) -> None:
     from aiokafka import AIOKafkaConsumer
 
     from detector.runner import DetectorRunner
-    from lapse.broker import LocalBroker
-    from lapse.db.engine import create_engine, session_factory
-    from lapse.db.migrate import upgrade
-    from lapse.kafka import ensure_topics, start_producer
-    from lapse.runtime import tune_gc
+    from plumbing.broker import LocalBroker
+    from plumbing.database import create_engine, session_factory
+    from plumbing.kafka import ensure_topics, start_producer
+    from plumbing.runtime import tune_gc
+    from records.migrate import upgrade
 
     pg = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
     name = f"lapse_bench_{os.getpid()}"
@@ -362,8 +362,8 @@ async def _scale_out(
     """
     import asyncpg
 
-    from lapse.db.engine import create_engine
-    from lapse.db.migrate import upgrade
+    from plumbing.database import create_engine
+    from records.migrate import upgrade
 
     # The offsets a group's checkpoints stored, per partition.
     query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
@@ -579,7 +579,7 @@ async def _e2e_worker(args: argparse.Namespace) -> None:
     from aiokafka.structs import ConsumerRecord
 
     from detector.runner import DetectorRunner, Partition
-    from lapse.db.engine import create_engine, session_factory
+    from plumbing.database import create_engine, session_factory
 
     s = _e2e_settings(args.database_url, args.bootstrap, detector_group=args.group)
     loop = asyncio.get_running_loop()
@@ -660,9 +660,9 @@ async def _e2e_worker(args: argparse.Namespace) -> None:
 
 def bench_replay(args: argparse.Namespace) -> None:
     from detector.config import policies
-    from detector.replay import ReplayReport, replay_files
-    from lapse.runtime import tune_gc
-    from lapse.settings import Settings
+    from offline.replay import ReplayReport, replay_files
+    from plumbing.runtime import tune_gc
+    from plumbing.settings import Settings
 
     path = Path(args.dir) / f"access-{args.events}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ What it starts: the embedded local broker (Tansu, memory only), a scratch Postgr
 on ``LAPSE_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432``, created, migrated
 and dropped by the script) and the ingest app on **one uvicorn worker in a child process**
 (so the load generator does not share its CPU), served the way ``lapse ingest`` serves it
-(``lapse.runtime.http_server`` under ``asyncio.run``: uvicorn's HTTP implementation is
+(``plumbing.runtime.http_server`` under ``asyncio.run``: uvicorn's HTTP implementation is
 whatever ``http="auto"`` finds installed), with the production defaults except
 ``LAPSE_KAFKA_IDEMPOTENCE=off`` (the local broker rejects it) and a rate limit raised out of
 the way. The load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
@@ -53,12 +53,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lapse.auth import create_key  # noqa: E402
-from lapse.broker import LocalBroker, free_port  # noqa: E402
-from lapse.db.engine import create_engine, session_factory  # noqa: E402
-from lapse.db.migrate import upgrade  # noqa: E402
-from lapse.kafka import ensure_topics, make_producer  # noqa: E402
-from lapse.settings import Settings  # noqa: E402
+from plumbing.broker import LocalBroker, free_port  # noqa: E402
+from plumbing.database import create_engine, session_factory  # noqa: E402
+from plumbing.kafka import ensure_topics, make_producer  # noqa: E402
+from plumbing.settings import Settings  # noqa: E402
+from records.api_keys import create_key  # noqa: E402
+from records.migrate import upgrade  # noqa: E402
 
 PG_SERVER = os.environ.get("LAPSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 TENANT = "bench-club"
@@ -136,9 +136,9 @@ class Conn:
 
 def serve(port: int) -> None:
     """Child process: the ingest app served as ``lapse ingest`` serves it (one uvicorn worker
-    from ``lapse.runtime.http_server`` under ``asyncio.run``), stopped by SIGINT."""
+    from ``plumbing.runtime.http_server`` under ``asyncio.run``), stopped by SIGINT."""
     from ingest.app import create_app
-    from lapse.runtime import http_server
+    from plumbing.runtime import http_server
 
     async def run() -> None:
         server = http_server(create_app(Settings()), "127.0.0.1", port)

@@ -41,11 +41,11 @@ from starlette.routing import Route
 from api.app import delivery_client
 from api.delivery import Dispatcher, alert_body, delivery_id
 from api.signing import generate_secret, signature_headers
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.db.models import WebhookSubscription
-from lapse.db.outbox import add_alerts
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
+from records.migrate import upgrade
+from records.outbox import add_alerts
+from records.tables import WebhookSubscription
 from schemas import Alert, Reason
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.api.support

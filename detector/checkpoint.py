@@ -19,7 +19,9 @@ from detector.core import MemberState
 from detector.core.rows import StateRows
 from detector.core.winback import WinbackPlan
 from detector.onboarding import load_runs, save_runs
-from lapse.db.models import (
+from records.erasure import forgotten_among, tombstones
+from records.outbox import add_alerts, release_alerts
+from records.tables import (
     ConsumerOffset,
     ExitInterview,
     GateCoverage,
@@ -28,10 +30,8 @@ from lapse.db.models import (
     SiteDataUntil,
     WinbackPlanRow,
 )
-from lapse.db.outbox import add_alerts, release_alerts
-from lapse.db.types import timestamp_from_micros as _ts
-from lapse.db.upsert import insert
-from lapse.forget import forgotten_among, tombstones
+from records.types import timestamp_from_micros as _ts
+from records.upsert import insert
 from schemas import Alert
 
 
@@ -100,7 +100,7 @@ class CheckpointStore:
         self.sessions = sessions
         self.group = group
         self.topic = topic
-        self.pepper = pepper  # of the forgotten members' tombstones (lapse.forget)
+        self.pepper = pepper  # of the forgotten members' tombstones (records.erasure)
 
     async def load_leavers(self) -> tuple[dict[str, WinbackPlan], set[str]]:
         """The stored win-back plans per tenant and the tombstones of forgotten members."""

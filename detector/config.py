@@ -21,7 +21,7 @@ from typing import Any
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.engine import PolicyFor
 from detector.core.risk import RiskPolicy
-from lapse.settings import Settings
+from plumbing.settings import Settings
 
 
 class ConfigError(ValueError):

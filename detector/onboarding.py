@@ -60,8 +60,8 @@ from detector.core.engine import IsForgotten, PolicyFor
 from detector.core.policy import Policy
 from detector.core.visits import VisitRules
 from detector.decode import decode_member_event, decode_member_events
-from lapse.db.models import OnboardingRun
-from lapse.db.upsert import insert
+from records.tables import OnboardingRun
+from records.upsert import insert
 from schemas import AccessEvent, Alert, MembershipEvent
 from schemas.onboarding import CONTROL_HEADER, FINISHED, STARTED, WATERMARK_HEADER, Control
 

@@ -56,10 +56,10 @@ from detector.core.visits import VisitRules
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from detector.decode import decode_member_event, decode_member_events
 from detector.onboarding import Onboarding
-from lapse.forget import member_hash
-from lapse.kafka import make_consumer, start_producer
-from lapse.runtime import tune_gc
-from lapse.settings import Settings
+from plumbing.kafka import make_consumer, start_producer
+from plumbing.runtime import tune_gc
+from plumbing.settings import Settings
+from records.erasure import member_hash
 from schemas import TICK_KEY, Alert, SiteDataUntil, Tick, parse_tick, tick_record
 from schemas.events import refusal_reason
 from schemas.onboarding import HISTORY_LATENESS

@@ -7,10 +7,10 @@ import asyncio
 from fastapi import FastAPI
 
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.health import service_router
-from lapse.runtime import http_server
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.health import service_router
+from plumbing.runtime import http_server
+from plumbing.settings import Settings
 
 
 def create_app(runner: DetectorRunner) -> FastAPI:

@@ -52,14 +52,14 @@ from ingest.intake import (
 from ingest.kisi import kisi_router
 from ingest.limits import RateLimiter, retry_after
 from ingest.producer import BrokerUnavailable, start_producer
-from lapse import openapi, problems
-from lapse.auth import Principal
-from lapse.db.engine import create_engine, session_factory
-from lapse.health import service_router
-from lapse.http_metrics import RequestMetrics
-from lapse.problems import Problem
-from lapse.runtime import tune_gc
-from lapse.settings import Settings
+from plumbing import openapi, problems
+from plumbing.database import create_engine, session_factory
+from plumbing.health import service_router
+from plumbing.http_metrics import RequestMetrics
+from plumbing.problems import Problem
+from plumbing.runtime import tune_gc
+from plumbing.settings import Settings
+from records.api_keys import Principal
 from schemas.events import EventBatch, MemberEvent
 
 log = logging.getLogger(__name__)

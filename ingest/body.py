@@ -1,6 +1,6 @@
 """Request bodies at the edge: media type, size limit, JSON, and events validated one by one.
 
-Every failure is a :class:`lapse.problems.Problem` (or, for one item of a batch, a
+Every failure is a :class:`plumbing.problems.Problem` (or, for one item of a batch, a
 :class:`Rejection`) whose errors name the field, as ``{"pointer", "field", "message"}``.
 """
 
@@ -14,8 +14,8 @@ import pydantic_core
 from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 
-from lapse.auth import Principal
-from lapse.problems import Problem, validation_errors
+from plumbing.problems import Problem, validation_errors
+from records.api_keys import Principal
 from schemas.events import (
     ACCESS_KINDS,
     MEMBERSHIP_KINDS,
@@ -40,7 +40,7 @@ def kind_label(raw: object) -> str:
 
 
 def error(loc: Loc, message: str) -> dict[str, Any]:
-    """One error entry in the shape of :func:`lapse.problems.validation_errors`."""
+    """One error entry in the shape of :func:`plumbing.problems.validation_errors`."""
     return validation_errors([{"loc": loc, "msg": message}])[0]
 
 

@@ -25,10 +25,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from lapse.db.engine import create_engine
-from lapse.db.models import IngestedEvent, SiteDataUntil
-from lapse.db.types import UTCDateTime
-from lapse.db.upsert import insert
+from plumbing.database import create_engine
+from records.tables import IngestedEvent, SiteDataUntil
+from records.types import UTCDateTime
+from records.upsert import insert
 
 _table = IngestedEvent.__table__
 

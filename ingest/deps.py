@@ -20,9 +20,9 @@ from ingest.coalesce import Coalescer
 from ingest.dedup import Store
 from ingest.intake import Intake, utcnow
 from ingest.limits import RateLimiter
-from lapse.auth import Principal, authenticate, digest
-from lapse.problems import Problem
-from lapse.settings import Settings
+from plumbing.problems import Problem
+from plumbing.settings import Settings
+from records.api_keys import Principal, authenticate, digest
 
 log = logging.getLogger(__name__)
 

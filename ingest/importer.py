@@ -45,9 +45,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingest.body import Rejection, authorize
 from ingest.intake import too_far_ahead
 from ingest.producer import BrokerUnavailable, produce
-from lapse.auth import Principal
-from lapse.db.models import ApiKey, ImportRun
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.api_keys import Principal
+from records.tables import ApiKey, ImportRun
 from schemas.events import AccessEvent
 from schemas.history import Event, Format, HistoryReader, RowError
 from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
@@ -612,9 +612,9 @@ def print_summary(s: ImportSummary, out: IO[str]) -> None:
 
 async def run_import(settings: Settings, args: Any) -> int:
     """``lapse import``; returns the exit status (0 all accepted, 1 some rejected, 2 failed)."""
-    from lapse.db.engine import create_engine, session_factory
-    from lapse.db.migrate import upgrade
-    from lapse.kafka import ensure_topics, start_producer
+    from plumbing.database import create_engine, session_factory
+    from plumbing.kafka import ensure_topics, start_producer
+    from records.migrate import upgrade
 
     if not settings.kafka_bootstrap:
         sys.stderr.write(

@@ -3,7 +3,7 @@ retries, produce, remember.
 
 HTTP, the MQTT bridge, vendor adapters and history import all call
 :meth:`Intake.admit` with the raw decoded items (``dict``s as parsed from JSON) and the
-:class:`~lapse.auth.Principal` of the caller; it returns an :class:`Admission` (accepted,
+:class:`~records.api_keys.Principal` of the caller; it returns an :class:`Admission` (accepted,
 duplicates, rejected with reasons) once the broker acknowledged every accepted event, or
 raises :class:`~ingest.producer.BrokerUnavailable` having acknowledged nothing.
 
@@ -47,8 +47,8 @@ from ingest.producer import BrokerUnavailable, produce
 
 if TYPE_CHECKING:
     from ingest.coalesce import Coalescer
-from lapse.auth import Principal
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.api_keys import Principal
 from schemas.events import AccessEvent, MembershipEvent
 
 log = logging.getLogger(__name__)

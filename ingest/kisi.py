@@ -8,7 +8,7 @@ an API key in the URL would end up in every proxy's access log, so the endpoint
 tenant's Kisi organisation is a row of ``vendor_integrations`` holding the signing key and
 the map from Kisi ``place_id`` to our ``site_id``. The key is required here (Kisi makes it
 optional; without it anyone could post unlocks), and stored sealed with ``LAPSE_SECRET_KEY``
-(lapse/sealing.py) like webhook secrets. A tenant may have several Kisi
+(records/sealing.py) like webhook secrets. A tenant may have several Kisi
 organisations: the signature picks the integration. Kisi signs no timestamp, so a captured
 request can be replayed; the replay carries the same ``uuid`` and dedup absorbs it.
 
@@ -16,7 +16,7 @@ Mapping (``lock.unlock`` only; other types are acknowledged with 204 and ignored
 
 - ``success: true`` → ``gate_entry``, ``success: false`` → ``entry_denied``;
 - ``actor_id`` → ``member_id``: the club's member that the member directory maps this Kisi
-  user id to (``PUT /v1/members/{member_id}/external-ids/kisi``, lapse/directory.py); a user
+  user id to (``PUT /v1/members/{member_id}/external-ids/kisi``, records/directory.py); a user
   id the directory does not map is taken as the member id itself (right where the club
   provisions Kisi users with its member ids), unless the integration requires a mapping
   (``lapse kisi map --require-mapping on``): then the event is acknowledged and counted as
@@ -63,13 +63,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingest.body import parse_json, read_body
 from ingest.deps import StateDep, intake_for, unavailable
 from ingest.producer import BrokerUnavailable
-from lapse import problems
-from lapse.auth import Principal
-from lapse.db.models import VendorIntegration
-from lapse.directory import ExternalIdCache
-from lapse.problems import Problem, validation_errors
-from lapse.sealing import Sealer, SecretUnavailable
-from lapse.settings import Settings
+from plumbing import problems
+from plumbing.problems import Problem, validation_errors
+from plumbing.settings import Settings
+from records.api_keys import Principal
+from records.directory import ExternalIdCache
+from records.sealing import Sealer, SecretUnavailable
+from records.tables import VendorIntegration
 
 log = logging.getLogger(__name__)
 
@@ -457,8 +457,8 @@ async def run_kisi_command(
     """``lapse kisi add|map|list``: what to print. ``places`` are ``PLACE_ID=SITE_ID`` pairs;
     ``map`` adds them to (or changes them in) ``integration_id``'s map, same signature key,
     and sets ``require_mapping`` when given (a Kisi user must be mapped to a member)."""
-    from lapse.db.engine import create_engine, session_factory
-    from lapse.db.migrate import upgrade
+    from plumbing.database import create_engine, session_factory
+    from records.migrate import upgrade
 
     sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     engine = create_engine(settings.database_url)

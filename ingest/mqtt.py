@@ -53,8 +53,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ingest.body import Event
 from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
-from lapse.auth import Principal
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.api_keys import Principal
 from schemas.events import joined_reason
 
 log = logging.getLogger(__name__)
@@ -268,8 +268,8 @@ class Bridge:
 
 async def run_bridge(settings: Settings, stop: asyncio.Event) -> None:
     """``lapse mqtt-bridge``: bridge until ``stop`` is set."""
-    from lapse.db.engine import create_engine, session_factory
-    from lapse.runtime import kafka_ready
+    from plumbing.database import create_engine, session_factory
+    from plumbing.runtime import kafka_ready
 
     try:  # fail fast, and plainly, on settings that cannot work
         topic_filters(settings.mqtt_topic, settings.mqtt_tenants)

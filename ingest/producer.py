@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from lapse import kafka
-from lapse.settings import Settings
+from plumbing import kafka
+from plumbing.settings import Settings
 from schemas.events import AccessEvent, MembershipEvent
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ingest.deps import AdminDep, StateDep
-from lapse.db.models import Site
-from lapse.openapi import problem_response
-from lapse.problems import Problem
+from plumbing.openapi import problem_response
+from plumbing.problems import Problem
+from records.tables import Site
 from schemas.events import ID_PATTERN, LABEL_PATTERN, addressable
 
 # The contract's id grammar (schemas.events.Id): a site stored here is one events can name.

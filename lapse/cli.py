@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
-from lapse import logs
-from lapse.auth import SCOPES, create_key
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.db.models import ApiKey
-from lapse.settings import Settings
+from plumbing import logs
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
+from records.api_keys import SCOPES, create_key
+from records.migrate import upgrade
+from records.tables import ApiKey
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
-    from lapse.sealing import Sealer
+    from records.sealing import Sealer
 
 COVERAGE_HELP = (
     "ISO date from which the files' gate data is complete (default: the first access event "
@@ -34,7 +34,7 @@ COVERAGE_HELP = (
 async def _upgrade_and_reseal(settings: Settings, sealer: Sealer) -> int:
     """Migrate, then the data step: secrets stored in clear (or under an old key) sealed
     with the current key. How many secrets were sealed."""
-    from lapse.sealing import reseal_all
+    from records.sealing import reseal_all
 
     engine = create_engine(settings.database_url)
     try:
@@ -45,7 +45,7 @@ async def _upgrade_and_reseal(settings: Settings, sealer: Sealer) -> int:
 
 
 async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
-    from lapse.sealing import Sealer
+    from records.sealing import Sealer
 
     sealer = Sealer.from_settings(settings)  # a malformed key stops here, before any change
     sealed = await _upgrade_and_reseal(settings, sealer)
@@ -56,7 +56,7 @@ async def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 async def _secrets(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse secrets new-key|reseal`` (docs/webhooks.md: encryption at rest, rotation)."""
-    from lapse.sealing import Sealer, new_key
+    from records.sealing import Sealer, new_key
 
     if args.action == "new-key":
         print(new_key())
@@ -122,7 +122,7 @@ def _read_password(from_stdin: bool) -> str:
 async def _staff(settings: Settings, args: argparse.Namespace) -> None:
     """Staff page accounts of a tenant; the password is never echoed, printed or logged."""
     from api.page import accounts
-    from lapse.db.models import StaffAccount
+    from records.tables import StaffAccount
 
     password = _read_password(args.password_stdin) if args.action == "add" else ""
     engine = create_engine(settings.database_url)
@@ -165,7 +165,7 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _broker(_settings: Settings, args: argparse.Namespace) -> None:
     """The embedded broker in the foreground, until SIGINT or SIGTERM (which stop it too)."""
-    from lapse.broker import LocalBroker
+    from plumbing.broker import LocalBroker
 
     stop = _until_signalled()
     with LocalBroker(args.port) as broker:
@@ -188,14 +188,14 @@ def _until_signalled() -> asyncio.Event:
 
 async def _detector(settings: Settings, _args: argparse.Namespace) -> None:
     from detector.service import serve
-    from lapse.runtime import kafka_ready
+    from plumbing.runtime import kafka_ready
 
     async with kafka_ready(settings) as ready:
         await serve(ready, _until_signalled())
 
 
 async def _serve_app(settings: Settings, which: str) -> None:
-    from lapse.runtime import http_server, kafka_ready
+    from plumbing.runtime import http_server, kafka_ready
 
     async with kafka_ready(settings) as ready:
         if which == "ingest":
@@ -247,8 +247,8 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> None:
 def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     from detector.config import policies
     from detector.core.visits import VisitRules
-    from detector.replay import ReplayReport, print_report, replay_files, write_alerts
-    from lapse.runtime import tune_gc
+    from offline.replay import ReplayReport, print_report, replay_files, write_alerts
+    from plumbing.runtime import tune_gc
 
     update: dict[str, object] = {}
     if args.policy:
@@ -314,8 +314,8 @@ def _zone(name: str) -> str:
 async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from detector.simulate import PROFILES, print_summary, simulate_files
     from lapse.progress import progress_bar
+    from simulator.club import PROFILES, print_summary, simulate_files
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -345,7 +345,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
-    from detector.evaluate import run_cli
+    from offline.evaluate import run_cli
 
     await asyncio.to_thread(
         run_cli,
@@ -362,9 +362,9 @@ async def _evaluate(_settings: Settings, args: argparse.Namespace) -> None:
 async def _calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from detector.calibrate import calibrate, print_summary, store, write_outputs
-    from detector.calibration.fitting import SMALL_GRID, Grid, Objective
     from lapse.progress import watch_reads
+    from offline.calibrate import calibrate, print_summary, store, write_outputs
+    from offline.calibration.fitting import SMALL_GRID, Grid, Objective
 
     def say(text: str) -> None:
         if not args.quiet:
@@ -396,7 +396,7 @@ async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
     (docs/integrations/kisi.md); the whole file or nothing."""
     from pathlib import Path
 
-    from lapse.directory import MappingFileError, import_mappings, read_mappings
+    from records.directory import MappingFileError, import_mappings, read_mappings
 
     try:
         rows = read_mappings(Path(args.file))
@@ -421,11 +421,11 @@ async def _map_ids(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _import_profiles(settings: Settings, args: argparse.Namespace) -> None:
-    """``lapse members import-profiles``: a CSV of member profiles (lapse/profiles.py); the
+    """``lapse members import-profiles``: a CSV of member profiles (records/profiles.py); the
     whole file or nothing, errors by line and field, never a value (personal data)."""
     from pathlib import Path
 
-    from lapse.profiles import ProfileFileError, import_profiles, read_profiles
+    from records.profiles import ProfileFileError, import_profiles, read_profiles
 
     try:
         rows = read_profiles(Path(args.file))
@@ -444,7 +444,7 @@ async def _import_profiles(settings: Settings, args: argparse.Namespace) -> None
 
 async def _members(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse members forget``: erase one member of one tenant (docs/after-they-leave.md)."""
-    from lapse.forget import erase
+    from records.erasure import erase
 
     if args.action == "map-ids":
         await _map_ids(settings, args)
@@ -654,7 +654,7 @@ def parser() -> argparse.ArgumentParser:
         help="for add and map: on, a Kisi user the member directory does not map to a member "
         "is acknowledged and counted (unmapped_user), not taken as a member id (default off)",
     )
-    from detector.simulate import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+    from simulator.club import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
         "simulate",

@@ -20,12 +20,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from lapse.auth import create_key
-from lapse.broker import free_port
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.runtime import http_server, kafka_ready
-from lapse.settings import Settings
+from plumbing.broker import free_port
+from plumbing.database import create_engine, session_factory
+from plumbing.runtime import http_server, kafka_ready
+from plumbing.settings import Settings
+from records.api_keys import create_key
+from records.migrate import upgrade
 
 TENANT = "demo-club"
 DEMO_DB = Path("lapse-data/demo.db")
@@ -98,8 +98,8 @@ async def run_demo(
     from api.app import create_app as api_app
     from detector.runner import DetectorRunner
     from detector.service import create_app as detector_app
-    from detector.simulate import simulate_club
     from ingest.app import create_app as ingest_app
+    from simulator.club import simulate_club
 
     async with kafka_ready(demo_settings(base)) as settings:
         engine = create_engine(settings.database_url)

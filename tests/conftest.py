@@ -16,10 +16,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from lapse.broker import LocalBroker
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.settings import Settings
+from plumbing.broker import LocalBroker
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
+from records.migrate import upgrade
 
 PG_SERVER = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 

@@ -13,8 +13,8 @@ from aiokafka.structs import ConsumerRecord
 
 from detector.core import Policy
 from detector.core.replay import replay
-from lapse.kafka import make_producer
-from lapse.settings import Settings
+from plumbing.kafka import make_producer
+from plumbing.settings import Settings
 from schemas import AccessEvent, MembershipEvent
 
 Event = AccessEvent | MembershipEvent

@@ -17,8 +17,8 @@ from api.app import create_app as api_app
 from detector.core import ManualClock
 from detector.runner import DetectorRunner
 from ingest.app import create_app as ingest_app
-from lapse.db.engine import create_engine, session_factory
-from lapse.kafka import ensure_topics
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
 from tests.api.support import Receiver, make_key, serve, until
 from tests.support import T0
 

@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lapse.db.models import StaffAccount, StaffSession
+from records.tables import StaffAccount, StaffSession
 
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=15)

@@ -16,8 +16,8 @@ from sqlalchemy.sql.selectable import CompoundSelect
 
 from api.routers.alerts import CLOSING, Episode, load_episode, scoped
 from api.routers.members import Member, at_risk
-from lapse.auth import Principal
-from lapse.db.models import ActionRow, AlertRow, CalibrationReport, MemberStateRow, Site
+from records.api_keys import Principal
+from records.tables import ActionRow, AlertRow, CalibrationReport, MemberStateRow, Site
 from schemas import Reason
 
 

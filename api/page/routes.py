@@ -35,10 +35,10 @@ from api.page.accounts import Role
 from api.routers.actions import action_summary
 from api.routers.alerts import ActionCreate, record_action
 from api.routers.members import member_view, with_profiles
-from lapse.auth import Principal, authenticate
-from lapse.db.models import AlertRow, ApiKey, StaffAccount
-from lapse.problems import Problem
-from lapse.settings import Settings
+from plumbing.problems import Problem
+from plumbing.settings import Settings
+from records.api_keys import Principal, authenticate
+from records.tables import AlertRow, ApiKey, StaffAccount
 from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)

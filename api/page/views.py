@@ -21,7 +21,7 @@ from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.actions import ActionSummaryRow
 from api.routers.alerts import Episode
 from api.routers.members import Member
-from lapse.db.models import CalibrationReport
+from records.tables import CalibrationReport
 
 BASE = "/staff"
 ACTION_BUTTONS = {
@@ -309,7 +309,7 @@ def member_name(m: Member) -> str:
 def contact_links(m: Member, lang: str = "en") -> str:
     """One-tap call, text and email links from the member's profile (nothing when none).
 
-    The phone and email were validated when set (lapse/profiles.py: digits and a leading +; an
+    The phone and email were validated when set (records/profiles.py: digits and a leading +; an
     address with no quote, space or bracket), and are escaped here all the same.
     """
     p = m.profile

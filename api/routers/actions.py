@@ -19,7 +19,7 @@ from sqlalchemy import case, func, select
 from api.deps import AlertsReader, SessionDep
 from api.outcomes import EpisodeFacts, EpisodeStatus, episode_status, summarise
 from api.routers.alerts import scoped
-from lapse.db.models import ActionRow, AlertRow
+from records.tables import ActionRow, AlertRow
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 

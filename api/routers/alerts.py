@@ -21,9 +21,9 @@ from sqlalchemy.sql import ColumnElement
 from api.coverage import Coverage, coverage_of
 from api.deps import AlertsReader, SessionDep, decode_cursor, encode_cursor, not_found
 from api.outcomes import ActionKind, EpisodeStatus, episode_status
-from lapse.auth import Principal
-from lapse.db.models import ActionRow, AlertRow
-from lapse.problems import Problem
+from plumbing.problems import Problem
+from records.api_keys import Principal
+from records.tables import ActionRow, AlertRow
 from schemas import Alert, AlertType
 from schemas.alerts import Severity
 from schemas.events import NOTE_PATTERN

@@ -1,6 +1,6 @@
 """``/v1/members/{member_id}/external-ids``: the member's ids in the club's other systems.
 
-The first brick of the member directory (lapse/directory.py): a Kisi user id mapped here makes
+The first brick of the member directory (records/directory.py): a Kisi user id mapped here makes
 the Kisi events of that user land on the club's member. Writing needs the ``events:write``
 scope (what a mapping changes is which member events are written under) and a key of the whole
 tenant (a mapping is tenant-wide: a site-bound key may not move another site's events).
@@ -17,16 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import AlertsReader, SessionDep, not_found, require
-from lapse.auth import Principal
-from lapse.directory import (
+from plumbing.openapi import problem_response
+from plumbing.problems import Problem
+from records.api_keys import Principal
+from records.directory import (
     SYSTEM_PATTERN,
     ExternalIdTaken,
     delete_external_id,
     external_ids_of,
     set_external_id,
 )
-from lapse.openapi import problem_response
-from lapse.problems import Problem
 from schemas.events import LABEL_PATTERN, MemberId, pattern_message
 
 router = APIRouter(prefix="/v1/members", tags=["members"])

@@ -1,6 +1,6 @@
 """``DELETE /v1/members/{id}``: the right to be forgotten (admin scope).
 
-The erasure itself is ``lapse.forget.erase`` (shared with ``lapse members forget``); what it
+The erasure itself is ``records.erasure.erase`` (shared with ``lapse members forget``); what it
 cannot reach at once (events still in Kafka) is bounded by the topics' retention, see
 docs/after-they-leave.md.
 """
@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep, SettingsDep, not_found, require
-from lapse.auth import Principal
-from lapse.forget import erase
+from records.api_keys import Principal
+from records.erasure import erase
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -21,15 +21,15 @@ from api.deps import AlertsReader, SessionDep, not_found
 from api.leavers import former, interview_values, member_scope, members
 from detector.core.state import MemberState
 from detector.core.winback import visits_per_month
-from lapse.db.models import (
+from plumbing.openapi import problem_response
+from plumbing.problems import Problem
+from records.tables import (
     AlertRow,
     ExitInterview,
     ExitInterviewChange,
     MemberStateRow,
     WebhookDelivery,
 )
-from lapse.openapi import problem_response
-from lapse.problems import Problem
 from schemas.events import NOTE_PATTERN, CancelReason
 
 router = APIRouter(tags=["leavers"])

@@ -23,9 +23,9 @@ from detector.core.cadence import usual_gap
 from detector.core.policy import COHORT_GAP_DAYS
 from detector.core.state import MemberState
 from detector.core.visits import visits_since
-from lapse.auth import Principal
-from lapse.db.models import MemberStateRow
-from lapse.profiles import Profile, profile_of_row, profiles_of
+from records.api_keys import Principal
+from records.profiles import Profile, profile_of_row, profiles_of
+from records.tables import MemberStateRow
 from schemas.alerts import Severity
 
 router = APIRouter(prefix="/v1/members", tags=["members"])

@@ -1,4 +1,4 @@
-"""``/v1/members/{member_id}/profile``: the person behind a member id (lapse/profiles.py).
+"""``/v1/members/{member_id}/profile``: the person behind a member id (records/profiles.py).
 
 Writing needs the ``events:write`` scope and a key of the whole tenant, as the member's
 external ids do (a profile is the tenant's, not a site's). Reading needs ``alerts:read``.
@@ -14,7 +14,7 @@ from fastapi import APIRouter
 
 from api.deps import AlertsReader, SessionDep, not_found
 from api.routers.external_ids import Writer, _tenant_wide, _valid_member
-from lapse.profiles import Profile, ProfileIn, profile_of, profile_of_row, set_profile
+from records.profiles import Profile, ProfileIn, profile_of, profile_of_row, set_profile
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 

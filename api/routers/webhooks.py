@@ -25,11 +25,11 @@ from api.deps import (
 )
 from api.signing import generate_secret
 from api.urls import UnsafeUrl, check_url
-from lapse.auth import Principal
-from lapse.db.models import DeliveryAttempt, WebhookDelivery, WebhookSubscription
-from lapse.openapi import problem_response
-from lapse.problems import Problem
-from lapse.sealing import Sealer
+from plumbing.openapi import problem_response
+from plumbing.problems import Problem
+from records.api_keys import Principal
+from records.sealing import Sealer
+from records.tables import DeliveryAttempt, WebhookDelivery, WebhookSubscription
 from schemas import ALERT_TYPES, AlertType
 from schemas.events import NOTE_PATTERN
 

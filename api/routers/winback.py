@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 from api.deps import AlertsReader, SessionDep, require
 from api.leavers import Former, members
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
-from lapse.auth import Principal
-from lapse.db.models import AlertRow, WinbackPlanRow
+from records.api_keys import Principal
+from records.tables import AlertRow, WinbackPlanRow
 
 router = APIRouter(prefix="/v1/winback", tags=["winback"])
 Admin = Annotated[Principal, Depends(require("admin"))]

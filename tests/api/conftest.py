@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lapse.settings import Settings
+from plumbing.settings import Settings
 from tests.api.support import Receiver, make_key, serve
 
 

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lapse.auth import create_key
-from lapse.db.outbox import add_alerts
-from lapse.runtime import http_server
+from plumbing.runtime import http_server
+from records.api_keys import create_key
+from records.outbox import add_alerts
 from schemas import Alert, Reason
 
 

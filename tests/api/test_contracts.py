@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from api.relay import record_headers
-from lapse.settings import Settings
+from plumbing.settings import Settings
 from tests.api.support import make_alert
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

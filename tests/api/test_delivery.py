@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app, delivery_client
 from api.delivery import Dispatcher, delivery_id, retry_after_seconds
-from lapse.db.models import AlertRow, DeliveryAttempt, WebhookDelivery
+from records.tables import AlertRow, DeliveryAttempt, WebhookDelivery
 from tests.api.support import api, make_alert, store_alerts, until
 
 Sessions = async_sessionmaker[AsyncSession]

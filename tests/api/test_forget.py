@@ -14,9 +14,9 @@ from detector.core import Detector, FixedPolicy
 from detector.core.replay import replay
 from detector.core.winback import DEFAULT_PLAN
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow, ForgottenMember, MemberStateRow
-from lapse.kafka import ensure_topics
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from records.tables import AlertRow, ForgottenMember, MemberStateRow
 from tests.api.leaver_support import leaver, visit
 from tests.api.support import api, make_key, until
 from tests.support import Event, encoded, produce, settings_env

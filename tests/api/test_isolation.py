@@ -21,16 +21,16 @@ from sqlalchemy import func, select
 from api.app import create_app, delivery_client
 from api.delivery import Dispatcher
 from detector.core.state import MemberState
-from lapse.db.models import (
+from plumbing.settings import Settings
+from records.directory import set_external_id
+from records.profiles import ProfileIn, set_profile
+from records.tables import (
     ActionRow,
     ExternalId,
     MemberProfile,
     WebhookDelivery,
     WebhookSubscription,
 )
-from lapse.directory import set_external_id
-from lapse.profiles import ProfileIn, set_profile
-from lapse.settings import Settings
 from tests.api.support import api, episode, make_key, store_alerts, until
 from tests.api.test_members import store_states
 from tests.page.test_http import ISOLATION_CASES as PAGE_ISOLATION_CASES

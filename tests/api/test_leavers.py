@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from api.app import create_app
-from lapse.db.models import ExitInterview, ExitInterviewChange
+from records.tables import ExitInterview, ExitInterviewChange
 from tests.api.leaver_support import at, checkpoint, leaver, visit
 from tests.api.support import api, make_key
 

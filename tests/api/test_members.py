@@ -8,7 +8,7 @@ from typing import Any
 
 from api.app import create_app
 from detector.core.state import MemberState, Status
-from lapse.db.models import MemberStateRow
+from records.tables import MemberStateRow
 from tests.api.support import api, make_key
 
 DAY = 86_400.0

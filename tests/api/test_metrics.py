@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from prometheus_client import REGISTRY
 
 from api.app import create_app
-from lapse.db.models import ImportRun
+from records.tables import ImportRun
 from tests.api.support import api, make_key
 
 

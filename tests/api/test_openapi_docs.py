@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from api.app import create_app as create_api
 from ingest.app import create_app as create_ingest
-from lapse.settings import Settings
+from plumbing.settings import Settings
 
 METHODS = ("get", "put", "post", "delete", "patch")
 

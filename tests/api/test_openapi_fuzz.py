@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import pytest
 
 from api.app import create_app
-from lapse.db.engine import create_engine, session_factory
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
 from tests.api.support import episode, make_key, serve, store_alerts
 from tests.openapi_support import conformance
 

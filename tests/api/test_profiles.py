@@ -1,4 +1,4 @@
-"""Member profiles (lapse/profiles.py): set and read through the api and a CSV, validated
+"""Member profiles (records/profiles.py): set and read through the api and a CSV, validated
 without echoing values, isolated per tenant, shown on the staff page, erased with the member,
 never logged."""
 
@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from api.app import create_app
 from detector.core.state import MemberState
-from lapse.db.models import MemberProfile
-from lapse.profiles import ProfileFileError, read_profiles
+from records.profiles import ProfileFileError, read_profiles
+from records.tables import MemberProfile
 from tests.api.support import api, make_key
 from tests.api.test_members import store_states
 from tests.page.support import login, make_club

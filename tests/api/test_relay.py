@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.relay import record_headers
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow
+from plumbing.database import create_engine, session_factory
+from records.tables import AlertRow
 from tests.api.support import api, make_alert, make_key, store_alerts, until
 from tests.support import read_topic
 

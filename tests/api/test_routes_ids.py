@@ -22,8 +22,8 @@ import pytest
 from pydantic import ValidationError
 
 from api.app import create_app
-from lapse.auth import create_key
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.api_keys import create_key
 from schemas.events import AccessEvent
 from tests.api.leaver_support import checkpoint, leaver
 from tests.api.support import api, make_key
@@ -123,7 +123,7 @@ async def _routed(app: Any, method: str, url: str) -> tuple[str | None, dict[str
 async def test_every_accepted_id_routes_to_its_route_and_every_refused_one_could_not(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.CRITICAL, logger="lapse.problems")  # the handlers' failures
+    caplog.set_level(logging.CRITICAL, logger="plumbing.problems")  # the handlers' failures
     app = create_app(settings, deliver=False)
     routes = _member_routes(app)
     # The ones known today; the checks below run over whatever the app has.

@@ -15,10 +15,10 @@ from standardwebhooks.webhooks import Webhook
 from api.app import create_app
 from api.signing import generate_secret
 from lapse.cli import _migrate
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import WebhookSubscription
-from lapse.sealing import PREFIX, Sealer, SecretUnavailable, new_key, reseal_all
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
+from records.sealing import PREFIX, Sealer, SecretUnavailable, new_key, reseal_all
+from records.tables import WebhookSubscription
 from tests.api.support import api, make_alert, make_key, store_alerts, until
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from api.app import create_app
-from lapse.db.models import AlertRow
+from records.tables import AlertRow
 from schemas import MembershipEvent
 from tests.api.leaver_support import at, checkpoint, leaver
 from tests.api.support import api, make_key

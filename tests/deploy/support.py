@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lapse.settings import Settings
+from plumbing.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from lapse.sealing import Sealer
+from records.sealing import Sealer
 from tests.deploy.support import DEPLOY, load_yaml, load_yaml_all, setting_variables
 
 K8S = DEPLOY / "k8s"

@@ -20,7 +20,7 @@ from detector.runner import DetectorRunner
 from detector.service import create_app as detector_app
 from ingest import intake
 from ingest.app import create_app as ingest_app
-from lapse.kafka import ensure_topics
+from plumbing.kafka import ensure_topics
 from schemas import AccessEvent
 from tests.api.support import make_key, serve, until
 from tests.deploy.support import run_promtool

@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from detector.core import Detector, Policy, Watermark
-from lapse.db.models import AlertRow, ConsumerOffset, MemberStateRow
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.tables import AlertRow, ConsumerOffset, MemberStateRow
 from schemas import Alert
 from tests.support import Event, read_topic, settings_env
 

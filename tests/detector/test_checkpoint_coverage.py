@@ -15,8 +15,8 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
 from detector.core.partition import restore
 from detector.core.replay import replay
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
+from plumbing.database import create_engine, session_factory
+from records.migrate import upgrade
 from schemas import AccessEvent, MembershipEvent
 from tests.detector.core.events import at, membership, visit
 

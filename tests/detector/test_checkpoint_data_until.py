@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from detector.checkpoint import Checkpoint, CheckpointStore
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
+from plumbing.database import create_engine, session_factory
+from records.migrate import upgrade
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])

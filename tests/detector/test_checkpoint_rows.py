@@ -29,10 +29,10 @@ from detector.core.state import Departure
 from detector.core.store import MemberStore
 from detector.core.visits import RECENT
 from detector.core.winback import DEFAULT_PLAN
-from detector.simulate import simulate_club
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.db.models import MemberStateRow
+from plumbing.database import create_engine, session_factory
+from records.migrate import upgrade
+from records.tables import MemberStateRow
+from simulator.club import simulate_club
 
 
 def state_row(state: MemberState, partition: int) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import MemberState
 from detector.core.rows import StateRows, micros
 from detector.core.store import MemberStore
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.db.models import MemberStateRow
+from plumbing.database import create_engine, session_factory
+from records.migrate import upgrade
+from records.tables import MemberStateRow
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from detector.calibration.scoring import DAY, Outcome, Score, read_truth, score
 from detector.core import Detector
-from detector.evaluate import evaluate, parse_policy
-from detector.replay import replay_files
-from detector.simulate import SimParams, simulate_files
+from offline.calibration.scoring import DAY, Outcome, Score, read_truth, score
+from offline.evaluate import evaluate, parse_policy
+from offline.replay import replay_files
 from schemas import Alert
+from simulator.club import SimParams, simulate_files
 
 T = datetime(2025, 6, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]

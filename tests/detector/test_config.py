@@ -6,7 +6,7 @@ import pytest
 
 from detector.config import ConfigError, build_policy, policies
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, RiskPolicy
-from lapse.settings import Settings
+from plumbing.settings import Settings
 
 
 def test_tenants_get_their_own_policy_and_others_the_default(tmp_path) -> None:

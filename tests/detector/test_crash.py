@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from detector.core import FixedPolicy
-from lapse.broker import free_port
-from lapse.db.engine import create_engine, session_factory
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from plumbing.broker import free_port
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
 from tests.detector.processes import (
     DetectorProcess,
     Expected,

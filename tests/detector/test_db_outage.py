@@ -18,9 +18,9 @@ from sqlalchemy.engine import make_url
 
 from detector.core import FixedPolicy
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
 from tests.detector.processes import Expected, progress, stored_alerts
 from tests.support import club_history, encoded, produce, replay_settings
 

@@ -17,10 +17,10 @@ from detector.core import FixedPolicy
 from detector.core.partition import Record
 from detector.core.replay import replay
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow
-from lapse.kafka import ensure_topics, make_producer
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics, make_producer
+from plumbing.settings import Settings
+from records.tables import AlertRow
 from schemas import AccessEvent, SiteDataUntil, Tick, tick_record
 from tests.support import T0, club_history, read_topic, replay_settings
 

@@ -19,16 +19,16 @@ from api.app import create_app
 from detector.config import policies
 from detector.core import Detector, MemberState
 from detector.core.visits import VisitRules
-from detector.replay import DEFAULT_LATENESS, replay_files
 from detector.runner import DetectorRunner
-from detector.simulate import SimParams, simulate_files
 from ingest.importer import Importer
 from ingest.producer import produce, start_producer
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow, MemberStateRow, OnboardingRun
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from offline.replay import DEFAULT_LATENESS, replay_files
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
+from records.tables import AlertRow, MemberStateRow, OnboardingRun
 from schemas import AccessEvent, Alert
+from simulator.club import SimParams, simulate_files
 from tests.api.support import Receiver, api, make_key, serve
 from tests.support import read_topic
 

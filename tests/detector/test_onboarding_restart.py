@@ -28,13 +28,13 @@ from detector.core import CadencePolicy, Detector, MemberState
 from detector.core.partition import restore
 from detector.decode import decode_member_event
 from detector.onboarding import Onboarding
-from detector.replay import replay_files
-from detector.simulate import SimParams, simulate_files
 from ingest.producer import partition_for
-from lapse.db.models import OnboardingRun
+from offline.replay import replay_files
+from records.tables import OnboardingRun
 from schemas import AccessEvent, Alert
 from schemas.history import HistoryReader, RowError
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
+from simulator.club import SimParams, simulate_files
 
 TENANT = "club-r"
 PARTITIONS = 3

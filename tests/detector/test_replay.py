@@ -9,9 +9,9 @@ import pytest
 
 from detector.core import CadencePolicy
 from detector.core.replay import replay
-from detector.simulate import simulate_club
 from lapse.cli import main
 from schemas import AccessEvent, Alert
+from simulator.club import simulate_club
 from tests.support import T0
 
 

@@ -15,10 +15,10 @@ import pytest
 
 from detector.core import CadencePolicy
 from detector.core.replay import replay
-from detector.replay import ReplayReport, replay_files
-from detector.simulate import simulate_club
+from offline.replay import ReplayReport, replay_files
 from schemas import AccessEvent, Alert
 from schemas.history import RowError, read_history
+from simulator.club import simulate_club
 from tests.support import T0
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from detector.core import FixedPolicy
 from detector.runner import DetectorRunner
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import AlertRow, ConsumerOffset, MemberStateRow
-from lapse.kafka import ensure_topics
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from records.tables import AlertRow, ConsumerOffset, MemberStateRow
 from tests.support import (
     club_history,
     encoded,

@@ -19,12 +19,12 @@ import pytest_asyncio
 from aiokafka import ConsumerRecord
 
 from ingest.app import create_app
-from lapse.auth import create_key
-from lapse.broker import free_port
-from lapse.db.engine import create_engine, session_factory
-from lapse.kafka import ensure_topics
-from lapse.runtime import http_server
-from lapse.settings import Settings
+from plumbing.broker import free_port
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.runtime import http_server
+from plumbing.settings import Settings
+from records.api_keys import create_key
 from tests import support
 
 # Small limits, so the limit tests send little and prove the settings are honoured.

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ingest.body import Event, Rejection, batch_items, valid_batch, validate_event
-from lapse.problems import Problem
+from plumbing.problems import Problem
 from tests.support import same_event
 
 MAX = 50

@@ -9,9 +9,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ingest import dedup
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.migrate import upgrade
-from lapse.db.models import SiteDataUntil
+from plumbing.database import create_engine, session_factory
+from records.migrate import upgrade
+from records.tables import SiteDataUntil
 
 
 async def test_one_tenant_and_mixed_tenants_find_and_remember_the_same_keys(fresh_pg_url):

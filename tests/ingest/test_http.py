@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from ingest.app import create_app
-from lapse.auth import digest
-from lapse.db.models import ApiKey
+from records.api_keys import digest
+from records.tables import ApiKey
 from schemas.events import parse_member_event
 from tests.ingest.conftest import (
     MAX_BATCH,

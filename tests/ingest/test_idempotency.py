@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from ingest import dedup
 from ingest.intake import purge_dedup
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import IngestedEvent
+from plumbing.database import create_engine, session_factory
+from records.tables import IngestedEvent
 from schemas.events import parse_member_event
 from tests.ingest.conftest import access_event, membership_event, read_topic
 

@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from ingest.importer import Importer, ImportFailed, ImportInterrupted, Progress
 from ingest.producer import start_producer
-from lapse.auth import create_key
-from lapse.db.models import ImportRun
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
+from records.api_keys import create_key
+from records.tables import ImportRun
 from schemas.events import parse_member_event
 from schemas.history import Event, RowError, read_history
 from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER

@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from ingest.app import create_app
 from ingest.kisi import add_kisi_integration, run_kisi_command
-from lapse.db.models import VendorIntegration
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
+from records.tables import VendorIntegration
 from schemas.events import parse_member_event
 from tests.api.support import serve, until
 from tests.ingest.conftest import read_topic

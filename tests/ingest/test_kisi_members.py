@@ -23,12 +23,12 @@ from api.app import create_app as create_api
 from ingest.app import create_app as create_ingest
 from ingest.kisi import add_kisi_integration, run_kisi_command
 from lapse.cli import _migrate
-from lapse.db.engine import create_engine, session_factory
-from lapse.db.models import ExternalId, VendorIntegration
-from lapse.directory import ExternalIdCache, set_external_id
-from lapse.kafka import ensure_topics
-from lapse.sealing import PREFIX, Sealer, new_key, reseal_all
-from lapse.settings import Settings
+from plumbing.database import create_engine, session_factory
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
+from records.directory import ExternalIdCache, set_external_id
+from records.sealing import PREFIX, Sealer, new_key, reseal_all
+from records.tables import ExternalId, VendorIntegration
 from schemas.events import parse_member_event
 from tests.api.support import api, make_key, serve, until
 from tests.ingest.conftest import read_topic

@@ -20,8 +20,8 @@ import pytest_asyncio
 
 from ingest.mqtt import Bridge, BridgeConfigError, decode, parse_topic, topic_filters
 from ingest.producer import start_producer
-from lapse.kafka import ensure_topics
-from lapse.settings import Settings
+from plumbing.kafka import ensure_topics
+from plumbing.settings import Settings
 from schemas.events import parse_member_event
 from tests import support
 from tests.ingest.conftest import access_event, membership_event, read_topic

@@ -8,9 +8,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from detector.simulate import simulate_files
 from ingest.importer import ImportSummary, Progress
 from lapse.progress import _open_positions, progress_bar, watch_reads
+from simulator.club import simulate_files
 
 
 class Terminal(io.StringIO):

@@ -19,8 +19,8 @@ from api.app import create_app
 from api.page import accounts
 from api.page.accounts import Role
 from lapse import cli
-from lapse.db.models import ActionRow, StaffAccount, StaffSession
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.tables import ActionRow, StaffAccount, StaffSession
 from tests.api.support import serve
 from tests.page.support import LOGIN_TOKEN, csrf_of, make_club
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.page import accounts
-from lapse.db.models import ActionRow
-from lapse.profiles import ProfileIn, set_profile
+from records.profiles import ProfileIn, set_profile
+from records.tables import ActionRow
 from tests.api.support import make_key, serve
 from tests.page.support import make_club, make_crowd
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.page import routes
-from lapse.db.models import ActionRow, ApiKey, CalibrationReport
-from lapse.settings import Settings
+from plumbing.settings import Settings
+from records.tables import ActionRow, ApiKey, CalibrationReport
 from tests.api.support import make_key, serve
 from tests.page.support import csrf_of, login, make_club
 

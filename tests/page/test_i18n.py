@@ -15,8 +15,8 @@ from api.page import i18n, reasons, routes, timeline, views
 from api.page.repository import Paging, WorkItem, Worklist
 from api.routers.alerts import ActionOut, AlertItem, Episode
 from api.routers.members import Member
-from lapse.db.models import ActionRow
-from lapse.profiles import Profile
+from records.profiles import Profile
+from records.tables import ActionRow
 from schemas.alerts import Reason
 
 NOW = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)

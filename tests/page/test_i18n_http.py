@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from lapse.db.models import StaffAccount
+from records.tables import StaffAccount
 from tests.api.support import make_key
 from tests.page.support import csrf_of, login, make_club
 from tests.page.test_accounts import PASSWORD, add, log_in, page

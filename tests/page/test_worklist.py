@@ -16,8 +16,8 @@ from api.page import repository
 from api.page.export import safe
 from api.page.repository import Paging, WorkItem, Worklist, paged
 from api.routers.members import Member
-from lapse.db.models import Site
-from lapse.profiles import ProfileIn, set_profile
+from records.profiles import ProfileIn, set_profile
+from records.tables import Site
 from tests.api.support import make_key
 from tests.page.support import csrf_of, login, make_club
 from tests.page.test_http import browser_like, member_ids

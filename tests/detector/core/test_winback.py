@@ -15,8 +15,8 @@ from detector.core.winback import (
     return_score,
     visits_per_month,
 )
-from detector.simulate import simulate_club
 from schemas import MembershipEvent
+from simulator.club import simulate_club
 from tests.detector.core.events import DAY, at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10.0)

@@ -1,1 +1,0 @@
-"""Database: engine construction, the tables, and migrations."""

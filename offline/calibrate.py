@@ -1,0 +1,157 @@
+"""``lapse calibrate``: the club's own history in, a proven monitoring rule and a report out.
+
+The I/O shell around ``offline.calibration``: it reads the history files once into memory
+(every replay of the grid reuses them), runs the four steps of DESIGN.md's method (window,
+traits, fitting, report) and writes ``DIR/detector.json`` (the detector's configuration
+file, this tenant's entry added or replaced, others kept) and ``DIR/report.html``;
+``--store`` also saves the report in the ``calibration_reports`` table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detector.core.visits import VisitRules
+from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
+from offline.calibration.members import build_histories
+from offline.calibration.report import Calibration, render, summary
+from offline.calibration.scoring import read_truth
+from offline.calibration.traits import find_traits
+from offline.calibration.window import choose_window
+from schemas import AccessEvent, MembershipEvent
+from schemas.history import RowError, read_history
+
+Event = AccessEvent | MembershipEvent
+
+
+def read_files(paths: Sequence[str], tenant_id: str) -> tuple[list[list[Event]], int]:
+    """Each file's events in file order (as replay merges them), and the rejected rows."""
+    files: list[list[Event]] = []
+    rejected = 0
+    for path in paths:
+        events: list[Event] = []
+        for _line, row in read_history(path, tenant_id, origin="calibrate"):
+            if isinstance(row, RowError):
+                rejected += 1
+            else:
+                events.append(row)
+        files.append(events)
+    return files, rejected
+
+
+def calibrate(
+    paths: Sequence[str],
+    tenant_id: str,
+    *,
+    truth_path: str | None = None,
+    grid: Grid | None = None,
+    lateness: float = 86_400.0,
+    visits: VisitRules | None = None,
+    progress: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+    objective: Objective | None = None,
+    coverage_start: datetime | None = None,
+) -> Calibration:
+    """``coverage_start``: from when the files' gate data is complete (default: their first
+    access event). Window, fitting and scores use covered time only, as the detector does."""
+    covered = coverage_start.timestamp() if coverage_start is not None else None
+    started = time.perf_counter()
+    say = progress or (lambda _text: None)
+    files, rejected = read_files(paths, tenant_id)
+    events = sum(len(f) for f in files)
+    say(f"read {events:,} events ({rejected:,} rows rejected) in "
+        f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    history = build_histories((e for f in files for e in f), visits, covered)
+    if history.first_event is not None and history.start > history.first_event:
+        say(f"gate data from {datetime.fromtimestamp(history.start, UTC):%Y-%m-%d}: the "
+            f"{(history.start - history.first_event) / 86_400:.0f} days of rows before it "
+            "are not scored or compared")  # fmt: skip
+    window = choose_window(history)
+    say(f"window: {window.uses} ({window.reason})")
+    traits = find_traits(history, window.start)
+    say(f"traits: {traits.verdict}")
+    fit = fit_policies(
+        history,
+        Replayer(files, tenant_id, lateness=lateness, visits=visits, coverage_start=covered),
+        window.start,
+        truth=read_truth(truth_path) if truth_path else None,
+        grid=grid or Grid(),
+        progress=say,
+        objective=objective,
+    )
+    return Calibration(
+        tenant_id=tenant_id,
+        created_at=now or datetime.now(UTC),
+        members=len(history.members),
+        events=events,
+        rejected=rejected,
+        window=window,
+        traits=traits,
+        fit=fit,
+        truth_used=truth_path is not None,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def write_config(path: Path, tenant_id: str, spec: dict[str, Any]) -> None:
+    """Add or replace this tenant's entry; the rest of an existing file is kept."""
+    doc: dict[str, Any] = {}
+    if path.exists():
+        doc = json.loads(path.read_text())
+    doc.setdefault("tenants", {})[tenant_id] = config_spec(spec)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def write_outputs(c: Calibration, out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(out / "detector.json", c.tenant_id, c.chosen.spec)
+    page = render(c)
+    (out / "report.html").write_text(page, encoding="utf-8")
+    (out / "scores.json").write_text(json.dumps(c.scores(), indent=2, default=str) + "\n")
+    return page
+
+
+async def store(database_url: str, c: Calibration, page: str) -> str:
+    """Save the report as a ``calibration_reports`` row; returns its id."""
+    from plumbing.database import create_engine, session_factory
+    from records.migrate import upgrade
+    from records.tables import CalibrationReport
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        row = CalibrationReport(
+            id=str(uuid.uuid4()),
+            tenant_id=c.tenant_id,
+            created_at=c.created_at,
+            window_start=datetime.fromtimestamp(c.window.start, UTC),
+            window_end=datetime.fromtimestamp(c.window.end, UTC),
+            policy=config_spec(c.chosen.spec),
+            scores=json.loads(json.dumps(c.scores(), default=str)),
+            report_html=page,
+        )
+        async with session_factory(engine)() as session:
+            session.add(row)
+            await session.commit()
+        return row.id
+    finally:
+        await engine.dispose()
+
+
+def print_summary(c: Calibration, out: Path) -> None:
+    print(summary(c))
+    print(c.traits.verdict)
+    print(
+        f"chosen {c.chosen.label}; {c.fit.replays} replays in {c.fit.seconds:.0f} s, "
+        f"{c.seconds:.0f} s in all; wrote {out / 'detector.json'}, {out / 'report.html'}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,188 @@
+"""``lapse calibrate`` end to end on a simulated club: config, held-out precision, report, store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from detector.config import build_policy, policies
+from lapse.cli import parser
+from offline.calibrate import calibrate, store, write_outputs
+from offline.calibration.fitting import Grid
+from offline.calibration.report import Calibration, summary
+from offline.calibration.window import choose_window
+from plumbing.database import create_engine, session_factory
+from plumbing.settings import Settings
+from records.tables import CalibrationReport
+from simulator.club import simulate_files
+from tests.offline.calibration.test_window_and_traits import _club
+
+TENANT = "club-cal"
+# One point per family (plus the early-warning variants): the test proves the command, not
+# the grid search, and must stay fast.
+TINY = Grid((75,), (3.5,), (35,), (90,), (0.2,))
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Calibration, Path, str]:
+    sim = tmp_path_factory.mktemp("sim")
+    simulate_files(
+        str(sim),
+        members=900,
+        days=365,
+        seed=3,
+        start=datetime(2025, 1, 1, tzinfo=UTC),
+        tenant_id=TENANT,
+    )
+    out = sim / "out"
+    out.mkdir()
+    # An existing configuration of another tenant must survive.
+    (out / "detector.json").write_text(
+        json.dumps(
+            {
+                "default": {"policy": "fixed", "absence_days": 45},
+                "tenants": {"other": {"policy": "cadence", "z": 2.0}},
+            }
+        )
+    )
+    result = calibrate(
+        [str(sim / "access.csv"), str(sim / "membership.csv")],
+        TENANT,
+        truth_path=str(sim / "truth.csv"),
+        grid=TINY,
+    )
+    page = write_outputs(result, out)
+    return result, out, page
+
+
+def test_writes_a_config_the_detector_loads(calibrated: tuple[Calibration, Path, str]) -> None:
+    result, out, _ = calibrated
+    policy_for = policies(Settings(detector_config=str(out / "detector.json")))
+    assert policy_for(TENANT) == build_policy(result.chosen.spec)
+    assert policy_for("other") == build_policy({"policy": "cadence", "z": 2.0})
+    assert policy_for("anyone").name == "fixed"
+    doc = json.loads((out / "detector.json").read_text())
+    assert doc["tenants"][TENANT]["policy"] == result.chosen.spec["policy"]
+
+
+def test_chosen_policy_is_at_least_as_precise_as_fixed_60_on_held_out_data(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    result, _, _ = calibrated
+    chosen, base = result.fit.chosen.test, result.fit.baseline.test
+    assert chosen is not None and base is not None
+    assert base.dropouts > 40  # enough held-out leavers for the comparison to mean something
+    assert chosen.precision is not None and base.precision is not None
+    assert result.fit.chosen.label != result.fit.baseline.label  # it found a better rule
+    assert chosen.precision >= base.precision
+    assert (chosen.recall or 0.0) >= (base.recall or 0.0)
+    # The training precision constraint held for the choice.
+    assert (result.fit.chosen.train.precision or 0) >= (result.fit.baseline.train.precision or 0)
+
+
+VOID = frozenset({"meta", "br", "img", "input", "link", "hr", "line", "polyline"})
+
+
+class _Checker(HTMLParser):
+    """Well-formedness: every element closed in order (void elements excepted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[str] = []
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.urls += [v for _, v in attrs if v and ("//" in v or v.startswith("data:"))]
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+        else:
+            self.stack.pop()
+
+
+def test_report_is_self_contained_html_with_charts(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    _, out, page = calibrated
+    assert (out / "report.html").read_text(encoding="utf-8") == page
+    assert page.startswith("<!doctype html>")
+    checker = _Checker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    assert checker.tags.count("svg") == 4
+    assert page.count('<title id="') == 4  # each chart's own title, named by aria
+    assert checker.tags.count("desc") == 4
+    assert checker.tags.count("table") >= 6  # a table beside every chart, plus the rest
+    assert "script" not in checker.tags and "link" not in checker.tags
+    assert checker.urls == []
+    assert "http://" not in page and "https://" not in page
+    assert "Monitor " in page and "fixed:60" in page
+
+
+def test_the_summary_flags_a_changed_quarter_too_small_to_calibrate_on(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    result, _, _ = calibrated
+    assert "Your last quarter differs" not in summary(result)
+    assert result.scores()["risk_threshold_chosen_on"]["end"] == result.scores()["split"]
+    # The same report, had the window check found a change in a quarter with few leavers.
+    small = choose_window(_club(1, recent_churn=0.06))
+    assert small.differs and small.uses == "full"
+    text = summary(replace(result, window=small))
+    assert (
+        "Your last quarter differs from the months before it (cancellations a month), but "
+        f"holds only {small.recent_train_leavers} leavers to learn from (at least 30 needed)"
+    ) in text
+
+
+async def test_store_writes_a_row_the_staff_page_can_read(
+    calibrated: tuple[Calibration, Path, str], fresh_pg_url: str
+) -> None:
+    result, _, page = calibrated
+    row_id = await store(fresh_pg_url, result, page)
+    engine = create_engine(fresh_pg_url)
+    try:
+        async with session_factory(engine)() as session:
+            rows = (
+                await session.scalars(
+                    select(CalibrationReport).where(CalibrationReport.tenant_id == TENANT)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [r.id for r in rows] == [row_id]
+    row = rows[0]
+    assert row.report_html == page
+    assert (
+        row.policy
+        == json.loads((Path(_out(calibrated)) / "detector.json").read_text())["tenants"][TENANT]
+    )
+    assert row.scores["chosen"] == result.chosen.label
+    assert row.window_start < row.window_end
+    assert row.created_at == result.created_at
+
+
+def _out(calibrated: tuple[Calibration, Path, str]) -> Path:
+    return calibrated[1]
+
+
+def test_cli_has_calibrate() -> None:
+    args = parser().parse_args(
+        ["calibrate", "--tenant", "t", "--store", "--out", "d", "a.csv", "m.csv"]
+    )
+    assert args.store and args.files == ["a.csv", "m.csv"] and args.tenant == "t"
