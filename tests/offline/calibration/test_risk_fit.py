@@ -182,7 +182,10 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
         assert t.test is not None  # held-out: scored from the split only
         assert [(s, e) for label, s, e in scored if label == t.label][-1] == (split, result.end)
     fixed = next(t for t in result.trials if t.family == "fixed")
-    assert (fixed.label, result.train_start, split) in scored
+    # Every family chooses on the same selection months as the risk policy (h-riskfeat):
+    # the fixed rules too, never on the months the risk coefficients were fitted on.
+    assert (fixed.label, inner, split) in scored
+    assert (fixed.label, result.train_start, split) not in scored
     # The settings kept carry the coefficients refitted on all the training months.
     assert len(refits) == 2 and refits[0] != refits[1]
     final = {k: v for k, v in refits[1].items()}
