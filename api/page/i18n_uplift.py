@@ -35,6 +35,8 @@ EN: Final[dict[str, str]] = {
     "up.cancelled": "Cancelled within {days}: contacted {contact}, control group {control}.",
     "up.months": "About {n} member-months kept per 100 contacted episodes (months members "
     "stayed, contacted against the control group, up to a year).",
+    "up.months.fewer": "About {n} member-months fewer per 100 contacted episodes (months "
+    "members stayed, contacted against the control group, up to a year).",
     "up.caption": "Came back within {days}, {what}",
     "up.what.all": "all episodes, and by period of the control group",
     "up.what.severity": "by risk level when the episode opened",
@@ -108,6 +110,8 @@ HE: Final[dict[str, str]] = {
     "up.cancelled": "ביטלו בתוך {days}: מאלה שפנו אליהם {contact}, מקבוצת הביקורת {control}.",
     "up.months": "בערך {n} חודשי מנוי נשמרו לכל 100 אירועים שפנו בהם (החודשים שמנויים נשארו, "
     "מי שפנו אליהם מול קבוצת הביקורת, עד שנה).",
+    "up.months.fewer": "בערך {n} חודשי מנוי פחות לכל 100 אירועים שפנו בהם (החודשים שמנויים "
+    "נשארו, מי שפנו אליהם מול קבוצת הביקורת, עד שנה).",
     "up.caption": "חזרו בתוך {days}, {what}",
     "up.what.all": "כל האירועים, ולפי תקופה של קבוצת הביקורת",
     "up.what.severity": "לפי רמת הסיכון כשהאירוע נפתח",

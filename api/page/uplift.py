@@ -170,7 +170,10 @@ def figures(read: UpliftRead, lang: str, tz: ZoneInfo, names: Mapping[str, str])
             )
         )
     if o.months_kept_per_100 is not None:
-        facts.append(bdi_t(lang, "up.months", n=f"{o.months_kept_per_100:.0f}"))
+        # Fewer months kept is said so, never as "about -5 kept".
+        kept = round(o.months_kept_per_100)
+        key = "up.months.fewer" if kept < 0 else "up.months"
+        facts.append(bdi_t(lang, key, n=f"{abs(kept):,}"))
     overall = [_row(e(t(lang, "up.all")), o, lang)] + [
         _row(_period_label(c, read, tz, lang), c, lang) for c in r.by_period
     ]

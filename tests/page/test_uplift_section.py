@@ -5,6 +5,7 @@ values escaped, what to do with no control group yet, and who may change the con
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -91,6 +92,24 @@ def test_each_verdict_says_what_the_api_says(contact: int, control: int, back_co
     assert page == f"{api[0].upper()}{api[1:]}.", (page, api)
     hebrew = verdict_text(overall, "he")
     assert english_left(hebrew) == [] and hebrew.startswith(("הוכח", "עדיין לא", "לא הוכח"))
+
+
+@pytest.mark.parametrize(("cancelled_arm", "words"), [("control", "kept"), ("contact", "fewer")])
+def test_months_kept_are_said_with_their_sign(cancelled_arm: str, words: str) -> None:
+    """Members of one arm cancel 10 days in; the others stay: months kept, or fewer."""
+    eps = [
+        replace(ep, cancelled_at=ep.opened_at + 10 * DAY, returned_at=None)
+        if ep.arm == cancelled_arm
+        else ep
+        for ep in _episodes()
+    ]
+    read = _read(eps)
+    months = read.report.overall.months_kept_per_100
+    assert months is not None and abs(round(months)) >= 1
+    assert (months > 0) == (words == "kept")
+    html = section(read)
+    assert f"About <bdi>{abs(round(months)):,}</bdi> member-months {words} per 100" in html
+    assert "-" not in _text(html).split("member-months")[0].rsplit("About", 1)[1]
 
 
 def test_in_hebrew_no_english_is_left_and_numbers_sit_in_bdi() -> None:
