@@ -16,6 +16,7 @@ from sqlalchemy import text
 from api.delivery import USER_AGENT, Dispatcher
 from api.import_metrics import import_metrics
 from api.page import admin as page_admin
+from api.page import holdout as page_holdout
 from api.page import routes as page
 from api.relay import run_relay
 from api.routers import (
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
     app.include_router(forget_routes.router)
     app.include_router(page.router)  # the staff page, /staff (api/page/)
     app.include_router(page_admin.router)  # its administration, /staff/admin
+    app.include_router(page_holdout.router)  # the control group, /staff/reports/holdout
     app.add_exception_handler(page.PageRefusal, page.refusal_handler)
 
     def document() -> dict[str, Any]:

@@ -247,28 +247,45 @@ def more_needed(strata: Sequence[Stratum], z: float = Z95, limit: float = 1e6) -
 # --- plain words ------------------------------------------------------------------------
 
 
-def _per_100(x: float) -> str:
+def per_100(x: float) -> str:
     """Members in 100, whole; one decimal below 1 (a bound of 0.3 is not 0: it excludes it)."""
     v = abs(x) * 100
     return f"{v:.0f}" if round(v) >= 1 else f"{v:.1f}"
 
 
+Verdict = Literal["no_data", "proven", "harmful", "no_difference", "need_more"]
+
+
+def verdict_kind(
+    difference: float | None, interval: Interval | None, needed: int | None
+) -> Verdict:
+    """Which plain-words verdict the figures give (the staff page words each in its language)."""
+    if difference is None or interval is None:
+        return "no_data"
+    if interval.low > 0.0:
+        return "proven"
+    if interval.high < 0.0:
+        return "harmful"
+    return "no_difference" if needed is None else "need_more"
+
+
 def verdict(difference: float | None, interval: Interval | None, needed: int | None) -> str:
     """What the figures say, in plain words."""
-    if difference is None or interval is None:
+    kind = verdict_kind(difference, interval, needed)
+    if kind == "no_data" or difference is None or interval is None:
         return "not proven yet: no settled episodes in both the contacted and the control group"
-    lo, hi = _per_100(interval.low), _per_100(interval.high)
-    if interval.low > 0.0:
+    lo, hi = per_100(interval.low), per_100(interval.high)
+    if kind == "proven":
         return (
-            f"proven: reaching out brings back about {_per_100(difference)} more members "
+            f"proven: reaching out brings back about {per_100(difference)} more members "
             f"in 100 (between {lo} and {hi})"
         )
-    if interval.high < 0.0:
+    if kind == "harmful":
         return (
             f"proven harmful: contacted members come back less often, about "
-            f"{_per_100(difference)} fewer in 100 (between {hi} and {lo})"
+            f"{per_100(difference)} fewer in 100 (between {hi} and {lo})"
         )
-    if needed is None:
+    if kind == "no_difference":
         return "not proven: contacted members came back no more often than the control group so far"
     return f"not proven yet: need about {needed:,} more settled episodes"
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from api.page import i18n_reports
+from api.page import i18n_reports, i18n_uplift
 
 Lang = Literal["en", "he"]
 LANGS: Final[tuple[Lang, ...]] = ("en", "he")
@@ -579,6 +579,9 @@ HE: Final[dict[str, str]] = {
 # The reports' words (api/page/i18n_reports.py) belong to the same catalogue.
 EN.update(i18n_reports.EN)
 HE.update(i18n_reports.HE)
+# So do the uplift section's and the holdout control's (api/page/i18n_uplift.py).
+EN.update(i18n_uplift.EN)
+HE.update(i18n_uplift.HE)
 CATALOGUES: Final[dict[str, dict[str, str]]] = {"en": EN, "he": HE}
 
 # Counted nouns: (one, two, many) per language; English uses "many" for two as well, Hebrew
@@ -606,6 +609,8 @@ NOUNS: Final[dict[str, dict[str, tuple[str, str, str]]]] = {
 
 NOUNS["en"].update(i18n_reports.NOUNS_EN)
 NOUNS["he"].update(i18n_reports.NOUNS_HE)
+NOUNS["en"].update(i18n_uplift.NOUNS_EN)
+NOUNS["he"].update(i18n_uplift.NOUNS_HE)
 
 MONTHS_HE: Final[tuple[str, ...]] = (
     "ינואר", "פברואר", "מרץ", "אפריל", "מאי", "יוני",

@@ -98,13 +98,17 @@ def reports_page(
     names: Mapping[str, str],
     assets: str,
     lang: str = "en",
+    uplift: str = "",
 ) -> str:
+    """The page; ``uplift``: the markup of "Does reaching out work?" (``api.page.uplift``),
+    drawn after which actions bring members back."""
     tz = ZoneInfo(zone_name)
     main = (
         f"<h1>{e(t(lang, 'rep.h1'))}</h1>"
         f"{site_picker(sites, site, BASE + '/reports', fixed_site, lang, names)}"
         f"{trends_section(trends, zone_name, lang)}"
         f"{outcomes_section(summary, lang)}"
+        f"{uplift}"
         f"{calibration_section(report, tz, lang)}"
     )
     return layout(

@@ -33,6 +33,7 @@ from api.coverage import coverage_of
 from api.deps import SessionDep
 from api.outcomes import ACTION_KINDS, ActionKind
 from api.page import accounts, export, i18n, reports_page, repository, session, timeline, views
+from api.page import uplift as uplift_page
 from api.page.accounts import Role
 from api.routers.alerts import ActionCreate, record_action
 from api.routers.holdout import holdout_in_force
@@ -683,7 +684,11 @@ TREND_WEEKS = 12
 
 @router.get("/reports")
 async def reports(
-    request: Request, staff: Manager, db: SessionDep, site: SiteQuery = None
+    request: Request,
+    staff: Manager,
+    db: SessionDep,
+    site: SiteQuery = None,
+    holdout: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
     """The manager's reports: read through ``api.reports`` (the JSON api's own reads),
     scoped to the person's tenant (and site), drawn by ``api.page.reports_page``."""
@@ -699,6 +704,20 @@ async def reports(
         zone_of=lambda s: views.zone(zones.get(s or "")),
         site_id=chosen,
     )
+    names = await repository.site_names(db, p.tenant_id)
+    # Does reaching out work? (issue 22): the uplift and, inside it, the holdout control.
+    uplift = await uplift_page.render(
+        db,
+        p.tenant_id,
+        as_of=_now(request),
+        site_id=chosen,
+        lang=staff.lang,
+        tz=tz,
+        names=names,
+        csrf=staff.csrf,
+        refusal=uplift_page.change_refusal(staff.role, staff.token is None, p.site_id),
+        done=holdout,
+    )
     page = reports_page.reports_page(
         await reads.action_summary(db, p, site_id=chosen),
         weekly,
@@ -709,9 +728,10 @@ async def reports(
         sites=sites,
         site=chosen,
         fixed_site=p.site_id is not None,
-        names=await repository.site_names(db, p.tenant_id),
+        names=names,
         assets=ASSET_VERSION,
         lang=staff.lang,
+        uplift=uplift,
     )
     return html(page)
 

@@ -1,0 +1,119 @@
+"""``/staff/reports/holdout``: a manager sets or stops the club's control group from the
+reports page (issue 22), as ``PUT /v1/holdout`` and ``lapse holdout`` do.
+
+Two plain forms carrying the session's CSRF token (``routes._staff_form``, as every form of
+the page): ``POST /staff/reports/holdout`` (``share`` in percent, more than 0 and at most 50,
+and a ``reason``, required) and ``POST /staff/reports/holdout/stop`` (an optional
+``reason``). The work is ``records.holdout.set_share`` / ``stop``, the functions the API and
+the CLI call, recorded as made by the person's staff account (its id in ``set_by`` /
+``ended_by``; a key session's key id). Who may: ``api.page.uplift.change_refusal`` (a
+manager's account; a key only with the admin scope and not bound to a site); the front desk
+is refused by the ``Manager`` dependency (403). Each answer redirects to the reports page,
+which states the share in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api.deps import SessionDep
+from api.page.routes import BASE, Manager, Staff, _now, _refuse, _staff_form, redirect
+from api.page.uplift import change_refusal
+from records import holdout
+from schemas.events import NOTE_PATTERN
+from schemas.holdout import check_share
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix=f"{BASE}/reports/holdout", include_in_schema=False)
+_TEXT = re.compile(NOTE_PATTERN)
+MAX_REASON = 500
+
+
+def _refused(request: Request, staff: Staff) -> Response | None:
+    why = change_refusal(staff.role, staff.token is None, staff.principal.site_id)
+    if why == "site":
+        return _refuse(
+            request,
+            403,
+            "Forbidden",
+            "The control group applies to the whole club: a key bound to one site cannot "
+            "change it.",
+        )
+    if why is not None:
+        return _refuse(
+            request,
+            403,
+            "Forbidden",
+            "Changing the control group needs a manager's account or a key with the admin scope.",
+        )
+    return None
+
+
+def _reason(request: Request, raw: str, *, required: bool) -> str | Response | None:
+    reason = raw.strip() or None
+    if (reason is None and required) or (
+        reason is not None and (len(reason) > MAX_REASON or not _TEXT.fullmatch(reason))
+    ):
+        return _refuse(
+            request,
+            422,
+            "Invalid request",
+            "Give a reason for the change (at most 500 characters, no control characters).",
+        )
+    return reason
+
+
+def _done(what: str) -> Response:
+    return redirect(f"{BASE}/reports?holdout={what}#holdout-h")
+
+
+@router.post("")
+async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
+    """Hold back ``share`` percent of the episodes opened from now on."""
+    form = await _staff_form(request, staff)
+    if isinstance(form, Response):
+        return form
+    if (refused := _refused(request, staff)) is not None:
+        return refused
+    try:
+        share = check_share(float(form.get("share", "")) / 100)
+    except ValueError:
+        return _refuse(
+            request, 422, "Invalid request", "Choose a share of more than 0 and at most 50 %."
+        )
+    reason = _reason(request, form.get("reason", ""), required=True)
+    if isinstance(reason, Response):
+        return reason
+    p = staff.principal
+    change = await holdout.set_share(
+        db, p.tenant_id, share, by=p.key_id, reason=reason, now=_now(request)
+    )
+    await db.commit()
+    if not change.changed:
+        return _done("same")
+    log.info("staff page: holdout of tenant %s set to %s by %s", p.tenant_id, share, p.key_id)
+    return _done("set")
+
+
+@router.post("/stop")
+async def stop_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
+    """End the period in force: every episode opened from now on is contacted."""
+    form = await _staff_form(request, staff)
+    if isinstance(form, Response):
+        return form
+    if (refused := _refused(request, staff)) is not None:
+        return refused
+    reason = _reason(request, form.get("reason", ""), required=False)
+    if isinstance(reason, Response):
+        return reason
+    p = staff.principal
+    change = await holdout.stop(db, p.tenant_id, by=p.key_id, reason=reason, now=_now(request))
+    await db.commit()
+    if not change.changed:
+        return _done("same")
+    log.info("staff page: holdout of tenant %s stopped by %s", p.tenant_id, p.key_id)
+    return _done("stop")

@@ -1,0 +1,98 @@
+"""The holdout control's forms over HTTP (real uvicorn, PostgreSQL): the CSRF token and the
+share and reason are checked before anything is written; a key session sets it only with
+the admin scope and not bound to a site (as ``PUT /v1/holdout``), and is recorded as that
+key; a refusal is in the person's language; nothing is changed by a refused form."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from records import holdout
+from records.tables import ApiKey, HoldoutPeriodRow
+from tests.api.support import make_key
+from tests.page.support import csrf_of, login
+from tests.page.test_http import browser_like
+
+
+async def _current(
+    sessions: async_sessionmaker[AsyncSession], tenant: str
+) -> HoldoutPeriodRow | None:
+    async with sessions() as s:
+        return await holdout.current(s, tenant)
+
+
+async def test_the_forms_check_the_token_the_share_and_the_reason(settings, sessions, tenant):
+    key = await make_key(sessions, tenant, scopes=("alerts:read", "admin"))
+    async with browser_like(settings) as client:
+        await login(client, key)
+        page = await client.get("/staff/reports")
+        assert page.status_code == 200
+        assert 'action="/staff/reports/holdout"' in page.text
+        csrf = csrf_of(page.text)
+        for form, status in (
+            ({"csrf": "forged", "share": "10", "reason": "pilot"}, 403),
+            ({"csrf": csrf, "share": "60", "reason": "pilot"}, 422),
+            ({"csrf": csrf, "share": "0", "reason": "pilot"}, 422),
+            ({"csrf": csrf, "share": "nan", "reason": "pilot"}, 422),
+            ({"csrf": csrf, "share": "ten", "reason": "pilot"}, 422),
+            ({"csrf": csrf, "share": "10", "reason": "  "}, 422),
+            ({"csrf": csrf, "share": "10", "reason": "a\x1b[31m"}, 422),
+            ({"csrf": csrf, "share": "10", "reason": "x" * 501}, 422),
+        ):
+            r = await client.post("/staff/reports/holdout", data=form)
+            assert r.status_code == status, (form, r.text[:300])
+        assert await _current(sessions, tenant) is None
+        r = await client.post(
+            "/staff/reports/holdout", data={"csrf": csrf, "share": "12.5", "reason": "pilot"}
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/staff/reports?holdout=set#holdout-h"
+        row = await _current(sessions, tenant)
+        async with sessions() as s:
+            key_id = await s.scalar(select(ApiKey.id).where(ApiKey.tenant_id == tenant))
+        assert row is not None and (row.share, row.set_by, row.reason) == (0.125, key_id, "pilot")
+        page = await client.get("/staff/reports?holdout=set")
+        assert "Saved: from now on <bdi>12.5 %</bdi> of new episodes are held back." in page.text
+        # The same share again changes nothing, and says so.
+        r = await client.post(
+            "/staff/reports/holdout", data={"csrf": csrf, "share": "12.5", "reason": "again"}
+        )
+        assert r.headers["location"].startswith("/staff/reports?holdout=same")
+        r = await client.post("/staff/reports/holdout/stop", data={"csrf": csrf, "reason": ""})
+        assert r.headers["location"].startswith("/staff/reports?holdout=stop")
+        assert await _current(sessions, tenant) is None
+
+
+async def test_a_key_without_the_admin_scope_or_bound_to_a_site_cannot_change_it(
+    settings, sessions, tenant
+):
+    reader = await make_key(sessions, tenant, scopes=("alerts:read",))
+    north = await make_key(sessions, tenant, scopes=("alerts:read", "admin"), site_id="north")
+    async with sessions() as s:
+        await holdout.set_share(s, tenant, 0.2, by="test", reason="pilot")
+        await s.commit()
+    for key, why in (
+        (reader, "needs a manager&#x27;s account or a key with the admin scope"),
+        (north, "a key bound to one site cannot change it"),
+    ):
+        async with browser_like(settings) as client:
+            await login(client, key)
+            page = await client.get("/staff/reports")
+            # The state is shown; the forms are not.
+            assert "On: <bdi>20 %</bdi> of new episodes are held back" in page.text
+            assert '<form method="post" action="/staff/reports/holdout' not in page.text
+            assert why in page.text
+            csrf = csrf_of(page.text)
+            r = await client.post(
+                "/staff/reports/holdout", data={"csrf": csrf, "share": "50", "reason": "mine"}
+            )
+            assert r.status_code == 403
+            r = await client.post("/staff/reports/holdout/stop", data={"csrf": csrf})
+            assert r.status_code == 403
+            # In the person's language: a key session's choice is the lapse_lang cookie.
+            client.cookies.set("lapse_lang", "he", path="/staff")
+            r = await client.post("/staff/reports/holdout/stop", data={"csrf": csrf})
+            assert r.status_code == 403 and "קבוצת הביקורת" in r.text
+    row = await _current(sessions, tenant)
+    assert row is not None and (row.share, row.reason) == (0.2, "pilot")
