@@ -96,3 +96,12 @@ async def test_a_key_without_the_admin_scope_or_bound_to_a_site_cannot_change_it
             assert r.status_code == 403 and "קבוצת הביקורת" in r.text
     row = await _current(sessions, tenant)
     assert row is not None and (row.share, row.reason) == (0.2, "pilot")
+
+
+# The control-group forms and what shows another tenant cannot use them: neither takes a
+# tenant or an id, both act on the session's own club (test_uplift_browser.py: another club's
+# manager sets its own share and the first club's stays as it was).
+ISOLATION_CASES = {
+    ("POST", "/staff/reports/holdout"): "sets the caller's own club's share only",
+    ("POST", "/staff/reports/holdout/stop"): "stops the caller's own club's only",
+}
