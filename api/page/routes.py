@@ -25,22 +25,20 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from api import reports as reads
-from api import trends
-from api.coverage import coverage_of
 from api.deps import SessionDep
-from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, export, i18n, reports_page, repository, session, timeline, views
+from api.page import accounts, export, i18n, listing, reports_page, session, timeline, views
 from api.page.accounts import Role
-from api.routers.alerts import ActionCreate, record_action
-from api.routers.holdout import holdout_in_force
-from api.routers.members import member_view, with_holdout, with_profiles
-from plumbing.problems import Problem
+from api.read import actions, alerts, calibration, members, trends
+from api.read import reports as reads
+from api.read import sites as tenant_sites
+from api.read import worklist as worklists
+from api.read.holdout import holdout_in_force
+from api.read.outcomes import ACTION_KINDS
+from api.read.scope import site_of
 from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
-from records.tables import AlertRow, ApiKey, StaffAccount
+from records.tables import ApiKey, StaffAccount
 from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)
@@ -275,9 +273,7 @@ Manager = Annotated[Staff, Depends(_role(Role.MANAGER))]
 
 
 def _site(staff: Staff, requested: str | None) -> str | None:
-    if staff.principal.site_id is not None:
-        return staff.principal.site_id
-    return requested or None
+    return site_of(staff.principal, requested)
 
 
 SiteQuery = Annotated[str | None, Query(max_length=128)]
@@ -419,18 +415,18 @@ PageQuery = Annotated[int, Query(ge=1, le=10_000)]
 def _order(sort: str, severity: str | None) -> tuple[str, str | None]:
     """An unknown sort is the default (risk); an unknown risk level is no filter."""
     return (
-        sort if sort in repository.SORTS else "risk",
-        severity if severity in repository.SEVERITIES else None,
+        sort if sort in listing.SORTS else "risk",
+        severity if severity in listing.SEVERITIES else None,
     )
 
 
 async def _arranged_list(
     db: SessionDep, staff: Staff, site: str | None, q: str | None, sort: str, severity: str | None
-) -> repository.Worklist:
+) -> worklists.Worklist:
     """The list as the page and the export show it: the key's scope, the search, the risk
     level and the order (one function, so the CSV is the list on the screen)."""
-    work = await repository.worklist(db, staff.principal, site)
-    return repository.arranged(repository.matching(work, q or ""), sort=sort, severity=severity)
+    work = await worklists.worklist(db, staff.principal, site)
+    return listing.arranged(listing.matching(work, q or ""), sort=sort, severity=severity)
 
 
 def _kept(keep: str) -> dict[str, str]:
@@ -471,20 +467,20 @@ async def worklist(
             action=views.action_word(recorded, staff.lang),
             member=member,
         )
-    shown, paging = repository.paged(work, page, repository.PER_PAGE)
+    shown, paging = listing.paged(work, page, listing.PER_PAGE)
     body = views.worklist_page(
         shown,
         tenant=p.tenant_id,
         csrf=staff.csrf,
-        sites=await repository.sites(db, p),
+        sites=await tenant_sites.sites(db, p),
         site=chosen,
         fixed_site=p.site_id is not None,
-        zones=await repository.site_zones(db, p.tenant_id),
+        zones=await tenant_sites.site_zones(db, p.tenant_id),
         notice=notice,
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
         query=(q or "").strip(),
-        names=await repository.site_names(db, p.tenant_id),
+        names=await tenant_sites.site_names(db, p.tenant_id),
         sort=sort,
         severity=level,
         paging=paging,
@@ -513,8 +509,8 @@ async def export_csv(
     work = await _arranged_list(db, staff, chosen, q, sort, level)
     body = export.worklist_csv(
         work,
-        zones=await repository.site_zones(db, p.tenant_id),
-        names=await repository.site_names(db, p.tenant_id),
+        zones=await tenant_sites.site_zones(db, p.tenant_id),
+        names=await tenant_sites.site_names(db, p.tenant_id),
     )
     log.info("staff page: work list exported by %s of tenant %s", p.key_id, p.tenant_id)
     headers = _headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
@@ -529,7 +525,7 @@ async def member_page(
     recorded: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     p = staff.principal
-    row = await repository.member_row(db, p, member_id)
+    row = await members.member_row(db, p, member_id)
     if row is None:
         page = views.not_found_page(
             "member",
@@ -541,11 +537,9 @@ async def member_page(
         )
         return html(page, 404)
     now = datetime.now(UTC)
-    member = member_view(row, now, await coverage_of(db, p.tenant_id))
-    await with_holdout(db, p.tenant_id, [member])
-    await with_profiles(db, p.tenant_id, [member])
-    episodes = await repository.member_episodes(db, p, member_id)
-    zones = await repository.site_zones(db, p.tenant_id)
+    member = await members.member_of(db, p, row, now)
+    episodes = await alerts.member_episodes(db, p, member_id)
+    zones = await tenant_sites.site_zones(db, p.tenant_id)
     tz = views.zone(zones.get(member.site_id or ""))
     state: dict[str, Any] = row.state
     recent = [float(t) for t in state.get("recent", []) if isinstance(t, int | float)]
@@ -609,14 +603,8 @@ async def acknowledge(
         return _refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
     if note is not None and not _NOTE.fullmatch(note):
         return _refuse(request, 422, "Invalid request", "The note holds control characters.")
-    action_kind: ActionKind = kind
-    try:
-        action = await record_action(
-            alert_id, ActionCreate(action=action_kind, note=note), staff.principal, db
-        )
-    except Problem as problem:
-        if problem.status != 404:
-            raise
+    alert = await alerts.alert_row(db, staff.principal, alert_id)
+    if alert is None:
         if _wants_json(request):
             return _refuse(request, 404, "Not found", "no such alert")
         page = views.not_found_page(
@@ -628,15 +616,11 @@ async def acknowledge(
             lang=staff.lang,
         )
         return html(page, 404)
+    action = await actions.record_action(db, staff.principal, alert, kind, note, datetime.now(UTC))
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
     if _wants_json(request):
-        zones = await repository.site_zones(db, staff.principal.tenant_id)
-        site_of = await db.scalar(
-            select(AlertRow.site_id).where(
-                AlertRow.alert_id == alert_id, AlertRow.tenant_id == staff.principal.tenant_id
-            )
-        )
-        tz = views.zone(zones.get(site_of or ""))
+        zones = await tenant_sites.site_zones(db, staff.principal.tenant_id)
+        tz = views.zone(zones.get(alert.site_id or ""))
         return JSONResponse(
             {
                 "member_id": action.member_id,
@@ -685,12 +669,12 @@ TREND_WEEKS = 12
 async def reports(
     request: Request, staff: Manager, db: SessionDep, site: SiteQuery = None
 ) -> Response:
-    """The manager's reports: read through ``api.reports`` (the JSON api's own reads),
+    """The manager's reports: read through ``api.read.reports`` (the JSON api's own reads),
     scoped to the person's tenant (and site), drawn by ``api.page.reports_page``."""
     p = staff.principal
     chosen = _site(staff, site)
-    zones = await repository.site_zones(db, p.tenant_id)
-    sites = await repository.sites(db, p)
+    zones = await tenant_sites.site_zones(db, p.tenant_id)
+    sites = await tenant_sites.sites(db, p)
     tz = views.zone(trends.shared_zone([chosen] if chosen else sites, zones))
     weekly = await reads.weekly_trends(
         db,
@@ -702,14 +686,14 @@ async def reports(
     page = reports_page.reports_page(
         await reads.action_summary(db, p, site_id=chosen),
         weekly,
-        await repository.latest_calibration(db, p.tenant_id),
+        await calibration.latest_calibration(db, p.tenant_id),
         zone_name=tz.key,
         tenant=p.tenant_id,
         csrf=staff.csrf,
         sites=sites,
         site=chosen,
         fixed_site=p.site_id is not None,
-        names=await repository.site_names(db, p.tenant_id),
+        names=await tenant_sites.site_names(db, p.tenant_id),
         assets=ASSET_VERSION,
         lang=staff.lang,
     )
@@ -720,7 +704,7 @@ async def reports(
 async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> Response:
     """The stored report's own HTML (English, for analysts), sandboxed by its CSP; the
     reports page links to it below its own plain-words reading of the same figures."""
-    body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
+    body = await calibration.calibration_html(db, staff.principal.tenant_id, report_id[:64])
     if body is None:
         page = views.not_found_page(
             "report",

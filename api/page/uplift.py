@@ -1,6 +1,6 @@
 """The manager's reports page: "Does reaching out work?" (issue 22), the uplift report as a
 section of its own for ``api/page/views.py``'s reports page to include (English, like the
-rest of that page). Figures from ``api/uplift.py``, the same read as ``/v1/uplift``; every
+rest of that page). Figures from ``api/read/uplift.py``, the same read as ``/v1/uplift``; every
 value escaped on the way in.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.page.views import e
-from api.uplift import UpliftRead, read_uplift
+from api.read.uplift import UpliftRead, read_uplift
 from api.uplift_stats import Comparison
 
 

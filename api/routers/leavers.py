@@ -18,7 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 
 from api.deps import AlertsReader, SessionDep, not_found
-from api.leavers import former, interview_values, member_scope, members
+from api.read.leavers import former, interview_values, members
+from api.read.scope import scoped
 from detector.core.state import MemberState
 from detector.core.winback import visits_per_month
 from plumbing.openapi import problem_response
@@ -119,7 +120,7 @@ async def put_exit_interview(
 ) -> ExitInterviewOut:
     """Record or correct a leaver's exit interview (the history of changes is kept)."""
     query = select(MemberStateRow).where(
-        *member_scope(principal), MemberStateRow.member_id == member_id
+        *scoped(principal, MemberStateRow), MemberStateRow.member_id == member_id
     )
     if session.get_bind().dialect.name == "postgresql":
         # Waits for a checkpoint writing this member (and its win-back alert) to commit,
@@ -201,7 +202,7 @@ async def get_exit_interview(
 ) -> ExitInterviewOut:
     row = await session.scalar(
         select(MemberStateRow).where(
-            *member_scope(principal), MemberStateRow.member_id == member_id
+            *scoped(principal, MemberStateRow), MemberStateRow.member_id == member_id
         )
     )
     if row is None:

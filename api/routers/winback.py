@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.deps import AlertsReader, SessionDep, require
-from api.leavers import Former, members
+from api.read.leavers import Former, members
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
 from records import holdout
 from records.api_keys import Principal

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from api.page.uplift import section
-from api.uplift import UpliftRead
+from api.read.uplift import UpliftRead
 from api.uplift_stats import DAY, Episode, report
 from schemas.holdout import HoldoutPeriod
 

@@ -12,21 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.read.scope import scoped
 from detector.core.state import Departure, MemberState, Status
 from records.api_keys import Principal
 from records.tables import ExitInterview, MemberStateRow
-
-
-def member_scope(principal: Principal, site_id: str | None = None) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [MemberStateRow.tenant_id == principal.tenant_id]
-    if principal.site_id is not None:
-        conds.append(MemberStateRow.site_id == principal.site_id)
-    if site_id is not None:
-        conds.append(MemberStateRow.site_id == site_id)
-    return conds
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +62,9 @@ async def members(
     session: AsyncSession, principal: Principal, site_id: str | None = None
 ) -> tuple[list[MemberState], list[Former]]:
     """Every member the caller may see, and among them the former members."""
-    rows = await session.scalars(select(MemberStateRow).where(*member_scope(principal, site_id)))
+    rows = await session.scalars(
+        select(MemberStateRow).where(*scoped(principal, MemberStateRow, site_id))
+    )
     states = [MemberState.from_dict(r.state) for r in rows]
     notes = await interviews(session, principal.tenant_id)
     formers = [former(s, notes.get(s.member_id)) for s in states if s.departure is not None]
