@@ -51,8 +51,7 @@ _TEXT = re.compile(NOTE_PATTERN)
 DONE = ("account", "role", "disabled", "revoked", "hook_disabled")
 
 
-async def _admin(request: Request, db: SessionDep) -> Staff:
-    staff = await _role(Role.ADMIN)(request, db)
+async def _admin(request: Request, staff: Annotated[Staff, Depends(_role(Role.ADMIN))]) -> Staff:
     if staff.principal.site_id is not None:
         raise PageRefusal(
             _refuse(

@@ -5,9 +5,10 @@ the browser then holds only a random session token, checked against the ``staff_
 table on every request. An API key of the club still logs in (machines, set-up): that
 session is an HMAC-signed cookie naming the key (``api.page.session``), checked against the
 key on every request. What a person may open is decided in one place, the ``FrontDesk`` and
-``Manager`` dependencies below. Reads and the
-acknowledge action go through the same functions as the JSON api (``api.routers``), so the
-page shows exactly what the api would, scoped to the key's tenant (and site).
+``Manager`` dependencies below (``SignedIn`` where a page only asks whether someone is).
+Reads and the acknowledge action go through the read layer the JSON api calls
+(``api.read``), so the page shows exactly what the api would, scoped to the key's tenant
+(and site).
 """
 
 from __future__ import annotations
@@ -252,11 +253,14 @@ async def refusal_handler(_request: Request, exc: Exception) -> Response:
     return exc.response
 
 
-def _role(minimum: Role) -> Callable[[Request, SessionDep], Awaitable[Staff]]:
+# The staff session as a typed dependency: whoever is logged in, or None.
+SignedIn = Annotated[Staff | None, Depends(_staff)]
+
+
+def _role(minimum: Role) -> Callable[[Request, Staff | None], Awaitable[Staff]]:
     """The one place the page decides who may open what: logged in, with ``minimum`` role."""
 
-    async def check(request: Request, db: SessionDep) -> Staff:
-        staff = await _staff(request, db)
+    async def check(request: Request, staff: SignedIn) -> Staff:
         if staff is None:
             raise PageRefusal(_to_login(request))
         if not staff.role.at_least(minimum):
@@ -268,6 +272,7 @@ def _role(minimum: Role) -> Callable[[Request, SessionDep], Awaitable[Staff]]:
     return check
 
 
+# The roles as typed dependencies (``api.page.admin`` adds ``Admin``).
 FrontDesk = Annotated[Staff, Depends(_role(Role.FRONT_DESK))]
 Manager = Annotated[Staff, Depends(_role(Role.MANAGER))]
 
@@ -303,8 +308,8 @@ def _login_form(
 
 
 @router.get("/login")
-async def login_page(request: Request, db: SessionDep) -> Response:
-    if await _staff(request, db) is not None:
+async def login_page(request: Request, staff: SignedIn) -> Response:
+    if staff is not None:
         return redirect(f"{BASE}/")
     return _login_form(request)
 
@@ -353,8 +358,7 @@ async def login(request: Request, db: SessionDep) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, db: SessionDep) -> Response:
-    staff = await _staff(request, db)
+async def logout(request: Request, staff: SignedIn, db: SessionDep) -> Response:
     form = await _form(request) or {}
     if staff is not None and not session.csrf_ok(
         _key(request), staff.session, form.get("csrf", "")

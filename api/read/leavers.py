@@ -3,22 +3,30 @@
 The cancellation event's reason and note live in the member state (``departure``, written by
 the detector's checkpoint with the rest of the state, so exactly once and in event order);
 an exit interview recorded by staff (``exit_interviews``) overrides the reason and note and
-adds consent. Both the leaver and win-back routes read members through here.
+adds consent. Both the leaver and win-back routes read members through here; declining
+contact withdraws the member's unsent win-back alerts (``withdraw_winback``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.read.scope import scoped
 from detector.core.state import Departure, MemberState, Status
 from records.api_keys import Principal
-from records.tables import ExitInterview, MemberStateRow
+from records.tables import (
+    AlertRow,
+    ExitInterview,
+    ExitInterviewChange,
+    MemberStateRow,
+    WebhookDelivery,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +92,65 @@ def former(state: MemberState, interview: ExitInterview | None) -> Former | None
 
 def interview_values(row: ExitInterview) -> dict[str, Any]:
     return {"reason": row.reason, "note": row.note, "contact_ok": row.contact_ok}
+
+
+async def interview_changes(
+    session: AsyncSession, tenant_id: str, member_id: str
+) -> list[ExitInterviewChange]:
+    """Every change of the member's exit interview, oldest first."""
+    rows = await session.scalars(
+        select(ExitInterviewChange)
+        .where(
+            ExitInterviewChange.tenant_id == tenant_id,
+            ExitInterviewChange.member_id == member_id,
+        )
+        .order_by(ExitInterviewChange.id)
+    )
+    return list(rows)
+
+
+async def winback_contacted(session: AsyncSession, tenant_id: str) -> set[str]:
+    """The members a ``win_back_due`` alert was stored for."""
+    rows = await session.scalars(
+        select(AlertRow.member_id)
+        .where(AlertRow.tenant_id == tenant_id, AlertRow.type == "win_back_due")
+        .group_by(AlertRow.member_id)
+        .having(func.count() > 0)
+    )
+    return set(rows)
+
+
+WITHDRAWN = "withdrawn: the member declined to be contacted"
+
+
+async def withdraw_winback(
+    session: AsyncSession, tenant_id: str, member_id: str, now: datetime
+) -> int:
+    """Stop the member's unsent win-back alerts: pending deliveries fail as withdrawn, and
+    alerts not yet fanned out or relayed are marked so neither picks them up. How many
+    deliveries were stopped (the caller commits)."""
+    alert_ids = list(
+        await session.scalars(
+            select(AlertRow.alert_id).where(
+                AlertRow.tenant_id == tenant_id,
+                AlertRow.member_id == member_id,
+                AlertRow.type == "win_back_due",
+            )
+        )
+    )
+    if not alert_ids:
+        return 0
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.alert_id.in_(alert_ids), WebhookDelivery.status == "pending")
+        .values(status="failed", last_error=WITHDRAWN, leased_until=None)
+    )
+    await session.execute(
+        update(AlertRow).where(AlertRow.alert_id.in_(alert_ids)).values(fanned_out=True)
+    )
+    await session.execute(
+        update(AlertRow)
+        .where(AlertRow.alert_id.in_(alert_ids), AlertRow.relayed_at.is_(None))
+        .values(relayed_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -193,14 +193,16 @@ async def at_risk(
 
 
 async def member_row(
-    session: AsyncSession, principal: Principal, member_id: str
+    session: AsyncSession, principal: Principal, member_id: str, *, for_update: bool = False
 ) -> MemberStateRow | None:
-    """The member's stored state, if the caller may see the member."""
-    row: MemberStateRow | None = await session.scalar(
-        select(MemberStateRow).where(
-            *scoped(principal, MemberStateRow), MemberStateRow.member_id == member_id
-        )
+    """The member's stored state, if the caller may see the member; ``for_update`` locks the
+    row (PostgreSQL) until the caller commits."""
+    query = select(MemberStateRow).where(
+        *scoped(principal, MemberStateRow), MemberStateRow.member_id == member_id
     )
+    if for_update and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    row: MemberStateRow | None = await session.scalar(query)
     return row
 
 
