@@ -34,7 +34,7 @@ class AlertItem(Alert):
     """The alert as raised, plus when Lapse stored it (the order of the list)."""
 
     created_at: AwareDatetime
-    gate_data_since: datetime | None = Field(
+    gate_data_since: AwareDatetime | None = Field(
         default=None,
         description="set when the absence was counted from the start of the site's gate "
         "data rather than from the member's last visit or joining (its reasons then carry "
