@@ -39,7 +39,7 @@ from api.read.outcomes import ACTION_KINDS
 from api.read.scope import site_of
 from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
-from records.tables import ApiKey, StaffAccount
+from records.tables import ApiKey
 from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)
@@ -383,10 +383,7 @@ async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) ->
         return _refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
     response = redirect(_back_to(request))
     if staff.token is not None:
-        account = await db.get(StaffAccount, staff.principal.key_id)
-        if account is not None and account.tenant_id == staff.principal.tenant_id:
-            account.language = chosen
-            await db.commit()
+        await accounts.set_language(db, staff.principal.tenant_id, staff.principal.key_id, chosen)
     else:
         response.set_cookie(
             LANG_COOKIE,

@@ -94,6 +94,46 @@ def interview_values(row: ExitInterview) -> dict[str, Any]:
     return {"reason": row.reason, "note": row.note, "contact_ok": row.contact_ok}
 
 
+async def interview_of(
+    session: AsyncSession, tenant_id: str, member_id: str
+) -> ExitInterview | None:
+    """The exit interview staff recorded for the member, if any."""
+    return await session.get(ExitInterview, (tenant_id, member_id))
+
+
+async def record_interview(
+    session: AsyncSession,
+    principal: Principal,
+    member_id: str,
+    *,
+    cancelled_at: datetime | None,
+    values: dict[str, Any],
+    now: datetime,
+) -> ExitInterview:
+    """Record or correct the member's exit interview (``values``: reason, note, contact_ok)
+    as given by the caller, keeping the change with the old and new values (the caller
+    commits)."""
+    row = await interview_of(session, principal.tenant_id, member_id)
+    old = interview_values(row) if row is not None else None
+    if row is None:
+        row = ExitInterview(tenant_id=principal.tenant_id, member_id=member_id)
+        session.add(row)
+    row.cancelled_at = cancelled_at
+    row.reason, row.note, row.contact_ok = values["reason"], values["note"], values["contact_ok"]
+    row.source, row.recorded_at, row.recorded_by = "staff", now, principal.key_id
+    session.add(
+        ExitInterviewChange(
+            tenant_id=principal.tenant_id,
+            member_id=member_id,
+            changed_at=now,
+            changed_by=principal.key_id,
+            old=old,
+            new=values,
+        )
+    )
+    return row
+
+
 async def interview_changes(
     session: AsyncSession, tenant_id: str, member_id: str
 ) -> list[ExitInterviewChange]:

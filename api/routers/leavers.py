@@ -20,8 +20,9 @@ from api.deps import AlertsReader, SessionDep, not_found
 from api.read.leavers import (
     former,
     interview_changes,
-    interview_values,
+    interview_of,
     members,
+    record_interview,
     withdraw_winback,
 )
 from api.read.members import member_row
@@ -31,7 +32,6 @@ from plumbing.openapi import problem_response
 from plumbing.problems import Problem
 from records.tables import (
     ExitInterview,
-    ExitInterviewChange,
 )
 from schemas.events import NOTE_PATTERN, CancelReason
 
@@ -127,30 +127,19 @@ async def put_exit_interview(
             type_="not-a-leaver",
         )
     now = datetime.now(UTC)
-    old_row = await session.get(ExitInterview, (principal.tenant_id, member_id))
-    old = interview_values(old_row) if old_row is not None else None
-    new = {"reason": body.reason, "note": body.note, "contact_ok": body.contact_ok}
-    if old_row is None:
-        old_row = ExitInterview(tenant_id=principal.tenant_id, member_id=member_id)
-        session.add(old_row)
-    old_row.cancelled_at = _dt(state.departure.cancelled_at)
-    old_row.reason, old_row.note, old_row.contact_ok = body.reason, body.note, body.contact_ok
-    old_row.source, old_row.recorded_at, old_row.recorded_by = "staff", now, principal.key_id
-    session.add(
-        ExitInterviewChange(
-            tenant_id=principal.tenant_id,
-            member_id=member_id,
-            changed_at=now,
-            changed_by=principal.key_id,
-            old=old,
-            new=new,
-        )
+    interview = await record_interview(
+        session,
+        principal,
+        member_id,
+        cancelled_at=_dt(state.departure.cancelled_at),
+        values={"reason": body.reason, "note": body.note, "contact_ok": body.contact_ok},
+        now=now,
     )
     withdrawn = 0
     if body.contact_ok is False:
         withdrawn = await withdraw_winback(session, principal.tenant_id, member_id, now)
     await session.flush()
-    result = await _interview_out(session, state, old_row, withdrawn)
+    result = await _interview_out(session, state, interview, withdrawn)
     await session.commit()
     return result
 
@@ -163,7 +152,7 @@ async def get_exit_interview(
     if row is None:
         raise not_found("member")
     state = MemberState.from_dict(row.state)
-    interview = await session.get(ExitInterview, (principal.tenant_id, member_id))
+    interview = await interview_of(session, principal.tenant_id, member_id)
     if interview is None:
         if state.departure is None or state.departure.reason is None:
             raise not_found("exit interview")
