@@ -14,7 +14,7 @@
    their ids, hence their arms.
 4. Replay it, store the alerts in a database whose holdout period starts with the history
    (arms assigned as the api assigns them), record the calls as actions, and read the
-   report through ``api/uplift.py``, as ``/v1/uplift`` and ``lapse uplift`` do.
+   report through ``api/read/uplift.py``, as ``/v1/uplift`` and ``lapse uplift`` do.
 
 The truth to compare with: with factors of 1, contact adds ``effect`` times the share of
 episodes whose member had stopped coming (and not cancelled) by the call: those come back
@@ -40,7 +40,7 @@ if __package__ in (None, ""):
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.uplift import UpliftRead, read_uplift, text_report
+from api.read.uplift import UpliftRead, read_uplift, text_report
 from detector.config import build_policy
 from offline.replay import DEFAULT_LATENESS, replay_files
 from records.outbox import add_alerts

@@ -344,7 +344,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
 
 async def _uplift(settings: Settings, args: argparse.Namespace) -> None:
     """``lapse uplift``: whether reaching out brings members back (docs/uplift.md)."""
-    from api.uplift import read_uplift, text_report
+    from api.read.uplift import read_uplift, text_report
 
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
     if as_of.tzinfo is None:

@@ -250,3 +250,11 @@ async def set_role(db: AsyncSession, tenant_id: str, login: str, role: Role) -> 
     )
     await db.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def set_language(db: AsyncSession, tenant_id: str, account_id: str, language: str) -> None:
+    """Store the account's page language (committed); nothing for another tenant's account."""
+    account = await db.get(StaffAccount, account_id)
+    if account is not None and account.tenant_id == tenant_id:
+        account.language = language
+        await db.commit()

@@ -5,7 +5,7 @@ accounts (add, change a role, disable), API keys (create, shown once; revoke) an
 One page with three sections, and one POST route per action, each a plain form carrying the
 session's CSRF token (``routes._staff_form``, as the acknowledge and language forms do), so
 it works without a script. The work itself is done by the functions the CLI and the JSON api
-use (``api.page.accounts``, ``records.api_keys``, ``api.routers.webhooks``), scoped to the admin's
+use (``api.page.accounts``, ``records.api_keys``, ``api.read.webhooks``), scoped to the admin's
 tenant: another tenant's account, key or webhook is "no such", exactly like one that does not
 exist. Front desk and manager are refused (403) by the ``Admin`` dependency, as is a key bound
 to one site. A secret (the new key, the webhook's signing secret) is rendered once into the
@@ -38,7 +38,7 @@ from api.page.routes import (
     redirect,
 )
 from api.page.views import e, layout, ltr
-from api.routers.webhooks import add_subscription, set_enabled, subscriptions_of
+from api.read.webhooks import add_subscription, set_enabled, subscriptions_of
 from api.urls import UnsafeUrl
 from plumbing.settings import Settings
 from records.api_keys import SCOPES, create_key, keys_of, revoke_key
@@ -51,8 +51,7 @@ _TEXT = re.compile(NOTE_PATTERN)
 DONE = ("account", "role", "disabled", "revoked", "hook_disabled")
 
 
-async def _admin(request: Request, db: SessionDep) -> Staff:
-    staff = await _role(Role.ADMIN)(request, db)
+async def _admin(request: Request, staff: Annotated[Staff, Depends(_role(Role.ADMIN))]) -> Staff:
     if staff.principal.site_id is not None:
         raise PageRefusal(
             _refuse(
@@ -285,7 +284,7 @@ async def _page(
         f"<h1>{e(t(lang, 'admin.title'))}</h1>{top}"
         f"{_staff_section(await accounts.accounts_of(db, tenant), csrf, _now(request), lang)}"
         f"{_keys_section(await keys_of(db, tenant), csrf, lang)}"
-        f"{_hooks_section(await subscriptions_of(db, tenant, None), csrf, lang)}"
+        f"{_hooks_section(await subscriptions_of(db, staff.principal), csrf, lang)}"
     )
     body = layout(
         t(lang, "admin.title"),
@@ -463,9 +462,7 @@ async def disable_webhook(request: Request, staff: Admin, db: SessionDep) -> Res
     if isinstance(form, Response):
         return form
     wanted = form.get("webhook_id", "")
-    found = [
-        w for w in await subscriptions_of(db, staff.principal.tenant_id, None) if w.id == wanted
-    ]
+    found = [w for w in await subscriptions_of(db, staff.principal) if w.id == wanted]
     if not found:
         error = t(staff.lang, "admin.error.no_hook")
         return await _page(request, db, staff, error=error, status=404)

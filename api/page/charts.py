@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from api.page import i18n
 from api.page.i18n import t
-from api.trends import MEASURES, Measure, WeekTrend
+from api.read.trends import MEASURES, Measure, WeekTrend
 
 ROW_H = 58
 # The longest bar, in percent of the chart's width: room is left for its value ("100%").

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from api.page.repository import WorkItem, Worklist, last_contact
+from api.page.listing import last_contact
 from api.page.views import ACTION_BUTTONS, zone
+from api.read.worklist import WorkItem, Worklist
 
 COLUMNS = (
     "member_id",

@@ -1,8 +1,9 @@
 """The manager's reports page: trends per week, which actions bring members back, and the
 latest calibration in plain words (statistics behind a fold), in the person's language.
 
-Pure markup from what the route read (``api.reports``, ``api.page.repository``); the
-layout, site picker and escaping are the staff page's own (``api.page.views``).
+Pure markup from what the route read (``api.read.reports``, ``api.read.sites``,
+``api.read.calibration``); the layout, site picker and escaping are the staff page's own
+(``api.page.views``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from api.outcomes import ActionStats
 from api.page import calibration, charts, i18n
 from api.page.charts import bdi_t, e
 from api.page.i18n import t
 from api.page.views import BASE, layout, site_picker
-from api.trends import MEASURES, WeekTrend
+from api.read.outcomes import ActionStats
+from api.read.trends import MEASURES, WeekTrend
 from records.tables import CalibrationReport
 
 

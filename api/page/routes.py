@@ -5,9 +5,10 @@ the browser then holds only a random session token, checked against the ``staff_
 table on every request. An API key of the club still logs in (machines, set-up): that
 session is an HMAC-signed cookie naming the key (``api.page.session``), checked against the
 key on every request. What a person may open is decided in one place, the ``FrontDesk`` and
-``Manager`` dependencies below. Reads and the
-acknowledge action go through the same functions as the JSON api (``api.routers``), so the
-page shows exactly what the api would, scoped to the key's tenant (and site).
+``Manager`` dependencies below (``SignedIn`` where a page only asks whether someone is).
+Reads and the acknowledge action go through the read layer the JSON api calls
+(``api.read``), so the page shows exactly what the api would, scoped to the key's tenant
+(and site).
 """
 
 from __future__ import annotations
@@ -25,23 +26,21 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 
-from api import reports as reads
-from api import trends
-from api.coverage import coverage_of
 from api.deps import SessionDep
-from api.outcomes import ACTION_KINDS, ActionKind
-from api.page import accounts, export, i18n, reports_page, repository, session, timeline, views
+from api.page import accounts, export, i18n, listing, reports_page, session, timeline, views
 from api.page import uplift as uplift_page
 from api.page.accounts import Role
-from api.routers.alerts import ActionCreate, record_action
-from api.routers.holdout import holdout_in_force
-from api.routers.members import member_view, with_holdout, with_profiles
-from plumbing.problems import Problem
+from api.read import actions, alerts, calibration, members, trends
+from api.read import reports as reads
+from api.read import sites as tenant_sites
+from api.read import worklist as worklists
+from api.read.holdout import holdout_in_force
+from api.read.outcomes import ACTION_KINDS
+from api.read.scope import site_of
 from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
-from records.tables import AlertRow, ApiKey, StaffAccount
+from records.tables import ApiKey
 from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)
@@ -255,11 +254,14 @@ async def refusal_handler(_request: Request, exc: Exception) -> Response:
     return exc.response
 
 
-def _role(minimum: Role) -> Callable[[Request, SessionDep], Awaitable[Staff]]:
+# The staff session as a typed dependency: whoever is logged in, or None.
+SignedIn = Annotated[Staff | None, Depends(_staff)]
+
+
+def _role(minimum: Role) -> Callable[[Request, Staff | None], Awaitable[Staff]]:
     """The one place the page decides who may open what: logged in, with ``minimum`` role."""
 
-    async def check(request: Request, db: SessionDep) -> Staff:
-        staff = await _staff(request, db)
+    async def check(request: Request, staff: SignedIn) -> Staff:
         if staff is None:
             raise PageRefusal(_to_login(request))
         if not staff.role.at_least(minimum):
@@ -271,14 +273,13 @@ def _role(minimum: Role) -> Callable[[Request, SessionDep], Awaitable[Staff]]:
     return check
 
 
+# The roles as typed dependencies (``api.page.admin`` adds ``Admin``).
 FrontDesk = Annotated[Staff, Depends(_role(Role.FRONT_DESK))]
 Manager = Annotated[Staff, Depends(_role(Role.MANAGER))]
 
 
 def _site(staff: Staff, requested: str | None) -> str | None:
-    if staff.principal.site_id is not None:
-        return staff.principal.site_id
-    return requested or None
+    return site_of(staff.principal, requested)
 
 
 SiteQuery = Annotated[str | None, Query(max_length=128)]
@@ -308,8 +309,8 @@ def _login_form(
 
 
 @router.get("/login")
-async def login_page(request: Request, db: SessionDep) -> Response:
-    if await _staff(request, db) is not None:
+async def login_page(request: Request, staff: SignedIn) -> Response:
+    if staff is not None:
         return redirect(f"{BASE}/")
     return _login_form(request)
 
@@ -358,8 +359,7 @@ async def login(request: Request, db: SessionDep) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, db: SessionDep) -> Response:
-    staff = await _staff(request, db)
+async def logout(request: Request, staff: SignedIn, db: SessionDep) -> Response:
     form = await _form(request) or {}
     if staff is not None and not session.csrf_ok(
         _key(request), staff.session, form.get("csrf", "")
@@ -384,10 +384,7 @@ async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) ->
         return _refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
     response = redirect(_back_to(request))
     if staff.token is not None:
-        account = await db.get(StaffAccount, staff.principal.key_id)
-        if account is not None and account.tenant_id == staff.principal.tenant_id:
-            account.language = chosen
-            await db.commit()
+        await accounts.set_language(db, staff.principal.tenant_id, staff.principal.key_id, chosen)
     else:
         response.set_cookie(
             LANG_COOKIE,
@@ -420,18 +417,18 @@ PageQuery = Annotated[int, Query(ge=1, le=10_000)]
 def _order(sort: str, severity: str | None) -> tuple[str, str | None]:
     """An unknown sort is the default (risk); an unknown risk level is no filter."""
     return (
-        sort if sort in repository.SORTS else "risk",
-        severity if severity in repository.SEVERITIES else None,
+        sort if sort in listing.SORTS else "risk",
+        severity if severity in listing.SEVERITIES else None,
     )
 
 
 async def _arranged_list(
     db: SessionDep, staff: Staff, site: str | None, q: str | None, sort: str, severity: str | None
-) -> repository.Worklist:
+) -> worklists.Worklist:
     """The list as the page and the export show it: the key's scope, the search, the risk
     level and the order (one function, so the CSV is the list on the screen)."""
-    work = await repository.worklist(db, staff.principal, site)
-    return repository.arranged(repository.matching(work, q or ""), sort=sort, severity=severity)
+    work = await worklists.worklist(db, staff.principal, site)
+    return listing.arranged(listing.matching(work, q or ""), sort=sort, severity=severity)
 
 
 def _kept(keep: str) -> dict[str, str]:
@@ -472,20 +469,20 @@ async def worklist(
             action=views.action_word(recorded, staff.lang),
             member=member,
         )
-    shown, paging = repository.paged(work, page, repository.PER_PAGE)
+    shown, paging = listing.paged(work, page, listing.PER_PAGE)
     body = views.worklist_page(
         shown,
         tenant=p.tenant_id,
         csrf=staff.csrf,
-        sites=await repository.sites(db, p),
+        sites=await tenant_sites.sites(db, p),
         site=chosen,
         fixed_site=p.site_id is not None,
-        zones=await repository.site_zones(db, p.tenant_id),
+        zones=await tenant_sites.site_zones(db, p.tenant_id),
         notice=notice,
         assets=ASSET_VERSION,
         reports=staff.opens_reports,
         query=(q or "").strip(),
-        names=await repository.site_names(db, p.tenant_id),
+        names=await tenant_sites.site_names(db, p.tenant_id),
         sort=sort,
         severity=level,
         paging=paging,
@@ -514,8 +511,8 @@ async def export_csv(
     work = await _arranged_list(db, staff, chosen, q, sort, level)
     body = export.worklist_csv(
         work,
-        zones=await repository.site_zones(db, p.tenant_id),
-        names=await repository.site_names(db, p.tenant_id),
+        zones=await tenant_sites.site_zones(db, p.tenant_id),
+        names=await tenant_sites.site_names(db, p.tenant_id),
     )
     log.info("staff page: work list exported by %s of tenant %s", p.key_id, p.tenant_id)
     headers = _headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
@@ -530,7 +527,7 @@ async def member_page(
     recorded: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     p = staff.principal
-    row = await repository.member_row(db, p, member_id)
+    row = await members.member_row(db, p, member_id)
     if row is None:
         page = views.not_found_page(
             "member",
@@ -542,11 +539,9 @@ async def member_page(
         )
         return html(page, 404)
     now = datetime.now(UTC)
-    member = member_view(row, now, await coverage_of(db, p.tenant_id))
-    await with_holdout(db, p.tenant_id, [member])
-    await with_profiles(db, p.tenant_id, [member])
-    episodes = await repository.member_episodes(db, p, member_id)
-    zones = await repository.site_zones(db, p.tenant_id)
+    member = await members.member_of(db, p, row, now)
+    episodes = await alerts.member_episodes(db, p, member_id)
+    zones = await tenant_sites.site_zones(db, p.tenant_id)
     tz = views.zone(zones.get(member.site_id or ""))
     state: dict[str, Any] = row.state
     recent = [float(t) for t in state.get("recent", []) if isinstance(t, int | float)]
@@ -610,14 +605,8 @@ async def acknowledge(
         return _refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
     if note is not None and not _NOTE.fullmatch(note):
         return _refuse(request, 422, "Invalid request", "The note holds control characters.")
-    action_kind: ActionKind = kind
-    try:
-        action = await record_action(
-            alert_id, ActionCreate(action=action_kind, note=note), staff.principal, db
-        )
-    except Problem as problem:
-        if problem.status != 404:
-            raise
+    alert = await alerts.alert_row(db, staff.principal, alert_id)
+    if alert is None:
         if _wants_json(request):
             return _refuse(request, 404, "Not found", "no such alert")
         page = views.not_found_page(
@@ -629,15 +618,11 @@ async def acknowledge(
             lang=staff.lang,
         )
         return html(page, 404)
+    action = await actions.record_action(db, staff.principal, alert, kind, note, datetime.now(UTC))
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
     if _wants_json(request):
-        zones = await repository.site_zones(db, staff.principal.tenant_id)
-        site_of = await db.scalar(
-            select(AlertRow.site_id).where(
-                AlertRow.alert_id == alert_id, AlertRow.tenant_id == staff.principal.tenant_id
-            )
-        )
-        tz = views.zone(zones.get(site_of or ""))
+        zones = await tenant_sites.site_zones(db, staff.principal.tenant_id)
+        tz = views.zone(zones.get(alert.site_id or ""))
         return JSONResponse(
             {
                 "member_id": action.member_id,
@@ -690,12 +675,12 @@ async def reports(
     site: SiteQuery = None,
     holdout: Annotated[str | None, Query(max_length=8)] = None,
 ) -> Response:
-    """The manager's reports: read through ``api.reports`` (the JSON api's own reads),
+    """The manager's reports: read through ``api.read.reports`` (the JSON api's own reads),
     scoped to the person's tenant (and site), drawn by ``api.page.reports_page``."""
     p = staff.principal
     chosen = _site(staff, site)
-    zones = await repository.site_zones(db, p.tenant_id)
-    sites = await repository.sites(db, p)
+    zones = await tenant_sites.site_zones(db, p.tenant_id)
+    sites = await tenant_sites.sites(db, p)
     tz = views.zone(trends.shared_zone([chosen] if chosen else sites, zones))
     weekly = await reads.weekly_trends(
         db,
@@ -704,7 +689,7 @@ async def reports(
         zone_of=lambda s: views.zone(zones.get(s or "")),
         site_id=chosen,
     )
-    names = await repository.site_names(db, p.tenant_id)
+    names = await tenant_sites.site_names(db, p.tenant_id)
     # Does reaching out work? (issue 22): the uplift and, inside it, the holdout control.
     uplift = await uplift_page.render(
         db,
@@ -721,7 +706,7 @@ async def reports(
     page = reports_page.reports_page(
         await reads.action_summary(db, p, site_id=chosen),
         weekly,
-        await repository.latest_calibration(db, p.tenant_id),
+        await calibration.latest_calibration(db, p.tenant_id),
         zone_name=tz.key,
         tenant=p.tenant_id,
         csrf=staff.csrf,
@@ -740,7 +725,7 @@ async def reports(
 async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> Response:
     """The stored report's own HTML (English, for analysts), sandboxed by its CSP; the
     reports page links to it below its own plain-words reading of the same figures."""
-    body = await repository.calibration_html(db, staff.principal.tenant_id, report_id[:64])
+    body = await calibration.calibration_html(db, staff.principal.tenant_id, report_id[:64])
     if body is None:
         page = views.not_found_page(
             "report",

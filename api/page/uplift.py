@@ -6,7 +6,7 @@ Plain words first: the verdict ("Proven: ..." / "Not proven yet: need about N mo
 episodes") and what it rests on; the figures and the tables by period, risk level, site,
 first action and policy behind a ``<details>`` fold, each table narrow (four columns, the
 counts under the shares) and scrolling in its own region should it still be too wide. The
-figures are ``api/uplift.py``'s read, the same as ``/v1/uplift`` and ``lapse uplift``; the
+figures are ``api/read/uplift.py``'s read, the same as ``/v1/uplift`` and ``lapse uplift``; the
 verdict is chosen by ``api.uplift_stats.verdict_kind``, the one rule the API's words follow.
 
 The holdout control shows the share in force, since when, who set it and why, every change
@@ -28,8 +28,8 @@ from api.page.accounts import Role
 from api.page.charts import action_name, bdi_t, table_wrap
 from api.page.i18n import t
 from api.page.views import BASE, e, severity_word, site_label
-from api.routers.holdout import HoldoutOut, holdout_of, percent
-from api.uplift import UpliftRead, read_uplift
+from api.read.holdout import HoldoutOut, holdout_of, percent
+from api.read.uplift import UpliftRead, read_uplift
 from api.uplift_stats import NO_ACTION, Comparison, per_100, verdict_kind
 from records.tables import ApiKey, StaffAccount
 from schemas.holdout import MAX_SHARE

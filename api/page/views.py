@@ -13,13 +13,14 @@ from html import escape
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api.outcomes import ACTION_KINDS
 from api.page import i18n, reasons
 from api.page.i18n import t
-from api.page.repository import Paging, WorkItem, Worklist
-from api.routers.alerts import Episode
-from api.routers.holdout import HoldoutNote, percent
-from api.routers.members import Member
+from api.page.listing import Paging
+from api.read.alerts import Episode
+from api.read.holdout import HoldoutNote, percent
+from api.read.members import Member
+from api.read.outcomes import ACTION_KINDS
+from api.read.worklist import WorkItem, Worklist
 
 BASE = "/staff"
 ACTION_BUTTONS = {

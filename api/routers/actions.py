@@ -4,7 +4,7 @@ Episodes are taken by when they opened (their first alert's ``raised_at``); each
 under every action kind taken in it, and under ``none`` when nobody acted, the baseline an
 action has to beat. Days to return run from the kind's first action to the ``recovered``
 alert. Counts are associations, not causes: staff choose whom to call. The read itself is
-``api.reports.action_summary``, which the staff page's reports call too.
+``api.read.reports.action_summary``, which the staff page's reports call too.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api import reports
 from api.deps import AlertsReader, SessionDep
+from api.read import reports
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"])
 

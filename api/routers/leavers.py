@@ -15,20 +15,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
 
 from api.deps import AlertsReader, SessionDep, not_found
-from api.leavers import former, interview_values, member_scope, members
+from api.read.leavers import (
+    former,
+    interview_changes,
+    interview_of,
+    members,
+    record_interview,
+    withdraw_winback,
+)
+from api.read.members import member_row
 from detector.core.state import MemberState
 from detector.core.winback import visits_per_month
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem
 from records.tables import (
-    AlertRow,
     ExitInterview,
-    ExitInterviewChange,
-    MemberStateRow,
-    WebhookDelivery,
 )
 from schemas.events import NOTE_PATTERN, CancelReason
 
@@ -44,7 +47,6 @@ TENURE_BANDS: tuple[tuple[str, float], ...] = (
     ("12-24 months", 730.0),
     ("24+ months", float("inf")),
 )
-WITHDRAWN = "withdrawn: the member declined to be contacted"
 
 
 class ExitInterviewIn(BaseModel):
@@ -83,14 +85,7 @@ def _dt(t: float | None) -> datetime | None:
 async def _interview_out(
     session: SessionDep, state: MemberState, row: ExitInterview, withdrawn: int = 0
 ) -> ExitInterviewOut:
-    changes = await session.scalars(
-        select(ExitInterviewChange)
-        .where(
-            ExitInterviewChange.tenant_id == row.tenant_id,
-            ExitInterviewChange.member_id == row.member_id,
-        )
-        .order_by(ExitInterviewChange.id)
-    )
+    changes = await interview_changes(session, row.tenant_id, row.member_id)
     return ExitInterviewOut(
         member_id=row.member_id,
         cancelled_at=row.cancelled_at,
@@ -118,14 +113,9 @@ async def put_exit_interview(
     member_id: str, body: ExitInterviewIn, principal: AlertsReader, session: SessionDep
 ) -> ExitInterviewOut:
     """Record or correct a leaver's exit interview (the history of changes is kept)."""
-    query = select(MemberStateRow).where(
-        *member_scope(principal), MemberStateRow.member_id == member_id
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        # Waits for a checkpoint writing this member (and its win-back alert) to commit,
-        # so the withdrawal below sees that alert.
-        query = query.with_for_update()
-    row = await session.scalar(query)
+    # Locked (PostgreSQL): waits for a checkpoint writing this member (and its win-back
+    # alert) to commit, so the withdrawal below sees that alert.
+    row = await member_row(session, principal, member_id, for_update=True)
     if row is None:
         raise not_found("member")
     state = MemberState.from_dict(row.state)
@@ -137,77 +127,32 @@ async def put_exit_interview(
             type_="not-a-leaver",
         )
     now = datetime.now(UTC)
-    old_row = await session.get(ExitInterview, (principal.tenant_id, member_id))
-    old = interview_values(old_row) if old_row is not None else None
-    new = {"reason": body.reason, "note": body.note, "contact_ok": body.contact_ok}
-    if old_row is None:
-        old_row = ExitInterview(tenant_id=principal.tenant_id, member_id=member_id)
-        session.add(old_row)
-    old_row.cancelled_at = _dt(state.departure.cancelled_at)
-    old_row.reason, old_row.note, old_row.contact_ok = body.reason, body.note, body.contact_ok
-    old_row.source, old_row.recorded_at, old_row.recorded_by = "staff", now, principal.key_id
-    session.add(
-        ExitInterviewChange(
-            tenant_id=principal.tenant_id,
-            member_id=member_id,
-            changed_at=now,
-            changed_by=principal.key_id,
-            old=old,
-            new=new,
-        )
+    interview = await record_interview(
+        session,
+        principal,
+        member_id,
+        cancelled_at=_dt(state.departure.cancelled_at),
+        values={"reason": body.reason, "note": body.note, "contact_ok": body.contact_ok},
+        now=now,
     )
     withdrawn = 0
     if body.contact_ok is False:
-        withdrawn = await _withdraw(session, principal.tenant_id, member_id, now)
+        withdrawn = await withdraw_winback(session, principal.tenant_id, member_id, now)
     await session.flush()
-    result = await _interview_out(session, state, old_row, withdrawn)
+    result = await _interview_out(session, state, interview, withdrawn)
     await session.commit()
     return result
-
-
-async def _withdraw(session: SessionDep, tenant_id: str, member_id: str, now: datetime) -> int:
-    """Stop the member's unsent win-back alerts: pending deliveries fail as withdrawn, and
-    alerts not yet fanned out or relayed are marked so neither picks them up."""
-    alert_ids = list(
-        await session.scalars(
-            select(AlertRow.alert_id).where(
-                AlertRow.tenant_id == tenant_id,
-                AlertRow.member_id == member_id,
-                AlertRow.type == "win_back_due",
-            )
-        )
-    )
-    if not alert_ids:
-        return 0
-    result = await session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.alert_id.in_(alert_ids), WebhookDelivery.status == "pending")
-        .values(status="failed", last_error=WITHDRAWN, leased_until=None)
-    )
-    await session.execute(
-        update(AlertRow).where(AlertRow.alert_id.in_(alert_ids)).values(fanned_out=True)
-    )
-    await session.execute(
-        update(AlertRow)
-        .where(AlertRow.alert_id.in_(alert_ids), AlertRow.relayed_at.is_(None))
-        .values(relayed_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @router.get("/v1/members/{member_id}/exit-interview", response_model=ExitInterviewOut)
 async def get_exit_interview(
     member_id: str, principal: AlertsReader, session: SessionDep
 ) -> ExitInterviewOut:
-    row = await session.scalar(
-        select(MemberStateRow).where(
-            *member_scope(principal), MemberStateRow.member_id == member_id
-        )
-    )
+    row = await member_row(session, principal, member_id)
     if row is None:
         raise not_found("member")
     state = MemberState.from_dict(row.state)
-    interview = await session.get(ExitInterview, (principal.tenant_id, member_id))
+    interview = await interview_of(session, principal.tenant_id, member_id)
     if interview is None:
         if state.departure is None or state.departure.reason is None:
             raise not_found("exit interview")

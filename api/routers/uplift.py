@@ -1,5 +1,5 @@
 """``/v1/uplift``: whether reaching out brings members back, measured against the control
-group (issue 22). Figures from ``api/uplift.py`` (read layer) and ``api/uplift_stats.py``
+group (issue 22). Figures from ``api/read/uplift.py`` (read layer) and ``api/uplift_stats.py``
 (the statistics, their method and why); a key bound to a site sees its site only."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import AlertsReader, SessionDep
-from api.uplift import read_uplift
+from api.read.uplift import read_uplift
 from api.uplift_stats import DEFAULT_SETTLE_DAYS, Comparison
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem

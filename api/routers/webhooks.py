@@ -6,14 +6,11 @@ tenant's subscription or delivery answers 404, exactly like one that does not ex
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
     DispatcherDep,
@@ -24,11 +21,11 @@ from api.deps import (
     encode_cursor,
     not_found,
 )
+from api.read import webhooks
 from api.signing import generate_secret
-from api.urls import UnsafeUrl, check_url
+from api.urls import UnsafeUrl
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem
-from plumbing.settings import Settings
 from records.api_keys import Principal
 from records.sealing import Sealer
 from records.tables import DeliveryAttempt, WebhookDelivery, WebhookSubscription
@@ -202,109 +199,20 @@ def _invalid_url(exc: UnsafeUrl) -> Problem:
     )
 
 
-async def guard_url(url: str, settings: Settings) -> str:
-    """The URL a subscription may deliver to (UnsafeUrl if refused: not https, or a private,
-    loopback or link-local address unless ``LAPSE_WEBHOOK_ALLOW_PRIVATE``)."""
-    return await check_url(
-        url,
-        allow_private=settings.webhook_allow_private,
-        resolve_seconds=settings.webhook_connect_timeout_seconds,
-    )
-
-
 async def _checked_url(url: str, settings: SettingsDep) -> str:
     try:
-        return await guard_url(url, settings)
+        return await webhooks.guard_url(url, settings)
     except UnsafeUrl as exc:
         raise _invalid_url(exc) from exc
-
-
-async def add_subscription(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    tenant_id: str,
-    site_id: str | None,
-    url: str,
-    event_types: list[AlertType],
-    description: str | None,
-) -> tuple[WebhookSubscription, str]:
-    """A new enabled subscription added to the session (the caller commits) and its signing
-    secret in plain (shown once; stored sealed). UnsafeUrl if the URL is refused."""
-    checked = await guard_url(url, settings)
-    secret = generate_secret()
-    sub = WebhookSubscription(
-        id=str(uuid.uuid4()),
-        tenant_id=tenant_id,
-        url=checked,
-        event_types=list(event_types),
-        site_id=site_id,
-        secret=Sealer.from_settings(settings).seal(secret),
-        enabled=True,
-        description=description,
-        failed_deliveries_in_row=0,
-        created_at=datetime.now(UTC),
-    )
-    session.add(sub)
-    return sub, secret
-
-
-def set_enabled(
-    sub: WebhookSubscription, enabled: bool, now: datetime, by: str = "the API"
-) -> None:
-    """Disable (deliveries wait; ``by``: through what, kept as the reason), or re-enable and
-    clear the failure record."""
-    if enabled and not sub.enabled:
-        sub.enabled = True
-        sub.disabled_reason = sub.disabled_at = sub.failing_since = None
-        sub.failed_deliveries_in_row = 0
-    elif not enabled and sub.enabled:
-        sub.enabled = False
-        sub.disabled_reason = f"disabled through {by}"
-        sub.disabled_at = now
-
-
-async def subscriptions_of(
-    session: AsyncSession, tenant_id: str, site_id: str | None
-) -> list[WebhookSubscription]:
-    """The tenant's subscriptions (only the site's for a site-bound caller), oldest first."""
-    query = select(WebhookSubscription).where(WebhookSubscription.tenant_id == tenant_id)
-    if site_id is not None:
-        query = query.where(WebhookSubscription.site_id == site_id)
-    rows = await session.scalars(
-        query.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
-    )
-    return list(rows)
 
 
 async def _subscription(
     session: SessionDep, principal: Principal, webhook_id: str, *, for_update: bool = False
 ) -> WebhookSubscription:
-    query = select(WebhookSubscription).where(
-        WebhookSubscription.id == webhook_id,
-        WebhookSubscription.tenant_id == principal.tenant_id,
-    )
-    if principal.site_id is not None:
-        query = query.where(WebhookSubscription.site_id == principal.site_id)
-    if for_update and session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    sub = await session.scalar(query)
+    sub = await webhooks.subscription(session, principal, webhook_id, for_update=for_update)
     if sub is None:
         raise not_found("webhook")
     return sub
-
-
-async def _attempts(session: SessionDep, ids: list[str]) -> dict[str, list[DeliveryAttempt]]:
-    out: dict[str, list[DeliveryAttempt]] = {i: [] for i in ids}
-    if ids:
-        rows = await session.scalars(
-            select(DeliveryAttempt)
-            .where(DeliveryAttempt.delivery_id.in_(ids))
-            .order_by(DeliveryAttempt.id)
-        )
-        for a in rows:
-            out[a.delivery_id].append(a)
-    return out
 
 
 @router.post("", status_code=201, response_model=WebhookCreated)
@@ -319,7 +227,7 @@ async def create_webhook(
             )
         site_id = principal.site_id
     try:
-        sub, secret = await add_subscription(
+        sub, secret = await webhooks.add_subscription(
             session,
             settings,
             tenant_id=principal.tenant_id,
@@ -336,7 +244,7 @@ async def create_webhook(
 
 @router.get("", response_model=WebhookList)
 async def list_webhooks(principal: WebhooksManager, session: SessionDep) -> WebhookList:
-    rows = await subscriptions_of(session, principal.tenant_id, principal.site_id)
+    rows = await webhooks.subscriptions_of(session, principal)
     return WebhookList(items=[_out(s) for s in rows])
 
 
@@ -363,7 +271,7 @@ async def update_webhook(
     if body.description is not None:
         sub.description = body.description
     if body.enabled is not None:
-        set_enabled(sub, body.enabled, datetime.now(UTC))
+        webhooks.set_enabled(sub, body.enabled, datetime.now(UTC))
     await session.commit()
     return _out(sub)
 
@@ -411,23 +319,9 @@ async def recover(
     sub = await _subscription(session, principal, webhook_id)
     if not sub.enabled:
         raise Problem(409, "Conflict", "the webhook is disabled: enable it first", type_="conflict")
-    now = dispatcher.now()
-    query = update(WebhookDelivery).where(
-        WebhookDelivery.subscription_id == sub.id,
-        WebhookDelivery.status == "failed",
-        WebhookDelivery.created_at >= since,
-    )
-    if until is not None:
-        query = query.where(WebhookDelivery.created_at < until)
-    ids = list(
-        await session.scalars(
-            query.values(status="pending", next_attempt_at=now, leased_until=None).returning(
-                WebhookDelivery.id
-            )
-        )
-    )
+    requeued = await webhooks.requeue_failed(session, sub, since, until, dispatcher.now())
     await session.commit()
-    return Recovered(requeued=len(ids))
+    return Recovered(requeued=requeued)
 
 
 @router.delete("/{webhook_id}", status_code=204)
@@ -435,8 +329,7 @@ async def delete_webhook(
     webhook_id: str, principal: WebhooksManager, session: SessionDep
 ) -> Response:
     sub = await _subscription(session, principal, webhook_id)
-    # Its deliveries and their attempts go with it (ON DELETE CASCADE).
-    await session.execute(delete(WebhookSubscription).where(WebhookSubscription.id == sub.id))
+    await webhooks.delete_subscription(session, sub)
     await session.commit()
     return Response(status_code=204)
 
@@ -452,24 +345,17 @@ async def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
     sub = await _subscription(session, principal, webhook_id)
-    query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == sub.id)
-    if status is not None:
-        query = query.where(WebhookDelivery.status == status)
-    if alert_id is not None:
-        query = query.where(WebhookDelivery.alert_id == alert_id)
-    if cursor is not None:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                WebhookDelivery.created_at < created_at,
-                and_(WebhookDelivery.created_at == created_at, WebhookDelivery.id < last_id),
-            )
-        )
-    query = query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-    rows = list(await session.scalars(query.limit(limit + 1)))
+    rows = await webhooks.deliveries(
+        session,
+        sub,
+        status=status,
+        alert_id=alert_id,
+        after=decode_cursor(cursor) if cursor is not None else None,
+        limit=limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
-    attempts = await _attempts(session, [r.id for r in rows])
+    attempts = await webhooks.attempts_of(session, [r.id for r in rows])
     last = rows[-1] if more else None
     return DeliveryPage(
         items=[_delivery_out(r, attempts[r.id]) for r in rows],
@@ -493,12 +379,7 @@ async def retry_delivery(
     dispatcher: DispatcherDep,
 ) -> DeliveryOut:
     sub = await _subscription(session, principal, webhook_id)
-    query = select(WebhookDelivery).where(
-        WebhookDelivery.id == delivery_id, WebhookDelivery.subscription_id == sub.id
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = await session.scalar(query)
+    row = await webhooks.delivery(session, sub, delivery_id)
     if row is None:
         raise not_found("delivery")
     now = dispatcher.now()
@@ -512,7 +393,7 @@ async def retry_delivery(
     row.next_attempt_at = now
     row.leased_until = None
     await session.commit()
-    return _delivery_out(row, (await _attempts(session, [row.id]))[row.id])
+    return _delivery_out(row, (await webhooks.attempts_of(session, [row.id]))[row.id])
 
 
 @router.post("/{webhook_id}/test", response_model=TestResult)

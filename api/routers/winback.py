@@ -15,14 +15,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 
 from api.deps import AlertsReader, SessionDep, require
-from api.leavers import Former, members
+from api.read.leavers import Former, members, winback_contacted
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan, return_score
 from records import holdout
 from records.api_keys import Principal
-from records.tables import AlertRow, WinbackPlanRow
+from records.tables import WinbackPlanRow
 from schemas.alerts import Arm
 from schemas.holdout import CONTACT, arm_for, share_at
 from schemas.ids import departure_id
@@ -218,14 +217,7 @@ async def summary(
     """Per exit reason: leavers, contacted, won back, and the second tenure against the first."""
     at = (as_of or datetime.now(UTC)).timestamp()
     _, formers = await members(session, principal, site_id)
-    contacted = set(
-        await session.scalars(
-            select(AlertRow.member_id)
-            .where(AlertRow.tenant_id == principal.tenant_id, AlertRow.type == "win_back_due")
-            .group_by(AlertRow.member_id)
-            .having(func.count() > 0)
-        )
-    )
+    contacted = await winback_contacted(session, principal.tenant_id)
     groups: dict[str, list[Former]] = {}
     for f in formers:
         groups.setdefault(f.reason or "unknown", []).append(f)

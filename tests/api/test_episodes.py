@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.app import create_app
-from api.outcomes import EpisodeFacts, episode_status, summarise
+from api.read.outcomes import EpisodeFacts, episode_status, summarise
 from tests.api.support import api, episode, make_key, store_alerts
 
 T = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -12,9 +12,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from api.page import i18n, reasons, routes, timeline, views
-from api.page.repository import Paging, WorkItem, Worklist
-from api.routers.alerts import ActionOut, AlertItem, Episode
-from api.routers.members import Member
+from api.page.listing import Paging
+from api.read.actions import ActionOut
+from api.read.alerts import AlertItem, Episode
+from api.read.members import Member
+from api.read.worklist import WorkItem, Worklist
 from records.profiles import Profile
 from records.tables import ActionRow
 from schemas.alerts import Reason

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.page import accounts
-from api.routers.alerts import CLOSING
-from api.trends import monday_of
+from api.read.alerts import CLOSING
+from api.read.trends import monday_of
 from records.tables import ActionRow, CalibrationReport
 from tests.api.support import serve
 from tests.page.a11y import accessible

@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api.outcomes import ActionStats
 from api.page import calibration, i18n
 from api.page.reports_page import reports_page
-from api.trends import WeekTrend
+from api.read.outcomes import ActionStats
+from api.read.trends import WeekTrend
 from records.tables import CalibrationReport
 from tests.page.test_i18n import english_left
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import reports
 from api.page import views
-from api.trends import Happening, WeekTrend, recent_weeks, shared_zone, weekly
+from api.read import reports
+from api.read.trends import Happening, WeekTrend, recent_weeks, shared_zone, weekly
 from records.api_keys import Principal
 from records.tables import ActionRow, AlertRow
 

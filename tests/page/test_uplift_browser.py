@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.page import accounts
-from api.uplift import read_uplift
+from api.read.uplift import read_uplift
 from records import holdout
 from records.outbox import add_alerts
 from records.tables import ActionRow, HoldoutPeriodRow, StaffAccount

@@ -15,8 +15,8 @@ from api.page import holdout as holdout_routes
 from api.page import i18n
 from api.page.accounts import Role
 from api.page.uplift import change_refusal, holdout_control, section, verdict_text
-from api.routers.holdout import HoldoutOut, Period
-from api.uplift import UpliftRead
+from api.read.holdout import HoldoutOut, Period
+from api.read.uplift import UpliftRead
 from api.uplift_stats import DAY, Episode, report
 from schemas.holdout import HoldoutPeriod
 from tests.page.test_i18n import english_left

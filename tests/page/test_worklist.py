@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.page import repository
+from api.page import listing
 from api.page.export import safe
-from api.page.repository import Paging, WorkItem, Worklist, paged
-from api.routers.members import Member
+from api.page.listing import Paging, paged
+from api.read.members import Member
+from api.read.worklist import WorkItem, Worklist
 from records.profiles import ProfileIn, set_profile
 from records.tables import Site
 from tests.api.support import make_key
@@ -76,7 +77,7 @@ async def test_sort_orders_and_the_risk_filter(settings, sessions, tenant):
 async def test_paging_keeps_the_query(settings, sessions, tenant, monkeypatch):
     await make_club(sessions, tenant)
     key = await make_key(sessions, tenant, scopes=("alerts:read",))
-    monkeypatch.setattr(repository, "PER_PAGE", 2)
+    monkeypatch.setattr(listing, "PER_PAGE", 2)
     async with browser_like(settings) as client:
         await login(client, key)
         seen: list[str] = []

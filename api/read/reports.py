@@ -2,7 +2,7 @@
 
 Read functions only, called by the JSON api (``/v1/actions/summary``) and the staff page
 (``/staff/reports``) alike, so both show the same figures. Every query carries the
-caller's tenant (and site, for a site-bound key) through ``scoped``, as the alerts api does.
+caller's tenant (and site, for a site-bound key) through ``api.read.scope.scoped``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.outcomes import ActionStats, EpisodeFacts, EpisodeStatus, episode_status, summarise
-from api.routers.alerts import CLOSING, scoped
-from api.trends import Happening, WeekTrend, ZoneOf, weekly
+from api.read.alerts import CLOSING
+from api.read.outcomes import ActionStats, EpisodeFacts, EpisodeStatus, episode_status, summarise
+from api.read.scope import scoped
+from api.read.trends import Happening, WeekTrend, ZoneOf, weekly
 from records.api_keys import Principal
 from records.tables import ActionRow, AlertRow
 
@@ -29,10 +30,8 @@ async def action_summary(
     site_id: str | None = None,
 ) -> list[ActionStats]:
     """Per action kind (and ``none``): episodes opened in [since, until), their outcomes and
-    the median days from the action to the return (``api.outcomes.summarise``)."""
-    conds = scoped(principal)
-    if site_id is not None:
-        conds.append(AlertRow.site_id == site_id)
+    the median days from the action to the return (``api.read.outcomes.summarise``)."""
+    conds = scoped(principal, AlertRow, site_id)
     recovered_at = func.max(case((AlertRow.type == "recovered", AlertRow.raised_at)))
     churned_at = func.max(case((AlertRow.type == "churned", AlertRow.raised_at)))
     opened_at = func.min(AlertRow.raised_at)
@@ -73,16 +72,14 @@ async def weekly_trends(
 
     An episode counts once per measure, in the week of its first alert, of its first action,
     of its closing alert. If both closing alerts were recorded, it is a cancellation, as in
-    ``api.outcomes.episode_status``."""
+    ``api.read.outcomes.episode_status``."""
     if not mondays:
         return []
     # A day early: a site east of UTC starts its Monday on the Sunday in UTC.
     since = datetime.combine(mondays[0] - timedelta(days=1), datetime.min.time()).replace(
         tzinfo=zone_of(None)
     )
-    conds = scoped(principal)
-    if site_id is not None:
-        conds.append(AlertRow.site_id == site_id)
+    conds = scoped(principal, AlertRow, site_id)
     # Episodes with anything in the period, then all their alerts (an episode opened before
     # the period and closed in it counts its close, not its opening).
     recent = select(AlertRow.episode_id).where(*conds, AlertRow.raised_at >= since)

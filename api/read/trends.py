@@ -2,7 +2,7 @@
 
 A week is an ISO week (Monday to Sunday) in the local time of the site where a thing
 happened: a member who went at risk on Sunday 23:30 at a Tel Aviv site counts in that
-Sunday's week, whatever the hour in UTC. The read layer (``api.reports``) loads the rows.
+Sunday's week, whatever the hour in UTC. The read layer (``api.read.reports``) loads the rows.
 """
 
 from __future__ import annotations
