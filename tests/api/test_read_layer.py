@@ -14,12 +14,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 API = ROOT / "api"
-# The modules holding routes (the page's ``accounts.py`` is its staff-account repository).
-ROUTE_MODULES = [
-    *sorted((API / "routers").glob("*.py")),
-    API / "page" / "routes.py",
-    API / "page" / "admin.py",
-]
+# The modules holding routes: every module of the api that makes an ``APIRouter`` (the
+# page's ``accounts.py`` is its staff-account repository and makes none).
+ROUTE_MODULES = sorted(p for p in API.rglob("*.py") if "APIRouter(" in p.read_text())
 SQL = {"select", "update", "delete", "insert", "union", "text"}
 ROUTE_DECORATORS = {"get", "post", "put", "patch", "delete", "api_route"}
 
