@@ -559,7 +559,7 @@ def _s(days: float) -> int:
     return round(days * DAY)
 
 
-def simulate_member(club: _Club, index: int) -> MemberHistory:
+def simulate_member(club: _Club, index: int) -> MemberHistory:  # noqa: C901 (being cut in h-sim)
     """One member's whole story in the window, from its own random stream."""
     p = club.params
     rnd = random.Random(f"lapse-simulate:{club.seed}:{index}")
@@ -1084,7 +1084,7 @@ class _Times:
         return text + self._clock[rem] + suffix
 
 
-def simulate_files(
+def simulate_files(  # noqa: C901 (being cut in h-sim)
     out_dir: str,
     *,
     members: int,

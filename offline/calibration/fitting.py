@@ -41,6 +41,7 @@ from detector.core import Detector, Policy, Status
 from detector.core.replay import replay
 from detector.core.risk import RiskPolicy
 from detector.core.visits import VisitRules
+from offline.calibration import risk as risk_model
 from offline.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import DAY, Histories
@@ -381,6 +382,68 @@ def _key(t: Trial) -> tuple[float, float]:
     return score_key(t.train)
 
 
+@dataclass(slots=True)
+class _Search:
+    """The settings one fit has tried, in the order they were replayed (ties go to the
+    first): each replayed on the training months and scored on the selection months
+    [inner, split) only, eligible when at least as precise (less one standard error) as the
+    60-day rule and catching someone."""
+
+    replayer: Replayer
+    inner: float
+    split: float
+    progress: Callable[[str], None] | None
+    trials: list[Trial] = field(default_factory=list)
+    # The 60-day rule's training precision: 0 until it is scored (it is the first trial).
+    baseline_precision: float = 0.0
+    # per family: the early-warning variant chosen, and whether any warnings beat none
+    warnings_choice: dict[str, str] = field(default_factory=dict)
+    warnings_help: dict[str, bool] = field(default_factory=dict)
+
+    def say(self, line: str) -> None:
+        if self.progress:
+            self.progress(line)
+
+    def trial(self, family: str, spec: Spec) -> Trial:
+        alerts, det = self.replayer.run(spec, until=self.split)
+        label = _label(spec)
+        s = score_period(label, alerts, det, None, self.inner, self.split)
+        t = Trial(label, family, spec, s)
+        t.eligible = _margin(s) >= self.baseline_precision and bool(s.recall)
+        self.trials.append(t)
+        self.say(
+            f"  {label:<48} precision {_f(s.precision)} recall {_f(s.recall)} "
+            f"delay {_f(s.median_delay, 1)} d"
+        )
+        return t
+
+    def best(self, family: str) -> Trial | None:
+        """The family's eligible setting first in the objective's order, if any."""
+        pool = [t for t in self.trials if t.family == family and t.eligible]
+        return min(pool, key=_key) if pool else None
+
+    def top(self, family: str) -> Trial:
+        """The family's best; failing that, its first in the objective's order."""
+        return self.best(family) or min((t for t in self.trials if t.family == family), key=_key)
+
+    def try_warnings(self, family: str, top: Trial) -> Trial:
+        """Each early-warning variant on the family's best so far; the best one stays."""
+        tried = {
+            _variant(top.spec.get("warnings", WARNINGS_NONE if family == "fixed" else {})): top
+        }
+        for name, value in WARNING_VARIANTS.items():
+            if name not in tried:
+                tried[name] = self.trial(family, {**top.spec, "warnings": value})
+        pool = [t for t in tried.values() if t.eligible] or list(tried.values())
+        winner = min(pool, key=_key)
+        self.warnings_choice[family] = _variant(winner.spec.get("warnings"))
+        none = tried["none"]
+        self.warnings_help[family] = winner is not none and (
+            not none.eligible or _key(winner) < _key(none)
+        )
+        return winner
+
+
 def fit_policies(
     h: Histories,
     replayer: Replayer,
@@ -393,7 +456,11 @@ def fit_policies(
     objective: Objective | None = None,
 ) -> Fit:
     """Fit on [window start, inner), choose on [inner, split), refit on [window start,
-    split), then score the choices on [split, end]."""
+    split), then score the choices on [split, end].
+
+    The families are searched in this order (each stage below), and the order matters: ties
+    go to the setting tried first, and the 60-day rule, tried first, sets the precision
+    every other setting must reach."""
     started = time.perf_counter()
     end = h.end
     split = window_start + train_share * (end - window_start)
@@ -403,226 +470,63 @@ def fit_policies(
     gap, spread = cohort_defaults(h, split)
     # The cohort figures the settings are chosen with: from before the selection months.
     gap_early, spread_early = cohort_defaults(h, inner)
+    search = _Search(replayer, inner, split, progress)
+    baseline = _search_fixed(search, grid)
     cohort = {"cohort_gap_days": gap_early, "cohort_spread": spread_early}
-    trials: list[Trial] = []
-    baseline_precision = 0.0
-
-    def trial(family: str, spec: Spec) -> Trial:
-        alerts, det = replayer.run(spec, until=split)
-        label = _label(spec)
-        s = score_period(label, alerts, det, None, inner, split)
-        t = Trial(label, family, spec, s)
-        t.eligible = _margin(s) >= baseline_precision and bool(s.recall)
-        trials.append(t)
-        if progress:
-            progress(
-                f"  {label:<48} precision {_f(s.precision)} recall {_f(s.recall)} "
-                f"delay {_f(s.median_delay, 1)} d"
-            )
-        return t
-
-    def best(family: str) -> Trial | None:
-        pool = [t for t in trials if t.family == family and t.eligible]
-        return min(pool, key=_key) if pool else None
-
-    baseline = trial("fixed", dict(BASELINE))
-    baseline_precision = baseline.train.precision or 0.0
-    baseline.eligible = True
-    for d in grid.fixed_days:
-        if float(d) != BASELINE["absence_days"]:
-            trial("fixed", {"policy": "fixed", "absence_days": float(d)})
-    warnings_choice: dict[str, str] = {}
-    warnings_help: dict[str, bool] = {}
-
-    def try_warnings(family: str, top: Trial) -> Trial:
-        """Each early-warning variant on the family's best so far; the best one stays."""
-        tried = {
-            _variant(top.spec.get("warnings", WARNINGS_NONE if family == "fixed" else {})): top
-        }
-        for name, value in WARNING_VARIANTS.items():
-            if name not in tried:
-                tried[name] = trial(family, {**top.spec, "warnings": value})
-        pool = [t for t in tried.values() if t.eligible] or list(tried.values())
-        winner = min(pool, key=_key)
-        warnings_choice[family] = _variant(winner.spec.get("warnings"))
-        none = tried["none"]
-        warnings_help[family] = winner is not none and (
-            not none.eligible or _key(winner) < _key(none)
-        )
-        return winner
-
-    fixed_top = best("fixed") or baseline
-    try_warnings("fixed", fixed_top)
-    # Cadence: z and floor at the middle cap (with the warnings that are precise on
-    # simulated clubs), then the cap, then each early-warning variant.
-    cap0 = grid.cadence_cap_days[len(grid.cadence_cap_days) // 2]
-    for z in grid.cadence_z:
-        for floor in grid.cadence_floor_days:
-            trial("cadence", {"policy": "cadence", "z": z, "floor_days": float(floor),
-                              "cap_days": float(cap0), **cohort,
-                              "warnings": WARNINGS_PAYMENTS})  # fmt: skip
-    top = best("cadence") or min((t for t in trials if t.family == "cadence"), key=_key)
-    for cap in grid.cadence_cap_days:
-        if cap != cap0 and cap > top.spec["floor_days"]:
-            trial("cadence", {**top.spec, "cap_days": float(cap)})
-    top = try_warnings("cadence", best("cadence") or top)
-    # BG/NBD population fitted on the visits before the selection months, over the chosen
-    # cadence as fallback (refitted on all the training months below).
-    population = fit_population(h, inner) if grid.p_alive else None
-    if not grid.p_alive:
-        note = "BG/NBD not tried (no p_alive in the grid)"
-    elif population is None:
-        note = "too few members with visits to fit BG/NBD; the cadence policy stands in"
-    elif not population.converged:
-        note = f"BG/NBD did not converge ({population.message}); the cadence policy stands in"
-    else:
-        note = (
-            f"BG/NBD fitted on {population.n:,.0f} members: r={population.r:.3g}, "
-            f"alpha={population.alpha:.3g} days, a={population.a:.3g}, b={population.b:.3g}"
-        )
-        fallback = {k: v for k, v in top.spec.items() if k not in ("policy", "warnings")}
-        params = {"r": population.r, "alpha": population.alpha, "a": population.a,
-                  "b": population.b}  # fmt: skip
-        for p in grid.p_alive:
-            trial("bgnbd", {"policy": "bgnbd", **params, "p_alive": p,
-                            "p_escalate": round(p / 2, 3), "fallback": fallback,
-                            "warnings": WARNINGS_PAYMENTS})  # fmt: skip
-        btop = best("bgnbd") or min((t for t in trials if t.family == "bgnbd"), key=_key)
-        try_warnings("bgnbd", btop)
-    # The fitted risk policy. Its threshold is chosen out of sample: coefficients fitted on
-    # the earlier part of the training months (before ``inner``), each threshold scored on
-    # the later part only (which that fit never saw), then the coefficients refitted on all
-    # the training months for the chosen threshold. The held-out months stay untouched.
-    from offline.calibration import risk as fitted
-
-    needed = fitted.EVENTS_PER_PARAMETER * fitted.parameters()
-
-    def fit_risk(until: float, months: str, gap: float) -> tuple[Spec, fitted.RiskData, str]:
-        """Coefficients from the absences of [train start, until), with a note in words."""
-        prior = RiskPolicy(cohort_gap_days=gap)
-        data = fitted.collect(h, replayer, until, train_start, gap)
-        failed = ""
-        if data.leavers >= fitted.MIN_LEAVERS:
-            try:
-                spec = fitted.fit(data, prior)
-            except fitted.FitError as e:
-                failed = str(e)
-            else:
-                return (
-                    spec,
-                    data,
-                    (
-                        f"risk model fitted on {data.absences:,} absences of {data.members:,} "
-                        f"members in {months}, {data.leavers:,} of them ending with the member gone"
-                        + (
-                            ""
-                            if data.leavers >= needed
-                            else f" (fewer than the {needed} a model of {fitted.parameters()} "
-                            "terms learns from freely: it stays close to the reasoned defaults)"
-                        )
-                    ),
-                )
-        note = (
-            f"{failed}: the reasoned default coefficients were used for {months}"
-            if failed
-            else f"only {data.leavers} absences in {months} ended with the member gone; at "
-            f"least {fitted.MIN_LEAVERS} are needed to fit anything ({needed} to fit all terms "
-            "freely): the reasoned default coefficients were used"
-        )
-        return {"policy": "risk", "cohort_gap_days": gap}, data, note
-
-    early, _early_data, early_note = fit_risk(inner, "the earlier training months", gap_early)
-    if progress:
-        progress(f"  {early_note}; thresholds chosen on the later training months")
-    for k, floor in enumerate(grid.risk_floor_days):
-        for variant in grid.risk_warnings if k == 0 else grid.risk_warnings[:1]:
-            for p in grid.risk_threshold:
-                setting = {
-                    "threshold": float(p),
-                    "floor_days": float(floor),
-                    "warnings": WARNING_VARIANTS[variant],
-                }
-                trial("risk", {**early, **setting})
-    # Refitted on all the training months; every threshold keeps its out-of-sample score.
-    coefficients, data, refit_note = fit_risk(split, "all the training months", gap)
-    importance = fitted.importance(coefficients, data) if "w_payment" in coefficients else []
-    risk_note = (
-        f"{early_note}, and each threshold scored on the later training months (from "
-        f"{_day(inner)}), which that fit never saw; then {refit_note}"
+    cadence = _search_cadence(search, grid, cohort)
+    population, bgnbd_note = _search_bgnbd(search, grid, h, cadence)
+    risk_leavers, importance, risk_note = _search_risk(
+        search, grid, h, train_start, (gap_early, gap)
     )
-    if progress:
-        progress(f"  {refit_note}")
-    for t in trials:
-        if t.family == "risk":
-            t.spec = {
-                **coefficients,
-                **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
-            }
     goal = objective or Objective()
     hybrid_note = _search_hybrid(
-        h, replayer, grid, goal, gap_early, (split, train_start, inner), baseline_precision, trial
+        h,
+        replayer,
+        grid,
+        goal,
+        gap_early,
+        (split, train_start, inner),
+        search.baseline_precision,
+        search.trial,
     )
-    if progress and hybrid_note:
-        progress(f"  {hybrid_note}")
+    if hybrid_note:
+        search.say(f"  {hybrid_note}")
     # The other fitted figures refitted on all the training months too (each setting keeps
     # its out-of-sample score): the cohort's usual gap and spread, BG/NBD's population.
-    refit = fit_population(h, split) if population is not None else None
-    if refit is not None and refit.converged:
-        note += (
+    refit = _refit_population(h, split, population)
+    if refit is not None:
+        bgnbd_note += (
             f"; refitted on all the training months ({refit.n:,.0f} members): "
             f"r={refit.r:.3g}, alpha={refit.alpha:.3g} days, a={refit.a:.3g}, b={refit.b:.3g}"
         )
-    for t in trials:
-        if t.family == "cadence":
-            t.spec = {**t.spec, "cohort_gap_days": gap, "cohort_spread": spread}
-        elif t.family == "bgnbd":
-            fb = {**t.spec["fallback"], "cohort_gap_days": gap, "cohort_spread": spread}
-            t.spec = {**t.spec, "fallback": fb}
-            if refit is not None and refit.converged:
-                t.spec.update(r=refit.r, alpha=refit.alpha, a=refit.a, b=refit.b)
-        elif t.family == "hybrid":
-            t.spec = {**t.spec, "cohort_gap_days": gap}
-    refs: dict[str, Trial] = {}
-    for days in REFERENCE_DAYS:
-        spec = {"policy": "fixed", "absence_days": days}
-        found = next((t for t in trials if t.spec == spec), None)
-        refs[_label(spec)] = found or trial("fixed", spec)
-    _pareto(trials)
-    meeting = [t for t in trials if goal.met(t.train)]
-    eligible = [t for t in trials if t.eligible]
-    chosen = min(meeting or eligible, key=_key)
-    families: dict[str, Trial] = {}
-    for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
-        pool = [t for t in meeting if t.family == family]
-        b = min(pool, key=_key) if pool else best(family)
-        if b is not None:
-            families[family] = b
+    _refit_specs(search.trials, gap, spread, refit)
+    refs = _references(search)
+    _pareto(search.trials)
+    chosen, families, met = _choose(search, goal)
     # Held out: replay the whole history, score after the split (every risk threshold too:
     # the report draws its curve beside the fixed rules').
-    curve = [t for t in trials if t.family in ("risk", "hybrid")]
-    to_test = {id(t): t for t in [baseline, chosen, *families.values(), *refs.values(), *curve]}
-    for t in to_test.values():
-        alerts, det = replayer.run(t.spec)
-        t.test = score_period(t.label, alerts, det, truth, split, end)
+    curve = [t for t in search.trials if t.family in ("risk", "hybrid")]
+    to_test = [baseline, chosen, *families.values(), *refs.values(), *curve]
+    _score_held_out(replayer, to_test, truth, split, end)
     return Fit(
         split=split,
         train_start=train_start,
         test_start=split,
         end=end,
-        trials=trials,
+        trials=search.trials,
         chosen=chosen,
         baseline=baseline,
         best_per_family=families,
-        bgnbd=refit if refit is not None and refit.converged else population,
-        bgnbd_note=note,
+        bgnbd=refit if refit is not None else population,
+        bgnbd_note=bgnbd_note,
         cohort_gap_days=gap,
         cohort_spread=spread,
-        warnings_choice=warnings_choice,
-        warnings_help=warnings_help,
+        warnings_choice=search.warnings_choice,
+        warnings_help=search.warnings_help,
         objective=goal,
-        objective_met=bool(meeting),
+        objective_met=met,
         risk_note=risk_note,
-        risk_leavers=data.leavers,
+        risk_leavers=risk_leavers,
         risk_select_start=inner,
         select_leavers=scored_leavers(h, inner, split),
         held_out_leavers=scored_leavers(h, split, end),
@@ -632,6 +536,212 @@ def fit_policies(
         replays=replayer.count,
         seconds=time.perf_counter() - started,
     )
+
+
+def _search_fixed(search: _Search, grid: Grid) -> Trial:
+    """The 60-day rule first (it sets the precision every setting must reach), then each
+    fixed number of days, then the early-warning variants on the best. Returns the 60-day
+    rule's trial."""
+    baseline = search.trial("fixed", dict(BASELINE))
+    search.baseline_precision = baseline.train.precision or 0.0
+    baseline.eligible = True
+    for d in grid.fixed_days:
+        if float(d) != BASELINE["absence_days"]:
+            search.trial("fixed", {"policy": "fixed", "absence_days": float(d)})
+    search.try_warnings("fixed", search.best("fixed") or baseline)
+    return baseline
+
+
+def _search_cadence(search: _Search, grid: Grid, cohort: Spec) -> Trial:
+    """Cadence: z and floor at the middle cap (with the warnings that are precise on
+    simulated clubs), then the cap, then each early-warning variant. ``cohort``: the
+    cohort's usual gap and spread from before the selection months. Returns the best."""
+    cap0 = grid.cadence_cap_days[len(grid.cadence_cap_days) // 2]
+    for z in grid.cadence_z:
+        for floor in grid.cadence_floor_days:
+            search.trial("cadence", {"policy": "cadence", "z": z, "floor_days": float(floor),
+                                     "cap_days": float(cap0), **cohort,
+                                     "warnings": WARNINGS_PAYMENTS})  # fmt: skip
+    top = search.top("cadence")
+    for cap in grid.cadence_cap_days:
+        if cap != cap0 and cap > top.spec["floor_days"]:
+            search.trial("cadence", {**top.spec, "cap_days": float(cap)})
+    return search.try_warnings("cadence", search.best("cadence") or top)
+
+
+def _search_bgnbd(
+    search: _Search, grid: Grid, h: Histories, cadence: Trial
+) -> tuple[BgNbdFit | None, str]:
+    """BG/NBD's population fitted on the visits before the selection months (refitted on
+    all the training months later), each p_alive over the chosen ``cadence`` as fallback,
+    then the early-warning variants. Returns the population (None: not fitted) and the note
+    the report prints."""
+    if not grid.p_alive:
+        return None, "BG/NBD not tried (no p_alive in the grid)"
+    population = fit_population(h, search.inner)
+    if population is None:
+        return None, "too few members with visits to fit BG/NBD; the cadence policy stands in"
+    if not population.converged:
+        return population, (
+            f"BG/NBD did not converge ({population.message}); the cadence policy stands in"
+        )
+    fallback = {k: v for k, v in cadence.spec.items() if k not in ("policy", "warnings")}
+    params = {"r": population.r, "alpha": population.alpha, "a": population.a,
+              "b": population.b}  # fmt: skip
+    for p in grid.p_alive:
+        search.trial("bgnbd", {"policy": "bgnbd", **params, "p_alive": p,
+                               "p_escalate": round(p / 2, 3), "fallback": fallback,
+                               "warnings": WARNINGS_PAYMENTS})  # fmt: skip
+    search.try_warnings("bgnbd", search.top("bgnbd"))
+    return population, (
+        f"BG/NBD fitted on {population.n:,.0f} members: r={population.r:.3g}, "
+        f"alpha={population.alpha:.3g} days, a={population.a:.3g}, b={population.b:.3g}"
+    )
+
+
+def _search_risk(
+    search: _Search, grid: Grid, h: Histories, train_start: float, gaps: tuple[float, float]
+) -> tuple[int, list[tuple[str, float]], str]:
+    """The fitted risk policy. Its threshold is chosen out of sample: coefficients fitted on
+    the earlier part of the training months (before ``inner``), each threshold scored on
+    the later part only (which that fit never saw), then the coefficients refitted on all
+    the training months for the chosen threshold. The held-out months stay untouched.
+
+    ``gaps``: the cohort's usual gap before the selection months, and before the split.
+    Returns the leavers the refit learnt from, the terms' importance and the report's note."""
+    gap_early, gap = gaps
+    early, _early_data, early_note = _fit_risk(
+        h, search.replayer, train_start, search.inner, "the earlier training months", gap_early
+    )
+    search.say(f"  {early_note}; thresholds chosen on the later training months")
+    for k, floor in enumerate(grid.risk_floor_days):
+        for variant in grid.risk_warnings if k == 0 else grid.risk_warnings[:1]:
+            for p in grid.risk_threshold:
+                setting = {
+                    "threshold": float(p),
+                    "floor_days": float(floor),
+                    "warnings": WARNING_VARIANTS[variant],
+                }
+                search.trial("risk", {**early, **setting})
+    # Refitted on all the training months; every threshold keeps its out-of-sample score.
+    coefficients, data, refit_note = _fit_risk(
+        h, search.replayer, train_start, search.split, "all the training months", gap
+    )
+    importance = risk_model.importance(coefficients, data) if "w_payment" in coefficients else []
+    note = (
+        f"{early_note}, and each threshold scored on the later training months (from "
+        f"{_day(search.inner)}), which that fit never saw; then {refit_note}"
+    )
+    search.say(f"  {refit_note}")
+    for t in search.trials:
+        if t.family == "risk":
+            t.spec = {
+                **coefficients,
+                **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
+            }
+    return data.leavers, importance, note
+
+
+def _fit_risk(
+    h: Histories, replayer: Replayer, train_start: float, until: float, months: str, gap: float
+) -> tuple[Spec, risk_model.RiskData, str]:
+    """Coefficients from the absences of [train start, until), with a note in words; the
+    reasoned defaults when too few absences ended with the member gone or the fit failed."""
+    prior = RiskPolicy(cohort_gap_days=gap)
+    data = risk_model.collect(h, replayer, until, train_start, gap)
+    needed = risk_model.EVENTS_PER_PARAMETER * risk_model.parameters()
+    failed = ""
+    if data.leavers >= risk_model.MIN_LEAVERS:
+        try:
+            spec = risk_model.fit(data, prior)
+        except risk_model.FitError as e:
+            failed = str(e)
+        else:
+            return spec, data, _risk_fitted_note(data, months, needed)
+    note = (
+        f"{failed}: the reasoned default coefficients were used for {months}"
+        if failed
+        else f"only {data.leavers} absences in {months} ended with the member gone; at "
+        f"least {risk_model.MIN_LEAVERS} are needed to fit anything ({needed} to fit all terms "
+        "freely): the reasoned default coefficients were used"
+    )
+    return {"policy": "risk", "cohort_gap_days": gap}, data, note
+
+
+def _risk_fitted_note(data: risk_model.RiskData, months: str, needed: int) -> str:
+    """What a risk fit learnt from, in words (``needed``: leavers to fit every term freely)."""
+    note = (
+        f"risk model fitted on {data.absences:,} absences of {data.members:,} "
+        f"members in {months}, {data.leavers:,} of them ending with the member gone"
+    )
+    if data.leavers >= needed:
+        return note
+    return (
+        f"{note} (fewer than the {needed} a model of {risk_model.parameters()} "
+        "terms learns from freely: it stays close to the reasoned defaults)"
+    )
+
+
+def _refit_population(h: Histories, split: float, population: BgNbdFit | None) -> BgNbdFit | None:
+    """BG/NBD's population refitted on all the training months: None when it was not fitted
+    before the selection months or the refit does not converge."""
+    if population is None:
+        return None
+    refit = fit_population(h, split)
+    return refit if refit is not None and refit.converged else None
+
+
+def _refit_specs(trials: list[Trial], gap: float, spread: float, refit: BgNbdFit | None) -> None:
+    """Each setting given the figures refitted on all the training months (the cohort's usual
+    gap and spread, BG/NBD's population when ``refit``); it keeps its out-of-sample score."""
+    for t in trials:
+        if t.family == "cadence":
+            t.spec = {**t.spec, "cohort_gap_days": gap, "cohort_spread": spread}
+        elif t.family == "bgnbd":
+            fb = {**t.spec["fallback"], "cohort_gap_days": gap, "cohort_spread": spread}
+            t.spec = {**t.spec, "fallback": fb}
+            if refit is not None:
+                t.spec.update(r=refit.r, alpha=refit.alpha, a=refit.a, b=refit.b)
+        elif t.family == "hybrid":
+            t.spec = {**t.spec, "cohort_gap_days": gap}
+
+
+def _references(search: _Search) -> dict[str, Trial]:
+    """The fixed rules every report shows, by label: the trial already run, else a new one."""
+    refs: dict[str, Trial] = {}
+    for days in REFERENCE_DAYS:
+        spec = {"policy": "fixed", "absence_days": days}
+        found = next((t for t in search.trials if t.spec == spec), None)
+        refs[_label(spec)] = found or search.trial("fixed", spec)
+    return refs
+
+
+def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], bool]:
+    """The chosen setting (the first in the objective's order among those meeting ``goal``,
+    else among the eligible), each family's best the same way, and whether any met it."""
+    meeting = [t for t in search.trials if goal.met(t.train)]
+    eligible = [t for t in search.trials if t.eligible]
+    chosen = min(meeting or eligible, key=_key)
+    families: dict[str, Trial] = {}
+    for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
+        pool = [t for t in meeting if t.family == family]
+        b = min(pool, key=_key) if pool else search.best(family)
+        if b is not None:
+            families[family] = b
+    return chosen, families, bool(meeting)
+
+
+def _score_held_out(
+    replayer: Replayer,
+    trials: list[Trial],
+    truth: dict[str, Outcome] | None,
+    start: float,
+    end: float,
+) -> None:
+    """Each trial (once, in order) replayed over the whole history, scored on [start, end]."""
+    for t in {id(t): t for t in trials}.values():
+        alerts, det = replayer.run(t.spec)
+        t.test = score_period(t.label, alerts, det, truth, start, end)
 
 
 def _search_hybrid(
