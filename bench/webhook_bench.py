@@ -23,13 +23,11 @@ import asyncio
 import json
 import os
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -42,14 +40,12 @@ from api.app import delivery_client
 from api.delivery import Dispatcher, alert_body, delivery_id
 from api.signing import generate_secret, signature_headers
 from plumbing.database import create_engine, session_factory
+from plumbing.runtime import serve_on_free_port as serve
 from plumbing.settings import Settings
 from records.migrate import upgrade
 from records.outbox import add_alerts
 from records.tables import WebhookSubscription
 from schemas import Alert, Reason
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.api.support
-from tests.api.support import serve
 
 PG = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 TENANT = "bench-club"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -100,3 +102,32 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(*(max(a, b) for a, b in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
+
+
+@asynccontextmanager
+async def serve_on_free_port(app: Any) -> AsyncIterator[str]:
+    """Run ``app`` on a real uvicorn server on a free loopback port; yield its base URL (the
+    tests' and the benchmarks' servers: a receiver, an api under load)."""
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says
+    # TCP, and accepted sockets inherit it; without it Nagle plus delayed ACKs stall each
+    # back-to-back response on a kept-alive connection by ~40 ms.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = http_server(app, "127.0.0.1", port)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start-up")
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        sock.close()

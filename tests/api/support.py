@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,38 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from plumbing.runtime import http_server
+from plumbing.runtime import serve_on_free_port
 from records.api_keys import create_key
 from records.outbox import add_alerts
 from schemas import Alert, Reason
-
-
-@asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Run ``app`` on a real uvicorn server on a free port; yield its base URL."""
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets whose proto says
-    # TCP, and accepted sockets inherit it; without it Nagle plus delayed ACKs stall each
-    # back-to-back response on a kept-alive connection by ~40 ms.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = http_server(app, "127.0.0.1", port)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server stopped during start-up")
-        if time.monotonic() > deadline:
-            raise TimeoutError("server did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
 
 
 async def until(
@@ -66,6 +37,9 @@ async def until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s (last: {value!r})")
         await asyncio.sleep(interval)
+
+
+serve = serve_on_free_port  # the tests' name for it
 
 
 @dataclass
