@@ -106,6 +106,8 @@ def test_no_room_imports_one_it_may_not() -> None:
             where = f"{path.relative_to(ROOT)}:{line}"
             if theirs is None:
                 top = name.split(".")[0]
+                if top == "tests":
+                    wrong.append(f"{where}: {mine} imports the tests ({name})")
                 if mine == "detector.core" and top not in stdlib and top != "__future__":
                     wrong.append(f"{where}: the pure core imports {name} (third party)")
                 continue
