@@ -51,7 +51,7 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.set_defaults(run=run_replay)
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
     rep.add_argument(
-        "--policy", choices=["fixed", "cadence", "bgnbd", "risk"], help="default policy"
+        "--policy", choices=["fixed", "cadence", "bgnbd", "risk", "hybrid"], help="default policy"
     )
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
