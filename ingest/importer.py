@@ -28,8 +28,6 @@ import csv
 import hashlib
 import heapq
 import math
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -179,55 +177,16 @@ def _totals(summaries: Sequence[ImportSummary]) -> ImportSummary:
     return total
 
 
-# --- progress on stderr ----------------------------------------------------------------------
+# --- progress --------------------------------------------------------------------------------
 
 
-class Progress:
-    """Plain-text progress: a rewritten line on a terminal, a line every few seconds otherwise."""
+class ProgressSink(Protocol):
+    """Where a run reports how far it got (``lapse import`` draws a line on stderr:
+    ``lapse.progress.ImportProgress``): often while it reads, and once at each file's end."""
 
-    def __init__(self, out: IO[str] | None = None, every: float | None = None) -> None:
-        self.out = out or sys.stderr
-        self.tty = self.out.isatty()
-        self.every = every if every is not None else (0.25 if self.tty else 5.0)
-        self.started = time.monotonic()
-        self.last = 0.0
-        self._from: dict[str, tuple[float, int]] = {}  # per file: when and where it started
+    def update(self, name: str, rows: int, done: int, total: int, s: ImportSummary) -> None: ...
 
-    def update(self, name: str, rows: int, done: int, total: int, s: ImportSummary) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every:
-            return
-        self.last = now
-        self.out.write(self._line(name, rows, done, total, s, now) + ("\r" if self.tty else "\n"))
-        self.out.flush()
-
-    def finish(self, name: str, rows: int, total: int, s: ImportSummary) -> None:
-        self.out.write(self._line(name, rows, total, total, s, time.monotonic()) + "\n")
-        self.out.flush()
-
-    def _line(
-        self, name: str, rows: int, done: int, total: int, s: ImportSummary, now: float
-    ) -> str:
-        rate = rows / max(now - self.started, 1e-6)
-        pct = 100.0 * done / total if total else 100.0
-        return (
-            f"{name}: {pct:5.1f}% of {total:,} bytes, {rows:,} rows read ({rate:,.0f}/s), "
-            f"{s.accepted:,} accepted, {s.rejected:,} rejected{self._eta(name, done, total, now)}"
-        )
-
-    def _eta(self, name: str, done: int, total: int, now: float) -> str:
-        """``, ETA 3m05s`` from this file's byte rate since this run reached it (a resumed
-        run starts mid-file); empty until there is a rate to go by."""
-        at, start = self._from.setdefault(name, (now, done))
-        if done >= total:
-            return ""
-        if now - at < 1.0 or done <= start:
-            return ", ETA …"
-        left = (total - done) * (now - at) / (done - start)
-        minutes, seconds = divmod(int(left + 0.5), 60)
-        hours, minutes = divmod(minutes, 60)
-        clock = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
-        return f", ETA {clock}"
+    def finish(self, name: str, rows: int, total: int, s: ImportSummary) -> None: ...
 
 
 # --- the import ------------------------------------------------------------------------------
@@ -248,7 +207,7 @@ class Importer:
         batch_size: int = DEFAULT_BATCH,
         keep_rejected: int = 20,
         rejects: RowWriter | None = None,
-        progress: Progress | None = None,
+        progress: ProgressSink | None = None,
         now: Callable[[], datetime] = utcnow,
         hook: Callable[[str, int], None] | None = None,
         retry_delay: float = 1.0,
@@ -574,66 +533,66 @@ class Importer:
             await session.commit()
 
 
-def _coverage_start(text: str | None) -> float | None:
-    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
-    if not text:
-        return None
-    t = datetime.fromisoformat(text)
-    return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()
-
-
 def _reason(refused: Rejection) -> tuple[str, str]:
     message = "; ".join(f"{e['field']}: {e['message']}" for e in refused.errors)
     return refused.reason, message
 
 
-# --- command line ----------------------------------------------------------------------------
+# --- one run, from the settings --------------------------------------------------------------
 
 
 REJECTS_HEADER = ["file", "line", "reason", "message"]
 
 
-def print_summary(s: ImportSummary, out: IO[str]) -> None:
-    if s.already_done:
-        out.write(
-            f"{s.path}: already imported ({s.accepted:,} accepted, {s.rejected:,} rejected); "
-            "--restart imports it again\n"
-        )
-        return
-    resumed = f" (resumed after line {s.resumed_after:,})" if s.resumed_after else ""
-    out.write(f"{s.path} [{s.format}]{resumed}: {s.accepted:,} accepted, {s.rejected:,} rejected\n")
-    for reason, count in sorted(s.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
-        out.write(f"  {reason}: {count:,}\n")
-    for r in s.first_rejected:
-        out.write(f"  line {r.line}: {r.reason}: {r.message}\n")
-    shown = len(s.first_rejected)
-    if s.rejected > shown:
-        out.write(f"  ... and {s.rejected - shown:,} more (--rejects FILE lists them all)\n")
+@dataclass(slots=True)
+class ImportOutcome:
+    """What ``lapse import`` prints: each file's totals, and the time the run caught up to
+    (the end of the files' gate data), when it got that far."""
+
+    summaries: list[ImportSummary]
+    caught_up_to: datetime | None
 
 
-async def run_import(settings: Settings, args: Any) -> int:
-    """``lapse import``; returns the exit status (0 all accepted, 1 some rejected, 2 failed)."""
+async def import_history(
+    settings: Settings,
+    tenant_id: str,
+    paths: Sequence[Path],
+    *,
+    default_site: str | None = None,
+    fmt: Format | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    keep_rejected: int = 20,
+    rejects_path: str | None = None,
+    progress: ProgressSink | None = None,
+    coverage_start: float | None = None,
+    restart: bool = False,
+) -> ImportOutcome:
+    """One run over ``paths`` for ``tenant_id``, their rows merged by time
+    (``detector.onboarding``), on the database and brokers of ``settings``: migrate, make the
+    topics, import resumably, append every rejected row to ``rejects_path`` (a CSV).
+
+    Raises :class:`ImportFailed` (also when ``LAPSE_KAFKA_BOOTSTRAP`` is unset: the embedded
+    broker is memory only, an import into it would be lost), ``KafkaError``, ``OSError`` or
+    ``ValueError``; the recorded progress is right in every case, so re-running resumes."""
     from plumbing.database import create_engine, session_factory
     from plumbing.kafka import ensure_topics, start_producer
     from records.migrate import upgrade
 
     if not settings.kafka_bootstrap:
-        sys.stderr.write(
-            "lapse import: set LAPSE_KAFKA_BOOTSTRAP; the embedded broker is memory only, "
-            "an import into it would be lost\n"
+        raise ImportFailed(
+            "set LAPSE_KAFKA_BOOTSTRAP; the embedded broker is memory only, "
+            "an import into it would be lost"
         )
-        return 2
     engine = create_engine(settings.database_url)
     producer: AIOKafkaProducer | None = None
     rejects_file: IO[str] | None = None
-    status = 0
     try:
         await upgrade(engine)
         await ensure_topics(settings)
         producer = await start_producer(settings, bulk=True)  # patient: a bulk load
         writer = None
-        if args.rejects:
-            rejects_file = open(args.rejects, "a", newline="", encoding="utf-8")  # noqa: SIM115,ASYNC230
+        if rejects_path:
+            rejects_file = open(rejects_path, "a", newline="", encoding="utf-8")  # noqa: SIM115,ASYNC230
             writer = csv.writer(rejects_file)
             if rejects_file.tell() == 0:
                 writer.writerow(REJECTS_HEADER)
@@ -641,38 +600,21 @@ async def run_import(settings: Settings, args: Any) -> int:
             settings,
             session_factory(engine),
             producer,
-            args.tenant,
-            default_site=args.site,
-            fmt=args.format,
-            batch_size=args.batch,
-            keep_rejected=args.show_rejects,
+            tenant_id,
+            default_site=default_site,
+            fmt=fmt,
+            batch_size=batch_size,
+            keep_rejected=keep_rejected,
             rejects=writer,
-            progress=None if args.quiet else Progress(),
-            coverage_start=_coverage_start(getattr(args, "coverage_start", None)),
+            progress=progress,
+            coverage_start=coverage_start,
         )
         await importer.check_tenant()
-        # One run over all the files, their rows merged by time (detector.onboarding).
-        summaries = await importer.import_files(
-            [Path(name) for name in args.files], restart=args.restart
-        )
-        for summary in summaries:
-            print_summary(summary, sys.stdout)
-            if summary.rejected:
-                status = 1
-        if importer.caught_up_to is not None:
-            until = importer.caught_up_to.isoformat()
-            sys.stdout.write(
-                f"caught up to {until}: the detectors raise what "
-                f"`lapse replay --until {until}` raises for these files; only the episodes "
-                "still open are sent (once, origin history)\n"
-            )
-    except (ImportFailed, KafkaError, OSError, ValueError) as exc:
-        sys.stderr.write(f"lapse import: {exc}\n")
-        status = 2
+        summaries = await importer.import_files(list(paths), restart=restart)
+        return ImportOutcome(summaries, importer.caught_up_to)
     finally:
         if rejects_file is not None:
             rejects_file.close()
         if producer is not None:
             await producer.stop()
         await engine.dispose()
-    return status

@@ -1,10 +1,11 @@
-"""Progress with an ETA for the long commands (replay, calibrate, simulate), on a terminal.
+"""Progress with an ETA for the long commands (replay, calibrate, simulate, import).
 
 A bar drawn by ``rich`` on standard error when it is a terminal, and nothing otherwise
 (logs and pipes get the commands' own summaries). The commands report in their own unit:
 ``simulate`` counts members; ``replay`` and ``calibrate`` count the bytes of their input
 files read so far, watched from outside the reader (:func:`watch_reads`), so the detector's
-hot loop carries no progress calls at all.
+hot loop carries no progress calls at all. ``import`` reports its own rows and bytes
+(:class:`ImportProgress`): a line with rates and an ETA, also in logs, every few seconds.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingest.importer import ImportSummary
 
 Update = Callable[[float], None]
 
@@ -142,3 +147,52 @@ def watch_reads(
         finally:
             stop.set()
             watcher.join()
+
+
+class ImportProgress:
+    """``lapse import``'s progress (an ``ingest.importer.ProgressSink``) in plain text: a
+    rewritten line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, out: IO[str] | None = None, every: float | None = None) -> None:
+        self.out = out or sys.stderr
+        self.tty = self.out.isatty()
+        self.every = every if every is not None else (0.25 if self.tty else 5.0)
+        self.started = time.monotonic()
+        self.last = 0.0
+        self._from: dict[str, tuple[float, int]] = {}  # per file: when and where it started
+
+    def update(self, name: str, rows: int, done: int, total: int, s: ImportSummary) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        self.out.write(self._line(name, rows, done, total, s, now) + ("\r" if self.tty else "\n"))
+        self.out.flush()
+
+    def finish(self, name: str, rows: int, total: int, s: ImportSummary) -> None:
+        self.out.write(self._line(name, rows, total, total, s, time.monotonic()) + "\n")
+        self.out.flush()
+
+    def _line(
+        self, name: str, rows: int, done: int, total: int, s: ImportSummary, now: float
+    ) -> str:
+        rate = rows / max(now - self.started, 1e-6)
+        pct = 100.0 * done / total if total else 100.0
+        return (
+            f"{name}: {pct:5.1f}% of {total:,} bytes, {rows:,} rows read ({rate:,.0f}/s), "
+            f"{s.accepted:,} accepted, {s.rejected:,} rejected{self._eta(name, done, total, now)}"
+        )
+
+    def _eta(self, name: str, done: int, total: int, now: float) -> str:
+        """``, ETA 3m05s`` from this file's byte rate since this run reached it (a resumed
+        run starts mid-file); empty until there is a rate to go by."""
+        at, start = self._from.setdefault(name, (now, done))
+        if done >= total:
+            return ""
+        if now - at < 1.0 or done <= start:
+            return ", ETA …"
+        left = (total - done) * (now - at) / (done - start)
+        minutes, seconds = divmod(int(left + 0.5), 60)
+        hours, minutes = divmod(minutes, 60)
+        clock = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        return f", ETA {clock}"

@@ -10,7 +10,6 @@ file, this tenant's entry added or replaced, others kept) and ``DIR/report.html`
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from detector.core.visits import VisitRules
 from history import read_history
 from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from offline.calibration.members import build_histories
-from offline.calibration.report import Calibration, render, summary
+from offline.calibration.report import Calibration, render
 from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
@@ -146,13 +145,3 @@ async def store(database_url: str, c: Calibration, page: str) -> str:
         return row.id
     finally:
         await engine.dispose()
-
-
-def print_summary(c: Calibration, out: Path) -> None:
-    print(summary(c))
-    print(c.traits.verdict)
-    print(
-        f"chosen {c.chosen.label}; {c.fit.replays} replays in {c.fit.seconds:.0f} s, "
-        f"{c.seconds:.0f} s in all; wrote {out / 'detector.json'}, {out / 'report.html'}",
-        file=sys.stderr,
-    )

@@ -7,12 +7,8 @@ cancellations in the history. The fixed 60-day rule always runs alongside as the
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO
 
 from detector.config import build_policy
 from detector.core import Detector, Policy, Status
@@ -98,60 +94,20 @@ def evaluate(
     return runs
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def print_table(runs: list[Run], out: IO[str] | None = None) -> None:
-    out = out or sys.stdout
-    base = next((r for r in runs if r.label == BASELINE), None)
-    header = (
-        f"{'policy':<28} {'alerts/1k/wk':>12} {'precision':>9} {'recall':>7} "
-        f"{'delay d':>8} {'p90 d':>6} {'lead d':>7} {'earlier':>8}"
-    )
-    print(header, file=out)
-    print("-" * len(header), file=out)
-    for run in runs:
-        s = run.score
-        faster = None
-        if base and base.score.median_delay and s.median_delay:
-            faster = base.score.median_delay / s.median_delay
-        print(
-            f"{run.label:<28} {s.alerts_per_1000_week:>12.1f} {_fmt(s.precision):>9} "
-            f"{_fmt(s.recall):>7} {_fmt(s.median_delay, 1):>8} {_fmt(s.p90_delay, 0):>6} "
-            f"{_fmt(s.median_lead, 1):>7} {(_fmt(faster, 1) + '×') if faster else '—':>8}",
-            file=out,
-        )
-    if runs:
-        s = runs[0].score
-        print(
-            f"\n{s.members:,} members, {s.dropouts:,} dropouts scored; precision: share of "
-            "at-risk alerts whose member did not come back; recall: dropouts alerted after "
-            "their last visit and before cancelling; delay: days from the true last visit "
-            "to the alert (median); lead: days from the alert to the cancellation; earlier: "
-            f"the {BASELINE} rule's median delay over this one's.",
-            file=out,
-        )
-
-
-def run_cli(
+def evaluate_specs(
     paths: Sequence[str],
     tenant_id: str,
     specs: Sequence[str],
     *,
     truth_path: str | None,
-    json_path: str | None,
     lateness: float,
     horizon_days: float,
 ) -> list[Run]:
+    """``lapse evaluate``: the policies named by ``specs`` (``parse_policy``), the baseline
+    first whether named or not, scored against ``truth_path`` or the files' cancellations."""
     labels = [BASELINE, *[s for s in specs if s != BASELINE]]
     policies = [(label, parse_policy(label)) for label in labels]
     truth = read_truth(truth_path) if truth_path else None
-    runs = evaluate(
+    return evaluate(
         paths, tenant_id, policies, truth=truth, lateness=lateness, horizon_days=horizon_days
     )
-    print_table(runs)
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump([r.score.as_dict() for r in runs], f, indent=2)
-    return runs

@@ -9,7 +9,6 @@ loaded whole: ten million events replay in constant memory beyond the member sta
 from __future__ import annotations
 
 import heapq
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -92,17 +91,3 @@ def write_alerts(alerts: Iterator[Alert], out: IO[str]) -> int:
         out.write("\n")
         n += 1
     return n
-
-
-def print_report(report: ReplayReport, err: IO[str] | None = None, show: int = 20) -> None:
-    err = err or sys.stderr
-    rate = report.events / report.seconds if report.seconds else 0.0
-    print(
-        f"replayed {report.events} events in {report.seconds:.1f}s ({rate:,.0f} events/s); "
-        f"alerts: {dict(report.alerts) or 'none'}; rejected rows: {len(report.rejected)}",
-        file=err,
-    )
-    for path, line, reason in report.rejected[:show]:
-        print(f"  {path}:{line}: {reason}", file=err)
-    if len(report.rejected) > show:
-        print(f"  … and {len(report.rejected) - show} more", file=err)

@@ -7,8 +7,9 @@ never rewritten otherwise) and the arm of new alerts is fixed as they are stored
 else the draw under the share in force when the episode opened. An episode's arm never
 changes afterwards, even if the share does.
 
-Used by ``PUT/GET /v1/holdout`` (api/routers/holdout.py), ``lapse holdout`` (lapse/cli.py),
-the members and episodes API and the staff page (which say why a member is held back).
+Used by ``PUT/GET /v1/holdout`` (api/routers/holdout.py), ``lapse holdout``
+(lapse/commands/holdout.py), the members and episodes API and the staff page (which say why a
+member is held back).
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -1270,29 +1269,6 @@ def _truth_line(t: Truth, fmt: _Times) -> str:
     )
 
 
-def print_summary(summary: Summary, out_dir: str, out: IO[str] | None = None) -> None:
-    out = out or sys.stdout
-    gap = summary.mean_gap_days
-    rate = summary.events / summary.seconds if summary.seconds else 0.0
-    print(
-        f"simulated {summary.members:,} members: {summary.events:,} events "
-        f"({summary.access_rows:,} access, {summary.membership_rows:,} membership) "
-        f"in {summary.seconds:.1f}s ({rate:,.0f} events/s)\n"
-        f"dropouts {summary.dropouts:,}, cancellations {summary.cancellations:,}, "
-        f"returned {summary.returned:,}; mean last visit to cancellation "
-        + (f"{gap:.1f} days" if gap is not None else "n/a")
-        + f"\nlate rows {summary.late_rows:,}, very late rows {summary.very_late_rows:,}\n"
-        + (
-            f"former members (joined and left before the gate log, membership rows only) "
-            f"{summary.former:,}\n"
-            if summary.former
-            else ""
-        )
-        + f"wrote {out_dir}/access.csv, membership.csv, truth.csv, simulation.json",
-        file=out,
-    )
-
-
 # --- the demo's club -------------------------------------------------------------------------
 
 
@@ -1371,7 +1347,6 @@ __all__ = [
     "Summary",
     "closure_days",
     "easter",
-    "print_summary",
     "read_contacts",
     "simulate_club",
     "simulate_files",

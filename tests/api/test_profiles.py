@@ -215,7 +215,7 @@ def test_a_profiles_file_with_errors_names_lines_and_fields_not_values(tmp_path)
 async def test_lapse_members_import_profiles_is_all_or_nothing(
     settings, sessions, tenant, tmp_path, capsys
 ):
-    from lapse.cli import _members
+    from lapse.commands.members import run_members
 
     async def stored() -> dict[str, tuple[str | None, str | None]]:
         async with sessions() as session:
@@ -226,7 +226,7 @@ async def test_lapse_members_import_profiles_is_all_or_nothing(
 
     async def run(text: str) -> None:
         path = _csv(tmp_path, text)
-        await _members(settings, Namespace(action="import-profiles", tenant=tenant, file=path))
+        await run_members(settings, Namespace(action="import-profiles", tenant=tenant, file=path))
 
     with pytest.raises(SystemExit) as exit_:
         await run("member_id,display_name,phone\nm-1,Dana Levi,+972505550147\nm-2,Ben,x\n")

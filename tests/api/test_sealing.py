@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app
 from api.signing import generate_secret
-from lapse.cli import _migrate
+from lapse.commands.database import run_migrate
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
 from records.sealing import PREFIX, Sealer, SecretUnavailable, new_key, reseal_all
@@ -144,7 +144,9 @@ async def test_migrate_encrypts_the_secrets_stored_in_clear(fresh, receiver) -> 
         )
         await s.commit()
     secret_key = new_key()
-    await _migrate(settings.model_copy(update={"secret_key": SecretStr(secret_key)}), Namespace())
+    await run_migrate(
+        settings.model_copy(update={"secret_key": SecretStr(secret_key)}), Namespace()
+    )
     stored, previous = await _stored(sessions, wid)
     assert Sealer([secret_key]).open(stored) == secret and secret not in stored
     assert previous is not None and Sealer([secret_key]).open(previous) == secret

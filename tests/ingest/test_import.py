@@ -21,8 +21,9 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from history import read_history
-from ingest.importer import Importer, ImportFailed, ImportInterrupted, Progress
+from ingest.importer import Importer, ImportFailed, ImportInterrupted
 from ingest.producer import start_producer
+from lapse.progress import ImportProgress
 from plumbing.kafka import ensure_topics
 from plumbing.settings import Settings
 from records.api_keys import create_key
@@ -84,9 +85,8 @@ async def test_good_rows_reach_the_topic_and_bad_ones_are_listed_by_line(
     path.write_text("\ufeff" + HEADER + "".join(rows).replace("\n", "\r\n"))
     buf = io.StringIO()
     out = io.StringIO()
-    imp = importer(
-        env, sessions, tenant, batch_size=4, rejects=csv.writer(buf), progress=Progress(out, 0)
-    )
+    progress = ImportProgress(out, 0)
+    imp = importer(env, sessions, tenant, batch_size=4, rejects=csv.writer(buf), progress=progress)
     await imp.check_tenant()
     summary = await imp.import_file(path)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from api.app import create_app as create_api
 from ingest.app import create_app as create_ingest
 from ingest.kisi import add_kisi_integration, run_kisi_command
-from lapse.cli import _migrate
+from lapse.commands.database import run_migrate
 from plumbing.database import create_engine, session_factory
 from plumbing.kafka import ensure_topics
 from plumbing.settings import Settings
@@ -300,7 +300,7 @@ async def test_kisi_signature_keys_are_sealed_at_rest_and_still_check_kisi(fresh
             .values(secret=secret)
         )
         await session.commit()
-    await _migrate(rotated, Namespace())
+    await run_migrate(rotated, Namespace())
     stored = await _secret_of(sessions, tenant)
     assert stored.startswith(PREFIX) and Sealer([second]).open(stored) == secret
 
@@ -313,7 +313,7 @@ def test_a_malformed_secret_key_stops_the_kisi_route_at_start(settings: Settings
 async def test_a_csv_of_mappings_is_imported_whole_or_not_at_all(
     settings, sessions, tenant, tmp_path, capsys
 ):
-    from lapse.cli import _members
+    from lapse.commands.members import run_members
 
     async def mapped() -> dict[str, str]:
         async with sessions() as session:
@@ -324,7 +324,7 @@ async def test_a_csv_of_mappings_is_imported_whole_or_not_at_all(
         path = tmp_path / "ids.csv"
         path.write_text(text, encoding="utf-8")
         args = Namespace(action="map-ids", tenant=tenant, system="kisi", file=str(path))
-        await _members(settings, args)
+        await run_members(settings, args)
 
     await run("\ufeffmember_id,external_id,name\r\nm-ada,4711,Ada\r\nm-bob,4712,Bob\r\n")
     assert await mapped() == {"m-ada": "4711", "m-bob": "4712"}

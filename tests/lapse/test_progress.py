@@ -8,8 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest.importer import ImportSummary, Progress
-from lapse.progress import _open_positions, progress_bar, watch_reads
+from ingest.importer import ImportSummary
+from lapse.progress import ImportProgress, _open_positions, progress_bar, watch_reads
 from simulator.club import simulate_files
 
 
@@ -68,7 +68,7 @@ def test_simulate_reports_members_done(tmp_path: Path) -> None:
 
 
 def test_import_progress_gives_an_eta_from_this_runs_rate() -> None:
-    p = Progress(out=io.StringIO(), every=0)
+    p = ImportProgress(out=io.StringIO(), every=0)
     assert p._eta("a.csv", 4_000, 10_000, now=100.0) == ", ETA …"  # resumed at 4,000 bytes
     # 2,000 bytes in 10 s since then: 4,000 left take 20 s.
     assert p._eta("a.csv", 6_000, 10_000, now=110.0) == ", ETA 0m20s"

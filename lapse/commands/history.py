@@ -1,0 +1,370 @@
+"""The commands over a club's history files: ``lapse replay``, ``evaluate`` and ``calibrate``
+(the offline tools) and ``lapse import`` (into the events topic), with what each prints.
+
+Formats: docs/history-csv.md. Replay and calibrate write their findings to standard output
+or files and their progress and summaries to standard error, so their output can be piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from plumbing.settings import Settings
+from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
+
+if TYPE_CHECKING:
+    from ingest.importer import ImportSummary
+    from offline.calibration.report import Calibration
+    from offline.evaluate import Run
+    from offline.replay import ReplayReport
+
+COVERAGE_HELP = (
+    "ISO date from which the files' gate data is complete (default: the first access event "
+    "in the files); no absence is counted before it"
+)
+
+
+def coverage_start(text: str | None) -> datetime | None:
+    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+# --- lapse replay ----------------------------------------------------------------------------
+
+
+def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rep = sub.add_parser(
+        "replay",
+        help="run the detector over history files; alerts out as JSON Lines",
+        description="Formats: docs/history-csv.md (access CSV, membership CSV, JSON Lines).",
+    )
+    rep.set_defaults(run=run_replay)
+    rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
+    rep.add_argument(
+        "--policy", choices=["fixed", "cadence", "bgnbd", "risk", "hybrid"], help="default policy"
+    )
+    rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
+    rep.add_argument(
+        "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"
+    )
+    rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
+    rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
+    rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    rep.add_argument("files", nargs="+", metavar="FILE")
+
+
+async def run_replay(settings: Settings, args: argparse.Namespace) -> None:
+    await asyncio.to_thread(_replay_files, settings, args)
+
+
+def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
+    from detector.config import policies
+    from detector.core.visits import VisitRules
+    from lapse.progress import watch_reads
+    from offline.replay import ReplayReport, replay_files, write_alerts
+    from plumbing.runtime import tune_gc
+
+    update: dict[str, object] = {}
+    if args.policy:
+        update["policy"] = args.policy
+    if args.config:
+        update["detector_config"] = args.config
+    settings = settings.model_copy(update=update)
+    report = ReplayReport()
+    tune_gc()  # a long run that allocates per event, as the services
+    alerts = replay_files(
+        args.files,
+        args.tenant,
+        policies(settings),
+        lateness=args.lateness,
+        until=datetime.fromisoformat(args.until) if args.until else None,
+        visits=VisitRules(window_seconds=settings.visit_window_seconds),
+        report=report,
+        coverage_start=coverage_start(args.coverage_start),
+    )
+    with watch_reads("replay", args.files):
+        if args.output:
+            with open(args.output, "w") as out:
+                write_alerts(alerts, out)
+        else:
+            write_alerts(alerts, sys.stdout)
+    print_report(report)
+
+
+def print_report(report: ReplayReport, err: IO[str] | None = None, show: int = 20) -> None:
+    """The replay's rate, alerts by type and the first ``show`` rejected rows (stderr)."""
+    err = err or sys.stderr
+    rate = report.events / report.seconds if report.seconds else 0.0
+    print(
+        f"replayed {report.events} events in {report.seconds:.1f}s ({rate:,.0f} events/s); "
+        f"alerts: {dict(report.alerts) or 'none'}; rejected rows: {len(report.rejected)}",
+        file=err,
+    )
+    for path, line, reason in report.rejected[:show]:
+        print(f"  {path}:{line}: {reason}", file=err)
+    if len(report.rejected) > show:
+        print(f"  … and {len(report.rejected) - show} more", file=err)
+
+
+# --- lapse evaluate --------------------------------------------------------------------------
+
+
+def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ev = sub.add_parser(
+        "evaluate",
+        help="replay history per policy and score the alerts (precision, recall, delay, lead)",
+    )
+    ev.set_defaults(run=run_evaluate)
+    ev.add_argument("--tenant", required=True)
+    ev.add_argument(
+        "--policy",
+        action="append",
+        help="policy to score (repeatable): fixed:60, cadence, bgnbd, cadence:z=2,floor_days=7;"
+        " the fixed 60-day rule always runs as the baseline",
+    )
+    ev.add_argument("--truth", help="ground truth CSV (lapse simulate writes truth.csv)")
+    ev.add_argument("--json", help="write the scores here as JSON")
+    ev.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
+    ev.add_argument(
+        "--horizon-days",
+        type=float,
+        default=30.0,
+        help="alerts and dropouts this close to the end are not scored",
+    )
+    ev.add_argument("files", nargs="+", metavar="FILE")
+
+
+async def run_evaluate(_settings: Settings, args: argparse.Namespace) -> None:
+    await asyncio.to_thread(_evaluate, args)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from offline.evaluate import evaluate_specs
+
+    runs = evaluate_specs(
+        args.files,
+        args.tenant,
+        args.policy or ["risk", "cadence", "bgnbd"],
+        truth_path=args.truth,
+        lateness=args.lateness,
+        horizon_days=args.horizon_days,
+    )
+    print_table(runs)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([r.score.as_dict() for r in runs], f, indent=2)
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def print_table(runs: list[Run], out: IO[str] | None = None) -> None:
+    """One line of scores per policy, the baseline's median delay over each one's."""
+    from offline.evaluate import BASELINE
+
+    out = out or sys.stdout
+    base = next((r for r in runs if r.label == BASELINE), None)
+    header = (
+        f"{'policy':<28} {'alerts/1k/wk':>12} {'precision':>9} {'recall':>7} "
+        f"{'delay d':>8} {'p90 d':>6} {'lead d':>7} {'earlier':>8}"
+    )
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    for run in runs:
+        s = run.score
+        faster = None
+        if base and base.score.median_delay and s.median_delay:
+            faster = base.score.median_delay / s.median_delay
+        print(
+            f"{run.label:<28} {s.alerts_per_1000_week:>12.1f} {_fmt(s.precision):>9} "
+            f"{_fmt(s.recall):>7} {_fmt(s.median_delay, 1):>8} {_fmt(s.p90_delay, 0):>6} "
+            f"{_fmt(s.median_lead, 1):>7} {(_fmt(faster, 1) + '×') if faster else '—':>8}",
+            file=out,
+        )
+    if runs:
+        s = runs[0].score
+        print(
+            f"\n{s.members:,} members, {s.dropouts:,} dropouts scored; precision: share of "
+            "at-risk alerts whose member did not come back; recall: dropouts alerted after "
+            "their last visit and before cancelling; delay: days from the true last visit "
+            "to the alert (median); lead: days from the alert to the cancellation; earlier: "
+            f"the {BASELINE} rule's median delay over this one's.",
+            file=out,
+        )
+
+
+# --- lapse calibrate -------------------------------------------------------------------------
+
+
+def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cal = sub.add_parser(
+        "calibrate",
+        help="fit and prove a monitoring rule on the club's own history; config and report",
+        description="Method and figures: docs/calibration.md.",
+    )
+    cal.set_defaults(run=run_calibrate)
+    cal.add_argument("--tenant", required=True)
+    cal.add_argument("--truth", help="ground truth CSV (lapse simulate): scores held-out data")
+    cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
+    cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
+    cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
+    cal.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
+    cal.add_argument(
+        "--precision",
+        type=float,
+        default=0.8,
+        help="the club's objective: at least this share of alerts right (default 0.8)",
+    )
+    cal.add_argument(
+        "--alerts-per-week",
+        type=float,
+        help="the club's objective instead: at most this many alerts a week (the desk's time)",
+    )
+    cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    cal.add_argument("files", nargs="+", metavar="FILE")
+
+
+async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
+    from lapse.progress import watch_reads
+    from offline.calibrate import calibrate, store, write_outputs
+    from offline.calibration.fitting import SMALL_GRID, Grid, Objective
+
+    def say(text: str) -> None:
+        if not args.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    # The bar follows the reading of the files; the fitting's stages are printed above it.
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+            objective=Objective(args.precision, args.alerts_per_week),
+            coverage_start=coverage_start(args.coverage_start),
+        )
+    out = Path(args.out)
+    page = write_outputs(result, out)
+    print_calibration(result, out)
+    if args.store:
+        row = await store(settings.database_url, result, page)
+        print(f"stored as calibration report {row}", file=sys.stderr)
+
+
+def print_calibration(c: Calibration, out: Path) -> None:
+    """The chosen rule and its figures (stdout), what was done and written (stderr)."""
+    from offline.calibration.report import summary
+
+    print(summary(c))
+    print(c.traits.verdict)
+    print(
+        f"chosen {c.chosen.label}; {c.fit.replays} replays in {c.fit.seconds:.0f} s, "
+        f"{c.seconds:.0f} s in all; wrote {out / 'detector.json'}, {out / 'report.html'}",
+        file=sys.stderr,
+    )
+
+
+# --- lapse import ----------------------------------------------------------------------------
+
+
+def add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = sub.add_parser(
+        "import",
+        help="load exported history (CSV or JSON Lines) into the events topic, resumably",
+        description="Formats: docs/history-csv.md. The files are one run, their rows merged "
+        "by time (a club's access and membership exports together; README: Onboarding a "
+        "club). Re-running the same command resumes after the last line the broker "
+        "acknowledged.",
+    )
+    imp.set_defaults(run=run_import)
+    imp.add_argument("--tenant", required=True, help="the tenant the rows belong to")
+    imp.add_argument("--site", help="site_id for access rows without one")
+    imp.add_argument("--format", choices=["access", "membership", "jsonl"], help="skip detection")
+    imp.add_argument("--batch", type=int, default=5000, help="events per acknowledged batch")
+    imp.add_argument("--rejects", metavar="FILE", help="append every rejected row to this CSV")
+    imp.add_argument("--show-rejects", type=int, default=20, help="rejected rows to print")
+    imp.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    imp.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    imp.add_argument("files", nargs="+", metavar="FILE")
+
+
+async def run_import(settings: Settings, args: argparse.Namespace) -> None:
+    """Exit status 0 when every row was accepted, 1 when some were rejected, 2 when the import
+    stopped (re-running resumes)."""
+    status = await _import(settings, args)
+    if status:
+        sys.exit(status)
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from ingest.importer import ImportFailed, import_history
+    from lapse.progress import ImportProgress
+
+    try:
+        start = coverage_start(args.coverage_start)
+        outcome = await import_history(
+            settings,
+            args.tenant,
+            [Path(name) for name in args.files],
+            default_site=args.site,
+            fmt=args.format,
+            batch_size=args.batch,
+            keep_rejected=args.show_rejects,
+            rejects_path=args.rejects,
+            progress=None if args.quiet else ImportProgress(),
+            coverage_start=start.timestamp() if start else None,
+            restart=args.restart,
+        )
+    except (ImportFailed, KafkaError, OSError, ValueError) as exc:
+        sys.stderr.write(f"lapse import: {exc}\n")
+        return 2
+    status = 0
+    for summary in outcome.summaries:
+        print_import_summary(summary, sys.stdout)
+        if summary.rejected:
+            status = 1
+    if outcome.caught_up_to is not None:
+        until = outcome.caught_up_to.isoformat()
+        sys.stdout.write(
+            f"caught up to {until}: the detectors raise what "
+            f"`lapse replay --until {until}` raises for these files; only the episodes "
+            "still open are sent (once, origin history)\n"
+        )
+    return status
+
+
+def print_import_summary(s: ImportSummary, out: IO[str]) -> None:
+    """One file's totals: accepted, rejected by reason, the first rejected rows."""
+    if s.already_done:
+        out.write(
+            f"{s.path}: already imported ({s.accepted:,} accepted, {s.rejected:,} rejected); "
+            "--restart imports it again\n"
+        )
+        return
+    resumed = f" (resumed after line {s.resumed_after:,})" if s.resumed_after else ""
+    out.write(f"{s.path} [{s.format}]{resumed}: {s.accepted:,} accepted, {s.rejected:,} rejected\n")
+    for reason, count in sorted(s.by_reason.items(), key=lambda kv: (-kv[1], kv[0])):
+        out.write(f"  {reason}: {count:,}\n")
+    for r in s.first_rejected:
+        out.write(f"  line {r.line}: {r.reason}: {r.message}\n")
+    shown = len(s.first_rejected)
+    if s.rejected > shown:
+        out.write(f"  ... and {s.rejected - shown:,} more (--rejects FILE lists them all)\n")

@@ -1,0 +1,151 @@
+"""``lapse simulate``: a simulated club's history and ground truth written as the files a club
+would export (docs/simulator.md), and the summary of what was written."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import datetime
+from typing import IO, TYPE_CHECKING
+
+from plumbing.settings import Settings
+
+if TYPE_CHECKING:
+    from simulator.club import Summary
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from simulator.club import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="write a simulated club's history (access, membership) and its ground truth",
+        description="Assumptions and their sources: docs/simulator.md.",
+    )
+    sim.set_defaults(run=run_simulate)
+    sim.add_argument("--members", type=int, required=True, help="members in the files")
+    sim.add_argument("--days", type=int, required=True, help="days of history")
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same files")
+    sim.add_argument("--tenant", required=True, help="recorded in simulation.json")
+    sim.add_argument("--out", required=True, help="directory for the files")
+    sim.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="a club shape (docs/simulator.md); default: the reference club",
+    )
+    sim.add_argument(
+        "--sites", type=int, help="clubs (sites) of the chain (default: 1 or the profile's)"
+    )
+    sim.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601 start")
+    sim.add_argument("--gap-mean-days", type=float, help="mean last visit to cancellation")
+    sim.add_argument("--early-hazard", type=float, help="hazard multiplier, first 6 months")
+    sim.add_argument(
+        "--membership-years-before",
+        type=float,
+        help="membership records (joined rows) going back this many years before the gate log",
+    )
+    sim.add_argument(
+        "--timezone",
+        type=_zone,
+        help="the club's IANA time zone, e.g. Europe/Berlin (times written with offsets)",
+    )
+    sim.add_argument(
+        "--contact-effect",
+        type=float,
+        help="chance that a call or message brings back a member who stopped coming "
+        "(times the reason's and severity's factors; default 0: no effect)",
+    )
+    sim.add_argument(
+        "--holdout",
+        type=float,
+        help="share of stopped members the stand-in staff never contact (the control group, "
+        "drawn as schemas/holdout.py draws episodes; default 0)",
+    )
+    sim.add_argument(
+        "--contact-after-days",
+        type=float,
+        help="stand-in staff reach a member this many days after their last visit (21)",
+    )
+    sim.add_argument(
+        "--contacts",
+        metavar="CSV",
+        help="member_id,contacted_at[,severity]: whom staff reached and when (e.g. the "
+        "contact-arm episodes of a replay), instead of the stand-in",
+    )
+
+
+def _zone(name: str) -> str:
+    """An IANA zone name the simulator can use, refused at parse time otherwise."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"unknown time zone {name!r}") from e
+    return name
+
+
+async def run_simulate(_settings: Settings, args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from lapse.progress import progress_bar
+    from simulator.club import PROFILES, read_contacts, simulate_files
+
+    profile = PROFILES[args.profile or "default"]
+    params = profile.params
+    if args.gap_mean_days is not None:
+        params = replace(params, gap_mean_days=args.gap_mean_days)
+    if args.early_hazard is not None:
+        params = replace(params, early_hazard=args.early_hazard)
+    if args.membership_years_before is not None:
+        params = replace(params, membership_years_before=args.membership_years_before)
+    if args.timezone is not None:
+        params = replace(params, timezone=args.timezone)
+    if args.contact_effect is not None:
+        params = replace(params, contact_effect=args.contact_effect)
+    if args.holdout is not None:
+        params = replace(params, holdout=args.holdout)
+    if args.contact_after_days is not None:
+        params = replace(params, contact_after_days=args.contact_after_days)
+    contacts = read_contacts(args.contacts) if args.contacts else None
+    with progress_bar("simulate (members)", args.members) as update:
+        summary = await asyncio.to_thread(
+            simulate_files,
+            args.out,
+            members=args.members,
+            days=args.days,
+            seed=args.seed,
+            start=datetime.fromisoformat(args.start),
+            sites=args.sites if args.sites is not None else profile.sites,
+            params=params,
+            tenant_id=args.tenant,
+            profile=args.profile,
+            progress=update,
+            contacts=contacts,
+        )
+    print_summary(summary, args.out)
+
+
+def print_summary(summary: Summary, out_dir: str, out: IO[str] | None = None) -> None:
+    """What was written: members, events, dropouts, late rows, the files."""
+    out = out or sys.stdout
+    gap = summary.mean_gap_days
+    rate = summary.events / summary.seconds if summary.seconds else 0.0
+    print(
+        f"simulated {summary.members:,} members: {summary.events:,} events "
+        f"({summary.access_rows:,} access, {summary.membership_rows:,} membership) "
+        f"in {summary.seconds:.1f}s ({rate:,.0f} events/s)\n"
+        f"dropouts {summary.dropouts:,}, cancellations {summary.cancellations:,}, "
+        f"returned {summary.returned:,}; mean last visit to cancellation "
+        + (f"{gap:.1f} days" if gap is not None else "n/a")
+        + f"\nlate rows {summary.late_rows:,}, very late rows {summary.very_late_rows:,}\n"
+        + (
+            f"former members (joined and left before the gate log, membership rows only) "
+            f"{summary.former:,}\n"
+            if summary.former
+            else ""
+        )
+        + f"wrote {out_dir}/access.csv, membership.csv, truth.csv, simulation.json",
+        file=out,
+    )
