@@ -305,7 +305,7 @@ async def _simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from lapse.progress import progress_bar
-    from simulator.club import PROFILES, print_summary, read_contacts, simulate_files
+    from simulator import PROFILES, print_summary, read_contacts, simulate_files
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params
@@ -725,7 +725,7 @@ def parser() -> argparse.ArgumentParser:
         help="for add and map: on, a Kisi user the member directory does not map to a member "
         "is acknowledged and counted (unmapped_user), not taken as a member id (default off)",
     )
-    from simulator.club import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+    from simulator import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
         "simulate",

@@ -25,7 +25,7 @@ from offline.calibrate import read_files
 from offline.calibration.fitting import Grid, Replayer, fit_policies, score_period
 from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score, read_truth
-from simulator.club import PROFILES, simulate_files
+from simulator import PROFILES, simulate_files
 
 # Small enough for CI: a few fixed rules, one cadence point, no BG/NBD, four risk thresholds.
 GRID = Grid(
