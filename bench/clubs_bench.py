@@ -72,6 +72,7 @@ BASE_POLICIES: tuple[tuple[str, Spec], ...] = (
     ("cadence (default)", {"policy": "cadence"}),
     ("bgnbd (default)", {"policy": "bgnbd"}),
     ("risk (default)", {"policy": "risk"}),
+    ("hybrid (default)", {"policy": "hybrid"}),
 )
 
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import math
 import os
 import random
 import signal
@@ -42,6 +43,7 @@ from detector.core import (
     MemberState,
     Watermark,
 )
+from detector.core.hybrid import HybridPolicy
 from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
 from schemas import AccessEvent, MembershipEvent
@@ -105,6 +107,7 @@ def bench_core(args: argparse.Namespace) -> None:
         ("cadence", "cadence policy + warnings", CadencePolicy()),
         ("bgnbd", "bgnbd policy + warnings", BgNbdPolicy()),
         ("risk", "risk policy (default model)", RiskPolicy()),
+        ("hybrid", "hybrid policy (defaults)", HybridPolicy()),
     ]
     rows = [
         ("floor", "floor: dict update per event", _floor),
@@ -123,8 +126,9 @@ def bench_core(args: argparse.Namespace) -> None:
         print(f"  {name:32} {rate:>12,.0f} events/s   {rate / base:5.2f}× floor")
     # Issue 18's budget: the fitted risk policy within 25 % of the cadence policy's rate.
     for suffix in ("", "_batch"):
-        ratio = rates[f"risk{suffix}"] / rates[f"cadence{suffix}"]
-        print(f"  risk{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
+        for key in ("risk", "hybrid"):
+            ratio = rates[f"{key}{suffix}"] / rates[f"cadence{suffix}"]
+            print(f"  {key}{suffix} / cadence{suffix}: {ratio:.2f} (goal >= 0.75)")
     _emit(
         args,
         {
@@ -140,7 +144,9 @@ def bench_memory(args: argparse.Namespace) -> None:
     n = args.members
     rnd = random.Random(1)
     # The default policy (risk) reads only the store's columns: no state of its own.
-    policy: Policy = RiskPolicy() if args.policy == "risk" else CadencePolicy()
+    policy: Policy = {"risk": RiskPolicy, "hybrid": HybridPolicy, "cadence": CadencePolicy}[
+        args.policy
+    ]()
     print(
         f"memory: {n:,} members tracked (each with 6 visits), tracemalloc of the detector, "
         f"{policy.name} policy"
@@ -365,57 +371,77 @@ async def _scale_out(
     from plumbing.database import create_engine
     from records.migrate import upgrade
 
-    # The offsets a group's checkpoints stored, per partition.
-    query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
     conn = await asyncpg.connect(f"{pg}/{single}")
     try:
-        target: dict[int, int] = dict(await conn.fetch(query, s.detector_group))
+        target = await _stored_offsets(conn, s.detector_group)
     finally:
         await conn.close()
     name = f"lapse_bench_{os.getpid()}_x{instances}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = pg.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     group = f"lapse-bench-x{instances}"
-    procs: list[asyncio.subprocess.Process] = []
+    workers = _ScaleOutWorkers(n, target)
     db = None
     try:
         engine = create_engine(url)
         await upgrade(engine)
         await engine.dispose()
         db = await asyncpg.connect(f"{pg}/{name}")
-        ready: set[int] = set()
-        finals: dict[int, dict[str, Any]] = {}
-        owned: dict[int, list[tuple[float, list[int]]]] = {}
-        # Per partition: the highest next offset any worker reported, and when.
-        top: dict[int, tuple[int, float]] = {}
+        await workers.start(instances, s.kafka_bootstrap, url, group)
+        await workers.go()
+        read_at, durable_at, busy = await workers.until_read_and_durable(db, group)
+        load = os.getloadavg()[0]
+        await workers.stop()
+        stored = await _stored_offsets(db, group)
+        if stored != target:  # then "durable" above may have been called too early
+            raise RuntimeError(
+                f"scale-out: offsets stored {sorted(stored.items())}, the single instance's "
+                f"{sorted(target.items())}"
+            )
+    finally:
+        await workers.kill()
+        if db is not None:
+            await db.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return workers.figures(read_at, durable_at, busy, load)
 
-        async def listen(i: int, proc: asyncio.subprocess.Process) -> None:
-            assert proc.stdout is not None
-            async for line in proc.stdout:
-                try:
-                    msg = json.loads(line)
-                except ValueError:
-                    continue  # not the worker's protocol (nothing prints to stdout, but)
-                if "ready" in msg:
-                    ready.add(i)
-                elif "final" in msg:
-                    finals[i] = msg["final"]
-                else:
-                    for p, off in msg["offsets"].items():
-                        if off > top.get(int(p), (-1, 0.0))[0]:
-                            top[int(p)] = (off, msg["t"])
-                    history = owned.setdefault(i, [])
-                    if not history or history[-1][1] != msg["owned"]:
-                        history.append((msg["t"], msg["owned"]))
 
+async def _stored_offsets(conn: Any, group: str) -> dict[int, int]:
+    """The offsets a group's checkpoints stored, per partition."""
+    query = "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1"
+    return dict(await conn.fetch(query, group))
+
+
+class _ScaleOutWorkers:
+    """The worker processes of the scale-out phase and what their progress lines said: who
+    is ready, each one's final figures, the partitions each owned and since when, and per
+    partition the highest next offset any worker reported and when (``top``). ``target``:
+    the offsets the single instance stored (what "durable" must reach); ``n`` the topic's
+    records."""
+
+    def __init__(self, n: int, target: dict[int, int]) -> None:
+        self.n = n
+        self.target = target
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.listeners: list[asyncio.Task[None]] = []
+        self.ready: set[int] = set()
+        self.finals: dict[int, dict[str, Any]] = {}
+        self.owned: dict[int, list[tuple[float, list[int]]]] = {}
+        self.top: dict[int, tuple[int, float]] = {}
+        self.stored: dict[int, int] = {}  # last polled, for the timeout's message
+        self.deadline = math.inf
+
+    async def start(self, instances: int, bootstrap: str, url: str, group: str) -> None:
+        """Start the workers and read their lines; the phase's clock starts once all are
+        started."""
         for _ in range(instances):
-            procs.append(
+            self.procs.append(
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     __file__,  # the child runs in this process's directory
                     "e2e-worker",
                     "--bootstrap",
-                    s.kafka_bootstrap,
+                    bootstrap,
                     "--database-url",
                     url,
                     "--group",
@@ -424,84 +450,117 @@ async def _scale_out(
                     stdout=asyncio.subprocess.PIPE,
                 )
             )
-        listeners = [asyncio.create_task(listen(i, proc)) for i, proc in enumerate(procs)]
-        deadline = time.monotonic() + SCALE_OUT_TIMEOUT
-        stored: dict[int, int] = {}
+        self.listeners = [
+            asyncio.create_task(self._listen(i, proc)) for i, proc in enumerate(self.procs)
+        ]
+        self.deadline = time.monotonic() + SCALE_OUT_TIMEOUT
 
-        def check(what: str) -> None:
-            """Give up (the caller's finally kills the workers) once a worker is gone or
-            the phase has taken too long."""
-            gone = [proc.pid for proc, task in zip(procs, listeners, strict=True) if task.done()]
-            if gone:
-                raise RuntimeError(f"scale-out: worker(s) {gone} exited while {what}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"scale-out: still {what} after {SCALE_OUT_TIMEOUT:.0f}s (read per "
-                    f"partition {sorted((p, off) for p, (off, _) in top.items())} of {n:,}, "
-                    f"stored {sorted(stored.items())}, to reach {sorted(target.items())}; "
-                    f"partitions owned {owned})"
-                )
+    async def _listen(self, i: int, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue  # not the worker's protocol (nothing prints to stdout, but)
+            if "ready" in msg:
+                self.ready.add(i)
+            elif "final" in msg:
+                self.finals[i] = msg["final"]
+            else:
+                for p, off in msg["offsets"].items():
+                    if off > self.top.get(int(p), (-1, 0.0))[0]:
+                        self.top[int(p)] = (off, msg["t"])
+                history = self.owned.setdefault(i, [])
+                if not history or history[-1][1] != msg["owned"]:
+                    history.append((msg["t"], msg["owned"]))
 
-        while len(ready) < instances:
-            check("starting")
+    def check(self, what: str) -> None:
+        """Give up (the caller's finally kills the workers) once a worker is gone or the
+        phase has taken too long."""
+        gone = [
+            proc.pid for proc, task in zip(self.procs, self.listeners, strict=True) if task.done()
+        ]
+        if gone:
+            raise RuntimeError(f"scale-out: worker(s) {gone} exited while {what}")
+        if time.monotonic() > self.deadline:
+            raise TimeoutError(
+                f"scale-out: still {what} after {SCALE_OUT_TIMEOUT:.0f}s (read per "
+                f"partition {sorted((p, off) for p, (off, _) in self.top.items())} of "
+                f"{self.n:,}, stored {sorted(self.stored.items())}, to reach "
+                f"{sorted(self.target.items())}; partitions owned {self.owned})"
+            )
+
+    async def go(self) -> None:
+        """Once every worker is built, tell them all to start reading."""
+        while len(self.ready) < len(self.procs):
+            self.check("starting")
             await asyncio.sleep(POLL)
         gc.collect()
-        for proc in procs:
+        for proc in self.procs:
             assert proc.stdin is not None
             proc.stdin.write(b"go\n")
             await proc.stdin.drain()
+
+    async def until_read_and_durable(
+        self, db: Any, group: str
+    ) -> tuple[float, float, list[tuple[float, float]]]:
+        """When the topic was read (by the workers' lines) and when durable (the group's
+        offsets in ``db`` reached ``target``), wall times; and (wall time, ``_busy()``) at
+        every poll, since the phase's start is known only afterwards."""
         read_at = durable_at = None
-        # (wall time, _busy()) every poll: the phase's start is known only afterwards.
         busy: list[tuple[float, float]] = []
         while read_at is None or durable_at is None:
-            check("reading")
+            self.check("reading")
             busy.append((time.time(), _busy()))
-            if read_at is None and sum(off for off, _ in top.values()) >= n:
-                read_at = max(t for _, t in top.values())
+            if read_at is None and sum(off for off, _ in self.top.values()) >= self.n:
+                read_at = max(t for _, t in self.top.values())
             if durable_at is None:
-                stored = dict(await db.fetch(query, group))
-                if all(stored.get(p, -1) >= off for p, off in target.items()):
+                self.stored = await _stored_offsets(db, group)
+                if all(self.stored.get(p, -1) >= off for p, off in self.target.items()):
                     durable_at = time.time()
             await asyncio.sleep(POLL)
-        load = os.getloadavg()[0]
-        for proc in procs:  # stop: each writes its last checkpoint and prints its figures
+        return read_at, durable_at, busy
+
+    async def stop(self) -> None:
+        """Stop the workers: each writes its last checkpoint and prints its figures."""
+        for proc in self.procs:
             assert proc.stdin is not None
             proc.stdin.write(b"stop\n")
             proc.stdin.close()
-        await asyncio.wait_for(asyncio.gather(*listeners), 60.0)
-        await asyncio.wait_for(asyncio.gather(*(proc.wait() for proc in procs)), 30.0)
-        missing = [proc.pid for i, proc in enumerate(procs) if i not in finals]
+        await asyncio.wait_for(asyncio.gather(*self.listeners), 60.0)
+        await asyncio.wait_for(asyncio.gather(*(proc.wait() for proc in self.procs)), 30.0)
+        missing = [proc.pid for i, proc in enumerate(self.procs) if i not in self.finals]
         if missing:
             raise RuntimeError(f"scale-out: worker(s) {missing} stopped without their figures")
-        stored = dict(await db.fetch(query, group))
-        if stored != target:  # then "durable" above may have been called too early
-            raise RuntimeError(
-                f"scale-out: offsets stored {sorted(stored.items())}, the single instance's "
-                f"{sorted(target.items())}"
-            )
-    finally:
-        for proc in procs:
+
+    async def kill(self) -> None:
+        """Kill the workers still running (after a failure)."""
+        for proc in self.procs:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):  # exited meanwhile
                     proc.kill()
                 await proc.wait()
-        if db is not None:
-            await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    workers = [finals[i] | {"owned": owned.get(i, [])} for i in range(instances)]
-    start = min(w["first"] for w in workers if w["first"] is not None)
-    # The samples nearest the start and the end of reading (10 ms apart).
-    (t0, b0), (t1, b1) = (min(busy, key=lambda s: abs(s[0] - t)) for t in (start, read_at))
-    return {
-        "instances": instances,
-        "read_s": read_at - start,
-        "durable_s": durable_at - start,
-        "load": load,
-        "held": n - sum(target.values()),
-        "busy": (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0,
-        "workers": workers,
-        "start": start,
-    }
+
+    def figures(
+        self, read_at: float, durable_at: float, busy: list[tuple[float, float]], load: float
+    ) -> dict[str, Any]:
+        """The phase's figures, timed from the earliest first record of any worker."""
+        workers = [
+            self.finals[i] | {"owned": self.owned.get(i, [])} for i in range(len(self.procs))
+        ]
+        start = min(w["first"] for w in workers if w["first"] is not None)
+        # The samples nearest the start and the end of reading (10 ms apart).
+        (t0, b0), (t1, b1) = (min(busy, key=lambda s: abs(s[0] - t)) for t in (start, read_at))
+        return {
+            "instances": len(self.procs),
+            "read_s": read_at - start,
+            "durable_s": durable_at - start,
+            "load": load,
+            "held": self.n - sum(self.target.values()),
+            "busy": (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0,
+            "workers": workers,
+            "start": start,
+        }
 
 
 def _print_scale_out(
@@ -764,7 +823,7 @@ def main() -> None:
     c.add_argument("--repeat", type=int, default=2)
     m = sub.add_parser("memory")
     m.add_argument("--members", type=int, default=1_000_000)
-    m.add_argument("--policy", choices=["risk", "cadence"], default="risk")
+    m.add_argument("--policy", choices=["risk", "hybrid", "cadence"], default="risk")
     e = sub.add_parser("e2e")
     e.add_argument("--events", type=int, default=200_000)
     e.add_argument(

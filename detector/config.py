@@ -20,6 +20,7 @@ from typing import Any
 
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.engine import PolicyFor
+from detector.core.hybrid import HybridPolicy
 from detector.core.risk import RiskPolicy
 from plumbing.settings import Settings
 
@@ -64,7 +65,12 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
             return RiskPolicy(**_fields(RiskPolicy, params, where))
         except ValueError as e:
             raise ConfigError(f"{where}: {e}") from e
-    raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk)")
+    if kind == "hybrid":
+        try:
+            return HybridPolicy(**_fields(HybridPolicy, params, where))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from e
+    raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk, hybrid)")
 
 
 def policies(settings: Settings) -> PolicyFor:

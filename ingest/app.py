@@ -305,9 +305,6 @@ async def post_batch(request: Request) -> Response:
     return _json(result, status)
 
 
-# --- timing middleware -----------------------------------------------------------------------
-
-
 # --- the app ---------------------------------------------------------------------------------
 
 
@@ -334,31 +331,9 @@ def create_app(
         )
         state.store = dedup.open_store(settings.database_url, sessions)
         app.state.ingest = state
-
-        async def connect() -> None:
-            try:
-                producer = await start_producer(settings)
-            except Exception:
-                log.exception("kafka producer start failed; ingest stays not ready")
-                return
-            assert state.store is not None
-            state.singles = Coalescer(Writer(settings, state.store, producer, now))
-            state.producer = producer
-
-        async def purge_periodically() -> None:
-            # Every instance purges; the DELETE is idempotent, so that is harmless.
-            while True:
-                try:
-                    gone = await purge_dedup(state.sessions, settings, now())
-                    if gone:
-                        log.info("forgot %d deduplication id(s) past the retention", gone)
-                except Exception:
-                    log.warning("purging old deduplication ids failed", exc_info=True)
-                await asyncio.sleep(DEDUP_PURGE_EVERY_SECONDS)
-
         tune_gc()
-        starter = asyncio.create_task(connect(), name="ingest-producer-start")
-        purger = asyncio.create_task(purge_periodically(), name="ingest-dedup-purge")
+        starter = asyncio.create_task(_connect(state), name="ingest-producer-start")
+        purger = asyncio.create_task(_purge_periodically(state), name="ingest-dedup-purge")
         try:
             yield
         finally:
@@ -366,17 +341,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            producer, state.producer = state.producer, None
-            if state.singles is not None:
-                await state.singles.close()
-            if producer is not None:
-                try:
-                    async with asyncio.timeout(produce_deadline(settings) + 1):
-                        await producer.stop()
-                except Exception:
-                    log.warning("kafka producer did not stop cleanly", exc_info=True)
-            if state.store is not None:
-                await state.store.close()
+            await _close(state)
             await engine.dispose()
 
     app = FastAPI(
@@ -398,6 +363,62 @@ def create_app(
         return None
 
     app.include_router(service_router(ready))
+    _add_event_routes(app)
+    app.include_router(sites.router)
+    app.include_router(kisi_router(settings))
+    app.openapi = lambda: _document(app)  # type: ignore[method-assign]
+    return app
+
+
+# --- the lifespan's steps --------------------------------------------------------------------
+
+
+async def _connect(state: IngestState) -> None:
+    """Start the Kafka producer (in the background: the app answers /healthz meanwhile, and
+    /readyz once this is done); a failure leaves the ingest not ready, and is logged."""
+    try:
+        producer = await start_producer(state.settings)
+    except Exception:
+        log.exception("kafka producer start failed; ingest stays not ready")
+        return
+    assert state.store is not None
+    state.singles = Coalescer(Writer(state.settings, state.store, producer, state.now))
+    state.producer = producer
+
+
+async def _purge_periodically(state: IngestState) -> None:
+    """Forget deduplication ids past the retention, every ``DEDUP_PURGE_EVERY_SECONDS``.
+    Every instance purges; the DELETE is idempotent, so that is harmless."""
+    while True:
+        try:
+            gone = await purge_dedup(state.sessions, state.settings, state.now())
+            if gone:
+                log.info("forgot %d deduplication id(s) past the retention", gone)
+        except Exception:
+            log.warning("purging old deduplication ids failed", exc_info=True)
+        await asyncio.sleep(DEDUP_PURGE_EVERY_SECONDS)
+
+
+async def _close(state: IngestState) -> None:
+    """Flush the coalescer, stop the producer (within the produce deadline) and close the
+    dedup store, in that order: what is pending is written before the producer goes."""
+    producer, state.producer = state.producer, None
+    if state.singles is not None:
+        await state.singles.close()
+    if producer is not None:
+        try:
+            async with asyncio.timeout(produce_deadline(state.settings) + 1):
+                await producer.stop()
+        except Exception:
+            log.warning("kafka producer did not stop cleanly", exc_info=True)
+    if state.store is not None:
+        await state.store.close()
+
+
+# --- the routes and their document -----------------------------------------------------------
+
+
+def _add_event_routes(app: FastAPI) -> None:
     app.add_api_route(
         "/v1/events",
         post_event,
@@ -421,30 +442,26 @@ def create_app(
         openapi_extra=_body_schema("EventBatch"),
         tags=["events"],
     )
-    app.include_router(sites.router)
-    app.include_router(kisi_router(settings))
 
-    def document() -> dict[str, Any]:
-        # The routes read their body themselves (size limit, item-by-item validation), so the
-        # event schemas are added to the document here.
-        if app.openapi_schema is None:
-            doc = get_openapi(
-                title=app.title,
-                version=app.version,
-                summary=app.summary,
-                routes=app.routes,
-            )
-            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            template = "#/components/schemas/{model}"
-            for name, adapter in (
-                ("MemberEvent", TypeAdapter(MemberEvent)),
-                ("EventBatch", TypeAdapter(EventBatch)),
-            ):
-                schema = adapter.json_schema(ref_template=template)
-                schemas.update(schema.pop("$defs", {}))
-                schemas[name] = schema
-            app.openapi_schema = openapi.finish(doc)
-        return app.openapi_schema
 
-    app.openapi = document  # type: ignore[method-assign]
-    return app
+def _document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, made once. The routes read their body themselves (size limit,
+    item-by-item validation), so the event schemas are added to the document here."""
+    if app.openapi_schema is None:
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+        )
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        template = "#/components/schemas/{model}"
+        for name, adapter in (
+            ("MemberEvent", TypeAdapter(MemberEvent)),
+            ("EventBatch", TypeAdapter(EventBatch)),
+        ):
+            schema = adapter.json_schema(ref_template=template)
+            schemas.update(schema.pop("$defs", {}))
+            schemas[name] = schema
+        app.openapi_schema = openapi.finish(doc)
+    return app.openapi_schema

@@ -61,7 +61,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.body import parse_json, read_body
-from ingest.deps import StateDep, intake_for, unavailable
+from ingest.deps import IngestState, StateDep, intake_for, unavailable
 from ingest.producer import BrokerUnavailable
 from plumbing import problems
 from plumbing.problems import Problem, validation_errors
@@ -314,117 +314,178 @@ def kisi_router(settings: Settings) -> APIRouter:
         raw body). `lock.unlock` becomes `gate_entry` (or `entry_denied` when `success` is
         false); any other type is answered 204 and ignored."""
         body = await read_body(request, settings.max_body_bytes)
+        header = request.headers.get(SIGNATURE_HEADER)
+        integration = await _integration(state, tenant_id, body, header, opener)
         try:
-            integration = await _signed_by(
-                state.sessions, tenant_id, body, request.headers.get(SIGNATURE_HEADER), opener
-            )
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("Kisi integration lookup failed: %s", type(exc).__name__)
-            raise unavailable("integrations cannot be checked right now; retry later") from None
-        except SecretUnavailable as exc:
-            # A deployment without the key the signature keys were sealed with: Kisi resends.
-            log.error("Kisi signature keys of tenant %s cannot be opened: %s", tenant_id, exc)
-            raise unavailable("integrations cannot be checked right now; retry later") from None
-        if integration is None:
-            raise _unauthorized()
-
-        def ignored(reason: str, detail: str, kisi_uuid: object = None) -> JSONResponse:
-            IGNORED.labels(reason).inc()
-            log.log(
-                _LEVEL.get(reason, logging.WARNING),
-                "Kisi event ignored (%s) for tenant %s, integration %s: %s",
-                reason,
-                tenant_id,
-                integration.id,
-                detail,
-                extra={"event_id": f"kisi-{kisi_uuid}" if isinstance(kisi_uuid, str) else None},
-            )
-            doc = KisiIgnored(ignored=reason, detail=detail).model_dump()
-            return JSONResponse(doc, status_code=200)
-
-        try:
-            raw = parse_json(body)
-        except Problem:
-            return ignored("malformed", "the body is not JSON")
-        if not isinstance(raw, dict):
-            return ignored("malformed", "the body is not a JSON object")
-        kind = raw.get("type")
-        event_uuid = raw.get("uuid")
-        if not isinstance(kind, str):
-            return ignored("malformed", "no `type`", event_uuid)
-        if kind != "lock.unlock":
-            ignored("not_an_unlock", f"type {kind[:64]!r}", event_uuid)
-            return Response(status_code=204)
-        if raw.get("actor_id") in (None, ""):
-            # An unlock with no user behind it (a schedule, a button, an admin's remote
-            # unlock): nobody's visit.
-            return ignored("no_actor", "`actor_id` is empty: no member to count", event_uuid)
-        try:
-            unlock = KisiUnlock.model_validate(raw)
-        except ValidationError as exc:
-            return ignored("invalid", _describe(_field_errors(exc)), event_uuid)
-        site = integration.sites.get(str(unlock.place_id))
-        if not isinstance(site, str):
-            # Place ids are Kisi's, not personal data: named so ops can map it.
-            return ignored(
-                "unmapped_place",
-                f"`place_id` {str(unlock.place_id)[:64]} is not mapped to a site of the "
-                "integration (docs/integrations/kisi.md)",
-                unlock.uuid,
-            )
-        user = str(unlock.actor_id)
-        directory = directories.get(id(state.sessions))
-        if directory is None:
-            directory = directories[id(state.sessions)] = ExternalIdCache(state.sessions, VENDOR)
-        try:
-            member = await directory.member_of(tenant_id, user)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("member directory lookup failed: %s", type(exc).__name__)
-            raise unavailable(
-                "the member directory cannot be read right now; retry later"
-            ) from None
-        if member is None and integration.require_mapping:
-            return ignored(
-                "unmapped_user",
-                "`actor_id` is mapped to no member (PUT /v1/members/{member_id}/external-ids/"
-                "kisi; docs/integrations/kisi.md)",
-                unlock.uuid,
-            )
-        item: dict[str, Any] = {
-            "event_id": f"kisi-{unlock.uuid}",
-            "tenant_id": tenant_id,
-            "member_id": member if member is not None else user,
-            "site_id": site,
-            "kind": "gate_entry" if unlock.success else "entry_denied",
-            "occurred_at": unlock.created_at.isoformat(),
-            "device_id": None if unlock.object_id is None else str(unlock.object_id),
-            "source": "kisi",
-        }
-        principal = Principal(f"kisi:{integration.id}", tenant_id, None, frozenset())
-        intake = intake_for(state)
-        try:
-            admission = await intake.admit([item], principal, prefix=None)
-        except BrokerUnavailable:
-            raise unavailable(
-                "Kafka did not acknowledge the event in time; retry later", "broker-unavailable"
-            ) from None
-        if admission.rejected:
-            refused = admission.rejected[0]
-            errors = []
-            for e in refused.errors:
-                ours = (e["field"] or "body").split(".")[0]
-                theirs = KISI_FIELD.get(ours, ours)
-                errors.append({"pointer": f"/{theirs}", "field": theirs, "message": e["message"]})
-            return ignored("refused", f"{refused.reason}: {_describe(errors)}", unlock.uuid)
-        if admission.accepted:
-            MEMBER_IDS.labels("mapped" if member is not None else "kisi_user_id").inc()
-        return KisiAccepted(
-            accepted=len(admission.accepted),
-            event_ids=admission.event_ids,
-            duplicates=admission.duplicates,
-        )
+            unlock = _unlock_of(body)
+            site = _site_of(integration, unlock)
+            directory = directories.get(id(state.sessions))
+            if directory is None:
+                directory = directories[id(state.sessions)] = ExternalIdCache(
+                    state.sessions, VENDOR
+                )
+            member = await _member_of(directory, integration, unlock)
+            return await _admit_unlock(state, integration, unlock, site, member)
+        except _Ignored as why:
+            return _answer_ignored(why, integration)
 
     return router
+
+
+class _Ignored(Exception):
+    """A signed event Lapse acknowledges without making it a member event: ``reason`` (the
+    metric's label), ``detail`` (what to change, naming Kisi's fields, never values) and
+    Kisi's ``uuid`` of the event when it had one (for the log line)."""
+
+    def __init__(self, reason: str, detail: str, kisi_uuid: object = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        self.kisi_uuid = kisi_uuid
+
+
+def _answer_ignored(why: _Ignored, integration: VendorIntegration) -> Response:
+    """Count and log an ignored event; 200 with the reason, or 204 for a type that is not an
+    unlock (routine: Kisi sends many kinds)."""
+    IGNORED.labels(why.reason).inc()
+    log.log(
+        _LEVEL.get(why.reason, logging.WARNING),
+        "Kisi event ignored (%s) for tenant %s, integration %s: %s",
+        why.reason,
+        integration.tenant_id,
+        integration.id,
+        why.detail,
+        extra={"event_id": f"kisi-{why.kisi_uuid}" if isinstance(why.kisi_uuid, str) else None},
+    )
+    if why.reason == "not_an_unlock":
+        return Response(status_code=204)
+    doc = KisiIgnored(ignored=why.reason, detail=why.detail).model_dump()
+    return JSONResponse(doc, status_code=200)
+
+
+async def _integration(
+    state: IngestState, tenant_id: str, body: bytes, header: str | None, opener: _Opener
+) -> VendorIntegration:
+    """The tenant's Kisi integration whose key signed ``body``; 401 when none did, 503 when
+    the integrations cannot be read (the database, or a sealing key this deployment lacks)."""
+    try:
+        integration = await _signed_by(state.sessions, tenant_id, body, header, opener)
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("Kisi integration lookup failed: %s", type(exc).__name__)
+        raise unavailable("integrations cannot be checked right now; retry later") from None
+    except SecretUnavailable as exc:
+        # A deployment without the key the signature keys were sealed with: Kisi resends.
+        log.error("Kisi signature keys of tenant %s cannot be opened: %s", tenant_id, exc)
+        raise unavailable("integrations cannot be checked right now; retry later") from None
+    if integration is None:
+        raise _unauthorized()
+    return integration
+
+
+def _unlock_of(body: bytes) -> KisiUnlock:
+    """The unlock in a signed body; ``_Ignored`` when it is not JSON, not an unlock, an
+    unlock with no user, or one whose fields Lapse cannot read."""
+    try:
+        raw = parse_json(body)
+    except Problem:
+        raise _Ignored("malformed", "the body is not JSON") from None
+    if not isinstance(raw, dict):
+        raise _Ignored("malformed", "the body is not a JSON object")
+    kind = raw.get("type")
+    event_uuid = raw.get("uuid")
+    if not isinstance(kind, str):
+        raise _Ignored("malformed", "no `type`", event_uuid)
+    if kind != "lock.unlock":
+        raise _Ignored("not_an_unlock", f"type {kind[:64]!r}", event_uuid)
+    if raw.get("actor_id") in (None, ""):
+        # An unlock with no user behind it (a schedule, a button, an admin's remote
+        # unlock): nobody's visit.
+        raise _Ignored("no_actor", "`actor_id` is empty: no member to count", event_uuid)
+    try:
+        return KisiUnlock.model_validate(raw)
+    except ValidationError as exc:
+        raise _Ignored("invalid", _describe(_field_errors(exc)), event_uuid) from None
+
+
+def _site_of(integration: VendorIntegration, unlock: KisiUnlock) -> str:
+    """Our site for the unlock's Kisi place, through the integration's map."""
+    site = integration.sites.get(str(unlock.place_id))
+    if not isinstance(site, str):
+        # Place ids are Kisi's, not personal data: named so ops can map it.
+        raise _Ignored(
+            "unmapped_place",
+            f"`place_id` {str(unlock.place_id)[:64]} is not mapped to a site of the "
+            "integration (docs/integrations/kisi.md)",
+            unlock.uuid,
+        )
+    return site
+
+
+async def _member_of(
+    directory: ExternalIdCache, integration: VendorIntegration, unlock: KisiUnlock
+) -> str | None:
+    """The member the directory maps the unlock's Kisi user to; None when it maps none and
+    the integration takes the user id as the member id (``_Ignored`` when it requires a
+    mapping), 503 when the directory cannot be read."""
+    try:
+        member = await directory.member_of(integration.tenant_id, str(unlock.actor_id))
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("member directory lookup failed: %s", type(exc).__name__)
+        raise unavailable("the member directory cannot be read right now; retry later") from None
+    if member is None and integration.require_mapping:
+        raise _Ignored(
+            "unmapped_user",
+            "`actor_id` is mapped to no member (PUT /v1/members/{member_id}/external-ids/"
+            "kisi; docs/integrations/kisi.md)",
+            unlock.uuid,
+        )
+    return member
+
+
+async def _admit_unlock(
+    state: IngestState,
+    integration: VendorIntegration,
+    unlock: KisiUnlock,
+    site: str,
+    member: str | None,
+) -> KisiAccepted:
+    """The unlock as a member event, through the same admission as ``POST /v1/events``;
+    an event the contract refuses is ``_Ignored`` with its errors named as Kisi names the
+    fields, 503 when Kafka does not acknowledge it."""
+    tenant_id = integration.tenant_id
+    item: dict[str, Any] = {
+        "event_id": f"kisi-{unlock.uuid}",
+        "tenant_id": tenant_id,
+        "member_id": member if member is not None else str(unlock.actor_id),
+        "site_id": site,
+        "kind": "gate_entry" if unlock.success else "entry_denied",
+        "occurred_at": unlock.created_at.isoformat(),
+        "device_id": None if unlock.object_id is None else str(unlock.object_id),
+        "source": "kisi",
+    }
+    principal = Principal(f"kisi:{integration.id}", tenant_id, None, frozenset())
+    intake = intake_for(state)
+    try:
+        admission = await intake.admit([item], principal, prefix=None)
+    except BrokerUnavailable:
+        raise unavailable(
+            "Kafka did not acknowledge the event in time; retry later", "broker-unavailable"
+        ) from None
+    if admission.rejected:
+        refused = admission.rejected[0]
+        errors = []
+        for e in refused.errors:
+            ours = (e["field"] or "body").split(".")[0]
+            theirs = KISI_FIELD.get(ours, ours)
+            errors.append({"pointer": f"/{theirs}", "field": theirs, "message": e["message"]})
+        raise _Ignored("refused", f"{refused.reason}: {_describe(errors)}", unlock.uuid)
+    if admission.accepted:
+        MEMBER_IDS.labels("mapped" if member is not None else "kisi_user_id").inc()
+    return KisiAccepted(
+        accepted=len(admission.accepted),
+        event_ids=admission.event_ids,
+        duplicates=admission.duplicates,
+    )
 
 
 def _places(pairs: list[str]) -> dict[str, str]:

@@ -609,7 +609,7 @@ def parser() -> argparse.ArgumentParser:
     rep.set_defaults(run=_replay)
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
     rep.add_argument(
-        "--policy", choices=["fixed", "cadence", "bgnbd", "risk"], help="default policy"
+        "--policy", choices=["fixed", "cadence", "bgnbd", "risk", "hybrid"], help="default policy"
     )
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(

@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # (the modelled risk that the member will not come back, with reasoned defaults until
     # `lapse calibrate` fits the club's own; it does not flood an uncalibrated club),
     # "cadence" (the member's own rhythm), "fixed" (no visit in N days) or "bgnbd".
-    policy: Literal["fixed", "cadence", "bgnbd", "risk"] = "risk"
+    policy: Literal["fixed", "cadence", "bgnbd", "risk", "hybrid"] = "risk"
     # A JSON file of per-tenant policies and parameters (`lapse calibrate` writes one).
     detector_config: str = ""
     # The fixed rule: a member with no visit for this many days is at risk. The founding case

@@ -209,6 +209,9 @@ EN: Final[dict[str, str]] = {
     "reason.absent_beyond_threshold": "Absent longer than the club's limit",
     "reason.probability_active_low": "Unlikely to still be active",
     "reason.risk_of_leaving": "Likely not coming back",
+    "reason.absent_beyond_personal_limit": "Away longer than any break of theirs",
+    "reason.absent_after_decline": "Came less and less, then stopped",
+    "reason.absent_after_payment_problem": "Away after a payment problem",
     "reason.visit_frequency_decline": "Visiting less often",
     "reason.visit_duration_decline": "Shorter visits",
     "reason.entry_denied": "Refused entry at the gate",
@@ -234,6 +237,15 @@ EN: Final[dict[str, str]] = {
     "why.before6": " Came {times} in the 6 weeks before; usually {usual}.",
     "why.gap_before": " {days} between their last two visits.",
     "why.recent_minutes": " Recent visits about {recent} min; usually {usual} min.",
+    "why.personal": "Raised after {days} without a visit; their limit is {limit} ({factor} × "
+    "their usual gap, never under the club's floor).",
+    "why.longest_return": " The longest break they came back from: {days}.",
+    "why.declined": "Came {times} in the 6 weeks before their last visit; usually {usual}. "
+    "Away {days} (alert from {limit} when below {ratio} of usual).",
+    "why.payment_absent": "A failed payment or a refused entry {days} ago; away {absent}.",
+    "why.beyond": " Away longer than any absence they came back from (the longest: {days}).",
+    "why.no_long_return": " Never came back from a long absence before.",
+    "why.long_returns": " Came back from a long absence only {times} before.",
     "why.unknown": "Reason code {code}",
     # the administration (api/page/admin.py)
     "nav.admin": "Admin",
@@ -472,6 +484,9 @@ HE: Final[dict[str, str]] = {
     "reason.absent_beyond_threshold": "נעדר/ת יותר מהגבול של המועדון",
     "reason.probability_active_low": "כנראה כבר לא פעיל/ה",
     "reason.risk_of_leaving": "כנראה לא יחזור/תחזור",
+    "reason.absent_beyond_personal_limit": "נעדר/ת יותר מכל הפסקה רגילה שלו/ה",
+    "reason.absent_after_decline": "הגיע/ה פחות ופחות ואז הפסיק/ה",
+    "reason.absent_after_payment_problem": "נעדר/ת אחרי בעיה בתשלום",
     "reason.visit_frequency_decline": "מגיע/ה פחות",
     "reason.visit_duration_decline": "ביקורים קצרים יותר",
     "reason.entry_denied": "נדחה/תה בכניסה",
@@ -497,6 +512,15 @@ HE: Final[dict[str, str]] = {
     "why.before6": " הגיע/ה {times} ב־6 השבועות שלפני; בדרך כלל {usual}.",
     "why.gap_before": " {days} בין שני הביקורים האחרונים.",
     "why.recent_minutes": " ביקורים אחרונים בערך {recent} דק׳; בדרך כלל {usual} דק׳.",
+    "why.personal": "הותרע אחרי {days} בלי ביקור; הגבול שלו/ה הוא {limit} ({factor} × "
+    "הפער הרגיל שלו/ה, לא פחות מהרצפה של המועדון).",
+    "why.longest_return": " ההפסקה הארוכה ביותר שממנה חזר/ה: {days}.",
+    "why.declined": "הגיע/ה {times} ב־6 השבועות שלפני הביקור האחרון; בדרך כלל {usual}. "
+    "נעדר/ת {days} (התראה מ־{limit} כשזה מתחת ל־{ratio} מהרגיל).",
+    "why.payment_absent": "תשלום שנכשל או כניסה שנדחתה לפני {days}; נעדר/ת {absent}.",
+    "why.beyond": " נעדר/ת יותר מכל היעדרות שממנה חזר/ה (הארוכה ביותר: {days}).",
+    "why.no_long_return": " לא חזר/ה בעבר מהיעדרות ארוכה.",
+    "why.long_returns": " חזר/ה מהיעדרות ארוכה רק {times} בעבר.",
     "why.unknown": "קוד סיבה {code}",
     # the administration (api/page/admin.py)
     "nav.admin": "ניהול",

@@ -59,6 +59,8 @@ def detail(code: str, figures: Figures, lang: str = "en") -> str:
         return text + (t(lang, "why.alert_below", p=f"{limit:.0%}") if limit is not None else ".")
     if code == "risk_of_leaving":
         return _risk(f, lang)
+    if code in HYBRID:
+        return _hybrid(code, f, lang)
     if code == "visit_frequency_decline":
         return t(
             lang,
@@ -83,6 +85,34 @@ def detail(code: str, figures: Figures, lang: str = "en") -> str:
         return t(lang, simple[code])
     shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items())
     return t(lang, "why.unknown", code=code) + (f": {shown}." if shown else ".")
+
+
+# The hybrid policy's rules (detector/core/hybrid.py), one code each.
+HYBRID = ("absent_beyond_personal_limit", "absent_after_decline", "absent_after_payment_problem")
+
+
+def _hybrid(code: str, f: Mapping[str, float | None], lang: str) -> str:
+    """The hybrid policy's reason: which rule fired, with its figures."""
+    absent, limit = days(f.get("days_absent"), lang), days(f.get("threshold_days"), lang)
+    if code == "absent_beyond_personal_limit":
+        factor = f.get("gap_factor")
+        text = t(lang, "why.personal", days=absent, limit=limit,
+                 factor="?" if factor is None else _count(factor))  # fmt: skip
+        if f.get("longest_return_days") is not None:
+            text += t(lang, "why.longest_return", days=days(f["longest_return_days"], lang))
+        return text
+    if code == "absent_after_decline":
+        ratio = f.get("decline_ratio")
+        return t(
+            lang,
+            "why.declined",
+            times=_counted(lang, "time", f.get("visits_6_weeks_before")),
+            usual=_count(f.get("usual_visits_6_weeks")),
+            days=absent,
+            limit=limit,
+            ratio="?" if ratio is None else f"{ratio:.0%}",
+        )
+    return t(lang, "why.payment_absent", days=days(f.get("warning_days_ago"), lang), absent=absent)
 
 
 def _risk(f: Mapping[str, float | None], lang: str) -> str:
@@ -116,5 +146,14 @@ def _risk(f: Mapping[str, float | None], lang: str) -> str:
                 "why.recent_minutes",
                 recent=_count(f[key]),
                 usual=_count(f.get("usual_minutes")),
+            )
+        elif key == "longest_return_days":
+            text += t(lang, "why.beyond", days=days(f[key], lang))
+        elif key == "long_returns":
+            n = f[key]
+            text += (
+                t(lang, "why.no_long_return")
+                if not n
+                else t(lang, "why.long_returns", times=_counted(lang, "time", n))
             )
     return text

@@ -34,6 +34,7 @@ if compiled_modules(_HERE):
 from detector.core import engine  # noqa: E402  (after the check, deliberately)
 from detector.core.clock import Clock, ManualClock, WallClock, Watermark  # noqa: E402
 from detector.core.engine import Detector  # noqa: E402
+from detector.core.hybrid import HybridPolicy  # noqa: E402
 from detector.core.policy import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings  # noqa: E402
 from detector.core.risk import RiskPolicy  # noqa: E402
 from detector.core.state import MemberState, Status  # noqa: E402
@@ -48,6 +49,7 @@ __all__ = [
     "Clock",
     "Detector",
     "FixedPolicy",
+    "HybridPolicy",
     "ManualClock",
     "MemberState",
     "Policy",

@@ -34,6 +34,7 @@ from detector.core.visits import (
     RECENT,
     VISIT_KINDS,
     VisitRules,
+    note_return,
     observe_at,
     visits_since_at,
 )
@@ -506,11 +507,13 @@ class Detector:
         first = store.cover_seen[store.tenant[slot]].get(code)
         if first is None or t < first:
             self._seen(store.tenant[slot], code, t)
+        prev_last, prev_n, prev_mu = store.last_visit[slot], store.gap_n[slot], store.gap_mu[slot]
         if not observe_at(store, slot, kind, t, self.visit_rules):
             return []  # an old visit arriving very late: history only
         store.site[slot] = code
         alerts = []
         if store.status[slot] == ACTIVE:
+            note_return(store, slot, t, prev_last, prev_n, prev_mu)
             alerts = self._visit(slot, policy, t)
         self._reschedule(slot, policy)
         return alerts

@@ -28,8 +28,15 @@ The terms, all measured at the anchor:
 - ``fresh``: 1 when the absence counts from a joining day or the end of a freeze, not a
   visit (joined and not come: Hillsdon & Bedford's late first visit);
 - ``spread``: how irregular the member's gaps are (mean absolute deviation of log gaps);
+- ``returns``: log(1 + long absences the member came back from before), from the member's
+  ``long_returns`` column: a member who came back from long breaks is likely on one again;
 - ``payment``: from the moment a failed payment or a denied entry opened an early warning
-  during the absence (the episode remembers when; no column is needed).
+  during the absence (the episode remembers when; no column is needed);
+- ``beyond`` (with the absence, not at the anchor): how far the absence has gone past the
+  longest one the member ever came back from (``longest_return_days``, a week at least),
+  ``max(0, log d - log longest)``. Its weight is never negative, so the risk still only
+  rises with d, and the crossing is still found exactly: the absence term plus this ramp is
+  piecewise linear in log d with one more knot, the member's own (``absence_days_at``).
 
 Defaults (``RiskPolicy()``): set by reasoning from published figures, not fitted (see
 docs/detector.md, "The risk policy's defaults"); ``lapse calibrate`` fits the club's own.
@@ -64,6 +71,7 @@ FEATURES: tuple[str, ...] = (
     "history",
     "fresh",
     "spread",
+    "returns",
 )
 LOG_WEEK = math.log(7.0)
 SIX_WEEKS = 42 * DAY
@@ -75,6 +83,10 @@ REFERENCE_TENURE = math.log1p(365.0 / 30.0)
 # the later end of the 45-60 days commercial tools use (a steady member a year in has the
 # habit, and comes back from longer breaks than most). The terms move it from there.
 REFERENCE_DAYS = 60.0
+# ... and who has taken two holidays a year of one to three weeks: came back from three
+# weeks away at most, and from two long absences.
+REFERENCE_LONGEST_RETURN = 21.0
+REFERENCE_RETURNS = math.log1p(2.0)
 # Early warnings of the risk policy: only the membership signs (a failed payment, a denied
 # entry). The falling visit rate and shorter visits are terms of the model instead.
 PAYMENT_WARNINGS = Warnings(min_usual_visits=1e9, duration_ratio=0.0)
@@ -174,7 +186,21 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         math.log1p(n),
         fresh,
         s if s < 2.0 else 2.0,
+        math.log1p(m.long_returns[slot]),
     ]
+
+
+def return_knot(m: MemberStore, slot: int) -> float:
+    """Log of the longest absence the member came back from (a week at least): where the
+    ``beyond`` ramp starts."""
+    days = m.longest_return_days[slot]
+    return LOG_KNOTS[0] if days < KNOTS[0] else math.log(days)
+
+
+def beyond(days: float, knot: float) -> float:
+    """How far ``days`` away has gone past the member's longest return (log scale)."""
+    x = math.log(days if days > KNOTS[0] else KNOTS[0]) - knot
+    return x if x > 0.0 else 0.0
 
 
 def absence_value(slopes: tuple[float, ...], days: float) -> float:
@@ -191,10 +217,36 @@ def absence_value(slopes: tuple[float, ...], days: float) -> float:
     return total
 
 
-def absence_days_at(slopes: tuple[float, ...], value: float) -> float:
-    """The fewest days at which the absence term reaches ``value`` (inf: never)."""
+def absence_days_at(
+    slopes: tuple[float, ...], value: float, knot: float = math.inf, extra: float = 0.0
+) -> float:
+    """The fewest days at which the absence term, plus ``extra`` times the ``beyond`` ramp
+    from ``knot`` (log days), reaches ``value`` (inf: never). Both are non-decreasing and
+    piecewise linear in log d, so this walks their segments once."""
     if value <= 0.0:
         return KNOTS[0]
+    days = _absence_days_at(slopes, value)
+    if extra <= 0.0 or (days < math.inf and math.log(days) <= knot):
+        return days  # reached before the ramp starts (or there is none)
+    k = knot if knot > LOG_KNOTS[0] else LOG_KNOTS[0]
+    total = absence_value(slopes, math.exp(k))
+    last = len(LOG_KNOTS) - 1
+    for j in range(len(slopes)):
+        hi = LOG_KNOTS[j + 1] if j < last else math.inf
+        if hi <= k:
+            continue
+        lo = LOG_KNOTS[j] if LOG_KNOTS[j] > k else k
+        s = slopes[j] + extra
+        need = (value - total) / s
+        if need <= hi - lo:
+            u = lo + need
+            return math.exp(u) if u < 700.0 else math.inf
+        total += s * (hi - lo)
+    return math.inf
+
+
+def _absence_days_at(slopes: tuple[float, ...], value: float) -> float:
+    """The fewest days at which the absence term alone reaches ``value`` (> 0; inf: never)."""
     total = 0.0
     last = len(LOG_KNOTS) - 1
     for j in range(len(slopes)):
@@ -221,10 +273,23 @@ def _logit(p: float) -> float:
 DEFAULT_SLOPES: tuple[float, ...] = (1.5, 1.6, 1.6, 2.3, 2.3, 2.5, 2.5, 2.5)
 
 
-def reference_intercept(w_tenure: float, w_spread: float, slopes: tuple[float, ...]) -> float:
+def reference_intercept(
+    w_tenure: float,
+    w_spread: float,
+    slopes: tuple[float, ...],
+    w_returns: float = 0.0,
+    w_beyond: float = 0.0,
+) -> float:
     """The intercept that puts the reference member at even odds after REFERENCE_DAYS."""
+    ref_beyond = beyond(REFERENCE_DAYS, math.log(REFERENCE_LONGEST_RETURN))
     return round(
-        -(w_tenure * REFERENCE_TENURE + w_spread * 0.7 + absence_value(slopes, REFERENCE_DAYS)),
+        -(
+            w_tenure * REFERENCE_TENURE
+            + w_spread * 0.7
+            + w_returns * REFERENCE_RETURNS
+            + w_beyond * ref_beyond
+            + absence_value(slopes, REFERENCE_DAYS)
+        ),
         6,
     )
 
@@ -235,7 +300,16 @@ def reference_intercept(w_tenure: float, w_spread: float, slopes: tuple[float, .
 DEFAULT_W_TENURE = -0.5
 # Irregular members' absences are longer by nature.
 DEFAULT_W_SPREAD = -1.0
-DEFAULT_INTERCEPT = reference_intercept(DEFAULT_W_TENURE, DEFAULT_W_SPREAD, DEFAULT_SLOPES)
+# Away longer than anything the member ever came back from: half a first guess (the reference
+# member, back from three weeks at most, is then pushed by about 0.5 at 60 days; a member
+# back from six weeks before is pulled by about 0.35 against them), as the longest absence is
+# one noisy figure. Having come back from long absences before lowers the risk a little
+# (half a first guess again: each doubling of 1 + that count, -0.35).
+DEFAULT_W_BEYOND = 0.5
+DEFAULT_W_RETURNS = -0.5
+DEFAULT_INTERCEPT = reference_intercept(
+    DEFAULT_W_TENURE, DEFAULT_W_SPREAD, DEFAULT_SLOPES, DEFAULT_W_RETURNS, DEFAULT_W_BEYOND
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +350,9 @@ class RiskPolicy:
     # A failed payment or a denied entry during the absence: Xplor finds 40 % of
     # cancellations show up as one; the deadline falls to about a third.
     w_payment: float = 2.7
+    w_returns: float = DEFAULT_W_RETURNS
+    # Never negative: the ramp rises with days away, so the risk only rises.
+    w_beyond: float = DEFAULT_W_BEYOND
     absence: tuple[float, ...] = DEFAULT_SLOPES
     # Four weeks: longer than the one-to-three-week holidays every member takes, so no term
     # alone raises an alert inside a holiday; a failed payment may go below it.
@@ -290,6 +367,8 @@ class RiskPolicy:
             raise ValueError(f"absence needs {len(KNOTS)} slopes (one per knot)")
         if any(s < 0 for s in self.absence):
             raise ValueError("absence slopes must not be negative (the risk only rises)")
+        if self.w_beyond < 0:
+            raise ValueError("w_beyond must not be negative (the risk only rises)")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be a probability strictly between 0 and 1")
 
@@ -305,11 +384,12 @@ class RiskPolicy:
             self.w_history,
             self.w_fresh,
             self.w_spread,
+            self.w_returns,
         )
 
     def base(self, m: MemberStore, slot: int) -> float:
         """The log-odds of the member terms (the absence and payment terms left out)."""
-        g, de, tr, lg, du, te, hi, fr, sp = features(m, slot, self.cohort_gap_days)
+        g, de, tr, lg, du, te, hi, fr, sp, rt = features(m, slot, self.cohort_gap_days)
         return (
             self.intercept
             + self.w_gap * g
@@ -321,13 +401,14 @@ class RiskPolicy:
             + self.w_history * hi
             + self.w_fresh * fr
             + self.w_spread * sp
+            + self.w_returns * rt
         )
 
     def payment_since(self, m: MemberStore, slot: int) -> float | None:
         episode = m.episodes.get(slot)
-        if episode is None or episode[2] not in WARNING_CAUSES:
+        if episode is None or episode.cause not in WARNING_CAUSES:
             return None
-        start = episode[1]
+        start = episode.start
         return None if start is None or isinstance(start, str) else float(start)
 
     def crossing(self, m: MemberStore, slot: int, p: float) -> float | None:
@@ -337,11 +418,14 @@ class RiskPolicy:
             return None
         base = self.base(m, slot)
         target = _logit(p) - base
-        days = _clip(absence_days_at(self.absence, target), self.floor_days, self.cap_days)
+        knot, extra = return_knot(m, slot), self.w_beyond
+        days = _clip(
+            absence_days_at(self.absence, target, knot, extra), self.floor_days, self.cap_days
+        )
         at = a + days * DAY
         since = self.payment_since(m, slot)
         if since is not None and since < at:
-            paid = absence_days_at(self.absence, target - self.w_payment)
+            paid = absence_days_at(self.absence, target - self.w_payment, knot, extra)
             at = min(at, max(a + min(paid, self.cap_days) * DAY, since))
         return at
 
@@ -376,7 +460,10 @@ class RiskPolicy:
         a = m.anchor[slot]
         if a != a:
             return 0.0
-        z = self.base(m, slot) + absence_value(self.absence, (now - a) / DAY)
+        d = (now - a) / DAY
+        z = self.base(m, slot) + absence_value(self.absence, d)
+        if self.w_beyond:
+            z += self.w_beyond * beyond(d, return_knot(m, slot))
         since = self.payment_since(m, slot)
         if since is not None and since <= now:
             z += self.w_payment
@@ -391,29 +478,25 @@ class RiskPolicy:
             "risk": round(self.risk_at(m, slot, now), 3),
             "risk_threshold": self.threshold,
         }
-        reference = (0.0, 0.0, 0.0, 0.0, 0.0, REFERENCE_TENURE, x[6], 0.0, 0.7)
-        pushes = sorted(
-            (
-                (w * (v - r), i)
-                for i, (w, v, r) in enumerate(zip(self.weights, x, reference, strict=True))
-            ),
-            reverse=True,
-        )
-        top = [i for push, i in pushes[:3] if push > 0.25]
-        ranked = [FEATURES[i] for i in top]
+        reference = (0.0, 0.0, 0.0, 0.0, 0.0, REFERENCE_TENURE, x[6], 0.0, 0.7, REFERENCE_RETURNS)
+        pushes = [
+            (w * (v - r), name)
+            for name, w, v, r in zip(FEATURES, self.weights, x, reference, strict=True)
+        ]
+        a = m.anchor[slot]
+        if self.w_beyond and a == a:
+            d = (now - a) / DAY
+            ref = beyond(d, math.log(REFERENCE_LONGEST_RETURN))
+            pushes.append((self.w_beyond * (beyond(d, return_knot(m, slot)) - ref), "beyond"))
+        pushes.sort(reverse=True)
+        ranked = [name for push, name in pushes[:3] if push > 0.25]
         since = self.payment_since(m, slot)
         if since is not None and since <= now and self.w_payment > 0:
             ranked.insert(0, "payment")
             figures["warning_days_ago"] = round((now - since) / DAY, 1)
         for name in ranked:
             if name in ("decline", "trend"):
-                last = m.last_visit[slot]
-                ref = last if last == last else m.anchor[slot]
-                gap = self.usual_gap_days(m, slot)
-                # As the term counts them: the last visit itself left out.
-                seen = _count_since(m, slot, ref - SIX_WEEKS)
-                figures["visits_6_weeks_before"] = seen - 1 if last == last and seen else seen
-                figures["usual_visits_6_weeks"] = round(42.0 / gap, 1)
+                figures.update(decline_figures(m, slot, self.usual_gap_days(m, slot)))
             elif name == "last_gap":
                 figures["gap_before_last_visit_days"] = round(
                     math.exp(x[3]) * self.usual_gap_days(m, slot), 1
@@ -421,10 +504,23 @@ class RiskPolicy:
             elif name == "duration":
                 figures["usual_minutes"] = round(m.usual_minutes[slot])
                 figures["recent_minutes"] = round(m.recent_minutes[slot])
+            elif name == "beyond":
+                figures["longest_return_days"] = round(float(m.longest_return_days[slot]), 1)
+            elif name == "returns":
+                figures["long_returns"] = m.long_returns[slot]
         return "risk_of_leaving", figures
 
 
-def _count_since(m: MemberStore, slot: int, since: float) -> float:
+def decline_figures(m: MemberStore, slot: int, usual_gap_days: float) -> dict[str, float]:
+    """The figures behind the ``decline`` term, as staff read them: visits in the six weeks
+    before the absence (the last visit itself left out, as the term counts them) and the
+    member's usual count for six weeks."""
     from detector.core.visits import visits_since_at
 
-    return float(visits_since_at(m, slot, since))
+    last = m.last_visit[slot]
+    ref = last if last == last else m.anchor[slot]
+    seen = float(visits_since_at(m, slot, ref - SIX_WEEKS))
+    return {
+        "visits_6_weeks_before": seen - 1 if last == last and seen else seen,
+        "usual_visits_6_weeks": round(42.0 / usual_gap_days, 1),
+    }

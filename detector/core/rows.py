@@ -160,6 +160,7 @@ class StateRows:
         visit_minutes, usual_minutes = store.visit_minutes, store.usual_minutes
         recent_minutes, anchor, deadline = store.recent_minutes, store.anchor, store.deadline
         episodes, departures, exact = store.episodes, store.departures, store.exact
+        longest, long_returns = store.longest_return_days, store.long_returns
         rec, rn, rp = store.recent, store.rn, store.rp
         size = RECENT  # a local: compiled, the imported name is looked up per use
         text = _text
@@ -227,7 +228,9 @@ class StateRows:
                 f'"deadline": {_float(due, "null")}, '
                 f'"episode_id": {eid}, "episode_start": {start_text}, '
                 f'"episode_cause": {cause}, "severity": {severity}, '
-                f'"departure": {"null" if departure is None else _departure(departure)}}}'
+                f'"departure": {"null" if departure is None else _departure(departure)}, '
+                f'"longest_return_days": {_float(longest[key], "NaN")}, '
+                f'"long_returns": {long_returns[key]}}}'
             )
             out_tenant.append(tenant_id)
             out_member.append(member)

@@ -33,6 +33,8 @@ class Departure:
 # 16 bits (2 bytes a member instead of 4), and nothing reads a count beyond a few dozen (the
 # BG/NBD frequency keeps growing to 65,535 visits: 179 years of daily visits).
 COUNT_MAX = 65_535
+# Long absences the member came back from are counted up to this (one byte a member).
+LONG_RETURNS_MAX = 255
 
 
 class Status(StrEnum):
@@ -77,6 +79,12 @@ class MemberState:
     episode_cause: str | None = None  # "absence" or the early warning that opened it
     severity: str | None = None
     departure: Departure | None = None
+    # How the member's past absences ended: the longest absence (days, counted from the
+    # anchor: never over a freeze nor before the gate log's start) they came back from, and
+    # how many absences of at least LONG_RETURN_FACTOR usual gaps (and two weeks) they came
+    # back from (saturating at LONG_RETURNS_MAX). 0 until the member returns from one.
+    longest_return_days: float = 0.0
+    long_returns: int = 0
 
     @property
     def key(self) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import NamedTuple
 
-from detector.core.state import COUNT_MAX, Departure, MemberState, Status
+from detector.core.state import COUNT_MAX, LONG_RETURNS_MAX, Departure, MemberState, Status
 from detector.core.timers import TimerWheel
 from detector.core.visits import RECENT
 
@@ -96,6 +96,8 @@ class MemberStore:
         "joined_at",
         "last_seen",
         "last_visit",
+        "long_returns",
+        "longest_return_days",
         "recent",
         "recent_minutes",
         "rn",
@@ -139,6 +141,11 @@ class MemberStore:
         self.recent_minutes = array("d")
         self.anchor = array("d")
         self.deadline = array("d")
+        # How past absences ended (``MemberState.longest_return_days``, ``long_returns``): a
+        # float32 of days (4 bytes: a day's fraction to a few seconds is more than enough)
+        # and a one-byte count, 0 while the member has come back from none.
+        self.longest_return_days = array("f")
+        self.long_returns = array("B")
         # RECENT per slot, a ring of whole POSIX seconds (4 bytes each, not 8: access
         # systems stamp scans to the second). A member with a visit start that is not a whole
         # second in 0..2**32 keeps its exact times in ``exact`` instead, oldest first.
@@ -223,6 +230,8 @@ class MemberStore:
             self.gap_s.append(0.0)
             for name in DOUBLES:
                 getattr(self, name).append(NAN)
+            self.longest_return_days.append(0.0)
+            self.long_returns.append(0)
             self.recent.extend(_EMPTY_RING)
             self.rn.append(0)
             self.rp.append(0)
@@ -239,6 +248,8 @@ class MemberStore:
         self.gap_mu[slot] = self.gap_s[slot] = 0.0
         for name in DOUBLES:
             getattr(self, name)[slot] = NAN
+        self.longest_return_days[slot] = 0.0
+        self.long_returns[slot] = 0
         self.rn[slot] = self.rp[slot] = 0
         self.exact.pop(slot, None)
         self.episodes.pop(slot, None)
@@ -333,6 +344,8 @@ class MemberStore:
             episode_cause=episode.cause,
             severity=episode.severity,
             departure=_copy(self.departures.get(slot)),
+            longest_return_days=self.longest_return_days[slot],
+            long_returns=self.long_returns[slot],
         )
 
     def put(self, state: MemberState) -> int:
@@ -371,6 +384,10 @@ class MemberStore:
         self.usual_minutes[slot] = _d(s.usual_minutes)
         self.recent_minutes[slot] = _d(s.recent_minutes)
         self.deadline[slot] = _d(s.deadline)
+        days = s.longest_return_days
+        # (NaN, negatives and infinities from elsewhere: none, as a fresh member has)
+        self.longest_return_days[slot] = days if 0.0 < days < 1e30 else 0.0
+        self.long_returns[slot] = min(max(s.long_returns, 0), LONG_RETURNS_MAX)
 
 
 _EMPTY_RING = array("I", [0] * RECENT)

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP
-from detector.core.state import COUNT_MAX, MemberState
+from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP, usual_gap_of
+from detector.core.state import COUNT_MAX, LONG_RETURNS_MAX, MemberState
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
@@ -22,6 +22,13 @@ DAY = 86_400.0
 RECENT = 12  # visit start times kept: counts visits in the last four weeks up to this many
 ENDS = frozenset({"gate_exit", "locker_close"})
 VISIT_KINDS = frozenset({"gate_entry", "gate_exit", "locker_open", "locker_close"})
+# An absence counts as long (``long_returns``) from this many usual gaps, and never below two
+# weeks: a daily member's three days off is not what a holiday is.
+LONG_RETURN_FACTOR = 3.0
+LONG_RETURN_MIN_DAYS = 14.0
+# The usual gap a member with no gaps yet is measured against (policy.COHORT_GAP_DAYS's
+# figure: the column must not depend on a tenant's policy).
+_PRIOR_GAP_DAYS = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,33 @@ def observe_at(m: MemberStore, slot: int, kind: str, t: float, rules: VisitRules
         m.visits[slot] += 1
     m.add_recent(slot, t)
     return True
+
+
+def note_return(
+    m: MemberStore, slot: int, t: float, prev_last: float, prev_n: int, prev_mu: float
+) -> None:
+    """A new visit at ``t`` of an active member ends their absence: keep how it ended.
+
+    The absence runs from the anchor (the last visit, the end of a freeze, the start of the
+    gate data, whichever is latest), so time frozen or before the gate log is never counted.
+    ``prev_*`` are the member's last visit and usual-gap figures before the visit was folded
+    in (an absence from a joining day, before any visit, is no return). Called before the
+    anchor moves to ``t``.
+    """
+    a = m.anchor[slot]
+    if not (prev_last == prev_last and a == a and t > a):
+        return
+    if a > prev_last and a == m.joined_at[slot]:
+        return  # (re)joined and came: a first visit, not a return
+    absence = (t - a) / DAY
+    if absence > m.longest_return_days[slot]:
+        m.longest_return_days[slot] = absence
+    usual = usual_gap_of(prev_n, prev_mu, _PRIOR_GAP_DAYS)
+    long = LONG_RETURN_FACTOR * usual
+    if absence >= (long if long > LONG_RETURN_MIN_DAYS else LONG_RETURN_MIN_DAYS):
+        n = m.long_returns[slot]
+        if n < LONG_RETURNS_MAX:
+            m.long_returns[slot] = n + 1
 
 
 def visits_since_at(m: MemberStore, slot: int, since: float, limit: int = RECENT) -> int:

@@ -329,14 +329,7 @@ def fit_bgnbd(
     """
     if len(bounds) != 4 or any(not 0 < lo < hi for lo, hi in bounds):
         raise ValueError("bounds must be four (low, high) pairs with 0 < low < high")
-    if weights is None:
-        x, t_x, age, w = summarise(frequency, recency, T)
-    else:
-        x, t_x, age = _validated(frequency, recency, T)
-        w = np.asarray(weights, dtype=np.float64).ravel()
-        if w.size != x.size or not np.isfinite(w).all() or (w < 0).any():
-            raise ValueError("weights must be finite, non-negative and one per row")
-    d = _Data(x, t_x, age, w)
+    d = _fit_data(frequency, recency, T, weights)
     nan = float("nan")
     if d.n <= 0:
         return BgNbdFit(nan, nan, nan, nan, nan, 0.0, False, "no members to fit")
@@ -366,6 +359,48 @@ def fit_bgnbd(
     theta = np.clip(np.exp(z), [low for low, _ in bounds], [high for _, high in bounds])
     r, alpha, a, b = (float(v) for v in theta)
     ll = -float(result.fun) * d.n
+    problems = _fit_problems(d, z, theta, ll, (lo, hi), bounds)
+    if not problems:
+        # Also when the optimiser stopped early inside the bounds: a flat likelihood is the
+        # usual cause (its line search finds no descent), and the report should name it.
+        problems += _identification(z, d, max_log_standard_error)
+    if not result.success:
+        _, final_grad = objective(z)
+        if not float(np.max(np.abs(final_grad))) < GRADIENT_TOLERANCE:
+            problems.append(f"optimiser stopped: {str(result.message).strip()}")
+    if problems:
+        message = "; ".join(problems) + ": not usable, fall back to the defaults"
+    else:
+        message = "converged"
+    return BgNbdFit(r, alpha, a, b, ll, d.n, not problems, message, int(getattr(result, "nit", 0)))
+
+
+def _fit_data(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None
+) -> _Data:
+    """``fit_bgnbd``'s rows: collapsed without ``weights``, else as given with theirs."""
+    if weights is None:
+        x, t_x, age, w = summarise(frequency, recency, T)
+    else:
+        x, t_x, age = _validated(frequency, recency, T)
+        w = np.asarray(weights, dtype=np.float64).ravel()
+        if w.size != x.size or not np.isfinite(w).all() or (w < 0).any():
+            raise ValueError("weights must be finite, non-negative and one per row")
+    return _Data(x, t_x, age, w)
+
+
+def _fit_problems(
+    d: _Data,
+    z: FloatArray,
+    theta: FloatArray,
+    ll: float,
+    log_bounds: tuple[FloatArray, FloatArray],
+    bounds: tuple[tuple[float, float], ...],
+) -> list[str]:
+    """What makes the optimiser's end point unusable on its face: no repeat visit, a
+    parameter at a bound (``z`` and ``log_bounds`` are logs) or not finite, a likelihood
+    not finite."""
+    lo, hi = log_bounds
     problems: list[str] = []
     if d.x.size == 0:
         problems.append("no member has a repeat visit, so dropout cannot be estimated")
@@ -380,19 +415,7 @@ def fit_bgnbd(
             problems.append(f"{name} is not finite")
     if not math.isfinite(ll):
         problems.append("log-likelihood is not finite")
-    if not problems:
-        # Also when the optimiser stopped early inside the bounds: a flat likelihood is the
-        # usual cause (its line search finds no descent), and the report should name it.
-        problems += _identification(z, d, max_log_standard_error)
-    if not result.success:
-        _, final_grad = objective(z)
-        if not float(np.max(np.abs(final_grad))) < GRADIENT_TOLERANCE:
-            problems.append(f"optimiser stopped: {str(result.message).strip()}")
-    if problems:
-        message = "; ".join(problems) + ": not usable, fall back to the defaults"
-    else:
-        message = "converged"
-    return BgNbdFit(r, alpha, a, b, ll, d.n, not problems, message, int(getattr(result, "nit", 0)))
+    return problems
 
 
 def _identification(z: FloatArray, d: _Data, max_log_se: float) -> list[str]:

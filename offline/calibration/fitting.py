@@ -5,11 +5,14 @@ so nothing after the split leaks into the fit, not even whether an alerted membe
 back); the policies chosen there are then replayed over the whole history and scored only
 on what happens after the split (held-out).
 
-The fitted risk policy has coefficients learnt from data, so its threshold is never chosen
-on the months those coefficients were fitted on: the training months are split again in
-time (the same share), the coefficients fitted on the earlier part, each threshold scored
-on the later part, and the chosen setting's coefficients refitted on all the training
-months. The held-out months are used for nothing but the final score.
+Every family chooses its setting on the same months, out of sample: the training months are
+split again in time (the same share); what a family fits from data (the risk model's
+coefficients, BG/NBD's population, the cohort's usual gap and spread of the cadence rule) is
+fitted on the earlier part, every setting of every family (the fixed rules too) is scored on
+the later part only ("the selection months"), and the chosen settings' fitted figures are
+refitted on all the training months. So a fitted family is not judged on months it learnt
+from while the fixed rules are, nor the other way round. The held-out months are used for
+nothing but the final score.
 
 Objective: the highest recall (leavers alerted after their last visit, before they cancel)
 among the grid points whose training precision, less one standard error, is at least the
@@ -39,6 +42,7 @@ from detector.core.replay import replay
 from detector.core.risk import RiskPolicy
 from detector.core.visits import VisitRules
 from offline.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
+from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import DAY, Histories
 from offline.calibration.scoring import (
     LEAD_DAYS,
@@ -88,6 +92,8 @@ class Grid:
     # term), or none (a club whose members who stay often fail a payment: each failure would
     # be a false alarm); swept at the lowest floor, the first only at the others.
     risk_warnings: tuple[str, ...] = ("payments", "none")
+    # The hybrid policy's search space (None: not tried); offline/calibration/hybrid.py.
+    hybrid: HybridGrid | None = field(default_factory=lambda: HybridGrid())
 
 
 SMALL_GRID = Grid(
@@ -151,10 +157,15 @@ class Fit:
     objective_met: bool = False
     risk_note: str = ""
     risk_leavers: int = 0
-    # The risk thresholds are scored on [risk_select_start, split): after the months their
-    # coefficients were fitted on (the other families score on [train_start, split)).
+    # Every family's settings are scored on [risk_select_start, split): after the months their
+    # fitted figures were fitted on (the name is kept for the report's JSON).
     risk_select_start: float = 0.0
+    # Leavers the scores can count (their last visit early enough to be judged): in the
+    # selection months and in the held-out months.
+    select_leavers: int = 0
+    held_out_leavers: int = 0
     risk_importance: list[tuple[str, float]] = field(default_factory=list)
+    hybrid_note: str = ""
     references: dict[str, Trial] = field(default_factory=dict)
     replays: int = 0
     seconds: float = 0.0
@@ -165,7 +176,8 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    keys = [k for k in ("z", "floor_days", "cap_days", "p_alive", "threshold") if k in spec]
+    names = ("z", "k", "floor_days", "cap_days", "longest_factor", "decline_ratio", "decline_days")
+    keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
         fb = spec.get("fallback", {})
@@ -237,6 +249,49 @@ def score_period(
     min_lead_days: float = MIN_LEAD_DAYS,
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
+    last, kept = period_members(detector, outcomes, start, end)
+    return score(
+        label,
+        [a for a in alerts if a.raised_at.timestamp() >= start],
+        last,
+        kept,
+        start=start,
+        end=end,
+        horizon_days=horizon_days,
+        min_lead_days=min_lead_days,
+    )
+
+
+def period_scorer(
+    detector: Detector, outcomes: dict[str, Outcome] | None = None
+) -> Callable[[str, list[Alert], float, float], Score]:
+    """``score_period`` for many alert sets of one replay: the members of each period are
+    read once (the hybrid search scores a thousand candidates)."""
+    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
+
+    def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
+        if (start, end) not in cache:
+            cache[(start, end)] = period_members(detector, outcomes, start, end)
+        last, kept = cache[(start, end)]
+        return score(
+            label,
+            [a for a in alerts if a.raised_at.timestamp() >= start],
+            last,
+            kept,
+            start=start,
+            end=end,
+            horizon_days=HORIZON_DAYS,
+            min_lead_days=MIN_LEAD_DAYS,
+        )
+
+    return scorer
+
+
+def period_members(
+    detector: Detector, outcomes: dict[str, Outcome] | None, start: float, end: float
+) -> tuple[dict[str, float | None], dict[str, Outcome]]:
+    """The members scored in [start, end] (their last visits) and the outcomes kept: read
+    once when many alert sets are scored on the same period (the hybrid search)."""
     states = list(detector.members.values())
     last = {s.member_id: s.last_visit for s in states}
     if outcomes is None:
@@ -257,16 +312,7 @@ def score_period(
         for m, o in outcomes.items()
         if m in active and (o.last_visit is None or o.last_visit >= start)
     }
-    return score(
-        label,
-        [a for a in alerts if a.raised_at.timestamp() >= start],
-        {m: last.get(m) for m in active},
-        kept,
-        start=start,
-        end=end,
-        horizon_days=horizon_days,
-        min_lead_days=min_lead_days,
-    )
+    return {m: last.get(m) for m in active}, kept
 
 
 def cohort_defaults(h: Histories, until: float) -> tuple[float, float]:
@@ -325,9 +371,14 @@ def _pareto(trials: list[Trial]) -> None:
         )
 
 
+def score_key(s: Score) -> tuple[float, float]:
+    """The objective's order: the most leavers caught (two decimals), then the earliest."""
+    delay = s.median_delay
+    return (-round(s.recall or 0.0, 2), delay if delay is not None else math.inf)
+
+
 def _key(t: Trial) -> tuple[float, float]:
-    delay = t.train.median_delay
-    return (-round(t.train.recall or 0.0, 2), delay if delay is not None else math.inf)
+    return score_key(t.train)
 
 
 def fit_policies(
@@ -341,20 +392,25 @@ def fit_policies(
     progress: Callable[[str], None] | None = None,
     objective: Objective | None = None,
 ) -> Fit:
-    """Fit on [window start, split), choose, then score the choices on [split, end]."""
+    """Fit on [window start, inner), choose on [inner, split), refit on [window start,
+    split), then score the choices on [split, end]."""
     started = time.perf_counter()
     end = h.end
     split = window_start + train_share * (end - window_start)
     train_start = window_start + (WARMUP_DAYS * DAY if window_start <= h.start else 0.0)
+    # Where the selection months start: every family's settings are scored from here.
+    inner = train_start + train_share * (split - train_start)
     gap, spread = cohort_defaults(h, split)
-    cohort = {"cohort_gap_days": gap, "cohort_spread": spread}
+    # The cohort figures the settings are chosen with: from before the selection months.
+    gap_early, spread_early = cohort_defaults(h, inner)
+    cohort = {"cohort_gap_days": gap_early, "cohort_spread": spread_early}
     trials: list[Trial] = []
     baseline_precision = 0.0
 
-    def trial(family: str, spec: Spec, since: float | None = None) -> Trial:
+    def trial(family: str, spec: Spec) -> Trial:
         alerts, det = replayer.run(spec, until=split)
         label = _label(spec)
-        s = score_period(label, alerts, det, None, train_start if since is None else since, split)
+        s = score_period(label, alerts, det, None, inner, split)
         t = Trial(label, family, spec, s)
         t.eligible = _margin(s) >= baseline_precision and bool(s.recall)
         trials.append(t)
@@ -410,8 +466,9 @@ def fit_policies(
         if cap != cap0 and cap > top.spec["floor_days"]:
             trial("cadence", {**top.spec, "cap_days": float(cap)})
     top = try_warnings("cadence", best("cadence") or top)
-    # BG/NBD population fitted on the training visits, over the chosen cadence as fallback.
-    population = fit_population(h, split) if grid.p_alive else None
+    # BG/NBD population fitted on the visits before the selection months, over the chosen
+    # cadence as fallback (refitted on all the training months below).
+    population = fit_population(h, inner) if grid.p_alive else None
     if not grid.p_alive:
         note = "BG/NBD not tried (no p_alive in the grid)"
     elif population is None:
@@ -438,12 +495,11 @@ def fit_policies(
     # the training months for the chosen threshold. The held-out months stay untouched.
     from offline.calibration import risk as fitted
 
-    inner = train_start + train_share * (split - train_start)
-    prior = RiskPolicy(cohort_gap_days=gap)
     needed = fitted.EVENTS_PER_PARAMETER * fitted.parameters()
 
-    def fit_risk(until: float, months: str) -> tuple[Spec, fitted.RiskData, str]:
+    def fit_risk(until: float, months: str, gap: float) -> tuple[Spec, fitted.RiskData, str]:
         """Coefficients from the absences of [train start, until), with a note in words."""
+        prior = RiskPolicy(cohort_gap_days=gap)
         data = fitted.collect(h, replayer, until, train_start, gap)
         failed = ""
         if data.leavers >= fitted.MIN_LEAVERS:
@@ -475,7 +531,7 @@ def fit_policies(
         )
         return {"policy": "risk", "cohort_gap_days": gap}, data, note
 
-    early, _early_data, early_note = fit_risk(inner, "the earlier training months")
+    early, _early_data, early_note = fit_risk(inner, "the earlier training months", gap_early)
     if progress:
         progress(f"  {early_note}; thresholds chosen on the later training months")
     for k, floor in enumerate(grid.risk_floor_days):
@@ -486,9 +542,9 @@ def fit_policies(
                     "floor_days": float(floor),
                     "warnings": WARNING_VARIANTS[variant],
                 }
-                trial("risk", {**early, **setting}, since=inner)
+                trial("risk", {**early, **setting})
     # Refitted on all the training months; every threshold keeps its out-of-sample score.
-    coefficients, data, refit_note = fit_risk(split, "all the training months")
+    coefficients, data, refit_note = fit_risk(split, "all the training months", gap)
     importance = fitted.importance(coefficients, data) if "w_payment" in coefficients else []
     risk_note = (
         f"{early_note}, and each threshold scored on the later training months (from "
@@ -502,25 +558,48 @@ def fit_policies(
                 **coefficients,
                 **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
             }
+    goal = objective or Objective()
+    hybrid_note = _search_hybrid(
+        h, replayer, grid, goal, gap_early, (split, train_start, inner), baseline_precision, trial
+    )
+    if progress and hybrid_note:
+        progress(f"  {hybrid_note}")
+    # The other fitted figures refitted on all the training months too (each setting keeps
+    # its out-of-sample score): the cohort's usual gap and spread, BG/NBD's population.
+    refit = fit_population(h, split) if population is not None else None
+    if refit is not None and refit.converged:
+        note += (
+            f"; refitted on all the training months ({refit.n:,.0f} members): "
+            f"r={refit.r:.3g}, alpha={refit.alpha:.3g} days, a={refit.a:.3g}, b={refit.b:.3g}"
+        )
+    for t in trials:
+        if t.family == "cadence":
+            t.spec = {**t.spec, "cohort_gap_days": gap, "cohort_spread": spread}
+        elif t.family == "bgnbd":
+            fb = {**t.spec["fallback"], "cohort_gap_days": gap, "cohort_spread": spread}
+            t.spec = {**t.spec, "fallback": fb}
+            if refit is not None and refit.converged:
+                t.spec.update(r=refit.r, alpha=refit.alpha, a=refit.a, b=refit.b)
+        elif t.family == "hybrid":
+            t.spec = {**t.spec, "cohort_gap_days": gap}
     refs: dict[str, Trial] = {}
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}
         found = next((t for t in trials if t.spec == spec), None)
         refs[_label(spec)] = found or trial("fixed", spec)
     _pareto(trials)
-    goal = objective or Objective()
     meeting = [t for t in trials if goal.met(t.train)]
     eligible = [t for t in trials if t.eligible]
     chosen = min(meeting or eligible, key=_key)
     families: dict[str, Trial] = {}
-    for family in ("fixed", "cadence", "bgnbd", "risk"):
+    for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
         pool = [t for t in meeting if t.family == family]
         b = min(pool, key=_key) if pool else best(family)
         if b is not None:
             families[family] = b
     # Held out: replay the whole history, score after the split (every risk threshold too:
     # the report draws its curve beside the fixed rules').
-    curve = [t for t in trials if t.family == "risk"]
+    curve = [t for t in trials if t.family in ("risk", "hybrid")]
     to_test = {id(t): t for t in [baseline, chosen, *families.values(), *refs.values(), *curve]}
     for t in to_test.values():
         alerts, det = replayer.run(t.spec)
@@ -534,7 +613,7 @@ def fit_policies(
         chosen=chosen,
         baseline=baseline,
         best_per_family=families,
-        bgnbd=population,
+        bgnbd=refit if refit is not None and refit.converged else population,
         bgnbd_note=note,
         cohort_gap_days=gap,
         cohort_spread=spread,
@@ -545,11 +624,67 @@ def fit_policies(
         risk_note=risk_note,
         risk_leavers=data.leavers,
         risk_select_start=inner,
+        select_leavers=scored_leavers(h, inner, split),
+        held_out_leavers=scored_leavers(h, split, end),
         risk_importance=importance,
+        hybrid_note=hybrid_note,
         references=refs,
         replays=replayer.count,
         seconds=time.perf_counter() - started,
     )
+
+
+def _search_hybrid(
+    h: Histories,
+    replayer: Replayer,
+    grid: Grid,
+    goal: Objective,
+    gap: float,
+    times: tuple[float, float, float],
+    baseline_precision: float,
+    trial: Callable[..., Trial],
+) -> str:
+    """The hybrid family: its grid searched offline on [train start, inner) from one
+    recorded replay of the training months (offline/calibration/hybrid.py), then the
+    setting chosen for each precision target replayed for real and scored on the selection
+    months [inner, split) only, like every family's settings. ``gap``: the cohort's usual
+    gap from before the selection months. Returns the note the report prints."""
+    if grid.hybrid is None:
+        return ""
+    from offline.calibration import hybrid
+
+    split, train_start, inner = times
+    started = time.perf_counter()
+    ab = hybrid.record(h, replayer, split, gap)
+    scorer = period_scorer(ab.detector)
+    found = hybrid.search(ab, grid.hybrid, goal, scorer, train_start, inner, baseline_precision)
+    tried: list[Spec] = []
+    for spec in found.chosen.values():
+        if spec not in tried:
+            tried.append(spec)
+            trial("hybrid", {**hybrid.settings(spec), "cohort_gap_days": gap})
+    own = found.chosen.get(goal.precision if goal.alerts_per_week is None else -1.0)
+    words = "" if own is None else f"; for {goal.words()}: {hybrid.describe(own)}"
+    return (
+        f"{found.note} (to {_day(inner)}), in {time.perf_counter() - started:.0f} s{words}; "
+        f"the {len(tried)} distinct settings chosen (one per precision target reached of "
+        f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)}, the 60-day rule's and the "
+        "club's) scored on the later training months, which the search never saw"
+    )
+
+
+def scored_leavers(h: Histories, start: float, end: float) -> int:
+    """Leavers the scores of [start, end) can judge: members who cancelled before ``end``
+    whose last visit before cancelling lies in [start, end - HORIZON_DAYS] (later ones are
+    left out of every score: the history cannot tell yet whether they came back)."""
+    n = 0
+    last_day = end - HORIZON_DAYS * DAY
+    for m in h.members.values():
+        for c in m.cancellations:
+            if c < end:
+                last = m.last_visit_before(c)
+                n += last is not None and start <= last <= last_day
+    return n
 
 
 def _day(t: float) -> str:

@@ -92,38 +92,10 @@ def build_histories(
                 m.denied.append(t)
             elif event.kind in VISIT_KINDS:
                 access.setdefault(event.member_id, []).append((t, event.kind, event.site_id))
-            continue
-        if event.kind == "joined":
-            if m.joined_at is None:
-                m.joined_at = t
-            else:
-                m.rejoins.append(t)
-        elif event.kind == "cancelled":
-            m.cancellations.append(t)
-        elif event.kind == "payment_failed":
-            m.payment_failures.append(t)
-        elif event.kind == "frozen":
-            m.frozen.append((t, None))
-        elif event.kind == "unfrozen" and m.frozen and m.frozen[-1][1] is None:
-            m.frozen[-1] = (m.frozen[-1][0], t)
+        else:
+            _add_membership_event(m, event.kind, t)
     for member_id, rows in access.items():
-        m = members[member_id]
-        rows.sort()
-        sites: Counter[str] = Counter()
-        last_seen = float("-inf")
-        for t, kind, site in rows:
-            if t <= last_seen + rules.window_seconds:
-                last_seen = max(last_seen, t)
-                if kind in ENDS:
-                    minutes = (t - m.visits[-1]) / 60.0
-                    if minutes <= rules.max_minutes:
-                        m.minutes[-1] = minutes
-                continue
-            m.visits.append(t)
-            m.minutes.append(None)
-            sites[site] += 1
-            last_seen = t
-        m.site_id = sites.most_common(1)[0][0]
+        _add_visits(members[member_id], rows, rules)
     for m in members.values():
         m.cancellations.sort()
         m.payment_failures.sort()
@@ -132,3 +104,43 @@ def build_histories(
         raise ValueError("the history holds no events")
     covered = coverage_start if coverage_start is not None else first_access
     return Histories(members, min(max(start, covered), end), end, first_event=start)
+
+
+def _add_membership_event(m: MemberHistory, kind: str, t: float) -> None:
+    """A membership event of ``kind`` at ``t`` into ``m``: the first join is the join, later
+    ones rejoins; an unfreeze closes the open freeze (none open: ignored)."""
+    if kind == "joined":
+        if m.joined_at is None:
+            m.joined_at = t
+        else:
+            m.rejoins.append(t)
+    elif kind == "cancelled":
+        m.cancellations.append(t)
+    elif kind == "payment_failed":
+        m.payment_failures.append(t)
+    elif kind == "frozen":
+        m.frozen.append((t, None))
+    elif kind == "unfrozen" and m.frozen and m.frozen[-1][1] is None:
+        m.frozen[-1] = (m.frozen[-1][0], t)
+
+
+def _add_visits(m: MemberHistory, rows: list[tuple[float, str, str]], rules: VisitRules) -> None:
+    """``m``'s visits from its scans ``(time, kind, site)``, by the detector's rule: a scan
+    within the window of the last one belongs to the same visit (an end scan sets its
+    duration, when plausible); ``m.site_id`` becomes the site of most visits."""
+    rows.sort()
+    sites: Counter[str] = Counter()
+    last_seen = float("-inf")
+    for t, kind, site in rows:
+        if t <= last_seen + rules.window_seconds:
+            last_seen = max(last_seen, t)
+            if kind in ENDS:
+                minutes = (t - m.visits[-1]) / 60.0
+                if minutes <= rules.max_minutes:
+                    m.minutes[-1] = minutes
+            continue
+        m.visits.append(t)
+        m.minutes.append(None)
+        sites[site] += 1
+        last_seen = t
+    m.site_id = sites.most_common(1)[0][0]

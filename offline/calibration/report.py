@@ -59,12 +59,22 @@ class Calibration:
             "training precision at least the fixed 60-day rule's; ties by median delay",
             "objective_met": self.fit.objective_met,
             "risk": self.fit.risk_note,
+            "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
             "train": {"start": _iso(self.fit.train_start), "end": _iso(self.fit.split)},
-            # The risk thresholds' training figures: months its first fit never saw.
+            # Every family's training figures: months its first fit never saw.
             "risk_threshold_chosen_on": {
                 "start": _iso(self.fit.risk_select_start),
                 "end": _iso(self.fit.split),
+            },
+            "settings_chosen_on": {
+                "start": _iso(self.fit.risk_select_start),
+                "end": _iso(self.fit.split),
+            },
+            "leavers": {
+                "risk_fit": self.fit.risk_leavers,
+                "selection_scored": self.fit.select_leavers,
+                "held_out_scored": self.fit.held_out_leavers,
             },
             "held_out": {"start": _iso(self.fit.test_start), "end": _iso(self.fit.end)},
             "held_out_scored_against": "ground truth" if self.truth_used else "cancellations",
@@ -152,6 +162,10 @@ def describe(spec: dict[str, Any]) -> str:
             f"(never sooner than {_count(spec.get('floor_days', 21), 'day')}, always by "
             f"{_count(spec.get('cap_days', 60), 'day')})"
         )
+    elif kind == "hybrid":
+        from offline.calibration.hybrid import describe as hybrid_words
+
+        text = "members " + hybrid_words(spec)
     elif kind == "risk":
         text = (
             "members whose risk of not coming back (a model fitted on your own members' "
@@ -211,8 +225,11 @@ def summary(c: Calibration) -> str:
         text += (
             f" Your last quarter differs from the months before it ({changed}), but holds "
             f"only {_count(w.recent_train_leavers, 'leaver')} to learn from (at least "
-            f"{w.min_leavers} needed), so this rule comes from your whole history: calibrate "
-            "again once the recent months hold more leavers."
+            f"{w.min_leavers} needed) and {w.recent_select_leavers} and "
+            f"{w.recent_held_out_leavers} to judge rules with (at least {w.min_scored_leavers} "
+            "each), and no recent window short of your whole history holds enough, so this rule "
+            "comes from your whole history: calibrate again once the recent months hold more "
+            "leavers."
         )
     return text
 
@@ -397,6 +414,7 @@ def frontier_chart(trials: Sequence[Trial]) -> str:
         "cadence": PALETTE[2],
         "bgnbd": PALETTE[3],
         "risk": PALETTE[1],
+        "hybrid": PALETTE[4],
     }
     for t in trials:
         p, r = t.train.precision or 0.0, t.train.recall or 0.0
@@ -574,10 +592,12 @@ def render(c: Calibration) -> str:
         "whether those members came back. Objective: catch the most leavers among the "
         f"settings with {_e(fit.objective.words())} on the training history (precision less "
         "one standard error); if none does, among those at least as precise as the 60-day "
-        "rule; ties go to the earliest (median delay). The risk policy's thresholds are "
-        f"scored only from {_day(fit.risk_select_start)}, on training months its "
-        "coefficients were not fitted on (fitted before that day, refitted on all the "
-        "training months once the threshold was chosen). "
+        "rule; ties go to the earliest (median delay). Every family's settings (the fixed "
+        f"rules too) are scored only from {_day(fit.risk_select_start)}, on training months "
+        "what it fits was not fitted on (the risk model's coefficients, BG/NBD's population, "
+        "the cohort's usual gap: fitted before that day, refitted on all the training months "
+        f"once the setting was chosen). Leavers the scores can judge: {fit.select_leavers:,} "
+        f"in those selection months, {fit.held_out_leavers:,} held out. "
         + ("A setting met the objective." if fit.objective_met else "None met it.")
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "
@@ -621,6 +641,26 @@ def render(c: Calibration) -> str:
                     *(t for t in fit.trials if t.family == "risk" and t.test is not None),
                 ]
             ],
+        ),
+        *(
+            [
+                f"<p>The hybrid policy (a personal deadline, a decline rule, payment "
+                f"warnings: the earliest wins): {_e(fit.hybrid_note)}.</p>",
+                _table(
+                    "The hybrid policy for each precision target beside the fixed rules, "
+                    "held-out history",
+                    SCORE_HEAD,
+                    [
+                        _score_row(t.label, t.test)
+                        for t in [
+                            *fit.references.values(),
+                            *(t for t in fit.trials if t.family == "hybrid" and t.test is not None),
+                        ]
+                    ],
+                ),
+            ]
+            if fit.hybrid_note
+            else []
         ),
         "<figure>",
         frontier_chart(fit.trials),

@@ -28,13 +28,15 @@ import numpy as np
 from scipy.optimize import minimize
 
 from detector.core.policy import Warnings
-from detector.core.risk import FEATURES, KNOTS, LOG_KNOTS, RiskPolicy, features
+from detector.core.risk import FEATURES, KNOTS, LOG_KNOTS, RiskPolicy, beyond, features, return_knot
 from offline.calibration.members import DAY, Histories
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
     from offline.calibration.fitting import Replayer
 
+# The design's columns: the member terms, the payment term, the absence ramps, ``beyond``.
+COLUMNS = len(FEATURES) + 1 + len(KNOTS) + 1
 SAMPLE_DAYS: tuple[float, ...] = (7, 10, 14, 17, 21, 24, 28, 32, 36, 42, 49, 56, 70, 90, 120)
 GONE_DAYS = 90.0  # still away this long at the end of the training months: gone
 # Events per parameter below which a logistic model overfits (Peduzzi et al. 1996: ten).
@@ -45,12 +47,13 @@ PRIOR_STRENGTH = 20.0  # ridge toward the defaults, in examples' worth of log-li
 
 class RecordingRisk:
     """A risk policy that also records, per (slot, anchor), the member terms it read at
-    the latest event of that absence, and since when a payment warning was open."""
+    the latest event of that absence, since when a payment warning was open, and where its
+    ``beyond`` ramp starts (the longest absence the member came back from, log days)."""
 
     def __init__(self, policy: RiskPolicy) -> None:
         self.policy = policy
         self.name = policy.name
-        self.seen: dict[tuple[int, float], tuple[list[float], float | None]] = {}
+        self.seen: dict[tuple[int, float], tuple[list[float], float | None, float]] = {}
 
     @property
     def warnings(self) -> Warnings | None:
@@ -60,7 +63,8 @@ class RecordingRisk:
         a = m.anchor[slot]
         if a == a:
             since = self.policy.payment_since(m, slot)
-            self.seen[(slot, a)] = (features(m, slot, self.policy.cohort_gap_days), since)
+            x = features(m, slot, self.policy.cohort_gap_days)
+            self.seen[(slot, a)] = (x, since, return_knot(m, slot))
         return self.policy.deadline(m, slot)
 
     def escalation(self, m: MemberStore, slot: int) -> float | None:
@@ -75,7 +79,8 @@ class RecordingRisk:
 
 @dataclass(slots=True)
 class RiskData:
-    x: np.ndarray[Any, np.dtype[np.float64]]  # design: features, payment, absence ramps
+    # design: features, payment, absence ramps, the ``beyond`` ramp (COLUMNS)
+    x: np.ndarray[Any, np.dtype[np.float64]]
     y: np.ndarray[Any, np.dtype[np.float64]]
     absences: int
     leavers: int  # absences that ended with the member gone
@@ -107,7 +112,7 @@ def collect(
     ys: list[float] = []
     absences = leavers = 0
     members: set[str] = set()
-    for (slot, a), (x, since) in recorder.seen.items():
+    for (slot, a), (x, since, knot) in recorder.seen.items():
         if a < start:
             continue
         member = store.ids[slot]
@@ -134,14 +139,14 @@ def collect(
             if hist.frozen and _frozen_at(hist.frozen, t):
                 continue
             pay = 1.0 if since is not None and since <= t else 0.0
-            rows.append([*x, pay, *_ramps(d)])
+            rows.append([*x, pay, *_ramps(d), beyond(d, knot)])
             ys.append(label)
             used = True
         if used:
             absences += 1
             leavers += int(label)
             members.add(member)
-    x_arr = np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES) + 1 + len(KNOTS))
+    x_arr = np.array(rows, dtype=np.float64).reshape(-1, COLUMNS)
     return RiskData(x_arr, np.array(ys, dtype=np.float64), absences, leavers, len(members))
 
 
@@ -150,11 +155,13 @@ class FitError(RuntimeError):
 
 
 def parameters() -> int:
-    return 1 + len(FEATURES) + 1 + len(KNOTS)
+    return 1 + COLUMNS
 
 
 def _prior(p: RiskPolicy) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array([p.intercept, *p.weights, p.w_payment, *p.absence], dtype=np.float64)
+    return np.array(
+        [p.intercept, *p.weights, p.w_payment, *p.absence, p.w_beyond], dtype=np.float64
+    )
 
 
 def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> dict[str, Any]:
@@ -179,8 +186,9 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
         grad = x.T @ (p - y) + scale * diff
         return value, grad
 
-    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (x.shape[1] - n_abs)
-    bounds += [(0.0, None)] * n_abs
+    # The absence slopes and the ``beyond`` weight bounded at zero: the risk only rises.
+    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (x.shape[1] - n_abs - 1)
+    bounds += [(0.0, None)] * (n_abs + 1)
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = res.x
     if not np.all(np.isfinite(theta)):
@@ -189,7 +197,9 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     for i, name in enumerate(FEATURES):
         spec[f"w_{name}"] = round(float(theta[1 + i]), 4)
     spec["w_payment"] = round(float(theta[1 + len(FEATURES)]), 4)
-    spec["absence"] = [round(max(float(s), 0.0), 4) for s in theta[-n_abs:]]
+    first = 2 + len(FEATURES)
+    spec["absence"] = [round(max(float(s), 0.0), 4) for s in theta[first : first + n_abs]]
+    spec["w_beyond"] = round(max(float(theta[-1]), 0.0), 4)
     spec["cohort_gap_days"] = prior.cohort_gap_days
     return spec
 
@@ -199,4 +209,5 @@ def importance(spec: dict[str, Any], data: RiskData) -> list[tuple[str, float]]:
     sd = data.x.std(axis=0)
     out = [(name, float(spec[f"w_{name}"]) * float(sd[i])) for i, name in enumerate(FEATURES)]
     out.append(("payment", float(spec["w_payment"]) * float(sd[len(FEATURES)])))
+    out.append(("beyond", float(spec.get("w_beyond", 0.0)) * float(sd[-1])))
     return sorted(out, key=lambda t: -abs(t[1]))

@@ -22,7 +22,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from offline.calibration.fitting import TRAIN_SHARE
+from offline.calibration.fitting import HORIZON_DAYS, TRAIN_SHARE, scored_leavers
 from offline.calibration.members import DAY, Histories
 from offline.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, parameters
 
@@ -36,6 +36,10 @@ MIN_GAPS = 20
 # A cancellation this close to the start of the history may have its last visit before the
 # history: its gap would be cut short (or missing), biasing the early median down.
 GAP_LOOKBACK_DAYS = 120.0
+# Leavers a score must be able to judge in the months each family's setting is chosen on, and
+# in the held-out months: with 30, a recall's standard error is at most 0.09 (sqrt(1/4/30)),
+# and a choice between settings a tenth apart means something.
+MIN_SCORED_LEAVERS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,12 @@ class WindowDecision:
     recent_train_leavers: int = 0
     full_train_leavers: int = 0
     min_leavers: int = MIN_LEAVERS
+    # Leavers the scores of the recent window can judge: in its selection months (where every
+    # family's setting is chosen) and in its held-out months.
+    recent_select_leavers: int = 0
+    recent_held_out_leavers: int = 0
+    min_scored_leavers: int = MIN_SCORED_LEAVERS
+    recent_quarters: int = 0  # the recent window chosen, in quarters (0: the whole history)
 
     @property
     def differs(self) -> bool:
@@ -179,15 +189,26 @@ def train_leavers(h: Histories, start: float, end: float, share: float = TRAIN_S
     return n
 
 
+def scoreable_leavers(h: Histories, start: float, share: float = TRAIN_SHARE) -> tuple[int, int]:
+    """Leavers the scores of a window from ``start`` (to the history's end, fitted on its first
+    ``share``) can judge: in the months its settings are chosen on (the later ``1 - share``
+    of its training months), and in its held-out months (``fitting.fit_policies``' split)."""
+    split = start + share * (h.end - start)
+    inner = start + share * (split - start)
+    return scored_leavers(h, inner, split), scored_leavers(h, split, h.end)
+
+
 def choose_window(
     h: Histories,
     quarter_days: float = QUARTER_DAYS,
     *,
     min_leavers: int = MIN_LEAVERS,
     train_share: float = TRAIN_SHARE,
+    min_scored_leavers: int = MIN_SCORED_LEAVERS,
 ) -> WindowDecision:
     """Compare the last quarter with the history before it and pick the window: the recent
-    one only when the club changed *and* its fitted part holds ``min_leavers`` leavers."""
+    one only when the club changed *and* its fitted part holds ``min_leavers`` leavers, and
+    its selection and held-out months ``MIN_SCORED_LEAVERS`` leavers the scores can judge."""
     split = max(h.start, h.end - quarter_days * DAY)
     decision = WindowDecision(
         full=period_stats(h, h.start, h.end),
@@ -196,34 +217,72 @@ def choose_window(
         recent_train_leavers=train_leavers(h, split, h.end, train_share),
         full_train_leavers=train_leavers(h, h.start, h.end, train_share),
         min_leavers=min_leavers,
+        min_scored_leavers=min_scored_leavers,
+    )
+    decision.recent_select_leavers, decision.recent_held_out_leavers = scoreable_leavers(
+        h, split, train_share
     )
     decision.differences = compare(decision.recent, decision.earlier)
     changed = [d.figure for d in decision.differences if d.material]
     decision.end = h.end
     n, full = decision.recent_train_leavers, decision.full_train_leavers
+    picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
+    scored = min_scored_leavers
     if not changed:
         decision.start, decision.uses = h.start, "full"
         decision.reason = (
             "The last quarter looks like the history before it (no figure differs "
             "materially), so the whole history is used: more leavers, steadier estimates."
         )
-    elif n >= min_leavers:
-        decision.start, decision.uses = split, "recent"
-        freely = EVENTS_PER_PARAMETER * parameters()
-        decision.reason = (
-            f"The last quarter differs materially ({', '.join(changed)}): the club has "
-            f"changed, so only the last quarter is used ({n} leavers in its training months, "
-            f"at least {min_leavers} needed"
-            + (f"; the risk model learns freely from {freely}" if n < freely else "")
-            + "); older history only warms up each member's rhythm."
-        )
     else:
-        decision.start, decision.uses = h.start, "full"
-        decision.reason = (
-            f"The last quarter differs materially ({', '.join(changed)}), but its training "
-            f"months hold only {n} leavers (the fit needs at least {min_leavers}); "
-            f"calibrating on the whole covered history ({full} leavers in its training "
-            "months) and flagging the change: the rule may lag the club's new behaviour. "
-            "Re-run calibration when the recent months hold more leavers."
-        )
+        # The shortest recent window, in whole quarters, that holds the leavers to learn from
+        # and to judge with: a quarter alone leaves the months settings are chosen on shorter
+        # than the 30 days a leaver needs to be judged. Older quarters than the changed one
+        # are a compromise (the rule may lag the change), said in the reason.
+        k = 1
+        while not (n >= min_leavers and picked >= scored and held >= scored):
+            k += 1
+            start = h.end - k * quarter_days * DAY
+            if start <= h.start + quarter_days * DAY:
+                k = 0  # no shorter window than (nearly) the whole history: use that
+                break
+            n = train_leavers(h, start, h.end, train_share)
+            picked, held = scoreable_leavers(h, start, train_share)
+        if k:
+            decision.recent_quarters = k
+            decision.recent_train_leavers = n
+            decision.recent_select_leavers, decision.recent_held_out_leavers = picked, held
+            decision.start, decision.uses = h.end - k * quarter_days * DAY, "recent"
+            freely = EVENTS_PER_PARAMETER * parameters()
+            used = (
+                "only the last quarter is used"
+                if k == 1
+                else (
+                    f"the last {k} quarters are used (the shortest recent window that holds the "
+                    "leavers below; the older of them may predate the change)"
+                )
+            )
+            decision.reason = (
+                f"The last quarter differs materially ({', '.join(changed)}): the club has "
+                f"changed, so {used} ({n} leavers in its training months, at least "
+                f"{min_leavers} needed; {picked} and {held} leavers to judge in the months "
+                f"settings are chosen on and in the held-out months, at least {scored} each"
+                + (f"; the risk model learns freely from {freely}" if n < freely else "")
+                + "); older history only warms up each member's rhythm."
+            )
+        else:
+            n = decision.recent_train_leavers
+            picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
+            decision.start, decision.uses = h.start, "full"
+            decision.reason = (
+                f"The last quarter differs materially ({', '.join(changed)}), but no recent "
+                f"window shorter than the whole history holds the leavers to learn and judge "
+                f"from (the last quarter: {n} in its training months, the fit needs at least "
+                f"{min_leavers}; {picked} to judge in the months settings are chosen on and "
+                f"{held} in its held-out months, at least {scored} each: leavers whose last "
+                f"visit is more than {HORIZON_DAYS:g} days before the end of those months); "
+                f"calibrating on the whole covered history ({full} leavers in its training "
+                "months) and flagging the change: the rule may lag the club's new behaviour. "
+                "Re-run calibration when the recent months hold more leavers."
+            )
     return decision

@@ -35,6 +35,7 @@ from records.tables import (
 )
 from tests.api.support import api, episode, make_key, store_alerts, until
 from tests.api.test_members import store_states
+from tests.page.test_admin import ISOLATION_CASES as ADMIN_ISOLATION_CASES
 from tests.page.test_http import ISOLATION_CASES as PAGE_ISOLATION_CASES
 from tests.page.test_http import NO_TENANT_DATA as PAGE_NO_TENANT_DATA
 
@@ -152,7 +153,7 @@ def test_every_route_is_covered():
     routes = set(app_routes(create_app(Settings(), deliver=False)))
     assert len(routes) > 20
     # The staff page's cookie-session routes have their cases in tests/page/test_http.py.
-    page = set(PAGE_ISOLATION_CASES) | PAGE_NO_TENANT_DATA
+    page = set(PAGE_ISOLATION_CASES) | set(ADMIN_ISOLATION_CASES) | PAGE_NO_TENANT_DATA
     uncovered = routes - PUBLIC - set(CALLS) - page
     assert not uncovered, f"routes without a tenant-isolation case: {sorted(uncovered)}"
     assert not set(CALLS) - routes, "cases for routes that no longer exist"

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from api.app import create_app
@@ -43,6 +46,49 @@ async def wait_for(check: Any, timeout: float, what: str) -> Any:
             return value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def history_start(days: int, now: datetime) -> datetime:
+    """Where a simulated history of ``days`` days starts so that it ends at the midnight
+    (UTC) before yesterday's, whatever the time of day ``now`` is.
+
+    A history ending at ``now`` holds the rows of the visits in course then: the simulator
+    writes their exits (and locker events) after its end, in the future. The importer
+    refuses a row more than ``max_future_skew_seconds`` ahead of its clock (a device clock
+    off), while a replay of the file applies it: the two no longer read the same records,
+    and their states differ, at the times of day when a visit straddles ``now``. Ended a
+    day or more before ``now`` (a simulated visit lasts three hours at most), every row is
+    in the past; aligned on midnight, the files are the same all day."""
+    today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Club:
+    """A simulated club whose history these tests import (``simulate_files``)."""
+
+    members: int
+    days: int
+    seed: int
+    years_before: float  # membership records from this long before the gate log
+    sites: int = 1
+
+    def write(self, out: Path, tenant: str, now: datetime) -> None:
+        simulate_files(
+            str(out),
+            members=self.members,
+            days=self.days,
+            seed=self.seed,
+            start=history_start(self.days, now),
+            sites=self.sites,
+            params=SimParams(membership_years_before=self.years_before),
+            tenant_id=tenant,
+        )
+
+
+# 8 months of gate logs at two sites, membership records from two years before the gate log.
+IMPORTED = Club(members=50, days=240, seed=5, years_before=2.0, sites=2)
+TAKEN_OVER = Club(members=60, days=200, seed=9, years_before=1.0)
 
 
 def without_origin(payload: dict[str, Any]) -> dict[str, Any]:
@@ -77,20 +123,8 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
     )
     assert s.clock == "wall" and s.alerts_relay
     await ensure_topics(s)
-    # A club whose history ends about now: 8 months of gate logs at two sites, membership
-    # records from two years before the gate log.
-    days = 240
-    start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
-    simulate_files(
-        str(tmp_path),
-        members=50,
-        days=days,
-        seed=5,
-        start=start,
-        sites=2,
-        params=SimParams(membership_years_before=2.0),
-        tenant_id=tenant,
-    )
+    # A club whose history ends a day or so ago.
+    IMPORTED.write(tmp_path, tenant, datetime.now(UTC))
     access, membership = tmp_path / "access.csv", tmp_path / "membership.csv"
 
     engine = create_engine(s.database_url)
@@ -113,7 +147,7 @@ async def test_import_into_live_services_equals_replay_and_sends_only_open_episo
             # The access file first: the membership rows are merged in by time anyway.
             importer = Importer(s, sessions, producer, tenant)
             summaries = await importer.import_files([access, membership])
-            assert all(x.rejected == 0 for x in summaries)
+            assert all(x.rejected == 0 for x in summaries), [x.by_reason for x in summaries]
             end = importer.caught_up_to
             assert end is not None
 
@@ -238,17 +272,7 @@ async def test_a_detector_that_dies_mid_import_is_taken_over_with_the_same_outco
         }
     )
     await ensure_topics(s)
-    days = 200
-    start = (datetime.now(UTC) - timedelta(days=days)).replace(microsecond=0)
-    simulate_files(
-        str(tmp_path),
-        members=60,
-        days=days,
-        seed=9,
-        start=start,
-        params=SimParams(membership_years_before=1.0),
-        tenant_id=tenant,
-    )
+    TAKEN_OVER.write(tmp_path, tenant, datetime.now(UTC))
     files = [tmp_path / "membership.csv", tmp_path / "access.csv"]
     engine = create_engine(s.database_url)
     sessions = session_factory(engine)
@@ -256,9 +280,11 @@ async def test_a_detector_that_dies_mid_import_is_taken_over_with_the_same_outco
     producer = await start_producer(s)
     try:
         importer = Importer(s, sessions, producer, tenant)
-        await importer.import_files(files)
+        summaries = await importer.import_files(files)
     finally:
         await producer.stop()
+    # Replay below reads the files: the same records only if the import took every row.
+    assert all(x.rejected == 0 for x in summaries), [x.by_reason for x in summaries]
     assert importer.caught_up_to is not None
     policy = policies(s)
     replayed = Detector(policy)
@@ -321,3 +347,30 @@ async def test_a_detector_that_dies_mid_import_is_taken_over_with_the_same_outco
         second.stop()
         await asyncio.wait_for(task, 15)
         await engine.dispose()
+
+
+@pytest.mark.parametrize("club", [IMPORTED, TAKEN_OVER], ids=["imported", "taken_over"])
+@pytest.mark.parametrize(
+    "now",
+    [
+        # The day's first instant: its files are the day's, and a row after ``now`` likeliest.
+        datetime(2026, 12, 5, 0, 0, tzinfo=UTC),
+        # A history of TAKEN_OVER ending then held a gate exit at 09:08:27: the import refused
+        # it ("future"), replay applied it, and m000051's state differed after the takeover.
+        datetime(2026, 12, 5, 7, 43, 33, tzinfo=UTC),
+        # A history of IMPORTED ending then held two rows more than 5 minutes ahead.
+        datetime(2026, 12, 5, 14, 0, tzinfo=UTC),
+    ],
+)
+def test_the_histories_imported_here_end_before_the_import_at_any_time_of_day(
+    club: Club, now: datetime, tmp_path: Path
+) -> None:
+    """The tests above compare an import with a replay of the same files: only the same
+    records if the importer takes every row, so no row may be ahead of its clock."""
+    club.write(tmp_path, "club", now)
+    latest = max(
+        datetime.fromisoformat(row["occurred_at"])
+        for name in ("access.csv", "membership.csv")
+        for row in csv.DictReader((tmp_path / name).read_text().splitlines())
+    )
+    assert latest <= now

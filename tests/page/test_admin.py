@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -36,6 +37,15 @@ async def test_an_admin_manages_its_clubs_staff_keys_and_webhooks(settings, sess
     theirs = await add(sessions, other, Role.FRONT_DESK)
     async with sessions() as db:
         _plain, their_key = await create_key(db, other, scopes=("alerts:read",), name="theirs")
+        their_hook = WebhookSubscription(
+            id=str(uuid.uuid4()),
+            tenant_id=other,
+            url="https://crm.example/theirs",
+            secret="not-used",
+            event_types=["at_risk"],
+            created_at=datetime.now(UTC),
+        )
+        db.add(their_hook)
         await db.commit()
     async with page(settings) as client:
         csrf = await admin_client(client, sessions, tenant)
@@ -133,11 +143,31 @@ async def test_an_admin_manages_its_clubs_staff_keys_and_webhooks(settings, sess
             "/staff/admin/staff/role", data={"csrf": csrf, "login": theirs, "role": "admin"}
         )
         assert r.status_code == 404
+        r = await client.post(
+            "/staff/admin/webhooks/disable", data={"csrf": csrf, "webhook_id": their_hook.id}
+        )
+        assert r.status_code == 404
     async with sessions() as db:
         them = await db.scalar(select(StaffAccount).where(StaffAccount.login == theirs))
         key = await db.get(ApiKey, their_key.id)
+        hook = await db.get(WebhookSubscription, their_hook.id)
     assert them is not None and not them.disabled and them.role == "front_desk"
     assert key is not None and key.revoked_at is None
+    assert hook is not None and hook.enabled
+
+
+# Every administration route and the case above that shows another tenant cannot use it
+# (tests/api/test_isolation.py holds the app's routes to these and the page's own).
+ISOLATION_CASES = {
+    ("GET", "/staff/admin"): "lists none of another tenant's accounts, keys or webhooks",
+    ("POST", "/staff/admin/staff"): "adds an account to the admin's own tenant only",
+    ("POST", "/staff/admin/staff/role"): "404 for another tenant's account",
+    ("POST", "/staff/admin/staff/disable"): "404 for another tenant's account",
+    ("POST", "/staff/admin/keys"): "creates a key of the admin's own tenant only",
+    ("POST", "/staff/admin/keys/revoke"): "404 for another tenant's key",
+    ("POST", "/staff/admin/webhooks"): "adds a webhook of the admin's own tenant only",
+    ("POST", "/staff/admin/webhooks/disable"): "404 for another tenant's webhook",
+}
 
 
 async def test_only_an_admin_of_the_whole_club_opens_it_and_forms_need_the_token(

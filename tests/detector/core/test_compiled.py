@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 import detector.core
-from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, RiskPolicy
+from detector.core import (
+    BgNbdPolicy,
+    CadencePolicy,
+    Detector,
+    FixedPolicy,
+    HybridPolicy,
+    RiskPolicy,
+)
 from detector.core.buildinfo import (
     MANIFEST,
     SourcesOnly,
@@ -55,7 +62,7 @@ def outcome() -> dict[str, Any]:
         "club", datetime(2025, 1, 6, tzinfo=UTC), members=150, days=240, seed=11
     )
     out: dict[str, Any] = {}
-    for policy in (FixedPolicy(), CadencePolicy(), BgNbdPolicy(), RiskPolicy()):
+    for policy in (FixedPolicy(), CadencePolicy(), BgNbdPolicy(), RiskPolicy(), HybridPolicy()):
         d = Detector(policy, winback=lambda _t: DEFAULT_PLAN)
         alerts = list(replay(events, policy, 3600.0, flush=True, detector=d))
         # Per event, out of order by up to a day with the clock half a day behind the latest
@@ -91,7 +98,7 @@ def test_compiled_and_interpreted_core_raise_the_same_alerts_and_leave_the_same_
     assert child.returncode == 0, child.stderr
     pure = json.loads(child.stdout)
     compiled = json.loads(json.dumps(outcome()))
-    for name in ("fixed", "cadence", "bgnbd", "risk"):
+    for name in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
         assert compiled[name]["alerts"], name  # a comparison of something
         assert compiled[name] == pure[name], name
 

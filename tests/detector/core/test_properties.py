@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy
+from detector.core.hybrid import HybridPolicy
 from detector.core.replay import replay
 from detector.core.risk import RiskPolicy
 from tests.detector.core.events import DAY, at, visit
@@ -16,6 +17,7 @@ POLICIES = [
     CadencePolicy(floor_days=4, new_member_cap_days=8),
     BgNbdPolicy(fallback=CadencePolicy(floor_days=4, cap_days=30)),
     RiskPolicy(floor_days=4, cap_days=30),
+    HybridPolicy(floor_days=6, cap_days=30, decline_days=3, payment_days=2),
 ]
 by_name = pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 LATENESS = 2 * DAY

@@ -18,6 +18,7 @@ from detector.core.risk import (
     RiskPolicy,
     absence_days_at,
     absence_value,
+    beyond,
     features,
 )
 from detector.core.store import MemberStore
@@ -55,6 +56,46 @@ def test_the_absence_term_is_inverted_exactly(s: tuple[float, ...], value: float
         assert absence_value(s, days) == pytest.approx(value, abs=1e-9)
         # the fewest days: a day less is below it (unless a flat stretch ends right there)
         assert absence_value(s, days * 0.99) <= value + 1e-12
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    slopes,
+    st.floats(min_value=0.01, max_value=12.0),
+    st.floats(min_value=math.log(KNOTS[0]), max_value=6.0),
+    st.floats(min_value=0.0, max_value=4.0),
+)
+def test_the_absence_term_with_the_beyond_ramp_is_inverted_exactly(
+    s: tuple[float, ...], value: float, knot: float, extra: float
+) -> None:
+    def total(d: float) -> float:
+        return absence_value(s, d) + extra * beyond(d, knot)
+
+    days = absence_days_at(s, value, knot, extra)
+    if math.isinf(days):
+        assert total(1e6) < value
+    else:
+        assert total(days) == pytest.approx(value, abs=1e-8)
+        assert total(days * 0.99) <= value + 1e-9
+
+
+def test_an_absence_past_the_longest_return_raises_the_risk_and_says_so() -> None:
+    p = RiskPolicy(floor_days=0.0, cap_days=10_000.0, warnings=None)
+    visits = [float(d) for d in range(0, 120, 7)]
+    m, slot = slot_with(visits, joined=-300)
+    before = p.deadline(m, slot)
+    m.longest_return_days[slot] = 60.0  # came back from two months away once
+    later = p.deadline(m, slot)
+    assert before is not None and later is not None and later > before
+    assert p.risk_at(m, slot, later) == pytest.approx(0.5, abs=1e-9)
+    m.longest_return_days[slot] = 8.0  # never away longer than a week and a day
+    a = m.anchor[slot]
+    code, figures = p.reason(m, slot, a + 50 * DAY)
+    assert code == "risk_of_leaving" and figures["longest_return_days"] == 8.0
+    assert (
+        "longest return" in detail(code, figures).lower()
+        or "came back" in detail(code, figures).lower()
+    )
 
 
 def test_the_deadline_is_where_the_risk_crosses_the_threshold() -> None:
@@ -101,7 +142,9 @@ def test_default_reference_member_is_at_even_odds_after_60_days() -> None:
     assert x[FEATURES.index("gap")] == pytest.approx(0.0, abs=0.01)
     assert x[FEATURES.index("tenure")] == pytest.approx(math.log1p(365 / 30), abs=0.01)
     # The reference member's terms, with this member's own spread and history.
+    # ... back from three weeks away at most, and from two long absences.
     z = p.intercept + p.w_tenure * math.log1p(365 / 30) + p.w_spread * 0.7
+    z += p.w_returns * math.log1p(2) + p.w_beyond * math.log(60 / 21)
     assert z + absence_value(DEFAULT_SLOPES, 60.0) == pytest.approx(0.0, abs=1e-5)
     assert RiskPolicy(intercept=-1.5).intercept == -1.5
 

@@ -23,11 +23,13 @@ import pytest
 
 from offline.calibrate import read_files
 from offline.calibration.fitting import Grid, Replayer, fit_policies, score_period
+from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score, read_truth
 from simulator import PROFILES, simulate_files
 
-# Small enough for CI: a few fixed rules, one cadence point, no BG/NBD, four risk thresholds.
+# Small enough for CI: a few fixed rules, one cadence point, no BG/NBD, five risk thresholds,
+# a few dozen hybrid settings.
 GRID = Grid(
     fixed_days=(30, 45, 60),
     cadence_z=(3.5,),
@@ -36,6 +38,15 @@ GRID = Grid(
     p_alive=(),
     risk_threshold=(0.2, 0.3, 0.5, 0.7, 0.9),
     risk_floor_days=(14.0,),
+    # A narrow hybrid grid (the full one is wide: ~2,000 candidates), around its defaults.
+    hybrid=HybridGrid(
+        floor_days=(28.0, 42.0),
+        k=(4.0, 6.0),
+        cap_days=(90.0,),
+        decline_ratio=(0.0, 0.5),
+        decline_days=(14.0, 21.0),
+        targets=(0.8,),
+    ),
 )
 TOLERANCE = 0.02
 MEMBERS = 700

@@ -3,6 +3,7 @@ live policy's code, a fit that recovers what separates leavers, and the club's o
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from detector.config import build_policy
-from detector.core.risk import FEATURES, KNOTS, RiskPolicy, features
+from detector.core.risk import FEATURES, KNOTS, RiskPolicy, beyond, features, return_knot
 from offline.calibrate import read_files
 from offline.calibration import fitting
 from offline.calibration import risk as fitted
@@ -46,7 +47,8 @@ def test_absences_are_labelled_by_how_they_ended() -> None:
     h = build_histories(events)
     replayer = Replayer([events], "club")
     data = fitted.collect(h, replayer, split=at(299), start=at(0), cohort_gap_days=7.0)
-    days = np.exp(np.log(KNOTS[0]) + data.x[:, len(FEATURES) + 1 :].sum(axis=1))
+    ramps = slice(len(FEATURES) + 1, len(FEATURES) + 1 + len(KNOTS))
+    days = np.exp(np.log(KNOTS[0]) + data.x[:, ramps].sum(axis=1))
     # The holiday: away from day 148 to 183 (35 days), back: label 0 up to 32 days.
     # The leaver: last visit day 148, cancelled day 200: label 1 up to 49 days (52 away).
     # The frozen member's absence is frozen from day 151, before its first sampled day (155):
@@ -66,9 +68,10 @@ def test_recorded_terms_are_the_live_policys() -> None:
     _, det = Replayer([events], "club").run_policy(recorder)
     store = det.store
     checked = 0
-    for (slot, anchor), (x, _since) in recorder.seen.items():
+    for (slot, anchor), (x, _since, knot) in recorder.seen.items():
         if store.anchor[slot] == anchor:  # the member's current absence: same slot state
             assert x == features(store, slot)
+            assert knot == return_knot(store, slot)
             checked += 1
     assert checked == 3  # one current absence per member
     assert len(recorder.seen) > 3 * 30  # and every earlier one was recorded too
@@ -77,12 +80,12 @@ def test_recorded_terms_are_the_live_policys() -> None:
 def test_the_fit_finds_the_term_that_separates_leavers() -> None:
     rng = np.random.default_rng(1)
     n = 4000
-    x = np.zeros((n, len(FEATURES) + 1 + len(KNOTS)))
+    x = np.zeros((n, fitted.COLUMNS))
     decline = rng.normal(-0.3, 0.5, n)
     x[:, FEATURES.index("decline")] = decline
     days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
     for i, d in enumerate(days):
-        x[i, len(FEATURES) + 1 :] = fitted._ramps(d)
+        x[i, len(FEATURES) + 1 : -1] = fitted._ramps(d)
     # The truth: a sharper fall and a longer absence mean gone.
     z = -4.0 - 2.5 * decline + 1.5 * np.log(days / 7.0)
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
@@ -92,6 +95,30 @@ def test_the_fit_finds_the_term_that_separates_leavers() -> None:
     assert all(s >= 0 for s in spec["absence"])
     policy = build_policy(spec)
     assert isinstance(policy, RiskPolicy) and policy.w_decline < -1.5
+
+
+def test_the_fit_finds_absences_beyond_what_members_came_back_from() -> None:
+    """Members away longer than anything they came back from are gone more often: the fit
+    gives the ``beyond`` ramp a clear positive weight (and never a negative one)."""
+    rng = np.random.default_rng(2)
+    n = 4000
+    x = np.zeros((n, fitted.COLUMNS))
+    days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
+    longest = rng.choice([7.0, 14.0, 28.0, 42.0], n)
+    for i, d in enumerate(days):
+        x[i, len(FEATURES) + 1 : -1] = fitted._ramps(d)
+        x[i, -1] = beyond(d, math.log(longest[i]))
+    z = -3.0 + 0.5 * np.log(days / 7.0) + 2.0 * x[:, -1]
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+    data = fitted.RiskData(x, y, absences=n, leavers=int(y.sum()), members=n)
+    spec = fitted.fit(data, RiskPolicy(), strength=1.0)
+    assert spec["w_beyond"] == pytest.approx(2.0, abs=0.5)
+    assert "beyond" in dict(fitted.importance(spec, data))
+    # Leavers who leave no sooner past their longest return: the weight stays at its bound.
+    z = -3.0 + 0.8 * np.log(days / 7.0)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+    flat = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
+    assert 0.0 <= flat["w_beyond"] < 0.3
 
 
 def test_the_objective_is_the_clubs() -> None:
@@ -155,7 +182,10 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
         assert t.test is not None  # held-out: scored from the split only
         assert [(s, e) for label, s, e in scored if label == t.label][-1] == (split, result.end)
     fixed = next(t for t in result.trials if t.family == "fixed")
-    assert (fixed.label, result.train_start, split) in scored
+    # Every family chooses on the same selection months as the risk policy (h-riskfeat):
+    # the fixed rules too, never on the months the risk coefficients were fitted on.
+    assert (fixed.label, inner, split) in scored
+    assert (fixed.label, result.train_start, split) not in scored
     # The settings kept carry the coefficients refitted on all the training months.
     assert len(refits) == 2 and refits[0] != refits[1]
     final = {k: v for k, v in refits[1].items()}

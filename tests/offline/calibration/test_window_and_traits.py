@@ -9,7 +9,7 @@ import numpy as np
 from offline.calibration import risk as fitted
 from offline.calibration.members import DAY, Histories, MemberHistory, build_histories
 from offline.calibration.traits import find_traits
-from offline.calibration.window import choose_window
+from offline.calibration.window import MIN_SCORED_LEAVERS, choose_window, scoreable_leavers
 from schemas import AccessEvent, MembershipEvent
 
 START = 1_735_689_600.0  # 2025-01-01
@@ -72,11 +72,25 @@ def test_window_reports_a_last_quarter_with_doubled_churn() -> None:
     assert rate.material
     assert rate.recent is not None and rate.earlier is not None
     assert rate.recent > 1.6 * rate.earlier
-    assert changed.uses == "recent"
-    assert changed.start == changed.end - 91 * DAY
     assert "differs materially" in changed.reason
+    # Its leavers stop coming about two months before they cancel: within a recent window,
+    # few of them have cancelled by the end of the months settings are chosen on, where the
+    # scores judge them. So the quarter alone (or any window short of the whole history)
+    # holds too few leavers to judge with, though enough to learn from.
     assert changed.recent_train_leavers >= fitted.MIN_LEAVERS
-    assert f"{changed.recent_train_leavers} leavers" in changed.reason
+    assert changed.recent_select_leavers < MIN_SCORED_LEAVERS
+    assert changed.uses == "full"
+    assert f"{changed.recent_select_leavers} to judge" in changed.reason
+    # A club content with fewer to judge gets the shortest recent window holding them: more
+    # than the quarter, which judges no leaver at all in those months.
+    lenient = choose_window(_club(1, members=4000, recent_churn=0.06), min_scored_leavers=10)
+    assert lenient.uses == "recent" and lenient.recent_quarters >= 2
+    assert lenient.start == lenient.end - lenient.recent_quarters * 91 * DAY
+    assert min(lenient.recent_select_leavers, lenient.recent_held_out_leavers) >= 10
+    assert lenient.recent_train_leavers >= fitted.MIN_LEAVERS
+    assert f"{lenient.recent_train_leavers} leavers" in lenient.reason
+    select, held = scoreable_leavers(_club(1, members=4000, recent_churn=0.06), lenient.start)
+    assert (select, held) == (lenient.recent_select_leavers, lenient.recent_held_out_leavers)
 
 
 def test_a_changed_quarter_too_small_to_learn_from_keeps_the_whole_history() -> None:
@@ -89,11 +103,11 @@ def test_a_changed_quarter_too_small_to_learn_from_keeps_the_whole_history() -> 
     assert decision.recent_train_leavers < fitted.MIN_LEAVERS
     assert decision.uses == "full" and decision.start == h.start
     assert decision.full_train_leavers >= fitted.MIN_LEAVERS
-    assert f"only {decision.recent_train_leavers} leavers" in decision.reason
+    assert f"the last quarter: {decision.recent_train_leavers} in" in decision.reason
     assert f"whole covered history ({decision.full_train_leavers} leavers" in decision.reason
     # Asking for fewer leavers than that quarter holds takes the recent window again.
-    lenient = choose_window(h, min_leavers=decision.recent_train_leavers)
-    assert lenient.uses == "recent"
+    lenient = choose_window(h, min_leavers=decision.recent_train_leavers, min_scored_leavers=0)
+    assert lenient.uses == "recent" and lenient.recent_quarters == 1
 
 
 def test_random_leavers_have_no_strong_trait() -> None:

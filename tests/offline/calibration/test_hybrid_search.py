@@ -1,0 +1,105 @@
+"""The hybrid family's search: candidates evaluated offline from one recorded replay raise
+the alerts the real detector raises, and the choice is made out of sample."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from offline.calibration import hybrid
+from offline.calibration.fitting import (
+    Grid,
+    Objective,
+    Replayer,
+    _margin,
+    cohort_defaults,
+    fit_policies,
+    period_scorer,
+    score_period,
+)
+from offline.calibration.members import DAY, build_histories
+from simulator.club import simulate_club
+
+CANDIDATES = [
+    {"floor_days": 28.0, "k": 4.0, "cap_days": 90.0, "decline_ratio": 0.5,
+     "decline_days": 21.0, "warnings": "payments"},
+    {"floor_days": 42.0, "k": 6.0, "cap_days": 60.0, "decline_ratio": 0.7,
+     "decline_days": 14.0, "warnings": "payments"},
+    {"floor_days": 21.0, "k": 3.0, "cap_days": 60.0, "decline_ratio": 0.0,
+     "decline_days": 14.0, "warnings": "none"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def club():
+    events, _truth = simulate_club(
+        "club", datetime(2025, 1, 6, tzinfo=UTC), members=400, days=300, seed=3
+    )
+    files = [sorted(events, key=lambda e: e.occurred_at)]
+    h = build_histories(e for f in files for e in f)
+    split = h.start + 0.6 * (h.end - h.start)
+    gap, _ = cohort_defaults(h, split)
+    replayer = Replayer(files, "club")
+    return h, replayer, split, gap, hybrid.record(h, replayer, split, gap)
+
+
+@pytest.mark.parametrize("candidate", CANDIDATES, ids=lambda c: f"{c['floor_days']:g}")
+def test_offline_alerts_are_the_real_detectors(club, candidate) -> None:
+    h, replayer, split, gap, ab = club
+    spec = {"policy": "hybrid", **candidate}
+    offline = {(a.member_id, round(a.raised_at.timestamp())) for a in hybrid.alerts_of(spec, ab)}
+    alerts, det = replayer.run({**hybrid.settings(spec), "cohort_gap_days": gap}, until=split)
+    real = {(a.member_id, round(a.raised_at.timestamp())) for a in alerts if a.type == "at_risk"}
+    assert len(real) > 50  # a comparison of something
+    # The offline model leaves out one thing: an episode still open from an earlier absence
+    # (a decline episode a visit did not close) keeps a later deadline from opening a new
+    # one. Rare: at most 1 % of the alerts.
+    assert len(offline ^ real) <= 0.01 * len(real), sorted(offline ^ real)[:5]
+    # And the scores agree as closely.
+    start = h.start + 28 * DAY
+    s_off = score_period("off", hybrid.alerts_of(spec, ab), ab.detector, None, start, split)
+    s_real = score_period("real", alerts, det, None, start, split)
+    assert s_off.caught == pytest.approx(s_real.caught, abs=1)
+    assert s_off.alerts == pytest.approx(s_real.alerts, rel=0.01, abs=1)
+
+
+def test_a_higher_precision_target_never_chooses_a_less_precise_setting(club) -> None:
+    h, _replayer, split, _gap, ab = club
+    start = h.start + 28 * DAY
+
+    grid = hybrid.HybridGrid(targets=(0.2, 0.4, 0.6))
+    score = period_scorer(ab.detector)
+    found = hybrid.search(ab, grid, Objective(precision=0.5), score, start, split)
+    assert len(found.candidates) > 300  # wide: every combination that can differ
+    by_spec = {str(c): found.scores[i] for i, c in enumerate(found.candidates)}
+    met = []
+    for target in (0.2, 0.4, 0.5, 0.6):
+        meeting = [x for x in found.scores.values() if Objective(precision=target).met(x)]
+        if target not in found.chosen:  # skipped only when none reaches it (0.5 is the club's)
+            assert not meeting and target != 0.5
+            continue
+        s = by_spec[str(found.chosen[target])]
+        if meeting:
+            assert _margin(s) >= target
+            assert round(s.recall or 0, 2) == max(round(x.recall or 0, 2) for x in meeting)
+            met.append(s.recall or 0.0)
+    assert met and met == sorted(met, reverse=True)
+
+
+def test_calibrate_scores_the_hybrid_choices_on_months_the_search_never_saw(club) -> None:
+    h, replayer, split, _gap, _ab = club
+    grid = Grid(fixed_days=(30, 45), cadence_z=(3.5,), cadence_floor_days=(35,),
+                cadence_cap_days=(90,), p_alive=(), risk_threshold=(0.5,),
+                risk_floor_days=(14.0,), risk_warnings=("payments",),
+                hybrid=hybrid.HybridGrid(floor_days=(28.0, 42.0), k=(3.0, 6.0),
+                                         targets=(0.5,)))  # fmt: skip
+    fit = fit_policies(h, replayer, h.start, grid=grid)
+    tried = [t for t in fit.trials if t.family == "hybrid"]
+    assert tried and fit.hybrid_note
+    inner = fit.risk_select_start
+    for t in tried:
+        assert t.train.weeks == pytest.approx((split - inner) / (7 * DAY))
+        assert t.test is not None  # each drawn on the held-out curve
+        assert t.spec["policy"] == "hybrid" and "k" in t.spec
+    assert "hybrid" in fit.best_per_family or not any(t.eligible for t in tried)
