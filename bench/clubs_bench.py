@@ -5,7 +5,7 @@ club's own history, whatever the club?
         [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
         [--markdown FILE] [--json] [--keep DIR]
 
-For each club profile of ``lapse simulate`` (``simulator.club.PROFILES``):
+For each club profile of ``lapse simulate`` (``simulator.PROFILES``):
 
 1. Simulate the club (``simulate_files``: ``--members``, ``--months`` × 30.44 days from
    2025-01-01, ``--seed``, the profile's parameters and sites) into a temporary directory.
@@ -56,7 +56,7 @@ from offline.calibration.report import Calibration  # noqa: E402
 from offline.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
 from schemas import AccessEvent, MembershipEvent  # noqa: E402
-from simulator.club import PROFILES, simulate_profile  # noqa: E402
+from simulator import PROFILES, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]

@@ -47,7 +47,7 @@ from detector.core.hybrid import HybridPolicy
 from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
 from schemas import AccessEvent, MembershipEvent
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 if TYPE_CHECKING:
     from plumbing.settings import Settings

@@ -1,6 +1,6 @@
 """Same records, different fetch sizes: does the live detector raise the same alerts?
 
-A simulated club (``simulator.club.simulate_club``) is streamed onto the events topic of
+A simulated club (``simulator.simulate_club``) is streamed onto the events topic of
 the embedded broker as a live club would send it: in time order, with a tick of the wall
 clock on every partition each simulated hour (``--ticks``; the runner writes none itself,
 ``LAPSE_TICK_SECONDS=0``), carrying how far each site's data had reached, as ingest records
@@ -32,7 +32,7 @@ from plumbing.kafka import ensure_topics, make_producer
 from plumbing.settings import Settings
 from records.migrate import upgrade
 from records.tables import AlertRow
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 PG = os.environ.get("LAPSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 START = datetime(2026, 1, 5, tzinfo=UTC)

@@ -47,7 +47,7 @@ from records.outbox import add_alerts
 from records.tables import ActionRow, HoldoutPeriodRow
 from schemas import Alert
 from schemas.holdout import HoldoutPeriod, arm_for, share_at
-from simulator.club import SimParams, simulate_files
+from simulator import SimParams, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 CALL_AFTER = timedelta(days=1)

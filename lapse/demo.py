@@ -99,7 +99,7 @@ async def run_demo(
     from detector.runner import DetectorRunner
     from detector.service import create_app as detector_app
     from ingest.app import create_app as ingest_app
-    from simulator.club import simulate_club
+    from simulator import simulate_club
 
     async with kafka_ready(demo_settings(base)) as settings:
         engine = create_engine(settings.database_url)

@@ -446,7 +446,7 @@ class Detector:
                 self.time = now  # what ``advance`` does when nothing is due
         return alerts
 
-    def _apply(self, event: Event, t: float) -> list[Alert]:  # noqa: C901 (being cut in h-sim)
+    def _apply(self, event: Event, t: float) -> list[Alert]:
         """Apply one event at its time ``t``: its alerts.
 
         A repeat scan of the visit in course (the commonest event of all) is folded here, a
@@ -473,17 +473,7 @@ class Detector:
         kind = event.kind
         if kind not in VISIT_KINDS:
             self._see(slot, event, t)
-            if kind != "entry_denied":
-                return []
-            warn = policy.warnings
-            if warn is None or not warn.denied_entries or store.status[slot] != ACTIVE:
-                return []
-            if self.data_until and self._uploading(tenant, event.site_id, t):  # type: ignore[union-attr]
-                return []
-            alerts = self._warn(slot, policy, ("entry_denied", {}), t)
-            if alerts:
-                self._reschedule(slot, policy)
-            return alerts
+            return self._denied(slot, policy, event, t) if kind == "entry_denied" else []
         last_seen = store.last_seen[slot]
         if last_seen == last_seen and t <= last_seen + self._window:
             # Another scan of the same visit (``observe_at``'s first case, inlined: the
@@ -516,6 +506,19 @@ class Detector:
             note_return(store, slot, t, prev_last, prev_n, prev_mu)
             alerts = self._visit(slot, policy, t)
         self._reschedule(slot, policy)
+        return alerts
+
+    def _denied(self, slot: int, policy: Policy, event: Event, t: float) -> list[Alert]:
+        """An entry denied at the gate: an early warning of an active member, if the policy
+        warns of denied entries and the site's gate data is not still being uploaded."""
+        warn = policy.warnings
+        if warn is None or not warn.denied_entries or self.store.status[slot] != ACTIVE:
+            return []
+        if self.data_until and self._uploading(event.tenant_id, event.site_id, t):  # type: ignore[union-attr]
+            return []
+        alerts = self._warn(slot, policy, ("entry_denied", {}), t)
+        if alerts:
+            self._reschedule(slot, policy)
         return alerts
 
     def _see(self, slot: int, event: Event, t: float) -> None:

@@ -12,11 +12,11 @@ from typing import IO, TYPE_CHECKING
 from plumbing.settings import Settings
 
 if TYPE_CHECKING:
-    from simulator.club import Summary
+    from simulator import Summary
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from simulator.club import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
+    from simulator import PROFILES  # the names only; cheap (no I/O, stdlib + schemas)
 
     sim = sub.add_parser(
         "simulate",
@@ -90,7 +90,7 @@ async def run_simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from dataclasses import replace
 
     from lapse.progress import progress_bar
-    from simulator.club import PROFILES, read_contacts, simulate_files
+    from simulator import PROFILES, read_contacts, simulate_files
 
     profile = PROFILES[args.profile or "default"]
     params = profile.params

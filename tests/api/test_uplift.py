@@ -17,7 +17,7 @@ import pytest
 
 from api.app import create_app
 from schemas.holdout import HoldoutPeriod
-from simulator.club import SimParams
+from simulator import SimParams
 from tests.api.support import api, make_key
 
 

@@ -32,7 +32,7 @@ from detector.core.winback import DEFAULT_PLAN
 from plumbing.database import create_engine, session_factory
 from records.migrate import upgrade
 from records.tables import MemberStateRow
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 
 def state_row(state: MemberState, partition: int) -> dict[str, Any]:

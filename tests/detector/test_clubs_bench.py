@@ -17,7 +17,7 @@ from offline.calibration.scoring import DAY, Outcome, Score, read_truth, score
 from offline.evaluate import evaluate, parse_policy
 from offline.replay import replay_files
 from schemas import Alert
-from simulator.club import SimParams, simulate_files
+from simulator import SimParams, simulate_files
 
 T = datetime(2025, 6, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]

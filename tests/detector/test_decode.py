@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from detector.decode import decode_member_event, decode_member_events
 from schemas import ACCESS_KINDS, MEMBERSHIP_KINDS, parse_member_event
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 REASONS = ("price", "service", "moved", "other", "bogus")
 ids = st.one_of(

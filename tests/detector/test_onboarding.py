@@ -31,7 +31,7 @@ from plumbing.kafka import ensure_topics
 from plumbing.settings import Settings
 from records.tables import AlertRow, MemberStateRow, OnboardingRun
 from schemas import AccessEvent, Alert
-from simulator.club import SimParams, simulate_files
+from simulator import SimParams, simulate_files
 from tests.api.support import Receiver, api, make_key, serve
 from tests.support import read_topic
 

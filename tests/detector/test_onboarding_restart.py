@@ -35,7 +35,7 @@ from records.tables import OnboardingRun
 from schemas import AccessEvent, Alert
 from schemas.history import RowError
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
-from simulator.club import SimParams, simulate_files
+from simulator import SimParams, simulate_files
 
 TENANT = "club-r"
 PARTITIONS = 3

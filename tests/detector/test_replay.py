@@ -11,7 +11,7 @@ from detector.core import CadencePolicy
 from detector.core.replay import replay
 from lapse.cli import main
 from schemas import AccessEvent, Alert
-from simulator.club import simulate_club
+from simulator import simulate_club
 from tests.support import T0
 
 

@@ -19,7 +19,7 @@ from history import read_history
 from offline.replay import ReplayReport, replay_files
 from schemas import AccessEvent, Alert
 from schemas.history import RowError
-from simulator.club import simulate_club
+from simulator import simulate_club
 from tests.support import T0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ingest.importer import ImportSummary
 from lapse.progress import ImportProgress, _open_positions, progress_bar, watch_reads
-from simulator.club import simulate_files
+from simulator import simulate_files
 
 
 class Terminal(io.StringIO):

@@ -29,7 +29,7 @@ from schemas.holdout import (
     share_at,
 )
 from schemas.ids import episode_id
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 RANK = {"low": 0, "medium": 1, "high": 2}
 ALPHA = 0.001  # the data are seeded: a failure is a real imbalance, not bad luck

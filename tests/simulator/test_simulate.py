@@ -16,7 +16,7 @@ from history import read_history
 from lapse.cli import main
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError
-from simulator.club import SimParams, closure_days, easter, simulate_club, simulate_files
+from simulator import SimParams, closure_days, easter, simulate_club, simulate_files
 from tests.support import T0
 
 DAY = 86_400.0

@@ -16,7 +16,7 @@ import pytest
 from lapse.cli import main
 from schemas.holdout import arm_for
 from schemas.ids import episode_id
-from simulator.club import SimParams, read_contacts, simulate_files
+from simulator import SimParams, read_contacts, simulate_files
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 FILES = ("access.csv", "membership.csv", "truth.csv")

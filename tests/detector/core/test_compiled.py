@@ -34,7 +34,7 @@ from detector.core.buildinfo import (
 )
 from detector.core.replay import replay
 from detector.core.winback import DEFAULT_PLAN
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 ROOT = Path(__file__).resolve().parents[3]
 CORE = Path(detector.core.__file__).parent

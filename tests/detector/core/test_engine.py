@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from detector.core import BgNbdPolicy, CadencePolicy, Detector, FixedPolicy, MemberState, Watermark
 from schemas.ids import alert_id, episode_id
-from simulator.club import simulate_club
+from simulator import simulate_club
 from tests.detector.core.events import T0, at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10)

@@ -16,7 +16,7 @@ from detector.core.winback import (
     visits_per_month,
 )
 from schemas import MembershipEvent
-from simulator.club import simulate_club
+from simulator import simulate_club
 from tests.detector.core.events import DAY, at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10.0)

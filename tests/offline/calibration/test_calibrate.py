@@ -20,7 +20,7 @@ from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
 from records.tables import CalibrationReport
-from simulator.club import simulate_files
+from simulator import simulate_files
 from tests.offline.calibration.test_window_and_traits import _club
 
 TENANT = "club-cal"

@@ -19,7 +19,7 @@ from offline.calibration.fitting import (
     score_period,
 )
 from offline.calibration.members import DAY, build_histories
-from simulator.club import simulate_club
+from simulator import simulate_club
 
 CANDIDATES = [
     {"floor_days": 28.0, "k": 4.0, "cap_days": 90.0, "decline_ratio": 0.5,

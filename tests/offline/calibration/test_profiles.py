@@ -26,7 +26,7 @@ from offline.calibration.fitting import Grid, Replayer, fit_policies, score_peri
 from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score, read_truth
-from simulator.club import PROFILES, simulate_files
+from simulator import PROFILES, simulate_files
 
 # Small enough for CI: a few fixed rules, one cadence point, no BG/NBD, five risk thresholds,
 # a few dozen hybrid settings.

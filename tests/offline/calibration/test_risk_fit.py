@@ -20,7 +20,7 @@ from offline.calibration.fitting import Grid, Objective, Replayer
 from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score
 from schemas import AccessEvent, MembershipEvent
-from simulator.club import simulate_files
+from simulator import simulate_files
 from tests.detector.core.events import DAY, at, membership, visit
 
 
