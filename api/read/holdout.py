@@ -103,7 +103,7 @@ async def holdout_in_force(session: AsyncSession, tenant_id: str) -> HoldoutNote
 
 async def holdout_of(session: AsyncSession, tenant_id: str) -> HoldoutOut:
     rows = await holdout.period_rows(session, tenant_id)
-    now = next((r for r in reversed(rows) if r.end is None), None)
+    now = holdout.in_force(rows)
     return HoldoutOut(
         active=now is not None,
         share=now.share if now else 0.0,
