@@ -28,7 +28,8 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 
 
-def _settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The settings the app was created with (the routes and the staff page read them here)."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -38,7 +39,7 @@ def _dispatcher(request: Request) -> Dispatcher:
     return dispatcher
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[Settings, Depends(settings_of)]
 DispatcherDep = Annotated[Dispatcher, Depends(_dispatcher)]
 
 

@@ -6,10 +6,15 @@ so tests can build one explicitly.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The policies a tenant may run (detector/config.py builds each): `LAPSE_POLICY` and
+# `lapse replay --policy` accept these names.
+PolicyName = Literal["fixed", "cadence", "bgnbd", "risk", "hybrid"]
+POLICY_NAMES: tuple[str, ...] = get_args(PolicyName)
 
 
 class Settings(BaseSettings):
@@ -82,8 +87,8 @@ class Settings(BaseSettings):
     # Detector. The default policy for tenants the configuration file does not name: "risk"
     # (the modelled risk that the member will not come back, with reasoned defaults until
     # `lapse calibrate` fits the club's own; it does not flood an uncalibrated club),
-    # "cadence" (the member's own rhythm), "fixed" (no visit in N days) or "bgnbd".
-    policy: Literal["fixed", "cadence", "bgnbd", "risk", "hybrid"] = "risk"
+    # "cadence" (the member's own rhythm), "fixed" (no visit in N days), "bgnbd" or "hybrid".
+    policy: PolicyName = "risk"
     # A JSON file of per-tenant policies and parameters (`lapse calibrate` writes one).
     detector_config: str = ""
     # The fixed rule: a member with no visit for this many days is at risk. The founding case

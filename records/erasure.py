@@ -1,7 +1,7 @@
 """The right to be forgotten: erase one member of one tenant, and remember only a digest.
 
-Shared by ``lapse members forget`` and ``DELETE /v1/members/{id}`` (the api may import
-``lapse``; the CLI may not import the api). Everything keyed by the member is deleted in one
+Shared by ``lapse members forget`` and ``DELETE /v1/members/{id}``, so it lives in the
+records both may import. Everything keyed by the member is deleted in one
 transaction: the detector's state (visits, tenures and exit facts live in it), episodes
 (they are the member's alerts), alerts, actions, webhook deliveries and their attempt logs,
 exit interviews and their history, the member's ids in other systems (a Kisi user id is

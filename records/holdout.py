@@ -38,6 +38,8 @@ __all__ = [
     "arms_of",
     "assign_arms",
     "current",
+    "in_force",
+    "period_rows",
     "periods_of",
     "set_share",
     "stop",
@@ -74,6 +76,12 @@ async def periods_of(
     for row in rows:
         out.setdefault(row.tenant_id, []).append(_period(row))
     return out
+
+
+def in_force(rows: Sequence[HoldoutPeriodRow]) -> HoldoutPeriodRow | None:
+    """The period in force among a tenant's periods (oldest first, as ``period_rows`` reads
+    them): the latest open one, as :func:`current` finds it; None when the holdout is off."""
+    return next((r for r in reversed(rows) if r.end is None), None)
 
 
 async def current(session: AsyncSession, tenant_id: str) -> HoldoutPeriodRow | None:

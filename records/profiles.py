@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.tables import MemberProfile
@@ -111,15 +111,6 @@ async def profiles_of(
         )
         out.update({r.member_id: r for r in rows})
     return out
-
-
-async def erase_profile(session: AsyncSession, tenant_id: str, member_id: str) -> int:
-    result = await session.execute(
-        delete(MemberProfile).where(
-            MemberProfile.tenant_id == tenant_id, MemberProfile.member_id == member_id
-        )
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class ProfileFileError(ValueError):

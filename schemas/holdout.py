@@ -43,6 +43,8 @@ ARMS: Final[tuple[Arm, ...]] = (CONTACT, CONTROL)
 # A control group above half would hold back more members than it helps; below it any
 # positive share is allowed (the report says how many episodes a small one needs).
 MAX_SHARE: Final = 0.5
+# The reason kept with a period (the JSON route and the staff page alike): a note's length.
+MAX_REASON: Final = 500
 
 _SCALE: Final = float(1 << 64)
 

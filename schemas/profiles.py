@@ -86,6 +86,3 @@ class ProfileIn(BaseModel):
     crm_id: Annotated[Text, Field(max_length=128)] | None = Field(
         default=None, description="The member's id in the club's CRM."
     )
-
-    def is_empty(self) -> bool:
-        return all(getattr(self, f) is None for f in FIELDS)

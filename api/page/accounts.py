@@ -30,8 +30,8 @@ from records.tables import StaffAccount, StaffSession
 
 MAX_FAILURES = 5
 LOCK = timedelta(minutes=15)
-# Whatever goes wrong, the login form says this (never "no such account" or "locked").
-REFUSAL = "That name and password do not match an active account."
+# Whatever goes wrong, the login form says one thing, i18n's "error.refused" (never "no such
+# account" or "locked"): check_password answers None alike.
 # The cookie of an account session starts so; a key session's cookie is base64 JSON ("eyJ").
 TOKEN_PREFIX = "acct_"
 

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from api.deps import SessionDep
+from api.deps import SessionDep, settings_of
 from api.page import accounts
 from api.page.accounts import Role
 from api.page.i18n import t
@@ -40,7 +40,6 @@ from api.page.routes import (
 from api.page.views import e, layout, ltr
 from api.read.webhooks import add_subscription, set_enabled, subscriptions_of
 from api.urls import UnsafeUrl
-from plumbing.settings import Settings
 from records.api_keys import SCOPES, create_key, keys_of, revoke_key
 from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from schemas import ALERT_TYPES
@@ -435,7 +434,7 @@ async def add_webhook(request: Request, staff: Admin, db: SessionDep) -> Respons
     description = form.get("description", "").strip()
     if len(description) > 500 or not _TEXT.fullmatch(description):
         return await _page(request, db, staff, error=t(lang, "admin.error.text"), status=422)
-    settings: Settings = request.app.state.settings
+    settings = settings_of(request)
     url = form.get("url", "").strip()
     try:
         if not url or len(url) > 2048:

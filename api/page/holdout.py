@@ -25,12 +25,11 @@ from api.page.routes import BASE, Manager, Staff, _now, _refuse, _staff_form, re
 from api.page.uplift import change_refusal
 from records import holdout
 from schemas.events import NOTE_PATTERN
-from schemas.holdout import check_share
+from schemas.holdout import MAX_REASON, check_share
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=f"{BASE}/reports/holdout", include_in_schema=False)
 _TEXT = re.compile(NOTE_PATTERN)
-MAX_REASON = 500
 
 
 def _refused(request: Request, staff: Staff) -> Response | None:
@@ -62,7 +61,8 @@ def _reason(request: Request, raw: str, *, required: bool) -> str | Response | N
             request,
             422,
             "Invalid request",
-            "Give a reason for the change (at most 500 characters, no control characters).",
+            f"Give a reason for the change (at most {MAX_REASON} characters, no control "
+            "characters).",
         )
     return reason
 

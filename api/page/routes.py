@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from api.deps import SessionDep
+from api.deps import SessionDep, settings_of
 from api.page import accounts, export, i18n, listing, reports_page, session, timeline, views
 from api.page import uplift as uplift_page
 from api.page.accounts import Role
@@ -38,7 +38,6 @@ from api.read import worklist as worklists
 from api.read.holdout import holdout_in_force
 from api.read.outcomes import ACTION_KINDS
 from api.read.scope import site_of
-from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
 from records.tables import ApiKey
 from schemas.events import NOTE_PATTERN
@@ -94,13 +93,8 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=_headers())
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _key(request: Request) -> bytes:
-    return session.session_key(_settings(request).session_secret.get_secret_value())
+    return session.session_key(settings_of(request).session_secret.get_secret_value())
 
 
 def _now(request: Request) -> datetime:
@@ -325,7 +319,7 @@ async def login(request: Request, db: SessionDep) -> Response:
         key, request.cookies.get(session.LOGIN_COOKIE), form.get("login_token", "")
     ):
         return _login_form(request, "error.expired", 400)
-    lifetime = _settings(request).session_hours * 3600.0
+    lifetime = settings_of(request).session_hours * 3600.0
     api_key = form.get("api_key", "").strip()
     if api_key:
         principal = await authenticate(db, api_key)

@@ -16,11 +16,10 @@ so far, and (for whom ``change_refusal`` allows) a form to set a share or stop i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.page import i18n
@@ -28,10 +27,9 @@ from api.page.accounts import Role
 from api.page.charts import action_name, bdi_t, table_wrap
 from api.page.i18n import t
 from api.page.views import BASE, e, severity_word, site_label
-from api.read.holdout import HoldoutOut, holdout_of, percent
+from api.read.holdout import HoldoutOut, holdout_of, percent, who_set
 from api.read.uplift import UpliftRead, read_uplift
 from api.uplift_stats import NO_ACTION, Comparison, per_100, verdict_kind
-from records.tables import ApiKey, StaffAccount
 from schemas.holdout import MAX_SHARE
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -354,36 +352,6 @@ def holdout_control(
         '<div class="holdout-control">'
         f'<h3 id="holdout-h">{e(t(lang, "hold.h3"))}</h3>{"".join(parts)}</div>'
     )
-
-
-# -- reads ----------------------------------------------------------------------------------
-
-
-async def who_set(
-    session: AsyncSession, tenant_id: str, refs: Iterable[str | None]
-) -> dict[str, tuple[str, str]]:
-    """Who each ``set_by``/``ended_by`` id is, within the tenant: ``("account", display
-    name)`` for a staff account, ``("key", its name)`` for an API key; an id found in neither
-    is left out (shown as the id)."""
-    ids = sorted({r for r in refs if r})
-    if not ids:
-        return {}
-    out: dict[str, tuple[str, str]] = {}
-    keys = await session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(
-            ApiKey.tenant_id == tenant_id, ApiKey.id.in_(ids)
-        )
-    )
-    for key_id, name, prefix in keys:
-        out[key_id] = ("key", name or prefix)
-    accounts = await session.execute(
-        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.login).where(
-            StaffAccount.tenant_id == tenant_id, StaffAccount.id.in_(ids)
-        )
-    )
-    for account_id, display, login in accounts:
-        out[account_id] = ("account", display or login)
-    return out
 
 
 async def render(

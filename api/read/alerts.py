@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
-from api.coverage import Coverage, coverage_of
 from api.deps import decode_cursor, encode_cursor
 from api.read.actions import ActionOut, action_out
+from api.read.coverage import Coverage, coverage_of
 from api.read.holdout import HoldoutNote, control_notes
 from api.read.outcomes import EpisodeStatus, episode_status
 from api.read.scope import scoped

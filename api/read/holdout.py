@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records import holdout
-from records.tables import AlertRow, HoldoutPeriodRow
+from records.tables import AlertRow, ApiKey, HoldoutPeriodRow, StaffAccount
 from schemas.holdout import CONTROL, period_at
 
 WHY = "held back to measure whether reaching out helps"
@@ -103,7 +103,7 @@ async def holdout_in_force(session: AsyncSession, tenant_id: str) -> HoldoutNote
 
 async def holdout_of(session: AsyncSession, tenant_id: str) -> HoldoutOut:
     rows = await holdout.period_rows(session, tenant_id)
-    now = next((r for r in reversed(rows) if r.end is None), None)
+    now = holdout.in_force(rows)
     return HoldoutOut(
         active=now is not None,
         share=now.share if now else 0.0,
@@ -121,3 +121,30 @@ def _period(row: HoldoutPeriodRow) -> Period:
         reason=row.reason,
         ended_by=row.ended_by,
     )
+
+
+async def who_set(
+    session: AsyncSession, tenant_id: str, refs: Iterable[str | None]
+) -> dict[str, tuple[str, str]]:
+    """Who each ``set_by``/``ended_by`` id is, within the tenant: ``("account", display
+    name)`` for a staff account, ``("key", its name)`` for an API key; an id found in neither
+    is left out (shown as the id)."""
+    ids = sorted({r for r in refs if r})
+    if not ids:
+        return {}
+    out: dict[str, tuple[str, str]] = {}
+    keys = await session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(
+            ApiKey.tenant_id == tenant_id, ApiKey.id.in_(ids)
+        )
+    )
+    for key_id, name, prefix in keys:
+        out[key_id] = ("key", name or prefix)
+    accounts = await session.execute(
+        select(StaffAccount.id, StaffAccount.display_name, StaffAccount.login).where(
+            StaffAccount.tenant_id == tenant_id, StaffAccount.id.in_(ids)
+        )
+    )
+    for account_id, display, login in accounts:
+        out[account_id] = ("account", display or login)
+    return out

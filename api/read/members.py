@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.coverage import Coverage, coverage_of
+from api.read.coverage import Coverage, coverage_of
 from api.read.holdout import HoldoutNote, control_notes
 from api.read.scope import scoped
 from detector.core.cadence import usual_gap

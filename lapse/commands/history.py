@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from plumbing.settings import Settings
+from plumbing.settings import POLICY_NAMES, Settings
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
@@ -50,9 +50,7 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     rep.set_defaults(run=run_replay)
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
-    rep.add_argument(
-        "--policy", choices=["fixed", "cadence", "bgnbd", "risk", "hybrid"], help="default policy"
-    )
+    rep.add_argument("--policy", choices=POLICY_NAMES, help="default policy")
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
         "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"

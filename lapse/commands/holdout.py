@@ -60,7 +60,7 @@ async def run_holdout(settings: Settings, args: argparse.Namespace) -> None:
         if args.action != "show" and not change.changed:
             print("unchanged: " + ("that share is in force" if args.action == "set" else "off"))
         rows = await holdout.period_rows(session, args.tenant)
-    now = next((r for r in rows if r.end is None), None)
+    now = holdout.in_force(rows)
     print(
         f"holdout of {args.tenant}: "
         + (

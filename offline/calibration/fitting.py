@@ -250,7 +250,22 @@ def score_period(
     min_lead_days: float = MIN_LEAD_DAYS,
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
-    last, kept = period_members(detector, outcomes, start, end)
+    members = period_members(detector, outcomes, start, end)
+    return _score_in(label, alerts, members, start, end, horizon_days, min_lead_days)
+
+
+def _score_in(
+    label: str,
+    alerts: list[Alert],
+    members: tuple[dict[str, float | None], dict[str, Outcome]],
+    start: float,
+    end: float,
+    horizon_days: float = HORIZON_DAYS,
+    min_lead_days: float = MIN_LEAD_DAYS,
+) -> Score:
+    """The alerts raised from ``start`` on, scored against the period's members (their last
+    visits and outcomes, from :func:`period_members`)."""
+    last, kept = members
     return score(
         label,
         [a for a in alerts if a.raised_at.timestamp() >= start],
@@ -273,17 +288,7 @@ def period_scorer(
     def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
         if (start, end) not in cache:
             cache[(start, end)] = period_members(detector, outcomes, start, end)
-        last, kept = cache[(start, end)]
-        return score(
-            label,
-            [a for a in alerts if a.raised_at.timestamp() >= start],
-            last,
-            kept,
-            start=start,
-            end=end,
-            horizon_days=HORIZON_DAYS,
-            min_lead_days=MIN_LEAD_DAYS,
-        )
+        return _score_in(label, alerts, cache[(start, end)], start, end)
 
     return scorer
 

@@ -43,9 +43,6 @@ class MemberHistory:
         """The first cancellation: what calibration treats as the member leaving."""
         return self.cancellations[0] if self.cancellations else None
 
-    def visits_before(self, t: float) -> list[float]:
-        return [v for v in self.visits if v < t]
-
     def last_visit_before(self, t: float) -> float | None:
         before = [v for v in self.visits if v <= t]
         return before[-1] if before else None

@@ -42,7 +42,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 def lapse_command() -> list[str]:
-    """The ``lapse`` console script (``lapse.cli`` has no ``__main__`` guard for ``-m``)."""
+    """The ``lapse`` console script, as an operator runs it (the installed entry point)."""
     script = Path(sys.executable).parent / "lapse"
     if script.exists():
         return [str(script)]

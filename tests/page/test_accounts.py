@@ -18,11 +18,14 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.page import accounts
 from api.page.accounts import Role
+from api.page.i18n import t
 from lapse import cli
 from plumbing.settings import Settings
 from records.tables import ActionRow, StaffAccount, StaffSession
 from tests.api.support import serve
 from tests.page.support import LOGIN_TOKEN, csrf_of, make_club
+
+REFUSAL = t("en", "error.refused")
 
 PASSWORD = "correct horse battery"
 
@@ -99,7 +102,7 @@ async def test_wrong_password_and_unknown_account_get_the_same_answer(settings, 
         wrong = await log_in(client, login, "not the password")
         unknown = await log_in(client, f"nobody-{login}", PASSWORD)
         assert wrong.status_code == unknown.status_code == 401
-        assert error_of(wrong) == error_of(unknown) == accounts.REFUSAL
+        assert error_of(wrong) == error_of(unknown) == REFUSAL
         assert "lapse_session" not in wrong.headers.get("set-cookie", "")
         assert (await client.get("/staff/")).status_code == 303
 
@@ -119,7 +122,7 @@ async def test_five_failures_lock_the_account_until_fifteen_minutes_pass(
             assert (await log_in(client, login, "wrong password!")).status_code == 401
         # Locked: the right password is refused, with the very same words.
         locked = await log_in(client, login, PASSWORD)
-        assert locked.status_code == 401 and error_of(locked) == accounts.REFUSAL
+        assert locked.status_code == 401 and error_of(locked) == REFUSAL
         clock.now += accounts.LOCK - timedelta(seconds=1)
         assert (await log_in(client, login, PASSWORD)).status_code == 401
         clock.now += timedelta(seconds=2)
