@@ -20,7 +20,7 @@ from api.page.charts import bdi_t, e, table_wrap
 from api.page.i18n import t
 
 BASELINE = "fixed:60"
-FAMILIES = ("fixed", "cadence", "bgnbd", "risk")
+FAMILIES = ("fixed", "cadence", "bgnbd", "risk", "hybrid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +184,8 @@ def policy_words(spec: Mapping[str, Any], label: str, lang: str = "en") -> str:
         )
     elif kind == "risk":
         text = t(lang, "cal.policy.risk", p=_share(_num(spec.get("threshold", 0.5))))
+    elif kind == "hybrid":
+        text = _hybrid_words(spec, lang)
     elif kind == "bgnbd":
         fallback = spec.get("fallback") or {}
         text = t(
@@ -202,6 +204,31 @@ def policy_words(spec: Mapping[str, Any], label: str, lang: str = "en") -> str:
         text += t(lang, "cal.warnings.all")
     elif isinstance(warnings, Mapping) and warnings.get("duration_ratio") == 0.0:
         text += t(lang, "cal.warnings.payments")
+    return text
+
+
+def _hybrid_words(spec: Mapping[str, Any], lang: str) -> str:
+    """The hybrid rule (detector/core/hybrid.py) in words, with its defaults where the spec
+    leaves a field out: the personal deadline, then the longest return and the decline rule
+    when they are on."""
+    k = _num(spec.get("k", 4.0))
+    text = t(
+        lang,
+        "cal.policy.hybrid",
+        k="–" if k is None else f"{k:g}",
+        floor=_days(lang, spec.get("floor_days", 28)),
+        cap=_days(lang, spec.get("cap_days", 90)),
+    )
+    if (_num(spec.get("longest_factor", 1.0)) or 0.0) > 0:
+        text += t(lang, "cal.policy.hybrid.longest")
+    ratio = _num(spec.get("decline_ratio", 0.5)) or 0.0
+    if ratio > 0:
+        text += t(
+            lang,
+            "cal.policy.hybrid.decline",
+            days=_days(lang, spec.get("decline_days", 21)),
+            ratio=_share(ratio),
+        )
     return text
 
 

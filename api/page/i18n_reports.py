@@ -73,6 +73,11 @@ EN: Final[dict[str, str]] = {
     "fitted on your own members' absences)",
     "cal.policy.bgnbd": "members whose chance of still being active falls below {p} (never "
     "before {floor}, always by {cap})",
+    "cal.policy.hybrid": "members away longer than {k} times their own usual gap between "
+    "visits (at least {floor}, at most {cap})",
+    "cal.policy.hybrid.longest": ", and longer than the longest absence they came back from",
+    "cal.policy.hybrid.decline": "; sooner, after {days}, when their visits before the absence "
+    "fell below {ratio} of their usual",
     "cal.policy.unknown": "members by the rule {name}",
     "cal.warnings.all": ", with early warnings (fewer visits, shorter visits, failed "
     "payments, refused entries)",
@@ -99,6 +104,7 @@ EN: Final[dict[str, str]] = {
     "cal.family.cadence": "the member's own rhythm",
     "cal.family.bgnbd": "chance of still being active (BG/NBD)",
     "cal.family.risk": "risk model",
+    "cal.family.hybrid": "personal deadline, decline and payments (hybrid)",
     "cal.traits": "What leavers share: each trait, leavers against members who stayed",
     "cal.traits.hint": "AUC: the chance that a random leaver is further along the trait "
     "than a random stayer (0.5: no difference; strong from 0.70 with the 95% interval above "
@@ -185,6 +191,11 @@ HE: Final[dict[str, str]] = {
     "המנויים שלכם)",
     "cal.policy.bgnbd": "מנויים שהסיכוי שהם עדיין פעילים יורד מתחת ל־{p} (אחרי {floor} "
     "לפחות, ולכל המאוחר אחרי {cap})",
+    "cal.policy.hybrid": "מנויים שנעדרים יותר מ־{k} פעמים הפער הרגיל שלהם בין ביקורים (לפחות "
+    "{floor}, לכל היותר {cap})",
+    "cal.policy.hybrid.longest": ", ויותר מההיעדרות הארוכה ביותר שממנה חזרו",
+    "cal.policy.hybrid.decline": "; מוקדם יותר, אחרי {days}, כשהביקורים שלהם לפני ההיעדרות ירדו "
+    "מתחת ל־{ratio} מהרגיל",
     "cal.policy.unknown": "מנויים לפי הכלל {name}",
     "cal.warnings.all": ", עם התרעות מוקדמות (פחות ביקורים, ביקורים קצרים יותר, תשלומים "
     "שנכשלו, כניסות שנדחו)",
@@ -211,6 +222,7 @@ HE: Final[dict[str, str]] = {
     "cal.family.cadence": "הקצב האישי של המנוי",
     "cal.family.bgnbd": "הסיכוי שעדיין פעיל (BG/NBD)",
     "cal.family.risk": "מודל סיכון",
+    "cal.family.hybrid": "מועד אישי, ירידה ותשלומים (משולב)",
     "cal.traits": "מה משותף לעוזבים: כל תכונה, עוזבים מול מנויים שנשארו",
     "cal.traits.hint": "AUC: הסיכוי שעוזב אקראי מתקדם יותר בתכונה ממנוי אקראי שנשאר (0.5: "
     "אין הבדל; חזק מ־0.70 כשרווח הסמך של 95% מעל 0.60).",

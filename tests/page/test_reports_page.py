@@ -155,6 +155,15 @@ def test_policy_words_for_each_family():
     bg = {"policy": "bgnbd", "p_alive": 0.2, "fallback": {"floor_days": 35, "cap_days": 90}}
     assert "below 20% (never before 35 days, always by 90 days)" in words(bg, "bgnbd")
     assert words({"policy": "new"}, "new:1") == "members by the rule new:1"
+    hybrid = {"policy": "hybrid", "k": 8.0, "floor_days": 28, "cap_days": 90, "decline_ratio": 0}
+    assert words(hybrid, "hybrid").startswith(
+        "members away longer than 8 times their own usual gap between visits (at least 28 days, "
+        "at most 90 days), and longer than the longest absence they came back from, with early "
+    )
+    declining = words({**hybrid, "decline_ratio": 0.5, "longest_factor": 0}, "hybrid", "he")
+    assert declining.startswith("מנויים שנעדרים יותר מ־8 פעמים")
+    assert "אחרי 21 ימים" in declining and "50%" in declining
+    assert "ההיעדרות הארוכה ביותר" not in declining  # longest_factor 0: that rule is off
     tz = ZoneInfo("UTC")
     facts = calibration.read(STORED["policy"], STORED["scores"])
     assert facts is not None and facts.rule("fixed:60") is not None
