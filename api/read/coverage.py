@@ -4,9 +4,9 @@ The detector keeps, per partition, the first access event it applied of each ten
 site and any start given explicitly (``gate_coverage``, written with the partition's
 checkpoint); a member's absence is never counted from before their site's start (their
 tenant's while they have no site). The api reads it to say so: "no gate data before 1 Jan
-2024" where a member's absence was clipped. Resolved as the core resolves it
-(``Detector.cover``): a start given for the site, else one given for the tenant, else the
-first event seen at the site.
+2024" where a member's absence was clipped. Resolved by the core's own rule
+(``detector.core.engine.start_in_force``): a start given for the site, else one given for the
+tenant, else the first event seen at the site.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from detector.core.engine import start_in_force
 from records.tables import GateCoverage
 
 Scope = tuple[int, str]  # (partition, site id; "" for the tenant as a whole)
@@ -32,10 +33,8 @@ class Coverage:
     def start(self, partition: int, site: str | None) -> datetime | None:
         """The start in force for a member of this partition and site (None: no gate data)."""
         key = (partition, site or "")
-        start = self.given.get(key)
-        if start is None and site:
-            start = self.given.get((partition, ""))
-        return start if start is not None else self.seen.get(key)
+        tenant_given = self.given.get((partition, "")) if site else None
+        return start_in_force(self.given.get(key), tenant_given, self.seen.get(key))
 
     def clipped_start(self, site: str | None, absent_since: datetime) -> datetime | None:
         """The start an absence counted from about ``absent_since`` was clipped to (an

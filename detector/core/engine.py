@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from detector.core.clock import Watermark
 from detector.core.policy import DAY, Policy, Warnings
@@ -44,6 +44,7 @@ from schemas.alerts import AlertType, Severity
 from schemas.ids import alert_id, departure_id, episode_id
 
 Key = tuple[str, str]
+_T = TypeVar("_T")
 Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
@@ -101,6 +102,15 @@ def _constant(policy: Policy) -> PolicyFor:
 
 def _never(_tenant: str, _member: str) -> bool:
     return False
+
+
+def start_in_force(given: _T | None, tenant_given: _T | None, seen: _T | None) -> _T | None:
+    """The coverage start in force for a scope: a start given for it, else one given for its
+    tenant (for a site), else the first access event seen there. The one rule: the core
+    resolves it with floats, the api (``api/read/coverage.py``) with the stored datetimes."""
+    if given is not None:
+        return given
+    return tenant_given if tenant_given is not None else seen
 
 
 class Detector:
@@ -241,11 +251,8 @@ class Detector:
         seen, given, cover = m.cover_seen[tno], m.cover_given[tno], m.cover[tno]
         changed: dict[int, float] = {}
         for code in set(seen) | set(given) | {0}:
-            start = given.get(code)
-            if start is None and code:
-                start = given.get(0)
-            if start is None:
-                start = seen.get(code)
+            tenant_given = given.get(0) if code else None
+            start = start_in_force(given.get(code), tenant_given, seen.get(code))
             if start is None:
                 continue
             old = cover.get(code, math.nan)
