@@ -4,8 +4,8 @@ one statement per ``interval`` per ingest process, off the request path.
 Why: every acknowledged batch and every flush of coalesced single events used to upsert the
 rows of its sites before answering: one more database round trip on each response's path
 (0.6 ms median, 14 ms p90 on a loaded machine; figures and commands in ``docs/benchmarks.md``,
-"Writing site_data_until"). Nothing reads the table more often than the detector's ticks, so
-writing it more than about once a second buys nothing.
+"Writing site_data_until, and the import's two reads"). Nothing reads the table more often
+than the detector's ticks, so writing it more than about once a second buys nothing.
 
 The rule, and why it keeps the guarantee:
 
@@ -31,23 +31,21 @@ less.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from ingest.dedup import Site, StoreUnavailable
+from ingest.dedup import DB_ERRORS, Site
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
 """Seconds between two writes of one ingest process (the detector ticks about as often)."""
 
-_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError, StoreUnavailable)
+CLOSE_SECONDS = 5.0
+"""How long shutdown waits for the last write."""
 
 Write = Callable[[Mapping[Site, datetime], datetime], Awaitable[None]]
 """``Store.data_reached``: upsert these sites' times (only forward), stamped ``at``."""
@@ -89,7 +87,7 @@ class SiteProgress:
             await self.write(batch, self.now())
         except BaseException as exc:
             self._keep(batch)
-            if not isinstance(exc, _DB_ERRORS):
+            if not isinstance(exc, DB_ERRORS):
                 raise
             log.warning(
                 "could not record how far %d site(s)' data has reached (%s): their members' "
@@ -99,17 +97,30 @@ class SiteProgress:
             )
             self._schedule()
 
-    async def close(self) -> None:
+    async def close(self, within: float = CLOSE_SECONDS) -> None:
         """Write what is pending and stop (at shutdown, after the last acknowledgement): a
-        write under way is waited for, a write waiting for its turn is made now."""
+        write under way is waited for, a write waiting for its turn is made now; all within
+        ``within`` seconds (a database that does not answer does not hold the shutdown)."""
         self._closed = True
+        end = time.monotonic() + within
         task = self._task
         if task is not None:
             if not self._writing:
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.flush()
+            done, _ = await asyncio.wait({task}, timeout=within)
+            if not done:  # the write hangs: stop it (its values stay pending)
+                task.cancel()
+                await asyncio.wait({task})
+        if not self.pending:
+            return
+        try:
+            await asyncio.wait_for(self.flush(), max(0.0, end - time.monotonic()))
+        except TimeoutError:
+            log.warning(
+                "stopped before recording how far %d site(s)' data has reached: the next "
+                "batch from each records it",
+                len(self.pending),
+            )
 
     def _keep(self, latest: Mapping[Site, datetime]) -> None:
         pending = self.pending

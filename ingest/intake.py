@@ -37,12 +37,11 @@ from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest import dedup
 from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
-from ingest.dedup import Key, StoreUnavailable
+from ingest.dedup import Key
 from ingest.producer import BrokerUnavailable, produce
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ MAX_SITE_SERIES = 10_000
 LOGGED_REJECTIONS = 10
 
 # Failures of the dedup table are not the client's problem (see the module docstring).
-_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError, StoreUnavailable)
+_DB_ERRORS = dedup.DB_ERRORS
 
 
 def utcnow() -> datetime:

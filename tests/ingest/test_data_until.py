@@ -129,3 +129,19 @@ async def test_the_service_records_acknowledged_batches_and_writes_the_rest_on_s
         rows = await db.scalars(select(SiteDataUntil).where(SiteDataUntil.tenant_id == tenant))
         got = {r.site_id: r.data_until for r in rows}
     assert got == {"a": late, "b": late, "c": T0}
+
+
+async def test_a_database_that_does_not_answer_does_not_hold_the_shutdown():
+    hung = asyncio.Event()
+
+    async def write(latest: Mapping[tuple[str, str], datetime], at: datetime) -> None:
+        hung.set()
+        await asyncio.Event().wait()  # never answers
+
+    progress = SiteProgress(write, lambda: T0, interval=60.0)
+    progress.reached({NORTH: T0})
+    await asyncio.wait_for(hung.wait(), 5)
+    started = time.monotonic()
+    await progress.close(within=0.2)
+    assert time.monotonic() - started < 2
+    assert progress.pending == {NORTH: T0}  # not written: kept, never dropped as if it were
