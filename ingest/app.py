@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from ingest import dedup, sites
 from ingest.body import batch_items, parse_json, read_body, require_json, valid_batch
 from ingest.coalesce import Coalescer
+from ingest.data_until import SiteProgress
 from ingest.deps import (
     KEY_CACHE_SECONDS,
     IngestState,
@@ -330,6 +331,7 @@ def create_app(
             settings, sessions, limiter, now, keys=KeyCache(key_cache_seconds, monotonic)
         )
         state.store = dedup.open_store(settings.database_url, sessions)
+        state.progress = SiteProgress(state.store.data_reached, now)
         app.state.ingest = state
         tune_gc()
         starter = asyncio.create_task(_connect(state), name="ingest-producer-start")
@@ -382,7 +384,8 @@ async def _connect(state: IngestState) -> None:
         log.exception("kafka producer start failed; ingest stays not ready")
         return
     assert state.store is not None
-    state.singles = Coalescer(Writer(state.settings, state.store, producer, state.now))
+    writer = Writer(state.settings, state.store, producer, state.now, state.progress)
+    state.singles = Coalescer(writer)
     state.producer = producer
 
 
@@ -400,8 +403,9 @@ async def _purge_periodically(state: IngestState) -> None:
 
 
 async def _close(state: IngestState) -> None:
-    """Flush the coalescer, stop the producer (within the produce deadline) and close the
-    dedup store, in that order: what is pending is written before the producer goes."""
+    """Flush the coalescer, stop the producer (within the produce deadline), write how far
+    the sites' acknowledged data reached and close the dedup store, in that order: what is
+    pending is written before what it needs goes."""
     producer, state.producer = state.producer, None
     if state.singles is not None:
         await state.singles.close()
@@ -411,6 +415,8 @@ async def _close(state: IngestState) -> None:
                 await producer.stop()
         except Exception:
             log.warning("kafka producer did not stop cleanly", exc_info=True)
+    if state.progress is not None:
+        await state.progress.close()
     if state.store is not None:
         await state.store.close()
 

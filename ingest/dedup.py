@@ -125,6 +125,10 @@ class StoreUnavailable(Exception):
     """The database did not answer a deduplication call (the driver's error, wrapped)."""
 
 
+DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError, StoreUnavailable)
+"""What a failing store call raises: the database's trouble, never the client's."""
+
+
 class Store(Protocol):
     """Which ``(tenant, event_id)`` keys were acknowledged already; remember new ones."""
 

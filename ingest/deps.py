@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest.coalesce import Coalescer
+from ingest.data_until import SiteProgress
 from ingest.dedup import Store
 from ingest.intake import Intake, utcnow
 from ingest.limits import RateLimiter
@@ -109,6 +110,7 @@ class IngestState:
     keys: KeyCache = field(default_factory=KeyCache)
     store: Store | None = None
     singles: Coalescer | None = None
+    progress: SiteProgress | None = None
 
 
 def get_state(request: Request) -> IngestState:
@@ -208,5 +210,11 @@ def intake_for(state: IngestState) -> Intake:
     if state.producer is None:
         raise unavailable("not connected to Kafka yet; retry later")
     return Intake(
-        state.settings, state.sessions, state.producer, state.now, state.store, state.singles
+        state.settings,
+        state.sessions,
+        state.producer,
+        state.now,
+        state.store,
+        state.singles,
+        state.progress,
     )

@@ -18,6 +18,22 @@ that crashed or was interrupted resumes after the recorded line when the same co
 again; at most the batch in flight at the crash is produced twice, which dedup absorbs.
 ``--restart`` starts the file over. A file that changed (other size or first MiB) is a new
 file.
+
+Why the files are read twice (checked on purpose; see :meth:`Importer._gate_data`): the
+"onboarding started" record, sent to every partition before the first event, carries per
+site the time of the first access event the whole run sends (``Control.gate_data``). Each
+detector builds its onboarding detector's gate-data coverage from it before it consumes a
+single event of the run (``detector.onboarding``), and a detector holds only its partition's
+share of the members, so it cannot learn a site's start from the events it sees. A site's
+first event can be on the last line of the files (a club that joined the chain late), so
+that record can only be written after every line was read and checked: one pass before
+sending, one to send. The first pass keeps nothing but a time per site (the files are
+streamed, never held), checks rows as the second does (a rejected row never sets a site's
+start) and, on resume, still reads from line 1 (the record covers the whole run, sent lines
+included). Moving the coverage to a later record would change what the detectors see and
+when, so the second read stays. It costs what reading and checking the rows costs, about a
+fifth of an import's time (figure and command: ``docs/benchmarks.md``, "Writing
+site_data_until, and the import's two reads").
 """
 
 from __future__ import annotations

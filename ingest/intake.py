@@ -37,16 +37,16 @@ from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest import dedup
 from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
-from ingest.dedup import Key, StoreUnavailable
+from ingest.dedup import Key
 from ingest.producer import BrokerUnavailable, produce
 
 if TYPE_CHECKING:
     from ingest.coalesce import Coalescer
+    from ingest.data_until import SiteProgress
 from plumbing.settings import Settings
 from records.api_keys import Principal
 from schemas.events import AccessEvent, MembershipEvent
@@ -71,7 +71,7 @@ MAX_SITE_SERIES = 10_000
 LOGGED_REJECTIONS = 10
 
 # Failures of the dedup table are not the client's problem (see the module docstring).
-_DB_ERRORS = (SQLAlchemyError, OSError, UnicodeError, StoreUnavailable)
+_DB_ERRORS = dedup.DB_ERRORS
 
 
 def utcnow() -> datetime:
@@ -141,6 +141,8 @@ class Intake:
     """Where acknowledged ids are kept; ``None``: through ``sessions`` (one engine for all)."""
     singles: Coalescer | None = None
     """Admits requests of one valid event together with concurrent ones, when given."""
+    progress: SiteProgress | None = None
+    """Writes how far each site's data has reached, coalesced (:mod:`ingest.data_until`)."""
 
     def check(
         self, items: Sequence[object], principal: Principal, prefix: Loc | None = ("events",)
@@ -212,7 +214,7 @@ class Intake:
 
     def writer(self) -> Writer:
         store = self.store if self.store is not None else dedup.SessionStore(self.sessions)
-        return Writer(self.settings, store, self.producer, self.now)
+        return Writer(self.settings, store, self.producer, self.now, self.progress)
 
 
 @dataclass(slots=True)
@@ -223,6 +225,9 @@ class Writer:
     store: dedup.Store
     producer: AIOKafkaProducer
     now: Callable[[], datetime] = utcnow
+    progress: SiteProgress | None = None
+    """Where acknowledged sites' times go to be written coalesced; ``None``: written with
+    each batch, before it is answered (the MQTT bridge's intake, tests)."""
 
     async def write(self, events: Sequence[tuple[Key, Event]]) -> list[bool]:
         """Produce the events not acknowledged before; per event, whether it was a duplicate.
@@ -268,14 +273,19 @@ class Writer:
                     len(fresh),
                     type(exc).__name__,
                 )
-            try:
-                await self.store.data_reached(data_until_of(fresh), self.now())
-            except _DB_ERRORS as exc:
-                log.warning(
-                    "could not record how far the sites' data has reached (%s): their "
-                    "members' absence waits until a later batch records it",
-                    type(exc).__name__,
-                )
+            # Acknowledged: how far the sites' data has reached may say so now, not before.
+            latest = data_until_of(fresh)
+            if self.progress is not None:
+                self.progress.reached(latest)  # written coalesced, off this request's path
+            else:
+                try:
+                    await self.store.data_reached(latest, self.now())
+                except _DB_ERRORS as exc:
+                    log.warning(
+                        "could not record how far the sites' data has reached (%s): their "
+                        "members' absence waits until a later batch records it",
+                        type(exc).__name__,
+                    )
         _count(dupes, "duplicate")
         return flags
 
