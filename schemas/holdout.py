@@ -17,18 +17,24 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from schemas.alerts import Arm
+from schemas.text import NOTE_PATTERN
 
 __all__ = [
     "ARMS",
     "CONTACT",
     "CONTROL",
+    "MAX_REASON",
     "MAX_SHARE",
     "Arm",
     "HoldoutPeriod",
+    "HoldoutReason",
     "arm_for",
+    "check_reason",
     "check_share",
     "draw",
     "in_control",
@@ -70,6 +76,25 @@ def check_share(share: float) -> float:
     if not (0.0 < share <= MAX_SHARE):
         raise ValueError(f"share must be more than 0 and at most {MAX_SHARE}, got {share}")
     return share
+
+
+# The one rule for the reason kept with a period, wherever a manager gives it: the JSON
+# route's field (its JSON Schema says so), the staff page and ``lapse holdout`` (through
+# ``check_reason``). Line breaks and tabs are fine; no other control character (a terminal
+# escape would reach ``lapse holdout show`` and the reports page).
+HoldoutReason = Annotated[str, Field(max_length=MAX_REASON, pattern=NOTE_PATTERN)]
+_REASON: Final = TypeAdapter(HoldoutReason)
+
+
+def check_reason(reason: str) -> str:
+    """The reason as given, if ``HoldoutReason`` admits it; ``ValueError`` otherwise."""
+    try:
+        return _REASON.validate_python(reason)
+    except ValidationError:
+        raise ValueError(
+            f"a reason is at most {MAX_REASON} characters, with no control characters"
+            f" (got {len(reason)} characters)"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

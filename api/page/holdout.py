@@ -15,7 +15,6 @@ which states the share in force.
 from __future__ import annotations
 
 import logging
-import re
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -24,12 +23,10 @@ from api.deps import SessionDep
 from api.page.routes import BASE, Manager, Staff, _now, _refuse, _staff_form, redirect
 from api.page.uplift import change_refusal
 from records import holdout
-from schemas.events import NOTE_PATTERN
-from schemas.holdout import MAX_REASON, check_share
+from schemas.holdout import MAX_REASON, check_reason, check_share
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix=f"{BASE}/reports/holdout", include_in_schema=False)
-_TEXT = re.compile(NOTE_PATTERN)
 
 
 def _refused(request: Request, staff: Staff) -> Response | None:
@@ -54,17 +51,19 @@ def _refused(request: Request, staff: Staff) -> Response | None:
 
 def _reason(request: Request, raw: str, *, required: bool) -> str | Response | None:
     reason = raw.strip() or None
-    if (reason is None and required) or (
-        reason is not None and (len(reason) > MAX_REASON or not _TEXT.fullmatch(reason))
-    ):
-        return _refuse(
-            request,
-            422,
-            "Invalid request",
-            f"Give a reason for the change (at most {MAX_REASON} characters, no control "
-            "characters).",
-        )
-    return reason
+    if reason is not None:
+        try:
+            return check_reason(reason)
+        except ValueError:
+            pass
+    elif not required:
+        return None
+    return _refuse(
+        request,
+        422,
+        "Invalid request",
+        f"Give a reason for the change (at most {MAX_REASON} characters, no control characters).",
+    )
 
 
 def _done(what: str) -> Response:

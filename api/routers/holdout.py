@@ -21,8 +21,7 @@ from api.read.holdout import HoldoutOut, holdout_of
 from plumbing.problems import Problem
 from records import holdout
 from records.api_keys import Principal
-from schemas.events import NOTE_PATTERN
-from schemas.holdout import MAX_REASON, MAX_SHARE
+from schemas.holdout import MAX_SHARE, HoldoutReason
 
 router = APIRouter(prefix="/v1/holdout", tags=["holdout"])
 Admin = Annotated[Principal, Depends(require("admin"))]
@@ -38,7 +37,7 @@ class HoldoutIn(BaseModel):
         " (0.1: one in ten); 0 stops the holdout",
         examples=[0.1],
     )
-    reason: Annotated[str, Field(max_length=MAX_REASON, pattern=NOTE_PATTERN)] | None = Field(
+    reason: HoldoutReason | None = Field(
         default=None, description="why it was set or stopped, kept with the period"
     )
 

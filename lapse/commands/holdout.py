@@ -7,6 +7,7 @@ import argparse
 
 from lapse.commands.session import migrated_session
 from plumbing.settings import Settings
+from schemas.holdout import MAX_REASON, MAX_SHARE, check_reason, check_share
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +24,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     for h in (hs, hst, hsh):
         h.add_argument("--tenant", required=True)
     for h in (hs, hst):
-        h.add_argument("--reason", help="why, kept with the period")
+        h.add_argument(
+            "--reason",
+            type=_reason,
+            help=f"why, kept with the period (at most {MAX_REASON} characters, no control "
+            "characters)",
+        )
         h.add_argument(
             "--by", default="cli", type=_who, help="who (kept with the period; default cli)"
         )
@@ -31,11 +37,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def _share(text: str) -> float:
     """A share as 0.1 or 10%: more than 0, at most 0.5 (schemas/holdout.py)."""
-    from schemas.holdout import check_share
-
     try:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a share: {text!r} (give 0.1 or 10%, more than 0 and at most {MAX_SHARE})"
+        ) from None
+    try:
         return check_share(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _reason(text: str) -> str:
+    """The reason as ``PUT /v1/holdout`` and the staff page take it (schemas/holdout.py)."""
+    try:
+        return check_reason(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
