@@ -38,7 +38,7 @@ from api.page.routes import (
     redirect,
 )
 from api.page.views import e, layout, ltr
-from api.read.webhooks import add_subscription, set_enabled, subscriptions_of
+from api.read.webhooks import add_subscription, set_enabled, subscription, subscriptions_of
 from api.urls import UnsafeUrl
 from records.api_keys import SCOPES, create_key, keys_of, revoke_key
 from records.tables import ApiKey, StaffAccount, WebhookSubscription
@@ -460,11 +460,10 @@ async def disable_webhook(request: Request, staff: Admin, db: SessionDep) -> Res
     form = await _staff_form(request, staff)
     if isinstance(form, Response):
         return form
-    wanted = form.get("webhook_id", "")
-    found = [w for w in await subscriptions_of(db, staff.principal) if w.id == wanted]
-    if not found:
+    sub = await subscription(db, staff.principal, form.get("webhook_id", ""), for_update=True)
+    if sub is None:
         error = t(staff.lang, "admin.error.no_hook")
         return await _page(request, db, staff, error=error, status=404)
-    set_enabled(found[0], False, _now(request), by="the staff page")
+    set_enabled(sub, False, _now(request), by="the staff page")
     await db.commit()
     return _done("hook_disabled")
