@@ -84,11 +84,13 @@ class Settings(BaseSettings):
     mqtt_tenants: list[str] = Field(default_factory=list)
     mqtt_client_id: str = "lapse-mqtt-bridge"
 
-    # Detector. The default policy for tenants the configuration file does not name: "risk"
-    # (the modelled risk that the member will not come back, with reasoned defaults until
-    # `lapse calibrate` fits the club's own; it does not flood an uncalibrated club),
-    # "cadence" (the member's own rhythm), "fixed" (no visit in N days), "bgnbd" or "hybrid".
-    policy: PolicyName = "risk"
+    # Detector. The default policy for tenants the configuration file does not name:
+    # "hybrid" (the 45-day rule made personal: later for members whose rhythm or past breaks
+    # say so, earlier on a failed payment during the absence; it does not flood an
+    # uncalibrated club, and `lapse calibrate` searches the club's own), "risk" (the modelled
+    # risk that the member will not come back), "cadence" (the member's own rhythm), "fixed"
+    # (no visit in N days) or "bgnbd".
+    policy: PolicyName = "hybrid"
     # A JSON file of per-tenant policies and parameters (`lapse calibrate` writes one).
     detector_config: str = ""
     # The fixed rule: a member with no visit for this many days is at risk. The founding case

@@ -516,17 +516,32 @@ class Detector:
         return alerts
 
     def _denied(self, slot: int, policy: Policy, event: Event, t: float) -> list[Alert]:
-        """An entry denied at the gate: an early warning of an active member, if the policy
-        warns of denied entries and the site's gate data is not still being uploaded."""
+        """An entry denied at the gate of an active member: a sign noted for the policies
+        (``_trouble``), and an early warning if the policy warns of denied entries and the
+        site's gate data is not still being uploaded."""
+        if self.store.status[slot] != ACTIVE:
+            return []
+        self._trouble(slot, t)
         warn = policy.warnings
-        if warn is None or not warn.denied_entries or self.store.status[slot] != ACTIVE:
-            return []
-        if self.data_until and self._uploading(event.tenant_id, event.site_id, t):  # type: ignore[union-attr]
-            return []
-        alerts = self._warn(slot, policy, ("entry_denied", {}), t)
-        if alerts:
-            self._reschedule(slot, policy)
+        alerts: list[Alert] = []
+        if (
+            warn is not None
+            and warn.denied_entries
+            and not (self.data_until and self._uploading(event.tenant_id, event.site_id, t))  # type: ignore[union-attr]
+        ):
+            alerts = self._warn(slot, policy, ("entry_denied", {}), t)
+        self._reschedule(slot, policy)  # the sign may bring the deadline forward
         return alerts
+
+    def _trouble(self, slot: int, t: float) -> None:
+        """Note a failed payment or a denied entry of an active member: the risk and hybrid
+        policies weigh it during an absence, whether or not a warning was raised. The latest
+        is kept, so the column is the same whatever order the events arrive in; a second
+        failure cannot postpone an alert the first one set, as timers fire in time order
+        between events."""
+        trouble = self.store.trouble_at
+        if not trouble[slot] >= t:  # (True for NaN: none yet)
+            trouble[slot] = t
 
     def _see(self, slot: int, event: Event, t: float) -> None:
         """An access event off the visit path: record it as seen gate data if it is the
@@ -573,8 +588,11 @@ class Detector:
         kind = event.kind
         status = m.status[slot]
         if kind == "payment_failed":
+            if status != ACTIVE:
+                return []
+            self._trouble(slot, t)
             warn = policy.warnings
-            if warn is not None and warn.failed_payments and status == ACTIVE:
+            if warn is not None and warn.failed_payments:
                 return self._warn(slot, policy, ("payment_failed", {}), t)
             return []
         status_at = m.status_at[slot]

@@ -16,21 +16,22 @@ rules that each look at one sign can, and each is easy to say to staff:
 
 Each rule is a fixed day from the anchor (the start of the absence), computed from the
 member's slot at each event, so the alert day is their minimum: an exact timer; nothing
-scans members. With the payment warnings on (the default), the failure itself raises the
-early (low) alert as for every policy; rule 3 decides when that episode becomes a medium
-alert. ``lapse calibrate`` searches the parameters on the club's own history
-(``offline.calibration.hybrid``).
+scans members. The engine notes every failed payment and denied entry (``trouble_at``), so
+rule 3 works whatever the warnings: without them (the default) its day is the at-risk
+alert; with the payment warnings on, the failure itself raises an early (low) alert at once
+and rule 3 decides when that episode becomes a medium one. ``lapse calibrate`` searches the
+parameters on the club's own history (``offline.calibration.hybrid``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detector.core.cadence import usual_gap_of
 from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
-from detector.core.risk import PAYMENT_WARNINGS, WARNING_CAUSES, decline_figures, features
+from detector.core.risk import decline_figures, features, trouble_since
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
@@ -51,27 +52,34 @@ def longest_return_days(m: MemberStore, slot: int) -> float:
 class HybridPolicy:
     """Alert at the earliest of the personal deadline, the decline rule and the payment rule.
 
-    Defaults by reasoning, not fitted (``lapse calibrate`` searches the club's own): four
-    weeks at least (longer than the one-to-three-week holidays every member takes), four
-    usual gaps (a weekly member who missed four weeks in a row has broken their habit);
-    a member who came less than half as often as usual in the six weeks before is
-    alerted after three weeks; a failed payment during the absence after two.
+    The defaults are the detector's default for a club not yet calibrated, set by reasoning,
+    not fitted (``lapse calibrate`` searches the club's own): the 45-day rule commercial
+    tools use (the founding case alerted at 1.5-2 months), made personal only where that
+    can only help. Later for a member whose own rhythm says so (four usual gaps: a member
+    who comes every three weeks is not alerted at six and a half; never before the longest
+    absence they came back from); earlier only on a sign of leaving, a failed payment or a
+    refused entry during the absence (after two weeks away). No alert is raised at the
+    failure itself (``warnings`` None): a member who still comes and fails a payment is
+    billing's business, and one alert per member who is really away keeps the list short.
+    The decline rule is off: a six-week count of a low-frequency member is too noisy to act
+    on without the club's own history; calibration turns it on where that history shows it
+    is precise.
     """
 
     k: float = 4.0
-    floor_days: float = 28.0
+    floor_days: float = 45.0
     cap_days: float = 90.0
     # Times the longest absence the member came back from (0: not used): a member who once
     # came back after seven weeks is not alerted at six.
     longest_factor: float = 1.0
     # 0 switches the decline rule off. Compared on the log scale, as the risk policy's
     # ``decline`` term measures it: log((visits + 0.5) / (usual + 0.5)) <= log(ratio).
-    decline_ratio: float = 0.5
+    decline_ratio: float = 0.0
     decline_days: float = 21.0
     payment_days: float = 14.0
     cohort_gap_days: float = COHORT_GAP_DAYS
     name: str = "hybrid"
-    warnings: Warnings | None = field(default=PAYMENT_WARNINGS)
+    warnings: Warnings | None = None
 
     def __post_init__(self) -> None:
         if self.floor_days <= 0 or self.cap_days < self.floor_days:
@@ -99,14 +107,6 @@ class HybridPolicy:
             return False
         return features(m, slot, self.cohort_gap_days)[1] <= math.log(self.decline_ratio)
 
-    def payment_since(self, m: MemberStore, slot: int) -> float | None:
-        """When an open payment or denied-entry warning began (None: none open)."""
-        episode = m.episodes.get(slot)
-        if episode is None or episode.cause not in WARNING_CAUSES:
-            return None
-        start = episode.start
-        return None if start is None or isinstance(start, str) else float(start)
-
     def deadline(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         if a != a:
@@ -116,7 +116,7 @@ class HybridPolicy:
         if self.decline_days < days and self.declined(m, slot):
             days = self.decline_days
         at = a + days * DAY
-        since = self.payment_since(m, slot)
+        since = trouble_since(m, slot)
         if since is not None and since < at:
             paid = a + self.payment_days * DAY
             at = min(at, paid if paid > since else since)
@@ -144,7 +144,7 @@ class HybridPolicy:
         deadline: the most telling first) with its figures."""
         a = m.anchor[slot]
         personal = self.personal_days(m, slot)
-        since = self.payment_since(m, slot)
+        since = trouble_since(m, slot)
         if since is not None and a == a and now >= a + self.payment_days * DAY:
             return PAYMENT, {
                 "warning_days_ago": round((now - since) / DAY, 1),

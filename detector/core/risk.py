@@ -90,7 +90,15 @@ REFERENCE_RETURNS = math.log1p(2.0)
 # Early warnings of the risk policy: only the membership signs (a failed payment, a denied
 # entry). The falling visit rate and shorter visits are terms of the model instead.
 PAYMENT_WARNINGS = Warnings(min_usual_visits=1e9, duration_ratio=0.0)
-WARNING_CAUSES = frozenset(("payment_failed", "entry_denied"))
+
+
+def trouble_since(m: MemberStore, slot: int) -> float | None:
+    """When a failed payment or a denied entry came during the member's current absence (at
+    or after its anchor), None if none did: the latest, from the ``trouble_at`` column, which
+    the engine keeps whether or not the policy's warnings raised an alert for it. A visit
+    moves the anchor past it (the sign is over); so does the end of a freeze."""
+    t = m.trouble_at[slot]
+    return t if t >= m.anchor[slot] else None  # (False for NaN: none, or no anchor)
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
@@ -404,13 +412,6 @@ class RiskPolicy:
             + self.w_returns * rt
         )
 
-    def payment_since(self, m: MemberStore, slot: int) -> float | None:
-        episode = m.episodes.get(slot)
-        if episode is None or episode.cause not in WARNING_CAUSES:
-            return None
-        start = episode.start
-        return None if start is None or isinstance(start, str) else float(start)
-
     def crossing(self, m: MemberStore, slot: int, p: float) -> float | None:
         """When the risk passes ``p`` (POSIX seconds), kept within the floor and cap."""
         a = m.anchor[slot]
@@ -423,7 +424,7 @@ class RiskPolicy:
             absence_days_at(self.absence, target, knot, extra), self.floor_days, self.cap_days
         )
         at = a + days * DAY
-        since = self.payment_since(m, slot)
+        since = trouble_since(m, slot)
         if since is not None and since < at:
             paid = absence_days_at(self.absence, target - self.w_payment, knot, extra)
             at = min(at, max(a + min(paid, self.cap_days) * DAY, since))
@@ -464,7 +465,7 @@ class RiskPolicy:
         z = self.base(m, slot) + absence_value(self.absence, d)
         if self.w_beyond:
             z += self.w_beyond * beyond(d, return_knot(m, slot))
-        since = self.payment_since(m, slot)
+        since = trouble_since(m, slot)
         if since is not None and since <= now:
             z += self.w_payment
         return 1.0 / (1.0 + math.exp(-_clip(z, -700.0, 700.0)))
@@ -490,7 +491,7 @@ class RiskPolicy:
             pushes.append((self.w_beyond * (beyond(d, return_knot(m, slot)) - ref), "beyond"))
         pushes.sort(reverse=True)
         ranked = [name for push, name in pushes[:3] if push > 0.25]
-        since = self.payment_since(m, slot)
+        since = trouble_since(m, slot)
         if since is not None and since <= now and self.w_payment > 0:
             ranked.insert(0, "payment")
             figures["warning_days_ago"] = round((now - since) / DAY, 1)

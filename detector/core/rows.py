@@ -161,6 +161,7 @@ class StateRows:
         recent_minutes, anchor, deadline = store.recent_minutes, store.anchor, store.deadline
         episodes, departures, exact = store.episodes, store.departures, store.exact
         longest, long_returns = store.longest_return_days, store.long_returns
+        trouble = store.trouble_at
         rec, rn, rp = store.recent, store.rn, store.rp
         size = RECENT  # a local: compiled, the imported name is looked up per use
         text = _text
@@ -230,7 +231,8 @@ class StateRows:
                 f'"episode_cause": {cause}, "severity": {severity}, '
                 f'"departure": {"null" if departure is None else _departure(departure)}, '
                 f'"longest_return_days": {_float(longest[key], "NaN")}, '
-                f'"long_returns": {long_returns[key]}}}'
+                f'"long_returns": {long_returns[key]}, '
+                f'"trouble_at": {_float(trouble[key], "null")}}}'
             )
             out_tenant.append(tenant_id)
             out_member.append(member)

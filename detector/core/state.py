@@ -85,6 +85,10 @@ class MemberState:
     # back from (saturating at LONG_RETURNS_MAX). 0 until the member returns from one.
     longest_return_days: float = 0.0
     long_returns: int = 0
+    # The latest failed payment or denied entry while the member was active: at or after the
+    # anchor (during the absence), a sign of leaving that the risk and hybrid policies weigh
+    # whether or not a warning alert was raised for it.
+    trouble_at: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:

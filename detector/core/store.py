@@ -52,6 +52,7 @@ DOUBLES = (
     "recent_minutes",
     "anchor",
     "deadline",
+    "trouble_at",
 )
 
 
@@ -111,6 +112,7 @@ class MemberStore:
         "tenant_no",
         "tenants",
         "timers",
+        "trouble_at",
         "usual_minutes",
         "visit_minutes",
         "visits",
@@ -141,6 +143,9 @@ class MemberStore:
         self.recent_minutes = array("d")
         self.anchor = array("d")
         self.deadline = array("d")
+        # The latest failed payment or denied entry of the member while active (NaN: none):
+        # a sign the policies read during an absence (``MemberState.trouble_at``).
+        self.trouble_at = array("d")
         # How past absences ended (``MemberState.longest_return_days``, ``long_returns``): a
         # float32 of days (4 bytes: a day's fraction to a few seconds is more than enough)
         # and a one-byte count, 0 while the member has come back from none.
@@ -346,6 +351,7 @@ class MemberStore:
             departure=_copy(self.departures.get(slot)),
             longest_return_days=self.longest_return_days[slot],
             long_returns=self.long_returns[slot],
+            trouble_at=_f(self.trouble_at[slot]),
         )
 
     def put(self, state: MemberState) -> int:
@@ -384,6 +390,7 @@ class MemberStore:
         self.usual_minutes[slot] = _d(s.usual_minutes)
         self.recent_minutes[slot] = _d(s.recent_minutes)
         self.deadline[slot] = _d(s.deadline)
+        self.trouble_at[slot] = _d(s.trouble_at)
         days = s.longest_return_days
         # (NaN, negatives and infinities from elsewhere: none, as a fresh member has)
         self.longest_return_days[slot] = days if 0.0 < days < 1e30 else 0.0

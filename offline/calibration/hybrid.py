@@ -15,7 +15,8 @@ What the recorder's replay raises is what every candidate with the payment warni
 raises too (a failed payment or a denied entry opens a low at-risk alert at once), except in
 an absence where the candidate's own deadline came first: there the deadline's alert is the
 at-risk one and the warning opens nothing. Candidates without warnings raise only their
-deadlines' alerts (and never know of a payment, so the payment rule is idle).
+deadlines' alerts: the engine notes a failed payment or a denied entry whatever the
+warnings (``trouble_at``), so their payment rule raises the at-risk alert itself.
 
 Selection is out of sample, the way the risk policy's threshold is chosen: candidates are
 ranked on the earlier training months only; the few chosen (one per precision target, the
@@ -38,7 +39,7 @@ import numpy as np
 from detector.core.cadence import usual_gap_of
 from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
-from detector.core.risk import features
+from detector.core.risk import PAYMENT_WARNINGS, features, trouble_since
 from offline.calibration.members import DAY, Histories
 from offline.calibration.scoring import Score
 from schemas import Alert
@@ -122,12 +123,13 @@ class HybridGrid:
 class RecordingHybrid:
     """A policy that raises no absence alert (its deadline is never) and records, per
     (slot, anchor), the figures the hybrid policy reads at the latest event of that
-    absence; its payment warnings are the hybrid's, so its alerts are theirs."""
+    absence; it raises the payment warnings (the "payments" variant's), so its alerts are
+    theirs."""
 
     def __init__(self, cohort_gap_days: float) -> None:
         self.name = "hybrid"
         self.cohort_gap_days = cohort_gap_days
-        self.probe = HybridPolicy(cohort_gap_days=cohort_gap_days)
+        self.probe = HybridPolicy(cohort_gap_days=cohort_gap_days, warnings=PAYMENT_WARNINGS)
         self.seen: dict[tuple[int, float], tuple[float, float, float, float, bool]] = {}
 
     @property
@@ -139,14 +141,14 @@ class RecordingHybrid:
         if a == a:
             usual = usual_gap_of(m.gap_n[slot], m.gap_mu[slot], self.cohort_gap_days)
             decline = features(m, slot, self.cohort_gap_days)[1]
-            since = self.probe.payment_since(m, slot)
+            since = trouble_since(m, slot)
             # The engine counts no absence of a member never seen at a gate before their
             # site has gate data (``Detector._reschedule``).
             blind = m.last_visit[slot] != m.last_visit[slot] and (
                 m.coverage_of(slot) != m.coverage_of(slot)
             )
-            # The warning is kept once seen: a cancellation closes its episode (and is the
-            # absence's last event), but the alert was raised.
+            # The first sign of the absence is kept (the column holds the latest: a second
+            # failure must not move the payment rule's day).
             known = self.seen.get((slot, a))
             paid = math.inf if since is None else since
             if known is not None and known[2] < paid:
@@ -236,8 +238,9 @@ class _Raised:
 
 def alert_days(spec: Spec, ab: Absences) -> Array:
     """The candidate's deadline per absence (POSIX seconds), from the recorded figures: the
-    same arithmetic as ``HybridPolicy.deadline`` (without the payment rule, which moves only
-    the medium alert when the warnings raise the at-risk one; idle without warnings)."""
+    same arithmetic as ``HybridPolicy.deadline``, the payment rule included (with the
+    warnings on, the failure's own alert comes first and the rule only moves the medium one;
+    without them, the rule's day is the at-risk alert)."""
     p = DEFAULT  # what a spec leaves out, the policy's default
     floor = spec.get("floor_days", p.floor_days)
     k, cap = spec.get("k", p.k), spec.get("cap_days", p.cap_days)
@@ -251,7 +254,9 @@ def alert_days(spec: Spec, ab: Absences) -> Array:
         dd = spec.get("decline_days", p.decline_days)
         declined = (ab.decline <= math.log(ratio)) & (dd < days)
         days = np.where(declined, dd, days)
-    out: Array = ab.anchor + days * DAY
+    at = ab.anchor + days * DAY
+    paid = np.maximum(ab.paid, ab.anchor + spec.get("payment_days", p.payment_days) * DAY)
+    out: Array = np.where(ab.paid < at, np.minimum(at, paid), at)
     return out
 
 

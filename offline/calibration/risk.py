@@ -28,7 +28,16 @@ import numpy as np
 from scipy.optimize import minimize
 
 from detector.core.policy import Warnings
-from detector.core.risk import FEATURES, KNOTS, LOG_KNOTS, RiskPolicy, beyond, features, return_knot
+from detector.core.risk import (
+    FEATURES,
+    KNOTS,
+    LOG_KNOTS,
+    RiskPolicy,
+    beyond,
+    features,
+    return_knot,
+    trouble_since,
+)
 from offline.calibration.members import DAY, Histories
 
 if TYPE_CHECKING:
@@ -62,7 +71,10 @@ class RecordingRisk:
     def deadline(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         if a == a:
-            since = self.policy.payment_since(m, slot)
+            since = trouble_since(m, slot)
+            known = self.seen.get((slot, a))
+            if known is not None and known[1] is not None and (since is None or known[1] < since):
+                since = known[1]  # the first sign of the absence (the column keeps the latest)
             x = features(m, slot, self.policy.cohort_gap_days)
             self.seen[(slot, a)] = (x, since, return_knot(m, slot))
         return self.policy.deadline(m, slot)

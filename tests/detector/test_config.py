@@ -6,6 +6,7 @@ import pytest
 
 from detector.config import ConfigError, build_policy, policies
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, RiskPolicy
+from detector.core.hybrid import HybridPolicy
 from plumbing.settings import Settings
 
 
@@ -32,8 +33,9 @@ def test_tenants_get_their_own_policy_and_others_the_default(tmp_path) -> None:
 
 def test_without_a_file_the_settings_choose() -> None:
     assert policies(Settings(policy="fixed", fixed_absence_days=12))("x") == FixedPolicy(12)
-    # The default: the risk policy with its reasoned coefficients (it does not flood).
-    assert policies(Settings())("x") == RiskPolicy()
+    # The default: the hybrid policy at its reasoned defaults (it does not flood).
+    assert policies(Settings())("x") == HybridPolicy()
+    assert policies(Settings(policy="risk"))("x") == RiskPolicy()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 from api.page.reasons import detail, title
 from detector.config import ConfigError, build_policy
 from detector.core.hybrid import DECLINE, PAYMENT, PERSONAL, HybridPolicy
+from detector.core.risk import PAYMENT_WARNINGS
 from schemas import Alert
 from tests.detector.core.events import DAY, at, membership, visit
 from tests.detector.core.test_policies import first, regular, run
@@ -60,7 +61,9 @@ def test_a_member_who_faded_before_stopping_is_alerted_at_the_decline_days() -> 
 
 def test_a_failed_payment_during_the_absence_warns_at_once_and_turns_medium_at_the_payment_days():
     events = [*regular("m1", 7, 140), membership("m1", 145.0, "payment_failed")]
-    policy = HybridPolicy(k=4, floor_days=35, decline_ratio=0.0, payment_days=14)
+    policy = HybridPolicy(
+        k=4, floor_days=35, decline_ratio=0.0, payment_days=14, warnings=PAYMENT_WARNINGS
+    )
     _, alerts = run(policy, events, 400)
     low = first(alerts, "at_risk")
     assert low.severity == "low" and _days(low, 145) == pytest.approx(0.0, abs=0.01)
@@ -73,10 +76,20 @@ def test_a_failed_payment_during_the_absence_warns_at_once_and_turns_medium_at_t
     late = [*regular("m1", 7, 140), membership("m1", 160.0, "payment_failed")]
     _, alerts = run(policy, late, 400)
     assert _days(first(alerts, "escalated"), 160) == pytest.approx(0.0, abs=0.01)
-    # Without warnings the engine opens no episode: the rule is idle, the deadline stands.
+    # Without warnings nothing is raised at the failure itself (a member still coming who
+    # fails a payment is billing's business), but the sign is kept: the payment rule raises
+    # the at-risk alert itself, 14 days into the absence instead of the 35 of the deadline.
     _, quiet = run(HybridPolicy(k=4, floor_days=35, decline_ratio=0.0, warnings=None), events, 400)
-    assert _days(first(quiet, "at_risk"), 140) == pytest.approx(35.0, abs=0.01)
-    assert first(quiet, "at_risk").reasons[0].code == PERSONAL
+    alert = first(quiet, "at_risk")
+    assert alert.severity == "medium" and _days(alert, 140) == pytest.approx(14.0, abs=0.01)
+    assert alert.reasons[0].code == PAYMENT
+    assert alert.reasons[0].figures["warning_days_ago"] == pytest.approx(9.0, abs=0.1)
+    # A member who visits after the failure has ended that absence: the sign is stale, the
+    # next absence is held to the personal deadline.
+    back = [*events, *regular("m1", 7, 210, start=150.0)]
+    _, later = run(HybridPolicy(k=4, floor_days=35, decline_ratio=0.0, warnings=None), back, 400)
+    assert not [a for a in later if a.type == "at_risk" and a.raised_at.timestamp() < at(210)]
+    assert first(later, "at_risk").reasons[0].code == PERSONAL
 
 
 def test_a_visit_ends_the_absence_and_the_next_deadline_counts_from_it() -> None:
