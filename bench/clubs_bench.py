@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import json
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,11 +54,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from offline.calibrate import calibrate, read_files  # noqa: E402
-from offline.calibration.fitting import SMALL_GRID, Grid, Replayer, score_period  # noqa: E402
+from offline.calibration.fitting import (  # noqa: E402
+    HORIZON_DAYS,
+    SMALL_GRID,
+    Grid,
+    Replayer,
+    period_members,
+    score_period,
+)
 from offline.calibration.report import Calibration  # noqa: E402
-from offline.calibration.scoring import LEAD_DAYS, Score, read_truth  # noqa: E402
+from offline.calibration.scoring import DAY, LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
-from schemas import AccessEvent, MembershipEvent  # noqa: E402
+from schemas import AccessEvent, Alert, MembershipEvent  # noqa: E402
 from simulator import PROFILES, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
@@ -99,10 +109,11 @@ class Result:
     label: str
     score: Score
     kind: str  # "rule", "calibrate", "extra", "fitted"
+    missed: dict[str, int] | None = None  # held-out leavers by group (``missed_leavers``)
 
     def as_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "label": self.label, "kind": self.kind,
-                **self.score.as_dict()}  # fmt: skip
+                **self.score.as_dict(), "missed_leavers": self.missed}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -114,6 +125,172 @@ class ClubRun:
     chosen: str
     results: list[Result] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+# Held-out leavers by why they were (not) caught: ``missed_leavers``'s groups, in the order
+# they are tried (the first that fits wins), with their headings.
+MISSED_GROUPS: tuple[tuple[str, str], ...] = (
+    ("caught", f"caught ≥ {LEAD_DAYS:g} d before cancelling"),
+    ("too_late", f"caught < {LEAD_DAYS:g} d before cancelling"),
+    ("unreachable", "cancelled < 35 d after the last visit"),
+    ("near_end", "last visit too near the window's end"),
+    ("rare", "rare visitor (usual gap > 14 d)"),
+    ("no_sign", "no sign (no fade, no failed payment or denied entry)"),
+    ("sign_missed", "a sign, not alerted in time"),
+)
+ALERT_DAYS = 21.0  # a three-week alert: the earliest a fixed rule of three weeks speaks
+RARE_GAP_DAYS = 14.0
+GAPS_KEPT = 8
+FADE_DAYS = 42.0
+EARLIER_DAYS = 84.0
+MIN_EARLIER_DAYS = 28.0
+FADE_RATIO = 0.5
+SAME_VISIT_SECONDS = 3_600.0
+
+
+def usual_gap_days(visits: Sequence[float], last: float) -> float | None:
+    """The median of the last (at most ``GAPS_KEPT``) gaps between the visits up to and
+    including ``last``, in days; None with fewer than two visits."""
+    kept = [t for t in visits if t <= last][-(GAPS_KEPT + 1) :]
+    if len(kept) < 2:
+        return None
+    return statistics.median((b - a) / DAY for a, b in itertools.pairwise(kept))
+
+
+def faded(visits: Sequence[float], last: float) -> bool:
+    """Visits in the ``FADE_DAYS`` up to and including ``last`` at most ``FADE_RATIO`` of the
+    member's rate in the ``EARLIER_DAYS`` before those (from their first visit if later; that
+    stretch must span ``MIN_EARLIER_DAYS`` and hold a visit, else no fade can be seen)."""
+    recent_from = last - FADE_DAYS * DAY
+    earlier = [t for t in visits if recent_from - EARLIER_DAYS * DAY < t <= recent_from]
+    if not earlier:
+        return False
+    span = (recent_from - max(visits[0], recent_from - EARLIER_DAYS * DAY)) / DAY
+    if span < MIN_EARLIER_DAYS:
+        return False
+    recent = sum(1 for t in visits if recent_from < t <= last)
+    return recent / FADE_DAYS <= FADE_RATIO * len(earlier) / span
+
+
+def _leaver_group(
+    out: Outcome,
+    alerts: Sequence[float],
+    visits: Sequence[float],
+    signs: Sequence[float],
+    *,
+    cutoff: float,
+    end: float,
+    delay_days: float,
+) -> str:
+    """One held-out leaver's group (``missed_leavers`` states the rules)."""
+    last = out.last_visit
+    assert last is not None
+    cancelled = out.cancelled
+    in_time = [t for t in alerts if last < t and (cancelled is None or t <= cancelled)]
+    if any(cancelled is None or t <= cancelled - LEAD_DAYS * DAY for t in in_time):
+        return "caught"
+    if in_time:
+        return "too_late"
+    if cancelled is not None and cancelled - last < (ALERT_DAYS + LEAD_DAYS) * DAY:
+        return "unreachable"
+    if last > cutoff - delay_days * DAY:
+        return "near_end"
+    gap = usual_gap_days(visits, last)
+    if gap is not None and gap > RARE_GAP_DAYS:
+        return "rare"
+    until = end if cancelled is None else cancelled
+    if faded(visits, last) or any(last < t <= until for t in signs):
+        return "sign_missed"
+    return "no_sign"
+
+
+def missed_leavers(
+    outcomes: Mapping[str, Outcome],
+    alerts: Mapping[str, Sequence[float]],
+    visits: Mapping[str, Sequence[float]],
+    signs: Mapping[str, Sequence[float]],
+    *,
+    start: float,
+    end: float,
+    delay_days: float | None,
+    horizon_days: float = HORIZON_DAYS,
+) -> dict[str, int]:
+    """The scored period's leavers, counted by why a policy caught or missed them.
+
+    Leavers: the members of ``outcomes`` (pass ``period_members``' outcomes, the ones
+    ``score_period`` scores) whose true last visit lies in [``start``, cutoff], cutoff being
+    ``end`` − ``horizon_days`` (30): the dropouts ``score_period`` counts. ``alerts``: each
+    member's at-risk alert times (POSIX seconds); only those raised in [``start``, cutoff]
+    count, as in the score. ``visits``: each member's visit times, sorted (gate entries, an
+    entry less than an hour after the previous one being the same visit). ``signs``: each
+    member's failed payments and denied entries. ``delay_days``: the policy's median days from
+    the true last visit to its alert on the period's caught leavers (None: 21).
+
+    Each leaver falls in the first group that fits, in this order:
+
+    1. ``caught``: an alert after the true last visit and at least 14 days before the
+       cancellation (or the member never cancelled): the score's recall with lead.
+    2. ``too_late``: an alert after the true last visit and before the cancellation, but less
+       than 14 days before it.
+    3. ``unreachable``: cancelled less than 35 days (21 + 14) after the true last visit: no
+       alert three weeks into the absence could have had 14 days' lead.
+    4. ``near_end``: the true last visit is later than the cutoff less the policy's median
+       delay (``delay_days``): the policy's typical alert would have come after the cutoff,
+       when alerts are no longer scored.
+    5. ``rare``: a rare visitor: the median of the member's last (at most 8) gaps between
+       visits up to the true last visit is over 14 days (fewer than two visits: not rare).
+    6. ``no_sign``: neither a fade nor a failed payment or denied entry after the true last
+       visit and up to the cancellation (up to ``end`` if the member did not cancel). A fade:
+       the member's visits in the 6 weeks up to the last visit, per day, at most half their
+       rate in the 12 weeks before those (counted from their first visit if it is later;
+       that earlier stretch must span 4 weeks and hold a visit, else no fade is seen).
+    7. ``sign_missed``: the rest: a fade or such an event, and no alert in time.
+
+    Returns the count of each group, in :data:`MISSED_GROUPS` order (zeros included).
+    """
+    cutoff = end - horizon_days * DAY
+    delay = ALERT_DAYS if delay_days is None else delay_days
+    counts = dict.fromkeys((key for key, _ in MISSED_GROUPS), 0)
+    for member, out in outcomes.items():
+        if out.last_visit is None or not start <= out.last_visit <= cutoff:
+            continue
+        scored = [t for t in alerts.get(member, ()) if start <= t <= cutoff]
+        group = _leaver_group(out, scored, visits.get(member, ()), signs.get(member, ()),
+                              cutoff=cutoff, end=end, delay_days=delay)  # fmt: skip
+        counts[group] += 1
+    return counts
+
+
+def at_risk_times(alerts: Sequence[Alert]) -> dict[str, list[float]]:
+    """Each member's at-risk alert times (POSIX seconds)."""
+    out: dict[str, list[float]] = defaultdict(list)
+    for a in alerts:
+        if a.type == "at_risk":
+            out[a.member_id].append(a.raised_at.timestamp())
+    return dict(out)
+
+
+def visits_and_signs(
+    files: Sequence[Sequence[Event]],
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each member's visits (gate entries, sorted; one less than ``SAME_VISIT_SECONDS``
+    after the previous is the same visit) and signs (failed payments, denied entries)."""
+    entries: dict[str, list[float]] = defaultdict(list)
+    signs: dict[str, list[float]] = defaultdict(list)
+    for f in files:
+        for e in f:
+            if e.kind == "gate_entry":
+                entries[e.member_id].append(e.occurred_at.timestamp())
+            elif e.kind in ("entry_denied", "payment_failed"):
+                signs[e.member_id].append(e.occurred_at.timestamp())
+    visits: dict[str, list[float]] = {}
+    for member, times in entries.items():
+        kept: list[float] = []
+        for t in sorted(times):
+            if not kept or t - kept[-1] >= SAME_VISIT_SECONDS:
+                kept.append(t)
+        visits[member] = kept
+    return visits, {m: sorted(t) for m, t in signs.items()}
 
 
 def parse_policy_arg(text: str) -> tuple[str, Spec]:
@@ -163,6 +340,7 @@ def run_club(
     files, _ = read_files(paths, TENANT)
     replayer = Replayer(files, TENANT)
     truth = read_truth(truth_path)
+    visits, signs = visits_and_signs(files)
     run = ClubRun(
         profile=profile,
         events=summary.events,
@@ -171,10 +349,15 @@ def run_club(
         chosen=c.chosen.label,
     )
 
+    def missed(alerts: list[Alert], kept: dict[str, Outcome], s: Score) -> dict[str, int]:
+        return missed_leavers(kept, at_risk_times(alerts), visits, signs, start=fit.split,
+                              end=fit.end, delay_days=s.median_delay)  # fmt: skip
+
     def held_out(label: str, spec: Spec, kind: str) -> None:
         alerts, detector = replayer.run(spec)
         s = score_period(label, alerts, detector, truth, fit.split, fit.end)
-        run.results.append(Result(profile, label, s, kind))
+        _, kept = period_members(detector, truth, fit.split, fit.end)
+        run.results.append(Result(profile, label, s, kind, missed(alerts, kept, s)))
 
     for label, spec in BASE_POLICIES:
         held_out(label, spec, "rule")
@@ -184,9 +367,15 @@ def run_club(
     for fitter in fitters:
         label, spec = fitter(club)
         held_out(label, spec, "fitted")
-    assert c.chosen.test is not None  # calibrate scores its choice on the held-out months
-    run.results.append(Result(profile, f"calibrate → {c.chosen.label}", c.chosen.test,
-                              "calibrate"))  # fmt: skip
+    chosen = c.chosen.test
+    assert chosen is not None  # calibrate scores its choice on the held-out months
+    alerts, detector = replayer.run(c.chosen.spec)  # the same replay calibrate scored
+    groups = missed(alerts, period_members(detector, truth, fit.split, fit.end)[1], chosen)
+    if groups["caught"] != chosen.caught_early or sum(groups.values()) != chosen.dropouts:
+        say(f"{profile}: the leaver groups do not add up to calibrate's score: {groups}, "
+            f"{chosen.caught_early} caught early of {chosen.dropouts}")  # fmt: skip
+    run.results.append(Result(profile, f"calibrate → {c.chosen.label}", chosen, "calibrate",
+                              groups))  # fmt: skip
     t3 = time.perf_counter()
     run.seconds = {"simulate": t1 - t0, "calibrate": t2 - t1, "score": t3 - t2}
     say(f"{profile}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
@@ -261,7 +450,41 @@ def markdown(runs: Sequence[ClubRun], how: str) -> str:
             )
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "Calibrate's choices: " + "; ".join(f"{r.profile}: `{r.chosen}`" for r in runs)]
-    return how + "\n\n" + "\n".join(lines) + "\n"
+    return how + "\n\n" + "\n".join(lines) + "\n\n" + missed_markdown(runs)
+
+
+def chosen_missed(run: ClubRun) -> dict[str, Any] | None:
+    """Calibrate's choice's held-out leavers by group: counts, shares and the total."""
+    found = [r for r in run.results if r.kind == "calibrate" and r.missed is not None]
+    if not found:
+        return None
+    counts = found[0].missed or {}
+    total = sum(counts.values())
+    shares = {k: (n / total if total else None) for k, n in counts.items()}
+    return {"profile": run.profile, "policy": run.chosen, "leavers": total,
+            "counts": counts, "shares": shares}  # fmt: skip
+
+
+def missed_markdown(runs: Sequence[ClubRun]) -> str:
+    """The second table: calibrate's choice's held-out leavers by why they were missed."""
+    lines = [
+        "Held-out leavers calibrate's choice missed, and why: each leaver scored on the "
+        "held-out months (the recall's denominator) in the first group that fits "
+        "(`missed_leavers` in `bench/clubs_bench.py` defines them); count (share).",
+        "",
+        "| profile | calibrate's choice | leavers | "
+        + " | ".join(title for _, title in MISSED_GROUPS)
+        + " |",
+        "|---|---|---:|" + "---:|" * len(MISSED_GROUPS),
+    ]
+    for run in runs:
+        m = chosen_missed(run)
+        if m is None:
+            continue
+        cells = [f"{m['counts'][k]:,} ({_f(m['shares'][k], 2)})" for k, _ in MISSED_GROUPS]
+        lines.append(f"| {run.profile} | `{run.chosen}` | {m['leavers']:,} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def describe(args: argparse.Namespace, days: int) -> str:
@@ -330,7 +553,8 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     if args.markdown:
         Path(args.markdown).write_text(table, encoding="utf-8")
     if args.json:
-        print(json.dumps({"clubs": [r.as_dict() for run in runs for r in run.results]}))
+        print(json.dumps({"clubs": [r.as_dict() for run in runs for r in run.results],
+                          "missed": [chosen_missed(run) for run in runs]}))  # fmt: skip
     return runs
 
 

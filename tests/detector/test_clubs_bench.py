@@ -16,7 +16,7 @@ from detector.core import Detector
 from offline.calibration.scoring import DAY, Outcome, Score, read_truth, score
 from offline.evaluate import evaluate, parse_policy
 from offline.replay import replay_files
-from schemas import Alert
+from schemas import AccessEvent, Alert, MembershipEvent
 from simulator import SimParams, simulate_files
 
 T = datetime(2025, 6, 1, tzinfo=UTC)
@@ -161,6 +161,9 @@ def test_the_bench_scores_every_policy_on_calibrates_held_out_months(tmp_path: P
             for figure in (s.precision, s.recall, s.recall_early):
                 assert figure is None or 0.0 <= figure <= 1.0
             assert (s.recall_early or 0.0) <= (s.recall or 0.0)
+            # every scored leaver in one group; the first is the recall with lead
+            assert r.missed is not None and sum(r.missed.values()) == s.dropouts
+            assert r.missed["caught"] == s.caught_early
     # The fitter saw each club with calibrate's split, and the bench's fixed:60 is scored on
     # the same held-out months as calibrate's own baseline: the same figures.
     assert [c.profile for c in SEEN] == ["default", "legacy"]
@@ -173,3 +176,122 @@ def test_the_bench_scores_every_policy_on_calibrates_held_out_months(tmp_path: P
     text = table.read_text()
     assert "| default | `fixed:30` |" in text and "| legacy | `fitted-40` |" in text
     assert "calibrate's choice" in text and "Measured with" in text
+    assert "Held-out leavers calibrate's choice missed, and why" in text
+    assert f"| default | `{runs[0].chosen}` | {runs[0].results[-1].score.dropouts} |" in text
+
+
+def _every(days: float, last: float, weeks_back: float = 20.0) -> list[float]:
+    """Visits every ``days`` days up to and including ``last``, from ``weeks_back`` weeks."""
+    n = int(weeks_back * 7 / days)
+    return [last - k * days * DAY for k in range(n, -1, -1)]
+
+
+def test_missed_leavers_puts_each_leaver_in_the_first_group_that_fits() -> None:
+    start = T.timestamp()
+    end = start + 200 * DAY
+    cutoff = end - 30 * DAY
+    last = start + 20 * DAY
+    weekly = _every(7, last)
+    # Weekly until six weeks before the last visit, then two visits in those six weeks.
+    fading = [t for t in weekly if t <= last - 42 * DAY] + [last - 20 * DAY, last]
+    # Four visits in the last six weeks: half the earlier weekly rate would be three.
+    steady_enough = [t for t in weekly if t <= last - 42 * DAY] + [
+        last - d * DAY for d in (30, 20, 10, 0)
+    ]
+    cases: dict[str, tuple[str, float, float | None, list[float], list[float], list[float]]] = {
+        # member: (group, last visit, cancelled, visits, alerts, signs)
+        "early": ("caught", last, last + 60 * DAY, weekly, [last + 21 * DAY], []),
+        "open": ("caught", last, None, weekly, [last + 21 * DAY], []),
+        "lead-14": ("caught", last, last + 35 * DAY, weekly, [last + 21 * DAY], []),
+        "late": ("too_late", last, last + 40 * DAY, weekly, [last + 30 * DAY], []),
+        "quick": ("unreachable", last, last + 30 * DAY, weekly, [], []),
+        "quick-35": ("no_sign", last, last + 35 * DAY, weekly, [], []),
+        # alerted only after cancelling: not caught; cancelled 34 days after: unreachable
+        "after": ("unreachable", last, last + 34 * DAY, weekly, [last + 40 * DAY], []),
+        "end": ("near_end", cutoff - 10 * DAY, None, _every(7, cutoff - 10 * DAY), [], []),
+        "end-25": ("no_sign", cutoff - 25 * DAY, None, _every(7, cutoff - 25 * DAY), [], []),
+        # an alert after the cutoff is not scored
+        "unscored": (
+            "no_sign",
+            cutoff - 60 * DAY,
+            None,
+            _every(7, cutoff - 60 * DAY),
+            [cutoff + DAY],
+            [],
+        ),
+        "rare": ("rare", last, last + 60 * DAY, _every(20, last), [], [last + 10 * DAY]),
+        "every-14": ("no_sign", last, last + 60 * DAY, _every(14, last), [], []),
+        "one-visit": ("no_sign", last, last + 60 * DAY, [last], [], []),
+        "quiet": ("no_sign", last, last + 60 * DAY, weekly, [], []),
+        "payment": ("sign_missed", last, last + 60 * DAY, weekly, [], [last + 10 * DAY]),
+        "sign-before": ("no_sign", last, last + 60 * DAY, weekly, [], [last - DAY]),
+        "sign-after-cancel": ("no_sign", last, last + 60 * DAY, weekly, [], [last + 61 * DAY]),
+        "open-sign": (
+            "sign_missed",
+            cutoff - 60 * DAY,
+            None,
+            _every(7, cutoff - 60 * DAY),
+            [],
+            [end - DAY],
+        ),
+        "faded": ("sign_missed", last, last + 60 * DAY, fading, [], []),
+        "steady": ("no_sign", last, last + 60 * DAY, steady_enough, [], []),
+        # not in the scored leavers: before the period, after the cutoff, stayed
+        "before": ("", start - DAY, start + 60 * DAY, _every(7, start - DAY), [], []),
+        "after-cutoff": ("", cutoff + DAY, None, _every(7, cutoff + DAY), [], []),
+    }
+    outcomes = {m: Outcome(m, c[1], c[2]) for m, c in cases.items()}
+    outcomes["stayer"] = Outcome("stayer", None, None)
+    expected = dict.fromkeys((key for key, _ in bench.MISSED_GROUPS), 0)
+    for group, *_ in cases.values():
+        if group:
+            expected[group] += 1
+    for member, (group, *_rest) in cases.items():
+        one = bench.missed_leavers({member: outcomes[member]}, {member: cases[member][4]},
+                                   {member: cases[member][3]}, {member: cases[member][5]},
+                                   start=start, end=end, delay_days=21.0)  # fmt: skip
+        assert {k: n for k, n in one.items() if n} == ({group: 1} if group else {}), member
+    counts = bench.missed_leavers(
+        outcomes,
+        {m: c[4] for m, c in cases.items()},
+        {m: c[3] for m, c in cases.items()},
+        {m: c[5] for m, c in cases.items()},
+        start=start,
+        end=end,
+        delay_days=21.0,
+    )
+    assert counts == expected and list(counts) == [key for key, _ in bench.MISSED_GROUPS]
+    # The caught group is the score's recall with lead, on the same leavers and alerts.
+    alerts = [at_risk(m, datetime.fromtimestamp(t, UTC)) for m, c in cases.items() for t in c[4]]
+    # (``period_members`` drops the leavers gone before the period; ``score`` does not.)
+    period = {m: o for m, o in outcomes.items() if m != "before"}
+    last_visits = {m: o.last_visit for m, o in period.items()}
+    s = score("p", alerts, last_visits, period, start=start, end=end, min_lead_days=14.0)
+    assert (s.dropouts, s.caught_early) == (sum(counts.values()), counts["caught"])
+    # Without a median delay (nothing caught), "too near the end" means within 21 days.
+    no_delay = bench.missed_leavers({"end-25": outcomes["end-25"]}, {}, {}, {}, start=start,
+                                    end=end, delay_days=None)  # fmt: skip
+    assert no_delay["no_sign"] == 1
+    later = bench.missed_leavers({"end-25": outcomes["end-25"]}, {}, {}, {}, start=start,
+                                 end=end, delay_days=30.0)  # fmt: skip
+    assert later["near_end"] == 1
+
+
+def test_visits_merge_scans_within_the_hour_and_signs_are_failed_payments_or_denials() -> None:
+    def access(member: str, kind: str, hours: float) -> Any:
+        return AccessEvent(event_id=f"{member}{kind}{hours}", tenant_id="club",
+                           member_id=member, occurred_at=T + timedelta(hours=hours),
+                           kind=kind, site_id="s1")  # fmt: skip
+
+    payment = MembershipEvent(event_id="p", tenant_id="club", member_id="a",
+                              occurred_at=T + timedelta(days=3), kind="payment_failed")  # fmt: skip
+    files = [
+        [access("a", "gate_entry", 0), access("a", "gate_entry", 0.01),
+         access("a", "locker_open", 0.1), access("a", "gate_entry", 30),
+         access("a", "entry_denied", 100)],
+        [payment],
+    ]  # fmt: skip
+    visits, signs = bench.visits_and_signs(files)
+    assert visits == {"a": [T.timestamp(), (T + timedelta(hours=30)).timestamp()]}
+    assert signs == {"a": [(T + timedelta(days=3)).timestamp(),
+                           (T + timedelta(hours=100)).timestamp()]}  # fmt: skip
