@@ -177,7 +177,16 @@ def _label(spec: Spec) -> str:
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
         return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    names = ("z", "k", "floor_days", "cap_days", "longest_factor", "decline_ratio", "decline_days")
+    names = (
+        "z",
+        "k",
+        "floor_days",
+        "cap_days",
+        "longest_factor",
+        "decline_ratio",
+        "decline_days",
+        "payment_days",
+    )
     keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":

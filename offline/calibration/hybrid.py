@@ -67,8 +67,11 @@ class HybridGrid:
     - decline: off, or the six weeks before the absence below 30 %, 50 % or 70 % of the
       usual count (Poisson noise in a six-week count of a weekly member is about 40 %: a
       ratio much above 0.7 would flag ordinary weeks), alerted after two to four weeks away;
-    - warnings: the payment signs on (each failure alerts at once) or off (a club where
-      members who stay often fail a payment).
+    - warnings: the payment signs at once (each failure alerts the day it comes) or only
+      through the payment rule (a club where members who stay often fail a payment);
+    - payment days (that rule, without warnings): a failure during the absence alerts
+      after one week away (clubs where a failure nearly always means leaving), two, or
+      four (clubs where members who stay fail payments and come back).
     """
 
     floor_days: tuple[float, ...] = (21.0, 28.0, 35.0, 42.0, 49.0, 60.0)
@@ -79,6 +82,7 @@ class HybridGrid:
     decline_ratio: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7)
     decline_days: tuple[float, ...] = (14.0, 21.0, 28.0)
     warnings: tuple[str, ...] = ("payments", "none")
+    payment_days: tuple[float, ...] = (7.0, 14.0, 28.0)
     # The precision targets whose best candidates are replayed for real (the club's own
     # objective is always added): the points of the curve the report shows.
     targets: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -86,7 +90,7 @@ class HybridGrid:
     def candidates(self) -> list[Spec]:
         out: list[Spec] = []
         seen: set[tuple[float, ...]] = set()
-        for floor, k, cap, lf, ratio, days, warn in itertools.product(
+        for floor, k, cap, lf, ratio, days, warn, paid in itertools.product(
             self.floor_days,
             self.k,
             self.cap_days,
@@ -94,6 +98,7 @@ class HybridGrid:
             self.decline_ratio,
             self.decline_days,
             self.warnings,
+            self.payment_days,
         ):
             if cap < floor:
                 continue
@@ -101,7 +106,11 @@ class HybridGrid:
                 days = self.decline_days[0]  # idle: one candidate, not one per day
             elif days >= floor:
                 continue  # never earlier than the personal deadline: the same as off
-            key = (floor, k, cap, lf, ratio, days, float(warn == "payments"))
+            if warn == "payments":
+                # The failure's own alert comes first: the rule's day only moves the medium
+                # alert, which no score reads: one candidate, at the policy's default.
+                paid = DEFAULT.payment_days
+            key = (floor, k, cap, lf, ratio, days, float(warn == "payments"), paid)
             if key in seen:
                 continue
             seen.add(key)
@@ -114,6 +123,7 @@ class HybridGrid:
                     "longest_factor": lf,
                     "decline_ratio": ratio,
                     "decline_days": days,
+                    "payment_days": paid,
                     "warnings": warn,
                 }
             )
@@ -359,4 +369,9 @@ def describe(spec: Spec) -> str:
         )
     if spec.get("warnings") == "payments":  # (the search's form; the report words its own)
         text += ", and members with a failed payment or a refused entry at once"
+    elif spec.get("warnings") in (None, "none"):  # the rule's day is their alert
+        text += (
+            f", or {spec.get('payment_days', DEFAULT.payment_days):g} days for those with a "
+            "failed payment or a refused entry during the absence"
+        )
     return text

@@ -28,6 +28,10 @@ CANDIDATES = [
      "decline_days": 14.0, "warnings": "payments"},
     {"floor_days": 21.0, "k": 3.0, "cap_days": 60.0, "decline_ratio": 0.0,
      "decline_days": 14.0, "warnings": "none"},
+    # The payment rule's day as the at-risk alert (no warnings): a failure a week into an
+    # absence alerts then, offline as in the detector.
+    {"floor_days": 49.0, "k": 4.0, "cap_days": 90.0, "decline_ratio": 0.0,
+     "decline_days": 14.0, "payment_days": 7.0, "warnings": "none"},
 ]  # fmt: skip
 
 
