@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from api.page import i18n
 from api.page.charts import bdi_t, e, table_wrap
 from api.page.i18n import t
+from detector.core.hybrid import HybridPolicy
 
 BASELINE = "fixed:60"
 FAMILIES = ("fixed", "cadence", "bgnbd", "risk", "hybrid")
@@ -78,6 +79,8 @@ class Report:
     traits: list[Trait]
     train: tuple[datetime, datetime] | None
     held_out: tuple[datetime, datetime] | None
+    # When no setting met the objective: the precision level the choice was made at.
+    fallback_precision: float | None = None
 
     def rule(self, label: str) -> Rule | None:
         return next((r for r in self.rules if r.label == label), None)
@@ -150,6 +153,7 @@ def read(policy: Mapping[str, Any], scores: Mapping[str, Any]) -> Report | None:
         chosen=chosen,
         spec=policy or next((r.spec for r in rules if r.label == chosen), {}),
         objective_met=met if isinstance(met, bool) else None,
+        fallback_precision=_num(scores.get("fallback_precision")),
         rules=rules,
         grid=grid,
         traits=traits,
@@ -211,24 +215,28 @@ def _hybrid_words(spec: Mapping[str, Any], lang: str) -> str:
     """The hybrid rule (detector/core/hybrid.py) in words, with its defaults where the spec
     leaves a field out: the personal deadline, then the longest return and the decline rule
     when they are on."""
-    k = _num(spec.get("k", 4.0))
+    d = HybridPolicy()  # what a spec leaves out
+    k = _num(spec.get("k", d.k))
     text = t(
         lang,
         "cal.policy.hybrid",
         k="–" if k is None else f"{k:g}",
-        floor=_days(lang, spec.get("floor_days", 28)),
-        cap=_days(lang, spec.get("cap_days", 90)),
+        floor=_days(lang, spec.get("floor_days", d.floor_days)),
+        cap=_days(lang, spec.get("cap_days", d.cap_days)),
     )
-    if (_num(spec.get("longest_factor", 1.0)) or 0.0) > 0:
+    if (_num(spec.get("longest_factor", d.longest_factor)) or 0.0) > 0:
         text += t(lang, "cal.policy.hybrid.longest")
-    ratio = _num(spec.get("decline_ratio", 0.5)) or 0.0
+    ratio = _num(spec.get("decline_ratio", d.decline_ratio)) or 0.0
     if ratio > 0:
         text += t(
             lang,
             "cal.policy.hybrid.decline",
-            days=_days(lang, spec.get("decline_days", 21)),
+            days=_days(lang, spec.get("decline_days", d.decline_days)),
             ratio=_share(ratio),
         )
+    if "warnings" in spec and spec["warnings"] is None:  # the rule's day is the alert
+        days = _days(lang, spec.get("payment_days", d.payment_days))
+        text += t(lang, "cal.policy.hybrid.payment", days=days)
     return text
 
 
@@ -398,7 +406,10 @@ def statistics(report: Report, tz: ZoneInfo, lang: str = "en") -> str:
     objective = ""
     if report.objective_met is not None:
         key = "cal.objective.met" if report.objective_met else "cal.objective.unmet"
-        objective = f"<p>{e(t(lang, key))}</p>"
+        level = report.fallback_precision
+        if not report.objective_met and level is not None:
+            key = "cal.objective.lowered"
+        objective = f"<p>{e(t(lang, key, level=_share(level)))}</p>"
     families = "".join(_family_table(report, f, lang) for f in FAMILIES)
     return (
         objective

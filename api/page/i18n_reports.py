@@ -76,6 +76,8 @@ EN: Final[dict[str, str]] = {
     "cal.policy.hybrid": "members away longer than {k} times their own usual gap between "
     "visits (at least {floor}, at most {cap})",
     "cal.policy.hybrid.longest": ", and longer than the longest absence they came back from",
+    "cal.policy.hybrid.payment": "; after {days} when a payment failed or an entry was "
+    "refused during the absence",
     "cal.policy.hybrid.decline": "; sooner, after {days}, when their visits before the absence "
     "fell below {ratio} of their usual",
     "cal.policy.unknown": "members by the rule {name}",
@@ -86,6 +88,9 @@ EN: Final[dict[str, str]] = {
     "cal.objective.met": "A setting met the club's objective on the training months.",
     "cal.objective.unmet": "No setting met the club's objective on the training months; the "
     "one catching the most leavers at least as precisely as the 60-day rule was chosen.",
+    "cal.objective.lowered": "No setting met the club's objective on the training months; "
+    "the highest precision one reached, in steps of ten points, was {level}: of the settings "
+    "that reached it, the one catching the most leavers was chosen.",
     "cal.held_out": "Each rule on the held-out months ({start} to {end})",
     "cal.training": "Each rule on the training months ({start} to {end})",
     "cal.col.rule": "Rule",
@@ -194,6 +199,7 @@ HE: Final[dict[str, str]] = {
     "cal.policy.hybrid": "מנויים שנעדרים יותר מ־{k} פעמים הפער הרגיל שלהם בין ביקורים (לפחות "
     "{floor}, לכל היותר {cap})",
     "cal.policy.hybrid.longest": ", ויותר מההיעדרות הארוכה ביותר שממנה חזרו",
+    "cal.policy.hybrid.payment": "; אחרי {days} כשתשלום נכשל או שכניסה נדחתה במהלך ההיעדרות",
     "cal.policy.hybrid.decline": "; מוקדם יותר, אחרי {days}, כשהביקורים שלהם לפני ההיעדרות ירדו "
     "מתחת ל־{ratio} מהרגיל",
     "cal.policy.unknown": "מנויים לפי הכלל {name}",
@@ -204,6 +210,9 @@ HE: Final[dict[str, str]] = {
     "cal.objective.met": "אחת ההגדרות עמדה ביעד של המועדון בחודשי האימון.",
     "cal.objective.unmet": "אף הגדרה לא עמדה ביעד של המועדון בחודשי האימון; נבחרה זו "
     "שמוצאת הכי הרבה עוזבים בדיוק שאינו נופל מזה של כלל 60 הימים.",
+    "cal.objective.lowered": "אף הגדרה לא עמדה ביעד של המועדון בחודשי האימון; הדיוק הגבוה "
+    "ביותר שהושג, בצעדים של עשר נקודות, היה {level}: מבין ההגדרות שהשיגו אותו נבחרה זו "
+    "שמוצאת הכי הרבה עוזבים.",
     "cal.held_out": "כל כלל על החודשים שהוחזקו בצד ({start} עד {end})",
     "cal.training": "כל כלל על חודשי האימון ({start} עד {end})",
     "cal.col.rule": "כלל",

@@ -156,6 +156,9 @@ class Fit:
     warnings_help: dict[str, bool] = field(default_factory=dict)
     objective: Objective = field(default_factory=Objective)
     objective_met: bool = False
+    # When no setting met a precision target: the lower level the choice was made at (None:
+    # the objective was met, or no level above the 60-day rule's was reached either).
+    fallback_precision: float | None = None
     risk_note: str = ""
     risk_leavers: int = 0
     # Every family's settings are scored on [risk_select_start, split): after the months their
@@ -516,7 +519,7 @@ def fit_policies(
     _refit_specs(search.trials, gap, spread, refit)
     refs = _references(search)
     _pareto(search.trials)
-    chosen, families, met = _choose(search, goal)
+    chosen, families, met, level = _choose(search, goal)
     # Held out: replay the whole history, score after the split (every risk threshold too:
     # the report draws its curve beside the fixed rules').
     curve = [t for t in search.trials if t.family in ("risk", "hybrid")]
@@ -539,6 +542,7 @@ def fit_policies(
         warnings_help=search.warnings_help,
         objective=goal,
         objective_met=met,
+        fallback_precision=level,
         risk_note=risk_note,
         risk_leavers=risk_leavers,
         risk_select_start=inner,
@@ -730,19 +734,51 @@ def _references(search: _Search) -> dict[str, Trial]:
     return refs
 
 
-def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], bool]:
-    """The chosen setting (the first in the objective's order among those meeting ``goal``,
-    else among the eligible), each family's best the same way, and whether any met it."""
+# When no setting meets a precision target, it is lowered in these steps until one does.
+FALLBACK_STEP = 0.1
+
+
+def fallback_levels(goal: Objective, floor: float) -> list[float]:
+    """The precision levels tried, highest first, when no setting meets ``goal``: the target
+    less one step, two steps, ... while above ``floor`` (the 60-day rule's precision on the
+    selection months, which every eligible setting reaches). None for an alert budget."""
+    if goal.alerts_per_week is not None:
+        return []
+    levels: list[float] = []
+    level = round(goal.precision - FALLBACK_STEP, 6)
+    while level > floor and level > 0.0:
+        levels.append(level)
+        level = round(level - FALLBACK_STEP, 6)
+    return levels
+
+
+def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], bool, float | None]:
+    """The chosen setting, each family's best the same way, whether any met ``goal``, and
+    the precision level the choice was made at when none did.
+
+    The first in the objective's order among those meeting ``goal``; else, the club having
+    asked for precision, the highest precision some eligible setting reaches (the target
+    lowered in steps of ``FALLBACK_STEP``) and the first in the objective's order there; else
+    the first among the eligible (at least as precise as the 60-day rule). A club that asked
+    for 80 % and can have 60 % gets the most leavers at 60 %, not the most leavers at any
+    precision above the 60-day rule's."""
     meeting = [t for t in search.trials if goal.met(t.train)]
     eligible = [t for t in search.trials if t.eligible]
-    chosen = min(meeting or eligible, key=_key)
+    pool, level = meeting, None
+    if not meeting:
+        for step in fallback_levels(goal, search.baseline_precision):
+            pool = [t for t in eligible if Objective(precision=step).met(t.train)]
+            if pool:
+                level = step
+                break
+    chosen = min(pool or eligible, key=_key)
     families: dict[str, Trial] = {}
     for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
         pool = [t for t in meeting if t.family == family]
         b = min(pool, key=_key) if pool else search.best(family)
         if b is not None:
             families[family] = b
-    return chosen, families, bool(meeting)
+    return chosen, families, bool(meeting), level
 
 
 def _score_held_out(

@@ -56,8 +56,10 @@ class Calibration:
         return {
             "objective": f"max recall with {self.fit.objective.words()} on the training "
             "months (precision less one standard error); else, if no setting reaches it, "
-            "training precision at least the fixed 60-day rule's; ties by median delay",
+            "the highest precision reached in steps of 10 points, above the fixed 60-day "
+            "rule's; ties by median delay",
             "objective_met": self.fit.objective_met,
+            "fallback_precision": self.fit.fallback_precision,
             "risk": self.fit.risk_note,
             "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
@@ -211,6 +213,12 @@ def summary(c: Calibration) -> str:
         text += (
             f" It was chosen because it catches the most leavers, earliest, of the settings "
             f"that met your objective ({goal}) on the training months."
+        )
+    elif c.fit.fallback_precision is not None:
+        text += (
+            f" No setting met your objective ({goal}) on the training months; the highest "
+            f"precision one reached, in steps of ten points, was {_pct(c.fit.fallback_precision)}"
+            ", and of the settings that reached it this one catches the most leavers, earliest."
         )
     else:
         text += (
@@ -598,7 +606,14 @@ def render(c: Calibration) -> str:
         "the cohort's usual gap: fitted before that day, refitted on all the training months "
         f"once the setting was chosen). Leavers the scores can judge: {fit.select_leavers:,} "
         f"in those selection months, {fit.held_out_leavers:,} held out. "
-        + ("A setting met the objective." if fit.objective_met else "None met it.")
+        + (
+            "A setting met the objective."
+            if fit.objective_met
+            else "None met it."
+            if fit.fallback_precision is None
+            else f"None met it; chosen at the highest precision reached, "
+            f"{_pct(fit.fallback_precision)}."
+        )
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "
         f"days, spread {fit.cohort_spread:g}. {_e(fit.bgnbd_note)}. Early warnings chosen: "

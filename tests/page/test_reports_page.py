@@ -164,7 +164,28 @@ def test_policy_words_for_each_family():
     assert declining.startswith("מנויים שנעדרים יותר מ־8 פעמים")
     assert "אחרי 21 ימים" in declining and "50%" in declining
     assert "ההיעדרות הארוכה ביותר" not in declining  # longest_factor 0: that rule is off
+    # Without warnings the payment rule's day is the alert, and the words say when.
+    quiet = words({**hybrid, "warnings": None, "payment_days": 7}, "hybrid")
+    assert quiet.endswith("; after 7 days when a payment failed or an entry was refused during "
+                          "the absence")  # fmt: skip
+    assert "payment failed" not in words(hybrid, "hybrid")  # (no key: the warnings at once)
     tz = ZoneInfo("UTC")
     facts = calibration.read(STORED["policy"], STORED["scores"])
     assert facts is not None and facts.rule("fixed:60") is not None
     assert "2025" in calibration.tested_on(facts, tz)
+
+
+def test_a_choice_made_at_a_lowered_precision_says_which() -> None:
+    tz = ZoneInfo("UTC")
+    lowered = {**STORED["scores"], "objective_met": False, "fallback_precision": 0.6}
+    facts = calibration.read(STORED["policy"], lowered)
+    assert facts is not None and facts.fallback_precision == 0.6
+    text = calibration.statistics(facts, tz)
+    assert "the highest precision one reached, in steps of ten points, was 60%" in text
+    assert "60%" in calibration.statistics(facts, tz, "he")
+    # Stored before the level was kept: the words of a plain miss.
+    old = {k: v for k, v in lowered.items() if k != "fallback_precision"}
+    plain = calibration.read(STORED["policy"], old)
+    assert plain is not None and "at least as precisely as the 60-day rule" in (
+        calibration.statistics(plain, tz)
+    )
