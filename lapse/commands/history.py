@@ -127,7 +127,8 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument(
         "--policy",
         action="append",
-        help="policy to score (repeatable): fixed:60, cadence, bgnbd, cadence:z=2,floor_days=7;"
+        help="policy to score (repeatable): fixed:60, hybrid, risk, cadence, bgnbd,"
+        " cadence:z=2,floor_days=7 (default: hybrid, risk, cadence, bgnbd);"
         " the fixed 60-day rule always runs as the baseline",
     )
     ev.add_argument("--truth", help="ground truth CSV (lapse simulate writes truth.csv)")
@@ -152,7 +153,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     runs = evaluate_specs(
         args.files,
         args.tenant,
-        args.policy or ["risk", "cadence", "bgnbd"],
+        args.policy or ["hybrid", "risk", "cadence", "bgnbd"],
         truth_path=args.truth,
         lateness=args.lateness,
         horizon_days=args.horizon_days,
