@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 from prometheus_client import Gauge
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from records.tables import ImportRun
+from api.read.imports import import_runs
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +44,14 @@ async def refresh(sessions: async_sessionmaker[AsyncSession]) -> None:
     rows: Counter[tuple[str, str]] = Counter()
     rejected: Counter[tuple[str, str]] = Counter()
     async with sessions() as session:
-        result = await session.execute(
-            select(
-                ImportRun.tenant_id,
-                ImportRun.status,
-                ImportRun.accepted,
-                ImportRun.rejected,
-                ImportRun.rejected_by_reason,
-            )
-        )
-        for tenant, status, accepted, refused, by_reason in result:
-            files[tenant, status] += 1
-            rows[tenant, "accepted"] += accepted
-            rows[tenant, "rejected"] += refused
-            for reason, n in (by_reason or {}).items():
-                if isinstance(n, int):
-                    rejected[tenant, str(reason)] += n
+        runs = await import_runs(session)
+    for tenant, status, accepted, refused, by_reason in runs:
+        files[tenant, status] += 1
+        rows[tenant, "accepted"] += accepted
+        rows[tenant, "rejected"] += refused
+        for reason, n in (by_reason or {}).items():
+            if isinstance(n, int):
+                rejected[tenant, str(reason)] += n
     for gauge, values in ((FILES, files), (ROWS, rows), (REJECTED, rejected)):
         gauge.clear()  # a tenant erased or a run deleted leaves no stale series
         for labels, value in values.items():
