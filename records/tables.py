@@ -437,7 +437,7 @@ class CalibrationReport(Base):
 
 
 class StaffAccount(Base):
-    """A person who logs into the staff page (api/page/accounts.py): one login name across
+    """A person who logs into the staff page (records/staff_accounts.py): one login name across
     the installation, bound to one tenant; the password only as an Argon2id hash."""
 
     __tablename__ = "staff_accounts"

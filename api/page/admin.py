@@ -5,7 +5,7 @@ accounts (add, change a role, disable), API keys (create, shown once; revoke) an
 One page with three sections, and one POST route per action, each a plain form carrying the
 session's CSRF token (``routes._staff_form``, as the acknowledge and language forms do), so
 it works without a script. The work itself is done by the functions the CLI and the JSON api
-use (``api.page.accounts``, ``records.api_keys``, ``api.read.webhooks``), scoped to the admin's
+use (``records.staff_accounts``, ``records.api_keys``, ``api.read.webhooks``), scoped to the admin's
 tenant: another tenant's account, key or webhook is "no such", exactly like one that does not
 exist. Front desk and manager are refused (403) by the ``Admin`` dependency, as is a key bound
 to one site. A secret (the new key, the webhook's signing secret) is rendered once into the
@@ -22,8 +22,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep, settings_of
-from api.page import accounts
-from api.page.accounts import Role
 from api.page.i18n import t
 from api.page.routes import (
     ASSET_VERSION,
@@ -40,7 +38,9 @@ from api.page.routes import (
 from api.page.views import e, layout, ltr
 from api.read.webhooks import add_subscription, set_enabled, subscription, subscriptions_of
 from api.urls import UnsafeUrl
+from records import staff_accounts as accounts
 from records.api_keys import SCOPES, create_key, keys_of, revoke_key
+from records.staff_accounts import Role
 from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from schemas import ALERT_TYPES
 from schemas.events import NOTE_PATTERN

@@ -1,6 +1,6 @@
 """``/staff``: the front desk's and the manager's page, served by the api itself.
 
-Staff log in with their own account (``api.page.accounts``: a name, a password, a role);
+Staff log in with their own account (``records.staff_accounts``: a name, a password, a role);
 the browser then holds only a random session token, checked against the ``staff_sessions``
 table on every request. An API key of the club still logs in (machines, set-up): that
 session is an HMAC-signed cookie naming the key (``api.page.session``), checked against the
@@ -28,9 +28,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from api.deps import SessionDep, settings_of
-from api.page import accounts, export, i18n, listing, reports_page, session, timeline, views
+from api.page import export, i18n, listing, reports_page, session, timeline, views
 from api.page import uplift as uplift_page
-from api.page.accounts import Role
 from api.read import actions, alerts, calibration, members, trends
 from api.read import reports as reads
 from api.read import sites as tenant_sites
@@ -38,7 +37,9 @@ from api.read import worklist as worklists
 from api.read.holdout import holdout_in_force
 from api.read.outcomes import ACTION_KINDS
 from api.read.scope import site_of
+from records import staff_accounts as accounts
 from records.api_keys import Principal, authenticate
+from records.staff_accounts import Role
 from records.tables import ApiKey
 from schemas.events import NOTE_PATTERN
 

@@ -23,13 +23,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.page import i18n
-from api.page.accounts import Role
 from api.page.charts import action_name, bdi_t, table_wrap
 from api.page.i18n import t
 from api.page.views import BASE, e, severity_word, site_label
 from api.read.holdout import HoldoutOut, holdout_of, percent, who_set
 from api.read.uplift import UpliftRead, read_uplift
 from api.uplift_stats import NO_ACTION, Comparison, per_100, verdict_kind
+from records.staff_accounts import Role
 from schemas.holdout import MAX_SHARE
 
 UTC_ZONE = ZoneInfo("UTC")

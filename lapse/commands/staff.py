@@ -1,5 +1,5 @@
-"""``lapse staff add|list|disable``: the staff page accounts of a tenant (api/page/accounts.py);
-the password is never echoed, printed or logged."""
+"""``lapse staff add|list|disable``: the staff page accounts of a tenant
+(records/staff_accounts.py); the password is never echoed, printed or logged."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 async def run_staff(settings: Settings, args: argparse.Namespace) -> None:
-    from api.page import accounts
+    from records import staff_accounts as accounts
 
     password = _read_password(args.password_stdin) if args.action == "add" else ""
     async with migrated_session(settings) as session:

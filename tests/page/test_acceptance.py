@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from api.page import accounts
+from records import staff_accounts as accounts
 from records.profiles import ProfileIn, set_profile
 from tests.api.support import serve
 from tests.page.support import make_club

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.page import accounts
-from api.page.accounts import Role
 from api.page.i18n import t
 from lapse import cli
 from plumbing.settings import Settings
+from records import staff_accounts as accounts
+from records.staff_accounts import Role
 from records.tables import ActionRow, StaffAccount, StaffSession
 from tests.api.support import serve
 from tests.page.support import LOGIN_TOKEN, csrf_of, make_club

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from api.page.accounts import Role
 from records.api_keys import authenticate, create_key
+from records.staff_accounts import Role
 from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from tests.api.support import make_key
 from tests.page.support import csrf_of, login

@@ -17,7 +17,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from api.app import create_app
-from api.page import accounts
+from records import staff_accounts as accounts
 from records.profiles import ProfileIn, set_profile
 from records.tables import ActionRow
 from tests.api.support import make_key, serve

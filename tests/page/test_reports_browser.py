@@ -15,9 +15,9 @@ from playwright.async_api import Page
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from api.page import accounts
 from api.read.alerts import CLOSING
 from api.read.trends import monday_of
+from records import staff_accounts as accounts
 from records.tables import ActionRow, CalibrationReport
 from tests.api.support import serve
 from tests.page.a11y import accessible

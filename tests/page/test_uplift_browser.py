@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from api.page import accounts
 from api.read.uplift import read_uplift
 from records import holdout
+from records import staff_accounts as accounts
 from records.outbox import add_alerts
 from records.tables import ActionRow, HoldoutPeriodRow, StaffAccount
 from schemas import Alert

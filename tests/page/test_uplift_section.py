@@ -13,11 +13,11 @@ import pytest
 
 from api.page import holdout as holdout_routes
 from api.page import i18n
-from api.page.accounts import Role
 from api.page.uplift import change_refusal, holdout_control, section, verdict_text
 from api.read.holdout import HoldoutOut, Period
 from api.read.uplift import UpliftRead
 from api.uplift_stats import DAY, Episode, report
+from records.staff_accounts import Role
 from schemas.holdout import MAX_REASON, HoldoutPeriod
 from tests.page.test_i18n import english_left
 
