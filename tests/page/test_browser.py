@@ -25,8 +25,8 @@ from tests.page.support import make_club, make_crowd
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
-TABLET = {"width": 1024, "height": 768}
-PHONE = {"width": 390, "height": 844}
+TABLET: ViewportSize = {"width": 1024, "height": 768}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
     pytest.skip(
@@ -34,7 +34,7 @@ if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
         allow_module_level=True,
     )
 
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright  # noqa: E402
 
 from tests.page.a11y import accessible, problems  # noqa: E402
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from playwright.async_api import Page
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
@@ -25,7 +25,7 @@ from tests.page.support import Club, make_club
 from tests.page.test_browser import TABLET, browser, shot  # noqa: F401
 from tests.page.test_reports_page import STORED
 
-PHONE = {"width": 375, "height": 812}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 PASSWORD = "correct horse battery"
 
 
@@ -47,6 +47,22 @@ async def _log_in(page: Page, base: str, login: str) -> None:
     await page.locator("#password").fill(PASSWORD)
     await page.locator("form[action='/staff/login'] button.primary").click()
     await page.wait_for_url(f"{base}/staff/")
+
+
+async def _open_reports(
+    chromium: Browser, base: str, login: str
+) -> tuple[BrowserContext, Page, list[str]]:
+    """A tablet page logged in as ``login`` and on Reports, with the console's and the page's
+    errors collected in the list returned (a test asserts it empty at the end)."""
+    errors: list[str] = []
+    context = await chromium.new_context(viewport=TABLET, locale="en-GB")
+    page = await context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await _log_in(page, base, login)
+    await page.get_by_role("link", name="Reports").click()
+    await page.wait_for_url(f"{base}/staff/reports")
+    return context, page, errors
 
 
 async def _fits(page: Page, what: str) -> None:
@@ -121,15 +137,8 @@ async def test_a_manager_reads_the_trends_and_the_calibration_in_english_and_heb
 ):
     club, _ = await _club_with_actions_and_a_report(sessions, tenant)
     manager = await _account(sessions, tenant, accounts.Role.MANAGER)
-    errors: list[str] = []
     async with serve(create_app(settings, deliver=False)) as base:
-        context = await browser.new_context(viewport=TABLET, locale="en-GB")
-        page = await context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await _log_in(page, base, manager)
-        await page.get_by_role("link", name="Reports").click()
-        await page.wait_for_url(f"{base}/staff/reports")
+        context, page, errors = await _open_reports(browser, base, manager)
         assert await page.locator("h1").inner_text() == "Reports"
 
         # Trends: four charts, and a table of the same weeks whose figures are the club's.

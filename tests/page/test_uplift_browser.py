@@ -28,7 +28,7 @@ from schemas.holdout import CONTROL, arm_for
 from tests.api.support import serve
 from tests.page.a11y import accessible
 from tests.page.test_browser import ARTIFACTS, TABLET, browser, shot  # noqa: F401
-from tests.page.test_reports_browser import PHONE, _account, _fits, _log_in
+from tests.page.test_reports_browser import PHONE, _account, _fits, _log_in, _open_reports
 
 SHARE_THEN = 0.3
 EPISODES = 150
@@ -118,15 +118,8 @@ async def test_a_manager_sets_a_ten_percent_control_group_and_reads_the_uplift(
     async with sessions() as s:
         expected = (await read_uplift(s, tenant, as_of=now)).report
     manager = await _account(sessions, tenant, accounts.Role.MANAGER)
-    errors: list[str] = []
     async with serve(create_app(settings, deliver=False)) as base:
-        context = await browser.new_context(viewport=TABLET, locale="en-GB")
-        page = await context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        await _log_in(page, base, manager)
-        await page.get_by_role("link", name="Reports").click()
-        await page.wait_for_url(f"{base}/staff/reports")
+        context, page, errors = await _open_reports(browser, base, manager)
 
         # Plain words first: the API's verdict as a sentence, and what it rests on.
         section = page.locator("section.uplift")
