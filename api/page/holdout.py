@@ -49,6 +49,16 @@ def _refused(request: Request, staff: Staff) -> Response | None:
     return None
 
 
+async def _change_form(request: Request, staff: Staff) -> dict[str, str] | Response:
+    """The form of a change: posted from the page with the session's token
+    (``routes._staff_form``) by someone who may change the control group; else the refusal."""
+    form = await _staff_form(request, staff)
+    if isinstance(form, Response):
+        return form
+    refused = _refused(request, staff)
+    return form if refused is None else refused
+
+
 def _reason(request: Request, raw: str, *, required: bool) -> str | Response | None:
     reason = raw.strip() or None
     if reason is not None:
@@ -73,11 +83,9 @@ def _done(what: str) -> Response:
 @router.post("")
 async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
     """Hold back ``share`` percent of the episodes opened from now on."""
-    form = await _staff_form(request, staff)
+    form = await _change_form(request, staff)
     if isinstance(form, Response):
         return form
-    if (refused := _refused(request, staff)) is not None:
-        return refused
     try:
         share = check_share(float(form.get("share", "")) / 100)
     except ValueError:
@@ -101,11 +109,9 @@ async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Respo
 @router.post("/stop")
 async def stop_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
     """End the period in force: every episode opened from now on is contacted."""
-    form = await _staff_form(request, staff)
+    form = await _change_form(request, staff)
     if isinstance(form, Response):
         return form
-    if (refused := _refused(request, staff)) is not None:
-        return refused
     reason = _reason(request, form.get("reason", ""), required=False)
     if isinstance(reason, Response):
         return reason
