@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import sys
 from datetime import datetime
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from plumbing.settings import Settings
 
@@ -75,6 +75,23 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+# The options of ``lapse simulate`` that set a ``SimParams`` field of the same name.
+PARAM_OPTIONS = (
+    "gap_mean_days",
+    "early_hazard",
+    "membership_years_before",
+    "timezone",
+    "contact_effect",
+    "holdout",
+    "contact_after_days",
+)
+
+
+def param_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``SimParams`` fields the options given replace in the profile's parameters."""
+    return {k: getattr(args, k) for k in PARAM_OPTIONS if getattr(args, k) is not None}
+
+
 def _zone(name: str) -> str:
     """An IANA zone name the simulator can use, refused at parse time otherwise."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,21 +110,7 @@ async def run_simulate(_settings: Settings, args: argparse.Namespace) -> None:
     from simulator import PROFILES, read_contacts, simulate_files
 
     profile = PROFILES[args.profile or "default"]
-    params = profile.params
-    if args.gap_mean_days is not None:
-        params = replace(params, gap_mean_days=args.gap_mean_days)
-    if args.early_hazard is not None:
-        params = replace(params, early_hazard=args.early_hazard)
-    if args.membership_years_before is not None:
-        params = replace(params, membership_years_before=args.membership_years_before)
-    if args.timezone is not None:
-        params = replace(params, timezone=args.timezone)
-    if args.contact_effect is not None:
-        params = replace(params, contact_effect=args.contact_effect)
-    if args.holdout is not None:
-        params = replace(params, holdout=args.holdout)
-    if args.contact_after_days is not None:
-        params = replace(params, contact_after_days=args.contact_after_days)
+    params = replace(profile.params, **param_overrides(args))
     contacts = read_contacts(args.contacts) if args.contacts else None
     with progress_bar("simulate (members)", args.members) as update:
         summary = await asyncio.to_thread(
