@@ -178,7 +178,6 @@ def _leaver_group(
     visits: Sequence[float],
     signs: Sequence[float],
     *,
-    cutoff: float,
     end: float,
     delay_days: float,
 ) -> str:
@@ -193,7 +192,7 @@ def _leaver_group(
         return "too_late"
     if cancelled is not None and cancelled - last < (ALERT_DAYS + LEAD_DAYS) * DAY:
         return "unreachable"
-    if last > cutoff - delay_days * DAY:
+    if last > end - delay_days * DAY:
         return "near_end"
     gap = usual_gap_days(visits, last)
     if gap is not None and gap > RARE_GAP_DAYS:
@@ -220,8 +219,9 @@ def missed_leavers(
     Leavers: the members of ``outcomes`` (pass ``period_members``' outcomes, the ones
     ``score_period`` scores) whose true last visit lies in [``start``, cutoff], cutoff being
     ``end`` − ``horizon_days`` (30): the dropouts ``score_period`` counts. ``alerts``: each
-    member's at-risk alert times (POSIX seconds); only those raised in [``start``, cutoff]
-    count, as in the score. ``visits``: each member's visit times, sorted (gate entries, an
+    member's at-risk alert times (POSIX seconds); those raised in [``start``, ``end``] count,
+    as in the score's recall (an alert after the cutoff still catches a leaver whose last
+    visit is before it). ``visits``: each member's visit times, sorted (gate entries, an
     entry less than an hour after the previous one being the same visit). ``signs``: each
     member's failed payments and denied entries. ``delay_days``: the policy's median days from
     the true last visit to its alert on the period's caught leavers (None: 21).
@@ -234,9 +234,9 @@ def missed_leavers(
        than 14 days before it.
     3. ``unreachable``: cancelled less than 35 days (21 + 14) after the true last visit: no
        alert three weeks into the absence could have had 14 days' lead.
-    4. ``near_end``: the true last visit is later than the cutoff less the policy's median
-       delay (``delay_days``): the policy's typical alert would have come after the cutoff,
-       when alerts are no longer scored.
+    4. ``near_end``: the true last visit is later than ``end`` less the policy's median
+       delay (``delay_days``): the policy's typical alert would have come after the
+       history ends (only a policy that waits longer than the 30-day horizon loses any).
     5. ``rare``: a rare visitor: the median of the member's last (at most 8) gaps between
        visits up to the true last visit is over 14 days (fewer than two visits: not rare).
     6. ``no_sign``: neither a fade nor a failed payment or denied entry after the true last
@@ -254,9 +254,9 @@ def missed_leavers(
     for member, out in outcomes.items():
         if out.last_visit is None or not start <= out.last_visit <= cutoff:
             continue
-        scored = [t for t in alerts.get(member, ()) if start <= t <= cutoff]
+        scored = [t for t in alerts.get(member, ()) if start <= t <= end]
         group = _leaver_group(out, scored, visits.get(member, ()), signs.get(member, ()),
-                              cutoff=cutoff, end=end, delay_days=delay)  # fmt: skip
+                              end=end, delay_days=delay)  # fmt: skip
         counts[group] += 1
     return counts
 

@@ -15,7 +15,7 @@ from detector.core import Policy
 from detector.core.replay import replay
 from plumbing.kafka import make_producer
 from plumbing.settings import Settings
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Alert, MembershipEvent
 
 Event = AccessEvent | MembershipEvent
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
@@ -166,4 +166,21 @@ def same_event(a: Event, b: Event) -> bool:
         and a.__pydantic_extra__ == b.__pydantic_extra__
         and a.__pydantic_private__ == b.__pydantic_private__
         and a.__pydantic_serializer__.to_json(a) == b.__pydantic_serializer__.to_json(b)
+    )
+
+
+def at_risk(member: str, when: datetime) -> Alert:
+    """A bare at-risk alert of ``member`` raised ``when``: what a score reads of an alert."""
+    return Alert(
+        alert_id=f"a-{member}-{when.timestamp()}",
+        episode_id=f"e-{member}-{when.timestamp()}",
+        type="at_risk",
+        tenant_id="club",
+        member_id=member,
+        site_id=None,
+        severity="medium",
+        policy="fixed",
+        reasons=[],
+        deadline=None,
+        raised_at=when,
     )

@@ -16,8 +16,9 @@ from detector.core import Detector
 from offline.calibration.scoring import DAY, Outcome, Score, read_truth, score
 from offline.evaluate import evaluate, parse_policy
 from offline.replay import replay_files
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import AccessEvent, MembershipEvent
 from simulator import SimParams, simulate_files
+from tests.support import at_risk
 
 T = datetime(2025, 6, 1, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,22 +35,6 @@ def _load_bench() -> Any:
 
 
 bench = _load_bench()
-
-
-def at_risk(member: str, when: datetime) -> Alert:
-    return Alert(
-        alert_id=f"a-{member}-{when.timestamp()}",
-        episode_id=f"e-{member}-{when.timestamp()}",
-        type="at_risk",
-        tenant_id="club",
-        member_id=member,
-        site_id=None,
-        severity="medium",
-        policy="fixed",
-        reasons=[],
-        deadline=None,
-        raised_at=when,
-    )
 
 
 def test_recall_with_lead_counts_alerts_two_weeks_before_cancelling() -> None:
@@ -208,15 +193,25 @@ def test_missed_leavers_puts_each_leaver_in_the_first_group_that_fits() -> None:
         "quick-35": ("no_sign", last, last + 35 * DAY, weekly, [], []),
         # alerted only after cancelling: not caught; cancelled 34 days after: unreachable
         "after": ("unreachable", last, last + 34 * DAY, weekly, [last + 40 * DAY], []),
-        "end": ("near_end", cutoff - 10 * DAY, None, _every(7, cutoff - 10 * DAY), [], []),
-        "end-25": ("no_sign", cutoff - 25 * DAY, None, _every(7, cutoff - 25 * DAY), [], []),
-        # an alert after the cutoff is not scored
+        # with a median delay of 21 days, a leaver scored (last visit by the cutoff) is never
+        # too near the end: the typical alert comes before the history ends
+        "end": ("no_sign", cutoff - DAY, None, _every(7, cutoff - DAY), [], []),
+        # an alert after the cutoff catches a leaver whose last visit is before it
+        "after-cutoff-alert": (
+            "caught",
+            cutoff - 10 * DAY,
+            None,
+            _every(7, cutoff - 10 * DAY),
+            [cutoff + DAY],
+            [],
+        ),
+        # one after the history's end does not
         "unscored": (
             "no_sign",
             cutoff - 60 * DAY,
             None,
             _every(7, cutoff - 60 * DAY),
-            [cutoff + DAY],
+            [end + DAY],
             [],
         ),
         "rare": ("rare", last, last + 60 * DAY, _every(20, last), [], [last + 10 * DAY]),
@@ -268,13 +263,13 @@ def test_missed_leavers_puts_each_leaver_in_the_first_group_that_fits() -> None:
     last_visits = {m: o.last_visit for m, o in period.items()}
     s = score("p", alerts, last_visits, period, start=start, end=end, min_lead_days=14.0)
     assert (s.dropouts, s.caught_early) == (sum(counts.values()), counts["caught"])
-    # Without a median delay (nothing caught), "too near the end" means within 21 days.
-    no_delay = bench.missed_leavers({"end-25": outcomes["end-25"]}, {}, {}, {}, start=start,
-                                    end=end, delay_days=None)  # fmt: skip
-    assert no_delay["no_sign"] == 1
-    later = bench.missed_leavers({"end-25": outcomes["end-25"]}, {}, {}, {}, start=start,
-                                 end=end, delay_days=30.0)  # fmt: skip
-    assert later["near_end"] == 1
+    # A policy that waits longer than the horizon: its typical alert for a leaver who last
+    # came 10 days before the cutoff (40 before the end) comes after the history ends.
+    end_10 = {"end-10": Outcome("end-10", cutoff - 10 * DAY, None)}
+    for delay, group in ((None, "no_sign"), (40.0, "no_sign"), (45.0, "near_end")):
+        one = bench.missed_leavers(end_10, {}, {"end-10": _every(7, cutoff - 10 * DAY)}, {},
+                                   start=start, end=end, delay_days=delay)  # fmt: skip
+        assert {k: n for k, n in one.items() if n} == {group: 1}, delay
 
 
 def test_visits_merge_scans_within_the_hour_and_signs_are_failed_payments_or_denials() -> None:
