@@ -152,7 +152,7 @@ class HybridPolicy:
             }
         early = a == a and self.decline_days < personal and now >= a + self.decline_days * DAY
         if early and self.declined(m, slot):
-            figures = decline_figures(m, slot, self.usual_gap_days(m, slot))
+            figures = decline_figures(m, slot, self.cohort_gap_days)
             figures["decline_ratio"] = self.decline_ratio
             figures["threshold_days"] = self.decline_days
             return DECLINE, figures

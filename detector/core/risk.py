@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 
 from detector.core.cadence import WARMUP
 from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
-from detector.core.visits import RECENT
+from detector.core.visits import LONG_RETURN_FACTOR, LONG_RETURN_MIN_DAYS, RECENT
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
@@ -105,6 +105,87 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
 
 
+def log_gap(m: MemberStore, slot: int, cohort_gap_days: float) -> tuple[float, float]:
+    """The member's usual gap (log days) and its spread, blended with the cohort's until
+    ``2 * WARMUP`` gaps are known (no gap: the cohort's, with a typical spread of 0.9)."""
+    n = m.gap_n[slot]
+    if n >= 2 * WARMUP:
+        return m.gap_mu[slot], m.gap_s[slot]
+    if n == 0:
+        return math.log(cohort_gap_days), 0.9
+    w = n / (n + WARMUP)
+    lg = w * m.gap_mu[slot] + (1 - w) * math.log(cohort_gap_days)
+    return lg, 0.9 if n < 2 else w * m.gap_s[slot] + (1 - w) * 0.9
+
+
+def ring(m: MemberStore, slot: int) -> Sequence[float]:
+    """The member's latest ``RECENT`` visit starts in time order (oldest first), as one
+    slice: counted by bisection."""
+    exact = m.exact.get(slot)
+    if exact is not None:
+        return exact
+    rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
+    if rn < RECENT:
+        return rec[base : base + rn]
+    return rec[base + p : base + RECENT] + rec[base : base + p]
+
+
+def break_days(ordered: Sequence[float], before: int, six: float, lg: float) -> float:
+    """Days of the six weeks from ``six`` to the last visit (``ordered[before]``) that the
+    member spent on breaks they came back from with their rhythm: gaps of at least
+    ``LONG_RETURN_FACTOR`` usual gaps (``lg``, log days; two weeks at least: the store's long
+    return) after which the member came twice more at least, the last visit included.
+
+    Members who stay come back from holidays with their old rhythm; a fade is a rate that
+    falls while the member still comes. Six weeks holding a holiday and a return held few
+    visits without any fade (on a simulated club of fading leavers, half the decline rule's
+    false alarms were members back from a break, then away three weeks again). A long gap
+    followed by the last visit alone is kept: lengthening gaps are how a fade ends, too."""
+    long = LONG_RETURN_FACTOR * math.exp(lg)
+    long = (long if long > LONG_RETURN_MIN_DAYS else LONG_RETURN_MIN_DAYS) * DAY
+    away = 0.0
+    j = bisect_right(ordered, six)
+    while j < before - 1:
+        if j > 0:
+            a, b = ordered[j - 1], ordered[j]
+            if b - a >= long:
+                away += b - (a if a > six else six)
+        j += 1
+    return away / DAY
+
+
+def usual_six_weeks(
+    m: MemberStore, slot: int, ref: float, lg: float, s: float, away_days: float = 0.0
+) -> float:
+    """The member's usual count of visits in the six weeks before ``ref`` (their last
+    visit), against which the ``decline`` term reads the visits they made there.
+
+    At the member's long-run rate (visits over the span of their history): the running
+    usual gap follows a fade within a few gaps, so against it the fade would hardly show.
+    Until the history spans twelve weeks, at the usual gap ``lg`` (log days; a typical,
+    log-scale gap: a log-normal's mean is exp(sigma^2 / 2) times its median, sigma about 1.25
+    times the spread ``s``). Counted over the days of the six weeks the member could have
+    come: since their first visit seen (a member who joined two weeks before their last
+    visit was not expected to come six weeks' worth: counted over the whole six weeks, every
+    new member away three weeks read as a steep decline, a third of the decline rule's false
+    alarms on a simulated club of fading leavers), less ``away_days`` (``break_days``). At
+    most ``RECENT`` (the visits the ring keeps)."""
+    first, count = m.first_visit[slot], m.visits[slot]
+    span = (ref - first) / DAY if first == first else 0.0
+    if span >= 84.0 and count >= 3:
+        rate = (count - 1) / span
+        days = 42.0
+    else:
+        sigma = 1.25 * (s if s < 1.2 else 1.2)
+        rate = 1.0 / math.exp(lg + 0.5 * sigma * sigma)
+        days = span if span < 42.0 else 42.0
+    days -= away_days
+    if days <= 0.0:
+        return 0.0
+    usual6 = rate * days
+    return usual6 if usual6 < RECENT else float(RECENT)
+
+
 def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS) -> list[float]:
     """The member terms ``x_k`` (in ``FEATURES`` order) from the member's slot, at the anchor.
 
@@ -115,30 +196,12 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     (one call per visit): no list of times, clipping inlined.
     """
     n = m.gap_n[slot]
-    mu = m.gap_mu[slot]
-    if n >= 2 * WARMUP:
-        lg = mu
-        s = m.gap_s[slot]
-    elif n == 0:
-        lg, s = math.log(cohort_gap_days), 0.9
-    else:
-        w = n / (n + WARMUP)
-        lg = w * mu + (1 - w) * math.log(cohort_gap_days)
-        s = 0.9 if n < 2 else w * m.gap_s[slot] + (1 - w) * 0.9
+    lg, s = log_gap(m, slot, cohort_gap_days)
     anchor = m.anchor[slot]
     last = m.last_visit[slot]
     ref = last if last == last else anchor
     decline = trend = last_gap = 0.0
-    # The ring in time order (oldest first), as one slice: counted by bisection.
-    exact = m.exact.get(slot)
-    if exact is not None:
-        ordered: Sequence[float] = exact
-    else:
-        rec, base, p, rn = m.recent, slot * RECENT, m.rp[slot], m.rn[slot]
-        if rn < RECENT:
-            ordered = rec[base : base + rn]
-        else:
-            ordered = rec[base + p : base + RECENT] + rec[base : base + p]
+    ordered = ring(m, slot)
     rn = len(ordered)
     if rn and ref == ref:
         six, three = ref - SIX_WEEKS, ref - THREE_WEEKS
@@ -148,20 +211,8 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         if c3 < 0:
             c3 = 0
         if not (rn >= RECENT and c6 + 1 >= rn and ordered[0] > six):
-            # The usual count of six weeks at the member's long-run rate (visits over the
-            # span of their history): the running usual gap follows a fade within a few
-            # gaps, so against it the fade would hardly show. Until the history spans
-            # twelve weeks, the usual gap (a typical, log-scale gap: a log-normal's mean is
-            # exp(sigma^2 / 2) times its median, sigma about 1.25 times the spread).
-            first, count = m.first_visit[slot], m.visits[slot]
-            span = (ref - first) / DAY if first == first else 0.0
-            if span >= 84.0 and count >= 3:
-                usual6 = 42.0 * (count - 1) / span
-            else:
-                sigma = 1.25 * (s if s < 1.2 else 1.2)
-                usual6 = 42.0 / math.exp(lg + 0.5 * sigma * sigma)
-            if usual6 > RECENT:
-                usual6 = float(RECENT)
+            away = break_days(ordered, before, six, lg)
+            usual6 = usual_six_weeks(m, slot, ref, lg, s, away)
             x = math.log((c6 + 0.5) / (usual6 + 0.5))
             decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
             x = math.log((c3 + 0.5) / (c6 - c3 + 0.5))
@@ -497,7 +548,7 @@ class RiskPolicy:
             figures["warning_days_ago"] = round((now - since) / DAY, 1)
         for name in ranked:
             if name in ("decline", "trend"):
-                figures.update(decline_figures(m, slot, self.usual_gap_days(m, slot)))
+                figures.update(decline_figures(m, slot, self.cohort_gap_days))
             elif name == "last_gap":
                 figures["gap_before_last_visit_days"] = round(
                     math.exp(x[3]) * self.usual_gap_days(m, slot), 1
@@ -512,16 +563,19 @@ class RiskPolicy:
         return "risk_of_leaving", figures
 
 
-def decline_figures(m: MemberStore, slot: int, usual_gap_days: float) -> dict[str, float]:
+def decline_figures(m: MemberStore, slot: int, cohort_gap_days: float) -> dict[str, float]:
     """The figures behind the ``decline`` term, as staff read them: visits in the six weeks
     before the absence (the last visit itself left out, as the term counts them) and the
-    member's usual count for six weeks."""
+    usual count the term compared them with (``usual_six_weeks``)."""
     from detector.core.visits import visits_since_at
 
     last = m.last_visit[slot]
     ref = last if last == last else m.anchor[slot]
     seen = float(visits_since_at(m, slot, ref - SIX_WEEKS))
+    lg, s = log_gap(m, slot, cohort_gap_days)
+    ordered = ring(m, slot)
+    away = break_days(ordered, bisect_left(ordered, ref), ref - SIX_WEEKS, lg)
     return {
         "visits_6_weeks_before": seen - 1 if last == last and seen else seen,
-        "usual_visits_6_weeks": round(42.0 / usual_gap_days, 1),
+        "usual_visits_6_weeks": round(usual_six_weeks(m, slot, ref, lg, s, away), 1),
     }

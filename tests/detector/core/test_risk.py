@@ -19,6 +19,7 @@ from detector.core.risk import (
     absence_days_at,
     absence_value,
     beyond,
+    decline_figures,
     features,
 )
 from detector.core.store import MemberStore
@@ -134,6 +135,31 @@ def test_a_member_whose_visits_fell_away_is_flagged_sooner_than_a_steady_one() -
     assert (d2 - fading.anchor[s2]) < (d1 - steady.anchor[s1])
 
 
+def test_the_decline_term_counts_only_the_weeks_the_member_could_have_come() -> None:
+    decline = FEATURES.index("decline")
+    # Joined ten days before their last visit, came three times: no fall against six weeks'
+    # worth of the cohort's usual visits (counted so, every new member read as fading).
+    new, s1 = slot_with([100.0, 104.0, 107.0, 110.0], joined=99)
+    assert features(new, s1)[decline] > -0.3
+    # Weekly for a year, then a month's holiday, back with their rhythm (three visits, the
+    # last one the absence starts from): the holiday is no fade.
+    weekly = [float(d) for d in range(0, 315, 7)]
+    back, s2 = slot_with([*weekly, 343.0, 350.0, 357.0], joined=-1)
+    assert features(back, s2)[decline] > -0.3
+    # The same holiday followed by the last visit alone: lengthening gaps, read as a fade.
+    once, s3 = slot_with([*weekly, 322.0, 357.0], joined=-1)
+    assert features(once, s3)[decline] < -0.8
+    # The figures staff read are the ones the term compared.
+    p = RiskPolicy(warnings=None)
+    for m, slot, seen in ((new, s1, 3), (back, s2, 2), (once, s3, 1)):
+        f = decline_figures(m, slot, p.cohort_gap_days)
+        assert f["visits_6_weeks_before"] == seen
+        x = features(m, slot)[decline]
+        assert math.log((seen + 0.5) / (f["usual_visits_6_weeks"] + 0.5)) == pytest.approx(
+            max(x, -3.0), abs=0.05
+        )
+
+
 def test_default_reference_member_is_at_even_odds_after_60_days() -> None:
     """The default's anchor (docs/detector.md): a weekly member a year in, steady."""
     p = RiskPolicy(warnings=None)
@@ -178,10 +204,12 @@ def test_reasons_name_the_fall_in_visits_in_figures() -> None:
     reason = first(alerts, "at_risk").reasons[0]
     assert reason.code == "risk_of_leaving"
     f = reason.figures
-    # Days 294, 297.5 and 320 (335 is the last visit itself), against the usual count of
-    # six weeks at the member's usual gap (which the two long gaps stretched a little).
+    # Days 294, 297.5 and 320 (335 is the last visit itself), against the usual count the
+    # term compares them with: six weeks at the member's long-run rate (88 visits over the
+    # 335 days from the first to the last; the gap of 22.5 days before day 320 is no break
+    # they came back from with their rhythm: only the last visit followed).
     assert f["visits_6_weeks_before"] == 3
-    assert f["usual_visits_6_weeks"] == pytest.approx(42 / f["usual_gap_days"], abs=0.2)
+    assert f["usual_visits_6_weeks"] == pytest.approx(42 * 87 / 335, abs=0.05)
     assert f["usual_visits_6_weeks"] > 2.5 * 3
     text = detail(reason.code, f)
     assert f"Came 3 times in the 6 weeks before; usually {f['usual_visits_6_weeks']:g}." in text
