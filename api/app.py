@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -56,11 +57,16 @@ def delivery_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, deliver: bool = True, now: Callable[[], datetime] | None = None
+) -> FastAPI:
     """The api: alerts, members, actions and webhooks.
 
     With ``deliver`` it also runs the webhook delivery worker, and (``alerts_relay``, with a
     Kafka bootstrap) the relay of the alerts outbox onto the alerts topic.
+
+    ``now`` is the webhooks' clock (default: the wall clock): the delivery worker's and the
+    webhook routes' (a rotated secret's overlap, which secrets sign), through the Dispatcher.
     """
     worker: asyncio.Task[None] | None = None
     relay: asyncio.Task[None] | None = None
@@ -71,7 +77,7 @@ def create_app(settings: Settings, *, deliver: bool = True) -> FastAPI:
         engine = create_engine(settings.database_url)
         client = delivery_client(settings)
         sessions = session_factory(engine)
-        dispatcher = Dispatcher(settings, sessions, client)
+        dispatcher = Dispatcher(settings, sessions, client, now=now)
         if not dispatcher.sealer.enabled:
             log.warning(
                 "LAPSE_SECRET_KEY is not set: webhook secrets are stored unencrypted "

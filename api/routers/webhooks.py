@@ -6,7 +6,7 @@ tenant's subscription or delivery answers 404, exactly like one that does not ex
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -146,8 +146,8 @@ class TestResult(BaseModel):
     response_excerpt: str | None
 
 
-def _out(sub: WebhookSubscription, now: datetime | None = None) -> WebhookOut:
-    now = now or datetime.now(UTC)
+def _out(sub: WebhookSubscription, now: datetime) -> WebhookOut:
+    """The subscription as shown; ``now`` (the dispatcher's clock) ends a rotation's overlap."""
     until = sub.previous_secret_until
     return WebhookOut(
         id=sub.id,
@@ -217,7 +217,11 @@ async def _subscription(
 
 @router.post("", status_code=201, response_model=WebhookCreated)
 async def create_webhook(
-    body: WebhookCreate, principal: WebhooksManager, session: SessionDep, settings: SettingsDep
+    body: WebhookCreate,
+    principal: WebhooksManager,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
 ) -> WebhookCreated:
     site_id = body.site_id
     if principal.site_id is not None:
@@ -239,20 +243,23 @@ async def create_webhook(
     except UnsafeUrl as exc:
         raise _invalid_url(exc) from exc
     await session.commit()
-    return WebhookCreated(**_out(sub).model_dump(), secret=secret)
+    return WebhookCreated(**_out(sub, dispatcher.now()).model_dump(), secret=secret)
 
 
 @router.get("", response_model=WebhookList)
-async def list_webhooks(principal: WebhooksManager, session: SessionDep) -> WebhookList:
+async def list_webhooks(
+    principal: WebhooksManager, session: SessionDep, dispatcher: DispatcherDep
+) -> WebhookList:
     rows = await webhooks.subscriptions_of(session, principal)
-    return WebhookList(items=[_out(s) for s in rows])
+    now = dispatcher.now()
+    return WebhookList(items=[_out(s, now) for s in rows])
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
 async def get_webhook(
-    webhook_id: str, principal: WebhooksManager, session: SessionDep
+    webhook_id: str, principal: WebhooksManager, session: SessionDep, dispatcher: DispatcherDep
 ) -> WebhookOut:
-    return _out(await _subscription(session, principal, webhook_id))
+    return _out(await _subscription(session, principal, webhook_id), dispatcher.now())
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut)
@@ -262,6 +269,7 @@ async def update_webhook(
     principal: WebhooksManager,
     session: SessionDep,
     settings: SettingsDep,
+    dispatcher: DispatcherDep,
 ) -> WebhookOut:
     sub = await _subscription(session, principal, webhook_id, for_update=True)
     if body.url is not None:
@@ -271,21 +279,25 @@ async def update_webhook(
     if body.description is not None:
         sub.description = body.description
     if body.enabled is not None:
-        webhooks.set_enabled(sub, body.enabled, datetime.now(UTC))
+        webhooks.set_enabled(sub, body.enabled, dispatcher.now())
     await session.commit()
-    return _out(sub)
+    return _out(sub, dispatcher.now())
 
 
 @router.post("/{webhook_id}/rotate-secret", response_model=RotatedSecret)
 async def rotate_secret(
-    webhook_id: str, principal: WebhooksManager, session: SessionDep, settings: SettingsDep
+    webhook_id: str,
+    principal: WebhooksManager,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispatcher: DispatcherDep,
 ) -> RotatedSecret:
     """A new secret now; the current one keeps signing too until the overlap ends.
 
     Rotating again during an overlap drops the oldest secret at once: at most two sign.
     """
     sub = await _subscription(session, principal, webhook_id, for_update=True)
-    now = datetime.now(UTC)
+    now = dispatcher.now()  # the clock the deliveries end the overlap by
     overlap = settings.webhook_secret_overlap_seconds
     if overlap > 0:
         sub.previous_secret = sub.secret

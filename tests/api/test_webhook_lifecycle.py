@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from tests.api.support import api, make_alert, store_alerts, until
+from tests.api.support import Clock, api, make_alert, store_alerts, until
 
 
 async def subscribe(client: httpx.AsyncClient, url: str, **extra: Any) -> dict[str, Any]:
@@ -40,12 +40,14 @@ async def test_description_is_stored_and_editable(settings, key, receiver):
 async def test_rotation_signs_with_both_secrets_during_the_overlap(
     fast_settings, sessions, tenant, key, receiver
 ):
-    # The overlap is real time (the delivery signs with the wall clock): long enough that a
-    # delivery fanned out and sent under a loaded CI machine still falls inside it (1.5 s
-    # did not, once), short enough for a test.
-    overlap = 5.0
+    # The api's clock stands still until the test moves it past the overlap: no waiting, and
+    # a loaded machine cannot stretch a delivery out of the overlap. The overlap is shorter
+    # than the 5 minutes standardwebhooks lets a signature's timestamp (the injected clock)
+    # differ from the verifier's wall clock, so moving past it keeps the signatures verifiable.
+    clock = Clock()
+    overlap = 60.0
     settings = fast_settings.model_copy(update={"webhook_secret_overlap_seconds": overlap})
-    async with api(create_app(settings), key) as client:
+    async with api(create_app(settings, now=clock), key) as client:
         sub = await subscribe(client, receiver.url)
         old = sub["secret"]
         r = await client.post(f"/v1/webhooks/{sub['id']}/rotate-secret")
@@ -53,16 +55,16 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
         new = r.json()["secret"]
         assert new.startswith("whsec_") and new != old
         expires = datetime.fromisoformat(r.json()["previous_secret_expires_at"])
-        left = expires - datetime.now(UTC)
-        assert timedelta(seconds=overlap - 0.5) < left <= timedelta(seconds=overlap)
+        assert expires == clock.now + timedelta(seconds=overlap)
         shown = (await client.get(f"/v1/webhooks/{sub['id']}")).json()
-        assert shown["previous_secret_expires_at"] == r.json()["previous_secret_expires_at"]
+        assert datetime.fromisoformat(shown["previous_secret_expires_at"]) == expires
         assert "secret" not in shown
 
         # A real delivery and a ping during the overlap: two signatures, new first.
         await store_alerts(sessions, [make_alert(tenant)])
         await until(lambda: _received(receiver, 1))
         assert (await client.post(f"/v1/webhooks/{sub['id']}/test")).json()["ok"]
+        assert len(receiver.requests) == 2
         for sent in receiver.requests:
             assert len(signatures(sent.headers)) == 2
             Webhook(new).verify(sent.body, sent.headers)
@@ -70,23 +72,23 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
             only_new = {**sent.headers, "webhook-signature": signatures(sent.headers)[0]}
             Webhook(new).verify(sent.body, only_new)
 
-        # After the overlap only the new secret signs.
-        await until(lambda: _overlap_over(client, sub["id"]), within=overlap + 2)
+        # Past the overlap only the new secret signs: a real delivery and a ping again.
+        clock.now = expires + timedelta(seconds=1)
+        shown = (await client.get(f"/v1/webhooks/{sub['id']}")).json()
+        assert shown["previous_secret_expires_at"] is None
+        await store_alerts(sessions, [make_alert(tenant)])
+        await until(lambda: _received(receiver, 3))
         assert (await client.post(f"/v1/webhooks/{sub['id']}/test")).json()["ok"]
-        last = receiver.requests[-1]
-        assert len(signatures(last.headers)) == 1
-        Webhook(new).verify(last.body, last.headers)
-        with pytest.raises(WebhookVerificationError):
-            Webhook(old).verify(last.body, last.headers)
+        assert len(receiver.requests) == 4
+        for sent in receiver.requests[2:]:
+            assert len(signatures(sent.headers)) == 1
+            Webhook(new).verify(sent.body, sent.headers)
+            with pytest.raises(WebhookVerificationError):
+                Webhook(old).verify(sent.body, sent.headers)
 
 
 async def _received(receiver, n: int) -> bool:
     return len(receiver.requests) >= n
-
-
-async def _overlap_over(client: httpx.AsyncClient, wid: str) -> bool:
-    got = (await client.get(f"/v1/webhooks/{wid}")).json()
-    return got["previous_secret_expires_at"] is None
 
 
 async def test_rotation_without_overlap_and_twice(settings, key, receiver):

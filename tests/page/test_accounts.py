@@ -22,20 +22,12 @@ from plumbing.settings import Settings
 from records import staff_accounts as accounts
 from records.staff_accounts import Role
 from records.tables import ActionRow, StaffAccount, StaffSession
-from tests.api.support import serve
+from tests.api.support import Clock, serve
 from tests.page.support import LOGIN_TOKEN, csrf_of, make_club
 
 REFUSAL = t("en", "error.refused")
 
 PASSWORD = "correct horse battery"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @asynccontextmanager
