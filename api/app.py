@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from api.delivery import USER_AGENT, Dispatcher
 from api.import_metrics import import_metrics
+from api.page import access as page_access
 from api.page import admin as page_admin
 from api.page import holdout as page_holdout
 from api.page import routes as page
@@ -154,7 +155,7 @@ def create_app(
     app.include_router(page.router)  # the staff page, /staff (api/page/)
     app.include_router(page_admin.router)  # its administration, /staff/admin
     app.include_router(page_holdout.router)  # the control group, /staff/reports/holdout
-    app.add_exception_handler(page.PageRefusal, page.refusal_handler)
+    app.add_exception_handler(page_access.PageRefusal, page_access.refusal_handler)
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -3,7 +3,7 @@ accounts (add, change a role, disable), API keys (create, shown once; revoke) an
 (add behind the URL guard, secret shown once; disable).
 
 One page with three sections, and one POST route per action, each a plain form carrying the
-session's CSRF token (``routes._staff_form``, as the acknowledge and language forms do), so
+session's CSRF token (``access.staff_form``, as the acknowledge and language forms do), so
 it works without a script. The work itself is done by the functions the CLI and the JSON api
 use (``records.staff_accounts``, ``records.api_keys``, ``api.read.webhooks``), scoped to the admin's
 tenant: another tenant's account, key or webhook is "no such", exactly like one that does not
@@ -22,20 +22,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep, settings_of
+from api.page import access
+from api.page.access import PageRefusal, Staff
+from api.page.answers import ASSET_VERSION, html, redirect, refuse
 from api.page.i18n import t
-from api.page.routes import (
-    ASSET_VERSION,
-    BASE,
-    PageRefusal,
-    Staff,
-    _now,
-    _refuse,
-    _role,
-    _staff_form,
-    html,
-    redirect,
-)
-from api.page.views import e, layout, ltr
+from api.page.views import BASE, e, layout, ltr
 from api.read.webhooks import add_subscription, set_enabled, subscription, subscriptions_of
 from api.urls import UnsafeUrl
 from records import staff_accounts as accounts
@@ -50,10 +41,12 @@ _TEXT = re.compile(NOTE_PATTERN)
 DONE = ("account", "role", "disabled", "revoked", "hook_disabled")
 
 
-async def _admin(request: Request, staff: Annotated[Staff, Depends(_role(Role.ADMIN))]) -> Staff:
+async def _admin(
+    request: Request, staff: Annotated[Staff, Depends(access.role(Role.ADMIN))]
+) -> Staff:
     if staff.principal.site_id is not None:
         raise PageRefusal(
-            _refuse(
+            refuse(
                 request,
                 403,
                 "Forbidden",
@@ -281,7 +274,7 @@ async def _page(
         )
     main = (
         f"<h1>{e(t(lang, 'admin.title'))}</h1>{top}"
-        f"{_staff_section(await accounts.accounts_of(db, tenant), csrf, _now(request), lang)}"
+        f"{_staff_section(await accounts.accounts_of(db, tenant), csrf, access.now(request), lang)}"
         f"{_keys_section(await keys_of(db, tenant), csrf, lang)}"
         f"{_hooks_section(await subscriptions_of(db, staff.principal), csrf, lang)}"
     )
@@ -314,7 +307,7 @@ async def admin_page(request: Request, staff: Admin, db: SessionDep, done: str =
 
 @router.post("/staff")
 async def add_account(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     lang = staff.lang
@@ -331,7 +324,7 @@ async def add_account(request: Request, staff: Admin, db: SessionDep) -> Respons
             form.get("password", ""),
             role=Role(form["role"]),
             display_name=name,
-            now=_now(request),
+            now=access.now(request),
         )
     except ValueError as exc:
         key = (
@@ -356,7 +349,7 @@ async def _account_of(db: SessionDep, staff: Staff, login: str) -> StaffAccount 
 
 @router.post("/staff/role")
 async def change_role(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     lang = staff.lang
@@ -373,7 +366,7 @@ async def change_role(request: Request, staff: Admin, db: SessionDep) -> Respons
 
 @router.post("/staff/disable")
 async def disable_account(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     lang = staff.lang
@@ -382,13 +375,15 @@ async def disable_account(request: Request, staff: Admin, db: SessionDep) -> Res
         return await _page(request, db, staff, error=t(lang, "admin.error.no_account"), status=404)
     if account.id == staff.principal.key_id and staff.token:
         return await _page(request, db, staff, error=t(lang, "admin.error.self"), status=409)
-    await accounts.disable_account(db, staff.principal.tenant_id, account.login, _now(request))
+    await accounts.disable_account(
+        db, staff.principal.tenant_id, account.login, access.now(request)
+    )
     return _done("disabled")
 
 
 @router.post("/keys")
 async def create_api_key(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     lang = staff.lang
@@ -415,10 +410,12 @@ async def create_api_key(request: Request, staff: Admin, db: SessionDep) -> Resp
 
 @router.post("/keys/revoke")
 async def revoke_api_key(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
-    if not await revoke_key(db, staff.principal.tenant_id, form.get("key_id", ""), _now(request)):
+    if not await revoke_key(
+        db, staff.principal.tenant_id, form.get("key_id", ""), access.now(request)
+    ):
         error = t(staff.lang, "admin.error.no_key")
         return await _page(request, db, staff, error=error, status=404)
     await db.commit()
@@ -427,7 +424,7 @@ async def revoke_api_key(request: Request, staff: Admin, db: SessionDep) -> Resp
 
 @router.post("/webhooks")
 async def add_webhook(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     lang = staff.lang
@@ -457,13 +454,13 @@ async def add_webhook(request: Request, staff: Admin, db: SessionDep) -> Respons
 
 @router.post("/webhooks/disable")
 async def disable_webhook(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     sub = await subscription(db, staff.principal, form.get("webhook_id", ""), for_update=True)
     if sub is None:
         error = t(staff.lang, "admin.error.no_hook")
         return await _page(request, db, staff, error=error, status=404)
-    set_enabled(sub, False, _now(request), by="the staff page")
+    set_enabled(sub, False, access.now(request), by="the staff page")
     await db.commit()
     return _done("hook_disabled")

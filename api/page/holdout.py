@@ -1,7 +1,7 @@
 """``/staff/reports/holdout``: a manager sets or stops the club's control group from the
 reports page (issue 22), as ``PUT /v1/holdout`` and ``lapse holdout`` do.
 
-Two plain forms carrying the session's CSRF token (``routes._staff_form``, as every form of
+Two plain forms carrying the session's CSRF token (``access.staff_form``, as every form of
 the page): ``POST /staff/reports/holdout`` (``share`` in percent, more than 0 and at most 50,
 and a ``reason``, required) and ``POST /staff/reports/holdout/stop`` (an optional
 ``reason``). The work is ``records.holdout.set_share`` / ``stop``, the functions the API and
@@ -20,8 +20,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep
-from api.page.routes import BASE, Manager, Staff, _now, _refuse, _staff_form, redirect
+from api.page import access
+from api.page.access import Manager, Staff
+from api.page.answers import redirect, refuse
 from api.page.uplift import change_refusal
+from api.page.views import BASE
 from records import holdout
 from schemas.holdout import MAX_REASON, check_reason, check_share
 
@@ -32,7 +35,7 @@ router = APIRouter(prefix=f"{BASE}/reports/holdout", include_in_schema=False)
 def _refused(request: Request, staff: Staff) -> Response | None:
     why = change_refusal(staff.role, staff.token is None, staff.principal.site_id)
     if why == "site":
-        return _refuse(
+        return refuse(
             request,
             403,
             "Forbidden",
@@ -40,7 +43,7 @@ def _refused(request: Request, staff: Staff) -> Response | None:
             "change it.",
         )
     if why is not None:
-        return _refuse(
+        return refuse(
             request,
             403,
             "Forbidden",
@@ -51,8 +54,8 @@ def _refused(request: Request, staff: Staff) -> Response | None:
 
 async def _change_form(request: Request, staff: Staff) -> dict[str, str] | Response:
     """The form of a change: posted from the page with the session's token
-    (``routes._staff_form``) by someone who may change the control group; else the refusal."""
-    form = await _staff_form(request, staff)
+    (``access.staff_form``) by someone who may change the control group; else the refusal."""
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     refused = _refused(request, staff)
@@ -68,7 +71,7 @@ def _reason(request: Request, raw: str, *, required: bool) -> str | Response | N
             pass
     elif not required:
         return None
-    return _refuse(
+    return refuse(
         request,
         422,
         "Invalid request",
@@ -89,7 +92,7 @@ async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Respo
     try:
         share = check_share(float(form.get("share", "")) / 100)
     except ValueError:
-        return _refuse(
+        return refuse(
             request, 422, "Invalid request", "Choose a share of more than 0 and at most 50 %."
         )
     reason = _reason(request, form.get("reason", ""), required=True)
@@ -97,7 +100,7 @@ async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Respo
         return reason
     p = staff.principal
     change = await holdout.set_share(
-        db, p.tenant_id, share, by=p.key_id, reason=reason, now=_now(request)
+        db, p.tenant_id, share, by=p.key_id, reason=reason, now=access.now(request)
     )
     await db.commit()
     if not change.changed:
@@ -116,7 +119,9 @@ async def stop_holdout(request: Request, staff: Manager, db: SessionDep) -> Resp
     if isinstance(reason, Response):
         return reason
     p = staff.principal
-    change = await holdout.stop(db, p.tenant_id, by=p.key_id, reason=reason, now=_now(request))
+    change = await holdout.stop(
+        db, p.tenant_id, by=p.key_id, reason=reason, now=access.now(request)
+    )
     await db.commit()
     if not change.changed:
         return _done("same")

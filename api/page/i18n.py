@@ -175,7 +175,7 @@ EN: Final[dict[str, str]] = {
     "notfound.report": "There is no such report.",
     "notfound.alert": "There is no such alert.",
     "back": "Back",
-    # refusal pages (api/page/routes.py, _refuse): the English text is the key's value
+    # refusal pages (api/page/answers.py, refuse): the English text is the key's value
     "refusal.bad_request": "Bad request",
     "refusal.invalid": "Invalid request",
     "refusal.forbidden": "Forbidden",

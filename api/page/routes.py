@@ -1,35 +1,43 @@
 """``/staff``: the front desk's and the manager's page, served by the api itself.
 
-Staff log in with their own account (``records.staff_accounts``: a name, a password, a role);
-the browser then holds only a random session token, checked against the ``staff_sessions``
-table on every request. An API key of the club still logs in (machines, set-up): that
-session is an HMAC-signed cookie naming the key (``api.page.session``), checked against the
-key on every request. What a person may open is decided in one place, the ``FrontDesk`` and
-``Manager`` dependencies below (``SignedIn`` where a page only asks whether someone is).
-Reads and the acknowledge action go through the read layer the JSON api calls
-(``api.read``), so the page shows exactly what the api would, scoped to the key's tenant
-(and site).
+Login and logout, the language switch, the to-do list and its CSV, a member's page, the
+acknowledge action, the reports. Who is logged in and what their role opens is decided in
+``api.page.access`` (the ``FrontDesk`` and ``Manager`` dependencies, ``SignedIn`` where a
+page only asks whether someone is); every answer's headers, language and refusal come from
+``api.page.answers``. Reads and the acknowledge action go through the read layer the JSON
+api calls (``api.read``), so the page shows exactly what the api would, scoped to the key's
+tenant (and site).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import SessionDep, settings_of
-from api.page import export, i18n, listing, reports_page, session, timeline, views
+from api.page import access, export, i18n, listing, reports_page, session, timeline, views
 from api.page import uplift as uplift_page
+from api.page.access import FrontDesk, Manager, SignedIn, Staff
+from api.page.answers import (
+    ASSET_TYPES,
+    ASSET_VERSION,
+    ASSETS,
+    LANG_COOKIE,
+    REPORT_CSP,
+    html,
+    language,
+    page_headers,
+    redirect,
+    refuse,
+    wants_json,
+)
 from api.read import actions, alerts, calibration, members, trends
 from api.read import reports as reads
 from api.read import sites as tenant_sites
@@ -38,9 +46,8 @@ from api.read.holdout import holdout_in_force
 from api.read.outcomes import ACTION_KINDS
 from api.read.scope import site_of
 from records import staff_accounts as accounts
-from records.api_keys import Principal, authenticate
+from records.api_keys import authenticate
 from records.staff_accounts import Role
-from records.tables import ApiKey
 from schemas.events import NOTE_PATTERN
 
 log = logging.getLogger(__name__)
@@ -48,229 +55,6 @@ BASE = views.BASE
 router = APIRouter(prefix=BASE, include_in_schema=False)
 # A note is free text, but not terminal escapes or other controls (the contract's rule).
 _NOTE = re.compile(NOTE_PATTERN)
-
-# Scripts only from this origin (no inline script, no eval); styles only from the stylesheet.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'"
-)
-# A stored calibration report is shown as it was written (it may carry inline styles), in a
-# sandbox: an opaque origin, no script, no form, no network, framed by nothing but this page.
-REPORT_CSP = (
-    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
-)
-MAX_FORM_BYTES = 16_384
-ASSET_DIR = Path(__file__).parent / "assets"
-ASSET_TYPES = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
-
-
-def _load_assets() -> tuple[dict[str, bytes], str]:
-    files = {name: (ASSET_DIR / name).read_bytes() for name in ASSET_TYPES}
-    version = hashlib.sha256(b"".join(files[n] for n in sorted(files))).hexdigest()[:12]
-    return files, version
-
-
-ASSETS, ASSET_VERSION = _load_assets()
-
-
-def _headers(csp: str = CSP) -> dict[str, str]:
-    return {
-        "Content-Security-Policy": csp,
-        "X-Content-Type-Options": "nosniff",
-        # Full URLs to this origin only (so forms carry an Origin header), nothing elsewhere.
-        "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "SAMEORIGIN" if csp is REPORT_CSP else "DENY",
-        "Cache-Control": "no-store",
-    }
-
-
-def html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=_headers())
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303, headers=_headers())
-
-
-def _key(request: Request) -> bytes:
-    return session.session_key(settings_of(request).session_secret.get_secret_value())
-
-
-def _now(request: Request) -> datetime:
-    """The page's clock: ``app.state.page_clock`` if a test set one (lockout expiry)."""
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "page_clock", None)
-    return clock() if clock is not None else datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Staff:
-    principal: Principal
-    csrf: str
-    session: session.Session
-    role: Role
-    # The account's login session token (None for a key session): logout revokes it.
-    token: str | None = None
-    # The page's language: the account's choice, else the key session's, else the browser's.
-    lang: str = i18n.DEFAULT
-
-    @property
-    def opens_reports(self) -> bool:
-        """Whether the page offers the reports link (the ``Manager`` check refuses it too)."""
-        return self.role.at_least(Role.MANAGER)
-
-
-async def _staff(request: Request, db: SessionDep) -> Staff | None:
-    """The logged-in staff member, or None (no cookie, forged, expired, revoked, disabled)."""
-    token = request.cookies.get(session.COOKIE)
-    if not token:
-        return None
-    key = _key(request)
-    if token.startswith(accounts.TOKEN_PREFIX):
-        live = await accounts.session_of(db, token, _now(request))
-        if live is None:
-            return None
-        account = live.account
-        # Actions are recorded as taken by the account (its id, as a key's id would be).
-        principal = Principal(account.id, account.tenant_id, None, frozenset({"alerts:read"}))
-        # The CSRF token is bound to this session (its digest) and the server's secret.
-        bound = session.Session(f"staff:{account.id}", live.expires_at.timestamp(), live.digest)
-        role = Role(account.role)
-        lang = _lang(request, account.language)
-        request.state.page_lang = lang  # for a refusal page later in this request
-        return Staff(principal, session.csrf_token(key, bound), bound, role, token, lang)
-    held = session.verify(key, token, time.time())
-    if held is None:
-        return None
-    row = await db.get(ApiKey, held.key_id)
-    if row is None or row.revoked_at is not None:
-        return None
-    principal = Principal(row.id, row.tenant_id, row.site_id, frozenset(row.scopes))
-    if not principal.allows("alerts:read"):
-        return None
-    # A key reaches what it always did (reports too); an admin key also the admin role.
-    role = Role.ADMIN if principal.allows("admin") else Role.MANAGER
-    return Staff(principal, session.csrf_token(key, held), held, role, lang=_lang(request))
-
-
-# A key session's chosen language (an account's is stored on the account): not a secret,
-# only ever one of the catalogue's codes, read back through ``i18n.lang_of``.
-LANG_COOKIE = "lapse_lang"
-
-
-def _lang(request: Request, chosen: str | None = None) -> str:
-    """The page's language: ``chosen`` (an account's stored choice), else the one this
-    browser chose with a key session or on the login page, else ``Accept-Language``."""
-    if chosen in i18n.CATALOGUES:
-        return i18n.lang_of(chosen)
-    cookie = request.cookies.get(LANG_COOKIE)
-    if cookie in i18n.CATALOGUES:
-        return i18n.lang_of(cookie)
-    return i18n.from_accept_language(request.headers.get("accept-language"))
-
-
-def _wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-def _cross_origin(request: Request) -> bool:
-    """A POST whose Origin names another host (SameSite and the CSRF token are the main
-    defence; this refuses the obvious case early)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return False
-    return urlsplit(origin).netloc != request.headers.get("host", "")
-
-
-async def _form(request: Request) -> dict[str, str] | None:
-    """A url-encoded form body, or None if it is not one or too big."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind != "application/x-www-form-urlencoded":
-        return None
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    try:
-        parsed = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    return {k: v[0] for k, v in parsed.items()}
-
-
-async def _staff_form(request: Request, staff: Staff) -> dict[str, str] | Response:
-    """A form a logged-in person posted from the page: readable, same-origin and carrying
-    their session's token; else the refusal to send back."""
-    form = await _form(request)
-    if form is None or _cross_origin(request):
-        return _refuse(request, 400, "Bad request", "The form could not be read.")
-    if not session.csrf_ok(_key(request), staff.session, form.get("csrf", "")):
-        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
-    return form
-
-
-def _refuse(request: Request, status: int, title: str, detail: str) -> Response:
-    if _wants_json(request):
-        return JSONResponse(
-            {"title": title, "status": status, "detail": detail},
-            status_code=status,
-            media_type="application/problem+json",
-            headers=_headers(),
-        )
-    # The page (not the JSON, the API's contract) in the person's language.
-    lang = getattr(request.state, "page_lang", None) or _lang(request)
-    page = views.problem_page(
-        i18n.refusal(lang, title), i18n.refusal(lang, detail), assets=ASSET_VERSION, lang=lang
-    )
-    return html(page, status)
-
-
-def _to_login(request: Request) -> Response:
-    if request.method != "GET" or _wants_json(request):
-        return _refuse(request, 401, "Logged out", "Your session ended: log in again.")
-    return redirect(f"{BASE}/login")
-
-
-class PageRefusal(Exception):
-    """Raised by the role dependencies: the answer to send instead of the page."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("staff page refusal")
-        self.response = response
-
-
-async def refusal_handler(_request: Request, exc: Exception) -> Response:
-    """Registered on the app (api/app.py) for ``PageRefusal``."""
-    assert isinstance(exc, PageRefusal)
-    return exc.response
-
-
-# The staff session as a typed dependency: whoever is logged in, or None.
-SignedIn = Annotated[Staff | None, Depends(_staff)]
-
-
-def _role(minimum: Role) -> Callable[[Request, Staff | None], Awaitable[Staff]]:
-    """The one place the page decides who may open what: logged in, with ``minimum`` role."""
-
-    async def check(request: Request, staff: SignedIn) -> Staff:
-        if staff is None:
-            raise PageRefusal(_to_login(request))
-        if not staff.role.at_least(minimum):
-            raise PageRefusal(
-                _refuse(request, 403, "Forbidden", "Your role does not open this page.")
-            )
-        return staff
-
-    return check
-
-
-# The roles as typed dependencies (``api.page.admin`` adds ``Admin``).
-FrontDesk = Annotated[Staff, Depends(_role(Role.FRONT_DESK))]
-Manager = Annotated[Staff, Depends(_role(Role.MANAGER))]
 
 
 def _site(staff: Staff, requested: str | None) -> str | None:
@@ -287,8 +71,8 @@ def _login_form(
 ) -> Response:
     """The login page; ``error``: a catalogue key (``api.page.i18n``)."""
     nonce = session.login_nonce()
-    token = session.login_token(_key(request), nonce)
-    lang = _lang(request)
+    token = session.login_token(access.signing_key(request), nonce)
+    lang = language(request)
     text = None if error is None else i18n.t(lang, error)
     response = html(views.login(token, text, ASSET_VERSION, key_error=key_error, lang=lang), status)
     response.set_cookie(
@@ -312,9 +96,9 @@ async def login_page(request: Request, staff: SignedIn) -> Response:
 
 @router.post("/login")
 async def login(request: Request, db: SessionDep) -> Response:
-    form = await _form(request)
-    key = _key(request)
-    if form is None or _cross_origin(request):
+    form = await access.read_form(request)
+    key = access.signing_key(request)
+    if form is None or access.cross_origin(request):
         return _login_form(request, "error.form", 400)
     if not session.login_ok(
         key, request.cookies.get(session.LOGIN_COOKIE), form.get("login_token", "")
@@ -331,7 +115,7 @@ async def login(request: Request, db: SessionDep) -> Response:
         token, _ = session.issue(key, principal.key_id, time.time(), lifetime)
         log.info("staff page login with key %s of tenant %s", principal.key_id, principal.tenant_id)
     else:
-        now = _now(request)
+        now = access.now(request)
         account = await accounts.check_password(
             db, form.get("login", ""), form.get("password", ""), now
         )
@@ -355,13 +139,13 @@ async def login(request: Request, db: SessionDep) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, staff: SignedIn, db: SessionDep) -> Response:
-    form = await _form(request) or {}
+    form = await access.read_form(request) or {}
     if staff is not None and not session.csrf_ok(
-        _key(request), staff.session, form.get("csrf", "")
+        access.signing_key(request), staff.session, form.get("csrf", "")
     ):
-        return _refuse(request, 403, "Forbidden", "The form's security token did not match.")
+        return refuse(request, 403, "Forbidden", "The form's security token did not match.")
     if staff is not None and staff.token is not None:
-        await accounts.revoke_session(db, staff.token, _now(request))
+        await accounts.revoke_session(db, staff.token, access.now(request))
     response = redirect(f"{BASE}/login")
     response.delete_cookie(session.COOKIE, path=BASE)
     return response
@@ -371,12 +155,12 @@ async def logout(request: Request, staff: SignedIn, db: SessionDep) -> Response:
 async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) -> Response:
     """Switch the page's language: stored on the staff account (so it follows the person to
     any device and api replica), or, for a key session, kept in this browser's cookie."""
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     chosen = form.get("language", "")
     if chosen not in i18n.CATALOGUES:
-        return _refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
+        return refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
     response = redirect(_back_to(request))
     if staff.token is not None:
         await accounts.set_language(db, staff.principal.tenant_id, staff.principal.key_id, chosen)
@@ -510,7 +294,7 @@ async def export_csv(
         names=await tenant_sites.site_names(db, p.tenant_id),
     )
     log.info("staff page: work list exported by %s of tenant %s", p.key_id, p.tenant_id)
-    headers = _headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
+    headers = page_headers() | {"Content-Disposition": 'attachment; filename="lapse-worklist.csv"'}
     return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
 
 
@@ -589,21 +373,21 @@ async def acknowledge(
     alert_id: str, request: Request, staff: FrontDesk, db: SessionDep
 ) -> Response:
     """Record what staff did: a plain form POST (redirects back) or, from the script, JSON."""
-    form = await _staff_form(request, staff)
+    form = await access.staff_form(request, staff)
     if isinstance(form, Response):
         return form
     kind = form.get("action", "")
     note = form.get("note", "").strip() or None
     if kind not in ACTION_KINDS:
-        return _refuse(request, 422, "Invalid request", "Choose what you did.")
+        return refuse(request, 422, "Invalid request", "Choose what you did.")
     if note is not None and len(note) > 2000:
-        return _refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
+        return refuse(request, 422, "Invalid request", "The note is longer than 2000 characters.")
     if note is not None and not _NOTE.fullmatch(note):
-        return _refuse(request, 422, "Invalid request", "The note holds control characters.")
+        return refuse(request, 422, "Invalid request", "The note holds control characters.")
     alert = await alerts.alert_row(db, staff.principal, alert_id)
     if alert is None:
-        if _wants_json(request):
-            return _refuse(request, 404, "Not found", "no such alert")
+        if wants_json(request):
+            return refuse(request, 404, "Not found", "no such alert")
         page = views.not_found_page(
             "alert",
             tenant=staff.principal.tenant_id,
@@ -615,7 +399,7 @@ async def acknowledge(
         return html(page, 404)
     action = await actions.record_action(db, staff.principal, alert, kind, note, datetime.now(UTC))
     log.info("staff page: action %s recorded on alert %s", action.action, action.alert_id)
-    if _wants_json(request):
+    if wants_json(request):
         zones = await tenant_sites.site_zones(db, staff.principal.tenant_id)
         tz = views.zone(zones.get(alert.site_id or ""))
         return JSONResponse(
@@ -647,7 +431,7 @@ async def acknowledge(
                 ),
             },
             status_code=201,
-            headers=_headers(),
+            headers=page_headers(),
         )
     if form.get("back") == "member":
         return redirect(f"{views.member_url(action.member_id)}?recorded={action.action}")
@@ -680,7 +464,7 @@ async def reports(
     weekly = await reads.weekly_trends(
         db,
         p,
-        mondays=trends.recent_weeks(_now(request), tz, TREND_WEEKS),
+        mondays=trends.recent_weeks(access.now(request), tz, TREND_WEEKS),
         zone_of=lambda s: views.zone(zones.get(s or "")),
         site_id=chosen,
     )
@@ -689,7 +473,7 @@ async def reports(
     uplift = await uplift_page.render(
         db,
         p.tenant_id,
-        as_of=_now(request),
+        as_of=access.now(request),
         site_id=chosen,
         lang=staff.lang,
         tz=tz,
@@ -730,13 +514,15 @@ async def calibration_report(report_id: str, staff: Manager, db: SessionDep) -> 
             lang=staff.lang,
         )
         return html(page, 404)
-    return HTMLResponse(body, headers=_headers(REPORT_CSP))
+    return HTMLResponse(body, headers=page_headers(REPORT_CSP))
 
 
 @router.get("/assets/{name}")
 async def asset(name: str) -> Response:
     content = ASSETS.get(name)
     if content is None:
-        return Response("not found", status_code=404, media_type="text/plain", headers=_headers())
-    headers = _headers() | {"Cache-Control": "public, max-age=86400"}
+        return Response(
+            "not found", status_code=404, media_type="text/plain", headers=page_headers()
+        )
+    headers = page_headers() | {"Cache-Control": "public, max-age=86400"}
     return Response(content, media_type=ASSET_TYPES[name], headers=headers)

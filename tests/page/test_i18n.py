@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from api.page import i18n, reasons, routes, timeline, views
+from api.page import access, i18n, reasons, routes, timeline, views
 from api.page.listing import Paging
 from api.read.actions import ActionOut
 from api.read.alerts import AlertItem, Episode
@@ -328,8 +328,9 @@ def test_the_login_page_in_hebrew_has_no_english_left():
 
 
 def test_every_refusal_the_routes_write_has_its_hebrew_words():
-    source = Path(routes.__file__).read_text()
-    refusals = re.findall(r'_refuse\(\s*request,\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', source)
+    # The routes' refusals and the checks every route shares (the form, the role, a login).
+    source = Path(routes.__file__).read_text() + Path(access.__file__).read_text()
+    refusals = re.findall(r'\brefuse\(\s*request,\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', source)
     assert len(refusals) >= 10
     for title, detail in refusals:
         for text in (title, detail):

@@ -183,7 +183,7 @@ def test_every_refusal_of_the_holdout_routes_has_its_hebrew_words() -> None:
     source = Path(holdout_routes.__file__).read_text()
     # The detail may be an f-string naming the reason's limit (schemas.holdout.MAX_REASON):
     # its words are looked up as shown, so a changed limit needs its translation changed too.
-    call = r'_refuse\(\s*request,\s*\d+,\s*"([^"]+)",\s*((?:f?"[^"]+"\s*)+),?\s*\)'
+    call = r'\brefuse\(\s*request,\s*\d+,\s*"([^"]+)",\s*((?:f?"[^"]+"\s*)+),?\s*\)'
     found = re.findall(call, source)
     assert len(found) == 4
     for title, detail in found:
