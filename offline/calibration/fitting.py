@@ -126,7 +126,7 @@ class Objective:
             return False
         if self.alerts_per_week is not None:
             return s.alerts / s.weeks <= self.alerts_per_week
-        return _margin(s) >= self.precision
+        return precision_margin(s) >= self.precision
 
     def words(self) -> str:
         if self.alerts_per_week is not None:
@@ -372,7 +372,7 @@ def fit_population(h: Histories, until: float) -> BgNbdFit | None:
     return fit_bgnbd(rows.frequency, rows.recency, rows.T)
 
 
-def _margin(s: Score) -> float:
+def precision_margin(s: Score) -> float:
     """Precision less one standard error: a setting only just as precise as the baseline on
     training data is as likely to be less precise on new data as more (seen on seed 3).
 
@@ -434,7 +434,7 @@ class _Search:
         label = _label(spec)
         s = score_period(label, alerts, det, None, self.inner, self.split)
         t = Trial(label, family, spec, s)
-        t.eligible = _margin(s) >= self.baseline_precision and bool(s.recall)
+        t.eligible = precision_margin(s) >= self.baseline_precision and bool(s.recall)
         self.trials.append(t)
         self.say(
             f"  {label:<48} precision {_f(s.precision)} recall {_f(s.recall)} "

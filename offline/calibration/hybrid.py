@@ -326,7 +326,7 @@ def search(
     objective and the baseline's, the most precise by its lower bound stands in.
     ``score(label, alerts, start, end)`` scores alerts."""
     from offline.calibration.fitting import Objective as Goal
-    from offline.calibration.fitting import _margin, score_key
+    from offline.calibration.fitting import precision_margin, score_key
 
     cands = grid.candidates()
     scores: dict[int, Score] = {}
@@ -342,7 +342,7 @@ def search(
         if meeting:
             best = min(meeting, key=lambda i: (score_key(scores[i]), i))
         elif target in (own, round(baseline_precision, 3)):
-            best = max(scores, key=lambda i: (_margin(scores[i]), -i))
+            best = max(scores, key=lambda i: (precision_margin(scores[i]), -i))
         else:
             continue  # a target no setting reaches adds no point to the curve
         chosen[target] = cands[best]

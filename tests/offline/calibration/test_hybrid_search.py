@@ -12,10 +12,10 @@ from offline.calibration.fitting import (
     Grid,
     Objective,
     Replayer,
-    _margin,
     cohort_defaults,
     fit_policies,
     period_scorer,
+    precision_margin,
     score_period,
 )
 from offline.calibration.members import DAY, build_histories
@@ -85,7 +85,7 @@ def test_a_higher_precision_target_never_chooses_a_less_precise_setting(club) ->
             continue
         s = by_spec[str(found.chosen[target])]
         if meeting:
-            assert _margin(s) >= target
+            assert precision_margin(s) >= target
             assert round(s.recall or 0, 2) == max(round(x.recall or 0, 2) for x in meeting)
             met.append(s.recall or 0.0)
     assert met and met == sorted(met, reverse=True)
