@@ -11,12 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.delivery import Dispatcher
 from plumbing.problems import Problem
 from plumbing.settings import Settings
 from records.api_keys import Principal, authenticate
+from schemas.events import MemberId, pattern_message
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -91,6 +93,41 @@ def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
 
 AlertsReader = Annotated[Principal, Depends(require("alerts:read"))]
 WebhooksManager = Annotated[Principal, Depends(require("webhooks:manage"))]
+
+
+async def _tenant_writer(
+    principal: Annotated[Principal, Depends(require("events:write"))],
+) -> Principal:
+    """A key of the whole tenant with ``events:write``: a member's external ids and profile are
+    the tenant's, and a site-bound key may not change what another site's events land on."""
+    if principal.site_id is not None:
+        raise Problem(
+            403,
+            "Forbidden",
+            "a member's records are the whole tenant's: use a key not bound to a site",
+            type_="forbidden",
+        )
+    return principal
+
+
+TenantWriter = Annotated[Principal, Depends(_tenant_writer)]
+_MEMBER: TypeAdapter[str] = TypeAdapter(MemberId)
+
+
+def valid_member_id(member_id: str) -> None:
+    """A record under an id the event contract refuses would belong to no addressable member:
+    422 with the contract's words."""
+    try:
+        _MEMBER.validate_python(member_id)
+    except ValidationError:
+        message = pattern_message("member_id") or "not a valid member id"
+        raise Problem(
+            422,
+            "Invalid request",
+            "invalid field(s): member_id",
+            type_="validation",
+            errors=[{"pointer": "/member_id", "field": "member_id", "message": message}],
+        ) from None
 
 
 def not_found(what: str) -> Problem:

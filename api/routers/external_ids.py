@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import AlertsReader, SessionDep, not_found, require
+from api.deps import AlertsReader, SessionDep, TenantWriter, not_found, valid_member_id
 from plumbing.openapi import problem_response
 from plumbing.problems import Problem
-from records.api_keys import Principal
 from records.directory import (
     SYSTEM_PATTERN,
     ExternalIdTaken,
@@ -27,10 +26,9 @@ from records.directory import (
     external_ids_of,
     set_external_id,
 )
-from schemas.events import LABEL_PATTERN, MemberId, pattern_message
+from schemas.events import LABEL_PATTERN
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
-Writer = Annotated[Principal, Depends(require("events:write"))]
 
 System = Annotated[
     str,
@@ -39,7 +37,6 @@ System = Annotated[
         description="The other system, in lower case: `kisi` is the one ingest reads today.",
     ),
 ]
-_MEMBER: TypeAdapter[str] = TypeAdapter(MemberId)
 
 
 class ExternalIdIn(BaseModel):
@@ -53,31 +50,6 @@ class ExternalIdIn(BaseModel):
 class ExternalIds(BaseModel):
     member_id: str
     external_ids: dict[str, str] = Field(description="the member's id in each system")
-
-
-def _tenant_wide(principal: Principal) -> None:
-    if principal.site_id is not None:
-        raise Problem(
-            403,
-            "Forbidden",
-            "external ids are the whole tenant's: use a key not bound to a site",
-            type_="forbidden",
-        )
-
-
-def _valid_member(member_id: str) -> None:
-    """A mapping to an id the contract refuses could route events to no addressable member."""
-    try:
-        _MEMBER.validate_python(member_id)
-    except ValidationError:
-        message = pattern_message("member_id") or "not a valid member id"
-        raise Problem(
-            422,
-            "Invalid request",
-            "invalid field(s): member_id",
-            type_="validation",
-            errors=[{"pointer": "/member_id", "field": "member_id", "message": message}],
-        ) from None
 
 
 @router.get("/{member_id}/external-ids", response_model=ExternalIds)
@@ -101,14 +73,13 @@ async def put_external_id(
     member_id: str,
     system: System,
     body: ExternalIdIn,
-    principal: Writer,
+    principal: TenantWriter,
     session: SessionDep,
 ) -> ExternalIds:
     """Map the member's id in `system` (replacing their previous one there). Kisi events of
     that user are then written under this member, by every ingest replica within 30 seconds;
     events already received keep the member they were written under."""
-    _tenant_wide(principal)
-    _valid_member(member_id)
+    valid_member_id(member_id)
     try:
         await set_external_id(session, principal.tenant_id, member_id, system, body.external_id)
         await session.commit()
@@ -126,10 +97,9 @@ async def put_external_id(
 
 @router.delete("/{member_id}/external-ids/{system}", response_model=ExternalIds)
 async def delete_member_external_id(
-    member_id: str, system: System, principal: Writer, session: SessionDep
+    member_id: str, system: System, principal: TenantWriter, session: SessionDep
 ) -> ExternalIds:
     """Unmap the member's id in `system`: that user's events are no longer this member's."""
-    _tenant_wide(principal)
     if not await delete_external_id(session, principal.tenant_id, member_id, system):
         raise not_found("external id")
     await session.commit()

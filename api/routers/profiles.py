@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AlertsReader, SessionDep, not_found
-from api.routers.external_ids import Writer, _tenant_wide, _valid_member
+from api.deps import AlertsReader, SessionDep, TenantWriter, not_found, valid_member_id
 from records.profiles import Profile, ProfileIn, profile_of, profile_of_row, set_profile
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
@@ -30,13 +29,12 @@ async def get_profile(member_id: str, principal: AlertsReader, session: SessionD
 
 @router.put("/{member_id}/profile", response_model=Profile | None)
 async def put_profile(
-    member_id: str, body: ProfileIn, principal: Writer, session: SessionDep
+    member_id: str, body: ProfileIn, principal: TenantWriter, session: SessionDep
 ) -> Profile | None:
     """Replace the member's profile (a field left out is "not known"). A profile with every
     field null deletes it and answers null. The member need not have visited yet: a CRM may
     send its members before their first visit."""
-    _tenant_wide(principal)
-    _valid_member(member_id)
+    valid_member_id(member_id)
     row = await set_profile(session, principal.tenant_id, member_id, body)
     await session.commit()
     return profile_of_row(row) if row is not None else None
