@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-DAY = 86_400.0
+from schemas.units import DAY
+
 MONTH_DAYS = 365.25 / 12
 Z95 = 1.959963984540054
 DEFAULT_SETTLE_DAYS = 60.0

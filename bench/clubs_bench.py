@@ -63,9 +63,10 @@ from offline.calibration.fitting import (  # noqa: E402
     score_period,
 )
 from offline.calibration.report import Calibration  # noqa: E402
-from offline.calibration.scoring import DAY, LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
+from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
 from schemas import AccessEvent, Alert, MembershipEvent  # noqa: E402
+from schemas.units import DAY  # noqa: E402
 from simulator import PROFILES, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent

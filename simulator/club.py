@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 from simulator.calendar import closure_days
 from simulator.params import SimParams
 
+# An int, not schemas.units.DAY (a float): the run counts whole seconds, and the rows'
+# ``divmod(seconds, DAY)`` must give an int day and second (files.py).
 DAY = 86_400
 MONTH = 365.25 / 12  # days in an average month
 YEAR = 365.25

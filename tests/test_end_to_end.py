@@ -22,8 +22,6 @@ from plumbing.kafka import ensure_topics
 from tests.api.support import Receiver, make_key, serve, until
 from tests.support import T0
 
-DAY = 86_400.0
-
 
 def gate(tenant: str, member: str, day: float, n: int = 0) -> dict[str, object]:
     return {

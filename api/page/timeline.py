@@ -14,8 +14,8 @@ from html import escape
 
 from api.page.i18n import plural
 from api.page.i18n import t as say
+from schemas.units import DAY
 
-DAY = 86_400.0
 WIDTH, HEIGHT = 960, 230
 LEFT, RIGHT = 16, 944
 EPISODE_TOP, EPISODE_H = 14, 40

@@ -29,8 +29,8 @@ from records.profiles import Profile, profile_of_row, profiles_of
 from records.tables import MemberStateRow
 from schemas.alerts import Arm, Severity
 from schemas.holdout import CONTACT, CONTROL
+from schemas.units import DAY
 
-DAY = 86_400.0
 RANK = {"high": 2, "medium": 1, "low": 0}
 FOUR_WEEKS = 28 * DAY
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from schemas.units import DAY
+
 EpisodeStatus = Literal["open", "recovered", "churned"]
 ActionKind = Literal["call", "message", "incentive", "other"]
 ACTION_KINDS: tuple[ActionKind, ...] = ("call", "message", "incentive", "other")
 # The row of episodes nobody acted on: the baseline an action must beat.
 NO_ACTION = "none"
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)

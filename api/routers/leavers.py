@@ -34,10 +34,10 @@ from records.tables import (
     ExitInterview,
 )
 from schemas.events import NOTE_PATTERN, CancelReason
+from schemas.units import DAY
 
 router = APIRouter(tags=["leavers"])
 
-DAY = 86_400.0
 # Groups smaller than this are reported with their size only: too few to mean anything.
 MIN_GROUP = 20
 TENURE_BANDS: tuple[tuple[str, float], ...] = (

@@ -25,10 +25,10 @@ from records.tables import WinbackPlanRow
 from schemas.alerts import Arm
 from schemas.holdout import CONTACT, arm_for, share_at
 from schemas.ids import departure_id
+from schemas.units import DAY
 
 router = APIRouter(prefix="/v1/winback", tags=["winback"])
 Admin = Annotated[Principal, Depends(require("admin"))]
-DAY = 86_400.0
 
 
 class RuleIn(BaseModel):

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple, TypeVar
 
 from detector.core.clock import Watermark
-from detector.core.policy import DAY, Policy, Warnings
+from detector.core.policy import Policy, Warnings
 from detector.core.state import Departure, MemberState
 from detector.core.store import ACTIVE, CANCELLED, FROZEN, Episode, MemberStore, MembersView
 from detector.core.timers import TimerWheel
@@ -42,6 +42,7 @@ from detector.core.winback import PlanFor, no_plan, visits_per_month
 from schemas import AccessEvent, Alert, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
 from schemas.ids import alert_id, departure_id, episode_id
+from schemas.units import DAY
 
 Key = tuple[str, str]
 _T = TypeVar("_T")

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from detector.core.cadence import usual_gap_of
-from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
+from detector.core.policy import COHORT_GAP_DAYS, Warnings
 from detector.core.risk import decline_figures, features, trouble_since
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore

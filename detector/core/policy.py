@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from detector.core.cadence import WARMUP, usual_gap_of
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
 
-DAY = 86_400.0
 # About 4 visits a month in a member's first year (DESIGN.md, the simulator's grounding).
 COHORT_GAP_DAYS = 7.0
 

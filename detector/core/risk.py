@@ -51,8 +51,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from detector.core.cadence import WARMUP
-from detector.core.policy import COHORT_GAP_DAYS, DAY, Warnings
+from detector.core.policy import COHORT_GAP_DAYS, Warnings
 from detector.core.visits import LONG_RETURN_FACTOR, LONG_RETURN_MIN_DAYS, RECENT
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore

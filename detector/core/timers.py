@@ -18,7 +18,8 @@ import math
 from array import array
 from collections.abc import Callable
 
-DAY = 86_400.0
+from schemas.units import DAY
+
 NAN = math.nan
 # Tie-break of equal deadlines: the member's (tenant, member), as the heap of tuples had it.
 TieKey = Callable[[int], tuple[str, str]]

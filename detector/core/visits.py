@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP, usual_gap_of
 from detector.core.state import COUNT_MAX, LONG_RETURNS_MAX, MemberState
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
 
-DAY = 86_400.0
 RECENT = 12  # visit start times kept: counts visits in the last four weeks up to this many
 ENDS = frozenset({"gate_exit", "locker_close"})
 VISIT_KINDS = frozenset({"gate_entry", "gate_exit", "locker_open", "locker_close"})

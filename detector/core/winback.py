@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detector.core.visits import RECENT
+from schemas.units import DAY
 
-DAY = 86_400.0
 MONTH_DAYS = 365.25 / 12
 REASONS: tuple[str, ...] = (
     "price",

@@ -28,10 +28,11 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln
 
+from schemas.units import DAY
+
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
 
-DAY = 86_400.0
 PARAMETERS = ("r", "alpha", "a", "b")
 # Wide enough for any plausible club in days or weeks, tight enough that a diverging fit
 # stops at a recognisable wall instead of overflowing.

@@ -44,7 +44,7 @@ from detector.core.visits import VisitRules
 from offline.calibration import risk as risk_model
 from offline.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from offline.calibration.hybrid import HybridGrid
-from offline.calibration.members import DAY, Histories
+from offline.calibration.members import Histories
 from offline.calibration.scoring import (
     LEAD_DAYS,
     Outcome,
@@ -53,6 +53,7 @@ from offline.calibration.scoring import (
     score,
 )
 from schemas import AccessEvent, Alert, MembershipEvent
+from schemas.units import DAY
 
 Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]

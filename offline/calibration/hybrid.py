@@ -40,9 +40,10 @@ from detector.core.cadence import usual_gap_of
 from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
 from detector.core.risk import PAYMENT_WARNINGS, features, trouble_since
-from offline.calibration.members import DAY, Histories
+from offline.calibration.members import Histories
 from offline.calibration.scoring import Score
 from schemas import Alert
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core import Detector

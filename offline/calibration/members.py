@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from detector.core.visits import ENDS, VISIT_KINDS, VisitRules
 from schemas import AccessEvent, MembershipEvent
-
-DAY = 86_400.0
+from schemas.units import DAY
 
 
 @dataclass(slots=True)

@@ -38,7 +38,8 @@ from detector.core.risk import (
     return_knot,
     trouble_since,
 )
-from offline.calibration.members import DAY, Histories
+from offline.calibration.members import Histories
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore

@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas import Alert
+from schemas.units import DAY
 
-DAY = 86_400.0
 LEAD_DAYS = 14.0
 
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.stats import rankdata
 
-from offline.calibration.members import DAY, Histories, MemberHistory
+from offline.calibration.members import Histories, MemberHistory
+from schemas.units import DAY
 
 LOOKBACK_DAYS = 112.0  # 16 weeks before the last visit: the frequency curve's span
 RECENT_DAYS = 28.0

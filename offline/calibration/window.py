@@ -23,8 +23,9 @@ import statistics
 from dataclasses import dataclass, field
 
 from offline.calibration.fitting import HORIZON_DAYS, TRAIN_SHARE, scored_leavers
-from offline.calibration.members import DAY, Histories
+from offline.calibration.members import Histories
 from offline.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, parameters
+from schemas.units import DAY
 
 QUARTER_DAYS = 91.0
 MONTH_DAYS = 30.44

@@ -11,8 +11,8 @@ from detector.core import Detector, FixedPolicy
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN
 from schemas import AccessEvent, Alert, MembershipEvent
+from schemas.units import DAY
 
-DAY = 86_400.0
 T0 = datetime(2025, 1, 6, 18, 0, tzinfo=UTC)
 
 

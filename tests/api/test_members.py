@@ -9,9 +9,8 @@ from typing import Any
 from api.app import create_app
 from detector.core.state import MemberState, Status
 from records.tables import MemberStateRow
+from schemas.units import DAY
 from tests.api.support import api, make_key
-
-DAY = 86_400.0
 
 
 async def store_states(

@@ -9,7 +9,6 @@ import random
 import pytest
 
 from api.uplift_stats import (
-    DAY,
     Episode,
     Stratum,
     more_needed,
@@ -19,6 +18,7 @@ from api.uplift_stats import (
     stratified,
     wilson,
 )
+from schemas.units import DAY
 
 
 def test_wilson_matches_newcombes_worked_example() -> None:

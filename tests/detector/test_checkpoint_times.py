@@ -28,10 +28,10 @@ from detector.core.store import MemberStore
 from plumbing.database import create_engine, session_factory
 from records.migrate import upgrade
 from records.tables import MemberStateRow
+from schemas.units import DAY
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-DAY = 86400.0
 
 
 def fromtimestamp_micros(t: float) -> int:

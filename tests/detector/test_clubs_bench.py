@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from detector.core import Detector
-from offline.calibration.scoring import DAY, Outcome, Score, read_truth, score
+from offline.calibration.scoring import Outcome, Score, read_truth, score
 from offline.evaluate import evaluate, parse_policy
 from offline.replay import replay_files
 from schemas import AccessEvent, MembershipEvent
+from schemas.units import DAY
 from simulator import SimParams, simulate_files
 from tests.support import at_risk
 

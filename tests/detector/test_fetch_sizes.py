@@ -22,9 +22,8 @@ from plumbing.kafka import ensure_topics, make_producer
 from plumbing.settings import Settings
 from records.tables import AlertRow
 from schemas import AccessEvent, SiteDataUntil, Tick, tick_record
+from schemas.units import DAY
 from tests.support import T0, club_history, read_topic, replay_settings
-
-DAY = 86_400.0
 
 
 async def produce_with_ticks(

@@ -35,12 +35,12 @@ from records.tables import OnboardingRun
 from schemas import AccessEvent, Alert
 from schemas.history import RowError
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
+from schemas.units import DAY
 from simulator import SimParams, simulate_files
 
 TENANT = "club-r"
 PARTITIONS = 3
 LATENESS = HISTORY_LATENESS
-DAY = 86_400.0
 
 
 Headers = list[tuple[str, bytes]]

@@ -22,8 +22,6 @@ from tests.support import (
     replay_settings,
 )
 
-DAY = 86_400.0
-
 
 @pytest.fixture
 def detector_settings(settings, fresh_pg_url):

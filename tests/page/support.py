@@ -15,8 +15,7 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
 from detector.core.rows import StateRows
 from schemas import AccessEvent, Alert, MembershipEvent
-
-DAY = 86_400.0
+from schemas.units import DAY
 
 
 @dataclass

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.page import charts, reasons, session, timeline
+from schemas.units import DAY
 
-DAY = 86_400.0
 KEY = b"k" * 32
 
 

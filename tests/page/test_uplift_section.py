@@ -16,9 +16,10 @@ from api.page import i18n
 from api.page.uplift import change_refusal, holdout_control, section, verdict_text
 from api.read.holdout import HoldoutOut, Period
 from api.read.uplift import UpliftRead
-from api.uplift_stats import DAY, Episode, report
+from api.uplift_stats import Episode, report
 from records.staff_accounts import Role
 from schemas.holdout import MAX_REASON, HoldoutPeriod
+from schemas.units import DAY
 from tests.page.test_i18n import english_left
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -16,10 +16,10 @@ from history import read_history
 from lapse.cli import main
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError
+from schemas.units import DAY
 from simulator import SimParams, closure_days, easter, simulate_club, simulate_files
 from tests.support import T0
 
-DAY = 86_400.0
 MONTH = 365.25 / 12
 START = datetime(2025, 1, 1, tzinfo=UTC)
 FILES = ("access.csv", "membership.csv", "truth.csv")

@@ -17,8 +17,9 @@ import pytest
 from history import read_history
 from lapse.cli import main
 from schemas.history import RowError
+from schemas.units import DAY
 from simulator import PROFILES, SimParams, simulate_files, simulate_profile
-from tests.simulator.test_simulate import DAY, FILES, START, access_disorder, rows, ts, visits
+from tests.simulator.test_simulate import FILES, START, access_disorder, rows, ts, visits
 
 SMALL = {"members": 400, "days": 240, "seed": 3, "start": START}
 

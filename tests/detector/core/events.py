@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from schemas import AccessEvent, MembershipEvent
 
 T0 = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
-DAY = 86_400.0
 
 
 def visit(

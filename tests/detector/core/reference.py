@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 
 from detector.core.cadence import ALPHA, MIN_GAP_DAYS, WARMUP
 from detector.core.state import COUNT_MAX, MemberState
-from detector.core.visits import DAY, ENDS, RECENT, VisitRules
+from detector.core.visits import ENDS, RECENT, VisitRules
+from schemas.units import DAY
 
 K = TypeVar("K", bound=Hashable)
 

@@ -9,7 +9,8 @@ from detector.config import ConfigError, build_policy
 from detector.core.hybrid import DECLINE, PAYMENT, PERSONAL, HybridPolicy
 from detector.core.risk import PAYMENT_WARNINGS
 from schemas import Alert
-from tests.detector.core.events import DAY, at, membership, visit
+from schemas.units import DAY
+from tests.detector.core.events import at, membership, visit
 from tests.detector.core.test_policies import first, regular, run
 
 

@@ -35,7 +35,8 @@ from detector.core.replay import replay
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN, WinbackPlan
 from schemas import AccessEvent, Alert, MembershipEvent, SiteDataUntil, Tick
-from tests.detector.core.events import DAY, T0
+from schemas.units import DAY
+from tests.detector.core.events import T0
 
 HOUR = 3600.0
 LATENESS = 6 * HOUR

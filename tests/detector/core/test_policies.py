@@ -14,7 +14,8 @@ from detector.core import (
 )
 from detector.core.store import MemberStore
 from detector.core.visits import VisitRules
-from tests.detector.core.events import DAY, at, membership, visit
+from schemas.units import DAY
+from tests.detector.core.events import at, membership, visit
 from tests.detector.core.reference import observe
 
 DECLINE = Warnings(decline_ratio=0.4, min_usual_visits=4.0)

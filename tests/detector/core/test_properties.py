@@ -10,7 +10,8 @@ from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy
 from detector.core.hybrid import HybridPolicy
 from detector.core.replay import replay
 from detector.core.risk import RiskPolicy
-from tests.detector.core.events import DAY, at, visit
+from schemas.units import DAY
+from tests.detector.core.events import at, visit
 
 POLICIES = [
     FixedPolicy(absence_days=7),

@@ -24,7 +24,8 @@ from detector.core.risk import (
 )
 from detector.core.store import MemberStore
 from detector.core.visits import VisitRules
-from tests.detector.core.events import DAY, at, membership, visit
+from schemas.units import DAY
+from tests.detector.core.events import at, membership, visit
 from tests.detector.core.reference import observe
 from tests.detector.core.test_policies import first, regular, run
 

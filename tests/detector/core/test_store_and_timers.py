@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from detector.core import Detector, FixedPolicy
 from detector.core.state import COUNT_MAX, Departure, MemberState, Status
 from detector.core.store import MemberStore, MembersView
-from detector.core.timers import DAY, TimerWheel
+from detector.core.timers import TimerWheel
 from detector.core.visits import (
     RECENT,
     VisitRules,
@@ -24,6 +24,7 @@ from detector.core.visits import (
     visits_since_at,
 )
 from schemas import AccessEvent
+from schemas.units import DAY
 from tests.detector.core.reference import TimerQueue, observe
 
 KEYS = [("a", "m1"), ("a", "m2"), ("b", "m1"), ("a", "m0"), ("c", "z"), ("b", "a")]

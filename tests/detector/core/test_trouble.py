@@ -12,7 +12,8 @@ from detector.core import Detector, MemberState
 from detector.core.hybrid import PAYMENT, HybridPolicy
 from detector.core.risk import RiskPolicy
 from detector.core.store import MemberStore
-from tests.detector.core.events import DAY, at, membership, visit
+from schemas.units import DAY
+from tests.detector.core.events import at, membership, visit
 from tests.detector.core.test_policies import first, regular, run
 
 

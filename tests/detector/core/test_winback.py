@@ -16,8 +16,9 @@ from detector.core.winback import (
     visits_per_month,
 )
 from schemas import MembershipEvent
+from schemas.units import DAY
 from simulator import simulate_club
-from tests.detector.core.events import DAY, at, membership, visit
+from tests.detector.core.events import at, membership, visit
 
 POLICY = FixedPolicy(absence_days=10.0)
 

@@ -12,7 +12,6 @@ import pytest
 from detector.core import BgNbdPolicy
 from offline.calibration import bgnbd
 from offline.calibration.bgnbd import (
-    DAY,
     fit_bgnbd,
     log_likelihood,
     probability_alive,
@@ -20,6 +19,7 @@ from offline.calibration.bgnbd import (
     summarise,
     summary_from_visits,
 )
+from schemas.units import DAY
 
 CDNOW = (0.243, 4.414, 0.793, 2.426)
 LIFETIMES = "lifetimes==0.11.3"

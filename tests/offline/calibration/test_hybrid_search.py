@@ -18,7 +18,8 @@ from offline.calibration.fitting import (
     precision_margin,
     score_period,
 )
-from offline.calibration.members import DAY, build_histories
+from offline.calibration.members import build_histories
+from schemas.units import DAY
 from simulator import simulate_club
 
 CANDIDATES = [

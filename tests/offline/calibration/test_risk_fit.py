@@ -20,8 +20,9 @@ from offline.calibration.fitting import Grid, Objective, Replayer
 from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score
 from schemas import AccessEvent, MembershipEvent
+from schemas.units import DAY
 from simulator import simulate_files
-from tests.detector.core.events import DAY, at, membership, visit
+from tests.detector.core.events import at, membership, visit
 
 
 def club() -> list[AccessEvent | MembershipEvent]:

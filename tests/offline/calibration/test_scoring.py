@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from offline.calibration.scoring import DAY, Outcome, score
+from offline.calibration.scoring import Outcome, score
 from schemas import Alert
+from schemas.units import DAY
 from tests.support import at_risk
 
 START = datetime(2025, 1, 1, tzinfo=UTC).timestamp()

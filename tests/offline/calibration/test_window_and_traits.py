@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import numpy as np
 
 from offline.calibration import risk as fitted
-from offline.calibration.members import DAY, Histories, MemberHistory, build_histories
+from offline.calibration.members import Histories, MemberHistory, build_histories
 from offline.calibration.traits import find_traits
 from offline.calibration.window import MIN_SCORED_LEAVERS, choose_window, scoreable_leavers
 from schemas import AccessEvent, MembershipEvent
+from schemas.units import DAY
 
 START = 1_735_689_600.0  # 2025-01-01
 DAYS = 365
