@@ -139,8 +139,9 @@ def break_days(ordered: Sequence[float], before: int, six: float, lg: float) -> 
 
     Members who stay come back from holidays with their old rhythm; a fade is a rate that
     falls while the member still comes. Six weeks holding a holiday and a return held few
-    visits without any fade (on a simulated club of fading leavers, half the decline rule's
-    false alarms were members back from a break, then away three weeks again). A long gap
+    visits without any fade (on a diagnostic simulated club, 80 % of its leavers fading, about
+    half the decline rule's false alarms were members back from a break, then away three
+    weeks again: docs/detector.md). A long gap
     followed by the last visit alone is kept: lengthening gaps are how a fade ends, too."""
     long = LONG_RETURN_FACTOR * math.exp(lg)
     long = (long if long > LONG_RETURN_MIN_DAYS else LONG_RETURN_MIN_DAYS) * DAY
@@ -169,7 +170,7 @@ def usual_six_weeks(
     come: since their first visit seen (a member who joined two weeks before their last
     visit was not expected to come six weeks' worth: counted over the whole six weeks, every
     new member away three weeks read as a steep decline, a third of the decline rule's false
-    alarms on a simulated club of fading leavers), less ``away_days`` (``break_days``). At
+    alarms on the same diagnostic club), less ``away_days`` (``break_days``). At
     most ``RECENT`` (the visits the ring keeps)."""
     first, count = m.first_visit[slot], m.visits[slot]
     span = (ref - first) / DAY if first == first else 0.0
