@@ -241,5 +241,26 @@ PROFILES: dict[str, Profile] = {
             ),
             sites=4,
         ),
+        Profile(
+            "fading",
+            "a club of regulars whose leavers fade: steady members who come back from "
+            "holidays of one to six weeks with their rhythm; most leavers visit less and less "
+            "for three to eight weeks, to 15 % of their rate, before their last visit, half "
+            "fail a payment, and they cancel about two months after it; Jerusalem time",
+            SimParams(
+                visits_per_month=6.0,
+                rate_shape=4.0,
+                min_visits_per_month=2.0,
+                visit_gap_shape=3.0,
+                gradual_share=0.8,
+                decline_floor=0.15,
+                gap_mean_days=60.0,
+                gap_shape=4.0,
+                holiday_days=(7, 42),
+                payment_trouble_share=0.5,
+                stayer_payment_failures_per_year=0.1,
+                timezone="Asia/Jerusalem",
+            ),
+        ),
     )
 }

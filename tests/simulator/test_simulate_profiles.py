@@ -185,6 +185,35 @@ def test_sudden_stoppers_decline_less_and_pay_less_signal(clubs: dict[str, Path]
     assert default[1] == 0 < 100 < studio[1]  # ~0.3 a year each
 
 
+def test_fading_leavers_fade_and_its_members_are_regular(clubs: dict[str, Path]) -> None:
+    def dropouts(club: Path) -> list[dict[str, str]]:
+        return [t for t in rows(club / "truth.csv") if t["dropout"] != "none"]
+
+    fading, default = dropouts(clubs["fading"]), dropouts(clubs["default"])
+    share = [t["dropout"] for t in fading].count("gradual") / len(fading)
+    assert share > 0.7 > 0.6 > [t["dropout"] for t in default].count("gradual") / len(default)
+    # Every member comes at least twice a month (the reference club's floor is 0.5).
+    gaps = [float(t["usual_gap_days"]) for t in rows(clubs["fading"] / "truth.csv")]
+    assert max(gaps) <= 30.44 / 2 + 0.01
+    assert max(float(t["usual_gap_days"]) for t in rows(clubs["default"] / "truth.csv")) > 30
+    # A fading leaver came less often in the six weeks before the last visit than in the
+    # twelve before those; a leaver who stopped at once did not.
+    seen = visits(rows(clubs["fading"] / "access.csv"))
+
+    def ratio(kind: str) -> float:
+        recent = earlier = 0
+        for t in fading:
+            last = ts(t["last_visit_at"])
+            if t["dropout"] != kind or last is None or last - 126 * DAY < START.timestamp():
+                continue
+            v = seen.get(t["member_id"], [])
+            recent += sum(1 for x in v if last - 42 * DAY <= x < last)
+            earlier += sum(1 for x in v if last - 126 * DAY <= x < last - 42 * DAY)
+        return recent / 42 / (earlier / 84)
+
+    assert ratio("gradual") < 0.85 < 1.0 < ratio("sudden")
+
+
 def test_legacy_records_start_two_years_before_the_gate_log(clubs: dict[str, Path]) -> None:
     club = clubs["legacy"]
     access = rows(club / "access.csv")
