@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from offline.calibration.fitting import Fit, Trial
+from offline.calibration.fitting import MIN_CAUGHT, Fit, Trial
 from offline.calibration.scoring import Score
 from offline.calibration.traits import ABSENCE_BINS, Traits
 from offline.calibration.window import WindowDecision
@@ -596,11 +596,14 @@ def render(c: Calibration) -> str:
         f"<p>Fitted on {_day(fit.train_start)} to {_day(fit.split)} (replayed alone: nothing "
         f"later is seen), tested on {_day(fit.test_start)} to {_day(fit.end)}, scored "
         f"against {'the ground truth file' if c.truth_used else 'the cancellations'}. "
-        "Alerts and leavers of the last 30 days are not scored: the history cannot yet tell "
-        "whether those members came back. Objective: catch the most leavers among the "
-        f"settings with {_e(fit.objective.words())} on the training history (precision less "
-        "one standard error); if none does, among those at least as precise as the 60-day "
-        "rule; ties go to the earliest (median delay). Every family's settings (the fixed "
+        "Leavers whose last visit falls in the last 30 days are not scored, nor alerts raised "
+        "there in precision: the history cannot yet tell whether those members came back (an "
+        "alert there still catches a leaver who last came before them). Objective: catch the "
+        f"most leavers among the settings with {_e(fit.objective.words())} on the training "
+        f"history (precision less one standard error) and at least {MIN_CAUGHT} leavers "
+        "caught; if none does, the precision target lowered in steps of ten points; failing "
+        "that, among those at least as precise as the 60-day rule; ties go to the earliest "
+        "(median delay). Every family's settings (the fixed "
         f"rules too) are scored only from {_day(fit.risk_select_start)}, on training months "
         "what it fits was not fitted on (the risk model's coefficients, BG/NBD's population, "
         "the cohort's usual gap: fitted before that day, refitted on all the training months "

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from detector.config import build_policy, policies
 from lapse.cli import parser
 from offline.calibrate import calibrate, store, write_outputs
-from offline.calibration.fitting import Grid
+from offline.calibration.fitting import MIN_CAUGHT, Grid
 from offline.calibration.report import Calibration, describe, summary
 from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
@@ -137,6 +137,8 @@ def test_report_is_self_contained_html_with_charts(
     assert checker.urls == []
     assert "http://" not in page and "https://" not in page
     assert "Monitor " in page and "fixed:60" in page
+    # The method as the choice was made: the leaver minimum, the stepped fallback.
+    assert f"at least {MIN_CAUGHT} leavers caught" in page and "steps of ten points" in page
 
 
 def test_the_summary_flags_a_changed_quarter_too_small_to_calibrate_on(
