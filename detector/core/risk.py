@@ -568,16 +568,16 @@ class RiskPolicy:
 def decline_figures(m: MemberStore, slot: int, cohort_gap_days: float) -> dict[str, float]:
     """The figures behind the ``decline`` term, as staff read them: visits in the six weeks
     before the absence (the last visit itself left out, as the term counts them) and the
-    usual count the term compared them with (``usual_six_weeks``)."""
-    from detector.core.visits import visits_since_at
-
+    usual count the term compared them with (``usual_six_weeks``), both read off the ring as
+    ``features`` reads them."""
     last = m.last_visit[slot]
     ref = last if last == last else m.anchor[slot]
-    seen = float(visits_since_at(m, slot, ref - SIX_WEEKS))
+    six = ref - SIX_WEEKS
     lg, s = log_gap(m, slot, cohort_gap_days)
     ordered = ring(m, slot)
-    away = break_days(ordered, bisect_left(ordered, ref), ref - SIX_WEEKS, lg)
+    before = bisect_left(ordered, ref)
+    away = break_days(ordered, before, six, lg)
     return {
-        "visits_6_weeks_before": seen - 1 if last == last and seen else seen,
+        "visits_6_weeks_before": float(before - bisect_right(ordered, six)),
         "usual_visits_6_weeks": round(usual_six_weeks(m, slot, ref, lg, s, away), 1),
     }
