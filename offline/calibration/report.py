@@ -494,6 +494,15 @@ th[scope=row],thead th{text-align:left}
 """
 
 
+def _met_words(fit: Fit) -> str:
+    """Whether a setting met the objective, and the level the choice was made at if not."""
+    if fit.objective_met:
+        return "A setting met the objective."
+    if fit.fallback_precision is None:
+        return "None met it."
+    return f"None met it; chosen at the highest precision reached, {_pct(fit.fallback_precision)}."
+
+
 def render(c: Calibration) -> str:
     """The whole report as one HTML document."""
     w, tr, fit = c.window, c.traits, c.fit
@@ -609,14 +618,7 @@ def render(c: Calibration) -> str:
         "the cohort's usual gap: fitted before that day, refitted on all the training months "
         f"once the setting was chosen). Leavers the scores can judge: {fit.select_leavers:,} "
         f"in those selection months, {fit.held_out_leavers:,} held out. "
-        + (
-            "A setting met the objective."
-            if fit.objective_met
-            else "None met it."
-            if fit.fallback_precision is None
-            else f"None met it; chosen at the highest precision reached, "
-            f"{_pct(fit.fallback_precision)}."
-        )
+        + _met_words(fit)
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "
         f"days, spread {fit.cohort_spread:g}. {_e(fit.bgnbd_note)}. Early warnings chosen: "
