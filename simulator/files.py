@@ -400,13 +400,15 @@ def simulate_club(
     seed: int = 7,
     sites: tuple[str, ...] = ("north",),
     duplicates: float = 0.02,
+    params: SimParams | None = None,
 ) -> tuple[list[Event], list[Fate]]:
     """Events sorted by time (``duplicates`` of them re-sent later), and each member's fate.
 
-    The same members as ``lapse simulate``, all joining in the first three days (so the
-    demo shows new members settling in), delivered on time; the events carry ids.
+    The same members as ``lapse simulate`` (``params``' assumptions, the defaults unless
+    given), all joining in the first three days (so the demo shows new members settling
+    in), delivered on time; the events carry ids.
     """
-    p = SimParams(late_share=0.0, very_late_share=0.0)
+    p = replace(params or SimParams(), late_share=0.0, very_late_share=0.0)
     club = make_club(p, seed, start, days, sites, stock_share=0.0, join_span_days=3.0)
     club = _with_width(club, members)
     base = datetime(club.base.year, club.base.month, club.base.day, tzinfo=UTC)

@@ -357,20 +357,30 @@ def _payment_trouble(
     hour: float,
     site: str,
 ) -> None:
-    """Failed payments in the weeks before the cancellation, after the last visit; some
-    members try to come in once more and are denied at the gate."""
+    """Failed payments in the weeks before the cancellation, after the last visit (or, for
+    ``payment_trouble_before_last_share`` of them, from one to four weeks before it: the
+    card fails while the member still comes); some members try to come in once more after
+    the last visit and are denied at the gate."""
     after = last if last is not None else -math.inf
-    fail = cancelled - rnd.uniform(1.0, 28.0)
     fails: list[float] = []
-    while fail > after + 0.5 and len(fails) < 3:
-        fails.append(fail)
-        fail -= 30.0
+    share = club.params.payment_trouble_before_last_share
+    if share > 0.0 and last is not None and rnd.random() < share:
+        fail = last - rnd.uniform(7.0, 28.0)
+        while fail < cancelled - 0.5 and len(fails) < 3:
+            fails.append(fail)
+            fail += 30.0  # the monthly retry
+    else:
+        fail = cancelled - rnd.uniform(1.0, 28.0)
+        while fail > after + 0.5 and len(fails) < 3:
+            fails.append(fail)
+            fail -= 30.0
     if not fails:
         return
     for f in fails:
         history.membership.append((to_s(f), "payment_failed", ""))
-    if rnd.random() < club.params.denied_share:
-        first = min(fails)
+    later = [f for f in fails if f > after]
+    if later and rnd.random() < club.params.denied_share:
+        first = min(later)
         day = math.floor(rnd.uniform(first, cancelled))
         at = day + hour / 24.0
         if first < at < cancelled and day not in club.closed and club.w0 <= at < club.w1:

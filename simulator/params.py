@@ -66,6 +66,10 @@ class SimParams:
     # (assumption).
     payment_trouble_share: float = 0.40
     denied_share: float = 1.0 / 3.0
+    # Of those leavers, the share whose card fails while they still come: the first failure
+    # one to four weeks before the last visit, then the monthly retries until they cancel.
+    # 0 (the default): every failure comes after the last visit. Assumption.
+    payment_trouble_before_last_share: float = 0.0
     silent_share: float = 0.52
     # Assumption: those who rejoin do so after on average six months.
     return_mean_days: float = 180.0
@@ -246,7 +250,8 @@ PROFILES: dict[str, Profile] = {
             "a club of regulars whose leavers fade: steady members who come back from "
             "holidays of one to six weeks with their rhythm; most leavers visit less and less "
             "for three to eight weeks, to 15 % of their rate, before their last visit, half "
-            "fail a payment, and they cancel about two months after it; Jerusalem time",
+            "fail a payment (some while they still come), and they cancel about two months "
+            "after it; Jerusalem time",
             SimParams(
                 visits_per_month=6.0,
                 rate_shape=4.0,
@@ -258,6 +263,7 @@ PROFILES: dict[str, Profile] = {
                 gap_shape=4.0,
                 holiday_days=(7, 42),
                 payment_trouble_share=0.5,
+                payment_trouble_before_last_share=0.4,
                 stayer_payment_failures_per_year=0.1,
                 timezone="Asia/Jerusalem",
             ),

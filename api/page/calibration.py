@@ -234,9 +234,14 @@ def _hybrid_words(spec: Mapping[str, Any], lang: str) -> str:
             days=_days(lang, spec.get("decline_days", d.decline_days)),
             ratio=_share(ratio),
         )
+    back = _num(spec.get("payment_lookback_days", d.payment_lookback_days)) or 0.0
+    days = _days(lang, spec.get("payment_days", d.payment_days))
     if "warnings" in spec and spec["warnings"] is None:  # the rule's day is the alert
-        days = _days(lang, spec.get("payment_days", d.payment_days))
         text += t(lang, "cal.policy.hybrid.payment", days=days)
+        if back > 0:
+            text += t(lang, "cal.policy.hybrid.payment.before", before=_days(lang, back))
+    elif back > 0:  # the failure's own warning comes first; a sign before the absence too
+        text += t(lang, "cal.policy.hybrid.payment.lookback", days=days, before=_days(lang, back))
     return text
 
 

@@ -78,6 +78,9 @@ EN: Final[dict[str, str]] = {
     "cal.policy.hybrid.longest": ", and longer than the longest absence they came back from",
     "cal.policy.hybrid.payment": "; after {days} when a payment failed or an entry was "
     "refused during the absence",
+    "cal.policy.hybrid.payment.before": " or in the {before} before it",
+    "cal.policy.hybrid.payment.lookback": "; after {days} when a payment failed or an entry "
+    "was refused in the {before} before the absence",
     "cal.policy.hybrid.decline": "; sooner, after {days}, when their visits before the absence "
     "fell below {ratio} of their usual",
     "cal.policy.unknown": "members by the rule {name}",
@@ -200,6 +203,9 @@ HE: Final[dict[str, str]] = {
     "{floor}, לכל היותר {cap})",
     "cal.policy.hybrid.longest": ", ויותר מההיעדרות הארוכה ביותר שממנה חזרו",
     "cal.policy.hybrid.payment": "; אחרי {days} כשתשלום נכשל או שכניסה נדחתה במהלך ההיעדרות",
+    "cal.policy.hybrid.payment.before": " או ב־{before} שלפניה",
+    "cal.policy.hybrid.payment.lookback": "; אחרי {days} כשתשלום נכשל או שכניסה נדחתה ב־{before} "
+    "שלפני ההיעדרות",
     "cal.policy.hybrid.decline": "; מוקדם יותר, אחרי {days}, כשהביקורים שלהם לפני ההיעדרות ירדו "
     "מתחת ל־{ratio} מהרגיל",
     "cal.policy.unknown": "מנויים לפי הכלל {name}",

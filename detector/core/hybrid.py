@@ -11,8 +11,9 @@ rules that each look at one sign can, and each is easy to say to staff:
 2. **decline**: the member came fewer than ``decline_ratio`` × their usual count in the six
    weeks before the absence (the ``decline`` term of the risk policy, ``risk.features``: the
    same figure, computed by the same code) and has been away ``decline_days``;
-3. **payment**: a failed payment or a denied entry opened an early warning during the
-   absence, and the member has been away ``payment_days`` (never before the warning).
+3. **payment**: a failed payment or a denied entry came during the absence (or in the
+   ``payment_lookback_days`` before it), and the member has been away ``payment_days``
+   (never before the sign).
 
 Each rule is a fixed day from the anchor (the start of the absence), computed from the
 member's slot at each event, so the alert day is their minimum: an exact timer; nothing
@@ -78,6 +79,10 @@ class HybridPolicy:
     decline_ratio: float = 0.0
     decline_days: float = 21.0
     payment_days: float = 14.0
+    # Days before the absence in which a failed payment or a denied entry still counts for
+    # rule 3 (0: only during the absence; a card that failed while the member still came a
+    # few times is a sign too, where the club's history says so).
+    payment_lookback_days: float = 0.0
     cohort_gap_days: float = COHORT_GAP_DAYS
     name: str = "hybrid"
     warnings: Warnings | None = None
@@ -89,8 +94,10 @@ class HybridPolicy:
             raise ValueError("k and longest_factor must not be negative")
         if not 0.0 <= self.decline_ratio <= 1.0:
             raise ValueError("decline_ratio must be between 0 (off) and 1")
-        if self.decline_days <= 0 or self.payment_days < 0:
-            raise ValueError("decline_days must be positive, payment_days not negative")
+        if self.decline_days <= 0 or self.payment_days < 0 or self.payment_lookback_days < 0:
+            raise ValueError(
+                "decline_days must be positive, payment_days and payment_lookback_days not negative"
+            )
 
     def personal_days(self, m: MemberStore, slot: int) -> float:
         """Rule 1's days away: the floor, k usual gaps or the longest return, within the cap."""
@@ -117,7 +124,7 @@ class HybridPolicy:
         if self.decline_days < days and self.declined(m, slot):
             days = self.decline_days
         at = a + days * DAY
-        since = trouble_since(m, slot)
+        since = trouble_since(m, slot, self.payment_lookback_days)
         if since is not None and since < at:
             paid = a + self.payment_days * DAY
             at = min(at, paid if paid > since else since)
@@ -145,7 +152,7 @@ class HybridPolicy:
         deadline: the most telling first) with its figures."""
         a = m.anchor[slot]
         personal = self.personal_days(m, slot)
-        since = trouble_since(m, slot)
+        since = trouble_since(m, slot, self.payment_lookback_days)
         if since is not None and a == a and now >= a + self.payment_days * DAY:
             return PAYMENT, {
                 "warning_days_ago": round((now - since) / DAY, 1),

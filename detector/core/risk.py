@@ -3,7 +3,8 @@
 An additive logistic model of what the core already knows about the member when their
 absence began (the anchor), plus a term in the days absent:
 
-    logit P(gone | away d days) = intercept + sum_k w_k * x_k + A(log d) [+ w_payment]
+    logit P(gone | away d days) = intercept + sum_k w_k * x_k + A(log d)
+                                  [+ w_payment] [+ w_payment_before]
 
 ``A`` is piecewise linear in log d between fixed knots (7 days to 120) with slopes that are
 never negative, so the risk only rises while no visit comes: the day it crosses the tenant's
@@ -30,8 +31,14 @@ The terms, all measured at the anchor:
 - ``spread``: how irregular the member's gaps are (mean absolute deviation of log gaps);
 - ``returns``: log(1 + long absences the member came back from before), from the member's
   ``long_returns`` column: a member who came back from long breaks is likely on one again;
-- ``payment``: from the moment a failed payment or a denied entry opened an early warning
-  during the absence (the episode remembers when; no column is needed);
+- ``payment``: from the moment a failed payment or a denied entry came during the absence
+  (the engine's ``trouble_at`` column);
+- ``payment_before``: the same sign in the ``payment_lookback_days`` before the absence (a
+  card that failed while the member still came a few times), from the anchor on, or from a
+  sign during the absence (so it never falls when one comes). Off by default; ``lapse
+  calibrate`` fits its weight, never negative, on the club's own history. A weaker sign
+  than one during the absence: the member came after it, and some of their short absences
+  after a failure end with a visit;
 - ``beyond`` (with the absence, not at the anchor): how far the absence has gone past the
   longest one the member ever came back from (``longest_return_days``, a week at least),
   ``max(0, log d - log longest)``. Its weight is never negative, so the risk still only
@@ -93,13 +100,18 @@ REFERENCE_RETURNS = math.log1p(2.0)
 PAYMENT_WARNINGS = Warnings(min_usual_visits=1e9, duration_ratio=0.0)
 
 
-def trouble_since(m: MemberStore, slot: int) -> float | None:
+def trouble_since(m: MemberStore, slot: int, lookback_days: float = 0.0) -> float | None:
     """When a failed payment or a denied entry came during the member's current absence (at
-    or after its anchor), None if none did: the latest, from the ``trouble_at`` column, which
-    the engine keeps whether or not the policy's warnings raised an alert for it. A visit
-    moves the anchor past it (the sign is over); so does the end of a freeze."""
+    or after its anchor) or in the ``lookback_days`` before it, None if none did: the
+    latest, from the ``trouble_at`` column, which the engine keeps whether or not the
+    policy's warnings raised an alert for it. Without a lookback, a visit moves the anchor
+    past the sign (it is over), and so does the end of a freeze; with one, a sign shortly
+    before the last visit still counts (a card that failed while the member still came a few
+    times). A later sign replaces an earlier one in the column, but both count from the
+    anchor, so the policies' days never move later."""
     t = m.trouble_at[slot]
-    return t if t >= m.anchor[slot] else None  # (False for NaN: none, or no anchor)
+    # (False for NaN: none, or no anchor)
+    return t if t >= m.anchor[slot] - lookback_days * DAY else None
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
@@ -411,6 +423,11 @@ class RiskPolicy:
     # A failed payment or a denied entry during the absence: Xplor finds 40 % of
     # cancellations show up as one; the deadline falls to about a third.
     w_payment: float = 2.7
+    # A failed payment or a denied entry in the ``payment_lookback_days`` before the
+    # absence (or during it): off by default (no lookback), as nothing published sizes it;
+    # ``lapse calibrate`` fits it. Never negative: a sign never lowers the risk.
+    w_payment_before: float = 0.0
+    payment_lookback_days: float = 0.0
     w_returns: float = DEFAULT_W_RETURNS
     # Never negative: the ramp rises with days away, so the risk only rises.
     w_beyond: float = DEFAULT_W_BEYOND
@@ -432,6 +449,10 @@ class RiskPolicy:
             raise ValueError("w_beyond must not be negative (the risk only rises)")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must be a probability strictly between 0 and 1")
+        if self.payment_lookback_days < 0 or self.w_payment_before < 0:
+            raise ValueError("payment_lookback_days and w_payment_before must not be negative")
+        if self.w_payment_before > 0 and not self.payment_lookback_days:
+            raise ValueError("w_payment_before needs payment_lookback_days")
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -470,17 +491,18 @@ class RiskPolicy:
         a = m.anchor[slot]
         if a != a:
             return None
-        base = self.base(m, slot)
-        target = _logit(p) - base
+        target = _logit(p) - self.base(m, slot)
+        sign = trouble_since(m, slot, self.payment_lookback_days)
+        if sign is not None and sign < a:  # before the absence: a member term from the anchor
+            target -= self.w_payment_before
         knot, extra = return_knot(m, slot), self.w_beyond
         days = _clip(
             absence_days_at(self.absence, target, knot, extra), self.floor_days, self.cap_days
         )
         at = a + days * DAY
-        since = trouble_since(m, slot)
-        if since is not None and since < at:
-            paid = absence_days_at(self.absence, target - self.w_payment, knot, extra)
-            at = min(at, max(a + min(paid, self.cap_days) * DAY, since))
+        if sign is not None and a <= sign < at:  # during it: both terms from the sign on
+            paid = absence_days_at(self.absence, target - self._sign_weight(sign, a), knot, extra)
+            at = min(at, max(a + min(paid, self.cap_days) * DAY, sign))
         return at
 
     def deadline(self, m: MemberStore, slot: int) -> float | None:
@@ -518,10 +540,15 @@ class RiskPolicy:
         z = self.base(m, slot) + absence_value(self.absence, d)
         if self.w_beyond:
             z += self.w_beyond * beyond(d, return_knot(m, slot))
-        since = trouble_since(m, slot)
-        if since is not None and since <= now:
-            z += self.w_payment
+        sign = trouble_since(m, slot, self.payment_lookback_days)
+        if sign is not None and sign <= now:
+            z += self._sign_weight(sign, a)
         return 1.0 / (1.0 + math.exp(-_clip(z, -700.0, 700.0)))
+
+    def _sign_weight(self, sign: float, anchor: float) -> float:
+        """What a failed payment or a denied entry adds once it counts: both payment terms
+        when it came during the absence, the ``payment_before`` term when before it."""
+        return self.w_payment_before + (self.w_payment if sign >= anchor else 0.0)
 
     def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
         """``risk_of_leaving`` with the risk, the threshold and the figures of the terms that
@@ -544,8 +571,8 @@ class RiskPolicy:
             pushes.append((self.w_beyond * (beyond(d, return_knot(m, slot)) - ref), "beyond"))
         pushes.sort(reverse=True)
         ranked = [name for push, name in pushes[:3] if push > 0.25]
-        since = trouble_since(m, slot)
-        if since is not None and since <= now and self.w_payment > 0:
+        since = trouble_since(m, slot, self.payment_lookback_days)
+        if since is not None and since <= now and self._sign_weight(since, a) > 0:
             ranked.insert(0, "payment")
             figures["warning_days_ago"] = round((now - since) / DAY, 1)
         for name in ranked:

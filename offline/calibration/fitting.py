@@ -198,6 +198,7 @@ def _label(spec: Spec) -> str:
         "decline_ratio",
         "decline_days",
         "payment_days",
+        "payment_lookback_days",
     )
     keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
@@ -684,7 +685,7 @@ def _fit_risk(
         except risk_model.FitError as e:
             failed = str(e)
         else:
-            return spec, data, _risk_fitted_note(data, months, needed)
+            return spec, data, _risk_fitted_note(data, months, needed, spec)
     note = (
         f"{failed}: the reasoned default coefficients were used for {months}"
         if failed
@@ -695,18 +696,23 @@ def _fit_risk(
     return {"policy": "risk", "cohort_gap_days": gap}, data, note
 
 
-def _risk_fitted_note(data: risk_model.RiskData, months: str, needed: int) -> str:
+def _risk_fitted_note(data: risk_model.RiskData, months: str, needed: int, spec: Spec) -> str:
     """What a risk fit learnt from, in words (``needed``: leavers to fit every term freely)."""
     note = (
         f"risk model fitted on {data.absences:,} absences of {data.members:,} "
         f"members in {months}, {data.leavers:,} of them ending with the member gone"
     )
-    if data.leavers >= needed:
-        return note
-    return (
-        f"{note} (fewer than the {needed} a model of {risk_model.parameters()} "
-        "terms learns from freely: it stays close to the reasoned defaults)"
-    )
+    if data.leavers < needed:
+        note += (
+            f" (fewer than the {needed} a model of {risk_model.parameters()} "
+            "terms learns from freely: it stays close to the reasoned defaults)"
+        )
+    if spec.get("payment_lookback_days"):
+        note += (
+            f"; a failed payment or a refused entry in the {spec['payment_lookback_days']:g}"
+            " days before an absence weighs in the risk too"
+        )
+    return note
 
 
 def _refit_population(h: Histories, split: float, population: BgNbdFit | None) -> BgNbdFit | None:

@@ -41,6 +41,7 @@ from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
 from detector.core.risk import PAYMENT_WARNINGS, features, trouble_since
 from offline.calibration.members import Histories
+from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
 from schemas import Alert
 from schemas.units import DAY
@@ -72,7 +73,10 @@ class HybridGrid:
       through the payment rule (a club where members who stay often fail a payment);
     - payment days (that rule, without warnings): a failure during the absence alerts
       after one week away (clubs where a failure nearly always means leaving), two, or
-      four (clubs where members who stay fail payments and come back).
+      four (clubs where members who stay fail payments and come back);
+    - payment lookback: whether a failure in the six weeks before the absence counts too
+      (a card that failed while the member still came a few times; six weeks: a monthly
+      collection and its retries) or only one during it.
     """
 
     floor_days: tuple[float, ...] = (21.0, 28.0, 35.0, 42.0, 49.0, 60.0)
@@ -84,6 +88,7 @@ class HybridGrid:
     decline_days: tuple[float, ...] = (14.0, 21.0, 28.0)
     warnings: tuple[str, ...] = ("payments", "none")
     payment_days: tuple[float, ...] = (7.0, 14.0, 28.0)
+    payment_lookback_days: tuple[float, ...] = (0.0, PAYMENT_LOOKBACK_DAYS)
     # The precision targets whose best candidates are replayed for real (the club's own
     # objective is always added): the points of the curve the report shows.
     targets: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -91,7 +96,7 @@ class HybridGrid:
     def candidates(self) -> list[Spec]:
         out: list[Spec] = []
         seen: set[tuple[float, ...]] = set()
-        for floor, k, cap, lf, ratio, days, warn, paid in itertools.product(
+        for floor, k, cap, lf, ratio, days, warn, paid, back in itertools.product(
             self.floor_days,
             self.k,
             self.cap_days,
@@ -100,6 +105,7 @@ class HybridGrid:
             self.decline_days,
             self.warnings,
             self.payment_days,
+            self.payment_lookback_days,
         ):
             if cap < floor:
                 continue
@@ -111,7 +117,7 @@ class HybridGrid:
                 # The failure's own alert comes first: the rule's day only moves the medium
                 # alert, which no score reads: one candidate, at the policy's default.
                 paid = DEFAULT.payment_days
-            key = (floor, k, cap, lf, ratio, days, float(warn == "payments"), paid)
+            key = (floor, k, cap, lf, ratio, days, float(warn == "payments"), paid, back)
             if key in seen:
                 continue
             seen.add(key)
@@ -127,6 +133,8 @@ class HybridGrid:
                     "payment_days": paid,
                     "warnings": warn,
                 }
+                # (only when on: a setting without it reads as it always has)
+                | ({"payment_lookback_days": back} if back else {})
             )
         return out
 
@@ -134,14 +142,14 @@ class HybridGrid:
 class RecordingHybrid:
     """A policy that raises no absence alert (its deadline is never) and records, per
     (slot, anchor), the figures the hybrid policy reads at the latest event of that
-    absence; it raises the payment warnings (the "payments" variant's), so its alerts are
-    theirs."""
+    absence (the latest sign before the absence among them, for the payment lookback); it
+    raises the payment warnings (the "payments" variant's), so its alerts are theirs."""
 
     def __init__(self, cohort_gap_days: float) -> None:
         self.name = "hybrid"
         self.cohort_gap_days = cohort_gap_days
         self.probe = HybridPolicy(cohort_gap_days=cohort_gap_days, warnings=PAYMENT_WARNINGS)
-        self.seen: dict[tuple[int, float], tuple[float, float, float, float, bool]] = {}
+        self.seen: dict[tuple[int, float], tuple[float, float, float, float, float, bool]] = {}
 
     @property
     def warnings(self) -> Warnings | None:
@@ -162,10 +170,13 @@ class RecordingHybrid:
             # failure must not move the payment rule's day).
             known = self.seen.get((slot, a))
             paid = math.inf if since is None else since
-            if known is not None and known[2] < paid:
-                paid = known[2]
+            t = m.trouble_at[slot]
+            before = t if t < a else -math.inf  # (False for NaN: none)
+            if known is not None:
+                paid = min(paid, known[2])
+                before = max(before, known[3])  # a late row may bring an earlier sign
             longest = longest_return_days(m, slot)
-            self.seen[(slot, a)] = (usual, decline, paid, longest, blind)
+            self.seen[(slot, a)] = (usual, decline, paid, before, longest, blind)
         return None
 
     def escalation(self, m: MemberStore, slot: int) -> float | None:
@@ -188,6 +199,7 @@ class Absences:
     usual: Array
     decline: Array
     paid: Array  # when a payment warning opened during it (inf: none)
+    before: Array  # the latest failed payment or denied entry before it (-inf: none)
     longest: Array  # the longest absence the member had come back from (0: none)
     warning_alerts: list[Alert]  # the recorder's (payment warnings), in order
     detector: Detector  # the recorder's, for the members' final figures
@@ -212,8 +224,8 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
     alerts, det = replayer.run_policy(recorder, until=split)
     store = det.store
     member: list[str] = []
-    rows: list[tuple[float, float, float, float, float, float]] = []
-    for (slot, a), (usual, decline, paid, longest, blind) in recorder.seen.items():
+    rows: list[tuple[float, float, float, float, float, float, float]] = []
+    for (slot, a), (usual, decline, paid, before, longest, blind) in recorder.seen.items():
         mid = store.ids[slot]
         if blind or mid is None or mid not in h.members:
             continue
@@ -222,8 +234,8 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
         if end <= a:
             continue
         member.append(mid)
-        rows.append((a, end, usual, decline, paid, longest))
-    cols = np.array(rows, dtype=np.float64).reshape(-1, 6)
+        rows.append((a, end, usual, decline, paid, before, longest))
+    cols = np.array(rows, dtype=np.float64).reshape(-1, 7)
     return Absences(
         member,
         cols[:, 0],
@@ -232,6 +244,7 @@ def record(h: Histories, replayer: Replayer, split: float, cohort_gap_days: floa
         cols[:, 3],
         cols[:, 4],
         cols[:, 5],
+        cols[:, 6],
         [a for a in alerts if a.type == "at_risk"],
         det,
     )
@@ -266,8 +279,12 @@ def alert_days(spec: Spec, ab: Absences) -> Array:
         declined = (ab.decline <= math.log(ratio)) & (dd < days)
         days = np.where(declined, dd, days)
     at = ab.anchor + days * DAY
-    paid = np.maximum(ab.paid, ab.anchor + spec.get("payment_days", p.payment_days) * DAY)
-    out: Array = np.where(ab.paid < at, np.minimum(at, paid), at)
+    back = spec.get("payment_lookback_days", p.payment_lookback_days)
+    # The sign the rule reads: one in the lookback before the absence counts from the anchor
+    # on (earlier than any during it), else the first during it.
+    sign = np.where(ab.before >= ab.anchor - back * DAY, ab.before, ab.paid) if back else ab.paid
+    paid = np.maximum(sign, ab.anchor + spec.get("payment_days", p.payment_days) * DAY)
+    out: Array = np.where(sign < at, np.minimum(at, paid), at)
     return out
 
 
@@ -368,11 +385,19 @@ def describe(spec: Spec) -> str:
             f", or {spec['decline_days']:g} days for those who came less than {ratio:.0%} "
             "of their usual count in the six weeks before"
         )
+    back = spec.get("payment_lookback_days", DEFAULT.payment_lookback_days)
     if spec.get("warnings") == "payments":  # (the search's form; the report words its own)
         text += ", and members with a failed payment or a refused entry at once"
+        if back:
+            text += (
+                f" (and after {DEFAULT.payment_days:g} days away when one came in the "
+                f"{back:g} days before the absence)"
+            )
     elif spec.get("warnings") in (None, "none"):  # the rule's day is their alert
         text += (
             f", or {spec.get('payment_days', DEFAULT.payment_days):g} days for those with a "
             "failed payment or a refused entry during the absence"
         )
+        if back:
+            text += f" or in the {back:g} days before it"
     return text

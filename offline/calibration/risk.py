@@ -45,25 +45,34 @@ if TYPE_CHECKING:
     from detector.core.store import MemberStore
     from offline.calibration.fitting import Replayer
 
-# The design's columns: the member terms, the payment term, the absence ramps, ``beyond``.
-COLUMNS = len(FEATURES) + 1 + len(KNOTS) + 1
+# The design's columns: the member terms, the two payment terms, the absence ramps, ``beyond``.
+PAY = len(FEATURES)  # a sign during the absence
+PAY_BEFORE = PAY + 1  # a sign in the lookback before it, or during it
+RAMPS = slice(PAY_BEFORE + 1, PAY_BEFORE + 1 + len(KNOTS))
+COLUMNS = RAMPS.stop + 1
 SAMPLE_DAYS: tuple[float, ...] = (7, 10, 14, 17, 21, 24, 28, 32, 36, 42, 49, 56, 70, 90, 120)
 GONE_DAYS = 90.0  # still away this long at the end of the training months: gone
 # Events per parameter below which a logistic model overfits (Peduzzi et al. 1996: ten).
 EVENTS_PER_PARAMETER = 10
 MIN_LEAVERS = 30  # below this, not fitted at all: the reasoned defaults stand
 PRIOR_STRENGTH = 20.0  # ridge toward the defaults, in examples' worth of log-likelihood
+# The lookback of the ``payment_before`` term (``RiskPolicy.payment_lookback_days``): six
+# weeks before the absence, a monthly collection and its retries (the hybrid grid's too).
+PAYMENT_LOOKBACK_DAYS = 42.0
 
 
 class RecordingRisk:
     """A risk policy that also records, per (slot, anchor), the member terms it read at
-    the latest event of that absence, since when a payment warning was open, and where its
+    the latest event of that absence, since when a payment warning was open, the latest
+    failed payment or denied entry before the absence (for the lookback), and where its
     ``beyond`` ramp starts (the longest absence the member came back from, log days)."""
 
     def __init__(self, policy: RiskPolicy) -> None:
         self.policy = policy
         self.name = policy.name
-        self.seen: dict[tuple[int, float], tuple[list[float], float | None, float]] = {}
+        self.seen: dict[
+            tuple[int, float], tuple[list[float], float | None, float | None, float]
+        ] = {}
 
     @property
     def warnings(self) -> Warnings | None:
@@ -73,11 +82,16 @@ class RecordingRisk:
         a = m.anchor[slot]
         if a == a:
             since = trouble_since(m, slot)
+            t = m.trouble_at[slot]
+            before = t if t < a else None  # (False for NaN: none)
             known = self.seen.get((slot, a))
-            if known is not None and known[1] is not None and (since is None or known[1] < since):
-                since = known[1]  # the first sign of the absence (the column keeps the latest)
+            if known is not None:
+                if known[1] is not None and (since is None or known[1] < since):
+                    since = known[1]  # the first sign of the absence (the column: the latest)
+                if known[2] is not None and (before is None or known[2] > before):
+                    before = known[2]
             x = features(m, slot, self.policy.cohort_gap_days)
-            self.seen[(slot, a)] = (x, since, return_knot(m, slot))
+            self.seen[(slot, a)] = (x, since, before, return_knot(m, slot))
         return self.policy.deadline(m, slot)
 
     def escalation(self, m: MemberStore, slot: int) -> float | None:
@@ -92,7 +106,7 @@ class RecordingRisk:
 
 @dataclass(slots=True)
 class RiskData:
-    # design: features, payment, absence ramps, the ``beyond`` ramp (COLUMNS)
+    # design: features, the two payment terms, absence ramps, the ``beyond`` ramp (COLUMNS)
     x: np.ndarray[Any, np.dtype[np.float64]]
     y: np.ndarray[Any, np.dtype[np.float64]]
     absences: int
@@ -125,7 +139,7 @@ def collect(
     ys: list[float] = []
     absences = leavers = 0
     members: set[str] = set()
-    for (slot, a), (x, since, knot) in recorder.seen.items():
+    for (slot, a), (x, since, before, knot) in recorder.seen.items():
         if a < start:
             continue
         member = store.ids[slot]
@@ -145,6 +159,7 @@ def collect(
         else:
             continue  # still away, too recently to tell
         used = False
+        shortly = before is not None and before >= a - PAYMENT_LOOKBACK_DAYS * DAY
         for d in SAMPLE_DAYS:
             t = a + d * DAY
             if t >= end:
@@ -152,7 +167,7 @@ def collect(
             if hist.frozen and _frozen_at(hist.frozen, t):
                 continue
             pay = 1.0 if since is not None and since <= t else 0.0
-            rows.append([*x, pay, *_ramps(d), beyond(d, knot)])
+            rows.append([*x, pay, 1.0 if shortly else pay, *_ramps(d), beyond(d, knot)])
             ys.append(label)
             used = True
         if used:
@@ -173,7 +188,8 @@ def parameters() -> int:
 
 def _prior(p: RiskPolicy) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.array(
-        [p.intercept, *p.weights, p.w_payment, *p.absence, p.w_beyond], dtype=np.float64
+        [p.intercept, *p.weights, p.w_payment, p.w_payment_before, *p.absence, p.w_beyond],
+        dtype=np.float64,
     )
 
 
@@ -199,9 +215,11 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
         grad = x.T @ (p - y) + scale * diff
         return value, grad
 
-    # The absence slopes and the ``beyond`` weight bounded at zero: the risk only rises.
-    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (x.shape[1] - n_abs - 1)
-    bounds += [(0.0, None)] * (n_abs + 1)
+    # The absence slopes and the ``beyond`` weight bounded at zero: the risk only rises; so is
+    # the ``payment_before`` weight: a sign never lowers the risk (nor does one during the
+    # absence that replaces it in the engine's column).
+    bounds: list[tuple[float | None, float | None]] = [(None, None)] * (1 + PAY_BEFORE)
+    bounds += [(0.0, None)] * (1 + n_abs + 1)
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = res.x
     if not np.all(np.isfinite(theta)):
@@ -209,9 +227,14 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     spec: dict[str, Any] = {"policy": "risk", "intercept": round(float(theta[0]), 4)}
     for i, name in enumerate(FEATURES):
         spec[f"w_{name}"] = round(float(theta[1 + i]), 4)
-    spec["w_payment"] = round(float(theta[1 + len(FEATURES)]), 4)
-    first = 2 + len(FEATURES)
-    spec["absence"] = [round(max(float(s), 0.0), 4) for s in theta[first : first + n_abs]]
+    spec["w_payment"] = round(float(theta[1 + PAY]), 4)
+    before = round(max(float(theta[1 + PAY_BEFORE]), 0.0), 4)
+    if before > 0:  # (a weight without a lookback would be refused)
+        spec["w_payment_before"] = before
+        spec["payment_lookback_days"] = PAYMENT_LOOKBACK_DAYS
+    spec["absence"] = [
+        round(max(float(s), 0.0), 4) for s in theta[1 + RAMPS.start : 1 + RAMPS.stop]
+    ]
     spec["w_beyond"] = round(max(float(theta[-1]), 0.0), 4)
     spec["cohort_gap_days"] = prior.cohort_gap_days
     return spec
@@ -221,6 +244,7 @@ def importance(spec: dict[str, Any], data: RiskData) -> list[tuple[str, float]]:
     """Each term's weight times its spread in the examples: how much it moves the risk."""
     sd = data.x.std(axis=0)
     out = [(name, float(spec[f"w_{name}"]) * float(sd[i])) for i, name in enumerate(FEATURES)]
-    out.append(("payment", float(spec["w_payment"]) * float(sd[len(FEATURES)])))
+    out.append(("payment", float(spec["w_payment"]) * float(sd[PAY])))
+    out.append(("payment_before", float(spec.get("w_payment_before", 0.0)) * float(sd[PAY_BEFORE])))
     out.append(("beyond", float(spec.get("w_beyond", 0.0)) * float(sd[-1])))
     return sorted(out, key=lambda t: -abs(t[1]))

@@ -169,6 +169,14 @@ def test_policy_words_for_each_family():
     assert quiet.endswith("; after 7 days when a payment failed or an entry was refused during "
                           "the absence")  # fmt: skip
     assert "payment failed" not in words(hybrid, "hybrid")  # (no key: the warnings at once)
+    # A payment lookback: the sign before the absence counts too, in either variant.
+    back = {**hybrid, "warnings": None, "payment_days": 7, "payment_lookback_days": 42}
+    assert words(back, "hybrid").endswith("during the absence or in the 42 days before it")
+    assert words(back, "hybrid", "he").endswith("במהלך ההיעדרות או ב־42 ימים שלפניה")
+    warned = words({**hybrid, "payment_lookback_days": 42}, "hybrid")
+    assert "; after 14 days when a payment failed or an entry was refused in the 42 days " in (
+        warned
+    )
     tz = ZoneInfo("UTC")
     facts = calibration.read(STORED["policy"], STORED["scores"])
     assert facts is not None and facts.rule("fixed:60") is not None

@@ -213,6 +213,22 @@ def test_fading_leavers_fade_and_its_members_are_regular(clubs: dict[str, Path])
 
     assert ratio("gradual") < 0.85 < 1.0 < ratio("sudden")
 
+    # Some of its leavers' cards fail while they still come (the first failure before the
+    # last visit); the reference club's fail only after it.
+    def failed_before_last(club: Path) -> tuple[int, int]:
+        last = {t["member_id"]: ts(t["last_visit_at"]) for t in dropouts(club)}
+        first: dict[str, float] = {}
+        for m in rows(club / "membership.csv"):
+            t = ts(m["occurred_at"])
+            if m["event"] == "payment_failed" and m["member_id"] in last and t is not None:
+                first[m["member_id"]] = min(t, first.get(m["member_id"], t))
+        early = sum(1 for k, t in first.items() if (v := last[k]) is not None and t < v)
+        return early, len(first)
+
+    early, failing = failed_before_last(clubs["fading"])
+    assert 0.25 < early / failing < 0.55
+    assert failed_before_last(clubs["default"])[0] == 0
+
 
 def test_legacy_records_start_two_years_before_the_gate_log(clubs: dict[str, Path]) -> None:
     club = clubs["legacy"]

@@ -93,6 +93,32 @@ def test_a_failed_payment_during_the_absence_warns_at_once_and_turns_medium_at_t
     assert first(later, "at_risk").reasons[0].code == PERSONAL
 
 
+def test_a_failure_shortly_before_the_last_visit_counts_only_within_the_lookback() -> None:
+    # The card failed ten days before the last visit; the member came twice more, then
+    # stopped (a failed payment among the last visits is how a card that is not replaced
+    # looks).
+    events = [*regular("m1", 7, 140), membership("m1", 130.0, "payment_failed")]
+
+    def quiet(lookback: float = 0.0) -> HybridPolicy:
+        return HybridPolicy(
+            k=4, floor_days=35, decline_ratio=0.0, warnings=None, payment_lookback_days=lookback
+        )
+
+    _, plain = run(quiet(), events, 400)
+    assert first(plain, "at_risk").reasons[0].code == PERSONAL  # the sign is stale
+    assert _days(first(plain, "at_risk"), 140) == pytest.approx(35.0, abs=0.01)
+    _, back = run(quiet(42), events, 400)
+    alert = first(back, "at_risk")
+    assert alert.reasons[0].code == PAYMENT
+    assert _days(alert, 140) == pytest.approx(14.0, abs=0.01)  # from the anchor, not the sign
+    assert alert.reasons[0].figures["warning_days_ago"] == pytest.approx(24.0, abs=0.1)
+    # A lookback shorter than the ten days: the sign is too old.
+    _, short = run(quiet(7), events, 400)
+    assert _days(first(short, "at_risk"), 140) == pytest.approx(35.0, abs=0.01)
+    with pytest.raises(ValueError):
+        HybridPolicy(payment_lookback_days=-1)
+
+
 def test_a_visit_ends_the_absence_and_the_next_deadline_counts_from_it() -> None:
     events = [*regular("m1", 7, 140), visit("m1", 160.0)]  # a three-week holiday
     _, alerts = run(HybridPolicy(k=4, floor_days=28, decline_ratio=0.0), events, 400)

@@ -176,6 +176,34 @@ def test_default_reference_member_is_at_even_odds_after_60_days() -> None:
     assert RiskPolicy(intercept=-1.5).intercept == -1.5
 
 
+def test_a_failure_before_the_absence_counts_with_a_lookback_from_the_anchor_on() -> None:
+    events = [*regular("m1", 7, 364), membership("m1", 350, "payment_failed")]
+    events.insert(0, membership("m1", -1, "joined"))
+    p = RiskPolicy(warnings=None, floor_days=14)
+    _, plain = run(p, events, 600)
+    _, alone = run(p, [e for e in events if getattr(e, "kind", "") != "payment_failed"], 600)
+    # Without a lookback, a failure the member came after is over: the same day as none.
+    plain_day = first(plain, "at_risk").raised_at
+    assert plain_day == first(alone, "at_risk").raised_at
+    # The lookback alone weighs nothing: the payment term is the absence's.
+    _, zero = run(RiskPolicy(warnings=None, floor_days=14, payment_lookback_days=42), events, 600)
+    assert first(zero, "at_risk").raised_at == plain_day
+    back = RiskPolicy(warnings=None, floor_days=14, payment_lookback_days=42, w_payment_before=1.5)
+    _, alerts = run(back, events, 600)
+    alert = first(alerts, "at_risk")
+    away = (alert.raised_at.timestamp() - at(364)) / DAY
+    assert away < 0.8 * (plain_day.timestamp() - at(364)) / DAY
+    assert alert.reasons[0].figures["warning_days_ago"] == pytest.approx(away + 14, abs=0.1)
+    # A second failure during the absence adds the payment term: sooner, never later.
+    again = [*events, membership("m1", 370, "payment_failed")]
+    _, both = run(back, again, 600)
+    assert first(both, "at_risk").raised_at < alert.raised_at
+    with pytest.raises(ValueError):
+        RiskPolicy(payment_lookback_days=-1)
+    with pytest.raises(ValueError):
+        RiskPolicy(w_payment_before=1.0)  # a weight with no lookback to read it over
+
+
 def test_a_failed_payment_pulls_the_deadline_in_and_reasons_say_so() -> None:
     p = RiskPolicy()
     events = [*regular("m1", 7, 364), membership("m1", 371, "payment_failed")]

@@ -20,7 +20,7 @@ from offline.calibration.fitting import (
 )
 from offline.calibration.members import build_histories
 from schemas.units import DAY
-from simulator import simulate_club
+from simulator import SimParams, simulate_club
 
 CANDIDATES = [
     {"floor_days": 28.0, "k": 4.0, "cap_days": 90.0, "decline_ratio": 0.5,
@@ -67,6 +67,49 @@ def test_offline_alerts_are_the_real_detectors(club, candidate) -> None:
     s_real = score_period("real", alerts, det, None, start, split)
     assert s_off.caught == pytest.approx(s_real.caught, abs=1)
     assert s_off.alerts == pytest.approx(s_real.alerts, rel=0.01, abs=1)
+
+
+# Leavers whose card fails while they still come, and members who stay failing payments:
+# signs before the absence, which only the payment lookback reads.
+LOOKBACK = [
+    {"floor_days": 42.0, "k": 4.0, "cap_days": 90.0, "decline_ratio": 0.0,
+     "decline_days": 14.0, "payment_days": 14.0, "warnings": "none",
+     "payment_lookback_days": 42.0},
+    {"floor_days": 35.0, "k": 3.0, "cap_days": 60.0, "decline_ratio": 0.0,
+     "decline_days": 14.0, "payment_days": 14.0, "warnings": "payments",
+     "payment_lookback_days": 42.0},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def paying():
+    params = SimParams(
+        payment_trouble_share=0.8,
+        payment_trouble_before_last_share=1.0,
+        stayer_payment_failures_per_year=1.0,
+    )
+    events, _truth = simulate_club(
+        "club", datetime(2025, 1, 6, tzinfo=UTC), members=400, days=300, seed=5, params=params
+    )
+    files = [sorted(events, key=lambda e: e.occurred_at)]
+    h = build_histories(e for f in files for e in f)
+    split = h.start + 0.6 * (h.end - h.start)
+    gap, _ = cohort_defaults(h, split)
+    replayer = Replayer(files, "club")
+    return h, replayer, split, gap, hybrid.record(h, replayer, split, gap)
+
+
+@pytest.mark.parametrize("candidate", LOOKBACK, ids=lambda c: c["warnings"])
+def test_offline_alerts_with_the_payment_lookback_are_the_real_detectors(paying, candidate):
+    _h, replayer, split, gap, ab = paying
+    spec = {"policy": "hybrid", **candidate}
+    offline = {(a.member_id, round(a.raised_at.timestamp())) for a in hybrid.alerts_of(spec, ab)}
+    without = {k: v for k, v in spec.items() if k != "payment_lookback_days"}
+    before = {(a.member_id, round(a.raised_at.timestamp())) for a in hybrid.alerts_of(without, ab)}
+    assert len(offline - before) >= 10  # the lookback raised alerts of its own
+    alerts, _det = replayer.run({**hybrid.settings(spec), "cohort_gap_days": gap}, until=split)
+    real = {(a.member_id, round(a.raised_at.timestamp())) for a in alerts if a.type == "at_risk"}
+    assert len(offline ^ real) <= 0.01 * len(real), sorted(offline ^ real)[:5]
 
 
 def test_a_higher_precision_target_never_chooses_a_less_precise_setting(club) -> None:

@@ -48,7 +48,7 @@ def test_absences_are_labelled_by_how_they_ended() -> None:
     h = build_histories(events)
     replayer = Replayer([events], "club")
     data = fitted.collect(h, replayer, split=at(299), start=at(0), cohort_gap_days=7.0)
-    ramps = slice(len(FEATURES) + 1, len(FEATURES) + 1 + len(KNOTS))
+    ramps = fitted.RAMPS
     days = np.exp(np.log(KNOTS[0]) + data.x[:, ramps].sum(axis=1))
     # The holiday: away from day 148 to 183 (35 days), back: label 0 up to 32 days.
     # The leaver: last visit day 148, cancelled day 200: label 1 up to 49 days (52 away).
@@ -69,7 +69,7 @@ def test_recorded_terms_are_the_live_policys() -> None:
     _, det = Replayer([events], "club").run_policy(recorder)
     store = det.store
     checked = 0
-    for (slot, anchor), (x, _since, knot) in recorder.seen.items():
+    for (slot, anchor), (x, _since, _before, knot) in recorder.seen.items():
         if store.anchor[slot] == anchor:  # the member's current absence: same slot state
             assert x == features(store, slot)
             assert knot == return_knot(store, slot)
@@ -86,7 +86,7 @@ def test_the_fit_finds_the_term_that_separates_leavers() -> None:
     x[:, FEATURES.index("decline")] = decline
     days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
     for i, d in enumerate(days):
-        x[i, len(FEATURES) + 1 : -1] = fitted._ramps(d)
+        x[i, fitted.RAMPS] = fitted._ramps(d)
     # The truth: a sharper fall and a longer absence mean gone.
     z = -4.0 - 2.5 * decline + 1.5 * np.log(days / 7.0)
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
@@ -107,7 +107,7 @@ def test_the_fit_finds_absences_beyond_what_members_came_back_from() -> None:
     days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
     longest = rng.choice([7.0, 14.0, 28.0, 42.0], n)
     for i, d in enumerate(days):
-        x[i, len(FEATURES) + 1 : -1] = fitted._ramps(d)
+        x[i, fitted.RAMPS] = fitted._ramps(d)
         x[i, -1] = beyond(d, math.log(longest[i]))
     z = -3.0 + 0.5 * np.log(days / 7.0) + 2.0 * x[:, -1]
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
@@ -120,6 +120,38 @@ def test_the_fit_finds_absences_beyond_what_members_came_back_from() -> None:
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
     flat = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
     assert 0.0 <= flat["w_beyond"] < 0.3
+
+
+def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() -> None:
+    """Two clubs with the same signs: in one, a failure shortly before the absence goes with
+    leaving (cards that failed while members still came); in the other it says nothing (a
+    club whose members who stay fail payments). The fit weighs the lookback term in the
+    first and leaves it off (its bound, zero) in the second; a sign during the absence
+    counts in both columns, as the live policy adds both weights for it."""
+    rng = np.random.default_rng(3)
+    n = 6000
+    x = np.zeros((n, fitted.COLUMNS))
+    days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
+    for i, d in enumerate(days):
+        x[i, fitted.RAMPS] = fitted._ramps(d)
+    during = (rng.random(n) < 0.05).astype(float)
+    before = (rng.random(n) < 0.15).astype(float)
+    x[:, fitted.PAY] = during
+    x[:, fitted.PAY_BEFORE] = np.maximum(during, before)
+    base = -3.0 + 1.0 * np.log(days / 7.0)
+    for w_before in (1.5, -1.0):
+        z = base + 3.0 * during + w_before * np.maximum(during, before)
+        y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+        spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
+        policy = build_policy(spec)
+        assert isinstance(policy, RiskPolicy)
+        if w_before > 0:
+            assert spec["w_payment_before"] == pytest.approx(1.5, abs=0.5)
+            assert policy.payment_lookback_days == fitted.PAYMENT_LOOKBACK_DAYS
+            assert spec["w_payment"] + spec["w_payment_before"] == pytest.approx(4.5, abs=0.7)
+            assert "payment_before" in dict(fitted.importance(spec, fitted.RiskData(x, y, n, 1, n)))
+        else:  # a sign before that goes with staying: bounded, and no lookback at all
+            assert "w_payment_before" not in spec and policy.payment_lookback_days == 0
 
 
 def test_the_objective_is_the_clubs() -> None:
