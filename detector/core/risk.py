@@ -34,11 +34,12 @@ The terms, all measured at the anchor:
 - ``payment``: from the moment a failed payment or a denied entry came during the absence
   (the engine's ``trouble_at`` column);
 - ``payment_before``: the same sign in the ``payment_lookback_days`` before the absence (a
-  card that failed while the member still came a few times), from the anchor on, or from a
-  sign during the absence (so it never falls when one comes). Off by default; ``lapse
-  calibrate`` fits its weight, never negative, on the club's own history. A weaker sign
-  than one during the absence: the member came after it, and some of their short absences
-  after a failure end with a visit;
+  card that failed while the member still came a few times), from the anchor on, until a
+  sign during the absence replaces it with the ``payment`` term (which then weighs at least
+  as much, so a sign that comes never lowers the risk). Off by default; ``lapse calibrate``
+  fits its weight, never negative, on the club's own history. A weaker sign than one during
+  the absence: the member came after it, and some of their short absences after a failure
+  end with a visit;
 - ``beyond`` (with the absence, not at the anchor): how far the absence has gone past the
   longest one the member ever came back from (``longest_return_days``, a week at least),
   ``max(0, log d - log longest)``. Its weight is never negative, so the risk still only
@@ -424,8 +425,8 @@ class RiskPolicy:
     # cancellations show up as one; the deadline falls to about a third.
     w_payment: float = 2.7
     # A failed payment or a denied entry in the ``payment_lookback_days`` before the
-    # absence (or during it): off by default (no lookback), as nothing published sizes it;
-    # ``lapse calibrate`` fits it. Never negative: a sign never lowers the risk.
+    # absence: off by default (no lookback), as nothing published sizes it; ``lapse
+    # calibrate`` fits it. Never negative: a sign never lowers the risk.
     w_payment_before: float = 0.0
     payment_lookback_days: float = 0.0
     w_returns: float = DEFAULT_W_RETURNS
@@ -500,7 +501,7 @@ class RiskPolicy:
             absence_days_at(self.absence, target, knot, extra), self.floor_days, self.cap_days
         )
         at = a + days * DAY
-        if sign is not None and a <= sign < at:  # during it: both terms from the sign on
+        if sign is not None and a <= sign < at:  # during it: the payment term from the sign on
             paid = absence_days_at(self.absence, target - self._sign_weight(sign, a), knot, extra)
             at = min(at, max(a + min(paid, self.cap_days) * DAY, sign))
         return at
@@ -546,9 +547,15 @@ class RiskPolicy:
         return 1.0 / (1.0 + math.exp(-_clip(z, -700.0, 700.0)))
 
     def _sign_weight(self, sign: float, anchor: float) -> float:
-        """What a failed payment or a denied entry adds once it counts: both payment terms
-        when it came during the absence, the ``payment_before`` term when before it."""
-        return self.w_payment_before + (self.w_payment if sign >= anchor else 0.0)
+        """What a failed payment or a denied entry adds once it counts: the ``payment_before``
+        term when it came before the absence; during it the ``payment`` term, never less
+        than the other (a sign during the absence replaces an earlier one in the engine's
+        column: the risk must not fall when it comes)."""
+        if sign < anchor:
+            return self.w_payment_before
+        if self.w_payment_before and self.w_payment < self.w_payment_before:
+            return self.w_payment_before
+        return self.w_payment
 
     def reason(self, m: MemberStore, slot: int, now: float) -> tuple[str, dict[str, float]]:
         """``risk_of_leaving`` with the risk, the threshold and the figures of the terms that

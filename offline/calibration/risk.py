@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 # The design's columns: the member terms, the two payment terms, the absence ramps, ``beyond``.
 PAY = len(FEATURES)  # a sign during the absence
-PAY_BEFORE = PAY + 1  # a sign in the lookback before it, or during it
+PAY_BEFORE = PAY + 1  # one in the lookback before it, and none during it yet
 RAMPS = slice(PAY_BEFORE + 1, PAY_BEFORE + 1 + len(KNOTS))
 COLUMNS = RAMPS.stop + 1
 SAMPLE_DAYS: tuple[float, ...] = (7, 10, 14, 17, 21, 24, 28, 32, 36, 42, 49, 56, 70, 90, 120)
@@ -167,7 +167,8 @@ def collect(
             if hist.frozen and _frozen_at(hist.frozen, t):
                 continue
             pay = 1.0 if since is not None and since <= t else 0.0
-            rows.append([*x, pay, 1.0 if shortly else pay, *_ramps(d), beyond(d, knot)])
+            pre = 1.0 if shortly and not pay else 0.0
+            rows.append([*x, pay, pre, *_ramps(d), beyond(d, knot)])
             ys.append(label)
             used = True
         if used:
@@ -216,8 +217,9 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
         return value, grad
 
     # The absence slopes and the ``beyond`` weight bounded at zero: the risk only rises; so is
-    # the ``payment_before`` weight: a sign never lowers the risk (nor does one during the
-    # absence that replaces it in the engine's column).
+    # the ``payment_before`` weight: a sign never lowers the risk. (Its column and the
+    # payment column are never 1 together, so the two weights are each the data's own; with
+    # no sign before any absence the column is all zeros and its weight stays at 0.)
     bounds: list[tuple[float | None, float | None]] = [(None, None)] * (1 + PAY_BEFORE)
     bounds += [(0.0, None)] * (1 + n_abs + 1)
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)

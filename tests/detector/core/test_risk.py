@@ -198,6 +198,13 @@ def test_a_failure_before_the_absence_counts_with_a_lookback_from_the_anchor_on(
     again = [*events, membership("m1", 370, "payment_failed")]
     _, both = run(back, again, 600)
     assert first(both, "at_risk").raised_at < alert.raised_at
+    # Even where the fit weighed a sign before the absence more than one during it.
+    odd = RiskPolicy(
+        warnings=None, floor_days=14, payment_lookback_days=42, w_payment_before=2.0, w_payment=0.5
+    )
+    _, once = run(odd, events, 600)
+    _, twice = run(odd, again, 600)
+    assert first(twice, "at_risk").raised_at <= first(once, "at_risk").raised_at
     with pytest.raises(ValueError):
         RiskPolicy(payment_lookback_days=-1)
     with pytest.raises(ValueError):

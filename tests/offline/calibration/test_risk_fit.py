@@ -124,10 +124,10 @@ def test_the_fit_finds_absences_beyond_what_members_came_back_from() -> None:
 
 def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() -> None:
     """Two clubs with the same signs: in one, a failure shortly before the absence goes with
-    leaving (cards that failed while members still came); in the other it says nothing (a
-    club whose members who stay fail payments). The fit weighs the lookback term in the
-    first and leaves it off (its bound, zero) in the second; a sign during the absence
-    counts in both columns, as the live policy adds both weights for it."""
+    leaving (cards that failed while members still came); in the other it goes with
+    staying. The fit weighs the lookback term in the first and leaves it off (its bound,
+    zero) in the second; a club with no sign before any absence gets no lookback either,
+    whatever its signs during absences say."""
     rng = np.random.default_rng(3)
     n = 6000
     x = np.zeros((n, fitted.COLUMNS))
@@ -135,23 +135,28 @@ def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() 
     for i, d in enumerate(days):
         x[i, fitted.RAMPS] = fitted._ramps(d)
     during = (rng.random(n) < 0.05).astype(float)
-    before = (rng.random(n) < 0.15).astype(float)
+    before = (rng.random(n) < 0.15).astype(float) * (1.0 - during)  # never both
     x[:, fitted.PAY] = during
-    x[:, fitted.PAY_BEFORE] = np.maximum(during, before)
+    x[:, fitted.PAY_BEFORE] = before
     base = -3.0 + 1.0 * np.log(days / 7.0)
     for w_before in (1.5, -1.0):
-        z = base + 3.0 * during + w_before * np.maximum(during, before)
+        z = base + 3.0 * during + w_before * before
         y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
         spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
         policy = build_policy(spec)
         assert isinstance(policy, RiskPolicy)
+        assert spec["w_payment"] == pytest.approx(3.0, abs=0.6)
         if w_before > 0:
             assert spec["w_payment_before"] == pytest.approx(1.5, abs=0.5)
             assert policy.payment_lookback_days == fitted.PAYMENT_LOOKBACK_DAYS
-            assert spec["w_payment"] + spec["w_payment_before"] == pytest.approx(4.5, abs=0.7)
             assert "payment_before" in dict(fitted.importance(spec, fitted.RiskData(x, y, n, 1, n)))
         else:  # a sign before that goes with staying: bounded, and no lookback at all
             assert "w_payment_before" not in spec and policy.payment_lookback_days == 0
+    x[:, fitted.PAY_BEFORE] = 0.0
+    z = base + 3.0 * during
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+    spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
+    assert "w_payment_before" not in spec and spec["w_payment"] == pytest.approx(3.0, abs=0.6)
 
 
 def test_the_objective_is_the_clubs() -> None:
