@@ -59,6 +59,7 @@ PRIOR_STRENGTH = 20.0  # ridge toward the defaults, in examples' worth of log-li
 # The lookback of the ``payment_before`` term (``RiskPolicy.payment_lookback_days``): six
 # weeks before the absence, a monthly collection and its retries (the hybrid grid's too).
 PAYMENT_LOOKBACK_DAYS = 42.0
+LOOKBACK_CHI2 = 3.84  # chi-squared, one degree of freedom, 5 %
 
 
 class RecordingRisk:
@@ -226,6 +227,15 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     theta = res.x
     if not np.all(np.isfinite(theta)):
         raise FitError(f"the risk model's fit did not converge ({res.message})")
+    if theta[1 + PAY_BEFORE] > 0:
+        # The lookback is kept only if it fits better than chance would: a likelihood-ratio
+        # test at 5 % (twice the gain at least 3.84, chi-squared with one degree of
+        # freedom) against the fit without it; a weight from noise would put a six-week
+        # lookback into a club's configuration for nothing.
+        bounds[1 + PAY_BEFORE] = (0.0, 0.0)
+        without = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
+        if np.all(np.isfinite(without.x)) and 2.0 * (without.fun - res.fun) < LOOKBACK_CHI2:
+            theta = without.x
     spec: dict[str, Any] = {"policy": "risk", "intercept": round(float(theta[0]), 4)}
     for i, name in enumerate(FEATURES):
         spec[f"w_{name}"] = round(float(theta[1 + i]), 4)

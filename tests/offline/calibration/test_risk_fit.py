@@ -139,7 +139,7 @@ def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() 
     x[:, fitted.PAY] = during
     x[:, fitted.PAY_BEFORE] = before
     base = -3.0 + 1.0 * np.log(days / 7.0)
-    for w_before in (1.5, -1.0):
+    for w_before in (1.5, 0.0, -1.0):
         z = base + 3.0 * during + w_before * before
         y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
         spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
@@ -150,13 +150,33 @@ def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() 
             assert spec["w_payment_before"] == pytest.approx(1.5, abs=0.5)
             assert policy.payment_lookback_days == fitted.PAYMENT_LOOKBACK_DAYS
             assert "payment_before" in dict(fitted.importance(spec, fitted.RiskData(x, y, n, 1, n)))
-        else:  # a sign before that goes with staying: bounded, and no lookback at all
+        else:  # a sign before that says nothing, or goes with staying: no lookback at all
             assert "w_payment_before" not in spec and policy.payment_lookback_days == 0
     x[:, fitted.PAY_BEFORE] = 0.0
     z = base + 3.0 * during
     y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
     spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
     assert "w_payment_before" not in spec and spec["w_payment"] == pytest.approx(3.0, abs=0.6)
+
+
+def test_a_lookback_is_kept_only_when_it_fits_better_than_chance() -> None:
+    """Signs before absences that say nothing: a free weight bounded at zero comes out
+    positive about half the time by chance; the likelihood-ratio test keeps the lookback in
+    about one club of twenty."""
+    kept = 0
+    for seed in range(20):
+        rng = np.random.default_rng(100 + seed)
+        n = 3000
+        x = np.zeros((n, fitted.COLUMNS))
+        days = rng.choice([7.0, 14.0, 28.0, 42.0, 60.0], n)
+        for i, d in enumerate(days):
+            x[i, fitted.RAMPS] = fitted._ramps(d)
+        x[:, fitted.PAY_BEFORE] = (rng.random(n) < 0.1).astype(float)
+        z = -3.0 + 1.0 * np.log(days / 7.0)
+        y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
+        spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
+        kept += "payment_lookback_days" in spec
+    assert kept <= 3
 
 
 def test_the_objective_is_the_clubs() -> None:
