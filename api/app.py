@@ -66,8 +66,9 @@ def create_app(
     With ``deliver`` it also runs the webhook delivery worker, and (``alerts_relay``, with a
     Kafka bootstrap) the relay of the alerts outbox onto the alerts topic.
 
-    ``now`` is the webhooks' clock (default: the wall clock): the delivery worker's and the
-    webhook routes' (a rotated secret's overlap, which secrets sign), through the Dispatcher.
+    ``now`` is the app's clock (default: the wall clock): the delivery worker's and the
+    webhook routes' (a rotated secret's overlap, which secrets sign), through the Dispatcher,
+    and the staff page's (a locked-out login's expiry), as ``app.state.clock``.
     """
     worker: asyncio.Task[None] | None = None
     relay: asyncio.Task[None] | None = None
@@ -136,6 +137,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.clock = now
     problems.install(app)
     openapi.install_docs(app)
     app.add_middleware(RequestMetrics, histogram=API_REQUEST_SECONDS)

@@ -35,8 +35,9 @@ MAX_FORM_BYTES = 16_384
 
 
 def now(request: Request) -> datetime:
-    """The page's clock: ``app.state.page_clock`` if a test set one (lockout expiry)."""
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "page_clock", None)
+    """The page's clock: the app's (``create_app(now=...)``; a test's, for lockout expiry),
+    else the wall clock."""
+    clock: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
     return clock() if clock is not None else datetime.now(UTC)
 
 

@@ -43,9 +43,9 @@ serve = serve_on_free_port  # the tests' name for it
 
 
 class Clock:
-    """An injected clock (``create_app(now=...)``, ``app.state.page_clock``) that stands still
-    until the test moves ``now``; it starts at the wall time, so what it stamps (a signature's
-    timestamp) stays near the receivers' clocks."""
+    """An injected clock (``create_app(now=...)``) that stands still until the test moves
+    ``now``; it starts at the wall time, so what it stamps (a signature's timestamp) stays
+    near the receivers' clocks."""
 
     def __init__(self) -> None:
         self.now = datetime.now(UTC)

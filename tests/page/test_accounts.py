@@ -32,9 +32,7 @@ PASSWORD = "correct horse battery"
 
 @asynccontextmanager
 async def page(settings: Settings, clock: Clock | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, deliver=False)
-    if clock is not None:
-        app.state.page_clock = clock
+    app = create_app(settings, deliver=False, now=clock)
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
         yield client
 
