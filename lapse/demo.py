@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 
+from api.page.reasons import detail, title
 from plumbing.broker import free_port
 from plumbing.database import create_engine, session_factory
 from plumbing.runtime import http_server, kafka_ready
@@ -194,31 +195,13 @@ async def _settle(seen: dict[str, int], quiet: float = 3.0, longest: float = 20.
         await asyncio.sleep(0.2)
 
 
-REASON_TEXT = {
-    "absent_beyond_usual_rhythm": "away far longer than their usual rhythm",
-    "absent_beyond_threshold": "no visit within the fixed rule",
-    "probability_active_low": "unlikely to still be active",
-    "risk_of_leaving": "likely not coming back",
-    "absent_beyond_personal_limit": "away longer than their own limit",
-    "absent_after_decline": "away after coming less and less",
-    "absent_after_payment_problem": "away after a failed payment or a refused entry",
-    "visit_frequency_decline": "coming much less often than usual",
-    "visit_duration_decline": "visits much shorter than usual",
-    "entry_denied": "denied at the gate",
-    "payment_failed": "a payment failed",
-}
-
-
 def _describe(alert: dict[str, Any]) -> str:
+    """The alert's first reason as the staff page words it (its title, then the sentence
+    with its figures): one wording of each reason code, the page's."""
     if alert["type"] not in ("at_risk", "escalated") or not alert["reasons"]:
         return ""
     reason = alert["reasons"][0]
-    f = reason["figures"]
-    text = str(REASON_TEXT.get(reason["code"], reason["code"]))
-    if "days_absent" in f and reason["code"].startswith(("absent", "probability", "risk")):
-        usual = f" (usual gap {f['usual_gap_days']} d)" if "usual_gap_days" in f else ""
-        return f"{text}: absent {f['days_absent']:g} days{usual}"
-    return text
+    return f"{title(reason['code'])}: {detail(reason['code'], reason['figures'])}"
 
 
 def _summary(seen: dict[str, int]) -> str:
