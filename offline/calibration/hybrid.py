@@ -39,10 +39,11 @@ import numpy as np
 from detector.core.cadence import usual_gap_of
 from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
-from detector.core.risk import PAYMENT_WARNINGS, features, trouble_since
+from detector.core.risk import PAYMENT_WARNINGS, features
 from offline.calibration.members import Histories
 from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
+from offline.calibration.signs import absence_signs
 from schemas import Alert
 from schemas.units import DAY
 
@@ -160,21 +161,13 @@ class RecordingHybrid:
         if a == a:
             usual = usual_gap_of(m.gap_n[slot], m.gap_mu[slot], self.cohort_gap_days)
             decline = features(m, slot, self.cohort_gap_days)[1]
-            since = trouble_since(m, slot)
             # The engine counts no absence of a member never seen at a gate before their
             # site has gate data (``Detector._reschedule``).
             blind = m.last_visit[slot] != m.last_visit[slot] and (
                 m.coverage_of(slot) != m.coverage_of(slot)
             )
-            # The first sign of the absence is kept (the column holds the latest: a second
-            # failure must not move the payment rule's day).
             known = self.seen.get((slot, a))
-            paid = math.inf if since is None else since
-            t = m.trouble_at[slot]
-            before = t if t < a else -math.inf  # (False for NaN: none)
-            if known is not None:
-                paid = min(paid, known[2])
-                before = max(before, known[3])  # a late row may bring an earlier sign
+            paid, before = absence_signs(m, slot, None if known is None else known[2:4])
             longest = longest_return_days(m, slot)
             self.seen[(slot, a)] = (usual, decline, paid, before, longest, blind)
         return None

@@ -36,9 +36,9 @@ from detector.core.risk import (
     beyond,
     features,
     return_knot,
-    trouble_since,
 )
 from offline.calibration.members import Histories
+from offline.calibration.signs import absence_signs
 from schemas.units import DAY
 
 if TYPE_CHECKING:
@@ -71,9 +71,9 @@ class RecordingRisk:
     def __init__(self, policy: RiskPolicy) -> None:
         self.policy = policy
         self.name = policy.name
-        self.seen: dict[
-            tuple[int, float], tuple[list[float], float | None, float | None, float]
-        ] = {}
+        # per (slot, anchor): the terms, the first sign during the absence (inf: none), the
+        # latest before it (-inf: none), the ``beyond`` knot
+        self.seen: dict[tuple[int, float], tuple[list[float], float, float, float]] = {}
 
     @property
     def warnings(self) -> Warnings | None:
@@ -82,15 +82,8 @@ class RecordingRisk:
     def deadline(self, m: MemberStore, slot: int) -> float | None:
         a = m.anchor[slot]
         if a == a:
-            since = trouble_since(m, slot)
-            t = m.trouble_at[slot]
-            before = t if t < a else None  # (False for NaN: none)
             known = self.seen.get((slot, a))
-            if known is not None:
-                if known[1] is not None and (since is None or known[1] < since):
-                    since = known[1]  # the first sign of the absence (the column: the latest)
-                if known[2] is not None and (before is None or known[2] > before):
-                    before = known[2]
+            since, before = absence_signs(m, slot, None if known is None else known[1:3])
             x = features(m, slot, self.policy.cohort_gap_days)
             self.seen[(slot, a)] = (x, since, before, return_knot(m, slot))
         return self.policy.deadline(m, slot)
@@ -160,14 +153,14 @@ def collect(
         else:
             continue  # still away, too recently to tell
         used = False
-        shortly = before is not None and before >= a - PAYMENT_LOOKBACK_DAYS * DAY
+        shortly = before >= a - PAYMENT_LOOKBACK_DAYS * DAY
         for d in SAMPLE_DAYS:
             t = a + d * DAY
             if t >= end:
                 break
             if hist.frozen and _frozen_at(hist.frozen, t):
                 continue
-            pay = 1.0 if since is not None and since <= t else 0.0
+            pay = 1.0 if since <= t else 0.0
             pre = 1.0 if shortly and not pay else 0.0
             rows.append([*x, pay, pre, *_ramps(d), beyond(d, knot)])
             ys.append(label)
