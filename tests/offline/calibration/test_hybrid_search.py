@@ -36,10 +36,11 @@ CANDIDATES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def club():
+def recorded(seed: int, params: SimParams | None = None):
+    """A simulated club's training months recorded once: (histories, replayer, split, the
+    cohort's usual gap, the absences)."""
     events, _truth = simulate_club(
-        "club", datetime(2025, 1, 6, tzinfo=UTC), members=400, days=300, seed=3
+        "club", datetime(2025, 1, 6, tzinfo=UTC), members=400, days=300, seed=seed, params=params
     )
     files = [sorted(events, key=lambda e: e.occurred_at)]
     h = build_histories(e for f in files for e in f)
@@ -47,6 +48,11 @@ def club():
     gap, _ = cohort_defaults(h, split)
     replayer = Replayer(files, "club")
     return h, replayer, split, gap, hybrid.record(h, replayer, split, gap)
+
+
+@pytest.fixture(scope="module")
+def club():
+    return recorded(seed=3)
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES, ids=lambda c: f"{c['floor_days']:g}")
@@ -88,15 +94,7 @@ def paying():
         payment_trouble_before_last_share=1.0,
         stayer_payment_failures_per_year=1.0,
     )
-    events, _truth = simulate_club(
-        "club", datetime(2025, 1, 6, tzinfo=UTC), members=400, days=300, seed=5, params=params
-    )
-    files = [sorted(events, key=lambda e: e.occurred_at)]
-    h = build_histories(e for f in files for e in f)
-    split = h.start + 0.6 * (h.end - h.start)
-    gap, _ = cohort_defaults(h, split)
-    replayer = Replayer(files, "club")
-    return h, replayer, split, gap, hybrid.record(h, replayer, split, gap)
+    return recorded(seed=5, params=params)
 
 
 @pytest.mark.parametrize("candidate", LOOKBACK, ids=lambda c: c["warnings"])
