@@ -4,7 +4,7 @@ An additive logistic model of what the core already knows about the member when 
 absence began (the anchor), plus a term in the days absent:
 
     logit P(gone | away d days) = intercept + sum_k w_k * x_k + A(log d)
-                                  [+ w_payment] [+ w_payment_before]
+                                  [+ w_payment or w_payment_before]
 
 ``A`` is piecewise linear in log d between fixed knots (7 days to 120) with slopes that are
 never negative, so the risk only rises while no visit comes: the day it crosses the tenant's
@@ -108,8 +108,8 @@ def trouble_since(m: MemberStore, slot: int, lookback_days: float = 0.0) -> floa
     policy's warnings raised an alert for it. Without a lookback, a visit moves the anchor
     past the sign (it is over), and so does the end of a freeze; with one, a sign shortly
     before the last visit still counts (a card that failed while the member still came a few
-    times). A later sign replaces an earlier one in the column, but both count from the
-    anchor, so the policies' days never move later."""
+    times). A later sign replaces an earlier one in the column; it cannot postpone an alert
+    the earlier one set, as timers fire in time order between events."""
     t = m.trouble_at[slot]
     # (False for NaN: none, or no anchor)
     return t if t >= m.anchor[slot] - lookback_days * DAY else None
