@@ -195,6 +195,9 @@ class Fit:
 
 
 def _label(spec: Spec) -> str:
+    """A setting's name in the report: the parameters the grid chose, not what a fit set
+    (the risk policy's lookback comes with its coefficients, which the refit on all the
+    training months replaces: only the hybrid grid chooses one)."""
     kind = spec["policy"]
     if kind == "fixed":
         base = f"fixed:{spec['absence_days']:g}"
@@ -208,7 +211,7 @@ def _label(spec: Spec) -> str:
         "decline_ratio",
         "decline_days",
         "payment_days",
-        "payment_lookback_days",
+        *(("payment_lookback_days",) if kind == "hybrid" else ()),
     )
     keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]

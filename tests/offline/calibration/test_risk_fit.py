@@ -159,6 +159,16 @@ def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() 
     assert "w_payment_before" not in spec and spec["w_payment"] == pytest.approx(3.0, abs=0.6)
 
 
+def test_a_settings_name_carries_the_lookback_the_grid_chose_not_the_one_a_fit_set() -> None:
+    # The risk policy's lookback comes with its coefficients: the refit on all the training
+    # months may drop it, so the name (kept from the earlier fit) must not claim it.
+    risk = {"policy": "risk", "threshold": 0.6, "floor_days": 14.0, "w_payment_before": 1.2,
+            "payment_lookback_days": 42.0}  # fmt: skip
+    assert fitting._label(risk) == "risk:floor_days=14,threshold=0.6"
+    hybrid = {"policy": "hybrid", "k": 4.0, "floor_days": 42.0, "payment_lookback_days": 42.0}
+    assert "payment_lookback_days=42" in fitting._label(hybrid)
+
+
 def test_a_lookback_is_kept_only_when_it_fits_better_than_chance() -> None:
     """Signs before absences that say nothing: a free weight bounded at zero comes out
     positive about half the time by chance; the likelihood-ratio test keeps the lookback in
