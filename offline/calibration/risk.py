@@ -106,6 +106,8 @@ class RiskData:
     absences: int
     leavers: int  # absences that ended with the member gone
     members: int
+    # ... of those, the ones a sign in the PAYMENT_LOOKBACK_DAYS before them counted for
+    signed_leavers: int = 0
 
 
 def _ramps(days: float) -> list[float]:
@@ -131,7 +133,7 @@ def collect(
     store = det.store
     rows: list[list[float]] = []
     ys: list[float] = []
-    absences = leavers = 0
+    absences = leavers = signed = 0
     members: set[str] = set()
     for (slot, a), (x, since, before, knot) in recorder.seen.items():
         if a < start:
@@ -168,9 +170,10 @@ def collect(
         if used:
             absences += 1
             leavers += int(label)
+            signed += int(label and shortly)
             members.add(member)
     x_arr = np.array(rows, dtype=np.float64).reshape(-1, COLUMNS)
-    return RiskData(x_arr, np.array(ys, dtype=np.float64), absences, leavers, len(members))
+    return RiskData(x_arr, np.array(ys, dtype=np.float64), absences, leavers, len(members), signed)
 
 
 class FitError(RuntimeError):
@@ -216,6 +219,11 @@ def fit(data: RiskData, prior: RiskPolicy, strength: float = PRIOR_STRENGTH) -> 
     # no sign before any absence the column is all zeros and its weight stays at 0.)
     bounds: list[tuple[float | None, float | None]] = [(None, None)] * (1 + PAY_BEFORE)
     bounds += [(0.0, None)] * (1 + n_abs + 1)
+    if data.signed_leavers < EVENTS_PER_PARAMETER:
+        # Too few leavers with a sign before their absence to learn its weight from (ten
+        # events per parameter, as for the model): a handful of members still away at the
+        # end of the training months would decide it.
+        bounds[1 + PAY_BEFORE] = (0.0, 0.0)
     res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     theta = res.x
     if not np.all(np.isfinite(theta)):

@@ -122,6 +122,11 @@ def test_the_fit_finds_absences_beyond_what_members_came_back_from() -> None:
     assert 0.0 <= flat["w_beyond"] < 0.3
 
 
+def signed(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> int:
+    """Leavers a sign before the absence counted for, in synthetic data of one row each."""
+    return int(((x[:, fitted.PAY_BEFORE] == 1) & (y == 1)).sum())
+
+
 def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() -> None:
     """Two clubs with the same signs: in one, a failure shortly before the absence goes with
     leaving (cards that failed while members still came); in the other it goes with
@@ -142,12 +147,18 @@ def test_a_sign_before_the_absence_gets_the_weight_the_clubs_history_gives_it() 
     for w_before in (1.5, 0.0, -1.0):
         z = base + 3.0 * during + w_before * before
         y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
-        spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
+        data = fitted.RiskData(x, y, n, int(y.sum()), n, signed(x, y))
+        spec = fitted.fit(data, RiskPolicy(), strength=1.0)
         policy = build_policy(spec)
         assert isinstance(policy, RiskPolicy)
         assert spec["w_payment"] == pytest.approx(3.0, abs=0.6)
         if w_before > 0:
+            assert data.signed_leavers >= 10
             assert spec["w_payment_before"] == pytest.approx(1.5, abs=0.5)
+            # The same data, with fewer than ten leavers a sign before counted for: no
+            # weight is learnt from so few.
+            few = fitted.RiskData(x, y, n, int(y.sum()), n, fitted.EVENTS_PER_PARAMETER - 1)
+            assert "payment_lookback_days" not in fitted.fit(few, RiskPolicy(), strength=1.0)
             assert policy.payment_lookback_days == fitted.PAYMENT_LOOKBACK_DAYS
             assert "payment_before" in dict(fitted.importance(spec, fitted.RiskData(x, y, n, 1, n)))
         else:  # a sign before that says nothing, or goes with staying: no lookback at all
@@ -184,8 +195,8 @@ def test_a_lookback_is_kept_only_when_it_fits_better_than_chance() -> None:
         x[:, fitted.PAY_BEFORE] = (rng.random(n) < 0.1).astype(float)
         z = -3.0 + 1.0 * np.log(days / 7.0)
         y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(float)
-        spec = fitted.fit(fitted.RiskData(x, y, n, int(y.sum()), n), RiskPolicy(), strength=1.0)
-        kept += "payment_lookback_days" in spec
+        data = fitted.RiskData(x, y, n, int(y.sum()), n, signed(x, y))
+        kept += "payment_lookback_days" in fitted.fit(data, RiskPolicy(), strength=1.0)
     assert kept <= 3
 
 
