@@ -114,9 +114,11 @@ class HybridGrid:
                 days = self.decline_days[0]  # idle: one candidate, not one per day
             elif days >= floor:
                 continue  # never earlier than the personal deadline: the same as off
-            if warn == "payments":
+            if warn == "payments" and not back:
                 # The failure's own alert comes first: the rule's day only moves the medium
-                # alert, which no score reads: one candidate, at the policy's default.
+                # alert, which no score reads: one candidate, at the policy's default. (With
+                # the lookback, a sign before the absence raises no warning during it: the
+                # rule's day is then the at-risk alert, so each day is a candidate.)
                 paid = DEFAULT.payment_days
             key = (floor, k, cap, lf, ratio, days, float(warn == "payments"), paid, back)
             if key in seen:
@@ -383,8 +385,8 @@ def describe(spec: Spec) -> str:
         text += ", and members with a failed payment or a refused entry at once"
         if back:
             text += (
-                f" (and after {DEFAULT.payment_days:g} days away when one came in the "
-                f"{back:g} days before the absence)"
+                f" (and after {spec.get('payment_days', DEFAULT.payment_days):g} days away "
+                f"when one came in the {back:g} days before the absence)"
             )
     elif spec.get("warnings") in (None, "none"):  # the rule's day is their alert
         text += (

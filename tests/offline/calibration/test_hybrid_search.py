@@ -82,7 +82,7 @@ LOOKBACK = [
      "decline_days": 14.0, "payment_days": 14.0, "warnings": "none",
      "payment_lookback_days": 42.0},
     {"floor_days": 35.0, "k": 3.0, "cap_days": 60.0, "decline_ratio": 0.0,
-     "decline_days": 14.0, "payment_days": 14.0, "warnings": "payments",
+     "decline_days": 14.0, "payment_days": 7.0, "warnings": "payments",
      "payment_lookback_days": 42.0},
 ]  # fmt: skip
 
