@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from detector.core.cadence import WARMUP
+from detector.core.cadence import WARMUP, usual_gap_of
 from detector.core.policy import COHORT_GAP_DAYS, Warnings
 from detector.core.visits import LONG_RETURN_FACTOR, LONG_RETURN_MIN_DAYS, RECENT
 from schemas.units import DAY
@@ -121,7 +121,9 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 def log_gap(m: MemberStore, slot: int, cohort_gap_days: float) -> tuple[float, float]:
     """The member's usual gap (log days) and its spread, blended with the cohort's until
-    ``2 * WARMUP`` gaps are known (no gap: the cohort's, with a typical spread of 0.9)."""
+    ``2 * WARMUP`` gaps are known (no gap: the cohort's, with a typical spread of 0.9):
+    ``cadence.usual_gap_of``'s blend on the log scale, with the spread beside it (the
+    ``features`` hot path reads both, so it is not recomputed from the other)."""
     n = m.gap_n[slot]
     if n >= 2 * WARMUP:
         return m.gap_mu[slot], m.gap_s[slot]
@@ -524,13 +526,7 @@ class RiskPolicy:
         return a + 2 * (at - a)
 
     def usual_gap_days(self, m: MemberStore, slot: int) -> float:
-        n = m.gap_n[slot]
-        if n >= 2 * WARMUP:
-            return math.exp(m.gap_mu[slot])
-        if n == 0:
-            return self.cohort_gap_days
-        w = n / (n + WARMUP)
-        return math.exp(w * m.gap_mu[slot] + (1 - w) * math.log(self.cohort_gap_days))
+        return usual_gap_of(m.gap_n[slot], m.gap_mu[slot], self.cohort_gap_days)
 
     def risk_at(self, m: MemberStore, slot: int, now: float) -> float:
         """The modelled probability that the member will not come back, at ``now``."""
