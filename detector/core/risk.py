@@ -172,7 +172,13 @@ def break_days(ordered: Sequence[float], before: int, six: float, lg: float) -> 
 
 
 def usual_six_weeks(
-    m: MemberStore, slot: int, ref: float, lg: float, s: float, away_days: float = 0.0
+    m: MemberStore,
+    slot: int,
+    ref: float,
+    lg: float,
+    s: float,
+    away_days: float = 0.0,
+    window_days: float = 42.0,
 ) -> float:
     """The member's usual count of visits in the six weeks before ``ref`` (their last
     visit), against which the ``decline`` term reads the visits they made there.
@@ -186,21 +192,55 @@ def usual_six_weeks(
     visit was not expected to come six weeks' worth: counted over the whole six weeks, every
     new member away three weeks read as a steep decline, a third of the decline rule's false
     alarms on the same diagnostic club), less ``away_days`` (``break_days``). At
-    most ``RECENT`` (the visits the ring keeps)."""
+    ``window_days`` shortens the window (``six_week_counts``: the ring's own span when it
+    holds only visits from within the six weeks)."""
     first, count = m.first_visit[slot], m.visits[slot]
     span = (ref - first) / DAY if first == first else 0.0
     if span >= 84.0 and count >= 3:
         rate = (count - 1) / span
-        days = 42.0
+        days = window_days
     else:
         sigma = 1.25 * (s if s < 1.2 else 1.2)
         rate = 1.0 / math.exp(lg + 0.5 * sigma * sigma)
-        days = span if span < 42.0 else 42.0
+        days = span if span < window_days else window_days
     days -= away_days
-    if days <= 0.0:
-        return 0.0
-    usual6 = rate * days
-    return usual6 if usual6 < RECENT else float(RECENT)
+    return rate * days if days > 0.0 else 0.0
+
+
+def six_week_counts(
+    m: MemberStore,
+    slot: int,
+    ordered: Sequence[float],
+    before: int,
+    ref: float,
+    lg: float,
+    s: float,
+) -> tuple[float, float, bool]:
+    """The ``decline`` term's two counts: the member's visits in the six weeks before
+    ``ref`` (their last visit, ``ordered[before]``, not counted) and their usual count there
+    (``usual_six_weeks``, less the breaks they came back from, ``break_days``); and whether
+    the ring held only visits from within the six weeks.
+
+    Then the member came at least ``RECENT`` times in six weeks and the ring does not say
+    how many more: both counts are taken over the ring's own span (from its oldest visit to
+    ``ref``) and scaled to six weeks, so a member who usually comes twenty times in six weeks
+    and came at a rate of twelve is read as declining, not as steady (counted over a window
+    the ring could not fill, such declines of frequent members read as none at all)."""
+    six = ref - SIX_WEEKS
+    if len(ordered) >= RECENT and ordered[0] > six:
+        window = (ref - ordered[0]) / DAY
+        if window <= 0.0:
+            return 0.0, 0.0, True
+        away = break_days(ordered, before, six, lg)
+        scale = 42.0 / window
+        usual = usual_six_weeks(m, slot, ref, lg, s, away, window)
+        return before * scale, usual * scale, True
+    away = break_days(ordered, before, six, lg)
+    return (
+        float(before - bisect_right(ordered, six)),
+        usual_six_weeks(m, slot, ref, lg, s, away),
+        False,
+    )
 
 
 def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS) -> list[float]:
@@ -221,17 +261,15 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     ordered = ring(m, slot)
     rn = len(ordered)
     if rn and ref == ref:
-        six, three = ref - SIX_WEEKS, ref - THREE_WEEKS
-        before = bisect_left(ordered, ref)  # the last visit itself is not counted: only
-        c6 = before - bisect_right(ordered, six)  # the weeks that led to it
-        c3 = before - bisect_right(ordered, three)
-        if c3 < 0:
-            c3 = 0
-        if not (rn >= RECENT and c6 + 1 >= rn and ordered[0] > six):
-            away = break_days(ordered, before, six, lg)
-            usual6 = usual_six_weeks(m, slot, ref, lg, s, away)
-            x = math.log((c6 + 0.5) / (usual6 + 0.5))
-            decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
+        # The last visit itself is not counted: only the weeks that led to it.
+        before = bisect_left(ordered, ref)
+        c6, usual6, filled = six_week_counts(m, slot, ordered, before, ref, lg, s)
+        x = math.log((c6 + 0.5) / (usual6 + 0.5))
+        decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
+        if not filled:  # (a trend over a window the ring could not fill would be noise)
+            c3 = before - bisect_right(ordered, ref - THREE_WEEKS)
+            if c3 < 0:
+                c3 = 0
             x = math.log((c3 + 0.5) / (c6 - c3 + 0.5))
             trend = -3.0 if x < -3.0 else 3.0 if x > 3.0 else x
         if rn >= 2:
@@ -602,12 +640,11 @@ def decline_figures(m: MemberStore, slot: int, cohort_gap_days: float) -> dict[s
     ``features`` reads them."""
     last = m.last_visit[slot]
     ref = last if last == last else m.anchor[slot]
-    six = ref - SIX_WEEKS
     lg, s = log_gap(m, slot, cohort_gap_days)
     ordered = ring(m, slot)
-    before = bisect_left(ordered, ref)
-    away = break_days(ordered, before, six, lg)
+    seen, usual, _filled = six_week_counts(m, slot, ordered, bisect_left(ordered, ref), ref, lg, s)
     return {
-        "visits_6_weeks_before": float(before - bisect_right(ordered, six)),
-        "usual_visits_6_weeks": round(usual_six_weeks(m, slot, ref, lg, s, away), 1),
+        # (a whole count, also where it was estimated from the ring's span: staff read it)
+        "visits_6_weeks_before": float(round(seen)),
+        "usual_visits_6_weeks": round(usual, 1),
     }

@@ -21,9 +21,10 @@ from detector.core.risk import (
     beyond,
     decline_figures,
     features,
+    ring,
 )
 from detector.core.store import MemberStore
-from detector.core.visits import VisitRules
+from detector.core.visits import RECENT, VisitRules
 from schemas.units import DAY
 from tests.detector.core.events import at, membership, visit
 from tests.detector.core.reference import observe
@@ -134,6 +135,27 @@ def test_a_member_whose_visits_fell_away_is_flagged_sooner_than_a_steady_one() -
     d2 = p.deadline(fading, s2)
     assert d1 is not None and d2 is not None
     assert (d2 - fading.anchor[s2]) < (d1 - steady.anchor[s1])
+
+
+def test_a_frequent_members_fade_shows_though_the_ring_holds_fewer_visits_than_six_weeks() -> None:
+    """Three visits a week for a year (18 in six weeks, more than the ring's ``RECENT``),
+    then every third day for the last six weeks (14: the ring holds only visits from within
+    them). Counted over six weeks the ring could not fill, this read as no decline at all;
+    over the ring's own span, scaled to six weeks, it is the fall it is, while the steady
+    member still reads as steady."""
+    decline, trend = FEATURES.index("decline"), FEATURES.index("trend")
+    thrice = [float(w * 7 + d) for w in range(0, 46) for d in (0, 2, 4)]
+    steady, s1 = slot_with([*thrice, *(float(w * 7 + d) for w in range(46, 52) for d in (0, 2, 4))])
+    fading, s2 = slot_with([*thrice, *(322.0 + 3.0 * i for i in range(15))])
+    assert len(ring(fading, s2)) == RECENT and ring(fading, s2)[0] > 364.0 - 42.0
+    x1, x2 = features(steady, s1), features(fading, s2)
+    assert x1[decline] == pytest.approx(0.0, abs=0.1)
+    # The usual 18 (the long-run rate over six weeks) against about 14.
+    assert math.log(14.5 / 18.5) - 0.1 < x2[decline] < math.log(14.5 / 18.5) + 0.1
+    assert x1[trend] == 0.0 and x2[trend] == 0.0  # no trend read from a window not filled
+    f = decline_figures(fading, s2, RiskPolicy(warnings=None).cohort_gap_days)
+    assert f["visits_6_weeks_before"] == 14
+    assert f["usual_visits_6_weeks"] == pytest.approx(18.0, abs=0.6)
 
 
 def test_the_decline_term_counts_only_the_weeks_the_member_could_have_come() -> None:
