@@ -394,7 +394,7 @@ COLUMNS = (
     "median days after last visit",
     "episodes / 1,000 member-weeks",
     "alerts",
-    "dropouts",
+    f"leavers caught ≥ {LEAD_DAYS:g} d / scored",
 )
 
 
@@ -406,7 +406,7 @@ def _cells(s: Score) -> list[str]:
         _f(s.median_delay, 0),
         _f(s.alerts_per_1000_week, 1),
         f"{s.alerts:,}",
-        f"{s.dropouts:,}",
+        f"{s.caught_early:,} / {s.dropouts:,}",
     ]
 
 
