@@ -19,7 +19,8 @@ The terms, all measured at the anchor:
   worrying after three weeks away than a daily one);
 - ``decline``: visits in the six weeks before the absence against the member's usual count
   for six weeks (log, with half a visit added to each), the sharpest early sign we know;
-- ``trend``: visits in the last three of those weeks against the three before;
+- ``trend``: visits in the last three of those weeks against the three before (where the
+  ring holds fewer than six weeks, the three before at the rate of its visits in them);
 - ``last_gap``: the gap that ended at the last visit against the usual gap (log): long gaps
   before the final visit are how a fade looks;
 - ``duration``: recent visit length against the usual (log);
@@ -249,8 +250,10 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
     Read by the live policy at each event and by calibration's fitting, so both see the
     same figures. Visits are counted on the ring of the latest ``RECENT`` visit starts; when
     the ring is full and all of it lies within the six weeks, the member came at least that
-    often, so no decline or trend is read from a truncated window. Written for the hot path
-    (one call per visit): no list of times, clipping inlined.
+    often and the ring cannot say how much more: the decline and trend terms then read rates
+    over the part of the weeks the ring holds (``six_week_counts``), not counts over a
+    window it could not fill (which read a frequent member's fade as none). Written for the
+    hot path (one call per visit): no list of times, clipping inlined.
     """
     n = m.gap_n[slot]
     lg, s = log_gap(m, slot, cohort_gap_days)
@@ -266,11 +269,17 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         c6, usual6, filled = six_week_counts(m, slot, ordered, before, ref, lg, s)
         x = math.log((c6 + 0.5) / (usual6 + 0.5))
         decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
-        if not filled:  # (a trend over a window the ring could not fill would be noise)
-            c3 = before - bisect_right(ordered, ref - THREE_WEEKS)
-            if c3 < 0:
-                c3 = 0
-            x = math.log((c3 + 0.5) / (c6 - c3 + 0.5))
+        e = bisect_right(ordered, ref - THREE_WEEKS)  # ring visits before the last 3 weeks
+        c3 = before - e if before > e else 0
+        early = c6 - c3
+        if filled:
+            # The earlier three weeks only partly in the ring: their count at the rate of
+            # the ring's visits before them (``e`` gaps up to the first visit after them),
+            # none read when that stretch is under a week.
+            span = (ordered[e] - ordered[0]) / DAY if 0 < e < rn else 0.0
+            early = e * 21.0 / span if span >= 7.0 else -1.0
+        if early >= 0.0:
+            x = math.log((c3 + 0.5) / (early + 0.5))
             trend = -3.0 if x < -3.0 else 3.0 if x > 3.0 else x
         if rn >= 2:
             prev = (ordered[rn - 1] - ordered[rn - 2]) / DAY

@@ -142,7 +142,7 @@ def test_a_frequent_members_fade_shows_though_the_ring_holds_fewer_visits_than_s
     then every third day for the last six weeks (14: the ring holds only visits from within
     them). Counted over six weeks the ring could not fill, this read as no decline at all;
     over the ring's own span, scaled to six weeks, it is the fall it is, while the steady
-    member still reads as steady."""
+    member still reads as steady. The trend likewise (it read 0 there)."""
     decline, trend = FEATURES.index("decline"), FEATURES.index("trend")
     thrice = [float(w * 7 + d) for w in range(0, 46) for d in (0, 2, 4)]
     steady, s1 = slot_with([*thrice, *(float(w * 7 + d) for w in range(46, 52) for d in (0, 2, 4))])
@@ -152,7 +152,15 @@ def test_a_frequent_members_fade_shows_though_the_ring_holds_fewer_visits_than_s
     assert x1[decline] == pytest.approx(0.0, abs=0.1)
     # The usual 18 (the long-run rate over six weeks) against about 14.
     assert math.log(14.5 / 18.5) - 0.1 < x2[decline] < math.log(14.5 / 18.5) + 0.1
-    assert x1[trend] == 0.0 and x2[trend] == 0.0  # no trend read from a window not filled
+    # A step down six weeks ago, not a slope within them: no trend either way.
+    assert abs(x1[trend]) < 0.3 and abs(x2[trend]) < 0.3
+    # Four times a week, then five visits in the last three weeks: the earlier three weeks
+    # are read at the rate of the ring's visits in them (7 over 15 days), the fall shows.
+    sliding, s3 = slot_with(
+        [*(float(w * 7 + d) for w in range(45) for d in (0, 2, 4, 5)), 318, 322, 327, 331, 336]
+    )
+    assert ring(sliding, s3)[0] > 336.0 - 42.0
+    assert features(sliding, s3)[trend] == pytest.approx(math.log(4.5 / (7 * 21 / 15 + 0.5)))
     f = decline_figures(fading, s2, RiskPolicy(warnings=None).cohort_gap_days)
     assert f["visits_6_weeks_before"] == 14
     assert f["usual_visits_6_weeks"] == pytest.approx(18.0, abs=0.6)
