@@ -192,7 +192,7 @@ def usual_six_weeks(
     come: since their first visit seen (a member who joined two weeks before their last
     visit was not expected to come six weeks' worth: counted over the whole six weeks, every
     new member away three weeks read as a steep decline, a third of the decline rule's false
-    alarms on the same diagnostic club), less ``away_days`` (``break_days``). At
+    alarms on the same diagnostic club), less ``away_days`` (``break_days``).
     ``window_days`` shortens the window (``six_week_counts``: the ring's own span when it
     holds only visits from within the six weeks)."""
     first, count = m.first_visit[slot], m.visits[slot]
@@ -645,15 +645,15 @@ class RiskPolicy:
 def decline_figures(m: MemberStore, slot: int, cohort_gap_days: float) -> dict[str, float]:
     """The figures behind the ``decline`` term, as staff read them: visits in the six weeks
     before the absence (the last visit itself left out, as the term counts them) and the
-    usual count the term compared them with (``usual_six_weeks``), both read off the ring as
-    ``features`` reads them."""
+    usual count the term compared them with, both from ``six_week_counts`` as ``features``
+    reads them (where the ring holds fewer than six weeks, estimated from its span: the
+    visits then rounded to a whole count for the page)."""
     last = m.last_visit[slot]
     ref = last if last == last else m.anchor[slot]
     lg, s = log_gap(m, slot, cohort_gap_days)
     ordered = ring(m, slot)
     seen, usual, _filled = six_week_counts(m, slot, ordered, bisect_left(ordered, ref), ref, lg, s)
     return {
-        # (a whole count, also where it was estimated from the ring's span: staff read it)
         "visits_6_weeks_before": float(round(seen)),
         "usual_visits_6_weeks": round(usual, 1),
     }
