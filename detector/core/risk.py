@@ -228,15 +228,14 @@ def six_week_counts(
     and came at a rate of twelve is read as declining, not as steady (counted over a window
     the ring could not fill, such declines of frequent members read as none at all)."""
     six = ref - SIX_WEEKS
+    away = break_days(ordered, before, six, lg)
     if len(ordered) >= RECENT and ordered[0] > six:
         window = (ref - ordered[0]) / DAY
         if window <= 0.0:
             return 0.0, 0.0, True
-        away = break_days(ordered, before, six, lg)
         scale = 42.0 / window
         usual = usual_six_weeks(m, slot, ref, lg, s, away, window)
         return before * scale, usual * scale, True
-    away = break_days(ordered, before, six, lg)
     return (
         float(before - bisect_right(ordered, six)),
         usual_six_weeks(m, slot, ref, lg, s, away),
@@ -271,8 +270,9 @@ def features(m: MemberStore, slot: int, cohort_gap_days: float = COHORT_GAP_DAYS
         decline = -3.0 if x < -3.0 else 0.5 if x > 0.5 else x
         e = bisect_right(ordered, ref - THREE_WEEKS)  # ring visits before the last 3 weeks
         c3 = before - e if before > e else 0
-        early = c6 - c3
-        if filled:
+        if not filled:
+            early = c6 - c3
+        else:
             # The earlier three weeks only partly in the ring: their count at the rate of
             # the ring's visits before them (``e`` gaps up to the first visit after them),
             # none read when that stretch is under a week.
