@@ -3,7 +3,7 @@ club's own history, whatever the club?
 
     .venv/bin/python bench/clubs_bench.py [--profiles city,studio] [--members 3000]
         [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
-        [--markdown FILE] [--json] [--keep DIR]
+        [--param NAME=VALUE]... [--ceiling] [--markdown FILE] [--json] [--keep DIR]
 
 For each club profile of ``lapse simulate`` (``simulator.PROFILES``):
 
@@ -31,6 +31,17 @@ Extra policies. ``--policy SPEC`` takes ``lapse evaluate``'s spec strings (``fix
 pkg.module:function`` names a function that receives a :class:`TrainingClub` (the club's
 events, calibrate's split and report) and returns ``(label, spec)``: a fitted policy, which
 must be fitted on events before ``split`` only (the bench scores after it).
+
+Other clubs. ``--param NAME=VALUE`` overrides a ``SimParams`` field on every profile simulated
+(``--profiles default --param gradual_share=0.9 --param 'decline_days=[28,56]'``): a club of
+another shape without writing a profile for it.
+
+How far from the best. ``--ceiling`` adds a table: beside calibrate's choice, the setting of
+the risk family (calibrate's thresholds) and of the hybrid family (its whole grid) that,
+scored **with the truth** on the held-out months, catches the most leavers with 14 days' lead
+at calibrate's precision target (``ceiling``). An upper bound no club can choose by: the gap
+from calibrate's choice to it is what a better choice could win, the gap from it to a goal is
+what no setting of these families reaches.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from offline.calibrate import calibrate, read_files  # noqa: E402
+from offline.calibration import hybrid  # noqa: E402
 from offline.calibration.fitting import (  # noqa: E402
     HORIZON_DAYS,
     SMALL_GRID,
@@ -62,12 +74,13 @@ from offline.calibration.fitting import (  # noqa: E402
     period_members,
     score_period,
 )
+from offline.calibration.members import build_histories  # noqa: E402
 from offline.calibration.report import Calibration  # noqa: E402
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
 from schemas import AccessEvent, Alert, MembershipEvent  # noqa: E402
 from schemas.units import DAY  # noqa: E402
-from simulator import PROFILES, simulate_profile  # noqa: E402
+from simulator import PROFILES, SimParams, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]
@@ -117,6 +130,19 @@ class Result:
                 **self.score.as_dict(), "missed_leavers": self.missed}  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Best:
+    """The setting of one family that, scored with the truth on the held-out months, caught
+    the most leavers with two weeks' lead at ``target`` precision or more (None: none did)."""
+
+    family: str
+    target: float
+    label: str | None
+    spec: Spec | None  # the detector's configuration of that setting
+    score: Score | None
+    settings: int  # how many settings of the family were scored
+
+
 @dataclass(slots=True)
 class ClubRun:
     profile: str
@@ -126,6 +152,8 @@ class ClubRun:
     chosen: str
     results: list[Result] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # ``--ceiling``: the best each family could do on the held-out months, read with the truth
+    ceiling: list[Best] = field(default_factory=list)
 
 
 # Held-out leavers by why they were (not) caught: ``missed_leavers``'s groups, in the order
@@ -294,6 +322,77 @@ def visits_and_signs(
     return visits, {m: sorted(t) for m, t in signs.items()}
 
 
+def parse_param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``: a :class:`SimParams` field and its value, read as JSON (a list becomes
+    a tuple) or else as text (``timezone=Asia/Tokyo``)."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or name not in {f.name for f in fields(SimParams)}:
+        raise ValueError(f"{text!r}: expected NAME=VALUE, NAME a field of SimParams")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return name, tuple(value) if isinstance(value, list) else value
+
+
+def best_of(family: str, target: float, scored: Sequence[tuple[str, Spec, Score]]) -> Best:
+    """The first of ``scored`` (label, spec, held-out score) that caught the most leavers
+    with two weeks' lead at ``target`` precision or more, then the earliest (median delay)."""
+    pool = [
+        (label, spec, s)
+        for label, spec, s in scored
+        if s.precision is not None and s.precision >= target and s.caught_early
+    ]
+    if not pool:
+        return Best(family, target, None, None, None, len(scored))
+    label, spec, s = min(pool, key=lambda x: (-x[2].caught_early, x[2].median_delay or 0.0))
+    return Best(family, target, label, spec, s, len(scored))
+
+
+def _hybrid_label(spec: Spec) -> str:
+    return "hybrid:" + ",".join(f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}"
+                                for k, v in spec.items())  # fmt: skip
+
+
+def ceiling(
+    c: Calibration,
+    files: Sequence[Sequence[Event]],
+    replayer: Replayer,
+    truth: Mapping[str, Outcome],
+    target: float | None = None,
+    hybrid_grid: hybrid.HybridGrid | None = None,
+) -> list[Best]:
+    """What the risk and hybrid families could reach on the held-out months, each setting
+    scored **with the truth** and the best kept (``best_of``, at ``target`` precision, by
+    default calibrate's target): an upper bound on what any choice from the club's own
+    history could get, not a choice a club can make. How far calibrate's choice falls short
+    of it is what a better choice could win; how far the bound falls short of a goal, no
+    choice among these settings can.
+
+    The risk family: calibrate's own thresholds (each with its coefficients refitted on all
+    the training months, scored held out by calibrate itself). The hybrid family: every
+    setting of ``hybrid_grid`` (the grid calibrate searched; default ``HybridGrid()``),
+    evaluated offline from one recorded replay of the whole history
+    (``offline.calibration.hybrid``: the evaluation calibrate's search runs on its training
+    months, which the tests pin to the detector's own alerts)."""
+    fit = c.fit
+    goal = fit.objective.precision if target is None else target
+    risk = [
+        (t.label, t.spec, t.test) for t in fit.trials if t.family == "risk" and t.test is not None
+    ]
+    histories = build_histories(e for f in files for e in f)
+    gap = fit.cohort_gap_days
+    absences = hybrid.record(histories, replayer, fit.end + DAY, gap)
+    scored = [
+        (_hybrid_label(spec), {**hybrid.settings(spec), "cohort_gap_days": gap},
+         score_period("hybrid", hybrid.alerts_of(spec, absences), absences.detector,
+                      dict(truth), fit.split, fit.end))
+        for spec in (hybrid_grid or hybrid.HybridGrid()).candidates()
+    ]  # fmt: skip
+    return [best_of("risk", goal, risk), best_of("hybrid", goal, scored)]
+
+
 def parse_policy_arg(text: str) -> tuple[str, Spec]:
     """``[LABEL=]SPEC``: an evaluate-style spec string or a JSON object."""
     label = ""
@@ -323,13 +422,18 @@ def run_club(
     fitters: Sequence[Fitter] = (),
     directory: Path,
     say: Callable[[str], None] = lambda _text: None,
+    params: Mapping[str, Any] | None = None,
+    with_ceiling: bool = False,
 ) -> ClubRun:
-    """Simulate one club, calibrate on it, score every policy on calibrate's held-out months."""
+    """Simulate one club (the profile, ``params`` overriding its :class:`SimParams`),
+    calibrate on it, score every policy on calibrate's held-out months; with
+    ``with_ceiling``, also what each family could reach there (``ceiling``)."""
     out = directory / profile
     t0 = time.perf_counter()
     summary = simulate_profile(
-        str(out), profile, members=members, days=days, seed=seed, start=START, tenant_id=TENANT
-    )
+        str(out), profile, members=members, days=days, seed=seed, start=START, tenant_id=TENANT,
+        **(params or {}),
+    )  # fmt: skip
     paths = (str(out / "access.csv"), str(out / "membership.csv"))
     truth_path = str(out / "truth.csv")
     t1 = time.perf_counter()
@@ -380,6 +484,10 @@ def run_club(
     t3 = time.perf_counter()
     run.seconds = {"simulate": t1 - t0, "calibrate": t2 - t1, "score": t3 - t2}
     say(f"{profile}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
+    if with_ceiling:
+        run.ceiling = ceiling(c, files, replayer, truth, hybrid_grid=grid.hybrid)
+        run.seconds["ceiling"] = time.perf_counter() - t3
+        say(f"{profile}: ceiling in {run.seconds['ceiling']:.0f} s")
     return run
 
 
@@ -451,7 +559,43 @@ def markdown(runs: Sequence[ClubRun], how: str) -> str:
             )
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "Calibrate's choices: " + "; ".join(f"{r.profile}: `{r.chosen}`" for r in runs)]
-    return how + "\n\n" + "\n".join(lines) + "\n\n" + missed_markdown(runs)
+    text = how + "\n\n" + "\n".join(lines) + "\n\n" + missed_markdown(runs)
+    if any(run.ceiling for run in runs):
+        text += "\n" + ceiling_markdown(runs)
+    return text
+
+
+def _figures(s: Score) -> str:
+    return (f"{_f(s.precision)} / {_f(s.recall_early)} / {_f(s.median_delay, 0)} / "
+            f"{_f(s.alerts_per_1000_week, 1)}")  # fmt: skip
+
+
+def ceiling_markdown(runs: Sequence[ClubRun]) -> str:
+    """The third table (``--ceiling``): calibrate's choice beside the best of each family
+    read with the truth."""
+    families = [b.family for b in next(run.ceiling for run in runs if run.ceiling)]
+    lines = [
+        "What each family could reach on the held-out months, read with the truth (an upper "
+        "bound, not a choice a club can make: each setting scored against who really left, "
+        "the one catching the most leavers with 14 days' lead at calibrate's precision target "
+        "or more kept): precision / recall with ≥ 14 days' lead / median days after the last "
+        "visit / episodes per 1,000 member-weeks.",
+        "",
+        "| profile | target | calibrate's choice | "
+        + " | ".join(f"best {f} setting" for f in families) + " |",
+        "|---|---:|---|" + "---|" * len(families),
+    ]  # fmt: skip
+    for run in runs:
+        if not run.ceiling:
+            continue
+        chosen = next(r.score for r in run.results if r.kind == "calibrate")
+        cells = [
+            "none reaches it" if b.score is None else f"{_figures(b.score)} (`{b.label}`)"
+            for b in run.ceiling
+        ]
+        lines.append(f"| {run.profile} | {run.ceiling[0].target:.2f} | {_figures(chosen)} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def chosen_missed(run: ClubRun) -> dict[str, Any] | None:
@@ -491,8 +635,12 @@ def missed_markdown(runs: Sequence[ClubRun]) -> str:
 def describe(args: argparse.Namespace, days: int) -> str:
     return (
         f"Measured with `bench/clubs_bench.py --members {args.members} --months {args.months:g} "
-        f"--seed {args.seed}{' --quick' if args.quick else ''}`: each profile simulated "
-        f"({args.members:,} members, {days} days from {START.date()}, seed {args.seed}), "
+        f"--seed {args.seed}{' --quick' if args.quick else ''}"
+        + "".join(f" --param {p}" for p in args.param)
+        + f"{' --ceiling' if args.ceiling else ''}`: each profile simulated "
+        f"({args.members:,} members, {days} days from {START.date()}, seed {args.seed}"
+        + (f"; its parameters overridden by {', '.join(args.param)}" if args.param else "")
+        + "), "
         "`lapse calibrate` run on its access and membership files (fit before its split, 60 % "
         "of the window), and every policy replayed over the whole history and scored against "
         "`truth.csv` on calibrate's held-out months only (the last 30 days unscored)."
@@ -511,7 +659,22 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     parser.add_argument("--markdown", help="write the tables here (Markdown)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON, last")
     parser.add_argument("--keep", help="simulate into this directory and keep the files")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        help="NAME=VALUE: a SimParams field overridden on every profile, repeatable",
+    )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also score every risk threshold and hybrid setting with the truth",
+    )
     args = parser.parse_args(argv)
+    try:
+        params = dict(parse_param(p) for p in args.param)
+    except ValueError as e:
+        parser.error(str(e))
     names = [n.strip() for n in args.profiles.split(",") if n.strip()]
     unknown = [n for n in names if n not in PROFILES]
     if unknown:
@@ -540,6 +703,8 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
                     fitters=fitters,
                     directory=directory,
                     say=say,
+                    params=params,
+                    with_ceiling=args.ceiling,
                 )
             )
     how = describe(args, days)
@@ -554,8 +719,13 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     if args.markdown:
         Path(args.markdown).write_text(table, encoding="utf-8")
     if args.json:
+        ceilings = [{"profile": run.profile, "family": b.family, "target": b.target,
+                     "label": b.label, "settings": b.settings,
+                     **(b.score.as_dict() if b.score else {})}
+                    for run in runs for b in run.ceiling]  # fmt: skip
         print(json.dumps({"clubs": [r.as_dict() for run in runs for r in run.results],
-                          "missed": [chosen_missed(run) for run in runs]}))  # fmt: skip
+                          "missed": [chosen_missed(run) for run in runs],
+                          "ceiling": ceilings}))  # fmt: skip
     return runs
 
 
