@@ -352,7 +352,7 @@ def best_of(family: str, target: float, scored: Sequence[tuple[str, Spec, Score]
 
 def _hybrid_label(spec: Spec) -> str:
     return "hybrid:" + ",".join(f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}"
-                                for k, v in spec.items())  # fmt: skip
+                                for k, v in spec.items() if k != "policy")  # fmt: skip
 
 
 def ceiling(
