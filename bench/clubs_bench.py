@@ -506,6 +506,12 @@ COLUMNS = (
 )
 
 
+def _figures(s: Score) -> str:
+    """A compact cell: precision / recall with lead / median days / episodes per 1,000 mw."""
+    return (f"{_f(s.precision)} / {_f(s.recall_early)} / {_f(s.median_delay, 0)} / "
+            f"{_f(s.alerts_per_1000_week, 1)}")  # fmt: skip
+
+
 def _cells(s: Score) -> list[str]:
     return [
         _f(s.precision),
@@ -552,22 +558,13 @@ def markdown(runs: Sequence[ClubRun], how: str) -> str:
             if not found:
                 cells.append("")
                 continue
-            s = found[0].score
-            cells.append(
-                f"{_f(s.precision)} / {_f(s.recall_early)} / {_f(s.median_delay, 0)} / "
-                f"{_f(s.alerts_per_1000_week, 1)}"
-            )
+            cells.append(_figures(found[0].score))
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "Calibrate's choices: " + "; ".join(f"{r.profile}: `{r.chosen}`" for r in runs)]
     text = how + "\n\n" + "\n".join(lines) + "\n\n" + missed_markdown(runs)
     if any(run.ceiling for run in runs):
         text += "\n" + ceiling_markdown(runs)
     return text
-
-
-def _figures(s: Score) -> str:
-    return (f"{_f(s.precision)} / {_f(s.recall_early)} / {_f(s.median_delay, 0)} / "
-            f"{_f(s.alerts_per_1000_week, 1)}")  # fmt: skip
 
 
 def ceiling_markdown(runs: Sequence[ClubRun]) -> str:
