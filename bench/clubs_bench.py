@@ -359,7 +359,7 @@ def ceiling(
     c: Calibration,
     files: Sequence[Sequence[Event]],
     replayer: Replayer,
-    truth: Mapping[str, Outcome],
+    truth: dict[str, Outcome],
     target: float | None = None,
     hybrid_grid: hybrid.HybridGrid | None = None,
 ) -> list[Best]:
@@ -387,7 +387,7 @@ def ceiling(
     scored = [
         (_hybrid_label(spec), {**hybrid.settings(spec), "cohort_gap_days": gap},
          score_period("hybrid", hybrid.alerts_of(spec, absences), absences.detector,
-                      dict(truth), fit.split, fit.end))
+                      truth, fit.split, fit.end))
         for spec in (hybrid_grid or hybrid.HybridGrid()).candidates()
     ]  # fmt: skip
     return [best_of("risk", goal, risk), best_of("hybrid", goal, scored)]
