@@ -73,6 +73,7 @@ from offline.calibration.fitting import (  # noqa: E402
     Replayer,
     period_members,
     score_period,
+    setting_label,
 )
 from offline.calibration.members import build_histories  # noqa: E402
 from offline.calibration.report import Calibration  # noqa: E402
@@ -350,11 +351,6 @@ def best_of(family: str, target: float, scored: Sequence[tuple[str, Spec, Score]
     return Best(family, target, label, spec, s, len(scored))
 
 
-def _hybrid_label(spec: Spec) -> str:
-    return "hybrid:" + ",".join(f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v}"
-                                for k, v in spec.items() if k != "policy")  # fmt: skip
-
-
 def ceiling(
     c: Calibration,
     files: Sequence[Sequence[Event]],
@@ -384,12 +380,13 @@ def ceiling(
     histories = build_histories(e for f in files for e in f)
     gap = fit.cohort_gap_days
     absences = hybrid.record(histories, replayer, fit.end + DAY, gap)
-    scored = [
-        (_hybrid_label(spec), {**hybrid.settings(spec), "cohort_gap_days": gap},
-         score_period("hybrid", hybrid.alerts_of(spec, absences), absences.detector,
-                      truth, fit.split, fit.end))
-        for spec in (hybrid_grid or hybrid.HybridGrid()).candidates()
-    ]  # fmt: skip
+    scored: list[tuple[str, Spec, Score]] = []
+    for spec in (hybrid_grid or hybrid.HybridGrid()).candidates():
+        config = {**hybrid.settings(spec), "cohort_gap_days": gap}
+        label = setting_label(config)
+        alerts = hybrid.alerts_of(spec, absences)
+        s = score_period(label, alerts, absences.detector, truth, fit.split, fit.end)
+        scored.append((label, config, s))
     return [best_of("risk", goal, risk), best_of("hybrid", goal, scored)]
 
 

@@ -194,7 +194,7 @@ class Fit:
     seconds: float = 0.0
 
 
-def _label(spec: Spec) -> str:
+def setting_label(spec: Spec) -> str:
     """A setting's name in the report: the parameters the grid chose, not what a fit set
     (the risk policy's lookback comes with its coefficients, which the refit on all the
     training months replaces: only the hybrid grid chooses one)."""
@@ -251,7 +251,7 @@ class Replayer:
         self._cut: dict[float, list[list[Event]]] = {}
 
     def run(self, spec: Spec, until: float | None = None) -> tuple[list[Alert], Detector]:
-        return self.run_policy(build_policy(spec, _label(spec)), until)
+        return self.run_policy(build_policy(spec, setting_label(spec)), until)
 
     def run_policy(
         self, policy: Policy, until: float | None = None
@@ -446,7 +446,7 @@ class _Search:
 
     def trial(self, family: str, spec: Spec) -> Trial:
         alerts, det = self.replayer.run(spec, until=self.split)
-        label = _label(spec)
+        label = setting_label(spec)
         s = score_period(label, alerts, det, None, self.inner, self.split)
         t = Trial(label, family, spec, s)
         t.eligible = precision_margin(s) >= self.baseline_precision and bool(s.recall)
@@ -758,7 +758,7 @@ def _references(search: _Search) -> dict[str, Trial]:
     for days in REFERENCE_DAYS:
         spec = {"policy": "fixed", "absence_days": days}
         found = next((t for t in search.trials if t.spec == spec), None)
-        refs[_label(spec)] = found or search.trial("fixed", spec)
+        refs[setting_label(spec)] = found or search.trial("fixed", spec)
     return refs
 
 

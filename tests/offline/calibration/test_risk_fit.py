@@ -175,9 +175,9 @@ def test_a_settings_name_carries_the_lookback_the_grid_chose_not_the_one_a_fit_s
     # months may drop it, so the name (kept from the earlier fit) must not claim it.
     risk = {"policy": "risk", "threshold": 0.6, "floor_days": 14.0, "w_payment_before": 1.2,
             "payment_lookback_days": 42.0}  # fmt: skip
-    assert fitting._label(risk) == "risk:floor_days=14,threshold=0.6"
+    assert fitting.setting_label(risk) == "risk:floor_days=14,threshold=0.6"
     hybrid = {"policy": "hybrid", "k": 4.0, "floor_days": 42.0, "payment_lookback_days": 42.0}
-    assert "payment_lookback_days=42" in fitting._label(hybrid)
+    assert "payment_lookback_days=42" in fitting.setting_label(hybrid)
 
 
 def test_a_lookback_is_kept_only_when_it_fits_better_than_chance() -> None:
