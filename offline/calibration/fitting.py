@@ -29,7 +29,7 @@ import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -281,49 +281,67 @@ def score_period(
     outcomes: dict[str, Outcome] | None,
     start: float,
     end: float,
-    horizon_days: float = HORIZON_DAYS,
-    min_lead_days: float = MIN_LEAD_DAYS,
+    *,
+    seen_from: Mapping[str, float] | None = None,
 ) -> Score:
-    """Alerts raised and dropouts whose last visit falls in [start, end - horizon]."""
-    members = period_members(detector, outcomes, start, end)
-    return _score_in(label, alerts, members, start, end, horizon_days, min_lead_days)
+    """Alerts raised and dropouts whose last visit falls in [start, end - horizon].
+    ``seen_from``: members whose absence began before the gate log (``seen_from()``)."""
+    return period_scorer(detector, outcomes, seen_from=seen_from)(label, alerts, start, end)
 
 
-def _score_in(
-    label: str,
-    alerts: list[Alert],
-    members: tuple[dict[str, float | None], dict[str, Outcome]],
-    start: float,
-    end: float,
-    horizon_days: float = HORIZON_DAYS,
-    min_lead_days: float = MIN_LEAD_DAYS,
-) -> Score:
-    """The alerts raised from ``start`` on, scored against the period's members (their last
-    visits and outcomes, from :func:`period_members`)."""
-    last, kept = members
-    return score(
-        label,
-        [a for a in alerts if a.raised_at.timestamp() >= start],
-        last,
-        kept,
-        start=start,
-        end=end,
-        horizon_days=horizon_days,
-        min_lead_days=min_lead_days,
-    )
+def seen_from(h: Histories) -> dict[str, float]:
+    """Members whose absence began before the gate log, and from when their alerts count in
+    the training scores: their first visit in it (inf: none, left out).
+
+    A member who joined before the log (or has no joining row) and has not come since is
+    absent since a day the history does not hold; the detector counts the absence from the
+    log's start, so every policy alerts the whole backlog of such members in the log's first
+    weeks, nearly always rightly, which says nothing about the months after (on the legacy
+    profile, membership records older than the gate log, the hybrid search ranks its
+    settings on those first months)."""
+    return {
+        mid: (m.visits[0] if m.visits else math.inf)
+        for mid, m in h.members.items()
+        if m.joined_at is None or m.joined_at < h.start
+    }
 
 
 def period_scorer(
-    detector: Detector, outcomes: dict[str, Outcome] | None = None
+    detector: Detector,
+    outcomes: dict[str, Outcome] | None = None,
+    *,
+    seen_from: Mapping[str, float] | None = None,
 ) -> Callable[[str, list[Alert], float, float], Score]:
     """``score_period`` for many alert sets of one replay: the members of each period are
-    read once (the hybrid search scores a thousand candidates)."""
+    read once (the hybrid search scores a thousand candidates). ``seen_from``: a member's
+    alerts count from that time on, and not at all when it is infinite (``seen_from()``)."""
     cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
+    late = seen_from or {}
+    never = {m for m, t in late.items() if t == math.inf}
 
     def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
         if (start, end) not in cache:
-            cache[(start, end)] = period_members(detector, outcomes, start, end)
-        return _score_in(label, alerts, cache[(start, end)], start, end)
+            last, kept = period_members(detector, outcomes, start, end)
+            if never:
+                last = {m: t for m, t in last.items() if m not in never}
+                kept = {m: o for m, o in kept.items() if m not in never}
+            cache[(start, end)] = last, kept
+        last, kept = cache[(start, end)]
+        counted = [
+            a
+            for a in alerts
+            if (t := a.raised_at.timestamp()) >= start and t >= late.get(a.member_id, t)
+        ]
+        return score(
+            label,
+            counted,
+            last,
+            kept,
+            start=start,
+            end=end,
+            horizon_days=HORIZON_DAYS,
+            min_lead_days=MIN_LEAD_DAYS,
+        )
 
     return scorer
 
@@ -422,6 +440,10 @@ def _key(t: Trial) -> tuple[float, float]:
     return score_key(t.train)
 
 
+def _margin(t: Trial) -> float:
+    return precision_margin(t.train)
+
+
 @dataclass(slots=True)
 class _Search:
     """The settings one fit has tried, in the order they were replayed (ties go to the
@@ -433,6 +455,8 @@ class _Search:
     inner: float
     split: float
     progress: Callable[[str], None] | None
+    # members whose absence began before the gate log: from when their alerts count
+    seen_from: Mapping[str, float] = field(default_factory=dict)
     trials: list[Trial] = field(default_factory=list)
     # The 60-day rule's training precision: 0 until it is scored (it is the first trial).
     baseline_precision: float = 0.0
@@ -447,7 +471,7 @@ class _Search:
     def trial(self, family: str, spec: Spec) -> Trial:
         alerts, det = self.replayer.run(spec, until=self.split)
         label = setting_label(spec)
-        s = score_period(label, alerts, det, None, self.inner, self.split)
+        s = score_period(label, alerts, det, None, self.inner, self.split, seen_from=self.seen_from)
         t = Trial(label, family, spec, s)
         t.eligible = precision_margin(s) >= self.baseline_precision and bool(s.recall)
         self.trials.append(t)
@@ -510,7 +534,7 @@ def fit_policies(
     gap, spread = cohort_defaults(h, split)
     # The cohort figures the settings are chosen with: from before the selection months.
     gap_early, spread_early = cohort_defaults(h, inner)
-    search = _Search(replayer, inner, split, progress)
+    search = _Search(replayer, inner, split, progress, seen_from(h))
     baseline = _search_fixed(search, grid)
     cohort = {"cohort_gap_days": gap_early, "cohort_spread": spread_early}
     cadence = _search_cadence(search, grid, cohort)
@@ -528,6 +552,7 @@ def fit_policies(
         (split, train_start, inner),
         search.baseline_precision,
         search.trial,
+        search.seen_from,
     )
     if hybrid_note:
         search.say(f"  {hybrid_note}")
@@ -787,9 +812,12 @@ def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], 
     The first in the objective's order among those meeting ``goal``; else, the club having
     asked for precision, the highest precision some eligible setting reaches (the target
     lowered in steps of ``FALLBACK_STEP``) and the first in the objective's order there; else
-    the first among the eligible (at least as precise as the 60-day rule). A club that asked
-    for 80 % and can have 60 % gets the most leavers at 60 %, not the most leavers at any
-    precision above the 60-day rule's."""
+    the most precise (less one standard error) of the eligible (at least as precise as the
+    60-day rule). A club that asked for 80 % and can have 60 % gets the most leavers at
+    60 %, not the most leavers at any precision above the 60-day rule's. The last resort
+    is reached when no setting caught ``MIN_CAUGHT`` leavers at a level above the 60-day
+    rule's (a small club: 11 leavers to judge in a year of 900 members): which setting
+    caught one leaver more is then noise, and the club asked for precision first."""
     meeting = [t for t in search.trials if goal.met(t.train)]
     eligible = [t for t in search.trials if t.eligible]
     pool, level = meeting, None
@@ -799,7 +827,8 @@ def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], 
             if pool:
                 level = step
                 break
-    chosen = min(pool or eligible, key=_key)
+    # (max: the first of equals, in the order tried)
+    chosen = min(pool, key=_key) if pool else max(eligible, key=_margin)
     families: dict[str, Trial] = {}
     for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
         pool = [t for t in meeting if t.family == family]
@@ -831,12 +860,14 @@ def _search_hybrid(
     times: tuple[float, float, float],
     baseline_precision: float,
     trial: Callable[..., Trial],
+    late: Mapping[str, float],
 ) -> str:
     """The hybrid family: its grid searched offline on [train start, inner) from one
     recorded replay of the training months (offline/calibration/hybrid.py), then the
     setting chosen for each precision target replayed for real and scored on the selection
     months [inner, split) only, like every family's settings. ``gap``: the cohort's usual
-    gap from before the selection months. Returns the note the report prints."""
+    gap from before the selection months; ``late``: ``seen_from()``. Returns the note the
+    report prints."""
     if grid.hybrid is None:
         return ""
     from offline.calibration import hybrid
@@ -844,7 +875,7 @@ def _search_hybrid(
     split, train_start, inner = times
     started = time.perf_counter()
     ab = hybrid.record(h, replayer, split, gap)
-    scorer = period_scorer(ab.detector)
+    scorer = period_scorer(ab.detector, seen_from=late)
     found = hybrid.search(ab, grid.hybrid, goal, scorer, train_start, inner, baseline_precision)
     tried: list[Spec] = []
     for spec in found.chosen.values():

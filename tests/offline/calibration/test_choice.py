@@ -4,18 +4,26 @@ the most leavers at any precision above the 60-day rule's."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import pytest
 
 from offline.calibration.fitting import (
     Objective,
+    Replayer,
     Trial,
     _choose,
     _Search,
     fallback_levels,
+    score_period,
+    seen_from,
 )
+from offline.calibration.members import build_histories
 from offline.calibration.scoring import Score
+from schemas import AccessEvent, MembershipEvent
+from schemas.units import DAY
+from tests.detector.core.events import at, membership, visit
 
 
 def _trial(label: str, alerts: int, right: int, caught: int, family: str = "risk") -> Trial:
@@ -58,3 +66,55 @@ def test_no_setting_meets_the_target_so_the_most_leavers_at_the_highest_level_re
     # Met, the target decides and no level is reported.
     chosen, _families, met, level = _choose(_search(trials, 0.36), Objective(precision=0.5))
     assert met and level is None and chosen.label == "middle"
+
+
+def test_with_too_few_leavers_caught_anywhere_the_most_precise_is_chosen() -> None:
+    """No setting caught three leavers (a small club): which caught one more is noise, so the
+    last resort is the most precise less its error, not the most leavers."""
+    trials = [
+        _trial("loud", alerts=60, right=30, caught=2),  # 0.50, two leavers
+        _trial("quiet", alerts=20, right=16, caught=1),  # 0.80 (lower bound ~0.71)
+        _trial("few, all right", alerts=3, right=3, caught=1),  # 1.0 (lower bound 0.75)
+        _trial("quiet too", alerts=20, right=16, caught=1),  # as "quiet", tried later
+    ]
+    chosen, _families, met, level = _choose(_search(trials, 0.3), Objective(precision=0.8))
+    assert not met and level is None
+    assert chosen.label == "few, all right"
+    chosen, *_ = _choose(_search(trials[:2] + trials[3:], 0.3), Objective(precision=0.8))
+    assert chosen.label == "quiet"
+
+
+def test_training_scores_leave_out_absences_begun_before_the_gate_log() -> None:
+    """A member who joined before the gate log and has not come since is absent since a
+    day the history does not hold: every rule alerts such a backlog in the log's first
+    weeks, nearly always right, which says nothing about the months after. The training
+    scores count a member's alerts only from their first visit in the log."""
+    events: list[AccessEvent | MembershipEvent] = sorted(
+        [
+            *(visit("steady", d) for d in range(0, 200, 7)),  # the gate log starts here
+            membership("gone", -100, "joined"),  # never seen: left out
+            membership("gone", 80, "cancelled"),
+            membership("late", -100, "joined"),  # first seen on day 50
+            *(visit("late", d) for d in range(50, 90, 7)),
+            membership("late", 160, "cancelled"),
+            membership("new", 1, "joined"),  # joined in the log: counted throughout
+            *(visit("new", d) for d in range(1, 40, 7)),
+            membership("new", 120, "cancelled"),
+        ],
+        key=lambda e: e.occurred_at,
+    )
+    h = build_histories(events)
+    assert h.start == at(0)
+    late = seen_from(h)
+    # ("steady" has no joining row: it counts from its first visit, the log's first day)
+    assert late == {"gone": math.inf, "late": at(50), "steady": at(0)}
+    alerts, det = Replayer([events], "club").run({"policy": "fixed", "absence_days": 30.0})
+    raised = {(a.member_id, round((a.raised_at.timestamp() - at(0)) / DAY)) for a in alerts}
+    assert {("gone", 30), ("late", 30), ("new", 66), ("late", 115)} <= raised
+    everyone = score_period("fixed:30", alerts, det, None, at(0), at(200))
+    scored = score_period("fixed:30", alerts, det, None, at(0), at(200), seen_from=late)
+    # "gone"'s alert (right: never seen again) and "late"'s on day 30 (it came on day 50)
+    # are left out: one true alert and one false one fewer. (A member never seen is no
+    # leaver a score can count either way: no last visit to alert after.)
+    assert (everyone.alerts - scored.alerts, everyone.true_alerts - scored.true_alerts) == (2, 1)
+    assert (scored.dropouts, scored.caught) == (everyone.dropouts, everyone.caught) == (2, 2)
