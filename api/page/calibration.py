@@ -81,6 +81,9 @@ class Report:
     held_out: tuple[datetime, datetime] | None
     # When no setting met the objective: the precision level the choice was made at.
     fallback_precision: float | None = None
+    # The rule when no level was reached either: "most_precise" (reports since 2026-12-06);
+    # None: the most leavers at least as precise as the 60-day rule (the older reports).
+    last_resort: str | None = None
 
     def rule(self, label: str) -> Rule | None:
         return next((r for r in self.rules if r.label == label), None)
@@ -154,6 +157,7 @@ def read(policy: Mapping[str, Any], scores: Mapping[str, Any]) -> Report | None:
         spec=policy or next((r.spec for r in rules if r.label == chosen), {}),
         objective_met=met if isinstance(met, bool) else None,
         fallback_precision=_num(scores.get("fallback_precision")),
+        last_resort=str(scores["last_resort"]) if scores.get("last_resort") else None,
         rules=rules,
         grid=grid,
         traits=traits,
@@ -414,6 +418,8 @@ def statistics(report: Report, tz: ZoneInfo, lang: str = "en") -> str:
         level = report.fallback_precision
         if not report.objective_met and level is not None:
             key = "cal.objective.lowered"
+        elif not report.objective_met and report.last_resort == "most_precise":
+            key = "cal.objective.most_precise"
         objective = f"<p>{e(t(lang, key, level=_share(level)))}</p>"
     families = "".join(_family_table(report, f, lang) for f in FAMILIES)
     return (

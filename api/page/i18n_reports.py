@@ -91,6 +91,9 @@ EN: Final[dict[str, str]] = {
     "cal.objective.met": "A setting met the club's objective on the training months.",
     "cal.objective.unmet": "No setting met the club's objective on the training months; the "
     "one catching the most leavers at least as precisely as the 60-day rule was chosen.",
+    "cal.objective.most_precise": "No setting met the club's objective on the training months, "
+    "nor caught three leavers at a lower precision: the most precise setting at least as "
+    "precise as the 60-day rule was chosen.",
     "cal.objective.lowered": "No setting met the club's objective on the training months; "
     "the highest precision one reached, in steps of ten points, was {level}: of the settings "
     "that reached it, the one catching the most leavers was chosen.",
@@ -216,6 +219,9 @@ HE: Final[dict[str, str]] = {
     "cal.objective.met": "אחת ההגדרות עמדה ביעד של המועדון בחודשי האימון.",
     "cal.objective.unmet": "אף הגדרה לא עמדה ביעד של המועדון בחודשי האימון; נבחרה זו "
     "שמוצאת הכי הרבה עוזבים בדיוק שאינו נופל מזה של כלל 60 הימים.",
+    "cal.objective.most_precise": "אף הגדרה לא עמדה ביעד של המועדון בחודשי האימון, ואף לא "
+    "מצאה שלושה עוזבים בדיוק נמוך יותר: נבחרה ההגדרה המדויקת ביותר מבין אלה שדיוקן אינו נופל "
+    "מזה של כלל 60 הימים.",
     "cal.objective.lowered": "אף הגדרה לא עמדה ביעד של המועדון בחודשי האימון; הדיוק הגבוה "
     "ביותר שהושג, בצעדים של עשר נקודות, היה {level}: מבין ההגדרות שהשיגו אותו נבחרה זו "
     "שמוצאת הכי הרבה עוזבים.",

@@ -57,9 +57,11 @@ class Calibration:
             "objective": f"max recall with {self.fit.objective.words()} on the training "
             "months (precision less one standard error); else, if no setting reaches it, "
             "the highest precision reached in steps of 10 points, above the fixed 60-day "
-            "rule's; ties by median delay",
+            "rule's; else the most precise at least as precise as it; ties by median delay",
             "objective_met": self.fit.objective_met,
             "fallback_precision": self.fit.fallback_precision,
+            # the rule when no level is reached either (the staff page words it)
+            "last_resort": "most_precise",
             "risk": self.fit.risk_note,
             "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
@@ -222,8 +224,10 @@ def summary(c: Calibration) -> str:
         )
     else:
         text += (
-            f" No setting met your objective ({goal}) on the training months, so the one "
-            "catching the most leavers at least as precisely as the 60-day rule was chosen."
+            f" No setting met your objective ({goal}) on the training months, nor caught "
+            f"{MIN_CAUGHT} leavers at any lower precision in steps of ten points, so the most "
+            "precise setting at least as precise as the 60-day rule was chosen: with so few "
+            "leavers caught, which setting caught one more says little."
         )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
@@ -499,7 +503,7 @@ def _met_words(fit: Fit) -> str:
     if fit.objective_met:
         return "A setting met the objective."
     if fit.fallback_precision is None:
-        return "None met it."
+        return "None met it, nor any lower level: the most precise was chosen."
     return f"None met it; chosen at the highest precision reached, {_pct(fit.fallback_precision)}."
 
 
@@ -611,13 +615,13 @@ def render(c: Calibration) -> str:
         f"most leavers among the settings with {_e(fit.objective.words())} on the training "
         f"history (precision less one standard error) and at least {MIN_CAUGHT} leavers "
         "caught; if none does, the precision target lowered in steps of ten points; failing "
-        "that, among those at least as precise as the 60-day rule; ties go to the earliest "
-        "(median delay). Every family's settings (the fixed "
-        f"rules too) are scored only from {_day(fit.risk_select_start)}, on training months "
-        "what it fits was not fitted on (the risk model's coefficients, BG/NBD's population, "
-        "the cohort's usual gap: fitted before that day, refitted on all the training months "
-        f"once the setting was chosen). Leavers the scores can judge: {fit.select_leavers:,} "
-        f"in those selection months, {fit.held_out_leavers:,} held out. "
+        "that, the most precise (less one standard error) of those at least as precise as "
+        "the 60-day rule; ties go to the earliest (median delay). Every family's settings "
+        f"(the fixed rules too) are scored only from {_day(fit.risk_select_start)}, on "
+        "training months what it fits was not fitted on (the risk model's coefficients, "
+        "BG/NBD's population, the cohort's usual gap: fitted before that day, refitted on all "
+        "the training months once the setting was chosen). Leavers the scores can judge: "
+        f"{fit.select_leavers:,} in those selection months, {fit.held_out_leavers:,} held out. "
         + _met_words(fit)
         + "</p>",
         f"<p>Cohort defaults from the training members: usual gap {fit.cohort_gap_days:g} "

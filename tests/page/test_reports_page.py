@@ -197,3 +197,10 @@ def test_a_choice_made_at_a_lowered_precision_says_which() -> None:
     assert plain is not None and "at least as precisely as the 60-day rule" in (
         calibration.statistics(plain, tz)
     )
+    # Since 2026-12-06 the last resort is the most precise setting, and the report says so.
+    newer = calibration.read(STORED["policy"], {**old, "last_resort": "most_precise"})
+    assert newer is not None
+    text = calibration.statistics(newer, tz)
+    assert "the most precise setting at least as precise as the 60-day rule" in text
+    assert "most leavers" not in text
+    assert "המדויקת ביותר" in calibration.statistics(newer, tz, "he")
