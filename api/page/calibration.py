@@ -81,8 +81,9 @@ class Report:
     held_out: tuple[datetime, datetime] | None
     # When no setting met the objective: the precision level the choice was made at.
     fallback_precision: float | None = None
-    # The rule when no level was reached either: "most_precise" (reports since 2026-12-06);
-    # None: the most leavers at least as precise as the 60-day rule (the older reports).
+    # The rule when no level was reached either: "most_precise" (no setting caught three
+    # leavers; reports since 2026-12-06), else the most leavers at least as precise as the
+    # 60-day rule ("most_leavers", or None in older reports).
     last_resort: str | None = None
 
     def rule(self, label: str) -> Rule | None:

@@ -178,6 +178,8 @@ class Fit:
     # When no setting met a precision target: the lower level the choice was made at (None:
     # the objective was met, or no level above the 60-day rule's was reached either).
     fallback_precision: float | None = None
+    # ... and when none was reached either, the rule that chose (``Choice.last_resort``)
+    last_resort: str | None = None
     risk_note: str = ""
     risk_leavers: int = 0
     # Every family's settings are scored on [risk_select_start, split): after the months their
@@ -567,7 +569,8 @@ def fit_policies(
     _refit_specs(search.trials, gap, spread, refit)
     refs = _references(search)
     _pareto(search.trials)
-    chosen, families, met, level = _choose(search, goal)
+    choice = _choose(search, goal)
+    chosen, families = choice.chosen, choice.families
     # Held out: replay the whole history, score after the split (every risk threshold too:
     # the report draws its curve beside the fixed rules').
     curve = [t for t in search.trials if t.family in ("risk", "hybrid")]
@@ -589,8 +592,9 @@ def fit_policies(
         warnings_choice=search.warnings_choice,
         warnings_help=search.warnings_help,
         objective=goal,
-        objective_met=met,
-        fallback_precision=level,
+        objective_met=choice.met,
+        fallback_precision=choice.level,
+        last_resort=choice.last_resort,
         risk_note=risk_note,
         risk_leavers=risk_leavers,
         risk_select_start=inner,
@@ -805,37 +809,51 @@ def fallback_levels(goal: Objective, floor: float) -> list[float]:
     return levels
 
 
-def _choose(search: _Search, goal: Objective) -> tuple[Trial, dict[str, Trial], bool, float | None]:
-    """The chosen setting, each family's best the same way, whether any met ``goal``, and
-    the precision level the choice was made at when none did.
+@dataclass(frozen=True, slots=True)
+class Choice:
+    chosen: Trial
+    families: dict[str, Trial]  # each family's best, the same way
+    met: bool  # whether any setting met the objective
+    level: float | None  # the precision level the choice was made at when none did
+    # When no level was reached either, the rule that chose: "most_leavers" (of those that
+    # caught MIN_CAUGHT) or "most_precise" (none did). None: not needed.
+    last_resort: str | None = None
 
-    The first in the objective's order among those meeting ``goal``; else, the club having
+
+def _choose(search: _Search, goal: Objective) -> Choice:
+    """The first in the objective's order among those meeting ``goal``; else, the club having
     asked for precision, the highest precision some eligible setting reaches (the target
-    lowered in steps of ``FALLBACK_STEP``) and the first in the objective's order there; else
-    the most precise (less one standard error) of the eligible (at least as precise as the
-    60-day rule). A club that asked for 80 % and can have 60 % gets the most leavers at
-    60 %, not the most leavers at any precision above the 60-day rule's. The last resort
-    is reached when no setting caught ``MIN_CAUGHT`` leavers at a level above the 60-day
-    rule's (a small club: 11 leavers to judge in a year of 900 members): which setting
-    caught one leaver more is then noise, and the club asked for precision first."""
+    lowered in steps of ``FALLBACK_STEP``) and the first in the objective's order there. A
+    club that asked for 80 % and can have 60 % gets the most leavers at 60 %, not the most
+    leavers at any precision above the 60-day rule's.
+
+    Else (no level above the 60-day rule's precision is reached, or none is left between it
+    and the target) the last resort, among the eligible (at least as precise as the 60-day
+    rule): the first in the objective's order of those that caught ``MIN_CAUGHT`` leavers;
+    when none did (a small club: 11 leavers to judge in a year of 900 members), the most
+    precise less one standard error: which setting caught one leaver more is then noise,
+    and the club asked for precision first."""
     meeting = [t for t in search.trials if goal.met(t.train)]
     eligible = [t for t in search.trials if t.eligible]
-    pool, level = meeting, None
+    pool, level, last_resort = meeting, None, None
     if not meeting:
         for step in fallback_levels(goal, search.baseline_precision):
             pool = [t for t in eligible if Objective(precision=step).met(t.train)]
             if pool:
                 level = step
                 break
+    if not pool:
+        pool = [t for t in eligible if t.train.caught >= MIN_CAUGHT]
+        last_resort = "most_leavers" if pool else "most_precise"
     # (max: the first of equals, in the order tried)
     chosen = min(pool, key=_key) if pool else max(eligible, key=_margin)
     families: dict[str, Trial] = {}
     for family in ("fixed", "cadence", "bgnbd", "risk", "hybrid"):
-        pool = [t for t in meeting if t.family == family]
-        b = min(pool, key=_key) if pool else search.best(family)
+        best = [t for t in meeting if t.family == family]
+        b = min(best, key=_key) if best else search.best(family)
         if b is not None:
             families[family] = b
-    return chosen, families, bool(meeting), level
+    return Choice(chosen, families, bool(meeting), level, last_resort)
 
 
 def _score_held_out(

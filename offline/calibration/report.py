@@ -57,11 +57,12 @@ class Calibration:
             "objective": f"max recall with {self.fit.objective.words()} on the training "
             "months (precision less one standard error); else, if no setting reaches it, "
             "the highest precision reached in steps of 10 points, above the fixed 60-day "
-            "rule's; else the most precise at least as precise as it; ties by median delay",
+            "rule's; else, at least as precise as it, the most leavers of those catching "
+            f"{MIN_CAUGHT}, or the most precise when none does; ties by median delay",
             "objective_met": self.fit.objective_met,
             "fallback_precision": self.fit.fallback_precision,
             # the rule when no level is reached either (the staff page words it)
-            "last_resort": "most_precise",
+            "last_resort": self.fit.last_resort,
             "risk": self.fit.risk_note,
             "hybrid": self.fit.hybrid_note,
             "split": _iso(self.fit.split),
@@ -222,12 +223,17 @@ def summary(c: Calibration) -> str:
             f"precision one reached, in steps of ten points, was {_pct(c.fit.fallback_precision)}"
             ", and of the settings that reached it this one catches the most leavers, earliest."
         )
-    else:
+    elif c.fit.last_resort == "most_precise":
         text += (
             f" No setting met your objective ({goal}) on the training months, nor caught "
             f"{MIN_CAUGHT} leavers at any lower precision in steps of ten points, so the most "
             "precise setting at least as precise as the 60-day rule was chosen: with so few "
             "leavers caught, which setting caught one more says little."
+        )
+    else:
+        text += (
+            f" No setting met your objective ({goal}) on the training months, so the one "
+            "catching the most leavers at least as precisely as the 60-day rule was chosen."
         )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
@@ -503,7 +509,9 @@ def _met_words(fit: Fit) -> str:
     if fit.objective_met:
         return "A setting met the objective."
     if fit.fallback_precision is None:
-        return "None met it, nor any lower level: the most precise was chosen."
+        if fit.last_resort == "most_precise":
+            return "None met it, nor any lower level: the most precise was chosen."
+        return "None met it."
     return f"None met it; chosen at the highest precision reached, {_pct(fit.fallback_precision)}."
 
 
@@ -615,8 +623,9 @@ def render(c: Calibration) -> str:
         f"most leavers among the settings with {_e(fit.objective.words())} on the training "
         f"history (precision less one standard error) and at least {MIN_CAUGHT} leavers "
         "caught; if none does, the precision target lowered in steps of ten points; failing "
-        "that, the most precise (less one standard error) of those at least as precise as "
-        "the 60-day rule; ties go to the earliest (median delay). Every family's settings "
+        "that, among those at least as precise as the 60-day rule, the most leavers, or the "
+        f"most precise (less one standard error) when none caught {MIN_CAUGHT}; ties go to "
+        "the earliest (median delay). Every family's settings "
         f"(the fixed rules too) are scored only from {_day(fit.risk_select_start)}, on "
         "training months what it fits was not fitted on (the risk model's coefficients, "
         "BG/NBD's population, the cohort's usual gap: fitted before that day, refitted on all "

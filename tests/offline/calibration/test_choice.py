@@ -56,32 +56,46 @@ def test_no_setting_meets_the_target_so_the_most_leavers_at_the_highest_level_re
         _trial("middle", alerts=300, right=180, caught=45),  # 0.60 (lower bound ~0.57)
         _trial("sharp, fewer", alerts=100, right=70, caught=20),  # 0.70, fewer caught
     ]
-    chosen, _families, met, level = _choose(_search(trials, 0.36), Objective(precision=0.8))
-    assert not met
+    choice = _choose(_search(trials, 0.36), Objective(precision=0.8))
+    chosen, met, level = choice.chosen, choice.met, choice.level
+    assert not met and choice.last_resort is None
     # 0.7 is not reached once less one standard error (0.67 and 0.65); 0.6 is, by "sharp"
     # and "sharp, fewer" ("middle" is 0.57 less its error): "sharp" catches more of them.
     # The old rule (the most leavers above the 60-day rule's precision) took "broad".
     assert level == pytest.approx(0.6)
     assert chosen.label == "sharp"
     # Met, the target decides and no level is reported.
-    chosen, _families, met, level = _choose(_search(trials, 0.36), Objective(precision=0.5))
-    assert met and level is None and chosen.label == "middle"
+    choice = _choose(_search(trials, 0.36), Objective(precision=0.5))
+    assert choice.met and choice.level is None and choice.chosen.label == "middle"
 
 
-def test_with_too_few_leavers_caught_anywhere_the_most_precise_is_chosen() -> None:
-    """No setting caught three leavers (a small club): which caught one more is noise, so the
-    last resort is the most precise less its error, not the most leavers."""
+def test_the_last_resort_takes_the_most_leavers_of_those_caught_three_else_the_most_precise() -> (
+    None
+):
+    """No level above the 60-day rule's precision reached (here none is left between it and
+    the target): of the settings at least as precise as that rule, the most leavers among
+    those that caught three (a 75-day rule right 13 times of 14 and catching one leaver is
+    not chosen for its precision); when none caught three (a small club), which caught one
+    more is noise, and the most precise less its error is chosen."""
     trials = [
+        _trial("fixed:75", alerts=14, right=13, caught=1, family="fixed"),  # lower bound ~0.86
+        _trial("risk", alerts=40, right=31, caught=20),  # 0.78: the most leavers
+        _trial("narrow", alerts=20, right=16, caught=5),  # 0.80
+    ]
+    choice = _choose(_search(trials, 0.75), Objective(precision=0.8))
+    assert not choice.met and choice.level is None
+    assert (choice.chosen.label, choice.last_resort) == ("risk", "most_leavers")
+    few = [
         _trial("loud", alerts=60, right=30, caught=2),  # 0.50, two leavers
-        _trial("quiet", alerts=20, right=16, caught=1),  # 0.80 (lower bound ~0.71)
+        _trial("quiet", alerts=20, right=16, caught=1),  # 0.80 (lower bound ~0.70)
         _trial("few, all right", alerts=3, right=3, caught=1),  # 1.0 (lower bound 0.75)
         _trial("quiet too", alerts=20, right=16, caught=1),  # as "quiet", tried later
     ]
-    chosen, _families, met, level = _choose(_search(trials, 0.3), Objective(precision=0.8))
-    assert not met and level is None
-    assert chosen.label == "few, all right"
-    chosen, *_ = _choose(_search(trials[:2] + trials[3:], 0.3), Objective(precision=0.8))
-    assert chosen.label == "quiet"
+    choice = _choose(_search(few, 0.3), Objective(precision=0.8))
+    assert not choice.met and choice.level is None
+    assert (choice.chosen.label, choice.last_resort) == ("few, all right", "most_precise")
+    choice = _choose(_search(few[:2] + few[3:], 0.3), Objective(precision=0.8))
+    assert choice.chosen.label == "quiet"
 
 
 def test_training_scores_leave_out_absences_begun_before_the_gate_log() -> None:
