@@ -197,7 +197,8 @@ def test_a_choice_made_at_a_lowered_precision_says_which() -> None:
     assert plain is not None and "at least as precisely as the 60-day rule" in (
         calibration.statistics(plain, tz)
     )
-    # Since 2026-12-06 the last resort is the most precise setting, and the report says so.
+    # Since 2026-12-06, when no setting caught three leavers the most precise is chosen, and
+    # the page says so.
     newer = calibration.read(STORED["policy"], {**old, "last_resort": "most_precise"})
     assert newer is not None
     text = calibration.statistics(newer, tz)

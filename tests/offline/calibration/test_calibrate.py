@@ -86,6 +86,10 @@ def test_chosen_policy_is_at_least_as_precise_as_fixed_60_on_held_out_data(
     # leavers to choose on; tests/offline/calibration/test_profiles.py holds that no fixed
     # rule beats the choice on bigger clubs of every profile.)
     assert chosen.alerts - chosen.true_alerts < base.alerts - base.true_alerts
+    # 11 leavers to judge: no setting caught three, so the most precise was taken, and the
+    # summary says why.
+    assert result.fit.last_resort == "most_precise"
+    assert "so the most precise setting at least as precise as the 60-day rule" in summary(result)
     assert chosen.caught_early > 0
     # The training precision constraint held for the choice.
     assert (result.fit.chosen.train.precision or 0) >= (result.fit.baseline.train.precision or 0)
