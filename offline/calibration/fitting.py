@@ -545,17 +545,7 @@ def fit_policies(
         search, grid, h, train_start, (gap_early, gap)
     )
     goal = objective or Objective()
-    hybrid_note = _search_hybrid(
-        h,
-        replayer,
-        grid,
-        goal,
-        gap_early,
-        (split, train_start, inner),
-        search.baseline_precision,
-        search.trial,
-        search.seen_from,
-    )
+    hybrid_note = _search_hybrid(search, h, grid, goal, gap_early, train_start)
     if hybrid_note:
         search.say(f"  {hybrid_note}")
     # The other fitted figures refitted on all the training months too (each setting keeps
@@ -870,36 +860,30 @@ def _score_held_out(
 
 
 def _search_hybrid(
-    h: Histories,
-    replayer: Replayer,
-    grid: Grid,
-    goal: Objective,
-    gap: float,
-    times: tuple[float, float, float],
-    baseline_precision: float,
-    trial: Callable[..., Trial],
-    late: Mapping[str, float],
+    search: _Search, h: Histories, grid: Grid, goal: Objective, gap: float, train_start: float
 ) -> str:
     """The hybrid family: its grid searched offline on [train start, inner) from one
     recorded replay of the training months (offline/calibration/hybrid.py), then the
     setting chosen for each precision target replayed for real and scored on the selection
-    months [inner, split) only, like every family's settings. ``gap``: the cohort's usual
-    gap from before the selection months; ``late``: ``seen_from()``. Returns the note the
-    report prints."""
+    months [inner, split) only, like every family's settings (the search's scores leave out
+    the same members' alerts, ``search.seen_from``). ``gap``: the cohort's usual gap from
+    before the selection months. Returns the note the report prints."""
     if grid.hybrid is None:
         return ""
     from offline.calibration import hybrid
 
-    split, train_start, inner = times
+    split, inner = search.split, search.inner
     started = time.perf_counter()
-    ab = hybrid.record(h, replayer, split, gap)
-    scorer = period_scorer(ab.detector, seen_from=late)
-    found = hybrid.search(ab, grid.hybrid, goal, scorer, train_start, inner, baseline_precision)
+    ab = hybrid.record(h, search.replayer, split, gap)
+    scorer = period_scorer(ab.detector, seen_from=search.seen_from)
+    found = hybrid.search(
+        ab, grid.hybrid, goal, scorer, train_start, inner, search.baseline_precision
+    )
     tried: list[Spec] = []
     for spec in found.chosen.values():
         if spec not in tried:
             tried.append(spec)
-            trial("hybrid", {**hybrid.settings(spec), "cohort_gap_days": gap})
+            search.trial("hybrid", {**hybrid.settings(spec), "cohort_gap_days": gap})
     own = found.chosen.get(goal.precision if goal.alerts_per_week is None else -1.0)
     words = "" if own is None else f"; for {goal.words()}: {hybrid.describe(own)}"
     return (
