@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,6 +56,9 @@ from schemas import AccessEvent, Alert, MembershipEvent
 from schemas.units import DAY
 
 Event = AccessEvent | MembershipEvent
+# When no precision level was reached: the most leavers of the settings that caught
+# MIN_CAUGHT, or, none having, the most precise (``_choose``).
+LastResort = Literal["most_leavers", "most_precise"]
 Spec = dict[str, Any]
 BASELINE: Spec = {"policy": "fixed", "absence_days": 60.0}
 TRAIN_SHARE = 0.6
@@ -178,8 +181,8 @@ class Fit:
     # When no setting met a precision target: the lower level the choice was made at (None:
     # the objective was met, or no level above the 60-day rule's was reached either).
     fallback_precision: float | None = None
-    # ... and when none was reached either, the rule that chose (``Choice.last_resort``)
-    last_resort: str | None = None
+    # ... and when none was reached either, the rule that chose
+    last_resort: LastResort | None = None
     risk_note: str = ""
     risk_leavers: int = 0
     # Every family's settings are scored on [risk_select_start, split): after the months their
@@ -805,9 +808,8 @@ class Choice:
     families: dict[str, Trial]  # each family's best, the same way
     met: bool  # whether any setting met the objective
     level: float | None  # the precision level the choice was made at when none did
-    # When no level was reached either, the rule that chose: "most_leavers" (of those that
-    # caught MIN_CAUGHT) or "most_precise" (none did). None: not needed.
-    last_resort: str | None = None
+    # When no level was reached either, the rule that chose (None: not needed).
+    last_resort: LastResort | None = None
 
 
 def _choose(search: _Search, goal: Objective) -> Choice:
@@ -825,7 +827,8 @@ def _choose(search: _Search, goal: Objective) -> Choice:
     and the club asked for precision first."""
     meeting = [t for t in search.trials if goal.met(t.train)]
     eligible = [t for t in search.trials if t.eligible]
-    pool, level, last_resort = meeting, None, None
+    pool, level = meeting, None
+    last_resort: LastResort | None = None
     if not meeting:
         for step in fallback_levels(goal, search.baseline_precision):
             pool = [t for t in eligible if Objective(precision=step).met(t.train)]
