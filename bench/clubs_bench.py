@@ -3,7 +3,8 @@ club's own history, whatever the club?
 
     .venv/bin/python bench/clubs_bench.py [--profiles city,studio] [--members 3000]
         [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
-        [--param NAME=VALUE]... [--ceiling] [--markdown FILE] [--json] [--keep DIR]
+        [--param NAME=VALUE]... [--club DIR]... [--ceiling] [--markdown FILE] [--json]
+        [--keep DIR]
 
 For each club profile of ``lapse simulate`` (``simulator.PROFILES``):
 
@@ -35,6 +36,12 @@ must be fitted on events before ``split`` only (the bench scores after it).
 Other clubs. ``--param NAME=VALUE`` overrides a ``SimParams`` field on every profile simulated
 (``--profiles default --param gradual_share=0.9 --param 'decline_days=[28,56]'``): a club of
 another shape without writing a profile for it.
+
+Clubs of other generators. ``--club DIR`` (repeatable) scores a club whose ``access.csv``,
+``membership.csv`` and ``truth.csv`` (``lapse simulate``'s truth columns) some other
+generator wrote, steps 2 and 3 alone, named after its directory; with ``--club`` the
+profiles are simulated only when ``--profiles`` names them. A generator written apart from
+``simulator/`` tells whether calibrate's choices hold on clubs it was not built beside.
 
 How far from the best. ``--ceiling`` adds a table: beside calibrate's choice, the setting of
 the risk family (calibrate's thresholds) and of the hybrid family (its whole grid) that,
@@ -87,6 +94,7 @@ Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MONTH_DAYS = 30.44
+CLUB_FILES = ("access.csv", "membership.csv", "truth.csv")  # what ``--club DIR`` must hold
 TENANT = "club"
 # The rules every club is scored with: the fixed rules a club could write by hand, and the
 # detector's policies as shipped (no calibration).
@@ -148,7 +156,6 @@ class Best:
 class ClubRun:
     profile: str
     events: int
-    members: int
     held_out_days: float
     chosen: str
     results: list[Result] = field(default_factory=list)
@@ -422,31 +429,49 @@ def run_club(
     params: Mapping[str, Any] | None = None,
     with_ceiling: bool = False,
 ) -> ClubRun:
-    """Simulate one club (the profile, ``params`` overriding its :class:`SimParams`),
-    calibrate on it, score every policy on calibrate's held-out months; with
-    ``with_ceiling``, also what each family could reach there (``ceiling``)."""
+    """Simulate one club (the profile, ``params`` overriding its :class:`SimParams`), then
+    ``score_club`` it."""
     out = directory / profile
     t0 = time.perf_counter()
     summary = simulate_profile(
         str(out), profile, members=members, days=days, seed=seed, start=START, tenant_id=TENANT,
         **(params or {}),
     )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    say(f"{profile}: simulated {summary.events:,} events in {seconds:.1f} s; calibrating")
+    return score_club(profile, out, grid=grid, extra=extra, fitters=fitters, say=say,
+                      with_ceiling=with_ceiling, simulated_seconds=seconds)  # fmt: skip
+
+
+def score_club(
+    name: str,
+    out: Path,
+    *,
+    grid: Grid,
+    extra: Sequence[tuple[str, Spec]] = (),
+    fitters: Sequence[Fitter] = (),
+    say: Callable[[str], None] = lambda _text: None,
+    with_ceiling: bool = False,
+    simulated_seconds: float | None = None,
+) -> ClubRun:
+    """Calibrate on the club in ``out`` (``access.csv``, ``membership.csv``; ``truth.csv``
+    for scoring only), score every policy on calibrate's held-out months; with
+    ``with_ceiling``, also what each family could reach there (``ceiling``). The club may
+    come from ``lapse simulate`` or from any generator writing its files and truth."""
     paths = (str(out / "access.csv"), str(out / "membership.csv"))
     truth_path = str(out / "truth.csv")
     t1 = time.perf_counter()
-    say(f"{profile}: simulated {summary.events:,} events in {t1 - t0:.1f} s; calibrating")
     c = calibrate(paths, TENANT, truth_path=truth_path, grid=grid)
     t2 = time.perf_counter()
     fit = c.fit
-    say(f"{profile}: calibrate chose {c.chosen.label} ({fit.replays} replays, {t2 - t1:.0f} s)")
+    say(f"{name}: calibrate chose {c.chosen.label} ({fit.replays} replays, {t2 - t1:.0f} s)")
     files, _ = read_files(paths, TENANT)
     replayer = Replayer(files, TENANT)
     truth = read_truth(truth_path)
     visits, signs = visits_and_signs(files)
     run = ClubRun(
-        profile=profile,
-        events=summary.events,
-        members=members,
+        profile=name,
+        events=sum(len(f) for f in files),
         held_out_days=(fit.end - fit.split) / 86_400.0,
         chosen=c.chosen.label,
     )
@@ -459,13 +484,13 @@ def run_club(
         alerts, detector = replayer.run(spec)
         s = score_period(label, alerts, detector, truth, fit.split, fit.end)
         _, kept = period_members(detector, truth, fit.split, fit.end)
-        run.results.append(Result(profile, label, s, kind, missed(alerts, kept, s)))
+        run.results.append(Result(name, label, s, kind, missed(alerts, kept, s)))
 
     for label, spec in BASE_POLICIES:
         held_out(label, spec, "rule")
     for label, spec in extra:
         held_out(label, spec, "extra")
-    club = TrainingClub(profile, TENANT, paths, files, c.window.start, fit.split, fit.end, c)
+    club = TrainingClub(name, TENANT, paths, files, c.window.start, fit.split, fit.end, c)
     for fitter in fitters:
         label, spec = fitter(club)
         held_out(label, spec, "fitted")
@@ -474,17 +499,19 @@ def run_club(
     alerts, detector = replayer.run(c.chosen.spec)  # the same replay calibrate scored
     groups = missed(alerts, period_members(detector, truth, fit.split, fit.end)[1], chosen)
     if groups["caught"] != chosen.caught_early or sum(groups.values()) != chosen.dropouts:
-        say(f"{profile}: the leaver groups do not add up to calibrate's score: {groups}, "
+        say(f"{name}: the leaver groups do not add up to calibrate's score: {groups}, "
             f"{chosen.caught_early} caught early of {chosen.dropouts}")  # fmt: skip
-    run.results.append(Result(profile, f"calibrate → {c.chosen.label}", chosen, "calibrate",
+    run.results.append(Result(name, f"calibrate → {c.chosen.label}", chosen, "calibrate",
                               groups))  # fmt: skip
     t3 = time.perf_counter()
-    run.seconds = {"simulate": t1 - t0, "calibrate": t2 - t1, "score": t3 - t2}
-    say(f"{profile}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
+    if simulated_seconds is not None:
+        run.seconds["simulate"] = simulated_seconds
+    run.seconds |= {"calibrate": t2 - t1, "score": t3 - t2}
+    say(f"{name}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
     if with_ceiling:
         run.ceiling = ceiling(c, files, replayer, truth, hybrid_grid=grid.hybrid)
         run.seconds["ceiling"] = time.perf_counter() - t3
-        say(f"{profile}: ceiling in {run.seconds['ceiling']:.0f} s")
+        say(f"{name}: ceiling in {run.seconds['ceiling']:.0f} s")
     return run
 
 
@@ -626,15 +653,23 @@ def missed_markdown(runs: Sequence[ClubRun]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def describe(args: argparse.Namespace, days: int) -> str:
+def describe(args: argparse.Namespace, days: int, profiles: Sequence[str]) -> str:
+    clubs = "".join(f" --club {d}" for d in args.club)
+    simulated = (
+        f"each profile simulated ({args.members:,} members, {days} days from {START.date()}, "
+        f"seed {args.seed}"
+        + (f"; its parameters overridden by {', '.join(args.param)}" if args.param else "")
+        + ")"
+    )
+    given = "each `--club` directory's files as its generator wrote them"
+    which = ", ".join(([simulated] if profiles else []) + ([given] if args.club else []))
     return (
         f"Measured with `bench/clubs_bench.py --members {args.members} --months {args.months:g} "
         f"--seed {args.seed}{' --quick' if args.quick else ''}"
         + "".join(f" --param {p}" for p in args.param)
-        + f"{' --ceiling' if args.ceiling else ''}`: each profile simulated "
-        f"({args.members:,} members, {days} days from {START.date()}, seed {args.seed}"
-        + (f"; its parameters overridden by {', '.join(args.param)}" if args.param else "")
-        + "), "
+        + (f" --profiles {args.profiles}" if args.club and profiles else "")
+        + clubs
+        + f"{' --ceiling' if args.ceiling else ''}`: {which}; "
         "`lapse calibrate` run on its access and membership files (fit before its split, 60 % "
         "of the window), and every policy replayed over the whole history and scored against "
         "`truth.csv` on calibrate's held-out months only (the last 30 days unscored)."
@@ -643,7 +678,16 @@ def describe(args: argparse.Namespace, days: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated names")
+    parser.add_argument(
+        "--profiles",
+        help="comma-separated names (default: every profile, or none with --club)",
+    )
+    parser.add_argument(
+        "--club",
+        action="append",
+        default=[],
+        help="DIR: a club of another generator (access.csv, membership.csv, truth.csv), repeatable",
+    )
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--months", type=float, default=18.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -669,7 +713,13 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
         params = dict(parse_param(p) for p in args.param)
     except ValueError as e:
         parser.error(str(e))
+    if args.profiles is None:  # every profile, or none when other clubs are given
+        args.profiles = "" if args.club else ",".join(PROFILES)
     names = [n.strip() for n in args.profiles.split(",") if n.strip()]
+    clubs = [Path(d) for d in args.club]
+    absent = [str(d) for d in clubs for f in CLUB_FILES if not (d / f).is_file()]
+    if absent:
+        parser.error(f"--club needs {', '.join(CLUB_FILES)} in each directory: {absent}")
     unknown = [n for n in names if n not in PROFILES]
     if unknown:
         parser.error(f"unknown profile(s) {unknown}; known: {', '.join(PROFILES)}")
@@ -701,7 +751,19 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
                     with_ceiling=args.ceiling,
                 )
             )
-    how = describe(args, days)
+        for club_dir in clubs:
+            runs.append(
+                score_club(
+                    club_dir.resolve().name,
+                    club_dir,
+                    grid=grid,
+                    extra=extra,
+                    fitters=fitters,
+                    say=say,
+                    with_ceiling=args.ceiling,
+                )
+            )
+    how = describe(args, days, names)
     table = markdown(runs, how)
     print(table)
     for run in runs:

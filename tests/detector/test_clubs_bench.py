@@ -172,6 +172,28 @@ def test_the_bench_scores_every_policy_on_calibrates_held_out_months(tmp_path: P
     assert f"| default | `{runs[0].chosen}` | {runs[0].results[-1].score.dropouts} |" in text
 
 
+def test_a_club_of_another_generator_is_scored_from_its_directory(tmp_path: Path) -> None:
+    """``--club DIR`` scores a club whose files some other generator wrote: calibrate on its
+    access and membership files, the truth for scoring only, no profile simulated."""
+    club = tmp_path / "elsewhere"
+    simulate_profile(str(club), "default", members=200, days=183, seed=3, start=bench.START,
+                     tenant_id=bench.TENANT)  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):  # a directory without the three files is refused
+        bench.main(["--club", str(tmp_path / "empty"), "--quick"])
+    table = tmp_path / "clubs.md"
+    runs = bench.main(["--club", str(club), "--quick", "--markdown", str(table)])
+    assert [r.profile for r in runs] == ["elsewhere"]
+    (run,) = runs
+    assert "simulate" not in run.seconds and run.events > 0
+    assert [r.label for r in run.results][-1] == f"calibrate → {run.chosen}"
+    assert all(r.missed is not None and sum(r.missed.values()) == r.score.dropouts
+               for r in run.results)  # fmt: skip
+    text = table.read_text()
+    assert f"--club {club}" in text and "each `--club` directory's files" in text
+    assert "each profile simulated" not in text and "| elsewhere | `fixed:30` |" in text
+
+
 def _every(days: float, last: float, weeks_back: float = 20.0) -> list[float]:
     """Visits every ``days`` days up to and including ``last``, from ``weeks_back`` weeks."""
     n = int(weeks_back * 7 / days)
