@@ -57,6 +57,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from history import HistoryReader
+from history.order import HistoryOrderError, OutOfOrder, TimeOrder
 from ingest.body import Rejection, authorize
 from ingest.intake import too_far_ahead
 from ingest.producer import BrokerUnavailable, produce
@@ -65,7 +66,7 @@ from records.api_keys import Principal
 from records.tables import ApiKey, ImportRun
 from schemas.events import AccessEvent
 from schemas.history import Event, Format, RowError
-from schemas.onboarding import FINISHED, STARTED, WATERMARK_HEADER, Control
+from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
 HEAD_BYTES = 1 << 20
 DEFAULT_BATCH = 5000
@@ -330,19 +331,26 @@ class Importer:
     def _gate_data(self, sources: Sequence[_Source]) -> dict[str, float]:
         """Per site, the first access event the run sends (all its files read once more,
         before anything is sent): the gate-data coverage a replay of the files finds, which a
-        detector holding one partition's share of the history could not know."""
+        detector holding one partition's share of the history could not know. The same read
+        refuses files not in time order (``history.order``: nothing is sent then)."""
         first: dict[str, float] = {}
+        disorder: list[OutOfOrder] = []
         for src in sources:
-            if src.reader.format == "membership":
-                continue
+            order = TimeOrder(HISTORY_LATENESS)
             with HistoryReader(
                 src.identity.path, self.tenant_id, fmt=self.fmt, default_site=self.default_site
             ) as reader:
-                for _, result in self._checked(reader, 0):
-                    if isinstance(result, AccessEvent):
-                        t = result.occurred_at.timestamp()
-                        if t < first.get(result.site_id, math.inf):
-                            first[result.site_id] = t
+                for line, result in self._checked(reader, 0):
+                    if isinstance(result, Rejected):
+                        continue
+                    t = result.occurred_at.timestamp()
+                    order.see(line, t)
+                    if isinstance(result, AccessEvent) and t < first.get(result.site_id, math.inf):
+                        first[result.site_id] = t
+            if (verdict := order.verdict(str(src.path))) is not None:
+                disorder.append(verdict)
+        if disorder:
+            raise HistoryOrderError(disorder)
         return first
 
     async def _send_merged(self, sources: list[_Source]) -> float:

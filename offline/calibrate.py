@@ -19,6 +19,7 @@ from typing import Any
 
 from detector.core.visits import VisitRules
 from history import read_history
+from history.order import HistoryOrderError, OutOfOrder, TimeOrder
 from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from offline.calibration.members import build_histories
 from offline.calibration.report import Calibration, render
@@ -27,22 +28,34 @@ from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError
+from schemas.onboarding import HISTORY_LATENESS
 
 Event = AccessEvent | MembershipEvent
 
 
-def read_files(paths: Sequence[str], tenant_id: str) -> tuple[list[list[Event]], int]:
-    """Each file's events in file order (as replay merges them), and the rejected rows."""
+def read_files(
+    paths: Sequence[str], tenant_id: str, lateness: float = HISTORY_LATENESS
+) -> tuple[list[list[Event]], int]:
+    """Each file's events in file order (as replay merges them), and the rejected rows.
+    Raises :class:`HistoryOrderError` when a file is not in time order (``history.order``):
+    replayed, it would make every member look absent."""
     files: list[list[Event]] = []
     rejected = 0
+    disorder: list[OutOfOrder] = []
     for path in paths:
         events: list[Event] = []
-        for _line, row in read_history(path, tenant_id, origin="calibrate"):
+        order = TimeOrder(lateness)
+        for line, row in read_history(path, tenant_id, origin="calibrate"):
             if isinstance(row, RowError):
                 rejected += 1
             else:
+                order.see(line, row.occurred_at.timestamp())
                 events.append(row)
+        if (verdict := order.verdict(path)) is not None:
+            disorder.append(verdict)
         files.append(events)
+    if disorder:
+        raise HistoryOrderError(disorder)
     return files, rejected
 
 
@@ -52,7 +65,7 @@ def calibrate(
     *,
     truth_path: str | None = None,
     grid: Grid | None = None,
-    lateness: float = 86_400.0,
+    lateness: float = HISTORY_LATENESS,
     visits: VisitRules | None = None,
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
@@ -64,7 +77,7 @@ def calibrate(
     covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
-    files, rejected = read_files(paths, tenant_id)
+    files, rejected = read_files(paths, tenant_id, lateness)
     events = sum(len(f) for f in files)
     say(f"read {events:,} events ({rejected:,} rows rejected) in "
         f"{time.perf_counter() - started:.1f} s")  # fmt: skip

@@ -21,6 +21,7 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from history import read_history
+from history.order import HistoryOrderError
 from ingest.importer import Importer, ImportFailed, ImportInterrupted
 from ingest.producer import start_producer
 from lapse.progress import ImportProgress
@@ -113,6 +114,28 @@ async def test_good_rows_reach_the_topic_and_bad_ones_are_listed_by_line(
     async with sessions() as session:
         run = await session.scalar(select(ImportRun).where(ImportRun.tenant_id == tenant))
     assert run is not None and run.status == "done" and run.last_line == 11
+
+
+async def test_a_file_not_in_time_order_is_refused_before_anything_is_sent(
+    env, sessions, tenant, tmp_path
+):
+    """A gate log exported by member: refused with its figures (the command prints them and
+    exits 2); no row and no control record reaches the topic, no run is recorded done."""
+    rows = access_rows(60)  # 7 members, a row an hour: sorted by member, each lags the last
+    by_member = tmp_path / "by-member.csv"
+    by_member.write_text(HEADER + "".join(sorted(rows)))
+    good = tmp_path / "membership.csv"
+    good.write_text("member_id,occurred_at,event\nm1,2026-01-01T09:00:00Z,joined\n")
+    with pytest.raises(HistoryOrderError) as caught:
+        await importer(env, sessions, tenant).import_files([good, by_member])
+    assert [f.path for f in caught.value.files] == [str(by_member)]
+    assert f"{by_member} is not in time order: " in str(caught.value)
+    summary = await importer(env, sessions, tenant).import_file(good)  # then a file in order
+    assert summary.accepted == 1
+    assert len(await topic_ids(env[0], 1, controls=2 * 4)) == 1  # its row and controls only
+    async with sessions() as session:
+        runs = (await session.scalars(select(ImportRun).where(ImportRun.tenant_id == tenant))).all()
+    assert all(run.status != "done" or run.last_line == 2 for run in runs)
 
 
 async def test_interrupted_after_recording_resumes_with_no_line_lost_or_doubled(
@@ -227,9 +250,10 @@ async def test_files_are_one_run_merged_by_time_and_a_crash_resumes_each_where_i
     record with the whole run's watermark; a crash mid-run resumes each file after its own
     recorded line, with the watermark the sent rows had reached."""
     rows = access_rows(30)
-    # Row 3 (sent before the crash) is two days ahead of its neighbours: a gate whose clock
-    # ran ahead. The rows after the resume are behind the watermark it set.
-    rows[2] = f"m2,north,{datetime(2026, 1, 7, 9, 0, tzinfo=UTC).isoformat()},gate_entry,ahead\n"
+    # Row 3 (sent before the crash) is 23 hours ahead of its neighbours: a gate whose clock
+    # ran ahead. The rows after the resume are behind the watermark it set (by less than a
+    # day, the history's lateness: further, the file would be refused as out of order).
+    rows[2] = f"m2,north,{datetime(2026, 1, 6, 8, 0, tzinfo=UTC).isoformat()},gate_entry,ahead\n"
     access = tmp_path / "access.csv"
     access.write_text(HEADER + "".join(rows))
     start = datetime(2026, 1, 5, 7, 30, tzinfo=UTC)
@@ -282,7 +306,7 @@ async def test_files_are_one_run_merged_by_time_and_a_crash_resumes_each_where_i
     for r in history:
         event = parse_member_event(r.value)
         assert float(dict(r.headers)[WATERMARK_HEADER]) == expected[event.event_id]
-    ahead = datetime(2026, 1, 7, 9, 0, tzinfo=UTC).timestamp()
+    ahead = datetime(2026, 1, 6, 8, 0, tzinfo=UTC).timestamp()
     assert list(expected.values())[15] == ahead  # the first row after the resume
     finished = [r for r in records if dict(r.headers).get(CONTROL_HEADER) == FINISHED.encode()]
     assert len(finished) == 4
