@@ -22,6 +22,7 @@ first site's (half of them or more with two sites of a size).
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 from collections.abc import Sequence
@@ -58,9 +59,9 @@ class OutOfOrder:
             f"{self.latest_line:,} at {when(self.latest)}). The detector reads history in "
             "time order and takes a row that late as a late upload; a file sorted by member "
             "or by site would make every member look absent. Sort the rows by occurred_at, "
-            "oldest first, as instants (not as text: offsets differ), and run again; if the "
-            "row above is far ahead of its neighbours (a device clock set wrong), correct or "
-            "remove it."
+            "oldest first, as instants (`lapse sort --tenant T -o SORTED FILE` does), and run "
+            "again; if the row above is far ahead of its neighbours (a device clock set "
+            "wrong), correct or remove it."
         )
 
 
@@ -132,3 +133,59 @@ def _span(seconds: float) -> str:
         days = int(seconds // 86_400)
         return f"{days} day{'s' if days != 1 else ''}"
     return f"{seconds:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class Sorted:
+    """What ``sort_history`` wrote: the rows in time order, then the rows without a time."""
+
+    rows: int
+    moved: int  # rows whose place changed
+    untimed: int  # rows the reader rejects, kept at the end in their order (line numbers in
+    # the sorted file: the reader reports them again with their reasons)
+
+
+def sort_history(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    tenant_id: str,
+    *,
+    fmt: Format | None = None,
+) -> Sorted:
+    """Write ``source``'s rows to ``target`` sorted by their instant, oldest first, ties in
+    file order: the header first, the rows the reader rejects last, blank lines dropped.
+    CSV records are written back field by field (quoting as needed), JSON Lines line by line.
+    The file is held in memory (a few times its size), as a spreadsheet would."""
+    times: dict[int, float] = {}
+    with HistoryReader(source, tenant_id, fmt=fmt) as reader:
+        jsonl = reader.format == "jsonl"
+        for line, row in reader:
+            if not isinstance(row, RowError):
+                times[line] = row.occurred_at.timestamp()
+    records: list[tuple[int, list[str] | str]] = []  # (first line, the record)
+    header: list[str] = []
+    with open(source, encoding="utf-8-sig", newline="") as f:
+        if jsonl:
+            records = [(n, text) for n, text in enumerate(f, 1) if text.strip()]
+        else:
+            rows = csv.reader(f)
+            start = 1
+            for record in rows:
+                if not header and any(field.strip() for field in record):
+                    header = record
+                elif any(field.strip() for field in record):
+                    records.append((start, record))
+                start = rows.line_num + 1
+    timed = sorted((r for r in records if r[0] in times), key=lambda r: times[r[0]])
+    untimed = [r for r in records if r[0] not in times]
+    ordered = timed + untimed
+    with open(target, "w", encoding="utf-8", newline="") as out:
+        if jsonl:
+            out.writelines(text if text.endswith("\n") else text + "\n"
+                           for _, text in ordered if isinstance(text, str))  # fmt: skip
+        else:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(record for _, record in ordered if isinstance(record, list))
+    moved = sum(a[0] != b[0] for a, b in zip(records, ordered, strict=True))
+    return Sorted(len(records), moved, len(untimed))

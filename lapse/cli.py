@@ -47,6 +47,7 @@ SUBCOMMANDS: tuple[AddParser, ...] = (
     history.add_evaluate,
     history.add_calibrate,
     history.add_import,
+    history.add_sort,
     members.add_parser,
     kisi.add_parser,
     simulate.add_parser,

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from history.order import LATE_SHARE, HistoryOrderError, TimeOrder, check_order
+from history import read_history
+from history.order import LATE_SHARE, HistoryOrderError, TimeOrder, check_order, sort_history
 from lapse.cli import main
 from offline.calibrate import read_files
+from schemas.history import RowError
 
 DAY = 86_400.0
 START = datetime(2025, 3, 1, 18, 0, tzinfo=UTC)
@@ -93,3 +95,59 @@ def test_replay_evaluate_and_calibrate_refuse_a_file_out_of_order(
         read_files([str(path)], "club")
     files, rejected = read_files([str(write(tmp_path / "sorted.csv", visits(20, 30)))], "club")
     assert [len(f) for f in files] == [600] and rejected == 0
+
+
+def test_sort_writes_the_rows_by_instant_with_what_the_reader_rejects_last(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A membership export sorted by member, as Excel writes it (BOM, CRLF, a note spanning
+    lines, blank lines, offsets that differ): sorted, it passes the order check and holds
+    the same events; the row the reader rejects goes last, where it is reported again."""
+    source = tmp_path / "by-member.csv"
+    source.write_bytes(
+        "\ufeffmember_id,occurred_at,event,reason,note\r\n"
+        "m-1,2025-03-30T03:30:00+02:00,joined,,\r\n"  # 01:30 UTC
+        'm-1,2025-03-30T01:00:00Z,payment_failed,,"card\r\nexpired"\r\n'  # 01:00 UTC
+        "\r\n"
+        "m-1,2025-03-29T23:00:00,frozen,,\r\n"  # no offset: rejected
+        "m-2,2025-03-29T12:00:00-05:00,joined,,\r\n"  # 17:00 UTC the day before
+        "m-2,2025-03-30T01:00:00Z,cancelled,price,\r\n".encode()  # a tie with m-1's failure
+    )
+    target = tmp_path / "sorted.csv"
+    main(["sort", "--tenant", "club", "-o", str(target), str(source)])
+    assert "5 rows in time order (4 moved); 1 rows the reader rejects" in capsys.readouterr().err
+    assert target.read_text().splitlines() == [
+        "member_id,occurred_at,event,reason,note",
+        "m-2,2025-03-29T12:00:00-05:00,joined,,",
+        'm-1,2025-03-30T01:00:00Z,payment_failed,,"card',
+        'expired"',
+        "m-2,2025-03-30T01:00:00Z,cancelled,price,",  # ties in file order
+        "m-1,2025-03-30T03:30:00+02:00,joined,,",
+        "m-1,2025-03-29T23:00:00,frozen,,",
+    ]
+    check_order([target], "club", DAY)
+
+    def events(path: Path) -> list[object]:
+        return sorted((str(r) for _, r in read_history(path, "club")), key=str)
+
+    assert events(target) == events(source)  # the same events, the same (line-free) ids
+    assert [line for line, r in read_history(target, "club") if isinstance(r, RowError)] == [7]
+    with pytest.raises(SystemExit, match="not over the input"):
+        main(["sort", "--tenant", "club", "-o", str(source), str(source)])
+
+
+def test_sort_takes_json_lines_line_by_line(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    lines = [
+        '{"event_id": "b", "member_id": "m-1", "kind": "joined", '
+        '"occurred_at": "2025-01-02T09:00:00+01:00"}',
+        "",
+        '{"event_id": "x", "kind": "joined"}',
+        '{"event_id": "a", "member_id": "m-2", "site_id": "north", "kind": "gate_entry", '
+        '"occurred_at": "2025-01-02T07:30:00Z"}',
+    ]
+    source.write_text("\n".join(lines))  # no line end after the last
+    target = tmp_path / "sorted.jsonl"
+    done = sort_history(source, target, "club")
+    assert (done.rows, done.moved, done.untimed) == (3, 3, 1)
+    assert target.read_text() == f"{lines[3]}\n{lines[0]}\n{lines[2]}\n"
