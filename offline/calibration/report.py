@@ -109,6 +109,8 @@ class Calibration:
                 "start": _iso(self.window.start),
                 "end": _iso(self.window.end),
                 "differs": self.window.differs,
+                "changed": self.window.changed,
+                "season": self.window.season,
                 "reason": self.window.reason,
             },
             "traits": [
@@ -239,7 +241,7 @@ def summary(c: Calibration) -> str:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
     w = c.window
     if w.differs and w.uses == "full":
-        changed = ", ".join(d.figure for d in w.differences if d.material)
+        changed = ", ".join(w.changed)
         text += (
             f" Your last quarter differs from the months before it ({changed}), but holds "
             f"only {_count(w.recent_train_leavers, 'leaver')} to learn from (at least "
@@ -518,6 +520,14 @@ def _met_words(fit: Fit) -> str:
 def render(c: Calibration) -> str:
     """The whole report as one HTML document."""
     w, tr, fit = c.window, c.traits, c.fit
+    year = {d.figure: d for d in w.seasonal}
+
+    def digits(figure: str) -> int:
+        return 3 if "cancellations" in figure else 1
+
+    def verdict(figure: str) -> str:
+        return "yes" if figure in w.changed else "a season" if figure in w.season else "no"
+
     parts: list[str] = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -536,29 +546,35 @@ def render(c: Calibration) -> str:
         '<h2 id="window">1. Which history was used</h2>',
         f"<p>{_e(w.reason)} Window used: {_day(w.start)} to {_day(w.end)}.</p>",
         _table(
-            "The last quarter against the history before it",
-            ("figure", "history before", "last quarter", "whole history", "differs?", "why"),
+            "The last quarter against the history before it"
+            + (" and the same quarter a year before" if w.year_before else ""),
+            ("figure", "history before", "last quarter", "whole history")
+            + (("a year before",) if w.year_before else ())
+            + ("differs?", "why"),
             [
                 [
                     d.figure,
-                    _num(d.earlier, 3 if "cancellations" in d.figure else 1),
-                    _num(d.recent, 3 if "cancellations" in d.figure else 1),
+                    _num(d.earlier, digits(d.figure)),
+                    _num(d.recent, digits(d.figure)),
                     _num(
                         {
                             "cancellations a month": w.full.cancel_rate,
                             "visits per member a month": w.full.visits_per_member_month,
                         }.get(d.figure, w.full.median_gap),
-                        3 if "cancellations" in d.figure else 1,
+                        digits(d.figure),
                     ),
-                    "yes" if d.material else "no",
-                    d.why,
+                    *([_num(year[d.figure].earlier, digits(d.figure))] if w.year_before else []),
+                    verdict(d.figure),
+                    d.why + (f"; a year before: {year[d.figure].why}" if w.year_before else ""),
                 ]
                 for d in w.differences
             ],
         ),
         '<p class="note">Material: cancellations a month at least 25% apart and two '
         "standard errors; visits a month 15% apart; median last visit to cancellation 25% "
-        "apart (with at least 20 cancellations in the quarter).</p>",
+        "apart (with at least 20 cancellations in the quarter). When the history covers the "
+        "same quarter a year before, a figure is a change only if it differs from that quarter "
+        "too; otherwise it is the season.</p>",
         # 2. traits
         '<h2 id="traits">2. What leavers share</h2>',
         f"<p>{_count(tr.leavers, 'leaver')} (looked at on the day they cancelled) against "

@@ -9,6 +9,14 @@ the part that is fitted must hold at least the leavers the risk fit needs to lea
 (``risk.MIN_LEAVERS``). A recent window below that would starve the fit (and leave the
 held-out part nearly empty), so the whole covered history is used and the change is flagged.
 
+A season is not a change: when the history also covers the same quarter a year before (52
+weeks earlier), a figure counts as a change only if the last quarter differs from that
+quarter too (``WindowDecision.changed``). A club whose members cancel more every winter
+would otherwise look "changed" every winter and be calibrated on its last few quarters
+alone (an 18-month club with cancellations peaking in January to March and in September:
+the last quarter, April to June, 0.6 times the rate before it; the same quarter a year
+before, the same rate).
+
 Material (documented in docs/calibration.md): the monthly cancellation rate differs by at
 least 25% *and* by two standard errors (Poisson), visits per member-month by at least 15%,
 or the median gap from last visit to cancellation by at least 25% with at least 20
@@ -28,6 +36,7 @@ from offline.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, paramete
 from schemas.units import DAY
 
 QUARTER_DAYS = 91.0
+YEAR_DAYS = 364.0  # 52 weeks: the same quarter a year before has the same weekdays
 MONTH_DAYS = 30.44
 RATE_RATIO = 1.25
 RATE_Z = 2.0
@@ -80,6 +89,10 @@ class WindowDecision:
     earlier: PeriodStats
     recent: PeriodStats
     differences: list[Difference] = field(default_factory=list)
+    # The same quarter a year before, when the history covers it, and the last quarter
+    # against it: a figure that differs from the history before but not from it is seasonal.
+    year_before: PeriodStats | None = None
+    seasonal: list[Difference] = field(default_factory=list)
     start: float = 0.0  # the chosen window
     end: float = 0.0
     uses: str = "full"  # "full" or "recent"
@@ -96,8 +109,21 @@ class WindowDecision:
     recent_quarters: int = 0  # the recent window chosen, in quarters (0: the whole history)
 
     @property
+    def changed(self) -> list[str]:
+        """The figures in which the last quarter differs materially from the history before
+        it and, when the history covers it, from the same quarter a year before."""
+        again = {d.figure for d in self.seasonal if d.material}
+        return [d.figure for d in self.differences
+                if d.material and (self.year_before is None or d.figure in again)]  # fmt: skip
+
+    @property
+    def season(self) -> list[str]:
+        """The figures that differ from the history before but not from a year before."""
+        return [d.figure for d in self.differences if d.material and d.figure not in self.changed]
+
+    @property
     def differs(self) -> bool:
-        return any(d.material for d in self.differences)
+        return bool(self.changed)
 
 
 def period_stats(h: Histories, start: float, end: float) -> PeriodStats:
@@ -224,12 +250,27 @@ def choose_window(
         h, split, train_share
     )
     decision.differences = compare(decision.recent, decision.earlier)
-    changed = [d.figure for d in decision.differences if d.material]
+    if split - YEAR_DAYS * DAY >= h.start:  # the same quarter a year before is covered
+        decision.year_before = period_stats(h, split - YEAR_DAYS * DAY, h.end - YEAR_DAYS * DAY)
+        decision.seasonal = compare(decision.recent, decision.year_before)
+    changed, season = decision.changed, decision.season
+    also = (
+        " from the history before it and the same quarter a year before"
+        if decision.year_before
+        else ""
+    )
     decision.end = h.end
     n, full = decision.recent_train_leavers, decision.full_train_leavers
     picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
     scored = min_scored_leavers
-    if not changed:
+    if not changed and season:
+        decision.start, decision.uses = h.start, "full"
+        decision.reason = (
+            f"The last quarter differs from the history before it ({', '.join(season)}) but "
+            "not from the same quarter a year before: a season, not a change in the club, so "
+            "the whole history is used: more leavers, steadier estimates."
+        )
+    elif not changed:
         decision.start, decision.uses = h.start, "full"
         decision.reason = (
             "The last quarter looks like the history before it (no figure differs "
@@ -264,7 +305,7 @@ def choose_window(
                 )
             )
             decision.reason = (
-                f"The last quarter differs materially ({', '.join(changed)}): the club has "
+                f"The last quarter differs materially ({', '.join(changed)}){also}: the club has "
                 f"changed, so {used} ({n} leavers in its training months, at least "
                 f"{min_leavers} needed; {picked} and {held} leavers to judge in the months "
                 f"settings are chosen on and in the held-out months, at least {scored} each"
@@ -276,7 +317,7 @@ def choose_window(
             picked, held = decision.recent_select_leavers, decision.recent_held_out_leavers
             decision.start, decision.uses = h.start, "full"
             decision.reason = (
-                f"The last quarter differs materially ({', '.join(changed)}), but no recent "
+                f"The last quarter differs materially ({', '.join(changed)}){also}, but no recent "
                 f"window shorter than the whole history holds the leavers to learn and judge "
                 f"from (the last quarter: {n} in its training months, the fit needs at least "
                 f"{min_leavers}; {picked} to judge in the months settings are chosen on and "

@@ -15,7 +15,7 @@ from detector.config import build_policy, policies
 from lapse.cli import parser
 from offline.calibrate import calibrate, store, write_outputs
 from offline.calibration.fitting import MIN_CAUGHT, Grid
-from offline.calibration.report import Calibration, describe, summary
+from offline.calibration.report import Calibration, describe, render, summary
 from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
@@ -159,6 +159,27 @@ def test_the_summary_flags_a_changed_quarter_too_small_to_calibrate_on(
         "Your last quarter differs from the months before it (cancellations a month), but "
         f"holds only {small.recent_train_leavers} leavers to learn from (at least 30 needed)"
     ) in text
+
+
+def test_the_report_shows_the_same_quarter_a_year_before_and_names_a_season(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    result, _, page = calibrated
+    assert (
+        '<th scope="col">a year before</th>' not in page
+    )  # a year of history: no quarter a year before
+    seasonal = choose_window(_club(3, members=3000, days=730, season_churn=0.06))
+    assert seasonal.season == ["cancellations a month"]
+    shown = render(replace(result, window=seasonal))
+    assert "The last quarter against the history before it and the same quarter a year " in shown
+    assert '<th scope="col">a year before</th>' in shown and "<td>a season</td>" in shown
+    assert "not from the same quarter a year before: a season" in shown
+    window = replace(result, window=seasonal).scores()["window"]
+    assert (window["season"], window["changed"], window["differs"]) == (
+        ["cancellations a month"],
+        [],
+        False,
+    )
 
 
 async def test_store_writes_a_row_the_staff_page_can_read(

@@ -24,14 +24,23 @@ def _club(
     monthly_churn: float = 0.03,
     recent_churn: float | None = None,
     leavers_stop_early: bool = True,
+    days: int = DAYS,
+    season_churn: float | None = None,
 ) -> Histories:
     """Members visiting as Poisson processes; leavers cancel at a constant hazard (higher in the
     last quarter when ``recent_churn`` is given). With ``leavers_stop_early`` a leaver's last
     visit comes about two months before the cancellation, as in real clubs; without it the
-    leaver visits as usual right up to a cancellation at a random time: leavers are random."""
+    leaver visits as usual right up to a cancellation at a random time: leavers are random.
+    ``season_churn``: the hazard in the weeks of the year of the last quarter, every year
+    (the last quarter's weeks 52 weeks before, and so on)."""
     rng = np.random.default_rng(seed)
-    end = START + DAYS * DAY
+    end = START + days * DAY
     quarter = end - 91 * DAY
+    year = 364 * DAY
+
+    def in_season(t: float) -> bool:
+        return (t - quarter) % year < 91 * DAY
+
     h: dict[str, MemberHistory] = {}
     for i in range(members):
         m = MemberHistory(f"m{i:05d}", site_id="s1")
@@ -40,8 +49,16 @@ def _club(
         t = START
         while t < end:
             hazard = monthly_churn if recent_churn is None or t < quarter else recent_churn
+            if season_churn is not None and in_season(t):
+                hazard = season_churn
             step = rng.exponential(30.44 * DAY / hazard)
             t_next = t + step
+            if season_churn is not None:  # redraw where the season starts or ends
+                edge = t + (-(t - quarter) % year if not in_season(t)
+                            else 91 * DAY - (t - quarter) % year)  # fmt: skip
+                if edge < t_next:
+                    t = edge + 1.0
+                    continue
             if recent_churn is not None and t < quarter < t_next:
                 t = quarter  # memoryless: redraw at the change of hazard
                 continue
@@ -109,6 +126,30 @@ def test_a_changed_quarter_too_small_to_learn_from_keeps_the_whole_history() -> 
     # Asking for fewer leavers than that quarter holds takes the recent window again.
     lenient = choose_window(h, min_leavers=decision.recent_train_leavers, min_scored_leavers=0)
     assert lenient.uses == "recent" and lenient.recent_quarters == 1
+
+
+def test_a_season_is_not_a_change_when_the_year_before_shows_it_too() -> None:
+    """Two years of a club whose members cancel twice as often in the same quarter every
+    year: the last quarter differs from the history before it, not from the same quarter a
+    year before, so the whole history is used. The same doubling in the last quarter alone
+    differs from both: a change."""
+    seasonal = choose_window(_club(3, members=3000, days=730, season_churn=0.06))
+    assert seasonal.year_before is not None
+    before = {d.figure: d for d in seasonal.differences}
+    year = {d.figure: d for d in seasonal.seasonal}
+    assert before["cancellations a month"].material
+    assert not year["cancellations a month"].material
+    assert seasonal.season == ["cancellations a month"] and seasonal.changed == []
+    assert not seasonal.differs and seasonal.uses == "full"
+    assert "not from the same quarter a year before: a season" in seasonal.reason
+    changed = choose_window(_club(3, members=3000, days=730, recent_churn=0.06))
+    assert changed.year_before is not None
+    assert changed.changed == ["cancellations a month"] and changed.differs
+    assert "from the history before it and the same quarter a year before" in changed.reason
+    # A year of history does not cover the quarter a year before: compared as before
+    short = choose_window(_club(3, members=3000, season_churn=0.06))
+    assert short.year_before is None and short.seasonal == []
+    assert short.changed == ["cancellations a month"]
 
 
 def test_random_leavers_have_no_strong_trait() -> None:
