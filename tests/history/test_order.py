@@ -5,6 +5,8 @@ before a detector sees a row (replay, evaluate, calibrate here; import in
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from schemas.history import RowError
 DAY = 86_400.0
 START = datetime(2025, 3, 1, 18, 0, tzinfo=UTC)
 HEADER = "member_id,site_id,occurred_at,kind\n"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def visits(members: int, days: int) -> list[tuple[str, datetime]]:
@@ -151,3 +154,26 @@ def test_sort_takes_json_lines_line_by_line(tmp_path: Path) -> None:
     done = sort_history(source, target, "club")
     assert (done.rows, done.moved, done.untimed) == (3, 3, 1)
     assert target.read_text() == f"{lines[3]}\n{lines[0]}\n{lines[2]}\n"
+
+
+def test_a_club_generated_apart_is_refused_in_export_order_and_read_once_sorted(
+    tmp_path: Path,
+) -> None:
+    """``bench/other_club.py`` writes its files by site and member, as an export might: the
+    order check refuses them, ``lapse sort`` puts them in order, and then they read."""
+    club, ordered = tmp_path / "club", tmp_path / "sorted"
+    ordered.mkdir()
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "other_club.py"), "--members", "120",
+         "--months", "4", "--seed", "3", "--out", str(club), "--no-check"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    paths = [club / "access.csv", club / "membership.csv"]
+    with pytest.raises(HistoryOrderError) as caught:
+        check_order(paths, "club", DAY)
+    assert [f.path for f in caught.value.files] == [str(p) for p in paths]
+    for path in paths:
+        main(["sort", "--tenant", "club", "-o", str(ordered / path.name), str(path)])
+    check_order([ordered / p.name for p in paths], "club", DAY)
+    files, rejected = read_files([str(ordered / p.name) for p in paths], "club")
+    assert sum(map(len, files)) > 1000 and rejected >= 3  # its malformed rows, by design
