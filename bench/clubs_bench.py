@@ -663,9 +663,10 @@ def describe(args: argparse.Namespace, days: int, profiles: Sequence[str]) -> st
     )
     given = "each `--club` directory's files as its generator wrote them"
     which = ", ".join(([simulated] if profiles else []) + ([given] if args.club else []))
+    simulating = f" --members {args.members} --months {args.months:g} --seed {args.seed}"
     return (
-        f"Measured with `bench/clubs_bench.py --members {args.members} --months {args.months:g} "
-        f"--seed {args.seed}{' --quick' if args.quick else ''}"
+        f"Measured with `bench/clubs_bench.py{simulating if profiles else ''}"
+        f"{' --quick' if args.quick else ''}"
         + "".join(f" --param {p}" for p in args.param)
         + (f" --profiles {args.profiles}" if args.club and profiles else "")
         + clubs

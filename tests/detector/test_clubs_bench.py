@@ -190,7 +190,8 @@ def test_a_club_of_another_generator_is_scored_from_its_directory(tmp_path: Path
     assert all(r.missed is not None and sum(r.missed.values()) == r.score.dropouts
                for r in run.results)  # fmt: skip
     text = table.read_text()
-    assert f"--club {club}" in text and "each `--club` directory's files" in text
+    assert f"`bench/clubs_bench.py --quick --club {club}`" in text  # no simulation's seed
+    assert "each `--club` directory's files" in text
     assert "each profile simulated" not in text and "| elsewhere | `fixed:30` |" in text
 
 
