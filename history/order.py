@@ -105,20 +105,13 @@ class TimeOrder:
                           self.first_latest_line, self.first_latest, self.lateness)  # fmt: skip
 
 
-def check_order(
-    paths: Sequence[str | os.PathLike[str]],
-    tenant_id: str,
-    lateness: float,
-    *,
-    fmt: Format | None = None,
-    default_site: str | None = None,
-) -> None:
+def check_order(paths: Sequence[str | os.PathLike[str]], tenant_id: str, lateness: float) -> None:
     """Read each file once and raise :class:`HistoryOrderError` naming every file not in
     time order; rejected rows are not counted (their reasons are the reader's to report)."""
     bad: list[OutOfOrder] = []
     for path in paths:
         order = TimeOrder(lateness)
-        with HistoryReader(path, tenant_id, fmt=fmt, default_site=default_site) as reader:
+        with HistoryReader(path, tenant_id) as reader:
             for line, row in reader:
                 if not isinstance(row, RowError):
                     order.see(line, row.occurred_at.timestamp())
