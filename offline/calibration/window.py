@@ -13,9 +13,9 @@ A season is not a change: when the history also covers the same quarter a year b
 weeks earlier), a figure counts as a change only if the last quarter differs from that
 quarter too (``WindowDecision.changed``). A club whose members cancel more every winter
 would otherwise look "changed" every winter and be calibrated on its last few quarters
-alone (an 18-month club with cancellations peaking in January to March and in September:
-the last quarter, April to June, 0.6 times the rate before it; the same quarter a year
-before, the same rate).
+alone (``tests/offline/calibration/test_window_and_traits.py``: two years, the same
+quarter's cancellations doubled each year). With a year of history or less, the check is
+the comparison with the history before alone.
 
 Material (documented in docs/calibration.md): the monthly cancellation rate differs by at
 least 25% *and* by two standard errors (Poisson), visits per member-month by at least 15%,
