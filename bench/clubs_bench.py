@@ -465,7 +465,7 @@ def score_club(
     t2 = time.perf_counter()
     fit = c.fit
     say(f"{name}: calibrate chose {c.chosen.label} ({fit.replays} replays, {t2 - t1:.0f} s)")
-    files, _ = read_files(paths, TENANT)
+    files = read_files(paths, TENANT).files
     replayer = Replayer(files, TENANT)
     truth = read_truth(truth_path)
     visits, signs = visits_and_signs(files)

@@ -18,13 +18,14 @@ fifth on a routine, the others' gaps more irregular). Every draw comes from one
 The files are written in export order, not in time order: access.csv sorted by site, then
 member (``chain``) or by member (``mixed``), membership.csv by member, with late rows
 appended at the end (a controller that synced late: 0.8 % of access rows, 0.5 % of
-membership rows). ``lapse replay``, ``evaluate``, ``calibrate`` and ``import`` (and so
-``clubs_bench.py --club``) refuse such files: ``lapse sort --tenant T -o SORTED FILE`` each
-of access.csv and membership.csv first, into the directory given to ``--club`` beside
-truth.csv. The exports are also untidy as real ones are: duplicated rows (0.5 % of access,
-0.3 % of membership rows), blank device ids (1 %), the last site's locker rows in UTC ("Z"),
-malformed rows (0.04 % of access rows, at least 3: exits and locker rows with a naive time or
-an unknown kind, never an entry; two in membership.csv), and 3 % of membership times in UTC.
+membership rows). ``lapse import`` refuses such files; ``lapse replay``, ``evaluate`` and
+``calibrate`` (and so ``clubs_bench.py --club``) sort them in memory. ``lapse sort --tenant T
+-o SORTED FILE`` writes each of access.csv and membership.csv in order, into a directory
+given to ``--club`` beside truth.csv. The exports are also untidy as real ones are:
+duplicated rows (0.5 % of access, 0.3 % of membership rows), blank device ids (1 %), the
+last site's locker rows in UTC ("Z"), malformed rows (0.04 % of access rows, at least 3:
+exits and locker rows with a naive time or an unknown kind, never an entry; two in
+membership.csv), and 3 % of membership times in UTC.
 """
 
 from __future__ import annotations

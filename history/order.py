@@ -7,8 +7,12 @@ A few such rows are what a real export holds (a reader that uploaded days late).
 sorted by member or by site is another thing: each member's rows come after the clock has
 run past them, every member looks absent from the first rows on, and the replay raises tens
 of thousands of alerts that say nothing (measured on a 3,000-member club exported by site,
-then by member: precision 0.01 for every policy). Such a file is refused with the figures
-of its disorder, before anything is read into a detector or sent to the events topic.
+then by member: precision 0.01 for every policy). So each command finds such a file before
+a detector sees a row (``find_disorder``, or ``TimeOrder`` in a pass it makes anyway):
+``lapse replay``, ``evaluate`` and ``calibrate`` then read that file's rows into memory and
+put them in time order (``in_time_order``), saying so with the figures; ``lapse import``,
+which streams rows to the events topic and resumes by line, refuses it
+(``HistoryOrderError``) and ``lapse sort`` (``sort_history``) writes it in order.
 
 The rule (``TimeOrder``): a row is *late* when it is more than the lateness earlier than
 the latest row above it in the same file; a file is out of order when more than
@@ -48,7 +52,9 @@ class OutOfOrder:
     latest: float
     lateness: float
 
-    def __str__(self) -> str:
+    def figures(self) -> str:
+        """What is out of order, where it begins: the first sentence of every message."""
+
         def when(t: float) -> str:
             return datetime.fromtimestamp(t, UTC).isoformat()
 
@@ -56,7 +62,12 @@ class OutOfOrder:
             f"{self.path} is not in time order: {self.late:,} of its {self.rows:,} rows "
             f"({self.late / self.rows:.0%}) come more than {_span(self.lateness)} before a "
             f"row above them (the first: line {self.line:,} at {when(self.at)}, after line "
-            f"{self.latest_line:,} at {when(self.latest)}). The detector reads history in "
+            f"{self.latest_line:,} at {when(self.latest)})."
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{self.figures()} The detector reads history in "
             "time order and takes a row that late as a late upload; a file sorted by member "
             "or by site would make every member look absent. Sort the rows by occurred_at, "
             "oldest first, as instants (`lapse sort --tenant T -o SORTED FILE` does), and run "
@@ -105,9 +116,21 @@ class TimeOrder:
                           self.first_latest_line, self.first_latest, self.lateness)  # fmt: skip
 
 
-def check_order(paths: Sequence[str | os.PathLike[str]], tenant_id: str, lateness: float) -> None:
-    """Read each file once and raise :class:`HistoryOrderError` naming every file not in
-    time order; rejected rows are not counted (their reasons are the reader's to report)."""
+def in_time_order(order: OutOfOrder) -> str:
+    """What the offline commands say when they sort a file's rows themselves."""
+    return (
+        f"{order.figures()} Its rows are read into memory and put in time order (by instant, "
+        "ties in file order) before the detector sees them; `lapse sort --tenant T -o SORTED "
+        "FILE` writes them so once, and a file in order is streamed. If the row above is far "
+        "ahead of its neighbours (a device clock set wrong), correct or remove it instead."
+    )
+
+
+def find_disorder(
+    paths: Sequence[str | os.PathLike[str]], tenant_id: str, lateness: float
+) -> list[OutOfOrder]:
+    """Read each file once: every file not in time order, with its figures. Rejected rows
+    are not counted (their reasons are the reader's to report)."""
     bad: list[OutOfOrder] = []
     for path in paths:
         order = TimeOrder(lateness)
@@ -117,8 +140,7 @@ def check_order(paths: Sequence[str | os.PathLike[str]], tenant_id: str, latenes
                     order.see(line, row.occurred_at.timestamp())
         if (verdict := order.verdict(os.fspath(path))) is not None:
             bad.append(verdict)
-    if bad:
-        raise HistoryOrderError(bad)
+    return bad
 
 
 def _span(seconds: float) -> str:

@@ -13,13 +13,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from detector.core.visits import VisitRules
 from history import read_history
-from history.order import HistoryOrderError, OutOfOrder, TimeOrder
+from history.order import OutOfOrder, TimeOrder, in_time_order
 from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
 from offline.calibration.members import build_histories
 from offline.calibration.report import Calibration, render
@@ -33,12 +34,21 @@ from schemas.onboarding import HISTORY_LATENESS
 Event = AccessEvent | MembershipEvent
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryRead:
+    """The history files read into memory: each file's events, in time order."""
+
+    files: list[list[Event]]
+    rejected: int  # rows the reader rejected
+    sorted: tuple[OutOfOrder, ...]  # the files that were not in time order, sorted here
+
+
 def read_files(
     paths: Sequence[str], tenant_id: str, lateness: float = HISTORY_LATENESS
-) -> tuple[list[list[Event]], int]:
-    """Each file's events in file order (as replay merges them), and the rejected rows.
-    Raises :class:`HistoryOrderError` when a file is not in time order (``history.order``):
-    replayed, it would make every member look absent."""
+) -> HistoryRead:
+    """Each file's events in file order (as replay merges them), but for a file not in time
+    order (``history.order``): replayed as it is, it would make every member look absent, so
+    its events are sorted by time here (ties in file order), as ``lapse replay`` does."""
     files: list[list[Event]] = []
     rejected = 0
     disorder: list[OutOfOrder] = []
@@ -53,10 +63,9 @@ def read_files(
                 events.append(row)
         if (verdict := order.verdict(path)) is not None:
             disorder.append(verdict)
+            events.sort(key=lambda e: e.occurred_at)
         files.append(events)
-    if disorder:
-        raise HistoryOrderError(disorder)
-    return files, rejected
+    return HistoryRead(files, rejected, tuple(disorder))
 
 
 def calibrate(
@@ -77,10 +86,13 @@ def calibrate(
     covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
-    files, rejected = read_files(paths, tenant_id, lateness)
+    read = read_files(paths, tenant_id, lateness)
+    files, rejected = read.files, read.rejected
     events = sum(len(f) for f in files)
     say(f"read {events:,} events ({rejected:,} rows rejected) in "
         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    for order in read.sorted:
+        say(in_time_order(order))
     history = build_histories((e for f in files for e in f), visits, covered)
     if history.first_event is not None and history.start > history.first_event:
         say(f"gate data from {datetime.fromtimestamp(history.start, UTC):%Y-%m-%d}: the "
@@ -105,6 +117,7 @@ def calibrate(
         members=len(history.members),
         events=events,
         rejected=rejected,
+        sorted_files=tuple(order.path for order in read.sorted),
         window=window,
         traits=traits,
         fit=fit,

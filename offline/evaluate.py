@@ -7,7 +7,7 @@ cancellations in the history. The fixed 60-day rule always runs alongside as the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from detector.config import build_policy
@@ -53,7 +53,10 @@ def evaluate(
     lateness: float = 86400.0,
     horizon_days: float = 30.0,
     visits: VisitRules | None = None,
+    in_memory: Collection[str] = (),
 ) -> list[Run]:
+    """Each policy replayed over the files (``in_memory``: those sorted in memory, as
+    ``replay_files`` reads them) and scored on the whole history."""
     runs: list[Run] = []
     for label, policy in policies:
         detector = Detector(policy, visits=visits)
@@ -67,6 +70,7 @@ def evaluate(
                 visits=visits,
                 report=report,
                 detector=detector,
+                in_memory=in_memory,
             )
         )
         states = list(detector.members.values())  # an iterator: read twice below
@@ -102,6 +106,7 @@ def evaluate_specs(
     truth_path: str | None,
     lateness: float,
     horizon_days: float,
+    in_memory: Collection[str] = (),
 ) -> list[Run]:
     """``lapse evaluate``: the policies named by ``specs`` (``parse_policy``), the baseline
     first whether named or not, scored against ``truth_path`` or the files' cancellations."""
@@ -109,5 +114,11 @@ def evaluate_specs(
     policies = [(label, parse_policy(label)) for label in labels]
     truth = read_truth(truth_path) if truth_path else None
     return evaluate(
-        paths, tenant_id, policies, truth=truth, lateness=lateness, horizon_days=horizon_days
+        paths,
+        tenant_id,
+        policies,
+        truth=truth,
+        lateness=lateness,
+        horizon_days=horizon_days,
+        in_memory=in_memory,
     )

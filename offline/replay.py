@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
@@ -62,16 +62,24 @@ def replay_files(
     report: ReplayReport | None = None,
     detector: Detector | None = None,
     coverage_start: datetime | None = None,
+    in_memory: Collection[str] = (),
 ) -> Iterator[Alert]:
     """Yield the alerts of the merged histories; ``until`` moves the clock past the end.
 
     ``coverage_start`` says from when the files' gate data is complete (``Detector.cover``);
-    without it the detector takes the first access event it sees, as live."""
+    without it the detector takes the first access event it sees, as live. The files in
+    ``in_memory`` (found out of time order: ``history.order.find_disorder``) are read whole
+    and sorted by time, ties in file order; the others are streamed."""
     report = report if report is not None else ReplayReport()
     if coverage_start is not None:
         detector = detector if detector is not None else Detector(policy, visits=visits)
         detector.cover(tenant_id, coverage_start.timestamp())
-    streams = [_events(p, tenant_id, report) for p in paths]
+    streams = [
+        iter(sorted(_events(p, tenant_id, report), key=_by_time))
+        if p in in_memory
+        else _events(p, tenant_id, report)
+        for p in paths
+    ]
     # One file needs no merge (heapq.merge costs a key call and a heap step per event).
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_by_time)
     end = until.timestamp() if until is not None else None

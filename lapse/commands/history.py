@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -63,28 +61,25 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("files", nargs="+", metavar="FILE")
 
 
-@contextlib.contextmanager
-def disorder_refused(command: str) -> Iterator[None]:
-    """A history file not in time order (``history.order``) ends the command with its
-    figures and exit status 2, not a traceback."""
-    from history.order import HistoryOrderError
+def out_of_order(command: str, args: argparse.Namespace) -> set[str]:
+    """The files not in time order (``history.order``), each said on stderr with its
+    figures: the command reads them into memory and sorts them. Read once before any alert
+    is written."""
+    from history.order import find_disorder, in_time_order
 
-    try:
-        yield
-    except HistoryOrderError as exc:
-        sys.stderr.write(f"lapse {command}: {exc}\n")
-        sys.exit(2)
+    disorder = find_disorder(args.files, args.tenant, args.lateness)
+    for order in disorder:
+        sys.stderr.write(f"lapse {command}: {in_time_order(order)}\n")
+    return {order.path for order in disorder}
 
 
 async def run_replay(settings: Settings, args: argparse.Namespace) -> None:
-    with disorder_refused("replay"):
-        await asyncio.to_thread(_replay_files, settings, args)
+    await asyncio.to_thread(_replay_files, settings, args)
 
 
 def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     from detector.config import policies
     from detector.core.visits import VisitRules
-    from history.order import check_order
     from lapse.progress import watch_reads
     from offline.replay import ReplayReport, replay_files, write_alerts
     from plumbing.runtime import tune_gc
@@ -95,7 +90,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
     if args.config:
         update["detector_config"] = args.config
     settings = settings.model_copy(update=update)
-    check_order(args.files, args.tenant, args.lateness)  # read once before any alert is out
+    in_memory = out_of_order("replay", args)
     report = ReplayReport()
     tune_gc()  # a long run that allocates per event, as the services
     alerts = replay_files(
@@ -107,6 +102,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
         coverage_start=coverage_start(args.coverage_start),
+        in_memory=in_memory,
     )
     with watch_reads("replay", args.files):
         if args.output:
@@ -162,15 +158,11 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 async def run_evaluate(_settings: Settings, args: argparse.Namespace) -> None:
-    with disorder_refused("evaluate"):
-        await asyncio.to_thread(_evaluate, args)
+    await asyncio.to_thread(_evaluate, args)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from history.order import check_order
     from offline.evaluate import evaluate_specs
-
-    check_order(args.files, args.tenant, args.lateness)
 
     runs = evaluate_specs(
         args.files,
@@ -179,6 +171,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         truth_path=args.truth,
         lateness=args.lateness,
         horizon_days=args.horizon_days,
+        in_memory=out_of_order("evaluate", args),
     )
     print_table(runs)
     if args.json:
@@ -267,10 +260,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             print(text, file=sys.stderr, flush=True)
 
     # The bar follows the reading of the files; the fitting's stages are printed above it.
-    with (
-        disorder_refused("calibrate"),
-        watch_reads("calibrate: reading", [] if args.quiet else args.files),
-    ):
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
         result = await asyncio.to_thread(
             calibrate,
             args.files,

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import Any
 
 from offline.calibration.fitting import MIN_CAUGHT, Fit, Trial
@@ -37,6 +38,7 @@ class Calibration:
     fit: Fit
     truth_used: bool
     seconds: float
+    sorted_files: tuple[str, ...] = ()  # files not in time order, sorted in memory
 
     @property
     def chosen(self) -> Trial:
@@ -60,6 +62,7 @@ class Calibration:
             "rule's; else, at least as precise as it, the most leavers of those catching "
             f"{MIN_CAUGHT}, or the most precise when none does; ties by median delay",
             "objective_met": self.fit.objective_met,
+            "sorted_in_memory": list(self.sorted_files),
             "fallback_precision": self.fit.fallback_precision,
             # the rule when no level is reached either (the staff page words it)
             "last_resort": self.fit.last_resort,
@@ -538,7 +541,12 @@ def render(c: Calibration) -> str:
         f'<p class="note">Made {_e(c.created_at.strftime("%d %b %Y %H:%M UTC"))} from '
         f"{_count(c.events, 'event')} of {_count(c.members, 'member')} "
         f"({_count(c.rejected, 'row')} rejected), "
-        f"history {_day(w.full.start)} to {_day(w.full.end)}; took {c.seconds:.0f} s.</p>",
+        f"history {_day(w.full.start)} to {_day(w.full.end)}; took {c.seconds:.0f} s."
+        + "".join(
+            f" {_e(PurePath(p).name)} was not in time order: its rows were sorted by time."
+            for p in c.sorted_files
+        )
+        + "</p>",
         '<h2 id="summary">In short</h2>',
         f'<p class="summary">{_e(summary(c))}</p>',
         f"<p>{_e(tr.verdict)}</p>",

@@ -345,7 +345,7 @@ def test_the_ceiling_keeps_each_familys_best_with_the_truth_as_a_replay_scores_i
     grid = replace(SMALL_GRID, hybrid=small)
     c = calibrate(paths, bench.TENANT, truth_path=str(out / "truth.csv"), grid=grid)
     fit = c.fit
-    files, _ = read_files(paths, bench.TENANT)
+    files = read_files(paths, bench.TENANT).files
     replayer = Replayer(files, bench.TENANT)
     truth = read_truth(out / "truth.csv")
     target = 0.3  # low enough that some setting of each family reaches it on a small club

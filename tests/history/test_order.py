@@ -1,7 +1,7 @@
-"""``history.order``: a file sorted by member or site is refused with its figures; a file in
-time order, or with a few late uploads, is not; every command that reads history applies it
-before a detector sees a row (replay, evaluate, calibrate here; import in
-``tests/ingest/test_import.py``)."""
+"""``history.order``: a file sorted by member or site is found with its figures; a file in
+time order, or with a few late uploads, is not. Replay, evaluate and calibrate then sort such a
+file's rows in memory (here: the same alerts and events as the file sorted by ``lapse sort``);
+the import refuses it (``tests/ingest/test_import.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from history import read_history
-from history.order import LATE_SHARE, HistoryOrderError, TimeOrder, check_order, sort_history
+from history.order import LATE_SHARE, TimeOrder, find_disorder, sort_history
 from lapse.cli import main
 from offline.calibrate import read_files
 from schemas.history import RowError
@@ -55,49 +55,55 @@ def test_time_order_and_a_few_late_uploads_pass_a_file_sorted_by_member_does_not
     tmp_path: Path,
 ) -> None:
     rows = visits(20, 30)  # 600 rows
-    check_order([write(tmp_path / "sorted.csv", rows)], "club", DAY)
+    assert find_disorder([write(tmp_path / "sorted.csv", rows)], "club", DAY) == []
     # a controller offline for a week: its rows at the end of the file, within the share
     late = [r for r in rows if r[1] < START + timedelta(days=7)]
     assert len(late) <= LATE_SHARE * (len(rows) + len(late))
-    check_order([write(tmp_path / "late.csv", rows + late)], "club", DAY)
+    assert find_disorder([write(tmp_path / "late.csv", rows + late)], "club", DAY) == []
     by_member = write(tmp_path / "by-member.csv", sorted(rows))
-    with pytest.raises(HistoryOrderError) as caught:
-        check_order([tmp_path / "sorted.csv", by_member], "club", DAY)
-    (bad,) = caught.value.files
+    (bad,) = find_disorder([tmp_path / "sorted.csv", by_member], "club", DAY)
     assert bad.path == str(by_member) and bad.rows == 600
     # every member's rows but the first member's came after m-00's month: all but each one's
     # last two days are more than a day behind the latest row above (the member before's last)
     assert bad.late == 19 * 28
     # line 2 is m-00's first day, line 31 its last; line 32 is m-01's first day
     assert (bad.line, bad.latest_line) == (32, 31)
-    text = str(caught.value)
+    text = str(bad)
     assert f"{by_member} is not in time order: 532 of its 600 rows (89%)" in text
     assert "line 32 at 2025-03-01T18:01:00+00:00, after line 31 at 2025-03-30T18:00:00" in text
     assert "more than 1 day before" in text and "Sort the rows by occurred_at" in text
 
 
-def test_replay_evaluate_and_calibrate_refuse_a_file_out_of_order(
+def test_replay_evaluate_and_calibrate_read_a_file_out_of_order_sorted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path / "by-member.csv", sorted(visits(20, 30)))
-    out = tmp_path / "alerts.jsonl"
-    for command in (
-        ["replay", "--tenant", "club", "-o", str(out), str(path)],
-        ["evaluate", "--tenant", "club", "--policy", "fixed:30", str(path)],
-        ["calibrate", "--tenant", "club", "--quick", "--out", str(tmp_path), str(path)],
-    ):
-        with pytest.raises(SystemExit) as exit_:
-            main(command)
-        assert exit_.value.code == 2
-        err = capsys.readouterr().err
-        assert f"lapse {command[0]}: {path} is not in time order: 532 of its 600 rows" in err
-        assert "Traceback" not in err
-    assert not out.exists()  # refused before any alert was written
-    assert not (tmp_path / "detector.json").exists()
-    with pytest.raises(HistoryOrderError):
-        read_files([str(path)], "club")
-    files, rejected = read_files([str(write(tmp_path / "sorted.csv", visits(20, 30)))], "club")
-    assert [len(f) for f in files] == [600] and rejected == 0
+    """The same alerts, scores and events as from the file in time order, and each command
+    says which file it sorted and why; rows a day late within a quarter are left as late."""
+    rows = visits(20, 30)
+    ordered = write(tmp_path / "sorted.csv", rows)
+    by_member = write(tmp_path / "by-member.csv", sorted(rows))
+    outputs: list[list[str]] = []
+    for path in (ordered, by_member):
+        out = tmp_path / f"alerts-{path.stem}.jsonl"
+        main(["replay", "--tenant", "club", "--until", "2025-06-01T00:00:00+00:00",
+              "-o", str(out), str(path)])  # fmt: skip
+        main(["evaluate", "--tenant", "club", "--policy", "fixed:30", str(path)])
+        printed = capsys.readouterr()
+        outputs.append([out.read_text(), printed.out.replace(str(path), "FILE")])
+        sorted_here = f"{by_member} is not in time order: 532 of its 600 rows (89%)"
+        for command in ("replay", "evaluate"):
+            said = f"lapse {command}: {sorted_here}"
+            assert (said in printed.err) == (path == by_member)
+        assert "Traceback" not in printed.err
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0][0].splitlines()) == 20  # every member away 30 days: one alert each
+    read = read_files([str(by_member)], "club")
+    assert [o.path for o in read.sorted] == [str(by_member)] and read.rejected == 0
+    in_order = read_files([str(ordered)], "club")
+    assert in_order.sorted == ()
+    assert [e.event_id for e in read.files[0]] == [e.event_id for e in in_order.files[0]]
+    late = write(tmp_path / "late.csv", rows + rows[:60])  # 60 of 660 rows late: kept late
+    assert read_files([str(late)], "club").sorted == ()
 
 
 def test_sort_writes_the_rows_by_instant_with_what_the_reader_rejects_last(
@@ -128,7 +134,7 @@ def test_sort_writes_the_rows_by_instant_with_what_the_reader_rejects_last(
         "m-1,2025-03-30T03:30:00+02:00,joined,,",
         "m-1,2025-03-29T23:00:00,frozen,,",
     ]
-    check_order([target], "club", DAY)
+    assert find_disorder([target], "club", DAY) == []
 
     def events(path: Path) -> list[object]:
         return sorted((str(r) for _, r in read_history(path, "club")), key=str)
@@ -156,11 +162,12 @@ def test_sort_takes_json_lines_line_by_line(tmp_path: Path) -> None:
     assert target.read_text() == f"{lines[3]}\n{lines[0]}\n{lines[2]}\n"
 
 
-def test_a_club_generated_apart_is_refused_in_export_order_and_read_once_sorted(
+def test_a_club_generated_apart_reads_the_same_in_export_order_as_sorted(
     tmp_path: Path,
 ) -> None:
     """``bench/other_club.py`` writes its files by site and member, as an export might: the
-    order check refuses them, ``lapse sort`` puts them in order, and then they read."""
+    order check finds both, ``lapse sort`` puts them in order, and calibrate reads the same
+    events from either (sorting the export in memory)."""
     club, ordered = tmp_path / "club", tmp_path / "sorted"
     ordered.mkdir()
     subprocess.run(
@@ -169,11 +176,14 @@ def test_a_club_generated_apart_is_refused_in_export_order_and_read_once_sorted(
         check=True, capture_output=True,
     )  # fmt: skip
     paths = [club / "access.csv", club / "membership.csv"]
-    with pytest.raises(HistoryOrderError) as caught:
-        check_order(paths, "club", DAY)
-    assert [f.path for f in caught.value.files] == [str(p) for p in paths]
+    assert [f.path for f in find_disorder(paths, "club", DAY)] == [str(p) for p in paths]
     for path in paths:
         main(["sort", "--tenant", "club", "-o", str(ordered / path.name), str(path)])
-    check_order([ordered / p.name for p in paths], "club", DAY)
-    files, rejected = read_files([str(ordered / p.name) for p in paths], "club")
-    assert sum(map(len, files)) > 1000 and rejected >= 3  # its malformed rows, by design
+    assert find_disorder([ordered / p.name for p in paths], "club", DAY) == []
+    export = read_files([str(p) for p in paths], "club")
+    read = read_files([str(ordered / p.name) for p in paths], "club")
+    assert sum(map(len, read.files)) > 1000 and read.rejected >= 3  # its malformed rows
+    assert read.sorted == () and len(export.sorted) == 2
+    assert [[e.event_id for e in f] for f in export.files] == [
+        [e.event_id for e in f] for f in read.files
+    ]

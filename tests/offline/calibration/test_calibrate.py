@@ -143,6 +143,13 @@ def test_report_is_self_contained_html_with_charts(
     assert "Monitor " in page and "fixed:60" in page
     # The method as the choice was made: the leaver minimum, the stepped fallback.
     assert f"at least {MIN_CAUGHT} leavers caught" in page and "steps of ten points" in page
+    # The files were in time order; one that was not is named (its rows sorted in memory).
+    result = calibrated[0]
+    assert result.sorted_files == () and "not in time order" not in page
+    assert result.scores()["sorted_in_memory"] == []
+    sorted_here = replace(result, sorted_files=("/exports/access.csv",))
+    assert "access.csv was not in time order: its rows were sorted by time." in render(sorted_here)
+    assert sorted_here.scores()["sorted_in_memory"] == ["/exports/access.csv"]
 
 
 def test_the_summary_flags_a_changed_quarter_too_small_to_calibrate_on(

@@ -68,7 +68,7 @@ def test_no_fixed_rule_beats_calibrate_on_held_out_months(profile: str, tmp_path
         params=PROFILES[profile].params,
         sites=PROFILES[profile].sites,
     )
-    files, _ = read_files([str(out / "access.csv"), str(out / "membership.csv")], "club")
+    files = read_files([str(out / "access.csv"), str(out / "membership.csv")], "club").files
     h = build_histories(e for f in files for e in f)
     replayer = Replayer(files, "club")
     fit = fit_policies(h, replayer, h.start, grid=GRID)

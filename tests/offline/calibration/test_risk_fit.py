@@ -225,7 +225,7 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
     simulate_files(
         str(tmp_path), members=1000, days=365, seed=2, start=datetime(2025, 1, 6, tzinfo=UTC)
     )
-    files, _ = read_files([str(tmp_path / "access.csv"), str(tmp_path / "membership.csv")], "c")
+    files = read_files([str(tmp_path / "access.csv"), str(tmp_path / "membership.csv")], "c").files
     h = build_histories(e for f in files for e in f)
     collected: list[float] = []
     scored: list[tuple[str, float, float]] = []
