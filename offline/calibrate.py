@@ -80,9 +80,12 @@ def calibrate(
     now: datetime | None = None,
     objective: Objective | None = None,
     coverage_start: datetime | None = None,
+    workers: int = 1,
 ) -> Calibration:
     """``coverage_start``: from when the files' gate data is complete (default: their first
-    access event). Window, fitting and scores use covered time only, as the detector does."""
+    access event). Window, fitting and scores use covered time only, as the detector does.
+    ``workers``: replays run at once, in forked processes (``Replayer.scored``); the same
+    result with any number."""
     covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
@@ -104,7 +107,14 @@ def calibrate(
     say(f"traits: {traits.verdict}")
     fit = fit_policies(
         history,
-        Replayer(files, tenant_id, lateness=lateness, visits=visits, coverage_start=covered),
+        Replayer(
+            files,
+            tenant_id,
+            lateness=lateness,
+            visits=visits,
+            coverage_start=covered,
+            workers=workers,
+        ),
         window.start,
         truth=read_truth(truth_path) if truth_path else None,
         grid=grid or Grid(),

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,13 @@ def coverage_start(text: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(text)
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 # --- lapse replay ----------------------------------------------------------------------------
@@ -245,6 +253,14 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=float,
         help="the club's objective instead: at most this many alerts a week (the desk's time)",
     )
+    cal.add_argument(
+        "--workers",
+        type=int,
+        default=available_cpus(),
+        help="replays run at once, in forked processes (default: the CPUs this process may "
+        "use; 1: in this process); the same result with any number, each worker holding up "
+        "to a copy of the history's events",
+    )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
     cal.add_argument("files", nargs="+", metavar="FILE")
@@ -271,6 +287,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             progress=say,
             objective=Objective(args.precision, args.alerts_per_week),
             coverage_start=coverage_start(args.coverage_start),
+            workers=max(1, args.workers),
         )
     out = Path(args.out)
     page = write_outputs(result, out)

@@ -12,14 +12,18 @@ import pytest
 from sqlalchemy import select
 
 from detector.config import build_policy, policies
+from detector.core import Detector
 from lapse.cli import parser
-from offline.calibrate import calibrate, store, write_outputs
-from offline.calibration.fitting import MIN_CAUGHT, Grid
+from offline.calibrate import calibrate, read_files, store, write_outputs
+from offline.calibration.fitting import MIN_CAUGHT, Grid, Job, Replayer, score_period
 from offline.calibration.report import Calibration, describe, render, summary
+from offline.calibration.scoring import Score
 from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
 from plumbing.settings import Settings
 from records.tables import CalibrationReport
+from schemas import Alert
+from schemas.units import DAY
 from simulator import simulate_files
 from tests.offline.calibration.test_window_and_traits import _club
 
@@ -56,6 +60,7 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Calibration, P
         TENANT,
         truth_path=str(sim / "truth.csv"),
         grid=TINY,
+        workers=2,  # the replays in forked processes, as the command runs them
     )
     page = write_outputs(result, out)
     return result, out, page
@@ -69,6 +74,32 @@ def test_writes_a_config_the_detector_loads(calibrated: tuple[Calibration, Path,
     assert policy_for("anyone").name == "fixed"
     doc = json.loads((out / "detector.json").read_text())
     assert doc["tenants"][TENANT]["policy"] == result.chosen.spec["policy"]
+
+
+def test_replays_in_worker_processes_score_as_one_process(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    """``Replayer.scored``: the same scores, in the same order, from two forked workers as
+    from the calling process (a cut replay and whole ones, three families)."""
+    sim = calibrated[1].parent
+    files = read_files([str(sim / "access.csv"), str(sim / "membership.csv")], TENANT).files
+    split = calibrated[0].fit.split
+    jobs: list[Job] = [
+        ("fixed:60", {"policy": "fixed", "absence_days": 60.0}, split),
+        ("cadence", {"policy": "cadence"}, None),
+        ("risk", {"policy": "risk", "threshold": 0.5}, None),
+        ("fixed:30", {"policy": "fixed", "absence_days": 30.0}, None),
+    ]
+
+    def scorer(label: str, alerts: list[Alert], det: Detector) -> Score:
+        return score_period(label, alerts, det, None, split - 60 * DAY, split)
+
+    one, two = Replayer(files, TENANT), Replayer(files, TENANT, workers=2)
+    serial, forked = one.scored(jobs, scorer), two.scored(jobs, scorer)
+    assert [s.as_dict() for s in forked] == [s.as_dict() for s in serial]
+    assert [s.policy for s in forked] == [label for label, _, _ in jobs]
+    assert sum(s.alerts for s in serial) > 100  # the replays raised alerts to compare
+    assert one.count == two.count == len(jobs)
 
 
 def test_chosen_policy_is_at_least_as_precise_as_fixed_60_on_held_out_data(
