@@ -27,11 +27,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import multiprocessing as mp
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -54,6 +52,7 @@ from offline.calibration.scoring import (
     outcomes_from_history,
     score,
 )
+from offline.calibration.workers import fork_map
 from schemas import AccessEvent, Alert, MembershipEvent
 from schemas.units import DAY
 
@@ -273,29 +272,25 @@ class Replayer:
         detector)``, the scores in the jobs' order: with ``workers`` above 1, in that many
         forked processes at once (a replay is a pure function of the events and the spec,
         so the scores are the same either way: ``tests/offline/calibration/
-        test_calibrate.py`` holds two workers to one). The children read the events the
-        parent holds (fork shares its memory until written; reference counts write to it,
-        so each child copies some of it: up to the events' size per worker). Serial where
-        ``fork`` is not offered (Windows) or a single job is asked."""
-        if self.workers <= 1 or len(jobs) <= 1 or "fork" not in mp.get_all_start_methods():
-            return [scorer(label, *self.run(spec, until)) for label, spec, until in jobs]
-        for _, _, until in jobs:  # merged once, before the fork: the children share it
+        test_calibrate.py`` holds two workers to one). ``workers.fork_map``: the children
+        read the events the parent holds."""
+        for _, _, until in jobs:  # merged once, before any fork: the workers share it
             self._merge(until)
-        global _JOBS
-        _JOBS = (self, jobs, scorer)
-        try:
-            with ProcessPoolExecutor(
-                min(self.workers, len(jobs)), mp_context=mp.get_context("fork")
-            ) as pool:
-                scores = list(pool.map(_scored_job, range(len(jobs))))
-        finally:
-            _JOBS = None
+
+        def job(index: int) -> Score:
+            label, spec, until = jobs[index]
+            return scorer(label, *self._replay(build_policy(spec, setting_label(spec)), until))
+
         self.count += len(jobs)
-        return scores
+        return fork_map(job, len(jobs), self.workers)
 
     def run_policy(
         self, policy: Policy, until: float | None = None
     ) -> tuple[list[Alert], Detector]:
+        self.count += 1
+        return self._replay(policy, until)
+
+    def _replay(self, policy: Policy, until: float | None) -> tuple[list[Alert], Detector]:
         merged = self._merge(until)
         detector = Detector(policy, visits=self.visits)
         if self.coverage_start is not None:
@@ -303,7 +298,6 @@ class Replayer:
         alerts = list(
             replay(merged, policy, self.lateness, until=until, flush=True, detector=detector)
         )
-        self.count += 1
         return alerts, detector
 
     def _merge(self, until: float | None) -> list[Event]:
@@ -317,16 +311,6 @@ class Replayer:
 
 Job = tuple[str, Spec, float | None]  # a label, a setting, the replay's end (None: all)
 JobScorer = Callable[[str, list[Alert], Detector], Score]
-# What the forked workers of ``Replayer.scored`` read: set just before the fork, so that
-# nothing but a job's index and its score crosses between the processes.
-_JOBS: tuple[Replayer, Sequence[Job], JobScorer] | None = None
-
-
-def _scored_job(index: int) -> Score:
-    assert _JOBS is not None, "set by Replayer.scored before its workers fork"
-    replayer, jobs, scorer = _JOBS
-    label, spec, until = jobs[index]
-    return scorer(label, *replayer.run(spec, until))
 
 
 def score_period(
@@ -943,7 +927,14 @@ def _search_hybrid(
     ab = hybrid.record(h, search.replayer, split, gap)
     scorer = period_scorer(ab.detector, seen_from=search.seen_from)
     found = hybrid.search(
-        ab, grid.hybrid, goal, scorer, train_start, inner, search.baseline_precision
+        ab,
+        grid.hybrid,
+        goal,
+        scorer,
+        train_start,
+        inner,
+        search.baseline_precision,
+        workers=search.replayer.workers,
     )
     tried: list[Spec] = []
     for spec in found.chosen.values():

@@ -44,6 +44,7 @@ from offline.calibration.members import Histories
 from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
 from offline.calibration.signs import absence_signs
+from offline.calibration.workers import fork_map
 from schemas import Alert
 from schemas.units import DAY
 
@@ -330,6 +331,7 @@ def search(
     start: float,
     end: float,
     baseline_precision: float = 0.0,
+    workers: int = 1,
 ) -> Search:
     """Rank every candidate on [start, end) (the earlier training months) and pick, for the
     club's objective, for each of the grid's precision targets and for the baseline's
@@ -337,14 +339,19 @@ def search(
     setting meets the objective), the best that meets it: the most leavers caught (two
     decimals), then the earliest. A grid target none meets is skipped; for the club's own
     objective and the baseline's, the most precise by its lower bound stands in.
-    ``score(label, alerts, start, end)`` scores alerts."""
+    ``score(label, alerts, start, end)`` scores alerts; the candidates are scored in
+    ``workers`` forked processes (``workers.fork_map``), in the same order either way."""
     from offline.calibration.fitting import Objective as Goal
     from offline.calibration.fitting import precision_margin, score_key
 
     cands = grid.candidates()
-    scores: dict[int, Score] = {}
-    for i, spec in enumerate(cands):
-        scores[i] = score(f"hybrid#{i}", alerts_of(spec, ab), start, end)
+
+    def candidate(i: int) -> Score:
+        s: Score = score(f"hybrid#{i}", alerts_of(cands[i], ab), start, end)
+        return s
+
+    # Thousands of small items: sent to the workers in chunks of a hundred.
+    scores = dict(enumerate(fork_map(candidate, len(cands), workers, chunk=100)))
     goals = {objective.precision if objective.alerts_per_week is None else -1.0: objective}
     for p in (*grid.targets, round(baseline_precision, 3)):
         goals.setdefault(p, Goal(precision=p))

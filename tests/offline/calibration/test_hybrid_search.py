@@ -131,6 +131,12 @@ def test_a_higher_precision_target_never_chooses_a_less_precise_setting(club) ->
             assert round(s.recall or 0, 2) == max(round(x.recall or 0, 2) for x in meeting)
             met.append(s.recall or 0.0)
     assert met and met == sorted(met, reverse=True)
+    # Scored in two forked workers: every candidate's score and every choice the same.
+    forked = hybrid.search(ab, grid, Objective(precision=0.5), score, start, split, workers=2)
+    assert [s.as_dict() for s in forked.scores.values()] == [
+        s.as_dict() for s in found.scores.values()
+    ]
+    assert forked.chosen == found.chosen
 
 
 def test_calibrate_scores_the_hybrid_choices_on_months_the_search_never_saw(club) -> None:

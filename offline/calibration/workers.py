@@ -1,0 +1,46 @@
+"""Work spread over forked processes: calibrate's replays and the hybrid search's scores.
+
+Calibrate holds the club's history in memory and computes many pure functions of it (a
+replay per setting, a score per hybrid candidate). ``fork_map`` runs them in forked
+workers, which read the parent's memory as it was at the fork (shared until written: each
+child comes to copy the pages its reference counts touch), so nothing but an index and a
+result crosses between processes: the history is never pickled. The results come back in
+the order asked, so a caller's outcome is the same with any number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# The function the forked workers call: set just before the fork, read by ``_call``.
+_TASK: Callable[[int], Any] | None = None
+
+
+def can_fork() -> bool:
+    """Whether this system offers ``fork`` (not Windows; macOS does, Linux does)."""
+    return "fork" in mp.get_all_start_methods()
+
+
+def fork_map(task: Callable[[int], T], count: int, workers: int, chunk: int = 1) -> list[T]:
+    """``[task(0), ..., task(count - 1)]``, in ``workers`` forked processes at once; in this
+    process when one worker is asked, one item, or ``fork`` is not offered. ``chunk``:
+    items sent to a worker at a time (many small items: fewer round trips)."""
+    if workers <= 1 or count <= 1 or not can_fork():
+        return [task(i) for i in range(count)]
+    global _TASK
+    _TASK = task
+    try:
+        with ProcessPoolExecutor(min(workers, count), mp_context=mp.get_context("fork")) as pool:
+            return list(pool.map(_call, range(count), chunksize=chunk))
+    finally:
+        _TASK = None
+
+
+def _call(index: int) -> Any:
+    assert _TASK is not None, "set by fork_map before its workers fork"
+    return _TASK(index)
