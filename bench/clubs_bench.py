@@ -428,6 +428,7 @@ def run_club(
     say: Callable[[str], None] = lambda _text: None,
     params: Mapping[str, Any] | None = None,
     with_ceiling: bool = False,
+    workers: int = 1,
 ) -> ClubRun:
     """Simulate one club (the profile, ``params`` overriding its :class:`SimParams`), then
     ``score_club`` it."""
@@ -440,7 +441,8 @@ def run_club(
     seconds = time.perf_counter() - t0
     say(f"{profile}: simulated {summary.events:,} events in {seconds:.1f} s; calibrating")
     return score_club(profile, out, grid=grid, extra=extra, fitters=fitters, say=say,
-                      with_ceiling=with_ceiling, simulated_seconds=seconds)  # fmt: skip
+                      with_ceiling=with_ceiling, simulated_seconds=seconds,
+                      workers=workers)  # fmt: skip
 
 
 def score_club(
@@ -453,15 +455,17 @@ def score_club(
     say: Callable[[str], None] = lambda _text: None,
     with_ceiling: bool = False,
     simulated_seconds: float | None = None,
+    workers: int = 1,
 ) -> ClubRun:
     """Calibrate on the club in ``out`` (``access.csv``, ``membership.csv``; ``truth.csv``
     for scoring only), score every policy on calibrate's held-out months; with
     ``with_ceiling``, also what each family could reach there (``ceiling``). The club may
-    come from ``lapse simulate`` or from any generator writing its files and truth."""
+    come from ``lapse simulate`` or from any generator writing its files and truth.
+    ``workers``: calibrate's (the same choice and figures with any number)."""
     paths = (str(out / "access.csv"), str(out / "membership.csv"))
     truth_path = str(out / "truth.csv")
     t1 = time.perf_counter()
-    c = calibrate(paths, TENANT, truth_path=truth_path, grid=grid)
+    c = calibrate(paths, TENANT, truth_path=truth_path, grid=grid, workers=workers)
     t2 = time.perf_counter()
     fit = c.fit
     say(f"{name}: calibrate chose {c.chosen.label} ({fit.replays} replays, {t2 - t1:.0f} s)")
@@ -670,7 +674,9 @@ def describe(args: argparse.Namespace, days: int, profiles: Sequence[str]) -> st
         + "".join(f" --param {p}" for p in args.param)
         + (f" --profiles {args.profiles}" if args.club and profiles else "")
         + clubs
-        + f"{' --ceiling' if args.ceiling else ''}`: {which}; "
+        + f"{' --ceiling' if args.ceiling else ''}"
+        + (f" --workers {args.workers}" if args.workers > 1 else "")
+        + f"`: {which}; "
         "`lapse calibrate` run on its access and membership files (fit before its split, 60 % "
         "of the window), and every policy replayed over the whole history and scored against "
         "`truth.csv` on calibrate's held-out months only (the last 30 days unscored)."
@@ -693,6 +699,9 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     parser.add_argument("--months", type=float, default=18.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="calibrate's small grid")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="calibrate's replays at once (forked processes)"
+    )
     parser.add_argument("--policy", action="append", default=[], help="[LABEL=]SPEC, repeatable")
     parser.add_argument("--fitter", action="append", default=[], help="MODULE:FUNC, repeatable")
     parser.add_argument("--markdown", help="write the tables here (Markdown)")
@@ -750,6 +759,7 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
                     say=say,
                     params=params,
                     with_ceiling=args.ceiling,
+                    workers=args.workers,
                 )
             )
         for club_dir in clubs:
@@ -762,6 +772,7 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
                     fitters=fitters,
                     say=say,
                     with_ceiling=args.ceiling,
+                    workers=args.workers,
                 )
             )
     how = describe(args, days, names)
