@@ -136,7 +136,8 @@ def test_the_bench_scores_every_policy_on_calibrates_held_out_months(tmp_path: P
     runs = bench.main(
         [
             *("--profiles", "default,legacy", "--members", "200", "--months", "6", "--seed", "2"),
-            *("--quick", "--policy", "fixed:35", "--fitter", f"{__name__}:fit_for_test"),
+            *("--quick", "--workers", "2", "--policy", "fixed:35"),
+            *("--fitter", f"{__name__}:fit_for_test"),
             *("--markdown", str(table), "--param", "holidays_per_year=1"),
         ]
     )
@@ -344,7 +345,7 @@ def test_the_ceiling_keeps_each_familys_best_with_the_truth_as_a_replay_scores_i
         floor_days=(28.0, 42.0, 60.0), k=(2.0, 6.0), cap_days=(90.0,), decline_days=(21.0,)
     )
     grid = replace(SMALL_GRID, hybrid=small)
-    c = calibrate(paths, bench.TENANT, truth_path=str(out / "truth.csv"), grid=grid)
+    c = calibrate(paths, bench.TENANT, truth_path=str(out / "truth.csv"), grid=grid, workers=2)
     fit = c.fit
     files = read_files(paths, bench.TENANT).files
     replayer = Replayer(files, bench.TENANT)

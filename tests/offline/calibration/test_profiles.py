@@ -70,7 +70,7 @@ def test_no_fixed_rule_beats_calibrate_on_held_out_months(profile: str, tmp_path
     )
     files = read_files([str(out / "access.csv"), str(out / "membership.csv")], "club").files
     h = build_histories(e for f in files for e in f)
-    replayer = Replayer(files, "club")
+    replayer = Replayer(files, "club", workers=2)  # as the command runs it on two cores
     fit = fit_policies(h, replayer, h.start, grid=GRID)
     truth = read_truth(out / "truth.csv")
     alerts, det = replayer.run(fit.chosen.spec)
