@@ -27,6 +27,7 @@ from offline.calibration.report import Calibration, render
 from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
+from offline.calibration.workers import affordable
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError
 from schemas.onboarding import HISTORY_LATENESS
@@ -96,6 +97,10 @@ def calibrate(
         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     for order in read.sorted:
         say(in_time_order(order))
+    if workers > 1 and (fits := affordable(workers)) < workers:
+        say(f"{fits} of the {workers} workers asked: each may come to copy the events this "
+            "process holds, and the memory available holds that many")  # fmt: skip
+        workers = fits
     history = build_histories((e for f in files for e in f), visits, covered)
     if history.first_event is not None and history.start > history.first_event:
         say(f"gate data from {datetime.fromtimestamp(history.start, UTC):%Y-%m-%d}: the "
