@@ -27,7 +27,7 @@ from offline.calibration.report import Calibration, render
 from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
-from offline.calibration.workers import affordable
+from offline.workers import affordable
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError
 from schemas.onboarding import HISTORY_LATENESS

@@ -15,6 +15,7 @@ from detector.core import Detector, Policy, Status
 from detector.core.visits import VisitRules
 from offline.calibration.scoring import Outcome, Score, outcomes_from_history, read_truth, score
 from offline.replay import ReplayReport, replay_files
+from offline.workers import fork_map
 
 BASELINE = "fixed:60"
 
@@ -54,11 +55,15 @@ def evaluate(
     horizon_days: float = 30.0,
     visits: VisitRules | None = None,
     in_memory: Collection[str] = (),
+    workers: int = 1,
 ) -> list[Run]:
     """Each policy replayed over the files (``in_memory``: those sorted in memory, as
-    ``replay_files`` reads them) and scored on the whole history."""
-    runs: list[Run] = []
-    for label, policy in policies:
+    ``replay_files`` reads them) and scored on the whole history; ``workers`` policies at
+    once, each worker reading the files itself (``offline.workers.fork_map``: the runs in
+    the policies' order, the same with any number)."""
+
+    def run(index: int) -> Run:
+        label, policy = policies[index]
         detector = Detector(policy, visits=visits)
         report = ReplayReport()
         alerts = list(
@@ -87,15 +92,12 @@ def evaluate(
                 if s.status is Status.CANCELLED and s.status_at is not None
             }
             outcomes = outcomes_from_history(last, cancels)
-        runs.append(
-            Run(
-                label,
-                score(
-                    label, alerts, last, outcomes, start=start, end=end, horizon_days=horizon_days
-                ),
-            )
+        return Run(
+            label,
+            score(label, alerts, last, outcomes, start=start, end=end, horizon_days=horizon_days),
         )
-    return runs
+
+    return fork_map(run, len(policies), workers)
 
 
 def evaluate_specs(
@@ -107,6 +109,7 @@ def evaluate_specs(
     lateness: float,
     horizon_days: float,
     in_memory: Collection[str] = (),
+    workers: int = 1,
 ) -> list[Run]:
     """``lapse evaluate``: the policies named by ``specs`` (``parse_policy``), the baseline
     first whether named or not, scored against ``truth_path`` or the files' cancellations."""
@@ -121,4 +124,5 @@ def evaluate_specs(
         lateness=lateness,
         horizon_days=horizon_days,
         in_memory=in_memory,
+        workers=workers,
     )

@@ -157,6 +157,13 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument("--json", help="write the scores here as JSON")
     ev.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
     ev.add_argument(
+        "--workers",
+        type=int,
+        default=available_cpus(),
+        help="policies replayed at once, in forked processes, each reading the files "
+        "(default: the CPUs this process may use); the same scores with any number",
+    )
+    ev.add_argument(
         "--horizon-days",
         type=float,
         default=30.0,
@@ -180,6 +187,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         lateness=args.lateness,
         horizon_days=args.horizon_days,
         in_memory=out_of_order("evaluate", args),
+        workers=max(1, args.workers),
     )
     print_table(runs)
     if args.json:

@@ -52,7 +52,7 @@ from offline.calibration.scoring import (
     outcomes_from_history,
     score,
 )
-from offline.calibration.workers import fork_map
+from offline.workers import fork_map
 from schemas import AccessEvent, Alert, MembershipEvent
 from schemas.units import DAY
 
@@ -272,7 +272,7 @@ class Replayer:
         detector)``, the scores in the jobs' order: with ``workers`` above 1, in that many
         forked processes at once (a replay is a pure function of the events and the spec,
         so the scores are the same either way: ``tests/offline/calibration/
-        test_calibrate.py`` holds two workers to one). ``workers.fork_map``: the children
+        test_calibrate.py`` holds two workers to one). ``offline.workers.fork_map``: the children
         read the events the parent holds."""
         for _, _, until in jobs:  # merged once, before any fork: the workers share it
             self._merge(until)

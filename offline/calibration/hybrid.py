@@ -44,7 +44,7 @@ from offline.calibration.members import Histories
 from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
 from offline.calibration.signs import absence_signs
-from offline.calibration.workers import fork_map
+from offline.workers import fork_map
 from schemas import Alert
 from schemas.units import DAY
 
@@ -340,7 +340,7 @@ def search(
     decimals), then the earliest. A grid target none meets is skipped; for the club's own
     objective and the baseline's, the most precise by its lower bound stands in.
     ``score(label, alerts, start, end)`` scores alerts; the candidates are scored in
-    ``workers`` forked processes (``workers.fork_map``), in the same order either way."""
+    ``workers`` forked processes (``offline.workers.fork_map``), in the same order either way."""
     from offline.calibration.fitting import Objective as Goal
     from offline.calibration.fitting import precision_margin, score_key
 

@@ -106,6 +106,12 @@ def test_evaluate_precision_counts_members_who_came_back(tmp_path: Path) -> None
     assert run.score.alerts == len(scored)
     assert run.score.alerts - run.score.true_alerts == len(came_back) > 0
     assert run.score.precision is not None and run.score.precision < 1.0
+    # Two policies in two forked workers: each run as one process scores it, in order.
+    pair = [("fixed:30", policy), ("cadence", parse_policy("cadence"))]
+    forked = evaluate(paths, "club", pair, truth=read_truth(tmp_path / "truth.csv"), workers=2)
+    [cadence] = evaluate(paths, "club", pair[1:], truth=read_truth(tmp_path / "truth.csv"))
+    assert [r.label for r in forked] == ["fixed:30", "cadence"]
+    assert [r.score.as_dict() for r in forked] == [run.score.as_dict(), cadence.score.as_dict()]
 
 
 def test_policy_arguments_take_evaluate_specs_json_and_labels() -> None:

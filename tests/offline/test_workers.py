@@ -1,11 +1,11 @@
-"""``offline.calibration.workers``: results in the order asked, whatever the workers; as many
+"""``offline.workers``: results in the order asked, whatever the workers; as many
 workers as the memory available can hold beside this process."""
 
 from __future__ import annotations
 
 import os
 
-from offline.calibration.workers import affordable, can_fork, fork_map
+from offline.workers import affordable, can_fork, fork_map
 
 
 def test_fork_map_returns_each_items_result_in_order_from_any_number_of_workers() -> None:

@@ -1,7 +1,9 @@
-"""Work spread over forked processes: calibrate's replays and the hybrid search's scores.
+"""Work spread over forked processes: calibrate's replays and the hybrid search's scores,
+evaluate's policies.
 
 Calibrate holds the club's history in memory and computes many pure functions of it (a
-replay per setting, a score per hybrid candidate). ``fork_map`` runs them in forked
+replay per setting, a score per hybrid candidate); evaluate replays the files once per
+policy. ``fork_map`` runs them in forked
 workers, which read the parent's memory as it was at the fork (shared until written: each
 child comes to copy the pages its reference counts touch), so nothing but an index and a
 result crosses between processes: the history is never pickled. The results come back in
