@@ -3,10 +3,10 @@ evaluate's policies.
 
 Calibrate holds the club's history in memory and computes many pure functions of it (a
 replay per setting, a score per hybrid candidate); evaluate replays the files once per
-policy. ``fork_map`` runs them in forked
-workers, which read the parent's memory as it was at the fork (shared until written: each
-child comes to copy the pages its reference counts touch), so nothing but an index and a
-result crosses between processes: the history is never pickled. The results come back in
+policy. ``fork_map`` runs them in forked workers, which read the parent's memory as it was
+at the fork (shared until written: each child comes to copy the pages its reference counts
+touch; ``gc.freeze`` before the fork saved nothing measurable), so nothing but an index and
+a result crosses between processes: the history is never pickled. The results come back in
 the order asked, so a caller's outcome is the same with any number of workers.
 """
 
