@@ -12,10 +12,8 @@ the order asked, so a caller's outcome is the same with any number of workers.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -26,7 +24,17 @@ _TASK: Callable[[int], Any] | None = None
 
 def can_fork() -> bool:
     """Whether this system offers ``fork`` (not Windows; macOS does, Linux does)."""
-    return "fork" in mp.get_all_start_methods()
+    import multiprocessing  # here, not at import: every ``lapse`` command imports this module
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it): the
+    commands' default number of workers."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def affordable(workers: int) -> int:
@@ -52,10 +60,14 @@ def fork_map(task: Callable[[int], T], count: int, workers: int, chunk: int = 1)
     items sent to a worker at a time (many small items: fewer round trips)."""
     if workers <= 1 or count <= 1 or not can_fork():
         return [task(i) for i in range(count)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     global _TASK
     _TASK = task
+    fork = multiprocessing.get_context("fork")
     try:
-        with ProcessPoolExecutor(min(workers, count), mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(min(workers, count), mp_context=fork) as pool:
             return list(pool.map(_call, range(count), chunksize=chunk))
     finally:
         _TASK = None

@@ -11,12 +11,12 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
@@ -38,13 +38,6 @@ def coverage_start(text: str | None) -> datetime | None:
         return None
     t = datetime.fromisoformat(text)
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity where the system tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 # --- lapse replay ----------------------------------------------------------------------------
