@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from history.reference import Lines, blank, csv_row, not_utf8
@@ -36,7 +36,15 @@ from schemas.events import (
     AccessEvent,
     MembershipEvent,
 )
-from schemas.history import CANCEL_REASONS, NAMESPACE_BYTES, Event, Format, Row, RowError
+from schemas.history import (
+    CANCEL_REASONS,
+    NAMESPACE_BYTES,
+    Event,
+    Format,
+    Row,
+    RowError,
+    local_time,
+)
 from schemas.ids import uuid5
 
 _ACCESS_KINDS = frozenset(ACCESS_KINDS)
@@ -92,9 +100,10 @@ def event_id_prefix(tenant_id: str, fmt: Format) -> bytes:
     return NAMESPACE_BYTES + f"{tenant_id}\x1f{fmt}\x1f".encode()
 
 
-def aware(text: str) -> tuple[datetime, str] | None:
+def aware(text: str, zone: tzinfo | None = None) -> tuple[datetime, str] | None:
     """The time ``text`` holds and its UTC form in Python's ISO form (the form event ids are
-    made of), if the models would take the time unchanged.
+    made of), if the models would take the time unchanged; a naive time read in ``zone`` when
+    one is given (``schemas.history.local_time``, as the reference reads it).
 
     Naive, not ISO 8601 or out of the contract's range (or of datetime's, in UTC): None, and
     the reference words the error (``fromisoformat`` gives no tzinfo or a fixed offset, so a
@@ -108,6 +117,8 @@ def aware(text: str) -> tuple[datetime, str] | None:
         at = _parse_time(text)
     except ValueError:
         return None
+    if at.tzinfo is None and zone is not None:
+        at = local_time(at, zone)
     if at.tzinfo is None or not EARLIEST <= at < LATEST:
         return None
     n = len(text)
@@ -141,6 +152,7 @@ def _access_fields(
     source: str,
     default_site: str | None,
     known: dict[str, str],
+    zone: tzinfo | None,
 ) -> Fields:
     """The fields :func:`history.reference.access_row` gives the rows it surely accepts."""
     i_member, i_at, i_kind = index["member_id"], index["occurred_at"], index["kind"]
@@ -158,7 +170,7 @@ def _access_fields(
         if member is None or site is None or kind not in _ACCESS_KINDS:
             return None
         text = raw[i_at].strip()
-        time = aware(text) if device is None or _text_ok(device, 128) else None
+        time = aware(text, zone) if device is None or _text_ok(device, 128) else None
         if time is None:
             return None
         at, utc = time
@@ -183,6 +195,7 @@ def _membership_fields(
     _source: str,
     _default_site: str | None,
     known: dict[str, str],
+    zone: tzinfo | None,
 ) -> Fields:
     """The fields :func:`history.reference.membership_row` gives the rows it surely accepts."""
     i_member, i_at, i_kind = index["member_id"], index["occurred_at"], index["event"]
@@ -202,7 +215,7 @@ def _membership_fields(
         if note is not None and not _text_ok(note, 2000):
             return None
         text = raw[i_at].strip()
-        time = aware(text) if reason is None or reason in _CANCEL_REASONS else None
+        time = aware(text, zone) if reason is None or reason in _CANCEL_REASONS else None
         if time is None:
             return None
         at, utc = time
@@ -239,6 +252,7 @@ def fast_rows(
     tenant_id: str,
     source: str,
     default_site: str | None,
+    zone: tzinfo | None = None,
 ) -> Iterator[Row]:
     """The rows of a CSV after its header, as :func:`history.reference.reference_rows` (the
     readable reference) yields them, faster; ``tests/history/test_fast.py``
@@ -253,7 +267,7 @@ def fast_rows(
     """
     access = fmt == "access"
     fields_of = (_access_fields if access else _membership_fields)(
-        index, tenant_id, source, default_site, {}
+        index, tenant_id, source, default_site, {}, zone
     )
     model: type[Event] = AccessEvent if access else MembershipEvent
     fields_set = _ACCESS_SET if access else _MEMBERSHIP_SET
@@ -292,7 +306,9 @@ def fast_rows(
             elif not blank(raw):  # not provably valid: the models decide (and name the reason)
                 yield (
                     start,
-                    csv_row(raw, fmt, index, tenant_id, source, default_site, (start, number)),
+                    csv_row(
+                        raw, fmt, index, tenant_id, source, default_site, (start, number), zone
+                    ),
                 )
     except UnicodeDecodeError as exc:
         raise not_utf8(exc) from None

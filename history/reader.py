@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
+from datetime import tzinfo
 from typing import IO, Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -52,6 +53,7 @@ def _read_csv(
     expect: Format | None,
     *,
     fast: bool,
+    zone: tzinfo | None = None,
 ) -> tuple[Format, Iterator[Row]]:
     """The format the header names and the rows after it (by the fast path or the reference)."""
     lines = Lines(text)
@@ -73,8 +75,8 @@ def _read_csv(
     for i, name in enumerate(header):
         index.setdefault(name, i)
     if fast:
-        return fmt, fast_rows(lines, fmt, index, tenant_id, source, default_site)
-    return fmt, reference_rows(lines, reader, fmt, index, tenant_id, source, default_site)
+        return fmt, fast_rows(lines, fmt, index, tenant_id, source, default_site, zone)
+    return fmt, reference_rows(lines, reader, fmt, index, tenant_id, source, default_site, zone)
 
 
 _PROBES = (
@@ -144,7 +146,10 @@ class HistoryReader:
     ``site_id`` (single-club exports often have none). ``reference=True`` builds every CSV
     row through the pydantic models (:mod:`history.reference`), as the reader did before its
     fast path: the yardstick the fast path is tested and benchmarked against, same rows out,
-    several times slower.
+    several times slower. ``zone``: the zone a CSV's naive times are read in (an export of
+    local times without offsets; ``schemas.history.local_time``); without it such a row is a
+    ``naive_timestamp`` error. JSON Lines are the events topic's JSON: their times always carry
+    an offset, and ``zone`` does not apply to them.
     """
 
     def __init__(
@@ -156,6 +161,7 @@ class HistoryReader:
         fmt: Format | None = None,
         default_site: str | None = None,
         reference: bool = False,
+        zone: tzinfo | None = None,
     ) -> None:
         self._owned: IO[Any] | None = None
         if isinstance(source, (str, os.PathLike)):
@@ -186,7 +192,13 @@ class HistoryReader:
         else:
             fast = not reference and _vouched(tenant_id, origin) and fast_path_agrees()
             self.format, self.rows = _read_csv(
-                lines if fast else _utf8(lines), tenant_id, origin, default_site, fmt, fast=fast
+                lines if fast else _utf8(lines),
+                tenant_id,
+                origin,
+                default_site,
+                fmt,
+                fast=fast,
+                zone=zone,
             )
 
     def __iter__(self) -> Iterator[Row]:
@@ -216,6 +228,7 @@ def read_history(
     fmt: Format | None = None,
     default_site: str | None = None,
     reference: bool = False,
+    zone: tzinfo | None = None,
 ) -> Iterator[Row]:
     """Yield ``(line_number, event)`` or ``(line_number, RowError)`` for each non-blank row.
 
@@ -224,7 +237,13 @@ def read_history(
     access events' ``source``. See :class:`HistoryReader` for the other arguments.
     """
     with HistoryReader(
-        source, tenant_id, origin=origin, fmt=fmt, default_site=default_site, reference=reference
+        source,
+        tenant_id,
+        origin=origin,
+        fmt=fmt,
+        default_site=default_site,
+        reference=reference,
+        zone=zone,
     ) as reader:
         yield from reader
 

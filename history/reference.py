@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
+from datetime import tzinfo
 
 from pydantic import ValidationError
 
@@ -72,7 +73,12 @@ def _value(row: list[str], index: dict[str, int], column: str) -> str:
 
 
 def access_row(
-    row: list[str], index: dict[str, int], tenant_id: str, source: str, default_site: str | None
+    row: list[str],
+    index: dict[str, int],
+    tenant_id: str,
+    source: str,
+    default_site: str | None,
+    zone: tzinfo | None = None,
 ) -> Event | RowError:
     member = _value(row, index, "member_id")
     site = _value(row, index, "site_id") or (default_site or "")
@@ -84,7 +90,7 @@ def access_row(
         return RowError(
             "unknown_kind", f"kind {kind[:64]!r} is not one of {', '.join(ACCESS_KINDS)}"
         )
-    at = parse_occurred_at(_value(row, index, "occurred_at"))
+    at = parse_occurred_at(_value(row, index, "occurred_at"), zone)
     if isinstance(at, RowError):
         return at
     device = _value(row, index, "device_id") or None
@@ -103,7 +109,9 @@ def access_row(
         return schema_error(exc)
 
 
-def membership_row(row: list[str], index: dict[str, int], tenant_id: str) -> Event | RowError:
+def membership_row(
+    row: list[str], index: dict[str, int], tenant_id: str, zone: tzinfo | None = None
+) -> Event | RowError:
     member = _value(row, index, "member_id")
     kind = _value(row, index, "event")
     for column, value in (("member_id", member), ("event", kind)):
@@ -113,7 +121,7 @@ def membership_row(row: list[str], index: dict[str, int], tenant_id: str) -> Eve
         return RowError(
             "unknown_kind", f"event {kind[:64]!r} is not one of {', '.join(MEMBERSHIP_KINDS)}"
         )
-    at = parse_occurred_at(_value(row, index, "occurred_at"))
+    at = parse_occurred_at(_value(row, index, "occurred_at"), zone)
     if isinstance(at, RowError):
         return at
     reason: str | None = _value(row, index, "reason") or None
@@ -146,16 +154,18 @@ def csv_row(
     source: str,
     default_site: str | None,
     lines: tuple[int, int],
+    zone: tzinfo | None = None,
 ) -> Event | RowError:
-    """One non-blank record, spanning physical ``lines`` (first, last), made an event.
+    """One non-blank record, spanning physical ``lines`` (first, last), made an event
+    (``zone``: the zone naive times are read in, ``schemas.history.local_time``).
 
     A refused record that spans several lines says so: usually an unbalanced quote that
     swallowed the lines up to the next one.
     """
     if fmt == "access":
-        result = access_row(raw, index, tenant_id, source, default_site)
+        result = access_row(raw, index, tenant_id, source, default_site, zone)
     else:
-        result = membership_row(raw, index, tenant_id)
+        result = membership_row(raw, index, tenant_id, zone)
     start, end = lines
     if isinstance(result, RowError) and end > start:
         result = RowError(
@@ -178,6 +188,7 @@ def reference_rows(
     tenant_id: str,
     source: str,
     default_site: str | None,
+    zone: tzinfo | None = None,
 ) -> Iterator[Row]:
     """The rows after the header: ``reader`` is the ``csv.reader`` over ``lines``."""
     while True:
@@ -192,5 +203,7 @@ def reference_rows(
         if not blank(raw):
             yield (
                 start,
-                csv_row(raw, fmt, index, tenant_id, source, default_site, (start, lines.count)),
+                csv_row(
+                    raw, fmt, index, tenant_id, source, default_site, (start, lines.count), zone
+                ),
             )

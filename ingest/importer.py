@@ -47,7 +47,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -229,12 +229,14 @@ class Importer:
         hook: Callable[[str, int], None] | None = None,
         retry_delay: float = 1.0,
         coverage_start: float | None = None,
+        zone: tzinfo | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.producer = producer
         self.tenant_id = tenant_id
         self.default_site = default_site
+        self.zone = zone  # the zone naive times are read in (``--time-zone``)
         self.fmt = fmt
         self.batch_size = batch_size
         self.keep_rejected = keep_rejected
@@ -294,7 +296,11 @@ class Importer:
                 # Blocking reads of local files in a CLI: buffered, cheap beside the broker.
                 raw = files.enter_context(open(identity.path, "rb"))  # noqa: ASYNC230
                 reader = HistoryReader(
-                    raw, self.tenant_id, fmt=self.fmt, default_site=self.default_site
+                    raw,
+                    self.tenant_id,
+                    fmt=self.fmt,
+                    default_site=self.default_site,
+                    zone=self.zone,
                 )
                 summary = ImportSummary(str(path), format=reader.format)
                 run = await self._start(row_id, identity, reader.format, restart)
@@ -338,7 +344,11 @@ class Importer:
         for src in sources:
             order = TimeOrder(HISTORY_LATENESS)
             with HistoryReader(
-                src.identity.path, self.tenant_id, fmt=self.fmt, default_site=self.default_site
+                src.identity.path,
+                self.tenant_id,
+                fmt=self.fmt,
+                default_site=self.default_site,
+                zone=self.zone,
             ) as reader:
                 for line, result in self._checked(reader, 0):
                     if isinstance(result, Rejected):
@@ -590,6 +600,7 @@ async def import_history(
     progress: ProgressSink | None = None,
     coverage_start: float | None = None,
     restart: bool = False,
+    zone: tzinfo | None = None,
 ) -> ImportOutcome:
     """One run over ``paths`` for ``tenant_id``, their rows merged by time
     (``detector.onboarding``), on the database and brokers of ``settings``: migrate, make the
@@ -632,6 +643,7 @@ async def import_history(
             rejects=writer,
             progress=progress,
             coverage_start=coverage_start,
+            zone=zone,
         )
         await importer.check_tenant()
         summaries = await importer.import_files(list(paths), restart=restart)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +45,22 @@ class HistoryRead:
 
 
 def read_files(
-    paths: Sequence[str], tenant_id: str, lateness: float = HISTORY_LATENESS
+    paths: Sequence[str],
+    tenant_id: str,
+    lateness: float = HISTORY_LATENESS,
+    zone: tzinfo | None = None,
 ) -> HistoryRead:
     """Each file's events in file order (as replay merges them), but for a file not in time
     order (``history.order``): replayed as it is, it would make every member look absent, so
-    its events are sorted by time here (ties in file order), as ``lapse replay`` does."""
+    its events are sorted by time here (ties in file order), as ``lapse replay`` does.
+    ``zone``: the zone naive times are read in (``--time-zone``)."""
     files: list[list[Event]] = []
     rejected = 0
     disorder: list[OutOfOrder] = []
     for path in paths:
         events: list[Event] = []
         order = TimeOrder(lateness)
-        for line, row in read_history(path, tenant_id, origin="calibrate"):
+        for line, row in read_history(path, tenant_id, origin="calibrate", zone=zone):
             if isinstance(row, RowError):
                 rejected += 1
             else:
@@ -82,15 +86,16 @@ def calibrate(
     objective: Objective | None = None,
     coverage_start: datetime | None = None,
     workers: int = 1,
+    zone: tzinfo | None = None,
 ) -> Calibration:
     """``coverage_start``: from when the files' gate data is complete (default: their first
     access event). Window, fitting and scores use covered time only, as the detector does.
     ``workers``: replays run at once, in forked processes (``Replayer.scored``); the same
-    result with any number."""
+    result with any number. ``zone``: the zone naive times are read in (``--time-zone``)."""
     covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
-    read = read_files(paths, tenant_id, lateness)
+    read = read_files(paths, tenant_id, lateness, zone)
     files, rejected = read.files, read.rejected
     events = sum(len(f) for f in files)
     say(f"read {events:,} events ({rejected:,} rows rejected) in "

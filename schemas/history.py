@@ -9,17 +9,19 @@ The names, values and ids of ``docs/history-csv.md`` as data, so that the reader
 
 Strict where a silent guess would change the meaning of the data: every row names its kind,
 and ``occurred_at`` carries a UTC offset, because a naive time read in the wrong zone shifts
-every visit by hours. A refused row is a :class:`RowError` with a reason from a bounded
-vocabulary, never an exception; only a file that cannot be read at all is a
-:class:`HistoryFormatError`. CSV rows get a deterministic ``event_id`` (:func:`csv_event_id`),
-so importing the same export twice yields the same ids and deduplication absorbs the repeat.
+every visit by hours; a CSV of naive local times is read only in a zone the caller names
+(``--time-zone``), never one guessed (:func:`local_time`). A refused row is a
+:class:`RowError` with a reason from a bounded vocabulary, never an exception; only a file
+that cannot be read at all is a :class:`HistoryFormatError`. CSV rows get a deterministic
+``event_id`` (:func:`csv_event_id`), so importing the same export twice yields the same ids
+and deduplication absorbs the repeat.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone, tzinfo
 from typing import Literal, get_args
 
 from schemas.events import AccessEvent, CancelReason, MembershipEvent
@@ -89,8 +91,27 @@ def utc_iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
 
-def parse_occurred_at(text: str) -> datetime | RowError:
-    """ISO 8601 with an offset (``Z`` or ``±hh:mm``); a naive time is refused, not guessed."""
+def local_time(at: datetime, zone: tzinfo) -> datetime:
+    """A naive wall-clock time read in ``zone``, with the fixed offset the zone had then: the
+    same datetime as the row written with that offset, so the same event id.
+
+    Around a daylight-saving change a wall time can be ambiguous or missing. An hour that
+    happens twice (clocks go back) is read as its first occurrence; a time in the hour that
+    never happens (clocks go forward) keeps the offset before the change (02:30 on the
+    morning Berlin goes to summer time is read as 02:30+01:00, i.e. 03:30+02:00: a device
+    that had not switched yet). Python's rule for ``fold=0``; pinned by
+    ``tests/history/test_reader.py``.
+    """
+    offset = at.replace(tzinfo=zone).utcoffset()
+    if offset is None:  # (a tzinfo that gives no offset: nothing to read the time in)
+        return at
+    return at.replace(tzinfo=timezone(offset))
+
+
+def parse_occurred_at(text: str, zone: tzinfo | None = None) -> datetime | RowError:
+    """ISO 8601 with an offset (``Z`` or ``±hh:mm``). A naive time is refused unless the
+    caller names the zone the export was written in (``zone``: :func:`local_time`); a time
+    with an offset keeps it, zone or not."""
     value = text.strip()
     if not value:
         return RowError("missing_value", "occurred_at is empty")
@@ -101,11 +122,14 @@ def parse_occurred_at(text: str) -> datetime | RowError:
             "bad_timestamp",
             f"occurred_at {value[:64]!r} is not ISO 8601 (e.g. 2024-03-01T18:30:00+01:00)",
         )
+    if at.tzinfo is None and zone is not None:
+        at = local_time(at, zone)
     if at.tzinfo is None or at.utcoffset() is None:
         return RowError(
             "naive_timestamp",
             f"occurred_at {value[:64]!r} has no UTC offset; write it with one "
-            "(e.g. 2024-03-01T18:30:00+01:00 or ...Z): the reader never guesses a time zone",
+            "(e.g. 2024-03-01T18:30:00+01:00 or ...Z), or name the zone the export's times "
+            "are in (--time-zone Europe/Berlin): the reader never guesses a time zone",
         )
     try:
         at.astimezone(UTC)

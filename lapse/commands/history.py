@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
@@ -30,6 +31,31 @@ COVERAGE_HELP = (
     "ISO date from which the files' gate data is complete (default: the first access event "
     "in the files); no absence is counted before it"
 )
+
+
+TIME_ZONE_HELP = (
+    "the IANA zone the files' times are in where a row's time has no UTC offset (an export "
+    "of local times, e.g. Europe/Berlin); a time with an offset keeps it. Without it such "
+    "rows are refused (naive_timestamp)"
+)
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """``--time-zone``: a zone of the tz database, refused at parse time otherwise. Not
+    ``localtime`` (this machine's own zone: the guess the reader never makes), nor the
+    database's ``right/`` copies (they count leap seconds, which no gate clock does)."""
+    if name in ("localtime", "Factory") or name.startswith(("right/", "posix/")):
+        raise argparse.ArgumentTypeError(f"{name!r}: name the club's zone (like Europe/Berlin)")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {name!r} (an IANA name, like Europe/Berlin)"
+        ) from exc
+
+
+def add_time_zone(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time-zone", metavar="ZONE", type=time_zone, help=TIME_ZONE_HELP)
 
 
 def coverage_start(text: str | None) -> datetime | None:
@@ -59,6 +85,7 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
     rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    add_time_zone(rep)
     rep.add_argument("files", nargs="+", metavar="FILE")
 
 
@@ -68,7 +95,7 @@ def out_of_order(command: str, args: argparse.Namespace) -> set[str]:
     is written."""
     from history.order import find_disorder, in_time_order
 
-    disorder = find_disorder(args.files, args.tenant, args.lateness)
+    disorder = find_disorder(args.files, args.tenant, args.lateness, args.time_zone)
     for order in disorder:
         sys.stderr.write(f"lapse {command}: {in_time_order(order)}\n")
     return {order.path for order in disorder}
@@ -104,6 +131,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         report=report,
         coverage_start=coverage_start(args.coverage_start),
         in_memory=in_memory,
+        zone=args.time_zone,
     )
     with watch_reads("replay", args.files):
         if args.output:
@@ -162,6 +190,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=30.0,
         help="alerts and dropouts this close to the end are not scored",
     )
+    add_time_zone(ev)
     ev.add_argument("files", nargs="+", metavar="FILE")
 
 
@@ -181,6 +210,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         horizon_days=args.horizon_days,
         in_memory=out_of_order("evaluate", args),
         workers=max(1, args.workers),
+        zone=args.time_zone,
     )
     print_table(runs)
     if args.json:
@@ -264,6 +294,7 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
     cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    add_time_zone(cal)
     cal.add_argument("files", nargs="+", metavar="FILE")
 
 
@@ -289,6 +320,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             objective=Objective(args.precision, args.alerts_per_week),
             coverage_start=coverage_start(args.coverage_start),
             workers=max(1, args.workers),
+            zone=args.time_zone,
         )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -325,6 +357,7 @@ def add_sort(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     srt.add_argument("--tenant", required=True, help="the tenant the rows belong to")
     srt.add_argument("--format", choices=["access", "membership", "jsonl"], help="skip detection")
     srt.add_argument("--output", "-o", required=True, help="the sorted file (not the input)")
+    add_time_zone(srt)
     srt.add_argument("file", metavar="FILE")
 
 
@@ -337,7 +370,7 @@ def _sort(args: argparse.Namespace) -> None:
 
     if Path(args.output).resolve() == Path(args.file).resolve():
         sys.exit("lapse sort: write the sorted rows to another file (-o), not over the input")
-    done = sort_history(args.file, args.output, args.tenant, fmt=args.format)
+    done = sort_history(args.file, args.output, args.tenant, fmt=args.format, zone=args.time_zone)
     print(f"{args.output}: {done.rows:,} rows in time order ({done.moved:,} moved); "
           f"{done.untimed:,} rows the reader rejects at the end", file=sys.stderr)  # fmt: skip
 
@@ -363,6 +396,7 @@ def add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     imp.add_argument("--show-rejects", type=int, default=20, help="rejected rows to print")
     imp.add_argument("--restart", action="store_true", help="start over instead of resuming")
     imp.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    add_time_zone(imp)
     imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     imp.add_argument("files", nargs="+", metavar="FILE")
 
@@ -395,6 +429,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             progress=None if args.quiet else ImportProgress(),
             coverage_start=start.timestamp() if start else None,
             restart=args.restart,
+            zone=args.time_zone,
         )
     except (ImportFailed, KafkaError, OSError, ValueError) as exc:
         sys.stderr.write(f"lapse import: {exc}\n")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,6 +12,7 @@ from detector.core import CadencePolicy
 from detector.core.replay import replay
 from lapse.cli import main
 from schemas import AccessEvent, Alert
+from schemas.events import ACCESS_KINDS
 from simulator import simulate_club
 from tests.support import T0
 
@@ -61,6 +63,54 @@ def test_replay_of_csv_exports_matches_the_core_and_names_bad_rows(tmp_path, cap
     assert f"visits.csv:{lines - 1}: naive_timestamp" in err
     assert f"visits.csv:{lines}:" in err
     assert "rejected rows: 2" in err
+
+
+def test_an_export_of_local_times_replays_as_with_offsets_in_the_zone_named(
+    tmp_path, capsys
+) -> None:
+    """``--time-zone``: the same club exported with naive Berlin wall times (DST included)
+    gives the alerts of its export with offsets; without the zone its rows are refused."""
+    berlin = ZoneInfo("Europe/Berlin")
+    events, _ = simulate_club("club", T0, members=25, days=240, duplicates=0.0)
+    access, members = write_csvs(tmp_path, events)
+    local = tmp_path / "local"
+    local.mkdir()
+
+    def naive(text: str) -> str:
+        head, _, rest = text.partition("\n")
+        out = [head]
+        for line in rest.splitlines():
+            cells = line.split(",")
+            i = 2 if len(cells) == 4 and cells[3] in ACCESS_KINDS else 1
+            at = datetime.fromisoformat(cells[i]).astimezone(berlin)
+            cells[i] = at.replace(tzinfo=None).isoformat()
+            out.append(",".join(cells))
+        return "\n".join(out) + "\n"
+
+    for path in (access, members):
+        (local / path.name).write_text(naive(path.read_text().replace("\r\n", "\n")))
+    assert "+" not in (local / access.name).read_text().split("\n", 2)[1]
+    args = [
+        "--tenant",
+        "club",
+        "--policy",
+        "cadence",
+        "--until",
+        (T0 + timedelta(days=260)).isoformat(),
+    ]
+    with_offsets, _ = run_replay(capsys, *args, str(access), str(members))
+    in_zone, err = run_replay(
+        capsys, *args, "--time-zone", "Europe/Berlin", str(local / access.name),
+        str(local / members.name),
+    )  # fmt: skip
+    assert "rejected rows: 0" in err
+    assert len(with_offsets) > 5
+    assert [a.model_dump() for a in in_zone] == [a.model_dump() for a in with_offsets]
+    refused, err = run_replay(capsys, *args, str(local / access.name), str(local / members.name))
+    assert refused == [] and "naive_timestamp" in err
+    with pytest.raises(SystemExit):
+        main(["replay", "--tenant", "club", "--time-zone", "localtime", str(access)])
+    assert "name the club's zone" in capsys.readouterr().err
 
 
 def test_replay_is_deterministic_and_reads_json_lines(tmp_path, capsys) -> None:

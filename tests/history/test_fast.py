@@ -17,6 +17,7 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -192,6 +193,10 @@ COLUMNS = {
 REQUIRED = {"access": ["member_id", "site_id", "occurred_at", "kind"], "membership": []}
 
 
+# Daylight saving north and south, half an hour of it (Lord Howe), none.
+ZONES = ("Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "UTC")
+
+
 @st.composite
 def files(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     fmt = draw(st.sampled_from(["access", "membership"]))
@@ -204,6 +209,8 @@ def files(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         kw["default_site"] = draw(st.sampled_from(["north", "a b", "x" * 129]))
     elif draw(st.booleans()):
         kw["default_site"] = "south"
+    if draw(st.booleans()):  # an export of local times (naive rows read in this zone)
+        kw["zone"] = ZoneInfo(draw(st.sampled_from(ZONES)))
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     lines = [",".join(draw(st.sampled_from([c, c.upper(), f" {c} "])) for c in header)]
     for _ in range(draw(st.integers(1, 12))):
@@ -233,6 +240,8 @@ def files(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 )
 @example(("member_id,site_id,occurred_at,kind\nm1,s1,2024-03-01T17:30:00Z,gate_entry\n", {}),
          False, T, "import")  # fmt: skip
+@example(("member_id,site_id,occurred_at,kind\nm1,s1,2025-10-26T02:30:00,gate_entry\n",
+          {"zone": ZoneInfo("Europe/Berlin")}), False, T, "import")  # fmt: skip
 def test_fast_and_reference_paths_yield_the_same_rows(
     file: tuple[str, dict[str, Any]], as_bytes: bool, tenant: str, origin: str
 ) -> None:
@@ -274,6 +283,14 @@ def test_typical_exports_take_the_fast_path_and_match(monkeypatch: pytest.Monkey
     slow = list(read_history(io.BytesIO(text.encode()), T, reference=True))
     assert len(calls) == 4  # the reference path does use the models
     assert_same(fast, slow)
+    # An export of local times, read in the zone named: the fast path too.
+    local = "member_id,site_id,occurred_at,kind\nm-1042,north,2024-03-01T18:30:00,gate_entry\n"
+    berlin = ZoneInfo("Europe/Berlin")
+    fast = list(read_history(io.BytesIO(local.encode()), T, zone=berlin))
+    assert len(calls) == 4 and isinstance(fast[0][1], AccessEvent)
+    assert_same(
+        fast, list(read_history(io.BytesIO(local.encode()), T, reference=True, zone=berlin))
+    )
     members = (
         "member_id,occurred_at,event,reason,note\n"
         "m1,2024-05-31T23:59:00+02:00,cancelled,price,moved away\n"

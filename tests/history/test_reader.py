@@ -8,6 +8,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -72,6 +73,46 @@ def test_naive_timestamp_is_a_row_error_that_says_so():
     assert line == 2
     assert isinstance(err, RowError) and err.reason == "naive_timestamp"
     assert "no UTC offset" in err.message
+
+
+def test_naive_times_are_read_in_the_zone_named_and_offsets_kept():
+    """``zone``: an export of local times. Winter and summer offsets from the zone; a time
+    with an offset keeps it; the hour that happens twice is its first occurrence, a time in
+    the hour that never happens keeps the offset before the change; the events and their ids
+    are those of the same rows written with offsets."""
+    berlin = ZoneInfo("Europe/Berlin")
+    naive = (
+        "member_id,site_id,occurred_at,kind\n"
+        "m1,s1,2025-01-15T18:30:00,gate_entry\n"  # CET
+        "m1,s1,2025-07-15 18:30:00.250,gate_entry\n"  # CEST
+        "m1,s1,2025-07-15T18:30:00-05:00,gate_exit\n"  # an offset: kept
+        "m1,s1,2025-10-26T02:30:00,gate_entry\n"  # twice that night: the first (CEST)
+        "m1,s1,2025-03-30T02:30:00,gate_entry\n"  # never that night: CET still
+    )
+    with_offsets = (
+        "member_id,site_id,occurred_at,kind\n"
+        "m1,s1,2025-01-15T18:30:00+01:00,gate_entry\n"
+        "m1,s1,2025-07-15 18:30:00.250+02:00,gate_entry\n"
+        "m1,s1,2025-07-15T18:30:00-05:00,gate_exit\n"
+        "m1,s1,2025-10-26T02:30:00+02:00,gate_entry\n"
+        "m1,s1,2025-03-30T02:30:00+01:00,gate_entry\n"
+    )
+    read = [e for _, e in rows_of(naive, zone=berlin)]
+    assert all(isinstance(e, AccessEvent) for e in read)
+    assert [e.model_dump() for e in read] == [e.model_dump() for _, e in rows_of(with_offsets)]
+    assert [e.occurred_at.astimezone(UTC).hour for e in read] == [17, 16, 23, 0, 1]
+    assert [e.occurred_at.utcoffset() for e in read] == [
+        timedelta(hours=h) for h in (1, 2, -5, 2, 1)
+    ]
+    membership = "member_id,occurred_at,event\nm1,2025-07-01T09:00:00,cancelled\n"
+    [(_, cancel)] = rows_of(membership, zone=ZoneInfo("America/New_York"))
+    assert isinstance(cancel, MembershipEvent)
+    assert cancel.occurred_at == datetime(2025, 7, 1, 13, tzinfo=UTC)
+    # JSON Lines are the topic's events: a naive time there is refused whatever the zone.
+    line = json.dumps({"event_id": "e1", "member_id": "m1", "site_id": "s1",
+                       "kind": "gate_entry", "occurred_at": "2025-01-15T18:30:00"})  # fmt: skip
+    [(_, err)] = list(read_history(io.BytesIO(line.encode()), T, fmt="jsonl", zone=berlin))
+    assert isinstance(err, RowError)
 
 
 def test_each_kind_of_bad_row_has_its_reason():

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -114,6 +115,32 @@ async def test_good_rows_reach_the_topic_and_bad_ones_are_listed_by_line(
     async with sessions() as session:
         run = await session.scalar(select(ImportRun).where(ImportRun.tenant_id == tenant))
     assert run is not None and run.status == "done" and run.last_line == 11
+
+
+async def test_an_export_of_local_times_is_imported_in_the_zone_named(
+    env, sessions, tenant, tmp_path
+):
+    """``zone`` (``lapse import --time-zone``): naive wall times read in the club's zone reach
+    the topic as the events of the same rows written with their offsets (same ids)."""
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 28, 20, 0, tzinfo=UTC)  # across the night Berlin moves to CEST
+    rows = access_rows(12, start=start)
+    with_offsets = tmp_path / "offsets.csv"
+    with_offsets.write_text(HEADER + "".join(rows))
+    local = tmp_path / "local.csv"
+    local.write_text(
+        HEADER
+        + "".join(
+            f"{m},{site},{datetime.fromisoformat(at).astimezone(berlin):%Y-%m-%dT%H:%M:%S},{rest}"
+            for m, site, at, rest in (row.split(",", 3) for row in rows)
+        )
+    )
+    imp = importer(env, sessions, tenant, batch_size=5, zone=berlin)
+    await imp.check_tenant()
+    summary = await imp.import_file(local)
+    assert summary.accepted == 12 and summary.rejected == 0
+    expected = [e.event_id for _, e in read_history(with_offsets, tenant) if isinstance(e, Event)]
+    assert sorted(await topic_ids(env[0], 12, controls=2 * 4)) == sorted(expected)
 
 
 async def test_a_file_not_in_time_order_is_refused_before_anything_is_sent(
