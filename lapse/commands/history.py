@@ -42,8 +42,9 @@ TIME_ZONE_HELP = (
 
 def time_zone(name: str) -> ZoneInfo:
     """``--time-zone``: a zone of the tz database, refused at parse time otherwise. Not
-    ``localtime`` (this machine's own zone: the guess the reader never makes), nor the
-    database's ``right/`` copies (they count leap seconds, which no gate clock does)."""
+    ``localtime`` (this machine's own zone: the guess the reader never makes), ``Factory``
+    (no place), nor the database's ``posix/`` and ``right/`` copies (the latter count leap
+    seconds, which no gate clock does)."""
     if name in ("localtime", "Factory") or name.startswith(("right/", "posix/")):
         raise argparse.ArgumentTypeError(f"{name!r}: name the club's zone (like Europe/Berlin)")
     try:
