@@ -43,6 +43,7 @@ from schemas.history import (
     Format,
     Row,
     RowError,
+    Zones,
     local_time,
 )
 from schemas.ids import uuid5
@@ -152,13 +153,16 @@ def _access_fields(
     source: str,
     default_site: str | None,
     known: dict[str, str],
-    zone: tzinfo | None,
+    zones: Zones | None,
 ) -> Fields:
     """The fields :func:`history.reference.access_row` gives the rows it surely accepts."""
     i_member, i_at, i_kind = index["member_id"], index["occurred_at"], index["kind"]
     i_site, i_device = index.get("site_id"), index.get("device_id")
     site_default = default_site or ""
     prefix = event_id_prefix(tenant_id, "access")
+    # One zone for every row unless sites have their own: then looked up per row.
+    one_zone = None if zones is None else zones.default
+    per_site = None if zones is None or not zones.sites else zones
 
     def fields(raw: list[str]) -> dict[str, Any] | None:
         kind = raw[i_kind].strip()
@@ -170,6 +174,7 @@ def _access_fields(
         if member is None or site is None or kind not in _ACCESS_KINDS:
             return None
         text = raw[i_at].strip()
+        zone = one_zone if per_site is None else per_site.of(site)
         time = aware(text, zone) if device is None or _text_ok(device, 128) else None
         if time is None:
             return None
@@ -195,12 +200,13 @@ def _membership_fields(
     _source: str,
     _default_site: str | None,
     known: dict[str, str],
-    zone: tzinfo | None,
+    zones: Zones | None,
 ) -> Fields:
     """The fields :func:`history.reference.membership_row` gives the rows it surely accepts."""
     i_member, i_at, i_kind = index["member_id"], index["occurred_at"], index["event"]
     i_reason, i_note = index.get("reason"), index.get("note")
     prefix = event_id_prefix(tenant_id, "membership")
+    zone = None if zones is None else zones.default  # a membership row names no site
 
     def fields(raw: list[str]) -> dict[str, Any] | None:
         kind = raw[i_kind].strip()
@@ -252,7 +258,7 @@ def fast_rows(
     tenant_id: str,
     source: str,
     default_site: str | None,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Iterator[Row]:
     """The rows of a CSV after its header, as :func:`history.reference.reference_rows` (the
     readable reference) yields them, faster; ``tests/history/test_fast.py``
@@ -267,7 +273,7 @@ def fast_rows(
     """
     access = fmt == "access"
     fields_of = (_access_fields if access else _membership_fields)(
-        index, tenant_id, source, default_site, {}, zone
+        index, tenant_id, source, default_site, {}, zones
     )
     model: type[Event] = AccessEvent if access else MembershipEvent
     fields_set = _ACCESS_SET if access else _MEMBERSHIP_SET
@@ -307,7 +313,7 @@ def fast_rows(
                 yield (
                     start,
                     csv_row(
-                        raw, fmt, index, tenant_id, source, default_site, (start, number), zone
+                        raw, fmt, index, tenant_id, source, default_site, (start, number), zones
                     ),
                 )
     except UnicodeDecodeError as exc:

@@ -31,10 +31,10 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
 from history.reader import HistoryReader
-from schemas.history import Format, RowError
+from schemas.history import Format, RowError, Zones
 
 LATE_SHARE = 0.25  # more late rows than this share: the file is not in time order
 
@@ -130,15 +130,15 @@ def find_disorder(
     paths: Sequence[str | os.PathLike[str]],
     tenant_id: str,
     lateness: float,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> list[OutOfOrder]:
     """Read each file once: every file not in time order, with its figures. Rejected rows
-    are not counted (their reasons are the reader's to report); ``zone``: the zone naive
+    are not counted (their reasons are the reader's to report); ``zones``: the zones naive
     times are read in, as the command reads them."""
     bad: list[OutOfOrder] = []
     for path in paths:
         order = TimeOrder(lateness)
-        with HistoryReader(path, tenant_id, zone=zone) as reader:
+        with HistoryReader(path, tenant_id, zones=zones) as reader:
             for line, row in reader:
                 if not isinstance(row, RowError):
                     order.see(line, row.occurred_at.timestamp())
@@ -170,15 +170,15 @@ def sort_history(
     tenant_id: str,
     *,
     fmt: Format | None = None,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Sorted:
     """Write ``source``'s rows to ``target`` sorted by their instant, oldest first, ties in
     file order: the header first, the rows the reader rejects last, blank lines dropped.
     CSV records are written back field by field (quoting as needed), JSON Lines line by line.
-    The file is held in memory (a few times its size), as a spreadsheet would. ``zone``: the
-    zone naive times are read in (the rows are written back as they were, without offsets)."""
+    The file is held in memory (a few times its size), as a spreadsheet would. ``zones``: the
+    zones naive times are read in (the rows are written back as they were, without offsets)."""
     times: dict[int, float] = {}
-    with HistoryReader(source, tenant_id, fmt=fmt, zone=zone) as reader:
+    with HistoryReader(source, tenant_id, fmt=fmt, zones=zones) as reader:
         jsonl = reader.format == "jsonl"
         for line, row in reader:
             if not isinstance(row, RowError):

@@ -24,7 +24,6 @@ import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
-from datetime import tzinfo
 from typing import IO, Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -39,6 +38,7 @@ from schemas.history import (
     HistoryFormatError,
     Row,
     RowError,
+    Zones,
     header_format,
 )
 
@@ -53,7 +53,7 @@ def _read_csv(
     expect: Format | None,
     *,
     fast: bool,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> tuple[Format, Iterator[Row]]:
     """The format the header names and the rows after it (by the fast path or the reference)."""
     lines = Lines(text)
@@ -75,8 +75,8 @@ def _read_csv(
     for i, name in enumerate(header):
         index.setdefault(name, i)
     if fast:
-        return fmt, fast_rows(lines, fmt, index, tenant_id, source, default_site, zone)
-    return fmt, reference_rows(lines, reader, fmt, index, tenant_id, source, default_site, zone)
+        return fmt, fast_rows(lines, fmt, index, tenant_id, source, default_site, zones)
+    return fmt, reference_rows(lines, reader, fmt, index, tenant_id, source, default_site, zones)
 
 
 _PROBES = (
@@ -146,10 +146,10 @@ class HistoryReader:
     ``site_id`` (single-club exports often have none). ``reference=True`` builds every CSV
     row through the pydantic models (:mod:`history.reference`), as the reader did before its
     fast path: the yardstick the fast path is tested and benchmarked against, same rows out,
-    several times slower. ``zone``: the zone a CSV's naive times are read in (an export of
-    local times without offsets; ``schemas.history.local_time``); without it such a row is a
-    ``naive_timestamp`` error. JSON Lines are the events topic's JSON: their times always carry
-    an offset, and ``zone`` does not apply to them.
+    several times slower. ``zones``: the zones a CSV's naive times are read in (an export of
+    local times without offsets: the site's zone, else the default; ``schemas.history.Zones``);
+    without one such a row is a ``naive_timestamp`` error. JSON Lines are the events topic's
+    JSON: their times always carry an offset, and ``zones`` do not apply to them.
     """
 
     def __init__(
@@ -161,7 +161,7 @@ class HistoryReader:
         fmt: Format | None = None,
         default_site: str | None = None,
         reference: bool = False,
-        zone: tzinfo | None = None,
+        zones: Zones | None = None,
     ) -> None:
         self._owned: IO[Any] | None = None
         if isinstance(source, (str, os.PathLike)):
@@ -198,7 +198,7 @@ class HistoryReader:
                 default_site,
                 fmt,
                 fast=fast,
-                zone=zone,
+                zones=zones,
             )
 
     def __iter__(self) -> Iterator[Row]:
@@ -228,7 +228,7 @@ def read_history(
     fmt: Format | None = None,
     default_site: str | None = None,
     reference: bool = False,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Iterator[Row]:
     """Yield ``(line_number, event)`` or ``(line_number, RowError)`` for each non-blank row.
 
@@ -243,7 +243,7 @@ def read_history(
         fmt=fmt,
         default_site=default_site,
         reference=reference,
-        zone=zone,
+        zones=zones,
     ) as reader:
         yield from reader
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from datetime import tzinfo
 
 from pydantic import ValidationError
 
@@ -28,6 +27,7 @@ from schemas.history import (
     HistoryFormatError,
     Row,
     RowError,
+    Zones,
     csv_event_id,
     parse_occurred_at,
     utc_iso,
@@ -78,7 +78,7 @@ def access_row(
     tenant_id: str,
     source: str,
     default_site: str | None,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Event | RowError:
     member = _value(row, index, "member_id")
     site = _value(row, index, "site_id") or (default_site or "")
@@ -90,6 +90,7 @@ def access_row(
         return RowError(
             "unknown_kind", f"kind {kind[:64]!r} is not one of {', '.join(ACCESS_KINDS)}"
         )
+    zone = None if zones is None else zones.of(site)
     at = parse_occurred_at(_value(row, index, "occurred_at"), zone)
     if isinstance(at, RowError):
         return at
@@ -110,7 +111,7 @@ def access_row(
 
 
 def membership_row(
-    row: list[str], index: dict[str, int], tenant_id: str, zone: tzinfo | None = None
+    row: list[str], index: dict[str, int], tenant_id: str, zones: Zones | None = None
 ) -> Event | RowError:
     member = _value(row, index, "member_id")
     kind = _value(row, index, "event")
@@ -121,6 +122,7 @@ def membership_row(
         return RowError(
             "unknown_kind", f"event {kind[:64]!r} is not one of {', '.join(MEMBERSHIP_KINDS)}"
         )
+    zone = None if zones is None else zones.default  # a membership row names no site
     at = parse_occurred_at(_value(row, index, "occurred_at"), zone)
     if isinstance(at, RowError):
         return at
@@ -154,18 +156,18 @@ def csv_row(
     source: str,
     default_site: str | None,
     lines: tuple[int, int],
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Event | RowError:
     """One non-blank record, spanning physical ``lines`` (first, last), made an event
-    (``zone``: the zone naive times are read in, ``schemas.history.local_time``).
+    (``zones``: the zones naive times are read in, ``schemas.history.Zones``).
 
     A refused record that spans several lines says so: usually an unbalanced quote that
     swallowed the lines up to the next one.
     """
     if fmt == "access":
-        result = access_row(raw, index, tenant_id, source, default_site, zone)
+        result = access_row(raw, index, tenant_id, source, default_site, zones)
     else:
-        result = membership_row(raw, index, tenant_id, zone)
+        result = membership_row(raw, index, tenant_id, zones)
     start, end = lines
     if isinstance(result, RowError) and end > start:
         result = RowError(
@@ -188,7 +190,7 @@ def reference_rows(
     tenant_id: str,
     source: str,
     default_site: str | None,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Iterator[Row]:
     """The rows after the header: ``reader`` is the ``csv.reader`` over ``lines``."""
     while True:
@@ -204,6 +206,6 @@ def reference_rows(
             yield (
                 start,
                 csv_row(
-                    raw, fmt, index, tenant_id, source, default_site, (start, lines.count), zone
+                    raw, fmt, index, tenant_id, source, default_site, (start, lines.count), zones
                 ),
             )

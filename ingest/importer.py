@@ -47,7 +47,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -65,7 +65,7 @@ from plumbing.settings import Settings
 from records.api_keys import Principal
 from records.tables import ApiKey, ImportRun
 from schemas.events import AccessEvent
-from schemas.history import Event, Format, RowError
+from schemas.history import Event, Format, RowError, Zones
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
 HEAD_BYTES = 1 << 20
@@ -229,14 +229,14 @@ class Importer:
         hook: Callable[[str, int], None] | None = None,
         retry_delay: float = 1.0,
         coverage_start: float | None = None,
-        zone: tzinfo | None = None,
+        zones: Zones | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.producer = producer
         self.tenant_id = tenant_id
         self.default_site = default_site
-        self.zone = zone  # the zone naive times are read in (``--time-zone``)
+        self.zones = zones  # the zones naive times are read in (``--time-zone``)
         self.fmt = fmt
         self.batch_size = batch_size
         self.keep_rejected = keep_rejected
@@ -300,7 +300,7 @@ class Importer:
                     self.tenant_id,
                     fmt=self.fmt,
                     default_site=self.default_site,
-                    zone=self.zone,
+                    zones=self.zones,
                 )
                 summary = ImportSummary(str(path), format=reader.format)
                 run = await self._start(row_id, identity, reader.format, restart)
@@ -348,7 +348,7 @@ class Importer:
                 self.tenant_id,
                 fmt=self.fmt,
                 default_site=self.default_site,
-                zone=self.zone,
+                zones=self.zones,
             ) as reader:
                 for line, result in self._checked(reader, 0):
                     if isinstance(result, Rejected):
@@ -600,7 +600,7 @@ async def import_history(
     progress: ProgressSink | None = None,
     coverage_start: float | None = None,
     restart: bool = False,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> ImportOutcome:
     """One run over ``paths`` for ``tenant_id``, their rows merged by time
     (``detector.onboarding``), on the database and brokers of ``settings``: migrate, make the
@@ -643,7 +643,7 @@ async def import_history(
             rejects=writer,
             progress=progress,
             coverage_start=coverage_start,
-            zone=zone,
+            zones=zones,
         )
         await importer.check_tenant()
         summaries = await importer.import_files(list(paths), restart=restart)

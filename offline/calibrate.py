@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
 from offline.workers import affordable
 from schemas import AccessEvent, MembershipEvent
-from schemas.history import RowError
+from schemas.history import RowError, Zones
 from schemas.onboarding import HISTORY_LATENESS
 
 Event = AccessEvent | MembershipEvent
@@ -48,19 +48,19 @@ def read_files(
     paths: Sequence[str],
     tenant_id: str,
     lateness: float = HISTORY_LATENESS,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> HistoryRead:
     """Each file's events in file order (as replay merges them), but for a file not in time
     order (``history.order``): replayed as it is, it would make every member look absent, so
     its events are sorted by time here (ties in file order), as ``lapse replay`` does.
-    ``zone``: the zone naive times are read in (``--time-zone``)."""
+    ``zones``: the zones naive times are read in (``--time-zone``)."""
     files: list[list[Event]] = []
     rejected = 0
     disorder: list[OutOfOrder] = []
     for path in paths:
         events: list[Event] = []
         order = TimeOrder(lateness)
-        for line, row in read_history(path, tenant_id, origin="calibrate", zone=zone):
+        for line, row in read_history(path, tenant_id, origin="calibrate", zones=zones):
             if isinstance(row, RowError):
                 rejected += 1
             else:
@@ -86,16 +86,16 @@ def calibrate(
     objective: Objective | None = None,
     coverage_start: datetime | None = None,
     workers: int = 1,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Calibration:
     """``coverage_start``: from when the files' gate data is complete (default: their first
     access event). Window, fitting and scores use covered time only, as the detector does.
     ``workers``: replays run at once, in forked processes (``Replayer.scored``); the same
-    result with any number. ``zone``: the zone naive times are read in (``--time-zone``)."""
+    result with any number. ``zones``: the zones naive times are read in (``--time-zone``)."""
     covered = coverage_start.timestamp() if coverage_start is not None else None
     started = time.perf_counter()
     say = progress or (lambda _text: None)
-    read = read_files(paths, tenant_id, lateness, zone)
+    read = read_files(paths, tenant_id, lateness, zones)
     files, rejected = read.files, read.rejected
     events = sum(len(f) for f in files)
     say(f"read {events:,} events ({rejected:,} rows rejected) in "

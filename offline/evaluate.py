@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
 
 from detector.config import build_policy
 from detector.core import Detector, Policy, Status
@@ -17,6 +16,7 @@ from detector.core.visits import VisitRules
 from offline.calibration.scoring import Outcome, Score, outcomes_from_history, read_truth, score
 from offline.replay import ReplayReport, replay_files
 from offline.workers import fork_map
+from schemas.history import Zones
 
 BASELINE = "fixed:60"
 
@@ -57,13 +57,13 @@ def evaluate(
     visits: VisitRules | None = None,
     in_memory: Collection[str] = (),
     workers: int = 1,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> list[Run]:
     """Each policy replayed over the files (``in_memory``: those sorted in memory, as
     ``replay_files`` reads them) and scored on the whole history; ``workers`` policies at
     once, each worker reading the files itself (``offline.workers.fork_map``: the runs in
-    the policies' order, the same with any number). ``zone``: the zone naive times are read
-    in (``--time-zone``)."""
+    the policies' order, the same with any number). ``zones``: the zones naive times are
+    read in (``--time-zone``)."""
 
     def run(index: int) -> Run:
         label, policy = policies[index]
@@ -79,7 +79,7 @@ def evaluate(
                 report=report,
                 detector=detector,
                 in_memory=in_memory,
-                zone=zone,
+                zones=zones,
             )
         )
         states = list(detector.members.values())  # an iterator: read twice below
@@ -114,7 +114,7 @@ def evaluate_specs(
     horizon_days: float,
     in_memory: Collection[str] = (),
     workers: int = 1,
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> list[Run]:
     """``lapse evaluate``: the policies named by ``specs`` (``parse_policy``), the baseline
     first whether named or not, scored against ``truth_path`` or the files' cancellations."""
@@ -130,5 +130,5 @@ def evaluate_specs(
         horizon_days=horizon_days,
         in_memory=in_memory,
         workers=workers,
-        zone=zone,
+        zones=zones,
     )

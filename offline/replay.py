@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import IO
 
 from detector.core.engine import Detector, PolicyFor
@@ -22,7 +22,7 @@ from detector.core.replay import replay
 from detector.core.visits import VisitRules
 from history import HistoryReader
 from schemas import AccessEvent, Alert, MembershipEvent
-from schemas.history import RowError
+from schemas.history import RowError, Zones
 from schemas.onboarding import HISTORY_LATENESS
 
 Event = AccessEvent | MembershipEvent
@@ -38,9 +38,9 @@ class ReplayReport:
 
 
 def _events(
-    path: str, tenant_id: str, report: ReplayReport, zone: tzinfo | None
+    path: str, tenant_id: str, report: ReplayReport, zones: Zones | None
 ) -> Iterator[Event]:
-    with HistoryReader(path, tenant_id, origin="replay", zone=zone) as reader:
+    with HistoryReader(path, tenant_id, origin="replay", zones=zones) as reader:
         for line, row in reader:
             if isinstance(row, RowError):
                 report.rejected.append((path, line, str(row)))
@@ -65,23 +65,23 @@ def replay_files(
     detector: Detector | None = None,
     coverage_start: datetime | None = None,
     in_memory: Collection[str] = (),
-    zone: tzinfo | None = None,
+    zones: Zones | None = None,
 ) -> Iterator[Alert]:
     """Yield the alerts of the merged histories; ``until`` moves the clock past the end.
 
     ``coverage_start`` says from when the files' gate data is complete (``Detector.cover``);
     without it the detector takes the first access event it sees, as live. The files in
     ``in_memory`` (found out of time order: ``history.order.find_disorder``) are read whole
-    and sorted by time, ties in file order; the others are streamed. ``zone``: the zone naive
+    and sorted by time, ties in file order; the others are streamed. ``zones``: the zones naive
     times are read in (``--time-zone``)."""
     report = report if report is not None else ReplayReport()
     if coverage_start is not None:
         detector = detector if detector is not None else Detector(policy, visits=visits)
         detector.cover(tenant_id, coverage_start.timestamp())
     streams = [
-        iter(sorted(_events(p, tenant_id, report, zone), key=_by_time))
+        iter(sorted(_events(p, tenant_id, report, zones), key=_by_time))
         if p in in_memory
-        else _events(p, tenant_id, report, zone)
+        else _events(p, tenant_id, report, zones)
         for p in paths
     ]
     # One file needs no merge (heapq.merge costs a key call and a heap step per event).

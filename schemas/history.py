@@ -20,7 +20,8 @@ and deduplication absorbs the repeat.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timezone, tzinfo
 from typing import Literal, get_args
 
@@ -89,6 +90,23 @@ def csv_event_id(tenant_id: str, fmt: Format, *parts: str) -> str:
 def utc_iso(at: datetime) -> str:
     """The form of ``occurred_at`` that enters an event id: UTC, Python's ISO form."""
     return at.astimezone(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Zones:
+    """The zones a CSV's naive times are read in (``--time-zone``): an access row's in its
+    site's zone when one is named for it, else (and a membership row, which names no site)
+    in the default; None where neither is named (such a row stays a ``naive_timestamp``
+    error). A chain whose sites lie in several zones names each: read in one zone, the
+    others' visits would shift by hours without a word."""
+
+    default: tzinfo | None = None
+    sites: Mapping[str, tzinfo] = field(default_factory=dict)
+
+    def of(self, site: str | None) -> tzinfo | None:
+        if site is not None and (zone := self.sites.get(site)) is not None:
+            return zone
+        return self.default
 
 
 def local_time(at: datetime, zone: tzinfo) -> datetime:

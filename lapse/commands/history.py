@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
+from schemas.history import Zones
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
@@ -35,20 +36,22 @@ COVERAGE_HELP = (
 
 TIME_ZONE_HELP = (
     "the IANA zone the files' times are in where a row's time has no UTC offset (an export "
-    "of local times, e.g. Europe/Berlin); a time with an offset keeps it. Without it such "
-    "rows are refused (naive_timestamp)"
+    "of local times, e.g. Europe/Berlin); SITE=ZONE for one site's rows (repeat it for a "
+    "chain across zones; the zone without a site serves the other sites and the membership "
+    "rows). A time with an offset keeps it; a naive time with no zone named is refused"
 )
 
 
-def time_zone(name: str) -> ZoneInfo:
-    """``--time-zone``: a zone of the tz database, refused at parse time otherwise. Not
-    ``localtime`` (this machine's own zone: the guess the reader never makes), ``Factory``
-    (no place), nor the database's ``posix/`` and ``right/`` copies (the latter count leap
-    seconds, which no gate clock does)."""
+def time_zone(text: str) -> tuple[str | None, ZoneInfo]:
+    """One ``--time-zone``: ``ZONE`` or ``SITE=ZONE``, a zone of the tz database, refused at
+    parse time otherwise. Not ``localtime`` (this machine's own zone: the guess the reader
+    never makes), ``Factory`` (no place), nor the database's ``posix/`` and ``right/``
+    copies (the latter count leap seconds, which no gate clock does)."""
+    site, _, name = text.rpartition("=")
     if name in ("localtime", "Factory") or name.startswith(("right/", "posix/")):
         raise argparse.ArgumentTypeError(f"{name!r}: name the club's zone (like Europe/Berlin)")
     try:
-        return ZoneInfo(name)
+        return site or None, ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise argparse.ArgumentTypeError(
             f"unknown time zone {name!r} (an IANA name, like Europe/Berlin)"
@@ -56,7 +59,30 @@ def time_zone(name: str) -> ZoneInfo:
 
 
 def add_time_zone(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time-zone", metavar="ZONE", type=time_zone, help=TIME_ZONE_HELP)
+    parser.add_argument(
+        "--time-zone",
+        metavar="[SITE=]ZONE",
+        type=time_zone,
+        action="append",
+        default=[],
+        help=TIME_ZONE_HELP,
+    )
+
+
+def zones(args: argparse.Namespace) -> Zones | None:
+    """The ``--time-zone`` options as the reader takes them; one zone per site at most."""
+    given: list[tuple[str | None, ZoneInfo]] = args.time_zone
+    if not given:
+        return None
+    seen: set[str | None] = set()
+    for site, _ in given:
+        if site in seen:
+            sys.exit(
+                f"lapse: --time-zone given twice {f'for site {site}' if site else 'without a site'}"
+            )
+        seen.add(site)
+    default = next((zone for site, zone in given if site is None), None)
+    return Zones(default, {site: zone for site, zone in given if site is not None})
 
 
 def coverage_start(text: str | None) -> datetime | None:
@@ -96,7 +122,7 @@ def out_of_order(command: str, args: argparse.Namespace) -> set[str]:
     is written."""
     from history.order import find_disorder, in_time_order
 
-    disorder = find_disorder(args.files, args.tenant, args.lateness, args.time_zone)
+    disorder = find_disorder(args.files, args.tenant, args.lateness, zones(args))
     for order in disorder:
         sys.stderr.write(f"lapse {command}: {in_time_order(order)}\n")
     return {order.path for order in disorder}
@@ -132,7 +158,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         report=report,
         coverage_start=coverage_start(args.coverage_start),
         in_memory=in_memory,
-        zone=args.time_zone,
+        zones=zones(args),
     )
     with watch_reads("replay", args.files):
         if args.output:
@@ -211,7 +237,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         horizon_days=args.horizon_days,
         in_memory=out_of_order("evaluate", args),
         workers=max(1, args.workers),
-        zone=args.time_zone,
+        zones=zones(args),
     )
     print_table(runs)
     if args.json:
@@ -321,7 +347,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             objective=Objective(args.precision, args.alerts_per_week),
             coverage_start=coverage_start(args.coverage_start),
             workers=max(1, args.workers),
-            zone=args.time_zone,
+            zones=zones(args),
         )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -371,7 +397,7 @@ def _sort(args: argparse.Namespace) -> None:
 
     if Path(args.output).resolve() == Path(args.file).resolve():
         sys.exit("lapse sort: write the sorted rows to another file (-o), not over the input")
-    done = sort_history(args.file, args.output, args.tenant, fmt=args.format, zone=args.time_zone)
+    done = sort_history(args.file, args.output, args.tenant, fmt=args.format, zones=zones(args))
     print(f"{args.output}: {done.rows:,} rows in time order ({done.moved:,} moved); "
           f"{done.untimed:,} rows the reader rejects at the end", file=sys.stderr)  # fmt: skip
 
@@ -430,7 +456,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             progress=None if args.quiet else ImportProgress(),
             coverage_start=start.timestamp() if start else None,
             restart=args.restart,
-            zone=args.time_zone,
+            zones=zones(args),
         )
     except (ImportFailed, KafkaError, OSError, ValueError) as exc:
         sys.stderr.write(f"lapse import: {exc}\n")

@@ -106,6 +106,18 @@ def test_an_export_of_local_times_replays_as_with_offsets_in_the_zone_named(
     assert "rejected rows: 0" in err
     assert len(with_offsets) > 5
     assert [a.model_dump() for a in in_zone] == [a.model_dump() for a in with_offsets]
+    sites = sorted({e.site_id for e in events if isinstance(e, AccessEvent)})
+    per_site = [x for site in sites for x in ("--time-zone", f"{site}=Europe/Berlin")]
+    by_site, _ = run_replay(
+        capsys, *args, "--time-zone", "UTC", *per_site, "--time-zone", "nowhere=Asia/Tokyo",
+        str(local / access.name),
+    )  # fmt: skip
+    gates, _ = run_replay(capsys, *args, "--time-zone", "Europe/Berlin", str(local / access.name))
+    assert len(gates) > 5 and by_site == gates  # every site's rows in its zone
+    with pytest.raises(SystemExit, match="given twice without a site"):
+        main(
+            ["replay", "--tenant", "club", "--time-zone", "UTC", "--time-zone", "UTC", str(access)]
+        )
     refused, err = run_replay(capsys, *args, str(local / access.name), str(local / members.name))
     assert refused == [] and "naive_timestamp" in err
     with pytest.raises(SystemExit):

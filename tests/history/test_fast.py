@@ -35,7 +35,7 @@ from schemas.events import (
     AccessEvent,
     MembershipEvent,
 )
-from schemas.history import CANCEL_REASONS, HistoryFormatError, RowError, csv_event_id
+from schemas.history import CANCEL_REASONS, HistoryFormatError, RowError, Zones, csv_event_id
 from schemas.ids import uuid5
 
 T = "club-a"
@@ -209,8 +209,12 @@ def files(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         kw["default_site"] = draw(st.sampled_from(["north", "a b", "x" * 129]))
     elif draw(st.booleans()):
         kw["default_site"] = "south"
-    if draw(st.booleans()):  # an export of local times (naive rows read in this zone)
-        kw["zone"] = ZoneInfo(draw(st.sampled_from(ZONES)))
+    if draw(st.booleans()):  # an export of local times (naive rows read in these zones)
+        default = draw(st.sampled_from([None, *ZONES]))
+        sites = draw(st.dictionaries(st.sampled_from(["north", "south", "s1"]),
+                                     st.sampled_from(ZONES), max_size=2))  # fmt: skip
+        kw["zones"] = Zones(None if default is None else ZoneInfo(default),
+                            {s: ZoneInfo(z) for s, z in sites.items()})  # fmt: skip
     newline = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     lines = [",".join(draw(st.sampled_from([c, c.upper(), f" {c} "])) for c in header)]
     for _ in range(draw(st.integers(1, 12))):
@@ -241,7 +245,7 @@ def files(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 @example(("member_id,site_id,occurred_at,kind\nm1,s1,2024-03-01T17:30:00Z,gate_entry\n", {}),
          False, T, "import")  # fmt: skip
 @example(("member_id,site_id,occurred_at,kind\nm1,s1,2025-10-26T02:30:00,gate_entry\n",
-          {"zone": ZoneInfo("Europe/Berlin")}), False, T, "import")  # fmt: skip
+          {"zones": Zones(ZoneInfo("Europe/Berlin"))}), False, T, "import")  # fmt: skip
 def test_fast_and_reference_paths_yield_the_same_rows(
     file: tuple[str, dict[str, Any]], as_bytes: bool, tenant: str, origin: str
 ) -> None:
@@ -285,11 +289,11 @@ def test_typical_exports_take_the_fast_path_and_match(monkeypatch: pytest.Monkey
     assert_same(fast, slow)
     # An export of local times, read in the zone named: the fast path too.
     local = "member_id,site_id,occurred_at,kind\nm-1042,north,2024-03-01T18:30:00,gate_entry\n"
-    berlin = ZoneInfo("Europe/Berlin")
-    fast = list(read_history(io.BytesIO(local.encode()), T, zone=berlin))
+    berlin = Zones(ZoneInfo("Europe/Berlin"), {"north": ZoneInfo("Europe/Berlin")})
+    fast = list(read_history(io.BytesIO(local.encode()), T, zones=berlin))
     assert len(calls) == 4 and isinstance(fast[0][1], AccessEvent)
     assert_same(
-        fast, list(read_history(io.BytesIO(local.encode()), T, reference=True, zone=berlin))
+        fast, list(read_history(io.BytesIO(local.encode()), T, reference=True, zones=berlin))
     )
     members = (
         "member_id,occurred_at,event,reason,note\n"

@@ -21,6 +21,7 @@ from schemas.history import (
     ROW_ERROR_REASONS,
     HistoryFormatError,
     RowError,
+    Zones,
     csv_event_id,
 )
 
@@ -97,21 +98,32 @@ def test_naive_times_are_read_in_the_zone_named_and_offsets_kept():
         "m1,s1,2025-10-26T02:30:00+02:00,gate_entry\n"
         "m1,s1,2025-03-30T02:30:00+01:00,gate_entry\n"
     )
-    read = [e for _, e in rows_of(naive, zone=berlin)]
+    read = [e for _, e in rows_of(naive, zones=Zones(berlin))]
     assert all(isinstance(e, AccessEvent) for e in read)
     assert [e.model_dump() for e in read] == [e.model_dump() for _, e in rows_of(with_offsets)]
     assert [e.occurred_at.astimezone(UTC).hour for e in read] == [17, 16, 23, 0, 1]
     assert [e.occurred_at.utcoffset() for e in read] == [
         timedelta(hours=h) for h in (1, 2, -5, 2, 1)
     ]
+    # A chain across zones: each site's rows in its own zone, the others in the default.
+    chain = (
+        "member_id,site_id,occurred_at,kind\nm1,s1,2025-07-15T18:30:00,gate_entry\n"
+        "m2,nyc,2025-07-15T18:30:00,gate_entry\nm3,lax,2025-07-15T18:30:00,gate_entry\n"
+    )
+    by_site = Zones(berlin, {"nyc": ZoneInfo("America/New_York")})
+    assert [e.occurred_at.utcoffset() for _, e in rows_of(chain, zones=by_site)] == [
+        timedelta(hours=h) for h in (2, -4, 2)
+    ]
+    [(_, err)] = rows_of(chain, zones=Zones(None, {"nyc": berlin}))[::3]
+    assert isinstance(err, RowError) and err.reason == "naive_timestamp"  # s1: no zone named
     membership = "member_id,occurred_at,event\nm1,2025-07-01T09:00:00,cancelled\n"
-    [(_, cancel)] = rows_of(membership, zone=ZoneInfo("America/New_York"))
+    [(_, cancel)] = rows_of(membership, zones=Zones(ZoneInfo("America/New_York"), {"s1": berlin}))
     assert isinstance(cancel, MembershipEvent)
     assert cancel.occurred_at == datetime(2025, 7, 1, 13, tzinfo=UTC)
     # JSON Lines are the topic's events: a naive time there is refused whatever the zone.
     line = json.dumps({"event_id": "e1", "member_id": "m1", "site_id": "s1",
                        "kind": "gate_entry", "occurred_at": "2025-01-15T18:30:00"})  # fmt: skip
-    [(_, err)] = list(read_history(io.BytesIO(line.encode()), T, fmt="jsonl", zone=berlin))
+    [(_, err)] = list(read_history(io.BytesIO(line.encode()), T, fmt="jsonl", zones=Zones(berlin)))
     assert isinstance(err, RowError)
 
 

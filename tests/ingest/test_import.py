@@ -31,7 +31,7 @@ from plumbing.settings import Settings
 from records.api_keys import create_key
 from records.tables import ImportRun
 from schemas.events import parse_member_event
-from schemas.history import Event, RowError
+from schemas.history import Event, RowError, Zones
 from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env
@@ -135,7 +135,7 @@ async def test_an_export_of_local_times_is_imported_in_the_zone_named(
             for m, site, at, rest in (row.split(",", 3) for row in rows)
         )
     )
-    imp = importer(env, sessions, tenant, batch_size=5, zone=berlin)
+    imp = importer(env, sessions, tenant, batch_size=5, zones=Zones(berlin))
     await imp.check_tenant()
     summary = await imp.import_file(local)
     assert summary.accepted == 12 and summary.rejected == 0
