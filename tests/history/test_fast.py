@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 import history.fast as fast_path
 import history.reference as reference_path
@@ -451,3 +452,24 @@ def test_line_ends_inside_a_line_of_a_text_stream(newline: str | None) -> None:
         rows.append(list(read_history(io.StringIO(text, newline=newline), T, reference=reference)))
     assert_same(*rows)
     assert rows[0]
+
+
+def test_the_events_of_a_file_share_one_field_set_and_a_copy_does_not_touch_it() -> None:
+    """The fast path gives a file's events one ``__pydantic_fields_set__`` (half an event's
+    memory when each had its own). Frozen events cannot add to it, and a copy with updates
+    extends its own copy: the other events still say the fields they were given."""
+    text = (
+        "member_id,site_id,occurred_at,kind\n"
+        "m1,north,2024-03-01T18:30:00+01:00,gate_entry\n"
+        "m2,north,2024-03-01T18:31:00+01:00,gate_exit\n"
+    )
+    (_, a), (_, b) = list(read_history(io.BytesIO(text.encode()), T))
+    assert isinstance(a, AccessEvent) and isinstance(b, AccessEvent)
+    assert a.model_fields_set is b.model_fields_set
+    given = set(a.model_fields_set)
+    with pytest.raises(ValidationError):
+        a.device_id = "g1"  # type: ignore[misc]  # frozen
+    copied = a.model_copy(update={"device_id": "g1"})
+    assert copied.device_id == "g1" and copied.model_fields_set is not a.model_fields_set
+    assert a.model_fields_set == given and b.model_fields_set == given
+    assert b.model_dump(exclude_unset=True) == {k: getattr(b, k) for k in given}
