@@ -69,8 +69,10 @@ _parse_time = datetime.fromisoformat
 # share one string); bounded.
 _KNOWN_IDS_MAX = 1 << 16
 # One ``timezone`` per offset: ``fromisoformat`` makes a new one (and its timedelta) for
-# every time not in UTC, 72 bytes of each event held in memory. Offsets are few.
+# every time not in UTC, 72 bytes of each event held in memory. Offsets are few (a file of
+# odd ones, to the second, stops being shared past the bound).
 _OFFSETS: dict[tzinfo, tzinfo] = {}
+_OFFSETS_MAX = 1 << 10
 
 # The fields of the event of a row split into cells (pydantic's ``__dict__`` of the model, as
 # validation would fill it), or None when the row is not provably valid.
@@ -126,8 +128,13 @@ def aware(text: str, zone: tzinfo | None = None) -> tuple[datetime, str] | None:
     tz = at.tzinfo
     if tz is None or not EARLIEST <= at < LATEST:
         return None
-    if tz is not UTC and (shared := _OFFSETS.setdefault(tz, tz)) is not tz:
-        at = at.replace(tzinfo=shared)
+    if tz is not UTC:
+        shared = _OFFSETS.get(tz)
+        if shared is None:
+            if len(_OFFSETS) < _OFFSETS_MAX:
+                _OFFSETS[tz] = tz
+        elif shared is not tz:
+            at = at.replace(tzinfo=shared)
     n = len(text)
     if (
         ((n == 25 and text[19:] == "+00:00") or (n == 20 and text[19] == "Z"))

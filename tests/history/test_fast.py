@@ -466,6 +466,7 @@ def test_the_events_of_a_file_share_one_field_set_and_a_copy_does_not_touch_it()
     (_, a), (_, b) = list(read_history(io.BytesIO(text.encode()), T))
     assert isinstance(a, AccessEvent) and isinstance(b, AccessEvent)
     assert a.model_fields_set is b.model_fields_set
+    assert a.occurred_at.tzinfo is b.occurred_at.tzinfo  # one offset object, +01:00
     given = set(a.model_fields_set)
     with pytest.raises(ValidationError):
         a.device_id = "g1"  # type: ignore[misc]  # frozen
