@@ -14,7 +14,7 @@ import math
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offline.workers import available_cpus
@@ -58,31 +58,39 @@ def time_zone(text: str) -> tuple[str | None, ZoneInfo]:
         ) from exc
 
 
-def add_time_zone(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--time-zone",
-        metavar="[SITE=]ZONE",
-        type=time_zone,
-        action="append",
-        default=[],
-        help=TIME_ZONE_HELP,
-    )
+class _TimeZones(argparse.Action):
+    """Each ``--time-zone`` added to the command's ``Zones`` (``args.zones``, None when none is
+    given), built once while the command line is read; one zone per site at most, and one
+    without a site."""
 
-
-def zones(args: argparse.Namespace) -> Zones | None:
-    """The ``--time-zone`` options as the reader takes them; one zone per site at most."""
-    given: list[tuple[str | None, ZoneInfo]] = args.time_zone
-    if not given:
-        return None
-    seen: set[str | None] = set()
-    for site, _ in given:
-        if site in seen:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        site, zone = values  # (``time_zone`` parsed it)
+        known: Zones = getattr(namespace, self.dest) or Zones()
+        if (site is None and known.default is not None) or site in known.sites:
             sys.exit(
                 f"lapse: --time-zone given twice {f'for site {site}' if site else 'without a site'}"
             )
-        seen.add(site)
-    default = next((zone for site, zone in given if site is None), None)
-    return Zones(default, {site: zone for site, zone in given if site is not None})
+        if site is None:
+            setattr(namespace, self.dest, Zones(zone, known.sites))
+        else:
+            setattr(namespace, self.dest, Zones(known.default, {**known.sites, site: zone}))
+
+
+def add_time_zone(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--time-zone",
+        dest="zones",
+        metavar="[SITE=]ZONE",
+        type=time_zone,
+        action=_TimeZones,
+        help=TIME_ZONE_HELP,
+    )
 
 
 def coverage_start(text: str | None) -> datetime | None:
@@ -122,7 +130,7 @@ def out_of_order(command: str, args: argparse.Namespace) -> set[str]:
     is written."""
     from history.order import find_disorder, in_time_order
 
-    disorder = find_disorder(args.files, args.tenant, args.lateness, zones(args))
+    disorder = find_disorder(args.files, args.tenant, args.lateness, args.zones)
     for order in disorder:
         sys.stderr.write(f"lapse {command}: {in_time_order(order)}\n")
     return {order.path for order in disorder}
@@ -158,7 +166,7 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         report=report,
         coverage_start=coverage_start(args.coverage_start),
         in_memory=in_memory,
-        zones=zones(args),
+        zones=args.zones,
     )
     with watch_reads("replay", args.files):
         if args.output:
@@ -237,7 +245,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         horizon_days=args.horizon_days,
         in_memory=out_of_order("evaluate", args),
         workers=max(1, args.workers),
-        zones=zones(args),
+        zones=args.zones,
     )
     print_table(runs)
     if args.json:
@@ -347,7 +355,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             objective=Objective(args.precision, args.alerts_per_week),
             coverage_start=coverage_start(args.coverage_start),
             workers=max(1, args.workers),
-            zones=zones(args),
+            zones=args.zones,
         )
     out = Path(args.out)
     page = write_outputs(result, out)
@@ -397,7 +405,7 @@ def _sort(args: argparse.Namespace) -> None:
 
     if Path(args.output).resolve() == Path(args.file).resolve():
         sys.exit("lapse sort: write the sorted rows to another file (-o), not over the input")
-    done = sort_history(args.file, args.output, args.tenant, fmt=args.format, zones=zones(args))
+    done = sort_history(args.file, args.output, args.tenant, fmt=args.format, zones=args.zones)
     print(f"{args.output}: {done.rows:,} rows in time order ({done.moved:,} moved); "
           f"{done.untimed:,} rows the reader rejects at the end", file=sys.stderr)  # fmt: skip
 
@@ -456,7 +464,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
             progress=None if args.quiet else ImportProgress(),
             coverage_start=start.timestamp() if start else None,
             restart=args.restart,
-            zones=zones(args),
+            zones=args.zones,
         )
     except (ImportFailed, KafkaError, OSError, ValueError) as exc:
         sys.stderr.write(f"lapse import: {exc}\n")
