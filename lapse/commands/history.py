@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
-from schemas.history import Zones
+from schemas.history import Zones, local_time
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 COVERAGE_HELP = (
     "ISO date from which the files' gate data is complete (default: the first access event "
-    "in the files); no absence is counted before it"
+    "in the files); no absence is counted before it. Without an offset, read in the "
+    "--time-zone without a site, else in UTC"
 )
 
 
@@ -93,12 +94,29 @@ def add_time_zone(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def coverage_start(text: str | None) -> datetime | None:
-    """``--coverage-start``: an ISO 8601 date or time (UTC when it names no offset)."""
-    if not text:
-        return None
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+def iso_time(text: str) -> datetime:
+    """A time on the command line (``--coverage-start``, ``--until``): ISO 8601, a date or a
+    time, refused at parse time otherwise; :func:`placed` gives a naive one its offset once
+    the whole command line (its ``--time-zone``) is read."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or time (like 2025-03-01 or "
+            "2025-03-01T06:00:00+01:00)"
+        ) from exc
+
+
+def placed(at: datetime | None, zones: Zones | None) -> datetime | None:
+    """A command-line time with its offset: the one it names, else that of the
+    ``--time-zone`` without a site (the zone the files' naive times and membership rows are
+    read in: ``--coverage-start 2025-03-01`` beside ``--time-zone Europe/Berlin`` is the
+    club's midnight), else UTC. Never this machine's zone: the same command gives the same
+    answer wherever it runs."""
+    if at is None or at.tzinfo is not None:
+        return at
+    zone = zones.default if zones is not None else None
+    return local_time(at, zone) if zone is not None else at.replace(tzinfo=UTC)
 
 
 # --- lapse replay ----------------------------------------------------------------------------
@@ -117,9 +135,14 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument(
         "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"
     )
-    rep.add_argument("--until", help="ISO 8601 time to run the clock to after the last event")
+    rep.add_argument(
+        "--until",
+        type=iso_time,
+        help="ISO 8601 time to run the clock to after the last event (without an offset: as "
+        "--coverage-start)",
+    )
     rep.add_argument("--output", "-o", help="alerts file (default: standard output)")
-    rep.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    rep.add_argument("--coverage-start", metavar="DATE", type=iso_time, help=COVERAGE_HELP)
     add_time_zone(rep)
     rep.add_argument("files", nargs="+", metavar="FILE")
 
@@ -161,10 +184,10 @@ def _replay_files(settings: Settings, args: argparse.Namespace) -> None:
         args.tenant,
         policies(settings),
         lateness=args.lateness,
-        until=datetime.fromisoformat(args.until) if args.until else None,
+        until=placed(args.until, args.zones),
         visits=VisitRules(window_seconds=settings.visit_window_seconds),
         report=report,
-        coverage_start=coverage_start(args.coverage_start),
+        coverage_start=placed(args.coverage_start, args.zones),
         in_memory=in_memory,
         zones=args.zones,
     )
@@ -328,7 +351,7 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "to a copy of the history's events",
     )
     cal.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    cal.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    cal.add_argument("--coverage-start", metavar="DATE", type=iso_time, help=COVERAGE_HELP)
     add_time_zone(cal)
     cal.add_argument("files", nargs="+", metavar="FILE")
 
@@ -353,7 +376,7 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             lateness=args.lateness,
             progress=say,
             objective=Objective(args.precision, args.alerts_per_week),
-            coverage_start=coverage_start(args.coverage_start),
+            coverage_start=placed(args.coverage_start, args.zones),
             workers=max(1, args.workers),
             zones=args.zones,
         )
@@ -430,7 +453,7 @@ def add_import(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     imp.add_argument("--rejects", metavar="FILE", help="append every rejected row to this CSV")
     imp.add_argument("--show-rejects", type=int, default=20, help="rejected rows to print")
     imp.add_argument("--restart", action="store_true", help="start over instead of resuming")
-    imp.add_argument("--coverage-start", metavar="DATE", help=COVERAGE_HELP)
+    imp.add_argument("--coverage-start", metavar="DATE", type=iso_time, help=COVERAGE_HELP)
     add_time_zone(imp)
     imp.add_argument("--quiet", action="store_true", help="no progress on stderr")
     imp.add_argument("files", nargs="+", metavar="FILE")
@@ -451,7 +474,7 @@ async def _import(settings: Settings, args: argparse.Namespace) -> int:
     from lapse.progress import ImportProgress
 
     try:
-        start = coverage_start(args.coverage_start)
+        start = placed(args.coverage_start, args.zones)
         outcome = await import_history(
             settings,
             args.tenant,

@@ -172,3 +172,32 @@ def test_replay_counts_no_absence_before_the_access_log_starts(tmp_path, capsys,
     later = first_access + timedelta(days=20)
     alerts, _ = run_replay(capsys, *args, "--coverage-start", later.isoformat())
     assert min(a.raised_at for a in alerts if a.type == "at_risk") >= later
+
+
+def test_times_on_the_command_line_are_read_in_the_zone_named(tmp_path, capsys) -> None:
+    """``--coverage-start`` and ``--until`` without an offset: in the ``--time-zone`` without a
+    site when one is named, else in UTC, never in this machine's zone; a value that is not
+    ISO 8601 is refused before any file is read."""
+    events, log_start = _membership_before_gate_log()
+    access, members = write_csvs(tmp_path, events)
+    day = (log_start + timedelta(days=20)).date()
+    end = (log_start + timedelta(days=150)).replace(tzinfo=None).isoformat()
+    args = ["--tenant", "club", "--policy", "fixed", "--until", end, str(access), str(members)]
+
+    def clipped_from(*extra: str) -> set[datetime]:
+        """When the clipped absences (counted from the coverage start) began."""
+        alerts, _ = run_replay(capsys, *args, "--coverage-start", day.isoformat(), *extra)
+        return {
+            a.raised_at - timedelta(days=float(a.reasons[0].figures["days_absent"]))
+            for a in alerts
+            if a.type == "at_risk" and "days_since_gate_data_start" in a.reasons[0].figures
+        }
+
+    tokyo = datetime.combine(day, datetime.min.time(), ZoneInfo("Asia/Tokyo"))
+    in_utc = datetime.combine(day, datetime.min.time(), ZoneInfo("UTC"))
+    assert clipped_from() == {in_utc}
+    assert clipped_from("--time-zone", "Asia/Tokyo") == {tokyo}  # 15:00 UTC the day before
+    assert clipped_from("--time-zone", "s1=Asia/Tokyo") == {in_utc}  # a site's zone: not it
+    with pytest.raises(SystemExit):
+        main(["replay", "--tenant", "club", "--coverage-start", "1 March 2025", str(access)])
+    assert "is not an ISO 8601 date or time" in capsys.readouterr().err
