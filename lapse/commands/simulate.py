@@ -8,8 +8,11 @@ import asyncio
 import sys
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
+from lapse.commands.history import iso_time, placed, time_zone
 from plumbing.settings import Settings
+from schemas.history import Zones
 
 if TYPE_CHECKING:
     from simulator import Summary
@@ -37,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     sim.add_argument(
         "--sites", type=int, help="clubs (sites) of the chain (default: 1 or the profile's)"
     )
-    sim.add_argument("--start", default="2025-01-01T00:00:00+00:00", help="ISO 8601 start")
+    sim.add_argument(
+        "--start",
+        type=iso_time,
+        default="2025-01-01T00:00:00+00:00",
+        help="ISO 8601 start (without an offset: in --timezone, else UTC)",
+    )
     sim.add_argument("--gap-mean-days", type=float, help="mean last visit to cancellation")
     sim.add_argument("--early-hazard", type=float, help="hazard multiplier, first 6 months")
     sim.add_argument(
@@ -93,14 +101,20 @@ def param_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _zone(name: str) -> str:
-    """An IANA zone name the simulator can use, refused at parse time otherwise."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    """The club's zone: checked as ``--time-zone`` is (``history.time_zone``): an IANA name,
+    not this machine's ``localtime`` (the same arguments write the same bytes anywhere)."""
+    site, zone = time_zone(name)
+    if site is not None:
+        raise argparse.ArgumentTypeError(f"{name!r}: one zone for the club, like Europe/Berlin")
+    return zone.key
 
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise argparse.ArgumentTypeError(f"unknown time zone {name!r}") from e
-    return name
+
+def _start(args: argparse.Namespace) -> datetime:
+    """``--start`` with its offset: the one it names, else the club's zone's, else UTC."""
+    zones = Zones(ZoneInfo(args.timezone)) if args.timezone else None
+    start = placed(args.start, zones)
+    assert start is not None  # (it has a default)
+    return start
 
 
 async def run_simulate(_settings: Settings, args: argparse.Namespace) -> None:
@@ -119,7 +133,7 @@ async def run_simulate(_settings: Settings, args: argparse.Namespace) -> None:
             members=args.members,
             days=args.days,
             seed=args.seed,
-            start=datetime.fromisoformat(args.start),
+            start=_start(args),
             sites=args.sites if args.sites is not None else profile.sites,
             params=params,
             tenant_id=args.tenant,

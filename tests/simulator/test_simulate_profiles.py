@@ -334,6 +334,28 @@ def test_the_command_refuses_an_unknown_time_zone(
         )
     assert "unknown time zone 'Mars/Olympus'" in capsys.readouterr().err
     assert not (tmp_path / "sim").exists()
+    with pytest.raises(SystemExit):  # this machine's zone: not the same bytes everywhere
+        main(["simulate", "--tenant", "club", "--out", str(tmp_path), "--timezone", "localtime"])
+    assert "name the club's zone" in capsys.readouterr().err
+
+
+def test_a_start_without_an_offset_is_in_the_clubs_zone(tmp_path: Path) -> None:
+    """``--start 2025-01-01`` is the club's midnight (``--timezone``), else UTC's; never the
+    machine's."""
+    for zone, expected in (
+        ("Asia/Tokyo", "2025-01-01T00:00:00+09:00"),
+        (None, "2025-01-01T00:00:00+00:00"),
+    ):
+        out = tmp_path / (zone or "utc").replace("/", "-")
+        main(
+            [
+                "simulate",
+                *("--members", "5", "--days", "3", "--tenant", "club", "--out", str(out)),
+                *("--start", "2025-01-01"),
+                *(("--timezone", zone) if zone else ()),
+            ]
+        )
+        assert json.loads((out / "simulation.json").read_text())["start"] == expected
 
 
 def test_simulate_profile_takes_the_profile_and_overrides(tmp_path: Path) -> None:
