@@ -7,6 +7,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from lapse.commands.history import iso_time
 from lapse.commands.session import migrated_session
 from plumbing.settings import Settings
 
@@ -20,7 +21,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     up.set_defaults(run=run_uplift)
     up.add_argument("--tenant", required=True)
     up.add_argument("--site", help="one site only")
-    up.add_argument("--as-of", help="ISO 8601 moment of the report (default: now)")
+    up.add_argument(
+        "--as-of",
+        type=iso_time,
+        help="ISO 8601 moment of the report, with its offset (default: now)",
+    )
     up.add_argument(
         "--settle-days",
         type=float,
@@ -32,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def run_uplift(settings: Settings, args: argparse.Namespace) -> None:
     from api.read.uplift import read_uplift, text_report
 
-    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
+    as_of = args.as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         sys.exit("--as-of needs a UTC offset, e.g. 2026-01-01T00:00:00+00:00")
     async with migrated_session(settings) as session:

@@ -134,12 +134,12 @@ async def test_tenant_and_site_scoped(settings, sessions, tenant, loop):
 
 
 async def test_lapse_uplift_says_it_in_plain_words(settings, sessions, tenant, loop, capsys):
-    from argparse import Namespace
-
+    from lapse.cli import parser
     from lapse.commands.uplift import run_uplift
 
     body = await _report(settings, sessions, loop, tenant)
-    args = Namespace(tenant=tenant, site=None, as_of=loop.end.isoformat(), settle_days=SETTLE)
+    argv = ["uplift", "--tenant", tenant, "--as-of", loop.end.isoformat()]
+    args = parser().parse_args([*argv, "--settle-days", str(SETTLE)])  # as the command reads it
     await run_uplift(settings, args)
     out = capsys.readouterr().out
     first = out.splitlines()[0]
