@@ -7,8 +7,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from lapse.commands.history import iso_time
 from lapse.commands.session import migrated_session
+from lapse.commands.times import iso_time
 from plumbing.settings import Settings
 
 
