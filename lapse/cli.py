@@ -3,7 +3,9 @@ and ``main``, the console script (``lapse = "lapse.cli:main"``).
 
 Each group of subcommands is a module that adds its parsers and runs them; this module only
 lists them, in the order ``lapse --help`` shows, and runs the one chosen with the settings
-(``LAPSE_*``) and logging configured.
+(``LAPSE_*``) and logging configured. A file named on the command line that is missing or
+cannot be read as a history file ends the command with one line saying which and why (exit
+status 1), not a traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,6 +31,7 @@ from lapse.commands import (
 )
 from plumbing import logs
 from plumbing.settings import Settings
+from schemas.history import HistoryFormatError
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]]
 AddParser = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -70,8 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format == "json")
     run: Command = args.run
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, args))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings, args))
+    except HistoryFormatError as exc:  # a history file that cannot be read at all
+        sys.exit(f"lapse {args.command}: {exc}")
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:  # a file named
+        sys.exit(f"lapse {args.command}: {exc.filename}: {exc.strerror}")
 
 
 if __name__ == "__main__":

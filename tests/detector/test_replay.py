@@ -201,3 +201,22 @@ def test_times_on_the_command_line_are_read_in_the_zone_named(tmp_path, capsys) 
     with pytest.raises(SystemExit):
         main(["replay", "--tenant", "club", "--coverage-start", "1 March 2025", str(access)])
     assert "is not an ISO 8601 date or time" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["replay", "evaluate", "calibrate", "sort"])
+def test_a_file_that_cannot_be_read_ends_the_command_with_one_line(
+    command: str, tmp_path, capsys
+) -> None:
+    """A membership export with the wrong header or a missing file: which file and why, exit
+    status 1, no traceback, nothing written."""
+    wrong = tmp_path / "membership.csv"
+    wrong.write_text("member_id,occurred_at,status\nm1,2025-01-02T10:00:00+00:00,cancelled\n")
+    out = tmp_path / "out"
+    extra = {"replay": ["-o", str(out)], "calibrate": ["--out", str(out), "--quiet"]}
+    extra["sort"] = ["-o", str(out)]
+    for name, said in ((wrong, "the header must name"), (tmp_path / "gone.csv", "No such file")):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--tenant", "club", *extra.get(command, []), str(name)])
+        message = str(exit_.value.code)
+        assert message.startswith(f"lapse {command}: {name}: {said}"), message
+        assert not out.exists()

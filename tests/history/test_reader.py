@@ -200,6 +200,22 @@ def test_not_utf8_is_a_format_error():
         rows_of(b"member_id,site_id,occurred_at,kind\nm\xff1,s,2024-03-01T18:30:00Z,gate_entry\n")
 
 
+@pytest.mark.parametrize("reference", [False, True])
+def test_a_file_that_cannot_be_read_is_named(tmp_path, reference):
+    """The error names the file, whether the header is wrong or bad bytes come far into it
+    (a command reads the access and the membership export together)."""
+    header = tmp_path / "members.csv"
+    header.write_text("member_id,occurred_at,status\nm1,2024-03-01T18:30:00Z,cancelled\n")
+    with pytest.raises(HistoryFormatError, match=r"^.*members\.csv: the header must name"):
+        HistoryReader(header, "t", reference=reference)
+    late = tmp_path / "gates.csv"
+    good = b"m1,s1,2024-03-01T17:30:00Z,gate_entry\n"
+    late.write_bytes(b"member_id,site_id,occurred_at,kind\n" + good * 5000 + b"m\xff,s1\n")
+    reader = HistoryReader(late, "t", reference=reference)
+    with reader, pytest.raises(HistoryFormatError, match=r"^.*gates\.csv: the file is not UTF-8"):
+        list(reader)
+
+
 def test_jsonl_by_extension_and_content(tmp_path):
     good = {
         "event_id": "e1",
