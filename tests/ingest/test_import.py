@@ -31,7 +31,7 @@ from plumbing.settings import Settings
 from records.api_keys import create_key
 from records.tables import ImportRun
 from schemas.events import parse_member_event
-from schemas.history import Event, RowError, Zones
+from schemas.history import Event, HistoryFormatError, RowError, Zones
 from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env
@@ -163,6 +163,22 @@ async def test_a_file_not_in_time_order_is_refused_before_anything_is_sent(
     async with sessions() as session:
         runs = (await session.scalars(select(ImportRun).where(ImportRun.tenant_id == tenant))).all()
     assert all(run.status != "done" or run.last_line == 2 for run in runs)
+
+
+async def test_bad_bytes_far_into_a_file_stop_the_import_before_anything_is_sent(
+    env, sessions, tenant, tmp_path
+):
+    """Every file is read through before a row is sent: bytes that are not UTF-8 in the last
+    line of one stop the run, named with the file, and no row or control record is sent."""
+    gates = tmp_path / "gates.csv"
+    gates.write_bytes((HEADER + "".join(access_rows(40))).encode() + b"m\xff,north\n")
+    good = tmp_path / "membership.csv"
+    good.write_text("member_id,occurred_at,event\nm1,2026-01-01T09:00:00Z,joined\n")
+    with pytest.raises(HistoryFormatError, match=f"^{gates}: the file is not UTF-8"):
+        await importer(env, sessions, tenant).import_files([good, gates])
+    summary = await importer(env, sessions, tenant).import_file(good)  # then a good file
+    assert summary.accepted == 1
+    assert len(await topic_ids(env[0], 1, controls=2 * 4)) == 1  # its row and controls only
 
 
 async def test_interrupted_after_recording_resumes_with_no_line_lost_or_doubled(
