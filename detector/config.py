@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,38 @@ class ConfigError(ValueError):
 
 
 def _fields(cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(cls) if f.name != "name" and f.init}
-    unknown = set(params) - known
+    """The parameters, each a field of ``cls`` and of its type: a number where the policy
+    takes one (finite; a string there would only fail at the first member's timer), a
+    true/false where it takes one."""
+    fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "name" and f.init}
+    unknown = set(params) - set(fields)
     if unknown:
         raise ConfigError(f"{where}: unknown parameter(s) {sorted(unknown)} for {cls.__name__}")
-    return params
+    checked = dict(params)
+    for key, value in params.items():
+        kind = fields[key]
+        if kind in (float, int):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or (kind is int and value != int(value)):
+                what = "a whole number" if kind is int else "a number"
+                raise ConfigError(f"{where}: {key} must be {what}, not {value!r}")
+            checked[key] = kind(value)
+        elif kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
+    return checked
 
 
 def _warnings(value: Any, where: str) -> Warnings | None:
     if value is None:
         return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.warnings: an object of parameters, or null for none")
     return Warnings(**_fields(Warnings, dict(value), f"{where}.warnings"))
 
 
 def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
+    if not isinstance(spec, dict):
+        raise ConfigError(f'{where}: a policy is a JSON object, like {{"policy": "hybrid"}}')
     params = dict(spec)
     kind = params.pop("policy", "cadence")
     if "warnings" in params:
@@ -54,13 +73,20 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
         return CadencePolicy(**_fields(CadencePolicy, params, where))
     if kind == "bgnbd":
         if "fallback" in params:
+            if not isinstance(params["fallback"], dict):
+                raise ConfigError(f"{where}.fallback: a cadence policy's parameters, an object")
             fb = dict(params["fallback"])
             fb.pop("policy", None)
             params["fallback"] = CadencePolicy(**_fields(CadencePolicy, fb, f"{where}.fallback"))
         return BgNbdPolicy(**_fields(BgNbdPolicy, params, where))
     if kind == "risk":
         if "absence" in params:
-            params["absence"] = tuple(float(s) for s in params["absence"])
+            slopes = params["absence"]
+            if not isinstance(slopes, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in slopes
+            ):
+                raise ConfigError(f"{where}: absence is a list of numbers (the slopes)")
+            params["absence"] = tuple(float(x) for x in slopes)
         try:
             return RiskPolicy(**_fields(RiskPolicy, params, where))
         except ValueError as e:
@@ -73,6 +99,28 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
     raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk, hybrid)")
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """The configuration file's document: a JSON object of ``default`` and ``tenants`` only.
+    Anything else is refused with the file's name: a policy object written at the top
+    (``{"policy": "fixed", ...}``) or a misspelt key would otherwise be ignored without a
+    word, and every tenant would run the default."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a JSON file: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f'{path}: the configuration is a JSON object ({{"tenants": ...}})')
+    unknown = sorted(set(doc) - {"default", "tenants"})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {unknown} at the top: a configuration names the "
+            '"default" policy and the "tenants" with their own, each a policy object'
+        )
+    if not isinstance(doc.get("default", {}), dict) or not isinstance(doc.get("tenants", {}), dict):
+        raise ConfigError(f'{path}: "default" is a policy object, "tenants" an object of them')
+    return doc
+
+
 def policies(settings: Settings) -> PolicyFor:
     """The policy of each tenant: the config file's entry, else its default, else settings."""
     default: Policy = build_policy(
@@ -81,7 +129,7 @@ def policies(settings: Settings) -> PolicyFor:
     )
     per_tenant: dict[str, Policy] = {}
     if settings.detector_config:
-        doc = json.loads(Path(settings.detector_config).read_text())
+        doc = read_config(Path(settings.detector_config))
         if "default" in doc:
             default = build_policy(doc["default"], "default")
         per_tenant = {

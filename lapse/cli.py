@@ -4,8 +4,8 @@ and ``main``, the console script (``lapse = "lapse.cli:main"``).
 Each group of subcommands is a module that adds its parsers and runs them; this module only
 lists them, in the order ``lapse --help`` shows, and runs the one chosen with the settings
 (``LAPSE_*``) and logging configured. A file named on the command line that is missing or
-cannot be read as a history file ends the command with one line saying which and why (exit
-status 1), not a traceback.
+cannot be read as a history file or a detector configuration ends the command with one line
+saying which and why (exit status 1), not a traceback.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from detector.config import ConfigError
 from lapse.commands import (
     database,
     history,
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings, args))
-    except HistoryFormatError as exc:  # a history file that cannot be read at all
+    except (HistoryFormatError, ConfigError) as exc:  # a history or configuration file
         sys.exit(f"lapse {args.command}: {exc}")
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:  # a file named
         sys.exit(f"lapse {args.command}: {exc.filename}: {exc.strerror}")

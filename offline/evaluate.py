@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from detector.config import build_policy
+from detector.config import ConfigError, build_policy
 from detector.core import Detector, Policy, Status
 from detector.core.visits import VisitRules
 from offline.calibration.scoring import Outcome, Score, outcomes_from_history, read_truth, score
@@ -26,12 +26,20 @@ def parse_spec(spec: str) -> dict[str, object]:
     the configuration file's policy object (``{"policy": "fixed", "absence_days": 60.0}``)."""
     name, _, rest = spec.partition(":")
     params: dict[str, object] = {"policy": name}
+
+    def number(text: str, key: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{spec}: {key} must be a number, not {text.strip()!r}") from None
+
     if name == "fixed" and rest and "=" not in rest:
-        params["absence_days"] = float(rest)
+        params["absence_days"] = number(rest, "absence_days")
     elif rest:
         for item in rest.split(","):
             key, _, value = item.partition("=")
-            params[key.strip()] = float(value) if value.strip() not in ("", "null") else None
+            key = key.strip()
+            params[key] = number(value, key) if value.strip() not in ("", "null") else None
     return params
 
 

@@ -132,6 +132,27 @@ def print_report(report: ReplayReport, err: IO[str] | None = None, show: int = 2
 # --- lapse evaluate --------------------------------------------------------------------------
 
 
+def truth_file(text: str) -> str:
+    """``--truth``: a file that exists, checked before the history is read (the truth is read
+    last, after minutes of replays)."""
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
+def policy_spec(text: str) -> str:
+    """An ``evaluate --policy`` spec, refused at parse time when it names no policy or a
+    parameter it does not take or cannot be (before the files are read)."""
+    from detector.config import ConfigError
+    from offline.evaluate import parse_policy
+
+    try:
+        parse_policy(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = sub.add_parser(
         "evaluate",
@@ -142,11 +163,14 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ev.add_argument(
         "--policy",
         action="append",
+        type=policy_spec,
         help="policy to score (repeatable): fixed:60, hybrid, risk, cadence, bgnbd,"
         " cadence:z=2,floor_days=7 (default: hybrid, risk, cadence, bgnbd);"
         " the fixed 60-day rule always runs as the baseline",
     )
-    ev.add_argument("--truth", help="ground truth CSV (lapse simulate writes truth.csv)")
+    ev.add_argument(
+        "--truth", type=truth_file, help="ground truth CSV (lapse simulate writes truth.csv)"
+    )
     ev.add_argument("--json", help="write the scores here as JSON")
     ev.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
     ev.add_argument(
@@ -240,7 +264,11 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     cal.set_defaults(run=run_calibrate)
     cal.add_argument("--tenant", required=True)
-    cal.add_argument("--truth", help="ground truth CSV (lapse simulate): scores held-out data")
+    cal.add_argument(
+        "--truth",
+        type=truth_file,
+        help="ground truth CSV (lapse simulate): scores held-out data",
+    )
     cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")

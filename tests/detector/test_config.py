@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -49,3 +50,44 @@ def test_without_a_file_the_settings_choose() -> None:
 def test_bad_configuration_names_what_is_wrong(spec) -> None:
     with pytest.raises(ConfigError):
         build_policy(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "said"),
+    [
+        ({"policy": "fixed", "absence_days": "45"}, "absence_days must be a number, not '45'"),
+        ({"policy": "hybrid", "k": True}, "k must be a number"),
+        ({"policy": "cadence", "z": float("inf")}, "z must be a number"),
+        ({"policy": "risk", "absence": [1, "x"]}, "absence is a list of numbers"),
+        ({"policy": "bgnbd", "fallback": 7}, "fallback: a cadence policy's parameters"),
+        ({"policy": "cadence", "warnings": 1}, "warnings: an object of parameters"),
+        (
+            {"policy": "cadence", "warnings": {"failed_payments": 1}},
+            "failed_payments must be true or false",
+        ),
+        ("fixed", "a policy is a JSON object"),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_is_refused_when_read(spec, said) -> None:
+    """Not at the first member's timer, hours into a run."""
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        build_policy(spec, "tenants.a")
+    assert build_policy({"policy": "fixed", "absence_days": 45}) == FixedPolicy(45.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('{"policy": "fixed", "absence_days": 45}', "unknown key(s) ['absence_days', 'policy']"),
+        ('{"tenant": {}}', "unknown key(s) ['tenant']"),
+        ("[]", "the configuration is a JSON object"),
+        ("{bad", "not a JSON file"),
+        ('{"tenants": []}', '"tenants" an object of them'),
+    ],
+)
+def test_a_file_that_is_not_a_configuration_is_refused_with_its_name(tmp_path, text, said):
+    """A policy object written at the top would otherwise be ignored without a word."""
+    path = tmp_path / "detector.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: .*{re.escape(said)}"):
+        policies(Settings(detector_config=str(path)))

@@ -220,3 +220,26 @@ def test_a_file_that_cannot_be_read_ends_the_command_with_one_line(
         message = str(exit_.value.code)
         assert message.startswith(f"lapse {command}: {name}: {said}"), message
         assert not out.exists()
+
+
+def test_options_that_cannot_work_are_refused_before_the_files_are_read(tmp_path, capsys) -> None:
+    """A configuration that is not one (a policy object at the top, which would be ignored
+    without a word), a policy spec with a parameter that is no number, a truth file that is
+    not there: each said in one line before any replay."""
+    events, _ = simulate_club("club", T0, members=5, days=30, duplicates=0.0)
+    access, _ = write_csvs(tmp_path, events)
+    config = tmp_path / "detector.json"
+    config.write_text('{"policy": "fixed", "absence_days": 30}')
+    with pytest.raises(SystemExit) as exit_:
+        main(["replay", "--tenant", "club", "--config", str(config), str(access)])
+    assert f"lapse replay: {config}: unknown key(s) ['absence_days', 'policy']" in str(
+        exit_.value.code
+    )
+    for argv, said in (
+        (["evaluate", "--policy", "fixed:abc"], "absence_days must be a number, not 'abc'"),
+        (["evaluate", "--policy", "cadence:zz=2"], "unknown parameter(s) ['zz']"),
+        (["calibrate", "--truth", str(tmp_path / "truth.csv")], "truth.csv: no such file"),
+    ):
+        with pytest.raises(SystemExit):
+            main([argv[0], "--tenant", "club", *argv[1:], str(access)])
+        assert said in capsys.readouterr().err
