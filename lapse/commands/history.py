@@ -15,7 +15,14 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from lapse.commands.times import add_time_zone, iso_time, placed
+from lapse.commands.arguments import (
+    add_time_zone,
+    iso_time,
+    not_negative,
+    placed,
+    positive,
+    share,
+)
 from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
 from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
@@ -47,7 +54,10 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--policy", choices=POLICY_NAMES, help="default policy")
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
     rep.add_argument(
-        "--lateness", type=float, default=DEFAULT_LATENESS, help="seconds of disorder tolerated"
+        "--lateness",
+        type=not_negative,
+        default=DEFAULT_LATENESS,
+        help="seconds of disorder tolerated",
     )
     rep.add_argument(
         "--until",
@@ -172,7 +182,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--truth", type=truth_file, help="ground truth CSV (lapse simulate writes truth.csv)"
     )
     ev.add_argument("--json", help="write the scores here as JSON")
-    ev.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
+    ev.add_argument("--lateness", type=not_negative, default=DEFAULT_LATENESS)
     ev.add_argument(
         "--workers",
         type=int,
@@ -182,7 +192,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     ev.add_argument(
         "--horizon-days",
-        type=float,
+        type=not_negative,
         default=30.0,
         help="alerts and dropouts this close to the end are not scored",
     )
@@ -272,16 +282,16 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
-    cal.add_argument("--lateness", type=float, default=DEFAULT_LATENESS)
+    cal.add_argument("--lateness", type=not_negative, default=DEFAULT_LATENESS)
     cal.add_argument(
         "--precision",
-        type=float,
+        type=share,
         default=0.8,
         help="the club's objective: at least this share of alerts right (default 0.8)",
     )
     cal.add_argument(
         "--alerts-per-week",
-        type=float,
+        type=positive,
         help="the club's objective instead: at most this many alerts a week (the desk's time)",
     )
     cal.add_argument(

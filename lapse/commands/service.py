@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import signal
 
+from lapse.commands.arguments import not_negative, positive
 from plumbing.settings import Settings
 
 
@@ -32,10 +33,10 @@ def add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="everything in one process on a simulated club")
     demo.set_defaults(run=run_demo)
     demo.add_argument("--days", type=int, default=120, help="simulated days to stream")
-    demo.add_argument("--day-seconds", type=float, default=0.35, help="real seconds per day")
+    demo.add_argument("--day-seconds", type=positive, default=0.35, help="real seconds per day")
     demo.add_argument(
         "--linger",
-        type=float,
+        type=not_negative,
         default=None,
         help="seconds to keep serving after the stream (default: until Ctrl-C)",
     )

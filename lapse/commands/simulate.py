@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from lapse.commands.times import iso_time, placed, time_zone
+from lapse.commands.arguments import iso_time, placed, time_zone
 from plumbing.settings import Settings
 from schemas.history import Zones
 

@@ -7,8 +7,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from lapse.commands.arguments import iso_time, positive
 from lapse.commands.session import migrated_session
-from lapse.commands.times import iso_time
 from plumbing.settings import Settings
 
 
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     up.add_argument(
         "--settle-days",
-        type=float,
+        type=positive,
         default=60.0,
         help="an episode is settled this many days after it opened (default 60)",
     )

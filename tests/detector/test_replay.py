@@ -243,3 +243,22 @@ def test_options_that_cannot_work_are_refused_before_the_files_are_read(tmp_path
         with pytest.raises(SystemExit):
             main([argv[0], "--tenant", "club", *argv[1:], str(access)])
         assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["calibrate", "--precision", "80"], "80: a share between 0 and 1, like 0.8"),
+        (["calibrate", "--alerts-per-week", "0"], "0: a number above 0"),
+        (["replay", "--lateness", "nan"], "'nan': a finite number"),
+        (["evaluate", "--horizon-days", "-1"], "-1: a number of 0 or more"),
+        (["replay", "--lateness", "ten"], "'ten' is not a number"),
+    ],
+)
+def test_numbers_out_of_their_range_are_refused_when_the_command_is_read(
+    argv, said, capsys
+) -> None:
+    """A precision of 80 (meant as per cent) would be met by nothing after minutes of work."""
+    with pytest.raises(SystemExit):
+        main([argv[0], "--tenant", "club", *argv[1:], "access.csv"])
+    assert said in capsys.readouterr().err

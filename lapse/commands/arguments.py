@@ -1,12 +1,14 @@
-"""Times and zones on the command line: ``--time-zone [SITE=]ZONE`` (the zone a history file's
-naive times are in) and ISO 8601 times (``--coverage-start``, ``--until``, ``--start``,
-``--as-of``), each refused at parse time with a message when it is not one, and a naive time
-placed in the zone named, else UTC: never this machine's zone, so a command gives the same
-answer wherever it runs."""
+"""The values several commands take, each checked while the command line is read, with a
+message naming the option, not a traceback later: ``--time-zone [SITE=]ZONE`` (the zone a
+history file's naive times are in), ISO 8601 times (``--coverage-start``, ``--until``,
+``--start``, ``--as-of``: a naive one placed in the zone named, else UTC, never this
+machine's zone, so a command gives the same answer wherever it runs), and numbers that
+must be finite and within a range (a precision target, days, seconds)."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -96,3 +98,37 @@ def placed(at: datetime | None, zones: Zones | None) -> datetime | None:
         return at
     zone = zones.default if zones is not None else None
     return local_time(at, zone) if zone is not None else at.replace(tzinfo=UTC)
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: a finite number")
+    return value
+
+
+def share(text: str) -> float:
+    """A share in (0, 1]: a precision target of 80 % is 0.8 (80 would be met by nothing)."""
+    value = _finite(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text}: a share between 0 and 1, like 0.8")
+    return value
+
+
+def positive(text: str) -> float:
+    """A number above 0 (alerts a week, seconds a simulated day)."""
+    value = _finite(text)
+    if value <= 0.0:
+        raise argparse.ArgumentTypeError(f"{text}: a number above 0")
+    return value
+
+
+def not_negative(text: str) -> float:
+    """A number of 0 or more (seconds of lateness, days)."""
+    value = _finite(text)
+    if value < 0.0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of 0 or more")
+    return value
