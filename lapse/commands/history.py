@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -150,6 +151,17 @@ def truth_file(text: str) -> str:
     return text
 
 
+def out_dir(text: str) -> str:
+    """``calibrate --out``: a directory, or a path where one can be made, checked before the
+    history is read (the outputs are written last, after minutes of replays)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: not writable")
+    return text
+
+
 def policy_spec(text: str) -> str:
     """An ``evaluate --policy`` spec, refused at parse time when it names no policy or a
     parameter it does not take or cannot be (before the files are read)."""
@@ -279,7 +291,12 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=truth_file,
         help="ground truth CSV (lapse simulate): scores held-out data",
     )
-    cal.add_argument("--out", default=".", help="directory for detector.json and report.html")
+    cal.add_argument(
+        "--out",
+        type=out_dir,
+        default=".",
+        help="directory for detector.json and report.html (made if missing)",
+    )
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
     cal.add_argument("--lateness", type=not_negative, default=DEFAULT_LATENESS)

@@ -239,6 +239,7 @@ def test_options_that_cannot_work_are_refused_before_the_files_are_read(tmp_path
         (["evaluate", "--policy", "fixed:abc"], "absence_days must be a number, not 'abc'"),
         (["evaluate", "--policy", "cadence:zz=2"], "unknown parameter(s) ['zz']"),
         (["calibrate", "--truth", str(tmp_path / "truth.csv")], "truth.csv: no such file"),
+        (["calibrate", "--out", str(access)], f"{access}: not a directory"),
     ):
         with pytest.raises(SystemExit):
             main([argv[0], "--tenant", "club", *argv[1:], str(access)])
