@@ -129,13 +129,17 @@ def policies(settings: Settings) -> PolicyFor:
     )
     per_tenant: dict[str, Policy] = {}
     if settings.detector_config:
-        doc = read_config(Path(settings.detector_config))
-        if "default" in doc:
-            default = build_policy(doc["default"], "default")
-        per_tenant = {
-            tenant: build_policy(spec, f"tenants.{tenant}")
-            for tenant, spec in doc.get("tenants", {}).items()
-        }
+        path = Path(settings.detector_config)
+        doc = read_config(path)
+        try:
+            if "default" in doc:
+                default = build_policy(doc["default"], "default")
+            per_tenant = {
+                tenant: build_policy(spec, f"tenants.{tenant}")
+                for tenant, spec in doc.get("tenants", {}).items()
+            }
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def policy_for(tenant_id: str) -> Policy:
         return per_tenant.get(tenant_id, default)

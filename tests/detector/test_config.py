@@ -83,6 +83,7 @@ def test_a_parameter_of_the_wrong_type_is_refused_when_read(spec, said) -> None:
         ("[]", "the configuration is a JSON object"),
         ("{bad", "not a JSON file"),
         ('{"tenants": []}', '"tenants" an object of them'),
+        ('{"tenants": {"a": {"policy": "hybrid", "k": "4"}}}', "tenants.a: k must be a number"),
     ],
 )
 def test_a_file_that_is_not_a_configuration_is_refused_with_its_name(tmp_path, text, said):
