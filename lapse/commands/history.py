@@ -151,17 +151,6 @@ def truth_file(text: str) -> str:
     return text
 
 
-def out_dir(text: str) -> str:
-    """``calibrate --out``: a directory, or a path where one can be made, checked before the
-    history is read (the outputs are written last, after minutes of replays)."""
-    path = Path(text)
-    if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: not a directory")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{text}: not writable")
-    return text
-
-
 def policy_spec(text: str) -> str:
     """An ``evaluate --policy`` spec, refused at parse time when it names no policy or a
     parameter it does not take or cannot be (before the files are read)."""
@@ -276,6 +265,17 @@ def print_table(runs: list[Run], out: IO[str] | None = None) -> None:
 
 
 # --- lapse calibrate -------------------------------------------------------------------------
+
+
+def out_dir(text: str) -> str:
+    """``calibrate --out``: a directory, or a path where one can be made, checked before the
+    history is read (the outputs are written last, after minutes of replays)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: not a directory")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{text}: not writable")
+    return text
 
 
 def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
