@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,13 +36,30 @@ from schemas.onboarding import HISTORY_LATENESS
 Event = AccessEvent | MembershipEvent
 
 
+# Rejected rows said in full in calibrate's progress (the rest counted by reason).
+SHOWN_REJECTS = 3
+
+
+class NothingToLearn(ValueError):
+    """The files hold no event calibrate can learn from (every row rejected, or none)."""
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryRead:
     """The history files read into memory: each file's events, in time order."""
 
     files: list[list[Event]]
-    rejected: int  # rows the reader rejected
+    by_reason: Counter[str]  # the rows the reader rejected, by reason
+    first_rejects: list[str]  # the first few, as "file:line: reason: message"
     sorted: tuple[OutOfOrder, ...]  # the files that were not in time order, sorted here
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.by_reason.values())
+
+    def rejects_said(self) -> str:
+        """The rejected rows by reason, most first: ``naive_timestamp 3, bad_kind 1``."""
+        return ", ".join(f"{reason} {n:,}" for reason, n in self.by_reason.most_common())
 
 
 def read_files(
@@ -55,14 +73,17 @@ def read_files(
     its events are sorted by time here (ties in file order), as ``lapse replay`` does.
     ``zones``: the zones naive times are read in (``--time-zone``)."""
     files: list[list[Event]] = []
-    rejected = 0
+    by_reason: Counter[str] = Counter()
+    first: list[str] = []
     disorder: list[OutOfOrder] = []
     for path in paths:
         events: list[Event] = []
         order = TimeOrder(lateness)
         for line, row in read_history(path, tenant_id, origin="calibrate", zones=zones):
             if isinstance(row, RowError):
-                rejected += 1
+                by_reason[row.reason] += 1
+                if len(first) < SHOWN_REJECTS:
+                    first.append(f"{path}:{line}: {row}")
             else:
                 order.see(line, row.occurred_at.timestamp())
                 events.append(row)
@@ -70,7 +91,7 @@ def read_files(
             disorder.append(verdict)
             events.sort(key=lambda e: e.occurred_at)
         files.append(events)
-    return HistoryRead(files, rejected, tuple(disorder))
+    return HistoryRead(files, by_reason, first, tuple(disorder))
 
 
 def calibrate(
@@ -98,8 +119,17 @@ def calibrate(
     read = read_files(paths, tenant_id, lateness, zones)
     files, rejected = read.files, read.rejected
     events = sum(len(f) for f in files)
-    say(f"read {events:,} events ({rejected:,} rows rejected) in "
+    say(f"read {events:,} events ({rejected:,} rows rejected"
+        f"{': ' + read.rejects_said() if rejected else ''}) in "
         f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    for reject in read.first_rejects:
+        say(f"  {reject}")
+    if not any(isinstance(e, AccessEvent) for f in files for e in f):
+        raise NothingToLearn(
+            "no visit (access event) to learn from in these files"
+            + (f"; {rejected:,} rows were rejected ({read.rejects_said()}), the first: "
+               f"{read.first_rejects[0]}" if rejected else "")
+        )  # fmt: skip
     for order in read.sorted:
         say(in_time_order(order))
     if workers > 1 and (fits := affordable(workers)) < workers:

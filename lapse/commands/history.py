@@ -327,7 +327,7 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from lapse.progress import watch_reads
-    from offline.calibrate import calibrate, store, write_outputs
+    from offline.calibrate import NothingToLearn, calibrate, store, write_outputs
     from offline.calibration.fitting import SMALL_GRID, Grid, Objective
 
     def say(text: str) -> None:
@@ -335,20 +335,23 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
             print(text, file=sys.stderr, flush=True)
 
     # The bar follows the reading of the files; the fitting's stages are printed above it.
-    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
-        result = await asyncio.to_thread(
-            calibrate,
-            args.files,
-            args.tenant,
-            truth_path=args.truth,
-            grid=SMALL_GRID if args.quick else Grid(),
-            lateness=args.lateness,
-            progress=say,
-            objective=Objective(args.precision, args.alerts_per_week),
-            coverage_start=placed(args.coverage_start, args.zones),
-            workers=max(1, args.workers),
-            zones=args.zones,
-        )
+    try:
+        with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+            result = await asyncio.to_thread(
+                calibrate,
+                args.files,
+                args.tenant,
+                truth_path=args.truth,
+                grid=SMALL_GRID if args.quick else Grid(),
+                lateness=args.lateness,
+                progress=say,
+                objective=Objective(args.precision, args.alerts_per_week),
+                coverage_start=placed(args.coverage_start, args.zones),
+                workers=max(1, args.workers),
+                zones=args.zones,
+            )
+    except NothingToLearn as exc:  # every row rejected (a zone not named, say): say why
+        sys.exit(f"lapse calibrate: {exc}")
     out = Path(args.out)
     page = write_outputs(result, out)
     print_calibration(result, out)

@@ -263,3 +263,24 @@ def test_numbers_out_of_their_range_are_refused_when_the_command_is_read(
     with pytest.raises(SystemExit):
         main([argv[0], "--tenant", "club", *argv[1:], "access.csv"])
     assert said in capsys.readouterr().err
+
+
+def test_calibrate_with_every_visit_rejected_says_why_and_writes_nothing(tmp_path, capsys) -> None:
+    """A local-time export given without its zone: every row a ``naive_timestamp``. Calibrate
+    says so with the reasons and the first row, instead of a traceback; named, it runs."""
+    access = tmp_path / "access.csv"
+    access.write_text(
+        "member_id,site_id,occurred_at,kind\n"
+        + "".join(f"m{i},s1,2025-01-{i + 2:02d}T10:00:00,gate_entry\n" for i in range(5))
+    )
+    out = tmp_path / "out"
+    argv = ["calibrate", "--tenant", "club", "--quick", "--workers", "1", "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, str(access)])
+    said = str(exit_.value.code)
+    assert said.startswith("lapse calibrate: no visit (access event) to learn from"), said
+    assert f"5 rows were rejected (naive_timestamp 5), the first: {access}:2:" in said
+    assert "(5 rows rejected: naive_timestamp 5)" in capsys.readouterr().err
+    assert not out.exists()
+    main([*argv, "--quiet", "--time-zone", "Europe/Berlin", str(access)])
+    assert (out / "detector.json").exists()
