@@ -28,6 +28,7 @@ from offline.calibration.report import Calibration, render
 from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
+from offline.replay import NothingToLearn
 from offline.workers import affordable
 from schemas import AccessEvent, MembershipEvent
 from schemas.history import RowError, Zones
@@ -38,10 +39,6 @@ Event = AccessEvent | MembershipEvent
 
 # Rejected rows said in full in calibrate's progress (the rest counted by reason).
 SHOWN_REJECTS = 3
-
-
-class NothingToLearn(ValueError):
-    """The files hold no event calibrate can learn from (every row rejected, or none)."""
 
 
 @dataclass(frozen=True, slots=True)

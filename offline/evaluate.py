@@ -14,7 +14,7 @@ from detector.config import ConfigError, build_policy
 from detector.core import Detector, Policy, Status
 from detector.core.visits import VisitRules
 from offline.calibration.scoring import Outcome, Score, outcomes_from_history, read_truth, score
-from offline.replay import ReplayReport, replay_files
+from offline.replay import NothingToLearn, ReplayReport, replay_files
 from offline.workers import fork_map
 from schemas.history import Zones
 
@@ -93,7 +93,11 @@ def evaluate(
         states = list(detector.members.values())  # an iterator: read twice below
         times = [t for s in states for t in (s.first_visit, s.last_visit, s.joined_at) if t]
         if not times:
-            raise ValueError("the history holds no visits")
+            raise NothingToLearn(
+                "no visit (access event) to score in these files"
+                + (f"; {len(report.rejected):,} rows were rejected, the first: "
+                   "{}:{}: {}".format(*report.rejected[0]) if report.rejected else "")
+            )  # fmt: skip
         start, end = min(times), max(times)
         last = {s.member_id: s.last_visit for s in states}
         outcomes = truth

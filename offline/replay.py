@@ -29,6 +29,12 @@ Event = AccessEvent | MembershipEvent
 DEFAULT_LATENESS = HISTORY_LATENESS  # ``lapse replay --lateness`` (schemas.onboarding)
 
 
+class NothingToLearn(ValueError):
+    """The history files hold no visit to learn from or score: every access row rejected (an
+    export of local times given without its zone, say), or none given. Said with why, where
+    the rest would fail on an empty history."""
+
+
 @dataclass(slots=True)
 class ReplayReport:
     events: int = 0

@@ -207,18 +207,22 @@ async def run_evaluate(_settings: Settings, args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from offline.evaluate import evaluate_specs
+    from offline.replay import NothingToLearn
 
-    runs = evaluate_specs(
-        args.files,
-        args.tenant,
-        args.policy or ["hybrid", "risk", "cadence", "bgnbd"],
-        truth_path=args.truth,
-        lateness=args.lateness,
-        horizon_days=args.horizon_days,
-        in_memory=out_of_order("evaluate", args),
-        workers=max(1, args.workers),
-        zones=args.zones,
-    )
+    try:
+        runs = evaluate_specs(
+            args.files,
+            args.tenant,
+            args.policy or ["hybrid", "risk", "cadence", "bgnbd"],
+            truth_path=args.truth,
+            lateness=args.lateness,
+            horizon_days=args.horizon_days,
+            in_memory=out_of_order("evaluate", args),
+            workers=max(1, args.workers),
+            zones=args.zones,
+        )
+    except NothingToLearn as exc:  # every row rejected (a zone not named, say): say why
+        sys.exit(f"lapse evaluate: {exc}")
     print_table(runs)
     if args.json:
         with open(args.json, "w") as f:
@@ -327,8 +331,9 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from lapse.progress import watch_reads
-    from offline.calibrate import NothingToLearn, calibrate, store, write_outputs
+    from offline.calibrate import calibrate, store, write_outputs
     from offline.calibration.fitting import SMALL_GRID, Grid, Objective
+    from offline.replay import NothingToLearn
 
     def say(text: str) -> None:
         if not args.quiet:

@@ -265,7 +265,7 @@ def test_numbers_out_of_their_range_are_refused_when_the_command_is_read(
     assert said in capsys.readouterr().err
 
 
-def test_calibrate_with_every_visit_rejected_says_why_and_writes_nothing(tmp_path, capsys) -> None:
+def test_calibrate_and_evaluate_with_every_visit_rejected_say_why(tmp_path, capsys) -> None:
     """A local-time export given without its zone: every row a ``naive_timestamp``. Calibrate
     says so with the reasons and the first row, instead of a traceback; named, it runs."""
     access = tmp_path / "access.csv"
@@ -284,3 +284,9 @@ def test_calibrate_with_every_visit_rejected_says_why_and_writes_nothing(tmp_pat
     assert not out.exists()
     main([*argv, "--quiet", "--time-zone", "Europe/Berlin", str(access)])
     assert (out / "detector.json").exists()
+    with pytest.raises(SystemExit) as exit_:  # evaluate the same, from its worker processes
+        main(["evaluate", "--tenant", "club", "--workers", "2", str(access)])
+    assert str(exit_.value.code).startswith(
+        "lapse evaluate: no visit (access event) to score in these files; 5 rows were "
+        f"rejected, the first: {access}:2: naive_timestamp"
+    )
