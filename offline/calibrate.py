@@ -122,11 +122,8 @@ def calibrate(
     for reject in read.first_rejects:
         say(f"  {reject}")
     if not any(isinstance(e, AccessEvent) for f in files for e in f):
-        raise NothingToLearn(
-            "no visit (access event) to learn from in these files"
-            + (f"; {rejected:,} rows were rejected ({read.rejects_said()}), the first: "
-               f"{read.first_rejects[0]}" if rejected else "")
-        )  # fmt: skip
+        first = read.first_rejects[0] if read.first_rejects else None
+        raise NothingToLearn.in_files("learn from", rejected, first, read.rejects_said())
     for order in read.sorted:
         say(in_time_order(order))
     if workers > 1 and (fits := affordable(workers)) < workers:

@@ -93,11 +93,8 @@ def evaluate(
         states = list(detector.members.values())  # an iterator: read twice below
         times = [t for s in states for t in (s.first_visit, s.last_visit, s.joined_at) if t]
         if not times:
-            raise NothingToLearn(
-                "no visit (access event) to score in these files"
-                + (f"; {len(report.rejected):,} rows were rejected, the first: "
-                   "{}:{}: {}".format(*report.rejected[0]) if report.rejected else "")
-            )  # fmt: skip
+            first = "{}:{}: {}".format(*report.rejected[0]) if report.rejected else None
+            raise NothingToLearn.in_files("score", len(report.rejected), first)
         start, end = min(times), max(times)
         last = {s.member_id: s.last_visit for s in states}
         outcomes = truth

@@ -34,6 +34,18 @@ class NothingToLearn(ValueError):
     export of local times given without its zone, say), or none given. Said with why, where
     the rest would fail on an empty history."""
 
+    @classmethod
+    def in_files(
+        cls, use: str, rejected: int, first: str | None, reasons: str = ""
+    ) -> NothingToLearn:
+        """``no visit (access event) to {use} in these files``, with how many rows were
+        rejected (by reason, when counted) and the first of them, ``file:line: reason``."""
+        why = f"no visit (access event) to {use} in these files"
+        if rejected and first is not None:
+            why += f"; {rejected:,} rows were rejected{f' ({reasons})' if reasons else ''}, "
+            why += f"the first: {first}"
+        return cls(why)
+
 
 @dataclass(slots=True)
 class ReplayReport:
