@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -55,8 +54,8 @@ class _TimeZones(argparse.Action):
         site, zone = values  # (``time_zone`` parsed it)
         known: Zones = getattr(namespace, self.dest) or Zones()
         if (site is None and known.default is not None) or site in known.sites:
-            sys.exit(
-                f"lapse: --time-zone given twice {f'for site {site}' if site else 'without a site'}"
+            parser.error(
+                f"--time-zone given twice {f'for site {site}' if site else 'without a site'}"
             )
         if site is None:
             setattr(namespace, self.dest, Zones(zone, known.sites))
