@@ -17,7 +17,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_origin, get_type_hints
 
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.engine import PolicyFor
@@ -30,11 +30,20 @@ class ConfigError(ValueError):
     pass
 
 
+P = TypeVar("P")
+
+
 def _fields(cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:
     """The parameters, each a field of ``cls`` and of its type: a number where the policy
-    takes one (finite; a string there would only fail at the first member's timer), a
-    true/false where it takes one."""
-    fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "name" and f.init}
+    takes one (finite; a string there would only fail at the first member's timer), a list
+    of numbers where it takes a tuple of them, a true/false where it takes one.
+
+    The types are the resolved hints (``typing.get_type_hints``), not ``Field.type``: the
+    core's modules use ``from __future__ import annotations``, so interpreted (``LAPSE_PURE``,
+    or no C compiler) ``Field.type`` is the string ``"float"``, and every check would pass
+    unseen (tests/detector/test_config.py runs them interpreted too)."""
+    hints = get_type_hints(cls)
+    fields = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name != "name" and f.init}
     unknown = set(params) - set(fields)
     if unknown:
         raise ConfigError(f"{where}: unknown parameter(s) {sorted(unknown)} for {cls.__name__}")
@@ -42,14 +51,34 @@ def _fields(cls: type, params: dict[str, Any], where: str) -> dict[str, Any]:
     for key, value in params.items():
         kind = fields[key]
         if kind in (float, int):
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not number or not math.isfinite(value) or (kind is int and value != int(value)):
+            if not _number(value) or (kind is int and value != int(value)):
                 what = "a whole number" if kind is int else "a number"
                 raise ConfigError(f"{where}: {key} must be {what}, not {value!r}")
             checked[key] = kind(value)
+        elif kind is tuple or get_origin(kind) is tuple:
+            # (the policies' tuples hold numbers: the risk policy's slopes; compiled, mypyc
+            # keeps only ``tuple`` of ``tuple[float, ...]``)
+            if not isinstance(value, list) or not all(_number(x) for x in value):
+                raise ConfigError(f"{where}: {key} is a list of numbers, not {value!r}")
+            checked[key] = tuple(float(x) for x in value)
         elif kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
     return checked
+
+
+def _built(cls: type[P], params: dict[str, Any], where: str) -> P:
+    """``cls`` from the parameters, checked (``_fields``), then by the policy itself: its own
+    refusals (a falling absence term, a threshold out of (0, 1)) said as the file's."""
+    checked = _fields(cls, params, where)
+    try:
+        return cls(**checked)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from e
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (``true`` is a bool, not 1)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _warnings(value: Any, where: str) -> Warnings | None:
@@ -57,7 +86,7 @@ def _warnings(value: Any, where: str) -> Warnings | None:
         return None
     if not isinstance(value, dict):
         raise ConfigError(f"{where}.warnings: an object of parameters, or null for none")
-    return Warnings(**_fields(Warnings, dict(value), f"{where}.warnings"))
+    return _built(Warnings, dict(value), f"{where}.warnings")
 
 
 def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
@@ -68,34 +97,21 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
     if "warnings" in params:
         params["warnings"] = _warnings(params["warnings"], where)
     if kind == "fixed":
-        return FixedPolicy(**_fields(FixedPolicy, params, where))
+        return _built(FixedPolicy, params, where)
     if kind == "cadence":
-        return CadencePolicy(**_fields(CadencePolicy, params, where))
+        return _built(CadencePolicy, params, where)
     if kind == "bgnbd":
         if "fallback" in params:
             if not isinstance(params["fallback"], dict):
                 raise ConfigError(f"{where}.fallback: a cadence policy's parameters, an object")
             fb = dict(params["fallback"])
             fb.pop("policy", None)
-            params["fallback"] = CadencePolicy(**_fields(CadencePolicy, fb, f"{where}.fallback"))
-        return BgNbdPolicy(**_fields(BgNbdPolicy, params, where))
+            params["fallback"] = _built(CadencePolicy, fb, f"{where}.fallback")
+        return _built(BgNbdPolicy, params, where)
     if kind == "risk":
-        if "absence" in params:
-            slopes = params["absence"]
-            if not isinstance(slopes, list) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in slopes
-            ):
-                raise ConfigError(f"{where}: absence is a list of numbers (the slopes)")
-            params["absence"] = tuple(float(x) for x in slopes)
-        try:
-            return RiskPolicy(**_fields(RiskPolicy, params, where))
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from e
+        return _built(RiskPolicy, params, where)
     if kind == "hybrid":
-        try:
-            return HybridPolicy(**_fields(HybridPolicy, params, where))
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from e
+        return _built(HybridPolicy, params, where)
     raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk, hybrid)")
 
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +77,50 @@ def test_a_parameter_of_the_wrong_type_is_refused_when_read(spec, said) -> None:
     with pytest.raises(ConfigError, match=re.escape(said)):
         build_policy(spec, "tenants.a")
     assert build_policy({"policy": "fixed", "absence_days": 45}) == FixedPolicy(45.0)
+
+
+# The same refusals with the core interpreted (``LAPSE_PURE=1``: a machine without a C
+# compiler), where the policies' field types are strings under ``from __future__ import
+# annotations``; each line printed is the refusal of one spec, or what was built from it.
+PURE_CHILD = """
+import detector.core
+from detector.config import ConfigError, build_policy
+assert not detector.core.COMPILED
+for spec in (
+    {"policy": "fixed", "absence_days": "45"},
+    {"policy": "hybrid", "k": True},
+    {"policy": "risk", "threshold": "0.5"},
+    {"policy": "risk", "absence": [1, "x"]},
+    {"policy": "risk", "threshold": 1.5},
+    {"policy": "cadence", "warnings": {"failed_payments": 1}},
+):
+    try:
+        print("built", build_policy(spec, "tenants.a"))
+    except ConfigError as exc:
+        print(exc)
+print(build_policy({"policy": "risk", "absence": [1, 2, 3, 4, 5, 6, 7, 8]}).absence)
+"""
+
+
+def test_the_refusals_hold_with_the_core_interpreted() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", PURE_CHILD],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "LAPSE_PURE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.splitlines() == [
+        "tenants.a: absence_days must be a number, not '45'",
+        "tenants.a: k must be a number, not True",
+        "tenants.a: threshold must be a number, not '0.5'",
+        "tenants.a: absence is a list of numbers, not [1, 'x']",
+        "tenants.a: threshold must be a probability strictly between 0 and 1",
+        "tenants.a.warnings: failed_payments must be true or false, not 1",
+        "(1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)",
+    ]
 
 
 @pytest.mark.parametrize(
