@@ -4,8 +4,9 @@ and ``main``, the console script (``lapse = "lapse.cli:main"``).
 Each group of subcommands is a module that adds its parsers and runs them; this module only
 lists them, in the order ``lapse --help`` shows, and runs the one chosen with the settings
 (``LAPSE_*``) and logging configured. A file named on the command line that is missing or
-cannot be read as a history file or a detector configuration ends the command with one line
-saying which and why (exit status 1), not a traceback.
+cannot be read as a history file or a detector configuration, or history files with no visit
+left to learn from or score (every row rejected), end the command with one line saying which
+and why (exit status 1), not a traceback.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lapse.commands import (
     staff,
     uplift,
 )
+from offline.replay import NothingToLearn
 from plumbing import logs
 from plumbing.settings import Settings
 from schemas.history import HistoryFormatError
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings, args))
-    except (HistoryFormatError, ConfigError) as exc:  # a history or configuration file
+    except (HistoryFormatError, ConfigError, NothingToLearn) as exc:
+        # a history or configuration file, or history files with no visit left to use
         sys.exit(f"lapse {args.command}: {exc}")
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:  # a file named
         sys.exit(f"lapse {args.command}: {exc.filename}: {exc.strerror}")

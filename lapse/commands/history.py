@@ -207,22 +207,18 @@ async def run_evaluate(_settings: Settings, args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from offline.evaluate import evaluate_specs
-    from offline.replay import NothingToLearn
 
-    try:
-        runs = evaluate_specs(
-            args.files,
-            args.tenant,
-            args.policy or ["hybrid", "risk", "cadence", "bgnbd"],
-            truth_path=args.truth,
-            lateness=args.lateness,
-            horizon_days=args.horizon_days,
-            in_memory=out_of_order("evaluate", args),
-            workers=max(1, args.workers),
-            zones=args.zones,
-        )
-    except NothingToLearn as exc:  # every row rejected (a zone not named, say): say why
-        sys.exit(f"lapse evaluate: {exc}")
+    runs = evaluate_specs(
+        args.files,
+        args.tenant,
+        args.policy or ["hybrid", "risk", "cadence", "bgnbd"],
+        truth_path=args.truth,
+        lateness=args.lateness,
+        horizon_days=args.horizon_days,
+        in_memory=out_of_order("evaluate", args),
+        workers=max(1, args.workers),
+        zones=args.zones,
+    )
     print_table(runs)
     if args.json:
         with open(args.json, "w") as f:
@@ -333,30 +329,26 @@ async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from lapse.progress import watch_reads
     from offline.calibrate import calibrate, store, write_outputs
     from offline.calibration.fitting import SMALL_GRID, Grid, Objective
-    from offline.replay import NothingToLearn
 
     def say(text: str) -> None:
         if not args.quiet:
             print(text, file=sys.stderr, flush=True)
 
     # The bar follows the reading of the files; the fitting's stages are printed above it.
-    try:
-        with watch_reads("calibrate: reading", [] if args.quiet else args.files):
-            result = await asyncio.to_thread(
-                calibrate,
-                args.files,
-                args.tenant,
-                truth_path=args.truth,
-                grid=SMALL_GRID if args.quick else Grid(),
-                lateness=args.lateness,
-                progress=say,
-                objective=Objective(args.precision, args.alerts_per_week),
-                coverage_start=placed(args.coverage_start, args.zones),
-                workers=max(1, args.workers),
-                zones=args.zones,
-            )
-    except NothingToLearn as exc:  # every row rejected (a zone not named, say): say why
-        sys.exit(f"lapse calibrate: {exc}")
+    with watch_reads("calibrate: reading", [] if args.quiet else args.files):
+        result = await asyncio.to_thread(
+            calibrate,
+            args.files,
+            args.tenant,
+            truth_path=args.truth,
+            grid=SMALL_GRID if args.quick else Grid(),
+            lateness=args.lateness,
+            progress=say,
+            objective=Objective(args.precision, args.alerts_per_week),
+            coverage_start=placed(args.coverage_start, args.zones),
+            workers=max(1, args.workers),
+            zones=args.zones,
+        )
     out = Path(args.out)
     page = write_outputs(result, out)
     print_calibration(result, out)
