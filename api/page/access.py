@@ -1,6 +1,6 @@
 """Who is at the staff page and what they may do: the page's clock, the logged-in person
-(``Staff``), the checks on a form they post, and the role dependencies every page route
-takes (``SignedIn``, ``FrontDesk``, ``Manager``; ``api.page.admin`` adds ``Admin``). Shared by
+(``Staff``), the role dependencies every page route takes (``SignedIn``, ``FrontDesk``, ``Manager``;
+``api.page.admin`` adds ``Admin``) and the checked form a POST takes (``Posted``). Shared by
 the page's routers (``api.page.routes``, ``api.page.holdout``, ``api.page.admin``), so none of
 them imports another's helpers.
 
@@ -124,17 +124,6 @@ async def read_form(request: Request) -> dict[str, str] | None:
     return {k: v[0] for k, v in parsed.items()}
 
 
-async def staff_form(request: Request, staff: Staff) -> dict[str, str] | Response:
-    """A form a logged-in person posted from the page: readable, same-origin and carrying
-    their session's token; else the refusal to send back."""
-    form = await read_form(request)
-    if form is None or cross_origin(request):
-        return refuse(request, 400, "Bad request", "The form could not be read.")
-    if not session.csrf_ok(signing_key(request), staff.session, form.get("csrf", "")):
-        return refuse(request, 403, "Forbidden", "The form's security token did not match.")
-    return form
-
-
 def _to_login(request: Request) -> Response:
     if request.method != "GET" or wants_json(request):
         return refuse(request, 401, "Logged out", "Your session ended: log in again.")
@@ -174,6 +163,26 @@ def role(minimum: Role) -> Callable[[Request, Staff | None], Awaitable[Staff]]:
     return check
 
 
+async def _posted(request: Request, staff: SignedIn) -> dict[str, str]:
+    """A form a logged-in person posted from the page: readable, same-origin and carrying
+    their session's token; else the refusal, raised as the role dependencies raise theirs.
+    A route takes it after its role (``staff: Manager, form: Posted``): FastAPI solves a
+    route's dependencies in the order they are declared, so who may post is checked before
+    what they posted is read (``tests/page/test_admin.py`` holds it)."""
+    if staff is None:
+        raise PageRefusal(_to_login(request))
+    form = await read_form(request)
+    if form is None or cross_origin(request):
+        raise PageRefusal(refuse(request, 400, "Bad request", "The form could not be read."))
+    if not session.csrf_ok(signing_key(request), staff.session, form.get("csrf", "")):
+        raise PageRefusal(
+            refuse(request, 403, "Forbidden", "The form's security token did not match.")
+        )
+    return form
+
+
 # The roles as typed dependencies (``api.page.admin`` adds ``Admin``).
 FrontDesk = Annotated[Staff, Depends(role(Role.FRONT_DESK))]
 Manager = Annotated[Staff, Depends(role(Role.MANAGER))]
+# The form of a POST from the page, checked (``_posted``).
+Posted = Annotated[dict[str, str], Depends(_posted)]

@@ -3,7 +3,7 @@ accounts (add, change a role, disable), API keys (create, shown once; revoke) an
 (add behind the URL guard, secret shown once; disable).
 
 One page with three sections, and one POST route per action, each a plain form carrying the
-session's CSRF token (``access.staff_form``, as the acknowledge and language forms do), so
+session's CSRF token (``access.Posted``, as the acknowledge and language forms do), so
 it works without a script. The work itself is done by the functions the CLI and the JSON api
 use (``records.staff_accounts``, ``records.api_keys``, ``api.read.webhooks``), scoped to the admin's
 tenant: another tenant's account, key or webhook is "no such", exactly like one that does not
@@ -23,7 +23,7 @@ from fastapi.responses import Response
 
 from api.deps import SessionDep, settings_of
 from api.page import access
-from api.page.access import PageRefusal, Staff
+from api.page.access import PageRefusal, Posted, Staff
 from api.page.answers import ASSET_VERSION, html, redirect, refuse
 from api.page.i18n import t
 from api.page.views import BASE, e, layout, ltr
@@ -306,10 +306,7 @@ async def admin_page(request: Request, staff: Admin, db: SessionDep, done: str =
 
 
 @router.post("/staff")
-async def add_account(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def add_account(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     lang = staff.lang
     if form.get("role") not in {r.value for r in Role}:
         return await _page(request, db, staff, error=t(lang, "admin.error.role"), status=422)
@@ -348,10 +345,7 @@ async def _account_of(db: SessionDep, staff: Staff, login: str) -> StaffAccount 
 
 
 @router.post("/staff/role")
-async def change_role(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def change_role(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     lang = staff.lang
     if form.get("role") not in {r.value for r in Role}:
         return await _page(request, db, staff, error=t(lang, "admin.error.role"), status=422)
@@ -365,10 +359,7 @@ async def change_role(request: Request, staff: Admin, db: SessionDep) -> Respons
 
 
 @router.post("/staff/disable")
-async def disable_account(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def disable_account(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     lang = staff.lang
     account = await _account_of(db, staff, form.get("login", ""))
     if account is None:
@@ -382,10 +373,7 @@ async def disable_account(request: Request, staff: Admin, db: SessionDep) -> Res
 
 
 @router.post("/keys")
-async def create_api_key(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def create_api_key(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     lang = staff.lang
     scopes = tuple(s for s in SCOPES if form.get(f"scope_{s.replace(':', '_')}"))
     if not scopes:
@@ -409,10 +397,7 @@ async def create_api_key(request: Request, staff: Admin, db: SessionDep) -> Resp
 
 
 @router.post("/keys/revoke")
-async def revoke_api_key(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def revoke_api_key(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     if not await revoke_key(
         db, staff.principal.tenant_id, form.get("key_id", ""), access.now(request)
     ):
@@ -423,10 +408,7 @@ async def revoke_api_key(request: Request, staff: Admin, db: SessionDep) -> Resp
 
 
 @router.post("/webhooks")
-async def add_webhook(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def add_webhook(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     lang = staff.lang
     description = form.get("description", "").strip()
     if len(description) > 500 or not _TEXT.fullmatch(description):
@@ -453,10 +435,7 @@ async def add_webhook(request: Request, staff: Admin, db: SessionDep) -> Respons
 
 
 @router.post("/webhooks/disable")
-async def disable_webhook(request: Request, staff: Admin, db: SessionDep) -> Response:
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def disable_webhook(request: Request, staff: Admin, form: Posted, db: SessionDep) -> Response:
     sub = await subscription(db, staff.principal, form.get("webhook_id", ""), for_update=True)
     if sub is None:
         error = t(staff.lang, "admin.error.no_hook")

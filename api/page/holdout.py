@@ -1,8 +1,8 @@
 """``/staff/reports/holdout``: a manager sets or stops the club's control group from the
 reports page (issue 22), as ``PUT /v1/holdout`` and ``lapse holdout`` do.
 
-Two plain forms carrying the session's CSRF token (``access.staff_form``, as every form of
-the page): ``POST /staff/reports/holdout`` (``share`` in percent, more than 0 and at most 50,
+Two plain forms carrying the session's CSRF token (``access.Posted``, as every form of the
+page): ``POST /staff/reports/holdout`` (``share`` in percent, more than 0 and at most 50,
 and a ``reason``, required) and ``POST /staff/reports/holdout/stop`` (an optional
 ``reason``). The work is ``records.holdout.set_share`` / ``stop``, the functions the API and
 the CLI call, recorded as made by the person's staff account (its id in ``set_by`` /
@@ -15,13 +15,14 @@ which states the share in force.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from api.deps import SessionDep
 from api.page import access
-from api.page.access import Manager, Staff
+from api.page.access import Manager, PageRefusal, Posted, Staff
 from api.page.answers import redirect, refuse
 from api.page.uplift import change_refusal
 from api.page.views import BASE
@@ -52,14 +53,16 @@ def _refused(request: Request, staff: Staff) -> Response | None:
     return None
 
 
-async def _change_form(request: Request, staff: Staff) -> dict[str, str] | Response:
-    """The form of a change: posted from the page with the session's token
-    (``access.staff_form``) by someone who may change the control group; else the refusal."""
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
+async def _changer(request: Request, staff: Manager) -> Staff:
+    """Someone who may change the control group; else the refusal (raised, as the role
+    dependencies raise theirs), before the form is read."""
     refused = _refused(request, staff)
-    return form if refused is None else refused
+    if refused is not None:
+        raise PageRefusal(refused)
+    return staff
+
+
+Changer = Annotated[Staff, Depends(_changer)]
 
 
 def _reason(request: Request, raw: str, *, required: bool) -> str | Response | None:
@@ -84,11 +87,8 @@ def _done(what: str) -> Response:
 
 
 @router.post("")
-async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
+async def set_holdout(request: Request, staff: Changer, form: Posted, db: SessionDep) -> Response:
     """Hold back ``share`` percent of the episodes opened from now on."""
-    form = await _change_form(request, staff)
-    if isinstance(form, Response):
-        return form
     try:
         share = check_share(float(form.get("share", "")) / 100)
     except ValueError:
@@ -110,11 +110,8 @@ async def set_holdout(request: Request, staff: Manager, db: SessionDep) -> Respo
 
 
 @router.post("/stop")
-async def stop_holdout(request: Request, staff: Manager, db: SessionDep) -> Response:
+async def stop_holdout(request: Request, staff: Changer, form: Posted, db: SessionDep) -> Response:
     """End the period in force: every episode opened from now on is contacted."""
-    form = await _change_form(request, staff)
-    if isinstance(form, Response):
-        return form
     reason = _reason(request, form.get("reason", ""), required=False)
     if isinstance(reason, Response):
         return reason

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from api.deps import SessionDep, settings_of
 from api.page import access, export, i18n, listing, reports_page, session, timeline, views
 from api.page import uplift as uplift_page
-from api.page.access import FrontDesk, Manager, SignedIn, Staff
+from api.page.access import FrontDesk, Manager, Posted, SignedIn, Staff
 from api.page.answers import (
     ASSET_TYPES,
     ASSET_VERSION,
@@ -152,12 +152,11 @@ async def logout(request: Request, staff: SignedIn, db: SessionDep) -> Response:
 
 
 @router.post("/language")
-async def choose_language(request: Request, staff: FrontDesk, db: SessionDep) -> Response:
+async def choose_language(
+    request: Request, staff: FrontDesk, form: Posted, db: SessionDep
+) -> Response:
     """Switch the page's language: stored on the staff account (so it follows the person to
     any device and api replica), or, for a key session, kept in this browser's cookie."""
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
     chosen = form.get("language", "")
     if chosen not in i18n.CATALOGUES:
         return refuse(request, 422, "Invalid request", "Choose English or Hebrew.")
@@ -370,12 +369,9 @@ async def member_page(
 
 @router.post("/alerts/{alert_id}/actions")
 async def acknowledge(
-    alert_id: str, request: Request, staff: FrontDesk, db: SessionDep
+    alert_id: str, request: Request, staff: FrontDesk, form: Posted, db: SessionDep
 ) -> Response:
     """Record what staff did: a plain form POST (redirects back) or, from the script, JSON."""
-    form = await access.staff_form(request, staff)
-    if isinstance(form, Response):
-        return form
     kind = form.get("action", "")
     note = form.get("note", "").strip() or None
     if kind not in ACTION_KINDS:

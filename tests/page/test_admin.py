@@ -183,6 +183,11 @@ async def test_only_an_admin_of_the_whole_club_opens_it_and_forms_need_the_token
                 "/staff/admin/keys", data={"csrf": csrf, "name": "x", "scope_admin": "on"}
             )
             assert r.status_code == 403
+            # Who may post is checked before what was posted is read: a forged token or a
+            # body that is no form is still refused for the role.
+            for posted in ({"data": {"csrf": "forged"}}, {"content": b"\x00"}):
+                r = await client.post("/staff/admin/keys", **posted)
+                assert r.status_code == 403 and "role does not open" in r.text
             assert "Admin" not in (await client.get("/staff/")).text.split("</nav>")[0]
     site_key = await make_key(sessions, tenant, scopes=("admin",), site_id="north")
     async with page(settings) as client:
