@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from schemas.history import Zones, local_time
+from schemas.onboarding import HISTORY_LATENESS
 
 TIME_ZONE_HELP = (
     "the IANA zone the files' times are in where a row's time has no UTC offset (an export "
@@ -71,6 +72,20 @@ def add_time_zone(parser: argparse.ArgumentParser) -> None:
         type=time_zone,
         action=_TimeZones,
         help=TIME_ZONE_HELP,
+    )
+
+
+def add_lateness(parser: argparse.ArgumentParser) -> None:
+    """``--lateness`` of the commands that replay history (replay, evaluate, calibrate): one
+    default, the lateness the detectors catch an imported history up with, so each command
+    gives what an import gives."""
+    parser.add_argument(
+        "--lateness",
+        metavar="S",
+        type=not_negative,
+        default=HISTORY_LATENESS,
+        help="seconds an event may come after a later one and still be applied in time "
+        f"order (default {HISTORY_LATENESS:g}: a day, as an import is caught up)",
     )
 
 

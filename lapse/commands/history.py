@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from lapse.commands.arguments import (
+    add_lateness,
     add_time_zone,
     iso_time,
     not_negative,
@@ -26,7 +27,6 @@ from lapse.commands.arguments import (
 )
 from offline.workers import available_cpus
 from plumbing.settings import POLICY_NAMES, Settings
-from schemas.onboarding import HISTORY_LATENESS as DEFAULT_LATENESS
 
 if TYPE_CHECKING:
     from ingest.importer import ImportSummary
@@ -54,12 +54,7 @@ def add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rep.add_argument("--tenant", required=True, help="the tenant the rows belong to")
     rep.add_argument("--policy", choices=POLICY_NAMES, help="default policy")
     rep.add_argument("--config", help="detector configuration file (per-tenant policies)")
-    rep.add_argument(
-        "--lateness",
-        type=not_negative,
-        default=DEFAULT_LATENESS,
-        help="seconds of disorder tolerated",
-    )
+    add_lateness(rep)
     rep.add_argument(
         "--until",
         type=iso_time,
@@ -183,7 +178,7 @@ def add_evaluate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--truth", type=truth_file, help="ground truth CSV (lapse simulate writes truth.csv)"
     )
     ev.add_argument("--json", help="write the scores here as JSON")
-    ev.add_argument("--lateness", type=not_negative, default=DEFAULT_LATENESS)
+    add_lateness(ev)
     ev.add_argument(
         "--workers",
         type=int,
@@ -299,7 +294,7 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     cal.add_argument("--store", action="store_true", help="save the report (LAPSE_DATABASE_URL)")
     cal.add_argument("--quick", action="store_true", help="a small grid (demos and tests)")
-    cal.add_argument("--lateness", type=not_negative, default=DEFAULT_LATENESS)
+    add_lateness(cal)
     cal.add_argument(
         "--precision",
         type=share,
