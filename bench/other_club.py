@@ -6,14 +6,15 @@ clubs that ``lapse simulate`` did not make, to check that ``lapse calibrate``'s 
 on them too (``bench/clubs_bench.py --club DIR``).
 
     .venv/bin/python bench/other_club.py --members 3000 --months 18 --seed 1 --out DIR
-        [--style chain|mixed] [--no-check]
+        [--style chain|mixed|chain-nopay|chain-holidays|chain-sudden|chain-tokyo] [--no-check]
 
 Writes DIR/access.csv, DIR/membership.csv, DIR/truth.csv (``lapse simulate``'s truth columns),
 then reads them back and prints sanity figures and the fixed-absence-rule precision/recall
 (see ``check()``; ``--no-check`` skips it). Two styles: ``chain`` (Europe/Berlin, three
 sites, half the members on a weekly routine) and ``mixed`` (America/Chicago, two sites, a
-fifth on a routine, the others' gaps more irregular). Every draw comes from one
-``random.Random(seed)``: the same arguments write the same bytes.
+fifth on a routine, the others' gaps more irregular), and four variations on ``chain``
+(``chain-nopay``, ``chain-holidays``, ``chain-sudden``, ``chain-tokyo``). Every draw comes
+from one ``random.Random(seed)``: the same arguments write the same bytes.
 
 The files are written in export order, not in time order: access.csv sorted by site, then
 member (``chain``) or by member (``mixed``), membership.csv by member, with late rows
@@ -39,7 +40,7 @@ import random
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -167,6 +168,32 @@ STYLES = {
         order="member",
     ),
 }
+
+# Variations on ``chain``, one trait changed each (added later, by the project's own
+# engineers, to see calibrate's choice on smaller clubs of other habits; docs/calibration.md,
+# "Held to the 60-day rule"): payments that say nothing, more and longer holidays, leavers
+# who stop at once and cancel sooner, frequent members in a zone without daylight saving.
+_CHAIN = STYLES["chain"]
+STYLES.update(
+    {
+        "chain-nopay": replace(_CHAIN, pf_leaver=0.05, denied_share=0.05, pf_stayer_per_year=0.05),
+        "chain-holidays": replace(
+            _CHAIN,
+            holiday_counts=((2, 0.3), (3, 0.4), (4, 0.3)),
+            holiday_weeks=(0.15, 0.18, 0.17, 0.15, 0.12, 0.1, 0.07, 0.06),  # 1..8 weeks
+            long_break_per_year=0.10,
+        ),
+        "chain-sudden": replace(_CHAIN, gradual_share=0.2, delay_mean=45.0, pf_leaver=0.3),
+        "chain-tokyo": replace(
+            _CHAIN,
+            tz="Asia/Tokyo",
+            sites=("shibuya", "ueno"),
+            site_weights=(0.6, 0.4),
+            rate_median=3.0,
+            order="member",
+        ),
+    }
+)
 
 SEASON = {1: 1.45, 2: 1.30, 3: 1.20, 4: 0.95, 5: 0.85, 6: 0.80,
           7: 0.80, 8: 0.85, 9: 1.55, 10: 1.00, 11: 0.85, 12: 0.70}  # fmt: skip

@@ -59,7 +59,8 @@ class Calibration:
             "objective": f"max recall with {self.fit.objective.words()} on the training "
             "months (precision less one standard error); else, if no setting reaches it, "
             "the highest precision reached in steps of 10 points, above the fixed 60-day "
-            "rule's; else, at least as precise as it, the most leavers of those catching "
+            "rule's; else, at least as precise as it (by its precision and less one standard "
+            "error), the most leavers of those catching "
             f"{MIN_CAUGHT}, or the most precise when none does; ties by median delay",
             "objective_met": self.fit.objective_met,
             "sorted_in_memory": list(self.sorted_files),
@@ -647,7 +648,8 @@ def render(c: Calibration) -> str:
         f"most leavers among the settings with {_e(fit.objective.words())} on the training "
         f"history (precision less one standard error) and at least {MIN_CAUGHT} leavers "
         "caught; if none does, the precision target lowered in steps of ten points; failing "
-        "that, among those at least as precise as the 60-day rule, the most leavers, or the "
+        "that, among those at least as precise as the 60-day rule (by their precision and "
+        "less one standard error), the most leavers, or the "
         f"most precise (less one standard error) when none caught {MIN_CAUGHT}; ties go to "
         "the earliest (median delay). Every family's settings "
         f"(the fixed rules too) are scored only from {_day(fit.risk_select_start)}, on "

@@ -15,7 +15,9 @@ from offline.calibration.fitting import (
     Trial,
     _choose,
     _Search,
+    at_least_as_precise,
     fallback_levels,
+    precision_margin,
     score_period,
     seen_from,
 )
@@ -34,11 +36,12 @@ def _trial(label: str, alerts: int, right: int, caught: int, family: str = "risk
     return t
 
 
-def _search(trials: list[Trial], baseline: float) -> _Search:
+def _search(trials: list[Trial], baseline: float, alerts: int = 100) -> _Search:
+    """``baseline``: the 60-day rule's precision on ``alerts`` alerts."""
     search = _Search(cast(Any, None), 0.0, 1.0, None)
-    search.baseline_precision = baseline
+    search.baseline = _trial("fixed:60", alerts, round(baseline * alerts), 1, "fixed").train
     for t in trials:
-        t.eligible = bool(t.train.recall) and (t.train.precision or 0.0) > baseline
+        t.eligible = at_least_as_precise(t.train, search.baseline)
     search.trials = trials
     return search
 
@@ -82,7 +85,7 @@ def test_the_last_resort_takes_the_most_leavers_of_those_caught_three_else_the_m
         _trial("risk", alerts=40, right=31, caught=20),  # 0.78: the most leavers
         _trial("narrow", alerts=20, right=16, caught=5),  # 0.80
     ]
-    choice = _choose(_search(trials, 0.75), Objective(precision=0.8))
+    choice = _choose(_search(trials, 0.75, alerts=40), Objective(precision=0.8))
     assert not choice.met and choice.level is None
     assert (choice.chosen.label, choice.last_resort) == ("risk", "most_leavers")
     few = [
@@ -132,3 +135,22 @@ def test_training_scores_leave_out_absences_begun_before_the_gate_log() -> None:
     # leaver a score can count either way: no last visit to alert after.)
     assert (everyone.alerts - scored.alerts, everyone.true_alerts - scored.true_alerts) == (2, 1)
     assert (scored.dropouts, scored.caught) == (everyone.dropouts, everyone.caught) == (2, 2)
+
+
+def test_a_setting_is_held_to_the_60_day_rules_precision_and_to_its_lower_bound() -> None:
+    """A small club's selection months: the 60-day rule right 28 times of 39 (0.72, less
+    its error 0.64). A setting right 25 times of 34 (0.74, less its error 0.65) is at least
+    as precise by both; held to the rule's bare 0.72 by its lower bound it was refused, and
+    calibrate kept the rule. As precise by its lower bound but less by its estimate (many
+    more alerts) is not enough, nor is more precise with a lower bound below the rule's."""
+    rule = _trial("fixed:60", alerts=39, right=28, caught=2, family="fixed").train
+    assert precision_margin(rule) == pytest.approx(0.641, abs=0.001)
+    better = _trial("risk", alerts=34, right=25, caught=8).train
+    assert at_least_as_precise(better, rule)
+    assert precision_margin(better) < (rule.precision or 0.0)  # the old test refused it
+    broad = _trial("broad", alerts=200, right=137, caught=20).train  # 0.685, less error 0.65
+    assert precision_margin(broad) >= precision_margin(rule)
+    assert not at_least_as_precise(broad, rule)
+    few = _trial("few", alerts=8, right=6, caught=3).train  # 0.75, less its error 0.58
+    assert not at_least_as_precise(few, rule)
+    assert not at_least_as_precise(_trial("none", alerts=30, right=28, caught=0).train, rule)
