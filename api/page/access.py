@@ -1,8 +1,8 @@
 """Who is at the staff page and what they may do: the page's clock, the logged-in person
-(``Staff``), the role dependencies every page route takes (``SignedIn``, ``FrontDesk``, ``Manager``;
-``api.page.admin`` adds ``Admin``) and the checked form a POST takes (``Posted``). Shared by
-the page's routers (``api.page.routes``, ``api.page.holdout``, ``api.page.admin``), so none of
-them imports another's helpers.
+(``Staff``), the role dependencies every page route takes (``SignedIn``, ``FrontDesk``,
+``Manager``; ``api.page.admin`` adds ``Admin``) and the checked form a POST takes
+(``Posted``). Shared by the page's routers (``api.page.routes``, ``api.page.holdout``,
+``api.page.admin``), so none of them imports another's helpers.
 
 Staff log in with their own account (``records.staff_accounts``): the browser then holds a
 random session token, checked against the ``staff_sessions`` table on every request. An API
@@ -168,7 +168,7 @@ async def _posted(request: Request, staff: SignedIn) -> dict[str, str]:
     their session's token; else the refusal, raised as the role dependencies raise theirs.
     A route takes it after its role (``staff: Manager, form: Posted``): FastAPI solves a
     route's dependencies in the order they are declared, so who may post is checked before
-    what they posted is read (``tests/page/test_admin.py`` holds it)."""
+    what they posted is read (``tests/page/test_modules.py`` holds every route to it)."""
     if staff is None:
         raise PageRefusal(_to_login(request))
     form = await read_form(request)

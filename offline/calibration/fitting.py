@@ -15,10 +15,10 @@ from while the fixed rules are, nor the other way round. The held-out months are
 nothing but the final score.
 
 Objective: the highest recall (leavers alerted after their last visit, before they cancel)
-among the grid points whose training precision, less one standard error, is at least the
-fixed 60-day rule's on the same training data, less its own, and whose precision is at
-least the rule's; recall is compared to two decimals and
-ties go to the shortest median delay. The grid is searched in stages (fixed days; cadence
+among the grid points at least as precise as the fixed 60-day rule on the same training
+data, by their precision and by their precision less one standard error, each against the
+rule's own (``at_least_as_precise``); recall is compared to two decimals and ties go to the
+shortest median delay. The grid is searched in stages (fixed days; cadence
 z and floor, then cap, then early-warning variants; BG/NBD's p_alive over the chosen cadence
 as fallback, then warning variants) to keep it to a few dozen replays.
 """
