@@ -62,4 +62,4 @@ def test_every_form_route_checks_who_posts_before_reading_the_form(settings: Set
             forms += 1
             before = [d.name for d in needs[: calls.index(posted)]]
             assert "staff" in before, f"{route.path}: its form is read before its role"
-    assert forms >= 10  # the admin's seven, language, acknowledge, the control group's two
+    assert forms >= 11  # the admin's seven, language, acknowledge, the control group's two
