@@ -33,6 +33,23 @@ def replay_settings(settings: Settings, **overrides: object) -> Settings:
     return settings.model_copy(update=update | overrides)
 
 
+def pipeline_settings(settings: Settings, database_url: str, **overrides: object) -> Settings:
+    """Settings for a whole live pipeline on a fresh database, fast enough to test: the fixed
+    45-day rule on the wall clock (a ``ManualClock`` the test moves; it reaches the detector
+    as ticks on its partitions, often here), no lateness, a checkpoint and a delivery poll
+    every tenth of a second; ``overrides`` on top."""
+    update: dict[str, object] = {
+        "database_url": database_url,
+        "policy": "fixed",
+        "fixed_absence_days": 45.0,
+        "allowed_lateness_seconds": 0.0,
+        "checkpoint_interval_seconds": 0.1,
+        "delivery_poll_seconds": 0.05,
+        "tick_seconds": 0.1,
+    }
+    return settings.model_copy(update=update | overrides)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ``LAPSE_*`` environment that rebuilds these settings in a child process."""
     env = {}

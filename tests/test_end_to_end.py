@@ -20,7 +20,7 @@ from ingest.app import create_app as ingest_app
 from plumbing.database import create_engine, session_factory
 from plumbing.kafka import ensure_topics
 from tests.api.support import Receiver, make_key, serve, until
-from tests.support import T0
+from tests.support import T0, pipeline_settings
 
 
 def gate(tenant: str, member: str, day: float, n: int = 0) -> dict[str, object]:
@@ -35,18 +35,7 @@ def gate(tenant: str, member: str, day: float, n: int = 0) -> dict[str, object]:
 
 
 async def test_a_gate_event_becomes_a_signed_webhook(settings, fresh_pg_url, tenant):
-    s = settings.model_copy(
-        update={
-            "database_url": fresh_pg_url,
-            "policy": "fixed",
-            "fixed_absence_days": 45.0,
-            "allowed_lateness_seconds": 0.0,
-            "checkpoint_interval_seconds": 0.1,
-            "delivery_poll_seconds": 0.05,
-            # The wall clock reaches the detector as ticks on its partitions: often here.
-            "tick_seconds": 0.1,
-        }
-    )
+    s = pipeline_settings(settings, fresh_pg_url)
     await ensure_topics(s)
     engine = create_engine(s.database_url)
     sessions = session_factory(engine)

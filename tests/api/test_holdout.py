@@ -35,7 +35,7 @@ from tests.api.test_forget import _everywhere
 from tests.api.test_members import member, store_states
 from tests.page.support import login
 from tests.page.test_http import browser_like, member_ids
-from tests.support import T0, read_topic
+from tests.support import T0, pipeline_settings, read_topic
 from tests.test_end_to_end import gate
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -327,17 +327,7 @@ async def test_the_live_detector_draws_each_episode_and_only_contact_ones_are_se
     """All real: HTTP → ingest → the local broker → the detector (its checkpoint fixes each
     episode's arm) → PostgreSQL → api → a CRM's HTTP endpoint, which gets the contact
     episodes only; the control ones are stored as such."""
-    s = settings.model_copy(
-        update={
-            "database_url": fresh_pg_url,
-            "policy": "fixed",
-            "fixed_absence_days": 45.0,
-            "allowed_lateness_seconds": 0.0,
-            "checkpoint_interval_seconds": 0.1,
-            "delivery_poll_seconds": 0.05,
-            "tick_seconds": 0.1,
-        }
-    )
+    s = pipeline_settings(settings, fresh_pg_url)
     await ensure_topics(s)
     engine = create_engine(s.database_url)
     sessions = session_factory(engine)
