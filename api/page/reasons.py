@@ -24,6 +24,16 @@ def days(value: float | None, lang: str = "en") -> str:
     return "?" if value is None else plural(lang, "day", value)
 
 
+def ago(value: float | None, lang: str = "en") -> str:
+    """When a sign came, counted back from the alert: "today" under a day, else whole days
+    ("7 days ago": an age in tenths of a day reads as a measurement, not a date)."""
+    if value is None:
+        return t(lang, "when.ago", days="?")
+    if value < 1.0:
+        return t(lang, "when.today")
+    return t(lang, "when.ago", days=plural(lang, "day", float(round(value))))
+
+
 def _count(value: float | None) -> str:
     return "?" if value is None else f"{value:.0f}" if value == int(value) else f"{value:.1f}"
 
@@ -112,7 +122,7 @@ def _hybrid(code: str, f: Mapping[str, float | None], lang: str) -> str:
             limit=limit,
             ratio="?" if ratio is None else f"{ratio:.0%}",
         )
-    return t(lang, "why.payment_absent", days=days(f.get("warning_days_ago"), lang), absent=absent)
+    return t(lang, "why.payment_absent", when=ago(f.get("warning_days_ago"), lang), absent=absent)
 
 
 def _risk(f: Mapping[str, float | None], lang: str) -> str:
@@ -130,7 +140,7 @@ def _risk(f: Mapping[str, float | None], lang: str) -> str:
         )
     for key in f:
         if key == "warning_days_ago":
-            text += t(lang, "why.warning", days=days(f[key], lang))
+            text += t(lang, "why.warning", when=ago(f[key], lang))
         elif key == "visits_6_weeks_before":
             text += t(
                 lang,

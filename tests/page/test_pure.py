@@ -75,6 +75,22 @@ def test_every_reason_code_reads_as_a_sentence_with_its_figures():
     )
 
 
+def test_a_sign_is_dated_today_or_in_whole_days_back():
+    """A failed payment the same day is "today", not "0 days ago"; an age in tenths of a day
+    is a whole number of days back (the figure itself stays exact in the alert)."""
+    assert reasons.ago(0.0) == reasons.ago(0.6) == "today"
+    assert reasons.ago(1.2) == "1 day ago" and reasons.ago(6.6) == "7 days ago"
+    assert reasons.ago(2.0, "he") == "לפני יומיים" and reasons.ago(0.2, "he") == "היום"
+    payment = {"days_absent": 14.0, "warning_days_ago": 0.0}
+    assert reasons.detail("absent_after_payment_problem", payment) == (
+        "A failed payment or a refused entry today; away 14 days."
+    )
+    risk = {"risk": 0.83, "risk_threshold": 0.8, "days_absent": 21.0, "warning_days_ago": 9.4}
+    assert "A failed payment or a refused entry 9 days ago." in reasons.detail(
+        "risk_of_leaving", risk
+    )
+
+
 def _label(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%-d %b")
 
