@@ -124,6 +124,9 @@ def calibrate(
     if not any(isinstance(e, AccessEvent) for f in files for e in f):
         first = read.first_rejects[0] if read.first_rejects else None
         raise NothingToLearn.in_files("learn from", rejected, first, read.rejects_said())
+    memberships = [e for f in files for e in f if isinstance(e, MembershipEvent)]
+    if not any(e.kind == "cancelled" for e in memberships):
+        raise NothingToLearn.no_leavers(len(memberships))
     for order in read.sorted:
         say(in_time_order(order))
     if workers > 1 and (fits := affordable(workers)) < workers:

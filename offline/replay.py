@@ -46,6 +46,22 @@ class NothingToLearn(ValueError):
             why += f"the first: {first}"
         return cls(why)
 
+    @classmethod
+    def no_leavers(cls, memberships: int) -> NothingToLearn:
+        """Calibration's own refusal: no member of these files is known to have left (no
+        ``cancelled`` membership row), so no rule can be fitted or judged: most often the
+        membership export was not given beside the access file."""
+        if not memberships:
+            return cls(
+                "no membership row in these files: calibrate learns who left from the club's "
+                "membership export (joined, cancelled, …; docs/history-csv.md); give it beside "
+                "the access file"
+            )
+        return cls(
+            f"no cancellation among these files' {memberships:,} membership rows: with no "
+            "member known to have left there is nothing to fit a rule on or judge it by"
+        )
+
 
 @dataclass(slots=True)
 class ReplayReport:

@@ -267,6 +267,37 @@ def test_numbers_out_of_their_range_are_refused_when_the_command_is_read(
     assert said in capsys.readouterr().err
 
 
+def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
+    """The access file alone (the membership export forgotten), or a membership export with
+    no cancellation: refused at once with what to give, not minutes of replays ending at the
+    60-day rule "caught —"."""
+    access = tmp_path / "access.csv"
+    access.write_text(
+        "member_id,site_id,occurred_at,kind\n"
+        + "".join(f"m{i},s1,2025-01-{i + 2:02d}T10:00:00Z,gate_entry\n" for i in range(5))
+    )
+    members = tmp_path / "membership.csv"
+    members.write_text(
+        "member_id,occurred_at,event\nm0,2024-06-01T00:00:00Z,joined\nm1,2024-07-01T00:00:00Z,joined\n"
+    )
+    out = tmp_path / "out"
+    argv = ["calibrate", "--tenant", "club", "--quick", "--workers", "1", "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--quiet", str(access)])
+    assert str(exit_.value.code) == (
+        "lapse calibrate: no membership row in these files: calibrate learns who left from the "
+        "club's membership export (joined, cancelled, …; docs/history-csv.md); give it beside "
+        "the access file"
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--quiet", str(access), str(members)])
+    assert str(exit_.value.code) == (
+        "lapse calibrate: no cancellation among these files' 2 membership rows: with no "
+        "member known to have left there is nothing to fit a rule on or judge it by"
+    )
+    assert not out.exists()
+
+
 def test_calibrate_and_evaluate_with_every_visit_rejected_say_why(tmp_path, capsys) -> None:
     """A local-time export given without its zone: every row a ``naive_timestamp``. Calibrate
     says so with the reasons and the first row, instead of a traceback; named, it runs."""
@@ -284,7 +315,11 @@ def test_calibrate_and_evaluate_with_every_visit_rejected_say_why(tmp_path, caps
     assert f"5 rows were rejected (naive_timestamp 5), the first: {access}:2:" in said
     assert "(5 rows rejected: naive_timestamp 5)" in capsys.readouterr().err
     assert not out.exists()
-    main([*argv, "--quiet", "--time-zone", "Europe/Berlin", str(access)])
+    members = tmp_path / "membership.csv"
+    members.write_text(
+        "member_id,occurred_at,event\nm0,2024-06-01T00:00:00Z,joined\nm0,2025-03-01T00:00:00Z,cancelled\n"
+    )
+    main([*argv, "--quiet", "--time-zone", "Europe/Berlin", str(access), str(members)])
     assert (out / "detector.json").exists()
     with pytest.raises(SystemExit) as exit_:  # evaluate the same, from its worker processes
         main(["evaluate", "--tenant", "club", "--workers", "2", str(access)])
