@@ -126,7 +126,7 @@ def calibrate(
         raise NothingToLearn.in_files("learn from", rejected, first, read.rejects_said())
     memberships = [e for f in files for e in f if isinstance(e, MembershipEvent)]
     if not any(e.kind == "cancelled" for e in memberships):
-        raise NothingToLearn.no_leavers(len(memberships))
+        raise NothingToLearn.no_leavers(len(memberships), rejected, read.rejects_said())
     for order in read.sorted:
         say(in_time_order(order))
     if workers > 1 and (fits := affordable(workers)) < workers:

@@ -30,9 +30,10 @@ DEFAULT_LATENESS = HISTORY_LATENESS  # ``lapse replay --lateness`` (schemas.onbo
 
 
 class NothingToLearn(ValueError):
-    """The history files hold no visit to learn from or score: every access row rejected (an
-    export of local times given without its zone, say), or none given. Said with why, where
-    the rest would fail on an empty history."""
+    """The history files hold nothing to learn from or score: no visit (every access row
+    rejected, an export of local times given without its zone, say, or none given), or, for
+    calibration, no member known to have left. Said with why, where the rest would fail on an
+    empty history or run for minutes to no purpose."""
 
     @classmethod
     def in_files(
@@ -42,25 +43,34 @@ class NothingToLearn(ValueError):
         rejected (by reason, when counted) and the first of them, ``file:line: reason``."""
         why = f"no visit (access event) to {use} in these files"
         if rejected and first is not None:
-            why += f"; {rejected:,} rows were rejected{f' ({reasons})' if reasons else ''}, "
+            why += f"; {_rows_rejected(rejected)}{f' ({reasons})' if reasons else ''}, "
             why += f"the first: {first}"
         return cls(why)
 
     @classmethod
-    def no_leavers(cls, memberships: int) -> NothingToLearn:
+    def no_leavers(cls, memberships: int, rejected: int, reasons: str = "") -> NothingToLearn:
         """Calibration's own refusal: no member of these files is known to have left (no
         ``cancelled`` membership row), so no rule can be fitted or judged: most often the
-        membership export was not given beside the access file."""
+        membership export was not given beside the access file. Rows rejected are counted
+        (by reason, when counted): a membership export may be among them."""
         if not memberships:
-            return cls(
+            why = (
                 "no membership row in these files: calibrate learns who left from the club's "
                 "membership export (joined, cancelled, …; docs/history-csv.md); give it beside "
                 "the access file"
             )
-        return cls(
-            f"no cancellation among these files' {memberships:,} membership rows: with no "
-            "member known to have left there is nothing to fit a rule on or judge it by"
-        )
+        else:
+            why = (
+                f"no cancellation among these files' {memberships:,} membership rows: with no "
+                "member known to have left there is nothing to fit a rule on or judge it by"
+            )
+        if rejected:
+            why += f" ({_rows_rejected(rejected)}{f': {reasons}' if reasons else ''})"
+        return cls(why)
+
+
+def _rows_rejected(n: int) -> str:
+    return "1 row was rejected" if n == 1 else f"{n:,} rows were rejected"
 
 
 @dataclass(slots=True)

@@ -295,6 +295,11 @@ def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
         "lapse calibrate: no cancellation among these files' 2 membership rows: with no "
         "member known to have left there is nothing to fit a rule on or judge it by"
     )
+    members.write_text("member_id,occurred_at,event\nm0,2025-03-01T00:00:00,cancelled\n")
+    with pytest.raises(SystemExit) as exit_:  # its one row rejected: counted
+        main([*argv, "--quiet", str(access), str(members)])
+    assert str(exit_.value.code).startswith("lapse calibrate: no membership row in these files")
+    assert str(exit_.value.code).endswith("the access file (1 row was rejected: naive_timestamp 1)")
     assert not out.exists()
 
 
