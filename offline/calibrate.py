@@ -134,6 +134,10 @@ def calibrate(
             "process holds, and the memory available holds that many")  # fmt: skip
         workers = fits
     history = build_histories((e for f in files for e in f), visits, covered)
+    leaving = [c for m in history.members.values() for c in m.cancellations]
+    if not any(c >= history.start for c in leaving):
+        start = datetime.fromtimestamp(history.start, UTC)
+        raise NothingToLearn.left_before_gate_data(len(leaving), f"{start:%Y-%m-%d}")
     if history.first_event is not None and history.start > history.first_event:
         say(f"gate data from {datetime.fromtimestamp(history.start, UTC):%Y-%m-%d}: the "
             f"{(history.start - history.first_event) / 86_400:.0f} days of rows before it "

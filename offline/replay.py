@@ -68,6 +68,22 @@ class NothingToLearn(ValueError):
             why += f" ({_rows_rejected(rejected)}{f': {reasons}' if reasons else ''})"
         return cls(why)
 
+    @classmethod
+    def left_before_gate_data(cls, cancellations: int, start: str) -> NothingToLearn:
+        """Calibration's refusal when every cancellation comes before the gate data (a
+        membership file years older than the gate log, say): no leaver's last visits are
+        known, so none can be learnt from."""
+        which = (
+            "the files' one cancellation comes"
+            if cancellations == 1
+            else f"the files' {cancellations:,} cancellations all come"
+        )
+        return cls(
+            f"no cancellation since the gate data begins ({start}): {which} before it, where "
+            "no visit is known; give a gate log that covers the months members left in (or "
+            "--coverage-start, if the gate data is complete earlier than its first row)"
+        )
+
 
 def _rows_rejected(n: int) -> str:
     return "1 row was rejected" if n == 1 else f"{n:,} rows were rejected"

@@ -303,6 +303,33 @@ def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
     assert not out.exists()
 
 
+def test_calibrate_with_every_cancellation_before_the_gate_data_says_why(tmp_path) -> None:
+    """A membership file years older than the gate log whose members all left before it: no
+    leaver's visits are known, so nothing to learn; said with the gate data's first day."""
+    access = tmp_path / "access.csv"
+    access.write_text(
+        "member_id,site_id,occurred_at,kind\n"
+        + "".join(f"m{i},s1,2025-01-{i + 2:02d}T10:00:00Z,gate_entry\n" for i in range(5))
+    )
+    members = tmp_path / "membership.csv"
+    members.write_text(
+        "member_id,occurred_at,event\nold,2021-06-01T00:00:00Z,joined\n"
+        "old,2022-03-01T00:00:00Z,cancelled\nm0,2024-01-01T00:00:00Z,joined\n"
+    )
+    out = tmp_path / "out"
+    argv = ["calibrate", "--tenant", "club", "--quick", "--workers", "1", "--out", str(out)]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--quiet", str(access), str(members)])
+    assert str(exit_.value.code).startswith(
+        "lapse calibrate: no cancellation since the gate data begins (2025-01-02): the files' "
+        "one cancellation comes before it"
+    )
+    assert not out.exists()
+    # The same gate data said complete from 2022 on: the leaver is inside it, and it runs.
+    main([*argv, "--quiet", "--coverage-start", "2022-01-01T00:00:00Z", str(access), str(members)])
+    assert (out / "detector.json").exists()
+
+
 def test_calibrate_and_evaluate_with_every_visit_rejected_say_why(tmp_path, capsys) -> None:
     """A local-time export given without its zone: every row a ``naive_timestamp``. Calibrate
     says so with the reasons and the first row, instead of a traceback; named, it runs."""
