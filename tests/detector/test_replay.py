@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -267,15 +268,21 @@ def test_numbers_out_of_their_range_are_refused_when_the_command_is_read(
     assert said in capsys.readouterr().err
 
 
-def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
-    """The access file alone (the membership export forgotten), or a membership export with
-    no cancellation: refused at once with what to give, not minutes of replays ending at the
-    60-day rule "caught —"."""
+def _five_entries(tmp_path: Path) -> Path:
+    """An access file of five members' one visit each, 2 to 6 January 2025 (UTC)."""
     access = tmp_path / "access.csv"
     access.write_text(
         "member_id,site_id,occurred_at,kind\n"
         + "".join(f"m{i},s1,2025-01-{i + 2:02d}T10:00:00Z,gate_entry\n" for i in range(5))
     )
+    return access
+
+
+def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
+    """The access file alone (the membership export forgotten), or a membership export with
+    no cancellation: refused at once with what to give, not minutes of replays ending at the
+    60-day rule "caught —"."""
+    access = _five_entries(tmp_path)
     members = tmp_path / "membership.csv"
     members.write_text(
         "member_id,occurred_at,event\nm0,2024-06-01T00:00:00Z,joined\nm1,2024-07-01T00:00:00Z,joined\n"
@@ -306,11 +313,7 @@ def test_calibrate_with_no_member_known_to_have_left_says_why(tmp_path) -> None:
 def test_calibrate_with_every_cancellation_before_the_gate_data_says_why(tmp_path) -> None:
     """A membership file years older than the gate log whose members all left before it: no
     leaver's visits are known, so nothing to learn; said with the gate data's first day."""
-    access = tmp_path / "access.csv"
-    access.write_text(
-        "member_id,site_id,occurred_at,kind\n"
-        + "".join(f"m{i},s1,2025-01-{i + 2:02d}T10:00:00Z,gate_entry\n" for i in range(5))
-    )
+    access = _five_entries(tmp_path)
     members = tmp_path / "membership.csv"
     members.write_text(
         "member_id,occurred_at,event\nold,2021-06-01T00:00:00Z,joined\n"
