@@ -73,16 +73,10 @@ sys.path.insert(0, str(ROOT))
 
 from offline.calibrate import calibrate, read_files  # noqa: E402
 from offline.calibration import hybrid  # noqa: E402
-from offline.calibration.fitting import (  # noqa: E402
-    HORIZON_DAYS,
-    SMALL_GRID,
-    Grid,
-    Replayer,
-    period_members,
-    score_period,
-    setting_label,
-)
+from offline.calibration.fitting import SMALL_GRID, Grid  # noqa: E402
 from offline.calibration.members import build_histories  # noqa: E402
+from offline.calibration.periods import HORIZON_DAYS, period_members, score_period  # noqa: E402
+from offline.calibration.replayer import Replayer, setting_label  # noqa: E402
 from offline.calibration.report import Calibration  # noqa: E402
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402

@@ -22,8 +22,10 @@ from typing import Any
 from detector.core.visits import VisitRules
 from history import read_history
 from history.order import OutOfOrder, TimeOrder, in_time_order
-from offline.calibration.fitting import Grid, Objective, Replayer, config_spec, fit_policies
+from offline.calibration.fitting import Grid, config_spec, fit_policies
 from offline.calibration.members import build_histories
+from offline.calibration.objective import Objective
+from offline.calibration.replayer import Replayer
 from offline.calibration.report import Calibration, render
 from offline.calibration.scoring import read_truth
 from offline.calibration.traits import find_traits

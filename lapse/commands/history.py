@@ -323,7 +323,8 @@ def add_calibrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 async def run_calibrate(settings: Settings, args: argparse.Namespace) -> None:
     from lapse.progress import watch_reads
     from offline.calibrate import calibrate, store, write_outputs
-    from offline.calibration.fitting import SMALL_GRID, Grid, Objective
+    from offline.calibration.fitting import SMALL_GRID, Grid
+    from offline.calibration.objective import Objective
 
     def say(text: str) -> None:
         if not args.quiet:

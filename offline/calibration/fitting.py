@@ -25,7 +25,6 @@ as fallback, then warning variants) to keep it to a few dozen replays.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import math
 import statistics
@@ -33,62 +32,43 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
-from detector.config import build_policy
-from detector.core import Detector, Policy, Status
-from detector.core.replay import replay
+from detector.core import Detector
 from detector.core.risk import RiskPolicy
-from detector.core.visits import VisitRules
 from offline.calibration import risk as risk_model
 from offline.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import Histories
-from offline.calibration.scoring import (
-    LEAD_DAYS,
-    Outcome,
-    Score,
-    outcomes_from_history,
-    score,
+from offline.calibration.objective import (
+    MIN_CAUGHT,
+    Objective,
+    at_least_as_precise,
+    precision_margin,
+    score_key,
 )
-from offline.workers import fork_map
-from schemas import AccessEvent, Alert, MembershipEvent
+from offline.calibration.periods import period_scorer, score_period, scored_leavers, seen_from
+from offline.calibration.replayer import (
+    WARNING_VARIANTS,
+    WARNINGS_NONE,
+    WARNINGS_PAYMENTS,
+    Replayer,
+    Spec,
+    setting_label,
+    variant_name,
+)
+from offline.calibration.scoring import Outcome, Score
+from schemas import Alert
 from schemas.units import DAY
 
-Event = AccessEvent | MembershipEvent
 # When no precision level was reached: the most leavers of the settings that caught
 # MIN_CAUGHT, or, none having, the most precise (``_choose``).
 LastResort = Literal["most_leavers", "most_precise"]
-Spec = dict[str, Any]
 BASELINE: Spec = {"policy": "fixed", "absence_days": 60.0}
 TRAIN_SHARE = 0.6
 WARMUP_DAYS = 28.0  # a replay starting from nothing knows no rhythm yet: not scored
-HORIZON_DAYS = 30.0
-# A leaver counts as caught only by an alert at least two weeks before they cancel: later,
-# a call rarely changes anything (issue 18's recall).
-MIN_LEAD_DAYS = LEAD_DAYS
-# A setting meets an objective only if it caught at least this many leavers on the selection
-# months: the count less its (Poisson) standard error must be at least one leaver, the
-# one-standard-error margin the precision is held to (3 - sqrt(3) >= 1 > 2 - sqrt(2)). A
-# rule that caught one leaver has shown nothing about catching them, whatever its precision
-# (seen on the city profile: a 75-day rule, 13 of its 14 alerts right and 1 of 75 leavers
-# caught, met 80 % and was chosen over settings catching 14; held out it caught 7 %).
-MIN_CAUGHT = 3
-
-
-# Early warnings as the detector defines them, and the two variants tried against them:
-# none at all, and only the membership signs (failed payments, denied entries), which on
-# simulated clubs come almost only before cancellations, unlike a falling visit rate.
-WARNINGS_DEFAULT: Spec | None = {}
-WARNINGS_NONE: Spec | None = None
-WARNINGS_PAYMENTS: Spec = {"min_usual_visits": 1e9, "duration_ratio": 0.0}
-WARNING_VARIANTS: dict[str, Spec | None] = {
-    "all": WARNINGS_DEFAULT,
-    "none": WARNINGS_NONE,
-    "payments": WARNINGS_PAYMENTS,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,29 +105,6 @@ SMALL_GRID = Grid(
 )
 # The fixed rules every report shows on the held-out months, beside what was chosen.
 REFERENCE_DAYS = (30.0, 45.0, 60.0)
-
-
-@dataclass(frozen=True, slots=True)
-class Objective:
-    """What the club wants: at least ``precision`` (training precision less one standard
-    error), or at most ``alerts_per_week`` (when given, it replaces the precision target);
-    then the most leavers caught, the earliest. Either way at least ``MIN_CAUGHT`` leavers
-    caught on the selection months."""
-
-    precision: float = 0.8
-    alerts_per_week: float | None = None
-
-    def met(self, s: Score) -> bool:
-        if s.caught < MIN_CAUGHT:
-            return False
-        if self.alerts_per_week is not None:
-            return s.alerts / s.weeks <= self.alerts_per_week
-        return precision_margin(s) >= self.precision
-
-    def words(self) -> str:
-        if self.alerts_per_week is not None:
-            return f"at most {self.alerts_per_week:g} alerts a week"
-        return f"precision at least {self.precision:.0%}"
 
 
 @dataclass(slots=True)
@@ -201,219 +158,6 @@ class Fit:
     seconds: float = 0.0
 
 
-def setting_label(spec: Spec) -> str:
-    """A setting's name in the report: the parameters the grid chose, not what a fit set
-    (the risk policy's lookback comes with its coefficients, which the refit on all the
-    training months replaces: only the hybrid grid chooses one)."""
-    kind = spec["policy"]
-    if kind == "fixed":
-        base = f"fixed:{spec['absence_days']:g}"
-        return base + (f",warnings={_variant(spec['warnings'])}" if "warnings" in spec else "")
-    names = (
-        "z",
-        "k",
-        "floor_days",
-        "cap_days",
-        "longest_factor",
-        "decline_ratio",
-        "decline_days",
-        "payment_days",
-        *(("payment_lookback_days",) if kind == "hybrid" else ()),
-    )
-    keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
-    parts = [f"{k}={spec[k]:g}" for k in keys]
-    if kind == "bgnbd":
-        fb = spec.get("fallback", {})
-        parts += [f"floor_days={fb.get('floor_days', 0):g}"]
-    if "warnings" in spec:
-        parts.append(f"warnings={_variant(spec['warnings'])}")
-    return f"{kind}:{','.join(parts)}"
-
-
-def _variant(warnings: Spec | None) -> str:
-    for name, value in WARNING_VARIANTS.items():
-        if value == warnings:
-            return name
-    return "custom"
-
-
-class Replayer:
-    """The events read once; each call replays them (or those before a time) in file order.
-
-    The files are merged by time once per cut (``until``) and the merged list kept: a club's
-    grid replays the same events scores of times, and the merge was a fifth of each replay
-    (0.8 of 4 s for 912,000 events). Merged per cut, not filtered from one merge: rows
-    within the lateness are not in order, and a merge of the cut files can order them
-    differently from the whole files' merge."""
-
-    def __init__(
-        self,
-        files: Sequence[Sequence[Event]],
-        tenant_id: str,
-        *,
-        lateness: float = 86_400.0,
-        visits: VisitRules | None = None,
-        coverage_start: float | None = None,
-        workers: int = 1,
-    ) -> None:
-        self.coverage_start = coverage_start  # given: ``Detector.cover`` on each replay
-        self.workers = workers
-        self.files = files
-        self.tenant_id = tenant_id
-        self.lateness = lateness
-        self.visits = visits
-        self.count = 0
-        self._merged: dict[float | None, list[Event]] = {}
-
-    def run(self, spec: Spec, until: float | None = None) -> tuple[list[Alert], Detector]:
-        return self.run_policy(build_policy(spec, setting_label(spec)), until)
-
-    def scored(self, jobs: Sequence[Job], scorer: JobScorer) -> list[Score]:
-        """Each job (label, spec, until) replayed and scored by ``scorer(label, alerts,
-        detector)``, the scores in the jobs' order: with ``workers`` above 1, in that many
-        forked processes at once (a replay is a pure function of the events and the spec,
-        so the scores are the same either way: ``tests/offline/calibration/
-        test_calibrate.py`` holds two workers to one). ``offline.workers.fork_map``: the children
-        read the events the parent holds."""
-        for _, _, until in jobs:  # merged once, before any fork: the workers share it
-            self._merge(until)
-
-        def job(index: int) -> Score:
-            label, spec, until = jobs[index]
-            return scorer(label, *self._replay(build_policy(spec, setting_label(spec)), until))
-
-        self.count += len(jobs)
-        return fork_map(job, len(jobs), self.workers)
-
-    def run_policy(
-        self, policy: Policy, until: float | None = None
-    ) -> tuple[list[Alert], Detector]:
-        self.count += 1
-        return self._replay(policy, until)
-
-    def _replay(self, policy: Policy, until: float | None) -> tuple[list[Alert], Detector]:
-        merged = self._merge(until)
-        detector = Detector(policy, visits=self.visits)
-        if self.coverage_start is not None:
-            detector.cover(self.tenant_id, self.coverage_start)
-        alerts = list(
-            replay(merged, policy, self.lateness, until=until, flush=True, detector=detector)
-        )
-        return alerts, detector
-
-    def _merge(self, until: float | None) -> list[Event]:
-        if until not in self._merged:
-            files: Sequence[Sequence[Event]] = self.files
-            if until is not None:
-                files = [[e for e in f if e.occurred_at.timestamp() < until] for f in files]
-            self._merged[until] = list(heapq.merge(*files, key=lambda e: e.occurred_at))
-        return self._merged[until]
-
-
-Job = tuple[str, Spec, float | None]  # a label, a setting, the replay's end (None: all)
-JobScorer = Callable[[str, list[Alert], Detector], Score]
-
-
-def score_period(
-    label: str,
-    alerts: list[Alert],
-    detector: Detector,
-    outcomes: dict[str, Outcome] | None,
-    start: float,
-    end: float,
-    *,
-    seen_from: Mapping[str, float] | None = None,
-) -> Score:
-    """Alerts raised and dropouts whose last visit falls in [start, end - horizon].
-    ``seen_from``: members whose absence began before the gate log (``seen_from()``)."""
-    return period_scorer(detector, outcomes, seen_from=seen_from)(label, alerts, start, end)
-
-
-def seen_from(h: Histories) -> dict[str, float]:
-    """Members whose absence began before the gate log, and from when their alerts count in
-    the training scores: their first visit in it (inf: none, left out).
-
-    A member who joined before the log (or has no joining row) and has not come since is
-    absent since a day the history does not hold; the detector counts the absence from the
-    log's start, so every policy alerts the whole backlog of such members in the log's first
-    weeks, nearly always rightly, which says nothing about the months after (on the legacy
-    profile, membership records older than the gate log, the hybrid search ranks its
-    settings on those first months)."""
-    return {
-        mid: (m.visits[0] if m.visits else math.inf)
-        for mid, m in h.members.items()
-        if m.joined_at is None or m.joined_at < h.start
-    }
-
-
-def period_scorer(
-    detector: Detector,
-    outcomes: dict[str, Outcome] | None = None,
-    *,
-    seen_from: Mapping[str, float] | None = None,
-) -> Callable[[str, list[Alert], float, float], Score]:
-    """``score_period`` for many alert sets of one replay: the members of each period are
-    read once (the hybrid search scores a thousand candidates). ``seen_from``: a member's
-    alerts count from that time on, and not at all when it is infinite (``seen_from()``)."""
-    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
-    late = seen_from or {}
-    never = {m for m, t in late.items() if t == math.inf}
-
-    def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
-        if (start, end) not in cache:
-            last, kept = period_members(detector, outcomes, start, end)
-            if never:
-                last = {m: t for m, t in last.items() if m not in never}
-                kept = {m: o for m, o in kept.items() if m not in never}
-            cache[(start, end)] = last, kept
-        last, kept = cache[(start, end)]
-        counted = [
-            a
-            for a in alerts
-            if (t := a.raised_at.timestamp()) >= start and t >= late.get(a.member_id, t)
-        ]
-        return score(
-            label,
-            counted,
-            last,
-            kept,
-            start=start,
-            end=end,
-            horizon_days=HORIZON_DAYS,
-            min_lead_days=MIN_LEAD_DAYS,
-        )
-
-    return scorer
-
-
-def period_members(
-    detector: Detector, outcomes: dict[str, Outcome] | None, start: float, end: float
-) -> tuple[dict[str, float | None], dict[str, Outcome]]:
-    """The members scored in [start, end] (their last visits) and the outcomes kept: read
-    once when many alert sets are scored on the same period (the hybrid search)."""
-    states = list(detector.members.values())
-    last = {s.member_id: s.last_visit for s in states}
-    if outcomes is None:
-        cancels = {
-            s.member_id: s.status_at
-            for s in states
-            if s.status is Status.CANCELLED and s.status_at is not None and s.status_at <= end
-        }
-        outcomes = outcomes_from_history(last, cancels)
-    active = {
-        m
-        for m, t in last.items()
-        if (t is not None and t >= start)
-        or (m in outcomes and (outcomes[m].cancelled or 0) >= start)
-    }
-    kept = {
-        m: o
-        for m, o in outcomes.items()
-        if m in active and (o.last_visit is None or o.last_visit >= start)
-    }
-    return {m: last.get(m) for m in active}, kept
-
-
 def cohort_defaults(h: Histories, until: float) -> tuple[float, float]:
     """The training members' median usual gap and median spread (log-gap deviation)."""
     gaps: list[float] = []
@@ -445,39 +189,6 @@ def fit_population(h: Histories, until: float) -> BgNbdFit | None:
     return fit_bgnbd(rows.frequency, rows.recency, rows.T)
 
 
-def precision_margin(s: Score) -> float:
-    """Precision less one standard error: a setting only just as precise as the baseline on
-    training data is as likely to be less precise on new data as more (seen on seed 3).
-
-    The Wilson score interval's lower end at one standard error (z = 1), not p - sqrt(p(1-p)/n):
-    that one is p itself for 2 alerts out of 2, and a threshold raising two alerts in the
-    training months, both right, met a precision target of 0.8 (seen on the city profile)."""
-    p = s.precision
-    n = s.alerts
-    if p is None or not n:
-        return 0.0
-    return (p + 1 / (2 * n) - math.sqrt(p * (1 - p) / n + 1 / (4 * n * n))) / (1 + 1 / n)
-
-
-def at_least_as_precise(s: Score, baseline: Score | None) -> bool:
-    """Whether a setting may be chosen over the 60-day rule (``baseline``, on the same
-    months): it catches someone, its precision is at least the rule's, and so is its
-    precision less one standard error (a setting no surer of its precision than the rule is
-    as likely to be less precise on new data as more: seen on seed 3).
-
-    Each held to the rule's figure of the same kind: against the rule's bare precision, the
-    setting's lower bound refused a setting with as many alerts and a higher precision on a
-    small club's selection months (the risk policy at 0.85, 25 right of 34, against the
-    rule's 28 of 39), and calibrate ended at the 60-day rule whenever a club had few alerts
-    to judge by (docs/calibration.md, "Held to the 60-day rule")."""
-    if not s.recall:
-        return False
-    if baseline is None:
-        return True
-    precise = (s.precision or 0.0) >= (baseline.precision or 0.0)
-    return precise and precision_margin(s) >= precision_margin(baseline)
-
-
 def _pareto(trials: list[Trial]) -> None:
     for t in trials:
         p, r = t.train.precision or 0.0, t.train.recall or 0.0
@@ -487,12 +198,6 @@ def _pareto(trials: list[Trial]) -> None:
             and ((o.train.precision or 0.0) > p or (o.train.recall or 0.0) > r)
             for o in trials
         )
-
-
-def score_key(s: Score) -> tuple[float, float]:
-    """The objective's order: the most leavers caught (two decimals), then the earliest."""
-    delay = s.median_delay
-    return (-round(s.recall or 0.0, 2), delay if delay is not None else math.inf)
 
 
 def _key(t: Trial) -> tuple[float, float]:
@@ -569,14 +274,14 @@ class _Search:
     def try_warnings(self, family: str, top: Trial) -> Trial:
         """Each early-warning variant on the family's best so far; the best one stays."""
         tried = {
-            _variant(top.spec.get("warnings", WARNINGS_NONE if family == "fixed" else {})): top
+            variant_name(top.spec.get("warnings", WARNINGS_NONE if family == "fixed" else {})): top
         }
         names = [name for name in WARNING_VARIANTS if name not in tried]
         specs = [{**top.spec, "warnings": WARNING_VARIANTS[name]} for name in names]
         tried.update(zip(names, self.trials_of(family, specs), strict=True))
         pool = [t for t in tried.values() if t.eligible] or list(tried.values())
         winner = min(pool, key=_key)
-        self.warnings_choice[family] = _variant(winner.spec.get("warnings"))
+        self.warnings_choice[family] = variant_name(winner.spec.get("warnings"))
         none = tried["none"]
         self.warnings_help[family] = winner is not none and (
             not none.eligible or _key(winner) < _key(none)
@@ -976,20 +681,6 @@ def _search_hybrid(
         f"{', '.join(f'{p:.0%}' for p in grid.hybrid.targets)}, the 60-day rule's and the "
         "club's) scored on the later training months, which the search never saw"
     )
-
-
-def scored_leavers(h: Histories, start: float, end: float) -> int:
-    """Leavers the scores of [start, end) can judge: members who cancelled before ``end``
-    whose last visit before cancelling lies in [start, end - HORIZON_DAYS] (later ones are
-    left out of every score: the history cannot tell yet whether they came back)."""
-    n = 0
-    last_day = end - HORIZON_DAYS * DAY
-    for m in h.members.values():
-        for c in m.cancellations:
-            if c < end:
-                last = m.last_visit_before(c)
-                n += last is not None and start <= last <= last_day
-    return n
 
 
 def _day(t: float) -> str:

@@ -8,7 +8,7 @@ absence alert of its own and notes those figures for every absence, and each can
 the grid is then evaluated offline: its alert day per absence is computed from the recorded
 figures (numpy, all absences at once), an alert is raised if that day comes before the
 absence ended (a visit, a freeze, a cancellation), and the alerts are scored by calibration's
-own scoring (``fitting.score_period``'s ``score``). A thousand candidates cost seconds, not
+own scoring (``periods.score_period``'s ``score``). A thousand candidates cost seconds, not
 a thousand replays.
 
 What the recorder's replay raises is what every candidate with the payment warnings on
@@ -41,6 +41,8 @@ from detector.core.hybrid import HybridPolicy, longest_return_days
 from detector.core.policy import Warnings
 from detector.core.risk import PAYMENT_WARNINGS, features
 from offline.calibration.members import Histories
+from offline.calibration.objective import Objective, precision_margin, score_key
+from offline.calibration.replayer import WARNING_VARIANTS
 from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
 from offline.calibration.signs import absence_signs
@@ -51,7 +53,7 @@ from schemas.units import DAY
 if TYPE_CHECKING:
     from detector.core import Detector
     from detector.core.store import MemberStore
-    from offline.calibration.fitting import Objective, Replayer
+    from offline.calibration.replayer import Replayer
 
 Spec = dict[str, Any]
 DEFAULT = HybridPolicy()
@@ -309,8 +311,6 @@ def alerts_of(spec: Spec, ab: Absences) -> list[Alert]:
 
 def settings(spec: Spec) -> Spec:
     """A candidate as the detector's configuration holds it (warnings as an object)."""
-    from offline.calibration.fitting import WARNING_VARIANTS
-
     return {**spec, "warnings": WARNING_VARIANTS[spec["warnings"]]}
 
 
@@ -341,9 +341,6 @@ def search(
     objective and the baseline's, the most precise by its lower bound stands in.
     ``score(label, alerts, start, end)`` scores alerts; the candidates are scored in
     ``workers`` forked processes (``offline.workers.fork_map``), in the same order either way."""
-    from offline.calibration.fitting import Objective as Goal
-    from offline.calibration.fitting import precision_margin, score_key
-
     cands = grid.candidates()
 
     def candidate(i: int) -> Score:
@@ -354,7 +351,7 @@ def search(
     scores = dict(enumerate(fork_map(candidate, len(cands), workers, chunk=100)))
     goals = {objective.precision if objective.alerts_per_week is None else -1.0: objective}
     for p in (*grid.targets, round(baseline_precision, 3)):
-        goals.setdefault(p, Goal(precision=p))
+        goals.setdefault(p, Objective(precision=p))
     chosen: dict[float, Spec] = {}
     own = next(iter(goals))
     for target, goal in goals.items():

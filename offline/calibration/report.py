@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 
-from offline.calibration.fitting import MIN_CAUGHT, Fit, Trial
+from offline.calibration.fitting import Fit, Trial
+from offline.calibration.objective import MIN_CAUGHT
 from offline.calibration.scoring import Score
 from offline.calibration.traits import ABSENCE_BINS, Traits
 from offline.calibration.window import WindowDecision

@@ -43,7 +43,7 @@ from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core.store import MemberStore
-    from offline.calibration.fitting import Replayer
+    from offline.calibration.replayer import Replayer
 
 # The design's columns: the member terms, the two payment terms, the absence ramps, ``beyond``.
 PAY = len(FEATURES)  # a sign during the absence

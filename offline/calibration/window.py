@@ -30,8 +30,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from offline.calibration.fitting import HORIZON_DAYS, TRAIN_SHARE, scored_leavers
+from offline.calibration.fitting import TRAIN_SHARE
 from offline.calibration.members import Histories
+from offline.calibration.periods import HORIZON_DAYS, scored_leavers
 from offline.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, parameters
 from schemas.units import DAY
 

@@ -16,8 +16,10 @@ import pytest
 
 from detector.core import Detector
 from offline.calibrate import calibrate, read_files
-from offline.calibration.fitting import SMALL_GRID, Replayer, score_period
+from offline.calibration.fitting import SMALL_GRID
 from offline.calibration.hybrid import HybridGrid
+from offline.calibration.periods import score_period
+from offline.calibration.replayer import Replayer
 from offline.calibration.scoring import Outcome, Score, read_truth, score
 from offline.evaluate import evaluate, parse_policy
 from offline.replay import replay_files

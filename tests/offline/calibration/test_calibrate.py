@@ -15,7 +15,10 @@ from detector.config import build_policy, policies
 from detector.core import Detector
 from lapse.cli import parser
 from offline.calibrate import calibrate, read_files, store, write_outputs
-from offline.calibration.fitting import MIN_CAUGHT, Grid, Job, Replayer, score_period
+from offline.calibration.fitting import Grid
+from offline.calibration.objective import MIN_CAUGHT
+from offline.calibration.periods import score_period
+from offline.calibration.replayer import Job, Replayer
 from offline.calibration.report import Calibration, describe, render, summary
 from offline.calibration.scoring import Score
 from offline.calibration.window import choose_window

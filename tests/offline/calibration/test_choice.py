@@ -9,19 +9,11 @@ from typing import Any, cast
 
 import pytest
 
-from offline.calibration.fitting import (
-    Objective,
-    Replayer,
-    Trial,
-    _choose,
-    _Search,
-    at_least_as_precise,
-    fallback_levels,
-    precision_margin,
-    score_period,
-    seen_from,
-)
+from offline.calibration.fitting import Trial, _choose, _Search, fallback_levels
 from offline.calibration.members import build_histories
+from offline.calibration.objective import Objective, at_least_as_precise, precision_margin
+from offline.calibration.periods import score_period, seen_from
+from offline.calibration.replayer import Replayer
 from offline.calibration.scoring import Score
 from schemas import AccessEvent, MembershipEvent
 from schemas.units import DAY

@@ -8,17 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from offline.calibration import hybrid
-from offline.calibration.fitting import (
-    Grid,
-    Objective,
-    Replayer,
-    cohort_defaults,
-    fit_policies,
-    period_scorer,
-    precision_margin,
-    score_period,
-)
+from offline.calibration.fitting import Grid, cohort_defaults, fit_policies
 from offline.calibration.members import build_histories
+from offline.calibration.objective import Objective, precision_margin
+from offline.calibration.periods import period_scorer, score_period
+from offline.calibration.replayer import Replayer
 from schemas.units import DAY
 from simulator import SimParams, simulate_club
 

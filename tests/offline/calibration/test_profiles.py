@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 
 from offline.calibrate import read_files
-from offline.calibration.fitting import Grid, Replayer, fit_policies, score_period
+from offline.calibration.fitting import Grid, fit_policies
 from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import build_histories
+from offline.calibration.periods import score_period
+from offline.calibration.replayer import Replayer
 from offline.calibration.scoring import Score, read_truth
 from simulator import PROFILES, simulate_files
 

@@ -16,8 +16,11 @@ from detector.core.risk import FEATURES, KNOTS, RiskPolicy, beyond, features, re
 from offline.calibrate import read_files
 from offline.calibration import fitting
 from offline.calibration import risk as fitted
-from offline.calibration.fitting import Grid, Objective, Replayer
+from offline.calibration.fitting import Grid
 from offline.calibration.members import build_histories
+from offline.calibration.objective import Objective
+from offline.calibration.periods import score_period
+from offline.calibration.replayer import Replayer, setting_label
 from offline.calibration.scoring import Score
 from schemas import AccessEvent, MembershipEvent
 from schemas.units import DAY
@@ -175,9 +178,9 @@ def test_a_settings_name_carries_the_lookback_the_grid_chose_not_the_one_a_fit_s
     # months may drop it, so the name (kept from the earlier fit) must not claim it.
     risk = {"policy": "risk", "threshold": 0.6, "floor_days": 14.0, "w_payment_before": 1.2,
             "payment_lookback_days": 42.0}  # fmt: skip
-    assert fitting.setting_label(risk) == "risk:floor_days=14,threshold=0.6"
+    assert setting_label(risk) == "risk:floor_days=14,threshold=0.6"
     hybrid = {"policy": "hybrid", "k": 4.0, "floor_days": 42.0, "payment_lookback_days": 42.0}
-    assert "payment_lookback_days=42" in fitting.setting_label(hybrid)
+    assert "payment_lookback_days=42" in setting_label(hybrid)
 
 
 def test_a_lookback_is_kept_only_when_it_fits_better_than_chance() -> None:
@@ -230,7 +233,7 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
     collected: list[float] = []
     scored: list[tuple[str, float, float]] = []
     refits: list[dict[str, object]] = []
-    collect, fit, score_period = fitted.collect, fitted.fit, fitting.score_period
+    collect, fit = fitted.collect, fitted.fit
 
     def recording_collect(*args: Any, **kwargs: Any) -> fitted.RiskData:
         collected.append(args[2])
