@@ -21,6 +21,9 @@ from api.page.i18n import t
 from detector.core.hybrid import HybridPolicy
 
 BASELINE = "fixed:60"
+# The groups of held-out leavers a report counts (offline/calibration/misses.py), in the order
+# the page words them: the caught first, then those no rule on gate data reaches in time.
+MISSED = ("caught", "too_late", "unreachable", "no_sign", "rare", "sign_missed", "near_end")
 FAMILIES = ("fixed", "cadence", "bgnbd", "risk", "hybrid")
 
 
@@ -54,6 +57,9 @@ class Rule:
     held_out: Figures | None
     eligible: bool | None = None
     frontier: bool | None = None
+    # The held-out leavers by why the rule caught or missed them (``MISSED``'s groups;
+    # reports since 2026-12-06), None in older reports.
+    missed: Mapping[str, int] | None = None
 
     @property
     def family(self) -> str:
@@ -110,6 +116,12 @@ def _figures(raw: object) -> Figures | None:
     )
 
 
+def _missed(raw: object) -> dict[str, int] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    return {k: int(v) for k, v in raw.items() if k in MISSED and isinstance(v, int)}
+
+
 def _period(raw: object) -> tuple[datetime, datetime] | None:
     if not isinstance(raw, Mapping):
         return None
@@ -125,7 +137,11 @@ def read(policy: Mapping[str, Any], scores: Mapping[str, Any]) -> Report | None:
         chosen = str(scores["chosen"])
         rules = [
             Rule(
-                str(p["label"]), p.get("spec") or {}, _figures(p["train"]), _figures(p["held_out"])
+                str(p["label"]),
+                p.get("spec") or {},
+                _figures(p["train"]),
+                _figures(p["held_out"]),
+                missed=_missed(p.get("held_out_missed")),
             )
             for p in scores["policies"]
         ]
@@ -283,6 +299,8 @@ def plain_words(report: Report, lang: str = "en") -> str:
             f'<h3 id="cal-staff-h">{e(t(lang, "cal.for_staff"))}</h3>'
             f'<ul class="cal-means" aria-labelledby="cal-staff-h">{lis}</ul>'
         )
+        if chosen is not None and chosen.missed and s.leavers:
+            lines.append(missed_words(chosen.missed, s.leavers, lang))
     base = report.rule(BASELINE)
     if report.chosen == BASELINE:
         lines.append(f"<p>{e(t(lang, 'cal.same_as_baseline'))}</p>")
@@ -300,6 +318,23 @@ def plain_words(report: Report, lang: str = "en") -> str:
             + "</p>"
         )
     return "".join(lines)
+
+
+def missed_words(missed: Mapping[str, int], leavers: int, lang: str = "en") -> str:
+    """The held-out leavers by why the choice caught or missed them, as a list: what a
+    manager needs to judge what else to do about the ones no rule on gate data reaches."""
+    items = [
+        bdi_t(lang, f"cal.missed.{key}", n=i18n.plural(lang, "leaver", missed[key]))
+        for key in MISSED
+        if missed.get(key)
+    ]
+    lis = "".join(f"<li>{x}</li>" for x in items)
+    total = i18n.plural(lang, "leaver", leavers)
+    return (
+        f'<h3 id="cal-missed-h">{e(t(lang, "cal.missed.h"))}</h3>'
+        f"<p>{bdi_t(lang, 'cal.missed.of', leavers=total)}</p>"
+        f'<ul class="cal-means" aria-labelledby="cal-missed-h">{lis}</ul>'
+    )
 
 
 # -- the statistics (behind the fold) --------------------------------------------------------

@@ -62,6 +62,20 @@ EN: Final[dict[str, str]] = {
     "{days} after the last visit.",
     "cal.same_as_baseline": "No other rule did better on your history, so the usual 60-day "
     "rule stays.",
+    "cal.missed.h": "Whom it finds, and whom it misses",
+    "cal.missed.of": "Of the {leavers} of those months:",
+    "cal.missed.caught": "{n}: flagged at least two weeks before cancelling.",
+    "cal.missed.too_late": "{n}: flagged, but less than two weeks before cancelling.",
+    "cal.missed.unreachable": "{n}: cancelled within five weeks of their last visit, too "
+    "soon for any rule on visits to leave two weeks for a call.",
+    "cal.missed.no_sign": "{n}: stopped coming without any warning sign (no fading visits, "
+    "no failed payment, no refused entry); to the gates they look like a member on holiday.",
+    "cal.missed.rare": "{n}: came less than once a fortnight, so a long absence was ordinary "
+    "for them.",
+    "cal.missed.sign_missed": "{n}: showed a sign (fewer visits, a failed payment or a "
+    "refused entry) but were not flagged in time.",
+    "cal.missed.near_end": "{n}: last came too near the end of the history to be judged "
+    "by this rule.",
     "cal.unreadable": "This report holds no figures the page can read; run {command} again "
     "to make a new one.",
     "cal.tested": "Measured on the latest months of your history ({start} to {end}), which "
@@ -192,6 +206,18 @@ HE: Final[dict[str, str]] = {
     "שהוא מסמן באמת עוזבים, {found} מכל 10 עוזבים נמצאים, {days} אחרי הביקור האחרון.",
     "cal.same_as_baseline": "שום כלל אחר לא עשה טוב יותר על ההיסטוריה שלכם, ולכן הכלל "
     "הרגיל של 60 יום נשאר.",
+    "cal.missed.h": "את מי היא מוצאת, ואת מי היא מפספסת",
+    "cal.missed.of": "מתוך {leavers} של החודשים האלה:",
+    "cal.missed.caught": "{n}: סומנו לפחות שבועיים לפני הביטול.",
+    "cal.missed.too_late": "{n}: סומנו, אבל פחות משבועיים לפני הביטול.",
+    "cal.missed.unreachable": "{n}: ביטלו בתוך חמישה שבועות מהביקור האחרון, מוקדם מדי לכל "
+    "כלל שמבוסס על ביקורים כדי להשאיר שבועיים לשיחה.",
+    "cal.missed.no_sign": "{n}: הפסיקו להגיע בלי שום סימן אזהרה (בלי ירידה בביקורים, בלי "
+    "תשלום שנכשל, בלי כניסה שנדחתה); בשערים הם נראים כמו מנוי בחופשה.",
+    "cal.missed.rare": "{n}: הגיעו פחות מפעם בשבועיים, כך שהיעדרות ארוכה הייתה רגילה אצלם.",
+    "cal.missed.sign_missed": "{n}: הראו סימן (פחות ביקורים, תשלום שנכשל או כניסה שנדחתה) "
+    "אבל לא סומנו בזמן.",
+    "cal.missed.near_end": "{n}: הגיעו לאחרונה קרוב מדי לסוף ההיסטוריה כדי שהכלל הזה ישפוט אותם.",
     "cal.unreadable": "הדוח הזה אינו מכיל נתונים שהדף יכול לקרוא; הריצו {command} שוב כדי "
     "ליצור דוח חדש.",
     "cal.tested": "נמדד על החודשים האחרונים של ההיסטוריה שלכם ({start} עד {end}), שהבחירה לא ראתה.",

@@ -42,6 +42,7 @@ from offline.calibration import risk as risk_model
 from offline.calibration.bgnbd import BgNbdFit, fit_bgnbd, summary_from_visits
 from offline.calibration.hybrid import HybridGrid
 from offline.calibration.members import Histories
+from offline.calibration.misses import score_with_misses, visits_and_signs
 from offline.calibration.objective import (
     MIN_CAUGHT,
     Objective,
@@ -49,7 +50,12 @@ from offline.calibration.objective import (
     precision_margin,
     score_key,
 )
-from offline.calibration.periods import period_scorer, score_period, scored_leavers, seen_from
+from offline.calibration.periods import (
+    period_scorer,
+    score_period,
+    scored_leavers,
+    seen_from,
+)
 from offline.calibration.replayer import (
     WARNING_VARIANTS,
     WARNINGS_NONE,
@@ -344,7 +350,7 @@ def fit_policies(
     # the report draws its curve beside the fixed rules').
     curve = [t for t in search.trials if t.family in ("risk", "hybrid")]
     to_test = [baseline, chosen, *families.values(), *refs.values(), *curve]
-    _score_held_out(replayer, to_test, truth, split, end)
+    _score_held_out(replayer, to_test, truth, h, split, end)
     return Fit(
         split=split,
         train_start=train_start,
@@ -626,13 +632,16 @@ def _score_held_out(
     replayer: Replayer,
     trials: list[Trial],
     truth: dict[str, Outcome] | None,
+    h: Histories,
     start: float,
     end: float,
 ) -> None:
-    """Each trial (once, in order) replayed over the whole history, scored on [start, end]."""
+    """Each trial (once, in order) replayed over the whole history, scored on [start, end],
+    with its leavers there counted by why it caught or missed them (``Score.missed``)."""
+    visits, signs = visits_and_signs(h)
 
     def scorer(label: str, alerts: list[Alert], det: Detector) -> Score:
-        return score_period(label, alerts, det, truth, start, end)
+        return score_with_misses(label, alerts, det, truth, visits, signs, start, end)
 
     once = list({id(t): t for t in trials}.values())
     scores = replayer.scored([(t.label, t.spec, None) for t in once], scorer)

@@ -17,12 +17,28 @@ from pathlib import PurePath
 from typing import Any
 
 from offline.calibration.fitting import Fit, Trial
+from offline.calibration.misses import ALERT_DAYS, MISSED_GROUPS
 from offline.calibration.objective import MIN_CAUGHT
-from offline.calibration.scoring import Score
+from offline.calibration.periods import HORIZON_DAYS
+from offline.calibration.scoring import LEAD_DAYS, Score
 from offline.calibration.traits import ABSENCE_BINS, Traits
 from offline.calibration.window import WindowDecision
 
 LEAVERS = "#b2182b"
+# What each group of held-out leavers (``misses.MISSED_GROUPS``) means, in the report's words.
+MISSED_WORDS: dict[str, str] = {
+    "caught": f"flagged at least {LEAD_DAYS:g} days before they cancelled",
+    "too_late": f"flagged, but less than {LEAD_DAYS:g} days before they cancelled",
+    "unreachable": f"cancelled within {ALERT_DAYS + LEAD_DAYS:g} days of their last visit: "
+    f"too soon for a rule that waits three weeks and leaves two to call",
+    "near_end": "last came too near the end of the history for this setting's usual alert to "
+    "fall inside it",
+    "rare": "came less than once a fortnight: a long absence is ordinary for them",
+    "no_sign": "stopped coming with no fade, no failed payment and no refused entry: to the "
+    "gates, a holiday",
+    "sign_missed": "faded, or had a failed payment or a refused entry, and were not flagged "
+    "in time",
+}
 STAYERS = "#2166ac"
 PALETTE = ("#555555", "#b2182b", "#2166ac", "#1b7837", "#762a83")
 
@@ -95,6 +111,8 @@ class Calibration:
                     "spec": t.spec,
                     "train": t.train.as_dict(),
                     "held_out": t.test.as_dict() if t.test else None,
+                    # its held-out leavers by why it caught or missed them (``misses``)
+                    "held_out_missed": t.test.missed if t.test else None,
                 }
                 for t in self.shown()
             ],
@@ -218,6 +236,7 @@ def summary(c: Calibration) -> str:
         f"The usual 60-day rule caught {_pct(b.recall)} at {_count(b.median_delay, 'day')}, "
         f"with {_pct(b.precision)} of its alerts right."
     )
+    text += _missed_sentence(s)
     goal = c.fit.objective.words()
     if c.fit.objective_met:
         text += (
@@ -242,6 +261,16 @@ def summary(c: Calibration) -> str:
             f" No setting met your objective ({goal}) on the training months, so the one "
             "catching the most leavers at least as precisely as the 60-day rule was chosen."
         )
+    fit = c.fit
+    if fit.select_leavers < MIN_CAUGHT:
+        text += (
+            f" The months settings are chosen on ({_day(fit.risk_select_start)} to "
+            f"{_day(fit.split)}) hold {_count(fit.select_leavers, 'leaver')} whose outcome can "
+            f"be judged (a last visit at least {HORIZON_DAYS:g} days before they end), fewer "
+            f"than the {MIN_CAUGHT} a setting must catch to be chosen: the gate data is too "
+            "short to show any rule better than another. Calibrate again when it covers more "
+            "months."
+        )
     if t.label == base.label:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
     w = c.window
@@ -257,6 +286,46 @@ def summary(c: Calibration) -> str:
             "leavers."
         )
     return text
+
+
+def _missed_sentence(s: Score) -> str:
+    """The leavers held out that no setting reading the gates could flag in time without
+    many more false alarms (section 3 counts every group)."""
+    m = s.missed
+    if not m or not s.dropouts or not (m["no_sign"] or m["unreachable"]):
+        return ""
+    parts = []
+    if m["no_sign"]:
+        parts.append(
+            f"{m['no_sign']:,} stopped coming with no fade, failed payment or refused entry "
+            "(to the gates, a holiday)"
+        )
+    if m["unreachable"]:
+        parts.append(
+            f"{m['unreachable']:,} cancelled within {ALERT_DAYS + LEAD_DAYS:g} days of their "
+            "last visit"
+        )
+    return (
+        f" Of the {_count(s.dropouts, 'leaver')} held out, " + " and ".join(parts) + ": few of "
+        "those can be flagged in time without many more false alarms (section 3 counts each "
+        "group)."
+    )
+
+
+def missed_table(s: Score | None) -> str:
+    """The chosen setting's held-out leavers by why it caught or missed them."""
+    if s is None or not s.missed or not s.dropouts:
+        return ""
+    m = s.missed
+    return _table(
+        "The held-out leavers, by why the chosen setting caught or missed them",
+        ("leavers who", "count", "share"),
+        [
+            [MISSED_WORDS[key], f"{m[key]:,}", _pct(m[key] / s.dropouts)]
+            for key, _ in MISSED_GROUPS
+            if m[key]
+        ],
+    )
 
 
 # --- SVG -------------------------------------------------------------------------------------
@@ -678,6 +747,7 @@ def render(c: Calibration) -> str:
             SCORE_HEAD,
             [_score_row(t.label, t.test) for t in c.shown()],
         ),
+        missed_table(c.chosen.test),
         _table(
             "Training history (fitted)",
             SCORE_HEAD,

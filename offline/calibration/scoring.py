@@ -89,6 +89,9 @@ class Score:
     caught_early: int = 0  # caught at least LEAD_DAYS before cancelling
     delays: list[float] = field(default_factory=list)
     leads: list[float] = field(default_factory=list)
+    # The period's leavers by why they were caught or missed (``misses.missed_leavers``'s
+    # groups), where asked for: calibrate's held-out scores.
+    missed: dict[str, int] | None = None
 
     @property
     def precision(self) -> float | None:

@@ -15,6 +15,7 @@ from api.page import calibration, i18n
 from api.page.reports_page import reports_page
 from api.read.outcomes import ActionStats
 from api.read.trends import WeekTrend
+from offline.calibration.misses import MISSED_GROUPS
 from records.tables import CalibrationReport
 from tests.page.test_i18n import english_left
 
@@ -205,3 +206,38 @@ def test_a_choice_made_at_a_lowered_precision_says_which() -> None:
     assert "the most precise setting at least as precise as the 60-day rule" in text
     assert "most leavers" not in text
     assert "המדויקת ביותר" in calibration.statistics(newer, tz, "he")
+
+
+def test_whom_the_choice_finds_and_misses_in_words_of_each_language():
+    """Reports since 2026-12-06 count the held-out leavers by why the choice caught or missed
+    them (``held_out_missed``); the page words each group that holds anyone, the caught
+    first; an older report without the counts shows no such list."""
+    scores = json.loads(json.dumps(STORED["scores"]))
+    chosen = next(p for p in scores["policies"] if p["label"] == scores["chosen"])
+    leavers = chosen["held_out"]["dropouts"]
+    groups = {"caught": leavers - 4, "too_late": 0, "unreachable": 1, "near_end": 0, "rare": 0}
+    chosen["held_out_missed"] = {**groups, "no_sign": 2, "sign_missed": 1}
+    en = page("en", stored_report(scores))
+    plain = en[en.index('<div class="cal-plain">') : en.index("<details")]
+    assert "Whom it finds, and whom it misses" in plain
+    assert f"Of the <bdi>{leavers} leavers</bdi> of those months:" in plain
+    caught = plain.index(f"<bdi>{leavers - 4} leavers</bdi>: flagged at least two weeks")
+    unreachable = plain.index("<bdi>1 leaver</bdi>: cancelled within five weeks")
+    no_sign = plain.index("<bdi>2 leavers</bdi>: stopped coming without any warning sign")
+    assert caught < unreachable < no_sign < plain.index("<bdi>1 leaver</bdi>: showed a sign")
+    assert "less than two weeks before" not in plain and "once a fortnight" not in plain
+    he = page("he", stored_report(scores))
+    plain_he = he[he.index('<div class="cal-plain">') : he.index("<details")]
+    assert "את מי היא מוצאת, ואת מי היא מפספסת" in plain_he
+    assert "<bdi>עוזב אחד</bdi>: ביטלו בתוך חמישה שבועות" in plain_he
+    assert english_left(plain_he) == []
+    # An older report: no counts, no list.
+    assert "Whom it finds" not in page("en")
+
+
+def test_the_page_words_every_group_calibrate_counts():
+    assert set(calibration.MISSED) == {key for key, _ in MISSED_GROUPS}
+    assert len(calibration.MISSED) == len(MISSED_GROUPS)
+    for lang in ("en", "he"):
+        for key in calibration.MISSED:
+            assert i18n.t(lang, f"cal.missed.{key}", n="N").startswith("N: ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,10 +17,11 @@ from detector.core import Detector
 from lapse.cli import parser
 from offline.calibrate import calibrate, read_files, store, write_outputs
 from offline.calibration.fitting import Grid
+from offline.calibration.misses import MISSED_GROUPS
 from offline.calibration.objective import MIN_CAUGHT
 from offline.calibration.periods import score_period
 from offline.calibration.replayer import Job, Replayer
-from offline.calibration.report import Calibration, describe, render, summary
+from offline.calibration.report import MISSED_WORDS, Calibration, describe, render, summary
 from offline.calibration.scoring import Score
 from offline.calibration.window import choose_window
 from plumbing.database import create_engine, session_factory
@@ -127,6 +129,46 @@ def test_chosen_policy_is_at_least_as_precise_as_fixed_60_on_held_out_data(
     assert chosen.caught_early > 0
     # The training precision constraint held for the choice.
     assert (result.fit.chosen.train.precision or 0) >= (result.fit.baseline.train.precision or 0)
+
+
+def test_held_out_leavers_are_counted_by_why_each_setting_caught_or_missed_them(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    """Every held-out score counts its leavers in ``misses.MISSED_GROUPS``: the groups add
+    up to the score's leavers, its caught group is the recall with lead, and the report
+    and its stored figures carry the chosen setting's groups."""
+    result, _, page = calibrated
+    for t in result.shown():
+        assert t.test is not None and t.test.missed is not None, t.label
+        assert list(t.test.missed) == [key for key, _ in MISSED_GROUPS]
+        assert sum(t.test.missed.values()) == t.test.dropouts > 0
+        assert t.test.missed["caught"] == t.test.caught_early
+    chosen = result.chosen.test
+    assert chosen is not None and chosen.missed is not None
+    stored = next(p for p in result.scores()["policies"] if p["label"] == result.chosen.label)
+    assert stored["held_out_missed"] == chosen.missed
+    assert "The held-out leavers, by why the chosen setting caught or missed them" in page
+    words = {key: text for key, text in MISSED_WORDS.items() if chosen.missed[key]}
+    assert words and all(html.escape(text, quote=True) in page for text in words.values())
+    if chosen.missed["no_sign"]:
+        assert f"{chosen.missed['no_sign']:,} stopped coming with no fade" in summary(result)
+
+
+def test_the_summary_says_when_the_gate_data_is_too_short_to_choose_on(
+    calibrated: tuple[Calibration, Path, str],
+) -> None:
+    """Six months of gate data leave the selection months (after a warm-up, 60 % of 60 %)
+    too short to judge a leaver whose last visit must be 30 days before their end: measured
+    on a 3,000-member club generated apart, one leaver to judge, every recall 0. The summary
+    says so instead of only naming the fallback."""
+    result = calibrated[0]
+    assert result.fit.select_leavers >= MIN_CAUGHT
+    assert "too short to show any rule better" not in summary(result)
+    short = replace(result, fit=replace(result.fit, select_leavers=1))
+    text = summary(short)
+    assert "hold 1 leaver whose outcome can be judged (a last visit at least 30 days" in text
+    assert f"fewer than the {MIN_CAUGHT} a setting must catch" in text
+    assert "Calibrate again when it covers more months." in text
 
 
 VOID = frozenset({"meta", "br", "img", "input", "link", "hr", "line", "polyline"})

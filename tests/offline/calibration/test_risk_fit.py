@@ -14,7 +14,7 @@ import pytest
 from detector.config import build_policy
 from detector.core.risk import FEATURES, KNOTS, RiskPolicy, beyond, features, return_knot
 from offline.calibrate import read_files
-from offline.calibration import fitting
+from offline.calibration import fitting, misses
 from offline.calibration import risk as fitted
 from offline.calibration.fitting import Grid
 from offline.calibration.members import build_histories
@@ -250,7 +250,8 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
 
     monkeypatch.setattr(fitted, "collect", recording_collect)
     monkeypatch.setattr(fitted, "fit", recording_fit)
-    monkeypatch.setattr(fitting, "score_period", recording_score)
+    monkeypatch.setattr(fitting, "score_period", recording_score)  # the selection months
+    monkeypatch.setattr(misses, "score_period", recording_score)  # the held-out months
     grid = Grid((60,), (3.5,), (35,), (90,), (), (0.2, 0.5), (14.0,), ("payments",))
     result = fitting.fit_policies(h, Replayer(files, "c"), h.start, grid=grid)
     inner, split = result.risk_select_start, result.split
