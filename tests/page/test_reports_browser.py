@@ -23,7 +23,7 @@ from tests.api.support import serve
 from tests.page.a11y import accessible
 from tests.page.support import Club, make_club
 from tests.page.test_browser import TABLET, browser, shot  # noqa: F401
-from tests.page.test_reports_page import STORED
+from tests.page.test_reports_page import STORED, with_missed
 
 PHONE: ViewportSize = {"width": 375, "height": 812}
 PASSWORD = "correct horse battery"
@@ -101,7 +101,7 @@ async def _club_with_actions_and_a_report(
                 window_start=now - timedelta(days=367),
                 window_end=now - timedelta(days=2),
                 policy=STORED["policy"],
-                scores=STORED["scores"],
+                scores=with_missed(),
                 report_html="<h1>Calibration</h1>",
             )
         )
@@ -155,6 +155,8 @@ async def test_a_manager_reads_the_trends_and_the_calibration_in_english_and_heb
         plain = page.locator(".cal-plain")
         assert (await plain.inner_text()).startswith("Lapse flags members away much longer")
         assert "alerts a week for your" in await plain.inner_text()
+        missed = page.get_by_role("list", name="Whom it finds, and whom it misses")
+        assert await missed.get_by_role("listitem").count() == 4  # the groups holding anyone
         details = page.locator("details.cal-details")
         assert not await details.locator("table.cal-traits").is_visible()
         await _fits(page, "reports, tablet")
@@ -190,6 +192,9 @@ async def test_a_manager_reads_the_trends_and_the_calibration_in_english_and_heb
         assert await page.locator("h1").inner_text() == "דוחות"
         assert await page.get_by_role("img", name="נכנסו לסיכון, שבוע אחר שבוע").is_visible()
         assert (await page.locator(".cal-plain").inner_text()).startswith("המערכת מסמנת")
+        assert await page.get_by_role(
+            "list", name="את מי היא מוצאת, ואת מי היא מפספסת"
+        ).is_visible()
         # Mirrored: the actions chart's bars start at the right edge of the chart.
         chart = await page.locator("svg#outcomes").bounding_box()
         bar = await page.locator("svg#outcomes rect.ch-bar").first.bounding_box()
