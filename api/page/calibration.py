@@ -91,6 +91,9 @@ class Report:
     # leavers; reports since 2026-12-06), else the most leavers at least as precise as the
     # 60-day rule ("most_leavers", or None in older reports).
     last_resort: str | None = None
+    # The history's months settings are chosen on held too few leavers to judge any setting
+    # (reports since 2026-12-06; False in older ones).
+    too_short: bool = False
 
     def rule(self, label: str) -> Rule | None:
         return next((r for r in self.rules if r.label == label), None)
@@ -175,6 +178,7 @@ def read(policy: Mapping[str, Any], scores: Mapping[str, Any]) -> Report | None:
         objective_met=met if isinstance(met, bool) else None,
         fallback_precision=_num(scores.get("fallback_precision")),
         last_resort=str(scores["last_resort"]) if scores.get("last_resort") else None,
+        too_short=scores.get("too_short_to_choose") is True,
         rules=rules,
         grid=grid,
         traits=traits,
@@ -303,7 +307,8 @@ def plain_words(report: Report, lang: str = "en") -> str:
             lines.append(missed_words(chosen.missed, s.leavers, lang))
     base = report.rule(BASELINE)
     if report.chosen == BASELINE:
-        lines.append(f"<p>{e(t(lang, 'cal.same_as_baseline'))}</p>")
+        key = "cal.too_short" if report.too_short else "cal.same_as_baseline"
+        lines.append(f"<p>{e(t(lang, key))}</p>")
     elif base is not None and base.held_out is not None:
         b = base.held_out
         lines.append(

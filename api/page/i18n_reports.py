@@ -62,6 +62,8 @@ EN: Final[dict[str, str]] = {
     "{days} after the last visit.",
     "cal.same_as_baseline": "No other rule did better on your history, so the usual 60-day "
     "rule stays.",
+    "cal.too_short": "Your gate data is too short yet to show any rule better than the usual "
+    "60-day rule, so it stays: run the calibration again when the gate data covers more months.",
     "cal.missed.h": "Whom it finds, and whom it misses",
     "cal.missed.of": "Of the {leavers} of those months:",
     "cal.missed.caught": "{n}: flagged at least two weeks before cancelling.",
@@ -206,6 +208,8 @@ HE: Final[dict[str, str]] = {
     "שהוא מסמן באמת עוזבים, {found} מכל 10 עוזבים נמצאים, {days} אחרי הביקור האחרון.",
     "cal.same_as_baseline": "שום כלל אחר לא עשה טוב יותר על ההיסטוריה שלכם, ולכן הכלל "
     "הרגיל של 60 יום נשאר.",
+    "cal.too_short": "נתוני השערים שלכם עדיין קצרים מכדי להראות שכלל כלשהו טוב יותר מהכלל "
+    "הרגיל של 60 יום, ולכן הוא נשאר: הריצו את הכיול שוב כשנתוני השערים יכסו יותר חודשים.",
     "cal.missed.h": "את מי היא מוצאת, ואת מי היא מפספסת",
     "cal.missed.of": "מתוך {leavers} של החודשים האלה:",
     "cal.missed.caught": "{n}: סומנו לפחות שבועיים לפני הביטול.",

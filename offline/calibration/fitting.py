@@ -163,6 +163,12 @@ class Fit:
     replays: int = 0
     seconds: float = 0.0
 
+    @property
+    def too_short(self) -> bool:
+        """The selection months hold fewer leavers whose outcome can be judged than a setting
+        must catch to be chosen: no setting can show itself better than another there."""
+        return self.select_leavers < MIN_CAUGHT
+
 
 def cohort_defaults(h: Histories, until: float) -> tuple[float, float]:
     """The training members' median usual gap and median spread (log-gap deviation)."""

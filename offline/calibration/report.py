@@ -80,6 +80,8 @@ class Calibration:
             "error), the most leavers of those catching "
             f"{MIN_CAUGHT}, or the most precise when none does; ties by median delay",
             "objective_met": self.fit.objective_met,
+            # the selection months too short to judge any setting (``Fit.too_short``)
+            "too_short_to_choose": self.fit.too_short,
             "sorted_in_memory": list(self.sorted_files),
             "fallback_precision": self.fit.fallback_precision,
             # the rule when no level is reached either (the staff page words it)
@@ -262,7 +264,7 @@ def summary(c: Calibration) -> str:
             "catching the most leavers at least as precisely as the 60-day rule was chosen."
         )
     fit = c.fit
-    if fit.select_leavers < MIN_CAUGHT:
+    if fit.too_short:
         text += (
             f" The months settings are chosen on ({_day(fit.risk_select_start)} to "
             f"{_day(fit.split)}) hold {_count(fit.select_leavers, 'leaver')} whose outcome can "

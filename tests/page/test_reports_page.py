@@ -251,3 +251,18 @@ def test_the_page_words_every_group_calibrate_counts():
     for lang in ("en", "he"):
         for key in calibration.MISSED:
             assert i18n.t(lang, f"cal.missed.{key}", n="N").startswith("N: ")
+
+
+def test_a_history_too_short_to_choose_on_says_so_instead_of_no_rule_did_better():
+    scores = json.loads(json.dumps(STORED["scores"]))
+    scores["chosen"] = "fixed:60"
+    kept = page("en", stored_report(scores))
+    assert "No other rule did better on your history" in kept and "too short yet" not in kept
+    scores["too_short_to_choose"] = True
+    for lang, words in (("en", "Your gate data is too short yet to show any rule better"),
+                        ("he", "נתוני השערים שלכם עדיין קצרים מכדי")):  # fmt: skip
+        html = page(lang, stored_report(scores))
+        assert words in html and "No other rule did better" not in html
+    # Another rule chosen: the flag words nothing (the summary of the report says why).
+    scores["chosen"] = STORED["scores"]["chosen"]
+    assert "too short yet" not in page("en", stored_report(scores))

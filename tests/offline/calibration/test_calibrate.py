@@ -162,9 +162,11 @@ def test_the_summary_says_when_the_gate_data_is_too_short_to_choose_on(
     on a 3,000-member club generated apart, one leaver to judge, every recall 0. The summary
     says so instead of only naming the fallback."""
     result = calibrated[0]
-    assert result.fit.select_leavers >= MIN_CAUGHT
+    assert result.fit.select_leavers >= MIN_CAUGHT and not result.fit.too_short
     assert "too short to show any rule better" not in summary(result)
+    assert result.scores()["too_short_to_choose"] is False
     short = replace(result, fit=replace(result.fit, select_leavers=1))
+    assert short.scores()["too_short_to_choose"] is True  # for the staff page's words
     text = summary(short)
     assert "hold 1 leaver whose outcome can be judged (a last visit at least 30 days" in text
     assert f"fewer than the {MIN_CAUGHT} a setting must catch" in text
