@@ -21,24 +21,24 @@ from offline.calibration.members import Histories
 from offline.calibration.periods import HORIZON_DAYS, period_members, score_period
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score
 from schemas import Alert
+from schemas.units import DAY
 
 if TYPE_CHECKING:
     from detector.core import Detector
-from schemas.units import DAY
 
+ALERT_DAYS = 21.0  # a three-week alert: the earliest a fixed rule of three weeks speaks
+RARE_GAP_DAYS = 14.0
 # Held-out leavers by why they were (not) caught: ``missed_leavers``'s groups, in the order
 # they are tried (the first that fits wins), with their headings.
 MISSED_GROUPS: tuple[tuple[str, str], ...] = (
     ("caught", f"caught ≥ {LEAD_DAYS:g} d before cancelling"),
     ("too_late", f"caught < {LEAD_DAYS:g} d before cancelling"),
-    ("unreachable", "cancelled < 35 d after the last visit"),
+    ("unreachable", f"cancelled < {ALERT_DAYS + LEAD_DAYS:g} d after the last visit"),
     ("near_end", "last visit too near the window's end"),
-    ("rare", "rare visitor (usual gap > 14 d)"),
+    ("rare", f"rare visitor (usual gap > {RARE_GAP_DAYS:g} d)"),
     ("no_sign", "no sign (no fade, no failed payment or denied entry)"),
     ("sign_missed", "a sign, not alerted in time"),
 )
-ALERT_DAYS = 21.0  # a three-week alert: the earliest a fixed rule of three weeks speaks
-RARE_GAP_DAYS = 14.0
 GAPS_KEPT = 8
 FADE_DAYS = 42.0
 EARLIER_DAYS = 84.0
