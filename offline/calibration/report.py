@@ -25,6 +25,8 @@ from offline.calibration.traits import ABSENCE_BINS, Traits
 from offline.calibration.window import WindowDecision
 
 LEAVERS = "#b2182b"
+STAYERS = "#2166ac"
+PALETTE = ("#555555", "#b2182b", "#2166ac", "#1b7837", "#762a83")
 # What each group of held-out leavers (``misses.MISSED_GROUPS``) means, in the report's words.
 MISSED_WORDS: dict[str, str] = {
     "caught": f"flagged at least {LEAD_DAYS:g} days before they cancelled",
@@ -39,8 +41,6 @@ MISSED_WORDS: dict[str, str] = {
     "sign_missed": "faded, or had a failed payment or a refused entry, and were not flagged "
     "in time",
 }
-STAYERS = "#2166ac"
-PALETTE = ("#555555", "#b2182b", "#2166ac", "#1b7837", "#762a83")
 
 
 @dataclass(slots=True)
@@ -273,7 +273,7 @@ def summary(c: Calibration) -> str:
             "short to show any rule better than another. Calibrate again when it covers more "
             "months."
         )
-    if t.label == base.label:
+    if t.label == base.label and not fit.too_short:
         text += " No other rule did better at the same precision, so keep the 60-day rule."
     w = c.window
     if w.differs and w.uses == "full":

@@ -171,6 +171,13 @@ def test_the_summary_says_when_the_gate_data_is_too_short_to_choose_on(
     assert "hold 1 leaver whose outcome can be judged (a last visit at least 30 days" in text
     assert f"fewer than the {MIN_CAUGHT} a setting must catch" in text
     assert "Calibrate again when it covers more months." in text
+    # ... and not that no other rule did better, which nothing there could show
+    kept = replace(short, fit=replace(short.fit, chosen=short.fit.baseline))
+    assert "too short to show any rule better" in summary(kept)
+    assert "No other rule did better" not in summary(kept)
+    assert "No other rule did better" in summary(
+        replace(result, fit=replace(result.fit, chosen=result.fit.baseline))
+    )
 
 
 VOID = frozenset({"meta", "br", "img", "input", "link", "hr", "line", "polyline"})
