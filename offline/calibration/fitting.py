@@ -51,6 +51,7 @@ from offline.calibration.objective import (
     score_key,
 )
 from offline.calibration.periods import (
+    TRAIN_SHARE,
     period_scorer,
     score_period,
     scored_leavers,
@@ -73,7 +74,6 @@ from schemas.units import DAY
 # MIN_CAUGHT, or, none having, the most precise (``_choose``).
 LastResort = Literal["most_leavers", "most_precise"]
 BASELINE: Spec = {"policy": "fixed", "absence_days": 60.0}
-TRAIN_SHARE = 0.6
 WARMUP_DAYS = 28.0  # a replay starting from nothing knows no rhythm yet: not scored
 
 

@@ -17,6 +17,9 @@ from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, outcomes_from
 from schemas import Alert
 from schemas.units import DAY
 
+# The share of the window (and again of the training months) that comes first: the rest is
+# held out (and, within the training months, the selection months settings are chosen on).
+TRAIN_SHARE = 0.6
 # The last days of a period: leavers whose last visit falls there are not scored, nor alerts
 # raised there in precision (whether those members come back is not known yet).
 HORIZON_DAYS = 30.0

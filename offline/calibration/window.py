@@ -4,7 +4,7 @@ A rule fitted on members who left under other conditions (another price, a new c
 a refurbishment) fits the wrong club. Without a record of the business's changes, the last
 quarter is compared with the history before it; when they differ materially, the club
 changed and calibration uses the recent window, if it holds enough leavers to learn from:
-the window is later split in time (``fitting.TRAIN_SHARE`` fitted, the rest held out), and
+the window is later split in time (``periods.TRAIN_SHARE`` fitted, the rest held out), and
 the part that is fitted must hold at least the leavers the risk fit needs to learn anything
 (``risk.MIN_LEAVERS``). A recent window below that would starve the fit (and leave the
 held-out part nearly empty), so the whole covered history is used and the change is flagged.
@@ -30,9 +30,8 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from offline.calibration.fitting import TRAIN_SHARE
 from offline.calibration.members import Histories
-from offline.calibration.periods import HORIZON_DAYS, scored_leavers
+from offline.calibration.periods import HORIZON_DAYS, TRAIN_SHARE, scored_leavers
 from offline.calibration.risk import EVENTS_PER_PARAMETER, MIN_LEAVERS, parameters
 from schemas.units import DAY
 
