@@ -74,7 +74,7 @@ from offline.calibration.fitting import SMALL_GRID, Grid  # noqa: E402
 from offline.calibration.members import build_histories  # noqa: E402
 from offline.calibration.misses import MISSED_GROUPS, score_with_misses, visits_and_signs  # noqa: E402
 from offline.calibration.periods import score_period  # noqa: E402
-from offline.calibration.replayer import Replayer, setting_label  # noqa: E402
+from offline.calibration.replayer import Replayer, Spec, setting_label  # noqa: E402
 from offline.calibration.report import Calibration  # noqa: E402
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
@@ -83,7 +83,6 @@ from schemas.units import DAY  # noqa: E402
 from simulator import PROFILES, SimParams, simulate_profile  # noqa: E402
 
 Event = AccessEvent | MembershipEvent
-Spec = dict[str, Any]
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MONTH_DAYS = 30.44
 CLUB_FILES = ("access.csv", "membership.csv", "truth.csv")  # what ``--club DIR`` must hold

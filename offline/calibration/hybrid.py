@@ -42,7 +42,7 @@ from detector.core.policy import Warnings
 from detector.core.risk import PAYMENT_WARNINGS, features
 from offline.calibration.members import Histories
 from offline.calibration.objective import Objective, precision_margin, score_key
-from offline.calibration.replayer import WARNING_VARIANTS
+from offline.calibration.replayer import WARNING_VARIANTS, Replayer, Spec
 from offline.calibration.risk import PAYMENT_LOOKBACK_DAYS
 from offline.calibration.scoring import Score
 from offline.calibration.signs import absence_signs
@@ -53,9 +53,7 @@ from schemas.units import DAY
 if TYPE_CHECKING:
     from detector.core import Detector
     from detector.core.store import MemberStore
-    from offline.calibration.replayer import Replayer
 
-Spec = dict[str, Any]
 DEFAULT = HybridPolicy()
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
