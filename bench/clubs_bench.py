@@ -78,11 +78,10 @@ from offline.calibration.replayer import Replayer, Spec, setting_label  # noqa: 
 from offline.calibration.report import Calibration  # noqa: E402
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score, read_truth  # noqa: E402
 from offline.evaluate import parse_spec  # noqa: E402
-from schemas import AccessEvent, MembershipEvent  # noqa: E402
+from schemas import Event  # noqa: E402
 from schemas.units import DAY  # noqa: E402
 from simulator import PROFILES, SimParams, simulate_profile  # noqa: E402
 
-Event = AccessEvent | MembershipEvent
 START = datetime(2025, 1, 1, tzinfo=UTC)
 MONTH_DAYS = 30.44
 CLUB_FILES = ("access.csv", "membership.csv", "truth.csv")  # what ``--club DIR`` must hold

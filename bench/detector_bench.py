@@ -46,13 +46,12 @@ from detector.core import (
 from detector.core.hybrid import HybridPolicy
 from detector.core.policy import Policy
 from detector.core.risk import RiskPolicy
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from simulator import simulate_club
 
 if TYPE_CHECKING:
     from plumbing.settings import Settings
 
-Event = AccessEvent | MembershipEvent
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 

@@ -20,24 +20,24 @@ from collections.abc import Sequence
 
 from pydantic import Json, TypeAdapter
 
-from schemas import AccessEvent, MembershipEvent, parse_member_event
+from schemas import AccessEvent, Event, MembershipEvent, parse_member_event
 from schemas.events import MemberEvent
 
 _access = AccessEvent.__pydantic_validator__.validate_json
 _membership = MembershipEvent.__pydantic_validator__.validate_json
 # ``Json[...]``: every item a JSON text of its own, parsed and validated as ``validate_json``
 # does (never the batch's bytes joined, which values could make parse as other events).
-_batch: TypeAdapter[list[AccessEvent | MembershipEvent]] = TypeAdapter(list[Json[MemberEvent]])
+_batch: TypeAdapter[list[Event]] = TypeAdapter(list[Json[MemberEvent]])
 
 
-def decode_member_event(raw: bytes | str) -> AccessEvent | MembershipEvent:
+def decode_member_event(raw: bytes | str) -> Event:
     """Parse one topic value; raises what ``parse_member_event`` raises on bad input."""
     try:
         if isinstance(raw, bytes):
             guess = _access if b'"site_id"' in raw else _membership
         else:
             guess = _access if '"site_id"' in raw else _membership
-        event: AccessEvent | MembershipEvent = guess(raw)
+        event: Event = guess(raw)
         return event
     except Exception:  # a wrong guess or a bad value: the contract's parser decides
         return parse_member_event(raw)
@@ -45,7 +45,7 @@ def decode_member_event(raw: bytes | str) -> AccessEvent | MembershipEvent:
 
 def decode_member_events(
     values: Sequence[bytes | str | None],
-) -> list[AccessEvent | MembershipEvent] | None:
+) -> list[Event] | None:
     """Parse a batch of topic values, in order; None if any of them is not a valid member
     event (then ``decode_member_event`` says which and why, one by one)."""
     try:

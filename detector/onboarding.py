@@ -62,7 +62,7 @@ from detector.core.visits import VisitRules
 from detector.decode import decode_member_event, decode_member_events
 from records.tables import OnboardingRun
 from records.upsert import insert
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import Alert, Event
 from schemas.onboarding import CONTROL_HEADER, FINISHED, STARTED, WATERMARK_HEADER, Control
 
 if TYPE_CHECKING:
@@ -70,8 +70,6 @@ if TYPE_CHECKING:
 
 _STARTED, _FINISHED = STARTED.encode(), FINISHED.encode()
 _SEVERITY = {"low": 0, "medium": 1, "high": 2}
-
-Event = AccessEvent | MembershipEvent
 
 
 def control_of(record: ConsumerRecord) -> Control | None:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from history.reference import Lines, blank, csv_row, not_utf8
+from schemas import Event
 from schemas.events import (
     ACCESS_KINDS,
     EARLIEST,
@@ -39,7 +40,6 @@ from schemas.events import (
 from schemas.history import (
     CANCEL_REASONS,
     NAMESPACE_BYTES,
-    Event,
     Format,
     Row,
     RowError,

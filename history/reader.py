@@ -30,10 +30,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from history.fast import fast_rows, proven_id, same_event
 from history.reference import Lines, not_utf8, reference_rows, schema_error
+from schemas import Event
 from schemas.events import ACCESS_KINDS, MemberEvent
 from schemas.history import (
     JSONL_SUFFIXES,
-    Event,
     Format,
     HistoryFormatError,
     Row,

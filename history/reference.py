@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 
 from pydantic import ValidationError
 
+from schemas import Event
 from schemas.events import (
     ACCESS_KINDS,
     MEMBERSHIP_KINDS,
@@ -22,7 +23,6 @@ from schemas.events import (
 )
 from schemas.history import (
     CANCEL_REASONS,
-    Event,
     Format,
     HistoryFormatError,
     Row,

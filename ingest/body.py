@@ -20,13 +20,12 @@ from schemas.events import (
     ACCESS_KINDS,
     MEMBERSHIP_KINDS,
     AccessEvent,
+    Event,
     EventBatch,
     MemberEvent,
-    MembershipEvent,
     pattern_message,
 )
 
-Event = AccessEvent | MembershipEvent
 Loc = tuple[str | int, ...]
 
 _event: TypeAdapter[Event] = TypeAdapter(MemberEvent)

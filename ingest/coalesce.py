@@ -26,9 +26,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
-from ingest.body import Event
 from ingest.dedup import Key
 from ingest.producer import BrokerUnavailable
+from schemas import Event
 
 if TYPE_CHECKING:
     from ingest.intake import Writer

@@ -64,8 +64,9 @@ from ingest.producer import BrokerUnavailable, produce
 from plumbing.settings import Settings
 from records.api_keys import Principal
 from records.tables import ApiKey, ImportRun
+from schemas import Event
 from schemas.events import AccessEvent
-from schemas.history import Event, Format, RowError, Zones
+from schemas.history import Format, RowError, Zones
 from schemas.onboarding import FINISHED, HISTORY_LATENESS, STARTED, WATERMARK_HEADER, Control
 
 HEAD_BYTES = 1 << 20

@@ -40,9 +40,10 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ingest import dedup
-from ingest.body import Event, Loc, Rejection, authorize, error, validate_event
+from ingest.body import Loc, Rejection, authorize, error, validate_event
 from ingest.dedup import Key
 from ingest.producer import BrokerUnavailable, produce
+from schemas import Event
 
 if TYPE_CHECKING:
     from ingest.coalesce import Coalescer

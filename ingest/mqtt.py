@@ -50,12 +50,12 @@ from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ingest.body import Event
 from ingest.intake import Intake, produce_deadline
 from ingest.producer import BrokerUnavailable, start_producer
 from plumbing.retry import Backoff, retry
 from plumbing.settings import Settings
 from records.api_keys import Principal
+from schemas import Event
 from schemas.events import joined_reason
 
 log = logging.getLogger(__name__)

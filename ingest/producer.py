@@ -15,7 +15,7 @@ from aiokafka.partitioner import murmur2
 from plumbing import kafka
 from plumbing.retry import Backoff, retry
 from plumbing.settings import Settings
-from schemas.events import AccessEvent, MembershipEvent
+from schemas import Event
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 async def produce(
     producer: AIOKafkaProducer,
     topic: str,
-    events: Sequence[AccessEvent | MembershipEvent],
+    events: Sequence[Event],
     within: float,
     headers: Sequence[list[tuple[str, bytes]]] | None = None,
 ) -> None:

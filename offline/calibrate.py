@@ -32,12 +32,9 @@ from offline.calibration.traits import find_traits
 from offline.calibration.window import choose_window
 from offline.replay import NothingToLearn
 from offline.workers import affordable
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Event, MembershipEvent
 from schemas.history import RowError, Zones
 from schemas.onboarding import HISTORY_LATENESS
-
-Event = AccessEvent | MembershipEvent
-
 
 # Rejected rows said in full in calibrate's progress (the rest counted by reason).
 SHOWN_REJECTS = 3

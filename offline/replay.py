@@ -21,11 +21,10 @@ from detector.core.policy import Policy
 from detector.core.replay import replay
 from detector.core.visits import VisitRules
 from history import HistoryReader
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import Alert, Event
 from schemas.history import RowError, Zones
 from schemas.onboarding import HISTORY_LATENESS
 
-Event = AccessEvent | MembershipEvent
 DEFAULT_LATENESS = HISTORY_LATENESS  # ``lapse replay --lateness`` (schemas.onboarding)
 
 

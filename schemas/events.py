@@ -280,8 +280,11 @@ class MembershipEvent(_Event):
     )
 
 
-MemberEvent = Annotated[AccessEvent | MembershipEvent, Field(discriminator="kind")]
-_member_event: TypeAdapter[AccessEvent | MembershipEvent] = TypeAdapter(MemberEvent)
+# One event of a member, either kind: the type the code passes around. ``MemberEvent`` is the
+# same union with pydantic's discriminator, for parsing.
+Event = AccessEvent | MembershipEvent
+MemberEvent = Annotated[Event, Field(discriminator="kind")]
+_member_event: TypeAdapter[Event] = TypeAdapter(MemberEvent)
 
 
 class EventBatch(BaseModel):
@@ -290,6 +293,6 @@ class EventBatch(BaseModel):
     events: list[MemberEvent] = Field(min_length=1)
 
 
-def parse_member_event(raw: bytes | str) -> AccessEvent | MembershipEvent:
+def parse_member_event(raw: bytes | str) -> Event:
     """Parse one topic value (raises ``pydantic.ValidationError`` on bad input)."""
     return _member_event.validate_json(raw)

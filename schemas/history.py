@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timezone, tzinfo
 from typing import Literal, get_args
 
-from schemas.events import AccessEvent, CancelReason, MembershipEvent
+from schemas.events import CancelReason, Event
 from schemas.ids import uuid5
 
-Event = AccessEvent | MembershipEvent
 Format = Literal["access", "membership", "jsonl"]
 FORMATS: tuple[str, ...] = get_args(Format)
 CANCEL_REASONS: tuple[str, ...] = get_args(CancelReason)

@@ -25,13 +25,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Event, MembershipEvent
 from simulator.club import DAY, Club, make_club, to_s
 from simulator.members import simulate_former, simulate_member
 from simulator.params import PROFILES, SimParams
 from simulator.truth import TRUTH_COLUMNS, ContactTruth, Fate, MemberHistory, Truth
-
-Event = AccessEvent | MembershipEvent
 
 
 @dataclass(slots=True)

@@ -15,9 +15,8 @@ from detector.core import Policy
 from detector.core.replay import replay
 from plumbing.kafka import make_producer
 from plumbing.settings import Settings
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import AccessEvent, Alert, Event
 
-Event = AccessEvent | MembershipEvent
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
 

@@ -39,14 +39,13 @@ from detector.core.visits import (
     visits_since_at,
 )
 from detector.core.winback import PlanFor, no_plan, visits_per_month
-from schemas import AccessEvent, Alert, MembershipEvent, Reason
+from schemas import AccessEvent, Alert, Event, MembershipEvent, Reason
 from schemas.alerts import AlertType, Severity
 from schemas.ids import alert_id, departure_id, episode_id
 from schemas.units import DAY
 
 Key = tuple[str, str]
 _T = TypeVar("_T")
-Event = AccessEvent | MembershipEvent
 # Where an event came from (the runner passes (partition, offset)); opaque to the core.
 Source = tuple[int, int]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from detector.core.clock import Watermark
-from detector.core.engine import Detector, Event, Source
+from detector.core.engine import Detector, Source
 from detector.core.state import MemberState
-from schemas import Alert, Tick
+from schemas import Alert, Event, Tick
 
 Record = Event | Tick
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from detector.core.visits import ENDS, VISIT_KINDS, VisitRules
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Event
 from schemas.units import DAY
 
 
@@ -64,7 +64,7 @@ class Histories:
 
 
 def build_histories(
-    events: Iterable[AccessEvent | MembershipEvent],
+    events: Iterable[Event],
     rules: VisitRules | None = None,
     coverage_start: float | None = None,
 ) -> Histories:

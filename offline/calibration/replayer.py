@@ -20,9 +20,8 @@ from detector.core.replay import replay
 from detector.core.visits import VisitRules
 from offline.calibration.scoring import Score
 from offline.workers import fork_map
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import Alert, Event
 
-Event = AccessEvent | MembershipEvent
 Spec = dict[str, Any]
 
 

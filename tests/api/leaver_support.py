@@ -10,7 +10,7 @@ from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import Detector, FixedPolicy
 from detector.core.rows import StateRows
 from detector.core.winback import DEFAULT_PLAN
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import AccessEvent, Alert, Event, MembershipEvent
 from schemas.units import DAY
 
 T0 = datetime(2025, 1, 6, 18, 0, tzinfo=UTC)
@@ -50,7 +50,7 @@ def leaver(tenant: str, member: str, reason: str | None, *, every: float = 4, da
 
 async def checkpoint(
     sessions: async_sessionmaker[AsyncSession],
-    events: list[AccessEvent | MembershipEvent],
+    events: list[Event],
     until_day: float,
     detector: Detector | None = None,
 ) -> tuple[Detector, Checkpoint]:

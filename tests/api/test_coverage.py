@@ -14,14 +14,14 @@ from api.app import create_app
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import Detector, FixedPolicy
 from detector.core.replay import replay
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from tests.api.support import api
 from tests.detector.core.events import at, membership, visit
 
 
 async def test_members_and_alerts_show_the_start_of_gate_data(settings, sessions, tenant, key):
     d = Detector(FixedPolicy(absence_days=10))
-    events: list[AccessEvent | MembershipEvent] = [
+    events: list[Event] = [
         membership("old", -700, "joined", tenant=tenant),
         visit("regular", 0, tenant=tenant, site="north"),
         visit("regular", 12, tenant=tenant, site="north"),

@@ -17,9 +17,10 @@ from detector.runner import DetectorRunner
 from plumbing.database import create_engine, session_factory
 from plumbing.kafka import ensure_topics
 from records.tables import AlertRow, ForgottenMember, MemberStateRow
+from schemas import Event
 from tests.api.leaver_support import leaver, visit
 from tests.api.support import api, make_key, until
-from tests.support import Event, encoded, produce, settings_env
+from tests.support import encoded, produce, settings_env
 
 
 async def _everywhere(engine, needle: str) -> list[str]:

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.core import Detector, Policy, Watermark
 from plumbing.settings import Settings
 from records.tables import AlertRow, ConsumerOffset, MemberStateRow
-from schemas import Alert
-from tests.support import Event, read_topic, settings_env
+from schemas import Alert, Event
+from tests.support import read_topic, settings_env
 
 T = TypeVar("T")
 Sessions = async_sessionmaker[AsyncSession]

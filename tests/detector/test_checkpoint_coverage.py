@@ -17,19 +17,17 @@ from detector.core.partition import restore
 from detector.core.replay import replay
 from plumbing.database import create_engine, session_factory
 from records.migrate import upgrade
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from tests.detector.core.events import at, membership, visit
 
 POLICY = CadencePolicy()
 
 
-def history() -> tuple[list[AccessEvent | MembershipEvent], list[AccessEvent | MembershipEvent]]:
-    head: list[AccessEvent | MembershipEvent] = [
-        membership(f"j{i}", -700 + 10 * i, "joined") for i in range(8)
-    ]
+def history() -> tuple[list[Event], list[Event]]:
+    head: list[Event] = [membership(f"j{i}", -700 + 10 * i, "joined") for i in range(8)]
     head += [visit("g", 0, site="north"), visit("g", 3, site="north")]
     head += [visit("h", 5, site="south"), membership("new", 6, "joined")]
-    tail: list[AccessEvent | MembershipEvent] = [visit("j1", 20, site="north"), visit("g", 40)]
+    tail: list[Event] = [visit("j1", 20, site="north"), visit("g", 40)]
     return head, tail
 
 

@@ -18,7 +18,7 @@ from plumbing.database import create_engine, session_factory
 from plumbing.kafka import ensure_topics
 from records.profiles import ProfileIn
 from records.tables import MemberProfile
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event, MembershipEvent
 from tests.api.leaver_support import at, visit
 from tests.api.support import api, make_key, until
 from tests.support import encoded, produce
@@ -65,9 +65,7 @@ async def test_membership_events_set_profiles_per_tenant_and_forget_erases_them(
     marker_id = next(
         f"m-marker-{i}" for i in range(1000) if partition(f"m-marker-{i}") == partition(member)
     )
-    first: list[AccessEvent | MembershipEvent] = [
-        membership(tenant, member, 0, "joined", display_name=NAME, phone=PHONE)
-    ]
+    first: list[Event] = [membership(tenant, member, 0, "joined", display_name=NAME, phone=PHONE)]
     first += [visit(tenant, member, d) for d in range(1, 20, 3)]
     # A later event gives only the plan: the name and phone stay.
     first.append(membership(tenant, member, 21, "payment_failed", plan="Gold"))

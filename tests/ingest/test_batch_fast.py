@@ -16,8 +16,9 @@ import pydantic_core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.body import Event, Rejection, batch_items, valid_batch, validate_event
+from ingest.body import Rejection, batch_items, valid_batch, validate_event
 from plumbing.problems import Problem
+from schemas import Event
 from tests.support import same_event
 
 MAX = 50

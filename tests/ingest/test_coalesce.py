@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.body import Event
 from ingest.coalesce import Coalescer
 from ingest.dedup import Key
 from ingest.producer import BrokerUnavailable
+from schemas import Event
 from schemas.events import AccessEvent, parse_member_event
 from tests.ingest.conftest import access_event, read_topic
 

@@ -30,8 +30,9 @@ from plumbing.kafka import ensure_topics
 from plumbing.settings import Settings
 from records.api_keys import create_key
 from records.tables import ImportRun
+from schemas import Event
 from schemas.events import parse_member_event
-from schemas.history import Event, HistoryFormatError, RowError, Zones
+from schemas.history import HistoryFormatError, RowError, Zones
 from schemas.onboarding import CONTROL_HEADER, FINISHED, WATERMARK_HEADER
 from tests.ingest.conftest import read_topic
 from tests.support import settings_env

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
 from detector.core.rows import StateRows
-from schemas import AccessEvent, Alert, MembershipEvent
+from schemas import AccessEvent, Alert, Event, MembershipEvent
 from schemas.units import DAY
 
 
@@ -33,8 +33,8 @@ class Club:
 
 def _visits(
     tenant: str, member: str, site: str, start: float, end: float, every_days: float
-) -> list[AccessEvent | MembershipEvent]:
-    out: list[AccessEvent | MembershipEvent] = []
+) -> list[Event]:
+    out: list[Event] = []
     t = start
     while t <= end:
         for kind, at in (("gate_entry", t), ("gate_exit", t + 3600.0)):
@@ -72,7 +72,7 @@ async def make_club(sessions: async_sessionmaker[AsyncSession], tenant: str) -> 
         ("eve", "north", now - 30 * DAY, now - 2 * DAY, 3.0),
         ("fay", "south", start, now - 45 * DAY, 3.5),
     ]
-    events: list[AccessEvent | MembershipEvent] = []
+    events: list[Event] = []
     for member, site, a, b, every in plan:
         events += _visits(tenant, member, site, a, b, every)
     events.append(
@@ -120,7 +120,7 @@ async def make_crowd(
     (each with an open episode), stored as a checkpoint stores them: a long work list."""
     now = time.time()
     start = now - 200 * DAY
-    events: list[AccessEvent | MembershipEvent] = []
+    events: list[Event] = []
     for i in range(n):
         events += _visits(tenant, f"m{i:03d}", "north", start, now - (30 + 2 * i) * DAY, 3.0)
     detector = Detector(CadencePolicy())

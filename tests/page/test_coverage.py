@@ -14,7 +14,7 @@ from api.app import create_app
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import Detector, FixedPolicy
 from detector.core.replay import replay
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from tests.api.support import make_key, serve
 from tests.detector.core.events import at, membership, visit
 from tests.page.support import login
@@ -23,7 +23,7 @@ from tests.page.support import login
 async def test_the_page_says_no_gate_data_before_its_start(settings, sessions, tenant):
     policy = FixedPolicy(absence_days=10)
     d = Detector(policy)
-    events: list[AccessEvent | MembershipEvent] = [
+    events: list[Event] = [
         membership("old", -700, "joined", tenant=tenant),
         visit("regular", 0, tenant=tenant, site="north"),
         visit("regular", 12, tenant=tenant, site="north"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from detector.core import CadencePolicy, Detector, FixedPolicy
 from detector.core.replay import replay
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from schemas.ids import episode_id
 from tests.detector.core.events import at, membership, visit
 
@@ -119,9 +119,7 @@ def test_a_late_earlier_event_lowers_the_first_seen() -> None:
 def test_coverage_round_trips_and_a_restart_gives_the_same_answer() -> None:
     """Coverage and states saved part-way, loaded into a new detector: the same alerts as
     running on, as a checkpoint and restart would give."""
-    events: list[AccessEvent | MembershipEvent] = [
-        membership(f"j{i}", -400 + i, "joined") for i in range(5)
-    ]
+    events: list[Event] = [membership(f"j{i}", -400 + i, "joined") for i in range(5)]
     events += [visit("g", 0), visit("g", 3), membership("late", 4, "joined")]
     tail = [visit("j1", 20), visit("g", 40)]
     whole = list(replay([*events, *tail], CadencePolicy(), 0.0, flush=True, until=at(200)))

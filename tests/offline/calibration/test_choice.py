@@ -15,7 +15,7 @@ from offline.calibration.objective import Objective, at_least_as_precise, precis
 from offline.calibration.periods import score_period, seen_from
 from offline.calibration.replayer import Replayer
 from offline.calibration.scoring import Score
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from schemas.units import DAY
 from tests.detector.core.events import at, membership, visit
 
@@ -98,7 +98,7 @@ def test_training_scores_leave_out_absences_begun_before_the_gate_log() -> None:
     day the history does not hold: every rule alerts such a backlog in the log's first
     weeks, nearly always right, which says nothing about the months after. The training
     scores count a member's alerts only from their first visit in the log."""
-    events: list[AccessEvent | MembershipEvent] = sorted(
+    events: list[Event] = sorted(
         [
             *(visit("steady", d) for d in range(0, 200, 7)),  # the gate log starts here
             membership("gone", -100, "joined"),  # never seen: left out

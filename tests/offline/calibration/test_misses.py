@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from offline.calibration.members import build_histories
 from offline.calibration.misses import MISSED_GROUPS, missed_leavers, visits_and_signs
 from offline.calibration.scoring import Outcome, score
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Event, MembershipEvent
 from schemas.units import DAY
 from tests.support import at_risk
 
@@ -130,7 +130,7 @@ def test_visits_are_the_detectors_and_signs_are_failed_payments_or_denials() -> 
 
     payment = MembershipEvent(event_id="p", tenant_id="club", member_id="a",
                               occurred_at=T + timedelta(days=3), kind="payment_failed")  # fmt: skip
-    events: list[AccessEvent | MembershipEvent] = [
+    events: list[Event] = [
         access("a", "gate_entry", 0), access("a", "gate_entry", 0.01),
         access("a", "locker_open", 0.1), access("a", "gate_entry", 30),
         access("a", "entry_denied", 100), payment, access("b", "entry_denied", 5),

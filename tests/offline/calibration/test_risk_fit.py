@@ -22,18 +22,16 @@ from offline.calibration.objective import Objective
 from offline.calibration.periods import score_period
 from offline.calibration.replayer import Replayer, setting_label
 from offline.calibration.scoring import Score
-from schemas import AccessEvent, MembershipEvent
+from schemas import Event
 from schemas.units import DAY
 from simulator import simulate_files
 from tests.detector.core.events import at, membership, visit
 
 
-def club() -> list[AccessEvent | MembershipEvent]:
+def club() -> list[Event]:
     """Three weekly members over 300 days: one goes on a 30-day holiday and comes back, one
     stops on day 150 and cancels on day 200, one freezes from day 150 to 250."""
-    events: list[AccessEvent | MembershipEvent] = [
-        membership(m, 0, "joined") for m in ("holiday", "leaver", "frozen")
-    ]
+    events: list[Event] = [membership(m, 0, "joined") for m in ("holiday", "leaver", "frozen")]
     for d in range(1, 300, 7):
         if not 150 < d < 180:
             events.append(visit("holiday", d))

@@ -10,7 +10,7 @@ from offline.calibration import risk as fitted
 from offline.calibration.members import Histories, MemberHistory, build_histories
 from offline.calibration.traits import find_traits
 from offline.calibration.window import MIN_SCORED_LEAVERS, choose_window, scoreable_leavers
-from schemas import AccessEvent, MembershipEvent
+from schemas import AccessEvent, Event, MembershipEvent
 from schemas.units import DAY
 
 START = 1_735_689_600.0  # 2025-01-01
@@ -171,11 +171,11 @@ def test_leavers_who_stop_coming_show_a_strong_absence() -> None:
     assert traits.verdict.startswith("Strong: days since the last visit")
 
 
-def _as_events(h: Histories, years_before: float) -> list[AccessEvent | MembershipEvent]:
+def _as_events(h: Histories, years_before: float) -> list[Event]:
     """The club's rows as an export holds them, its membership file going back
     ``years_before`` years before the access log: every member joined in those years."""
     rng = np.random.default_rng(5)
-    events: list[AccessEvent | MembershipEvent] = []
+    events: list[Event] = []
 
     def at(t: float) -> datetime:
         return datetime.fromtimestamp(t, UTC)
