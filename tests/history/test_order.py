@@ -187,3 +187,31 @@ def test_a_club_generated_apart_reads_the_same_in_export_order_as_sorted(
     assert [[e.event_id for e in f] for f in export.files] == [
         [e.event_id for e in f] for f in read.files
     ]
+
+
+@pytest.mark.parametrize("style", ["boutique", "budget24", "mixed3"])
+def test_a_club_generated_apart_again_reads_whole_with_its_late_uploads(
+    tmp_path: Path, style: str
+) -> None:
+    """``bench/third_club.py``, written apart from the product and from ``other_club.py``,
+    writes its files in time order but for uploads up to three days late, with a byte-order
+    mark and CRLF line ends (boutique), UTC membership times (budget24), a quoted note column
+    (mixed3) and a few malformed rows: the late uploads are not taken for a file out of
+    order, and every row but the malformed ones is read."""
+    club = tmp_path / "club"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "third_club.py"), "--members", "120",
+         "--months", "4", "--seed", "3", "--style", style, "--out", str(club)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    lines = [line.rsplit("  ", 1) for line in done.stdout.splitlines() if "  " in line]
+    figures = {name.strip(): value.split()[0] for name, value in lines}
+    late, malformed = int(figures["late rows (>1 day)"]), int(figures["malformed rows"])
+    rows = int(figures["access rows"]) + int(figures["membership rows"])
+    assert late > 0 and malformed > 0
+    paths = [club / "access.csv", club / "membership.csv"]
+    assert find_disorder(paths, "club", DAY) == []
+    read = read_files([str(p) for p in paths], "club")
+    assert read.sorted == ()
+    assert read.rejected == malformed
+    assert sum(map(len, read.files)) == rows - malformed
