@@ -26,6 +26,7 @@ class Recording:
     def __init__(self, store: dedup.Store, fail: int = 0) -> None:
         self.store = store
         self.calls: list[tuple[float, dict[tuple[str, str], datetime]]] = []
+        self.written = 0  # calls whose write reached the database
         self.fail = fail
 
     async def __call__(self, latest: Mapping[tuple[str, str], datetime], at: datetime) -> None:
@@ -34,12 +35,17 @@ class Recording:
             self.fail -= 1
             raise dedup.StoreUnavailable("ConnectionResetError: down")
         await self.store.data_reached(latest, at)
+        self.written += 1
 
 
-async def until_calls(write: Recording, n: int, within: float = 5.0) -> None:
+async def until_calls(
+    write: Recording, n: int, within: float = 5.0, *, written: bool = False
+) -> None:
+    """Until ``n`` writes were called (``written``: reached the database, which a test
+    reading the table waits for: under load a call can be made well before it commits)."""
     end = time.monotonic() + within
-    while len(write.calls) < n:
-        assert time.monotonic() < end, f"{len(write.calls)} write(s), expected {n}"
+    while (count := write.written if written else len(write.calls)) < n:
+        assert time.monotonic() < end, f"{count} write(s), expected {n}"
         await asyncio.sleep(0.005)
 
 
@@ -68,6 +74,7 @@ async def test_a_burst_is_one_write_of_each_sites_latest_and_close_writes_the_re
         progress.reached({NORTH: T0 - timedelta(days=3)})  # an upload of old events
         await asyncio.sleep(0.05)
         assert len(write.calls) == 1
+        await until_calls(write, 1, written=True)
         assert await table(fresh_pg_url) == {NORTH: T0}
         await progress.close()  # shutdown: what is pending, in one statement
         assert [sites for _, sites in write.calls] == [
@@ -96,6 +103,7 @@ async def test_writes_come_an_interval_apart_and_a_failed_one_is_kept(fresh_pg_u
         assert second == {NORTH: T0, SOUTH: T0}  # the failed write's values, with the newer
         assert third == {NORTH: T0 + timedelta(minutes=1)}
         assert t2 - t1 >= interval * 0.9 and t3 - t2 >= interval * 0.9
+        await until_calls(write, 2, written=True)  # the first failed
         assert await table(fresh_pg_url) == {NORTH: T0 + timedelta(minutes=1), SOUTH: T0}
     finally:
         await progress.close()
