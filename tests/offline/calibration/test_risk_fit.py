@@ -18,7 +18,7 @@ from offline.calibration import fitting, misses
 from offline.calibration import risk as fitted
 from offline.calibration.fitting import Grid
 from offline.calibration.members import build_histories
-from offline.calibration.objective import Objective
+from offline.calibration.objective import Objective, precision_margin
 from offline.calibration.periods import score_period
 from offline.calibration.replayer import Replayer, setting_label
 from offline.calibration.scoring import Score
@@ -210,6 +210,17 @@ def test_the_objective_is_the_clubs() -> None:
     assert not Objective(alerts_per_week=30).met(busy)
     assert Objective(alerts_per_week=60).met(busy)
     assert "alerts a week" in Objective(alerts_per_week=30).words()
+
+
+def test_a_bound_equal_to_the_target_meets_it() -> None:
+    """42 right of 49 alerts is exactly 0.8 less one standard error (80/98 x 49/50), which a
+    float computes a bit under 0.8: it meets a 0.8 target, and 41 of 49 does not."""
+    exact = Score("e", 1000, 10.0, alerts=49, true_alerts=42, dropouts=60, caught=6)
+    assert precision_margin(exact) != 0.8  # the float's last bit: the case this is about
+    assert abs(precision_margin(exact) - 0.8) < 1e-12
+    assert Objective(precision=0.8).met(exact)
+    exact.true_alerts = 41
+    assert not Objective(precision=0.8).met(exact)
 
 
 def test_days_are_kept_in_the_knots() -> None:
