@@ -71,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 from offline.calibrate import calibrate, read_files  # noqa: E402
 from offline.calibration import hybrid  # noqa: E402
 from offline.calibration.fitting import SMALL_GRID, Grid  # noqa: E402
-from offline.calibration.members import build_histories  # noqa: E402
+from offline.calibration.members import Histories, build_histories  # noqa: E402
 from offline.calibration.misses import MISSED_GROUPS, score_with_misses, visits_and_signs  # noqa: E402
 from offline.calibration.periods import score_period  # noqa: E402
 from offline.calibration.replayer import Replayer, Spec, setting_label  # noqa: E402
@@ -188,7 +188,7 @@ def best_of(family: str, target: float, scored: Sequence[tuple[str, Spec, Score]
 
 def ceiling(
     c: Calibration,
-    files: Sequence[Sequence[Event]],
+    histories: Histories,
     replayer: Replayer,
     truth: dict[str, Outcome],
     target: float | None = None,
@@ -201,18 +201,18 @@ def ceiling(
     of it is what a better choice could win; how far the bound falls short of a goal, no
     choice among these settings can.
 
-    The risk family: calibrate's own thresholds (each with its coefficients refitted on all
-    the training months, scored held out by calibrate itself). The hybrid family: every
-    setting of ``hybrid_grid`` (the grid calibrate searched; default ``HybridGrid()``),
-    evaluated offline from one recorded replay of the whole history
-    (``offline.calibration.hybrid``: the evaluation calibrate's search runs on its training
-    months, which the tests pin to the detector's own alerts)."""
+    ``histories``: the whole history's members (``build_histories``), for the hybrid
+    family's recording. The risk family: calibrate's own thresholds (each with its
+    coefficients refitted on all the training months, scored held out by calibrate
+    itself). The hybrid family: every setting of ``hybrid_grid`` (the grid calibrate
+    searched; default ``HybridGrid()``), evaluated offline from one recorded replay of the
+    whole history (``offline.calibration.hybrid``: the evaluation calibrate's search runs on
+    its training months, which the tests pin to the detector's own alerts)."""
     fit = c.fit
     goal = fit.objective.precision if target is None else target
     risk = [
         (t.label, t.spec, t.test) for t in fit.trials if t.family == "risk" and t.test is not None
     ]
-    histories = build_histories(e for f in files for e in f)
     gap = fit.cohort_gap_days
     absences = hybrid.record(histories, replayer, fit.end + DAY, gap)
     scored: list[tuple[str, Spec, Score]] = []
@@ -300,7 +300,8 @@ def score_club(
     files = read_files(paths, TENANT).files
     replayer = Replayer(files, TENANT)
     truth = read_truth(truth_path)
-    visits, signs = visits_and_signs(build_histories(e for f in files for e in f))
+    histories = build_histories(e for f in files for e in f)
+    visits, signs = visits_and_signs(histories)
     run = ClubRun(
         profile=name,
         events=sum(len(f) for f in files),
@@ -330,7 +331,7 @@ def score_club(
     run.seconds |= {"calibrate": t2 - t1, "score": t3 - t2}
     say(f"{name}: scored {len(run.results)} policies in {t3 - t2:.0f} s")
     if with_ceiling:
-        run.ceiling = ceiling(c, files, replayer, truth, hybrid_grid=grid.hybrid)
+        run.ceiling = ceiling(c, histories, replayer, truth, hybrid_grid=grid.hybrid)
         run.seconds["ceiling"] = time.perf_counter() - t3
         say(f"{name}: ceiling in {run.seconds['ceiling']:.0f} s")
     return run

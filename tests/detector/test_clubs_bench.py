@@ -18,6 +18,7 @@ from detector.core import Detector
 from offline.calibrate import calibrate, read_files
 from offline.calibration.fitting import SMALL_GRID
 from offline.calibration.hybrid import HybridGrid
+from offline.calibration.members import build_histories
 from offline.calibration.periods import score_period
 from offline.calibration.replayer import Replayer
 from offline.calibration.scoring import Outcome, Score, read_truth, score
@@ -231,7 +232,8 @@ def test_the_ceiling_keeps_each_familys_best_with_the_truth_as_a_replay_scores_i
     replayer = Replayer(files, bench.TENANT)
     truth = read_truth(out / "truth.csv")
     target = 0.3  # low enough that some setting of each family reaches it on a small club
-    best = bench.ceiling(c, files, replayer, truth, target=target, hybrid_grid=small)
+    histories = build_histories(e for f in files for e in f)
+    best = bench.ceiling(c, histories, replayer, truth, target=target, hybrid_grid=small)
     assert [b.family for b in best] == ["risk", "hybrid"]
     for b in best:
         assert b.score is not None and b.spec is not None and b.label is not None
