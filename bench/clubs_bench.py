@@ -4,7 +4,7 @@ club's own history, whatever the club?
     .venv/bin/python bench/clubs_bench.py [--profiles city,studio] [--members 3000]
         [--months 18] [--seed 1] [--quick] [--policy SPEC]... [--fitter MODULE:FUNC]...
         [--param NAME=VALUE]... [--club DIR]... [--ceiling] [--markdown FILE] [--json]
-        [--keep DIR]
+        [--keep DIR] [--risk-tilt 0,1]
 
 For each club profile of ``lapse simulate`` (``simulator.PROFILES``):
 
@@ -49,6 +49,9 @@ scored **with the truth** on the held-out months, catches the most leavers with 
 at calibrate's precision target (``ceiling``). An upper bound no club can choose by: the gap
 from calibrate's choice to it is what a better choice could win, the gap from it to a goal is
 what no setting of these families reaches.
+
+``--risk-tilt 0,1`` has calibrate try each tilt of the risk model's absence term with every
+threshold (``Grid.risk_tilt``, ``detector.core.risk.tilted``; 0 alone by default).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -493,6 +496,7 @@ def describe(args: argparse.Namespace, days: int, profiles: Sequence[str]) -> st
         + (f" --profiles {args.profiles}" if args.club and profiles else "")
         + clubs
         + f"{' --ceiling' if args.ceiling else ''}"
+        + (f" --risk-tilt {args.risk_tilt}" if args.risk_tilt else "")
         + (f" --workers {args.workers}" if args.workers > 1 else "")
         + f"`: {which}; "
         "`lapse calibrate` run on its access and membership files (fit before its split, 60 % "
@@ -536,6 +540,11 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
         action="store_true",
         help="also score every risk threshold and hybrid setting with the truth",
     )
+    parser.add_argument(
+        "--risk-tilt",
+        help="comma-separated tilts of the risk model's absence term for calibrate to try "
+        "with every threshold (Grid.risk_tilt; default: 0 alone)",
+    )
     args = parser.parse_args(argv)
     try:
         params = dict(parse_param(p) for p in args.param)
@@ -555,6 +564,14 @@ def main(argv: Sequence[str] | None = None) -> list[ClubRun]:
     extra = [parse_policy_arg(p) for p in args.policy]
     fitters = [load_fitter(f) for f in args.fitter]
     grid = SMALL_GRID if args.quick else Grid()
+    if args.risk_tilt:
+        try:
+            tilts = tuple(float(x) for x in args.risk_tilt.split(","))
+        except ValueError:
+            parser.error(f"--risk-tilt: numbers separated by commas, not {args.risk_tilt!r}")
+        if any(not t >= 0 for t in tilts):
+            parser.error(f"--risk-tilt: a tilt is 0 or more, not {args.risk_tilt!r}")
+        grid = replace(grid, risk_tilt=tilts)
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar, get_origin, get_type_hints
 from detector.core import BgNbdPolicy, CadencePolicy, FixedPolicy, Policy, Warnings
 from detector.core.engine import PolicyFor
 from detector.core.hybrid import HybridPolicy
-from detector.core.risk import RiskPolicy
+from detector.core.risk import RiskPolicy, tilted
 from plumbing.settings import Settings
 
 
@@ -109,7 +109,14 @@ def build_policy(spec: dict[str, Any], where: str = "policy") -> Policy:
             params["fallback"] = _built(CadencePolicy, fb, f"{where}.fallback")
         return _built(BgNbdPolicy, params, where)
     if kind == "risk":
-        return _built(RiskPolicy, params, where)
+        tilt = params.pop("tilt", 0.0)
+        if not _number(tilt) or tilt < 0:
+            raise ConfigError(f"{where}: tilt must be a number, 0 or more, not {tilt!r}")
+        policy = _built(RiskPolicy, params, where)
+        if not tilt:
+            return policy
+        intercept, slopes = tilted(policy.intercept, policy.absence, float(tilt))
+        return dataclasses.replace(policy, intercept=intercept, absence=slopes)
     if kind == "hybrid":
         return _built(HybridPolicy, params, where)
     raise ConfigError(f"{where}: unknown policy {kind!r} (fixed, cadence, bgnbd, risk, hybrid)")

@@ -96,6 +96,12 @@ class Grid:
     # term), or none (a club whose members who stay often fail a payment: each failure would
     # be a false alarm); swept at the lowest floor, the first only at the others.
     risk_warnings: tuple[str, ...] = ("payments", "none")
+    # Tilts of the risk model's absence term (``detector.core.risk.tilted``), each with every
+    # threshold; 0 alerts where the fitted probability says. Only 0 by default: a tilt of 1
+    # raised the best recall at 0.8 on two chains generated apart, but their selection months
+    # did not choose it, and on four profiles it moved three choices both ways
+    # (docs/calibration.md, "Tilting the absence term"); ``clubs_bench.py --risk-tilt``.
+    risk_tilt: tuple[float, ...] = (0.0,)
     # The hybrid policy's search space (None: not tried); offline/calibration/hybrid.py.
     hybrid: HybridGrid | None = field(default_factory=lambda: HybridGrid())
 
@@ -466,7 +472,8 @@ def _search_risk(
     search.say(f"  {early_note}; thresholds chosen on the later training months")
     search.trials_of("risk", [
         {**early, "threshold": float(p), "floor_days": float(floor),
-         "warnings": WARNING_VARIANTS[variant]}
+         "warnings": WARNING_VARIANTS[variant], **({"tilt": tilt} if tilt else {})}
+        for tilt in grid.risk_tilt
         for k, floor in enumerate(grid.risk_floor_days)
         for variant in (grid.risk_warnings if k == 0 else grid.risk_warnings[:1])
         for p in grid.risk_threshold
@@ -485,7 +492,11 @@ def _search_risk(
         if t.family == "risk":
             t.spec = {
                 **coefficients,
-                **{k: t.spec[k] for k in ("threshold", "floor_days", "warnings")},
+                **{
+                    k: t.spec[k]
+                    for k in ("threshold", "floor_days", "warnings", "tilt")
+                    if k in t.spec
+                },
             }
     return data.leavers, importance, note
 

@@ -57,7 +57,7 @@ def setting_label(spec: Spec) -> str:
         "payment_days",
         *(("payment_lookback_days",) if kind == "hybrid" else ()),
     )
-    keys = [k for k in (*names, "p_alive", "threshold") if k in spec]
+    keys = [k for k in (*names, "p_alive", "threshold", "tilt") if k in spec]
     parts = [f"{k}={spec[k]:g}" for k in keys]
     if kind == "bgnbd":
         fb = spec.get("fallback", {})

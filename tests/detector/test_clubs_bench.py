@@ -190,8 +190,12 @@ def test_a_club_of_another_generator_is_scored_from_its_directory(tmp_path: Path
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit):  # a directory without the three files is refused
         bench.main(["--club", str(tmp_path / "empty"), "--quick"])
+    for tilt in ("-1", "1,x"):  # a tilt is a number, 0 or more
+        with pytest.raises(SystemExit):
+            bench.main(["--club", str(club), "--quick", "--risk-tilt", tilt])
     table = tmp_path / "clubs.md"
-    runs = bench.main(["--club", str(club), "--quick", "--workers", "2", "--markdown", str(table)])
+    runs = bench.main(["--club", str(club), "--quick", "--workers", "2", "--risk-tilt", "0,1",
+                       "--markdown", str(table)])  # fmt: skip
     assert [r.profile for r in runs] == ["elsewhere"]
     (run,) = runs
     assert "simulate" not in run.seconds and run.events > 0
@@ -199,8 +203,9 @@ def test_a_club_of_another_generator_is_scored_from_its_directory(tmp_path: Path
     assert all(r.missed is not None and sum(r.missed.values()) == r.score.dropouts
                for r in run.results)  # fmt: skip
     text = table.read_text()
-    # no simulation's seed; the workers named (they change the times, not the figures)
-    assert f"`bench/clubs_bench.py --quick --club {club} --workers 2`" in text
+    # no simulation's seed; the tilts and the workers named (the workers change the times,
+    # not the figures)
+    assert f"`bench/clubs_bench.py --quick --club {club} --risk-tilt 0,1 --workers 2`" in text
     assert "each `--club` directory's files" in text
     assert "each profile simulated" not in text and "| elsewhere | `fixed:30` |" in text
 

@@ -22,6 +22,7 @@ from detector.core.risk import (
     decline_figures,
     features,
     ring,
+    tilted,
 )
 from detector.core.store import MemberStore
 from detector.core.visits import RECENT, VisitRules
@@ -290,3 +291,44 @@ def test_config_builds_the_risk_policy_and_refuses_a_falling_absence_term() -> N
         build_policy({**spec, "absence": [1.0, -0.5, *[1.0] * (len(KNOTS) - 2)]})
     with pytest.raises(ConfigError, match="unknown parameter"):
         build_policy({**spec, "b0": 1.0})
+
+
+def test_a_tilt_steepens_the_absence_term_and_leaves_four_weeks_as_fitted() -> None:
+    p = RiskPolicy(threshold=0.7, floor_days=0.0, cap_days=10_000.0, warnings=None)
+    intercept, slopes = tilted(p.intercept, p.absence, 1.0)
+    t = RiskPolicy(intercept=intercept, absence=slopes, threshold=0.7, floor_days=0.0,
+                   cap_days=10_000.0, warnings=None)  # fmt: skip
+    m, slot = slot_with([float(d) for d in range(0, 120, 7)], joined=-300)
+    a = m.anchor[slot]
+    assert t.risk_at(m, slot, a + 28 * DAY) == pytest.approx(p.risk_at(m, slot, a + 28 * DAY))
+    assert t.risk_at(m, slot, a + 14 * DAY) < p.risk_at(m, slot, a + 14 * DAY)
+    assert t.risk_at(m, slot, a + 60 * DAY) > p.risk_at(m, slot, a + 60 * DAY)
+    # still an exact timer: the tilted policy's deadline is where its own risk crosses
+    deadline = t.deadline(m, slot)
+    assert deadline is not None
+    assert t.risk_at(m, slot, deadline) == pytest.approx(0.7, abs=1e-9)
+    # the member terms move the day less: a fading member's alert and a steady one's come
+    # nearer each other
+    fade, fslot = slot_with([*range(0, 84, 3), 90, 100, 112], joined=-300)
+
+    def days(policy: RiskPolicy, store: MemberStore, at_slot: int) -> float:
+        d = policy.deadline(store, at_slot)
+        assert d is not None
+        return (d - store.anchor[at_slot]) / DAY
+
+    assert days(p, fade, fslot) < days(p, m, slot)
+    assert days(t, m, slot) / days(t, fade, fslot) < days(p, m, slot) / days(p, fade, fslot)
+
+
+def test_a_tilt_is_read_from_the_configuration_and_never_negative() -> None:
+    spec = {"policy": "risk", "threshold": 0.3, "absence": [1.0] * len(KNOTS), "intercept": -4.0}
+    p = build_policy({**spec, "tilt": 0.5})
+    assert isinstance(p, RiskPolicy)
+    assert p.absence == (1.5,) * len(KNOTS)
+    assert p.intercept == pytest.approx(-4.0 - 0.5 * math.log(4.0))
+    assert build_policy({**spec, "tilt": 0}) == build_policy(spec)
+    for bad in (-0.5, "1", float("nan"), True):
+        with pytest.raises(ConfigError, match="tilt must be a number, 0 or more"):
+            build_policy({**spec, "tilt": bad})
+    with pytest.raises(ValueError, match="must not be negative"):
+        tilted(-4.0, DEFAULT_SLOPES, -1.0)

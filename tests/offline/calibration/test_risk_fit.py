@@ -261,13 +261,16 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
     monkeypatch.setattr(fitted, "fit", recording_fit)
     monkeypatch.setattr(fitting, "score_period", recording_score)  # the selection months
     monkeypatch.setattr(misses, "score_period", recording_score)  # the held-out months
-    grid = Grid((60,), (3.5,), (35,), (90,), (), (0.2, 0.5), (14.0,), ("payments",))
+    grid = Grid((60,), (3.5,), (35,), (90,), (), (0.2, 0.5), (14.0,), ("payments",), (0.0, 1.0))
     result = fitting.fit_policies(h, Replayer(files, "c"), h.start, grid=grid)
     inner, split = result.risk_select_start, result.split
     assert result.train_start < inner < split
     assert collected == [inner, split]  # never past the split
     risk = [t for t in result.trials if t.family == "risk"]
-    assert len(risk) == 2
+    # each threshold untilted and tilted, told apart by name, the tilt kept through the refit
+    assert len(risk) == 4 and len({t.label for t in risk}) == 4
+    assert sorted(t.spec.get("tilt", 0.0) for t in risk) == [0.0, 0.0, 1.0, 1.0]
+    assert all(("tilt=1" in t.label) == ("tilt" in t.spec) for t in risk)
     for t in risk:
         training = [(s, e) for label, s, e in scored if label == t.label and e == split]
         assert training == [(inner, split)]  # chosen only on months the first fit never saw
