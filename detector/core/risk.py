@@ -398,8 +398,8 @@ def tilted(
     crossing less (a shift of the log-odds moves log d by itself over the slope), so alerts
     gather nearer four weeks: later for the members the terms rate high, sooner for the
     others. The fit rewards telling early who is gone; a club's recall, an alert while a
-    call can help: on two chains generated apart a tilt of 1 caught about 0.05 more leavers
-    at equal precision, read with the truth, but calibrate's selection months could not
+    call can help: on two chains generated apart a tilt of 1 to 1.5 caught about 0.05 more
+    leavers at equal precision, read with the truth, but calibrate's selection months could not
     tell it apart, so calibrate tries only the tilts its grid names (``Grid.risk_tilt``,
     0 alone by default; docs/calibration.md, "Tilting the absence term"). A tilt is never
     negative (the slopes stay non-negative: the risk only rises)."""

@@ -97,7 +97,7 @@ class Grid:
     # be a false alarm); swept at the lowest floor, the first only at the others.
     risk_warnings: tuple[str, ...] = ("payments", "none")
     # Tilts of the risk model's absence term (``detector.core.risk.tilted``), each with every
-    # threshold; 0 alerts where the fitted probability says. Only 0 by default: a tilt of 1
+    # threshold; 0 alerts where the fitted probability says. Only 0 by default: a tilt of 1-1.5
     # raised the best recall at 0.8 on two chains generated apart, but their selection months
     # did not choose it, and on four profiles it moved three choices both ways
     # (docs/calibration.md, "Tilting the absence term"); ``clubs_bench.py --risk-tilt``.
