@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from detector.checkpoint import Checkpoint, CheckpointStore
 from detector.core import CadencePolicy, Detector
 from detector.core.rows import StateRows
+from records import staff_accounts as accounts
+from records.staff_accounts import Role
 from schemas import AccessEvent, Alert, Event, MembershipEvent
 from schemas.units import DAY
 
@@ -93,6 +95,35 @@ async def make_club(sessions: async_sessionmaker[AsyncSession], tenant: str) -> 
     table.add(detector.store, list(detector.store.slots()), 0)
     await store.save(Checkpoint(table=table, alerts=alerts))
     return Club(tenant, now, alerts)
+
+
+# Every test account's password.
+PASSWORD = "correct horse battery"
+
+
+async def add_staff(
+    sessions: async_sessionmaker[AsyncSession],
+    tenant: str,
+    role: Role = Role.FRONT_DESK,
+    *,
+    login: str | None = None,
+    name: str | None = None,
+) -> str:
+    """A staff account of ``tenant`` with ``PASSWORD``, committed; returns its login (a fresh
+    one unless given). Its display name is ``name``, else the login."""
+    login = login or f"{role.value}-{uuid.uuid4().hex[:8]}@{tenant}.example"
+    async with sessions() as db:
+        await accounts.add_account(
+            db,
+            tenant,
+            login,
+            PASSWORD,
+            role=role,
+            display_name=name or login,
+            now=datetime.now(UTC),
+        )
+        await db.commit()
+    return login
 
 
 LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')

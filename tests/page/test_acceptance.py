@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from api.app import create_app
-from records import staff_accounts as accounts
 from records.profiles import ProfileIn, set_profile
 from tests.api.support import serve
-from tests.page.support import make_club
+from tests.page.support import PASSWORD, add_staff, make_club
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists() and not os.environ.get("CI"):
@@ -29,7 +27,6 @@ from tests.page.a11y import accessible  # noqa: E402
 from tests.page.test_browser import TABLET, browser, contacted, shot, todo  # noqa: E402, F401
 
 PHONE = {"width": 375, "height": 812}
-PASSWORD = "correct horse battery"
 # Who the desk looks for, in which language and on what screen: (member, name, phone).
 SCENES = (
     ("en", TABLET, "ana", "Ana Levi", "+972501110001"),
@@ -44,22 +41,6 @@ WORDS = {
            "find": "חיפוש מנוי", "go": "חיפוש", "more": "עוד", "called": "התקשרתי",
            "call": "להתקשר אל {name}"},
 }  # fmt: skip
-
-
-async def add_front_desk(sessions, tenant: str) -> str:
-    login = f"desk-{uuid.uuid4().hex[:8]}@{tenant}.example"
-    async with sessions() as db:
-        await accounts.add_account(
-            db,
-            tenant,
-            login,
-            PASSWORD,
-            role=accounts.Role.FRONT_DESK,
-            display_name="Dana",
-            now=datetime.now(UTC),
-        )
-        await db.commit()
-    return login
 
 
 async def log_in(page: Page, base: str, login: str, lang: str) -> None:
@@ -83,9 +64,9 @@ async def test_the_front_desk_finds_calls_and_acknowledges_in_both_languages(
         for _lang, _view, member, name, phone in SCENES:
             await set_profile(db, tenant, member, ProfileIn(display_name=name, phone=phone))
         await db.commit()
-    desk = await add_front_desk(sessions, tenant)
+    desk = await add_staff(sessions, tenant, name="Dana")
     other = f"other-{uuid.uuid4().hex[:8]}"
-    stranger = await add_front_desk(sessions, other)
+    stranger = await add_staff(sessions, other, name="Dana")
     async with serve(create_app(settings, deliver=False)) as base:
         for lang, viewport, member, name, phone in SCENES:
             w = WORDS[lang]

@@ -5,11 +5,9 @@ tenant isolation; and ``lapse staff`` (the password read from stdin, never print
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -23,11 +21,9 @@ from records import staff_accounts as accounts
 from records.staff_accounts import Role
 from records.tables import ActionRow, StaffAccount, StaffSession
 from tests.api.support import Clock, serve
-from tests.page.support import LOGIN_TOKEN, csrf_of, make_club
+from tests.page.support import LOGIN_TOKEN, PASSWORD, add_staff, csrf_of, make_club
 
 REFUSAL = t("en", "error.refused")
-
-PASSWORD = "correct horse battery"
 
 
 @asynccontextmanager
@@ -35,16 +31,6 @@ async def page(settings: Settings, clock: Clock | None = None) -> AsyncIterator[
     app = create_app(settings, deliver=False, now=clock)
     async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as client:
         yield client
-
-
-async def add(sessions: Any, tenant: str, role: Role = Role.FRONT_DESK) -> str:
-    login = f"{role.value}-{uuid.uuid4().hex[:8]}@example.org"
-    async with sessions() as db:
-        await accounts.add_account(
-            db, tenant, login, PASSWORD, role=role, display_name="Dana", now=datetime.now(UTC)
-        )
-        await db.commit()
-    return login
 
 
 async def log_in(client: httpx.AsyncClient, login: str, password: str) -> httpx.Response:
@@ -64,7 +50,7 @@ def error_of(r: httpx.Response) -> str:
 async def test_an_account_logs_in_and_the_database_keeps_only_the_tokens_digest(
     settings, sessions, tenant
 ):
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     async with page(settings) as client:
         r = await log_in(client, login.upper(), PASSWORD)  # the login name is case-blind
         assert r.status_code == 303 and r.headers["location"] == "/staff/"
@@ -87,7 +73,7 @@ async def test_an_account_logs_in_and_the_database_keeps_only_the_tokens_digest(
 
 
 async def test_wrong_password_and_unknown_account_get_the_same_answer(settings, sessions, tenant):
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     async with page(settings) as client:
         wrong = await log_in(client, login, "not the password")
         unknown = await log_in(client, f"nobody-{login}", PASSWORD)
@@ -100,7 +86,7 @@ async def test_wrong_password_and_unknown_account_get_the_same_answer(settings, 
 async def test_five_failures_lock_the_account_until_fifteen_minutes_pass(
     settings, sessions, tenant
 ):
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     clock = Clock()
     async with page(settings, clock) as client:
         # Four failures then success: the count starts again.
@@ -121,7 +107,7 @@ async def test_five_failures_lock_the_account_until_fifteen_minutes_pass(
 
 
 async def test_logout_and_disabling_revoke_sessions_on_the_server(settings, sessions, tenant):
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     async with page(settings) as client:
         await log_in(client, login, PASSWORD)
         token = client.cookies["lapse_session"]
@@ -152,7 +138,7 @@ async def test_logout_and_disabling_revoke_sessions_on_the_server(settings, sess
 
 
 async def test_a_session_is_valid_on_another_api_replica(settings, sessions, tenant):
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     async with page(settings) as one, page(settings) as two:
         await log_in(one, login, PASSWORD)
         two.cookies.set("lapse_session", one.cookies["lapse_session"], path="/staff")
@@ -161,8 +147,8 @@ async def test_a_session_is_valid_on_another_api_replica(settings, sessions, ten
 
 async def test_front_desk_cannot_open_reports_a_manager_can(settings, sessions, tenant):
     await make_club(sessions, tenant)
-    desk = await add(sessions, tenant, Role.FRONT_DESK)
-    manager = await add(sessions, tenant, Role.MANAGER)
+    desk = await add_staff(sessions, tenant, Role.FRONT_DESK)
+    manager = await add_staff(sessions, tenant, Role.MANAGER)
     async with page(settings) as client:
         await log_in(client, desk, PASSWORD)
         # Not offered a link it would be refused, on any of its pages.
@@ -187,7 +173,7 @@ async def test_front_desk_cannot_open_reports_a_manager_can(settings, sessions, 
 
 async def test_front_desk_acknowledges_as_itself(settings, sessions, tenant):
     club = await make_club(sessions, tenant)
-    desk = await add(sessions, tenant)
+    desk = await add_staff(sessions, tenant)
     alert = club.open_alert("ben")
     async with page(settings) as client:
         await log_in(client, desk, PASSWORD)
@@ -212,7 +198,7 @@ async def test_front_desk_acknowledges_as_itself(settings, sessions, tenant):
 
 async def test_another_tenants_staff_see_nothing(settings, sessions, tenant):
     club = await make_club(sessions, tenant)
-    other = await add(sessions, f"{tenant}-b", Role.ADMIN)
+    other = await add_staff(sessions, f"{tenant}-b", Role.ADMIN)
     alert = club.open_alert("ben")
     async with page(settings) as b:
         await log_in(b, other, PASSWORD)
@@ -266,7 +252,7 @@ async def test_every_refusal_costs_one_argon2_verification(sessions, tenant, mon
         return real(stored, password)
 
     monkeypatch.setattr(accounts, "_verify_now", counting)
-    login = await add(sessions, tenant)
+    login = await add_staff(sessions, tenant)
     now = datetime.now(UTC)
     async with sessions() as db:
         assert await accounts.check_password(db, f"x{login}", PASSWORD, now) is None

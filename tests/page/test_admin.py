@@ -17,15 +17,15 @@ from records.api_keys import authenticate, create_key
 from records.staff_accounts import Role
 from records.tables import ApiKey, StaffAccount, WebhookSubscription
 from tests.api.support import make_key
-from tests.page.support import csrf_of, login
-from tests.page.test_accounts import PASSWORD, add, log_in, page
+from tests.page.support import PASSWORD, add_staff, csrf_of, login
+from tests.page.test_accounts import log_in, page
 
 SHOWN = re.compile(r'<code dir="ltr" id="shown-once">([^<]+)</code>')
 
 
 async def admin_client(client: httpx.AsyncClient, sessions: Any, tenant: str) -> str:
     """Log an admin account of ``tenant`` in; return the administration page's CSRF token."""
-    who = await add(sessions, tenant, Role.ADMIN)
+    who = await add_staff(sessions, tenant, Role.ADMIN)
     assert (await log_in(client, who, PASSWORD)).status_code == 303
     answer = await client.get("/staff/admin")
     assert answer.status_code == 200, answer.text[:300]
@@ -34,7 +34,7 @@ async def admin_client(client: httpx.AsyncClient, sessions: Any, tenant: str) ->
 
 async def test_an_admin_manages_its_clubs_staff_keys_and_webhooks(settings, sessions, tenant):
     other = f"other-{uuid.uuid4().hex[:8]}"
-    theirs = await add(sessions, other, Role.FRONT_DESK)
+    theirs = await add_staff(sessions, other, Role.FRONT_DESK)
     async with sessions() as db:
         _plain, their_key = await create_key(db, other, scopes=("alerts:read",), name="theirs")
         their_hook = WebhookSubscription(
@@ -174,7 +174,7 @@ async def test_only_an_admin_of_the_whole_club_opens_it_and_forms_need_the_token
     settings, sessions, tenant
 ):
     for role in (Role.FRONT_DESK, Role.MANAGER):
-        who = await add(sessions, tenant, role)
+        who = await add_staff(sessions, tenant, role)
         async with page(settings) as client:
             await log_in(client, who, PASSWORD)
             csrf = csrf_of((await client.get("/staff/")).text)

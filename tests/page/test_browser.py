@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,11 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from api.app import create_app
-from records import staff_accounts as accounts
 from records.profiles import ProfileIn, set_profile
+from records.staff_accounts import Role
 from records.tables import ActionRow
 from tests.api.support import make_key, serve
-from tests.page.support import make_club, make_crowd
+from tests.page.support import PASSWORD, add_staff, make_club, make_crowd
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "page"
@@ -255,28 +254,20 @@ async def test_a_front_desk_account_logs_in_by_name_and_is_refused_the_reports(
     browser, settings, sessions, tenant
 ):
     await make_club(sessions, tenant)
-    async with sessions() as db:
-        await accounts.add_account(
-            db,
-            tenant,
-            f"dana-{tenant}@club.example",
-            "correct horse battery",
-            role=accounts.Role.FRONT_DESK,
-            display_name="Dana",
-            now=datetime.now(UTC),
-        )
-        await db.commit()
+    login = await add_staff(
+        sessions, tenant, Role.FRONT_DESK, login=f"dana-{tenant}@club.example", name="Dana"
+    )
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=PHONE)
         page = await context.new_page()
         await page.goto(f"{base}/staff/")
-        await page.get_by_label("Email or user name").fill(f"dana-{tenant}@club.example")
+        await page.get_by_label("Email or user name").fill(login)
         await page.get_by_label("Password").fill("not her password")
         await page.get_by_role("button", name="Log in", exact=True).click()
         assert "do not match an active account" in await page.locator("#login-error").inner_text()
         await accessible(page, "login error")
-        await page.get_by_label("Email or user name").fill(f"DANA-{tenant}@club.example")
-        await page.get_by_label("Password").fill("correct horse battery")
+        await page.get_by_label("Email or user name").fill(login.upper())
+        await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Log in", exact=True).click()
         await page.wait_for_url(f"{base}/staff/")
         await page.goto(f"{base}/staff/?site=north")
@@ -296,17 +287,7 @@ async def test_hebrew_right_to_left_on_a_phone_and_the_switch_to_english(
     switch to English is kept; the accessibility check passes in both languages."""
     await make_club(sessions, tenant)
     login = f"noa-{tenant}@club.example"
-    async with sessions() as db:
-        await accounts.add_account(
-            db,
-            tenant,
-            login,
-            "correct horse battery",
-            role=accounts.Role.FRONT_DESK,
-            display_name="Noa",
-            now=datetime.now(UTC),
-        )
-        await db.commit()
+    await add_staff(sessions, tenant, Role.FRONT_DESK, login=login, name="Noa")
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=PHONE, locale="he-IL")
         page = await context.new_page()
@@ -315,7 +296,7 @@ async def test_hebrew_right_to_left_on_a_phone_and_the_switch_to_english(
         await accessible(page, "login, Hebrew")
         await shot(page, "login-he-phone")
         await page.get_by_label("דוא״ל או שם משתמש").fill(login)
-        await page.get_by_label("סיסמה").fill("correct horse battery")
+        await page.get_by_label("סיסמה").fill(PASSWORD)
         await page.get_by_role("button", name="כניסה", exact=True).click()
         await page.wait_for_url(f"{base}/staff/")
         await page.goto(f"{base}/staff/?site=north")
@@ -388,23 +369,13 @@ async def test_every_page_an_admin_opens_passes_axe_in_both_languages(
     once), in Hebrew and in English, on a tablet and a phone: axe and the house rules."""
     await make_club(sessions, tenant)
     login = f"ori-{tenant}@club.example"
-    async with sessions() as db:
-        await accounts.add_account(
-            db,
-            tenant,
-            login,
-            "correct horse battery",
-            role=accounts.Role.ADMIN,
-            display_name="Ori",
-            now=datetime.now(UTC),
-        )
-        await db.commit()
+    await add_staff(sessions, tenant, Role.ADMIN, login=login, name="Ori")
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=TABLET, locale="he-IL")
         page = await context.new_page()
         await page.goto(f"{base}/staff/")
         await page.get_by_label("דוא״ל או שם משתמש").fill(login)
-        await page.get_by_label("סיסמה").fill("correct horse battery")
+        await page.get_by_label("סיסמה").fill(PASSWORD)
         await page.get_by_role("button", name="כניסה", exact=True).click()
         await page.wait_for_url(f"{base}/staff/")
         await page.get_by_role("link", name="ניהול").click()

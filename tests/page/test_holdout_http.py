@@ -16,8 +16,8 @@ from records import holdout
 from records.staff_accounts import Role
 from records.tables import ApiKey, HoldoutPeriodRow, StaffAccount
 from tests.api.support import make_key
-from tests.page.support import csrf_of, login
-from tests.page.test_accounts import PASSWORD, add, log_in, page
+from tests.page.support import PASSWORD, add_staff, csrf_of, login
+from tests.page.test_accounts import log_in, page
 from tests.page.test_http import browser_like
 
 
@@ -130,7 +130,7 @@ async def _account_in(
     sessions: async_sessionmaker[AsyncSession], tenant: str, role: Role, language: str
 ) -> str:
     """A new staff account of ``role`` whose page language is ``language``."""
-    login_name = await add(sessions, tenant, role)
+    login_name = await add_staff(sessions, tenant, role)
     async with sessions() as s:
         account = await s.scalar(select(StaffAccount).where(StaffAccount.login == login_name))
         assert account is not None

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from records.tables import StaffAccount
 from tests.api.support import make_key
-from tests.page.support import csrf_of, login, make_club
-from tests.page.test_accounts import PASSWORD, add, log_in, page
+from tests.page.support import PASSWORD, add_staff, csrf_of, login, make_club
+from tests.page.test_accounts import log_in, page
 
 HE = {"Accept-Language": "he-IL,he;q=0.9,en;q=0.5"}
 
@@ -30,7 +30,7 @@ async def test_the_browser_language_gives_a_right_to_left_page(settings, session
         en = await client.get("/staff/login", headers={"Accept-Language": "en-GB,he;q=0.3"})
         assert '<html lang="en" dir="ltr">' in en.text and "Password" in en.text
         # A refusal is worded in the page's language too.
-        account = await add(sessions, tenant)
+        account = await add_staff(sessions, tenant)
         form = await client.get("/staff/login", headers=HE)
         token = form.text.split('name="login_token" value="', 1)[1].split('"', 1)[0]
         refused = await client.post(
@@ -43,7 +43,7 @@ async def test_the_browser_language_gives_a_right_to_left_page(settings, session
 
 async def test_the_accounts_choice_is_stored_and_wins_over_the_browser(settings, sessions, tenant):
     await make_club(sessions, tenant)
-    account = await add(sessions, tenant)
+    account = await add_staff(sessions, tenant)
     async with page(settings) as client:
         assert (await log_in(client, account, PASSWORD)).status_code == 303
         assert 'dir="rtl"' in (await client.get("/staff/", headers=HE)).text
@@ -93,8 +93,8 @@ async def test_a_key_session_keeps_its_choice_and_bad_requests_are_refused(
 
 async def test_another_tenants_account_is_never_changed(settings, sessions, tenant):
     other_tenant = tenant + "-b"
-    mine = await add(sessions, tenant)
-    theirs = await add(sessions, other_tenant)
+    mine = await add_staff(sessions, tenant)
+    theirs = await add_staff(sessions, other_tenant)
     async with page(settings) as client:
         await log_in(client, mine, PASSWORD)
         await choose(client, "he")

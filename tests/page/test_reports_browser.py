@@ -17,28 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from api.read.alerts import CLOSING
 from api.read.trends import monday_of
-from records import staff_accounts as accounts
+from records.staff_accounts import Role
 from records.tables import ActionRow, CalibrationReport
 from tests.api.support import serve
 from tests.page.a11y import accessible
-from tests.page.support import Club, make_club
+from tests.page.support import PASSWORD, Club, add_staff, make_club
 from tests.page.test_browser import TABLET, browser, shot  # noqa: F401
 from tests.page.test_reports_page import STORED, with_missed
 
 PHONE: ViewportSize = {"width": 375, "height": 812}
-PASSWORD = "correct horse battery"
-
-
-async def _account(
-    sessions: async_sessionmaker[AsyncSession], tenant: str, role: accounts.Role
-) -> str:
-    login = f"{role.value}-{uuid.uuid4().hex[:6]}@{tenant}.example"
-    async with sessions() as db:
-        await accounts.add_account(
-            db, tenant, login, PASSWORD, role=role, display_name=login, now=datetime.now(UTC)
-        )
-        await db.commit()
-    return login
 
 
 async def _log_in(page: Page, base: str, login: str) -> None:
@@ -136,7 +123,7 @@ async def test_a_manager_reads_the_trends_and_the_calibration_in_english_and_heb
     tenant,
 ):
     club, _ = await _club_with_actions_and_a_report(sessions, tenant)
-    manager = await _account(sessions, tenant, accounts.Role.MANAGER)
+    manager = await add_staff(sessions, tenant, Role.MANAGER)
     async with serve(create_app(settings, deliver=False)) as base:
         context, page, errors = await _open_reports(browser, base, manager)
         assert await page.locator("h1").inner_text() == "Reports"
@@ -228,8 +215,8 @@ async def test_another_clubs_manager_sees_none_of_it_and_the_front_desk_is_refus
 ):
     club, report_id = await _club_with_actions_and_a_report(sessions, tenant)
     other = f"{tenant}-other"
-    stranger = await _account(sessions, other, accounts.Role.MANAGER)
-    desk = await _account(sessions, tenant, accounts.Role.FRONT_DESK)
+    stranger = await add_staff(sessions, other, Role.MANAGER)
+    desk = await add_staff(sessions, tenant, Role.FRONT_DESK)
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=PHONE)
         page = await context.new_page()

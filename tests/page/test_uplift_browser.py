@@ -27,8 +27,9 @@ from schemas import Alert
 from schemas.holdout import CONTROL, arm_for
 from tests.api.support import serve
 from tests.page.a11y import accessible
+from tests.page.support import add_staff
 from tests.page.test_browser import ARTIFACTS, TABLET, browser, shot  # noqa: F401
-from tests.page.test_reports_browser import PHONE, _account, _fits, _log_in, _open_reports
+from tests.page.test_reports_browser import PHONE, _fits, _log_in, _open_reports
 
 SHARE_THEN = 0.3
 EPISODES = 150
@@ -117,7 +118,7 @@ async def test_a_manager_sets_a_ten_percent_control_group_and_reads_the_uplift(
     await _past_holdout(sessions, tenant, now)
     async with sessions() as s:
         expected = (await read_uplift(s, tenant, as_of=now)).report
-    manager = await _account(sessions, tenant, accounts.Role.MANAGER)
+    manager = await add_staff(sessions, tenant, accounts.Role.MANAGER)
     async with serve(create_app(settings, deliver=False)) as base:
         context, page, errors = await _open_reports(browser, base, manager)
 
@@ -232,8 +233,8 @@ async def test_the_front_desk_cannot_set_it_and_another_club_sees_nothing(
     async with sessions() as s:
         await holdout.set_share(s, tenant, 0.1, by="seed", reason="secret pilot", now=now)
         await s.commit()
-    desk = await _account(sessions, tenant, accounts.Role.FRONT_DESK)
-    stranger = await _account(sessions, f"{tenant}-other", accounts.Role.MANAGER)
+    desk = await add_staff(sessions, tenant, accounts.Role.FRONT_DESK)
+    stranger = await add_staff(sessions, f"{tenant}-other", accounts.Role.MANAGER)
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=PHONE)
         page = await context.new_page()
