@@ -52,7 +52,7 @@ from offline.calibration.objective import (
 )
 from offline.calibration.periods import (
     TRAIN_SHARE,
-    period_scorer,
+    PeriodScorer,
     score_period,
     scored_leavers,
     seen_from,
@@ -682,7 +682,7 @@ def _search_hybrid(
     split, inner = search.split, search.inner
     started = time.perf_counter()
     ab = hybrid.record(h, search.replayer, split, gap)
-    scorer = period_scorer(ab.detector, seen_from=search.seen_from)
+    scorer = PeriodScorer(ab.detector, seen_from=search.seen_from)
     found = hybrid.search(
         ab,
         grid.hybrid,

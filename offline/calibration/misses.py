@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from offline.calibration.members import Histories
-from offline.calibration.periods import HORIZON_DAYS, period_members, score_period
+from offline.calibration.periods import HORIZON_DAYS, PeriodScorer
 from offline.calibration.scoring import LEAD_DAYS, Outcome, Score
 from schemas import Alert
 from schemas.units import DAY
@@ -114,7 +114,7 @@ def missed_leavers(
 ) -> dict[str, int]:
     """The scored period's leavers, counted by why a policy caught or missed them.
 
-    Leavers: the members of ``outcomes`` (pass ``period_members``' outcomes, the ones
+    Leavers: the members of ``outcomes`` (pass ``PeriodScorer.members``' outcomes, the ones
     ``score_period`` scores) whose true last visit lies in [``start``, cutoff], cutoff being
     ``end`` − ``horizon_days`` (30): the dropouts ``score_period`` counts. ``alerts``: each
     member's at-risk alert times (POSIX seconds); those raised in [``start``, ``end``] count,
@@ -193,8 +193,9 @@ def score_with_misses(
     """``score_period``'s score of [start, end] with its leavers counted by group
     (``Score.missed``): ``missed["caught"]`` is the score's ``caught_early`` and the groups
     add up to its ``dropouts`` (the same leavers, the same alerts)."""
-    s = score_period(label, alerts, detector, outcomes, start, end)
-    _, kept = period_members(detector, outcomes, start, end)
+    scorer = PeriodScorer(detector, outcomes)
+    s = scorer(label, alerts, start, end)
+    _, kept = scorer.members(start, end)
     s.missed = missed_leavers(kept, at_risk_times(alerts), visits, signs, start=start, end=end,
                               delay_days=s.median_delay)  # fmt: skip
     return s

@@ -9,7 +9,8 @@ The figures themselves are ``offline.calibration.scoring``'s.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from detector.core import Detector, Status
 from offline.calibration.members import Histories
@@ -40,7 +41,7 @@ def score_period(
 ) -> Score:
     """Alerts raised and dropouts whose last visit falls in [start, end - horizon].
     ``seen_from``: members whose absence began before the gate log (``seen_from()``)."""
-    return period_scorer(detector, outcomes, seen_from=seen_from)(label, alerts, start, end)
+    return PeriodScorer(detector, outcomes, seen_from or {})(label, alerts, start, end)
 
 
 def seen_from(h: Histories) -> dict[str, float]:
@@ -60,27 +61,39 @@ def seen_from(h: Histories) -> dict[str, float]:
     }
 
 
-def period_scorer(
-    detector: Detector,
-    outcomes: dict[str, Outcome] | None = None,
-    *,
-    seen_from: Mapping[str, float] | None = None,
-) -> Callable[[str, list[Alert], float, float], Score]:
-    """``score_period`` for many alert sets of one replay: the members of each period are
-    read once (the hybrid search scores a thousand candidates). ``seen_from``: a member's
-    alerts count from that time on, and not at all when it is infinite (``seen_from()``)."""
-    cache: dict[tuple[float, float], tuple[dict[str, float | None], dict[str, Outcome]]] = {}
-    late = seen_from or {}
-    never = {m for m, t in late.items() if t == math.inf}
+Members = tuple[dict[str, float | None], dict[str, Outcome]]
 
-    def scorer(label: str, alerts: list[Alert], start: float, end: float) -> Score:
-        if (start, end) not in cache:
-            last, kept = period_members(detector, outcomes, start, end)
-            if never:
-                last = {m: t for m, t in last.items() if m not in never}
-                kept = {m: o for m, o in kept.items() if m not in never}
-            cache[(start, end)] = last, kept
-        last, kept = cache[(start, end)]
+
+@dataclass(slots=True)
+class PeriodScorer:
+    """``score_period`` for many alert sets of one replay: the members of each period are
+    read once (the hybrid search scores a thousand candidates; the held-out score also counts
+    the same leavers by why they were missed, ``misses.score_with_misses``). ``seen_from``: a
+    member's alerts count from that time on, and not at all when it is infinite
+    (``seen_from()``)."""
+
+    detector: Detector
+    outcomes: dict[str, Outcome] | None = None
+    seen_from: Mapping[str, float] = field(default_factory=dict)
+    _never: set[str] = field(init=False)
+    _cache: dict[tuple[float, float], Members] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._never = {m for m, t in self.seen_from.items() if t == math.inf}
+
+    def members(self, start: float, end: float) -> Members:
+        """The period's members (their last visits) and the outcomes its scores count."""
+        if (start, end) not in self._cache:
+            last, kept = period_members(self.detector, self.outcomes, start, end)
+            if self._never:
+                last = {m: t for m, t in last.items() if m not in self._never}
+                kept = {m: o for m, o in kept.items() if m not in self._never}
+            self._cache[(start, end)] = last, kept
+        return self._cache[(start, end)]
+
+    def __call__(self, label: str, alerts: list[Alert], start: float, end: float) -> Score:
+        last, kept = self.members(start, end)
+        late = self.seen_from
         counted = [
             a
             for a in alerts
@@ -96,8 +109,6 @@ def period_scorer(
             horizon_days=HORIZON_DAYS,
             min_lead_days=MIN_LEAD_DAYS,
         )
-
-    return scorer
 
 
 def period_members(

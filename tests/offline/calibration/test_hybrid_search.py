@@ -11,7 +11,7 @@ from offline.calibration import hybrid
 from offline.calibration.fitting import Grid, cohort_defaults, fit_policies
 from offline.calibration.members import build_histories
 from offline.calibration.objective import Objective, at_least, precision_margin
-from offline.calibration.periods import period_scorer, score_period
+from offline.calibration.periods import PeriodScorer, score_period
 from offline.calibration.replayer import Replayer
 from schemas.units import DAY
 from simulator import SimParams, simulate_club
@@ -109,7 +109,7 @@ def test_a_higher_precision_target_never_chooses_a_less_precise_setting(club) ->
     start = h.start + 28 * DAY
 
     grid = hybrid.HybridGrid(targets=(0.2, 0.4, 0.6))
-    score = period_scorer(ab.detector)
+    score = PeriodScorer(ab.detector)
     found = hybrid.search(ab, grid, Objective(precision=0.5), score, start, split)
     assert len(found.candidates) > 300  # wide: every combination that can differ
     by_spec = {str(c): found.scores[i] for i, c in enumerate(found.candidates)}

@@ -19,10 +19,10 @@ from offline.calibration import risk as fitted
 from offline.calibration.fitting import Grid
 from offline.calibration.members import build_histories
 from offline.calibration.objective import Objective, precision_margin
-from offline.calibration.periods import score_period
+from offline.calibration.periods import PeriodScorer, score_period
 from offline.calibration.replayer import Replayer, setting_label
 from offline.calibration.scoring import Score
-from schemas import Event
+from schemas import Alert, Event
 from schemas.units import DAY
 from simulator import simulate_files
 from tests.detector.core.events import at, membership, visit
@@ -257,10 +257,15 @@ def test_the_threshold_is_chosen_on_months_the_coefficients_never_saw(
         scored.append((label, args[3], args[4]))
         return score_period(label, *args, **kwargs)
 
+    class RecordingScorer(PeriodScorer):
+        def __call__(self, label: str, alerts: list[Alert], start: float, end: float) -> Score:
+            scored.append((label, start, end))
+            return super().__call__(label, alerts, start, end)
+
     monkeypatch.setattr(fitted, "collect", recording_collect)
     monkeypatch.setattr(fitted, "fit", recording_fit)
     monkeypatch.setattr(fitting, "score_period", recording_score)  # the selection months
-    monkeypatch.setattr(misses, "score_period", recording_score)  # the held-out months
+    monkeypatch.setattr(misses, "PeriodScorer", RecordingScorer)  # the held-out months
     grid = Grid((60,), (3.5,), (35,), (90,), (), (0.2, 0.5), (14.0,), ("payments",), (0.0, 1.0))
     result = fitting.fit_policies(h, Replayer(files, "c"), h.start, grid=grid)
     inner, split = result.risk_select_start, result.split
