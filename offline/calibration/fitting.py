@@ -98,9 +98,10 @@ class Grid:
     risk_warnings: tuple[str, ...] = ("payments", "none")
     # Tilts of the risk model's absence term (``detector.core.risk.tilted``), each with every
     # threshold; 0 alerts where the fitted probability says. Only 0 by default: a tilt of 1-1.5
-    # raised the best recall at 0.8 on two chains generated apart, but their selection months
-    # did not choose it, and on four profiles it moved three choices both ways
-    # (docs/calibration.md, "Tilting the absence term"); ``clubs_bench.py --risk-tilt``.
+    # raised the best recall at 0.8 on two chains generated apart (not on two 24-month ones),
+    # but neither their selection months nor their earliest training months chose it
+    # reliably, and on four profiles it moved three choices both ways (docs/calibration.md,
+    # "Tilting the absence term"); ``clubs_bench.py --risk-tilt``.
     risk_tilt: tuple[float, ...] = (0.0,)
     # The hybrid policy's search space (None: not tried); offline/calibration/hybrid.py.
     hybrid: HybridGrid | None = field(default_factory=lambda: HybridGrid())
