@@ -402,7 +402,7 @@ def tilted(
     leavers at 0.8 precision, read with the truth, though on two 24-month chains it was even
     there and ahead only at higher precision; calibrate's selection months could not tell it
     apart, so calibrate tries only the tilts its grid names (``Grid.risk_tilt``, 0 alone by
-    default; docs/calibration.md, "Tilting the absence term"). A tilt is never negative (the
+    default; docs/calibration-figures.md, "Tilting the absence term"). A tilt is never negative (the
     slopes stay non-negative: the risk only rises)."""
     if not tilt >= 0.0:  # (NaN too)
         raise ValueError("tilt must not be negative")

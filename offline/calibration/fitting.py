@@ -100,7 +100,7 @@ class Grid:
     # threshold; 0 alerts where the fitted probability says. Only 0 by default: a tilt of 1-1.5
     # raised the best recall at 0.8 on two chains generated apart (not on two 24-month ones),
     # but neither their selection months nor their earliest training months chose it
-    # reliably, and on four profiles it moved three choices both ways (docs/calibration.md,
+    # reliably, and on four profiles it moved three choices both ways (docs/calibration-figures.md,
     # "Tilting the absence term"); ``clubs_bench.py --risk-tilt``.
     risk_tilt: tuple[float, ...] = (0.0,)
     # The hybrid policy's search space (None: not tried); offline/calibration/hybrid.py.
