@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from api.page import charts, reasons, session, timeline
+from api.read.outcomes import ActionStats
 from schemas.units import DAY
 
 KEY = b"k" * 32
@@ -130,22 +130,11 @@ def test_the_timeline_of_a_member_with_no_visit_kept():
     assert timeline.describe(data, _label) == "no visit on record."
 
 
-@dataclass
-class Row:
-    action: str
-    episodes: int
-    recovered: int
-    churned: int
-    still_open: int
-    recovery_rate: float | None
-    median_days_to_return: float | None
-
-
 def test_outcome_bars_are_as_long_as_the_rate_and_absent_without_closed_episodes():
     rows = [
-        Row("call", 1654, 1622, 32, 0, 0.98, 4.0),
-        Row("message", 3, 0, 0, 3, None, None),
-        Row("none", 20, 5, 5, 10, 0.5, None),
+        ActionStats("call", 1654, 1622, 32, 0, 0.98, 4.0),
+        ActionStats("message", 3, 0, 0, 3, None, None),
+        ActionStats("none", 20, 5, 5, 10, 0.5, None),
     ]
     svg = charts.outcome_bars(rows)
     bars = re.findall(r'class="ch-bar ch-(\w+)" x="([\d.]+)%" y="[\d.]+" width="([\d.]+)%"', svg)
@@ -162,7 +151,7 @@ def test_outcome_bars_are_as_long_as_the_rate_and_absent_without_closed_episodes
 
 
 def test_outcome_bars_grow_from_the_right_in_hebrew():
-    svg = charts.outcome_bars([Row("call", 10, 6, 2, 2, 0.75, 4.0)], lang="he")
+    svg = charts.outcome_bars([ActionStats("call", 10, 6, 2, 2, 0.75, 4.0)], lang="he")
     start = 100 - 0.75 * charts.BAR_MAX
     assert f'x="{start:g}%" y="26" width="{0.75 * charts.BAR_MAX:g}%"' in svg
     assert 'direction="rtl"' in svg and "שיחת טלפון · 6 מתוך 8 חזרו" in svg
