@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from api.read.uplift import read_uplift
 from records import holdout
-from records import staff_accounts as accounts
 from records.outbox import add_alerts
+from records.staff_accounts import Role
 from records.tables import ActionRow, HoldoutPeriodRow, StaffAccount
 from schemas import Alert
 from schemas.holdout import CONTROL, arm_for
@@ -118,7 +118,7 @@ async def test_a_manager_sets_a_ten_percent_control_group_and_reads_the_uplift(
     await _past_holdout(sessions, tenant, now)
     async with sessions() as s:
         expected = (await read_uplift(s, tenant, as_of=now)).report
-    manager = await add_staff(sessions, tenant, accounts.Role.MANAGER)
+    manager = await add_staff(sessions, tenant, Role.MANAGER)
     async with serve(create_app(settings, deliver=False)) as base:
         context, page, errors = await _open_reports(browser, base, manager)
 
@@ -233,8 +233,8 @@ async def test_the_front_desk_cannot_set_it_and_another_club_sees_nothing(
     async with sessions() as s:
         await holdout.set_share(s, tenant, 0.1, by="seed", reason="secret pilot", now=now)
         await s.commit()
-    desk = await add_staff(sessions, tenant, accounts.Role.FRONT_DESK)
-    stranger = await add_staff(sessions, f"{tenant}-other", accounts.Role.MANAGER)
+    desk = await add_staff(sessions, tenant, Role.FRONT_DESK)
+    stranger = await add_staff(sessions, f"{tenant}-other", Role.MANAGER)
     async with serve(create_app(settings, deliver=False)) as base:
         context = await browser.new_context(viewport=PHONE)
         page = await context.new_page()
